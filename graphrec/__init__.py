@@ -1,0 +1,3 @@
+"""graphrec: graph-centric, LLM-augmented recommendation toolkit."""
+
+__version__ = "0.1.0"

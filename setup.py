@@ -1,0 +1,48 @@
+"""Install graphrec, kg and alignment.
+
+Install the CPU build of torch first (``pip install torch==2.13.0``), then
+``pip install -e .[test]``.
+"""
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+
+setup(
+    name="graphrec",
+    version="0.1.0",
+    description="Graph-centric, LLM-augmented recommendation toolkit: GNN recommenders, LLM-built knowledge graphs, text-graph alignment.",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
+    py_modules=["train", "evaluate"],
+    include_package_data=True,
+    package_data={"graphrec": ["py.typed"]},
+    install_requires=[
+        "torch>=2.1",
+        "torch-geometric>=2.4",
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "pandas>=2.0",
+        "pyyaml>=6.0",
+        "tqdm>=4.60",
+        "networkx>=3.0",
+        "rdflib>=7.0",
+    ],
+    extras_require={
+        "test": ["pytest>=7.0"],
+    },
+    entry_points={
+        "console_scripts": [
+            "graphrec-train=train:main",
+            "graphrec-evaluate=evaluate:main",
+        ]
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
