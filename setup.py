@@ -9,6 +9,20 @@ from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
 
+
+def dataset_files() -> list[tuple[str, list[str]]]:
+    """Bundled datasets (datasets/**) installed under <prefix>/share/graphrec/datasets,
+    where graphrec.data.registry looks for them after a non-editable install."""
+    root = HERE / "datasets"
+    folders = [root] + sorted(p for p in root.rglob("*") if p.is_dir() and "__pycache__" not in p.parts)
+    out = []
+    for folder in folders:
+        files = sorted(str(f.relative_to(HERE)) for f in folder.iterdir() if f.is_file())
+        if files:
+            out.append((str(Path("share", "graphrec", folder.relative_to(HERE))), files))
+    return out
+
+
 setup(
     name="graphrec",
     version="0.1.0",
@@ -18,9 +32,9 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
-    py_modules=["train", "evaluate"],
     include_package_data=True,
     package_data={"graphrec": ["py.typed"]},
+    data_files=dataset_files(),
     install_requires=[
         "torch>=2.1",
         "torch-geometric>=2.4",
@@ -37,8 +51,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "graphrec-train=train:main",
-            "graphrec-evaluate=evaluate:main",
+            "graphrec-train=graphrec.cli.train:main",
+            "graphrec-evaluate=graphrec.cli.evaluate:main",
         ]
     },
     classifiers=[

@@ -1,0 +1,340 @@
+"""Typed configuration: dataclasses filled from YAML files plus ``--set`` overrides.
+
+A run is described by :class:`RunConfig` (sections ``data``, ``model``, ``train``,
+``eval``).  The ``model`` section is polymorphic: its ``name`` selects the model's
+own config dataclass from :mod:`graphrec.models`, and only that class's keys are
+valid.  Every field carries a one-line doc in ``metadata["doc"]``;
+:func:`config_reference` renders them all (``configs/README.md`` is generated from
+it and a test keeps the two in sync).
+
+Values are parsed with ``yaml.safe_load`` and checked against the field types;
+nothing is ever evaluated as code.  Unknown keys and wrong types raise
+:class:`~graphrec.errors.ConfigError` naming the key and listing the valid ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Sequence
+
+import re
+
+import yaml
+
+from graphrec.errors import ConfigError
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, default_factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with a one-line documentation string."""
+    if default_factory is not dataclasses.MISSING:
+        return field(default_factory=default_factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+# --------------------------------------------------------------------------- sections
+@dataclass
+class DataConfig:
+    """Which dataset to load and how to preprocess and split it."""
+
+    dataset: str = doc("Registry name (see `graphrec.datasets.list_datasets()`) or a directory of RecBole atomic files.", "ml-latest-small-tmdb")
+    split: str | None = doc("Split method: `ratio`, `temporal_global`, `temporal_user`, `leave_one_out`; null = the dataset's default (pre-split datasets are used as shipped).", None)
+    ratios: list[float] | None = doc("Train/valid/test ratios for ratio and temporal splits; null = dataset default (0.8/0.1/0.1).", None)
+    rating_threshold: float | None = doc("Keep interactions with rating >= threshold as implicit positives; null = dataset default.", None)
+    k_core: int | None = doc("Iterative k-core filter on users and items; null = dataset default, 0 = off.", None)
+    seed: int | None = doc("Seed of the random split; null = dataset default.", None)
+    split_dir: str | None = doc("Load a split saved earlier (directory with `split.json`) instead of splitting.", None)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, early stopping and checkpointing."""
+
+    epochs: int = doc("Maximum number of epochs (one epoch = every training interaction once as a positive).", 1000)
+    batch_size: int = doc("Number of (user, positive, negative) triples per optimisation step.", 4096)
+    learning_rate: float = doc("Adam learning rate.", 1e-3)
+    l2_weight: float = doc("Weight of the L2 penalty on the batch's ego (layer-0) embeddings, divided by the batch size.", 1e-4)
+    eval_every: int = doc("Evaluate on the validation split every this many epochs (the check interval).", 1)
+    patience: int = doc("Stop after this many checks without improvement of `select_metric`; 0 = never stop early.", 10)
+    select_metric: str = doc("Validation metric that selects the best epoch, e.g. `recall@20` or `ndcg@20`.", "recall@20")
+    seed: int = doc("Seed of initialisation and negative sampling; a fixed seed gives identical metrics on CPU.", 2024)
+    device: str = doc("`cpu`, `cuda`, `cuda:1`, ... (`auto` = cuda when available).", "cpu")
+    num_threads: int | None = doc("torch intra-op threads; null = torch's default (one per core).", None)
+    resume: bool = doc("Continue from the run directory's last checkpoint when one exists.", True)
+    progress: bool = doc("Show tqdm progress bars on a terminal.", True)
+
+
+@dataclass
+class EvalConfig:
+    """Full-ranking evaluation."""
+
+    ks: list[int] = doc("Cut-offs K for every metric@K.", default_factory=lambda: [10, 20])
+    metrics: list[str] = doc("Accuracy metrics: recall, ndcg, precision, hitrate, mrr, map (coverage, gini and avg_popularity are always reported).", default_factory=lambda: ["recall", "ndcg", "precision", "hitrate", "mrr", "map"])
+    batch_size: int = doc("Users scored per batch during full ranking.", 4096)
+    mask_valid_at_test: bool = doc("Also mask each user's validation items when ranking for the test split.", False)
+
+
+@dataclass
+class RunConfig:
+    """A complete training run."""
+
+    name: str | None = doc("Run name; the run directory is `<out_dir>/<name>`. null = `<dataset>-<model>-seed<seed>`.", None)
+    out_dir: str = doc("Parent directory of run directories.", "runs")
+    data: DataConfig = doc("Dataset section.", default_factory=DataConfig)
+    model: Any = doc("Model section: `name` selects the model; its keys are listed per model below.", None)
+    train: TrainConfig = doc("Training section.", default_factory=TrainConfig)
+    eval: EvalConfig = doc("Evaluation section.", default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.model is None:
+            from graphrec.models import model_config_class
+
+            self.model = model_config_class("lightgcn")()
+
+    @property
+    def run_name(self) -> str:
+        if self.name:
+            return self.name
+        dataset = Path(self.data.dataset).name
+        return f"{dataset}-{self.model.name}-seed{self.train.seed}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.run_name
+
+
+# --------------------------------------------------------------------------- parsing
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        return f"list[{_type_name(inner)}]"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against type ``tp``; return it (ints widen to floats)."""
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{key}: {value!r} is not one of {_type_name(tp)}")
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if origin is list:
+        (inner,) = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list ({_type_name(tp)}), got {type(value).__name__} {value!r}")
+        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        # PyYAML follows YAML 1.1, which reads `1e-7` (no dot) as a string.
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, key)
+    else:  # pragma: no cover - a programming error in a config class
+        raise TypeError(f"unsupported config type {tp!r} for {key}")
+    raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+
+
+def from_dict(cls: type, values: Mapping[str, Any] | None, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a mapping, validating keys and types."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping of keys, got {type(values).__name__} {values!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        full = f"{prefix}.{key}" if prefix else str(key)
+        if key not in fields:
+            raise ConfigError(f"unknown config key '{full}'; valid keys{' in ' + prefix if prefix else ''}: {', '.join(sorted(fields))}")
+        if cls is RunConfig and key == "model":
+            kwargs[key] = model_config_from_dict(value, full)
+        else:
+            kwargs[key] = _coerce(value, hints[key], full)
+    try:
+        obj = cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{prefix or 'config'}: {err}") from err
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate(prefix)
+    return obj
+
+
+def model_config_from_dict(values: Mapping[str, Any] | None, prefix: str = "model") -> Any:
+    """Build the config of the model named by ``values['name']``."""
+    from graphrec.models import available_models, model_config_class
+
+    values = dict(values or {})
+    name = values.get("name", "lightgcn")
+    if name not in available_models():
+        raise ConfigError(f"{prefix}.name: unknown model {name!r}; available: {', '.join(available_models())}")
+    return from_dict(model_config_class(name), values, prefix)
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain-dict form of a config (for YAML dumps and checkpoints)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, list):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``"train.learning_rate=0.01"`` into (["train", "learning_rate"], 0.01).
+
+    The value is parsed as YAML (``safe_load``), so ``[10, 20]``, ``null`` and
+    ``true`` work; it is never evaluated as Python.
+    """
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    path, raw = text.split("=", 1)
+    keys = [k for k in path.strip().split(".") if k]
+    if not keys:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from err
+    return keys, value
+
+
+def _set_nested(tree: dict, keys: Sequence[str], value: Any) -> None:
+    node = tree
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"cannot set '{'.'.join(keys)}': '{key}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def load_config(
+    paths: str | Path | Sequence[str | Path] | None = None,
+    overrides: Sequence[str] = (),
+) -> RunConfig:
+    """Load YAML config file(s) (later files override earlier ones) plus ``--set`` overrides."""
+    if paths is None:
+        paths = []
+    elif isinstance(paths, (str, Path)):
+        paths = [paths]
+    tree: dict = {}
+    for path in paths:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}")
+        _merge(tree, loaded)
+    for text in overrides:
+        keys, value = parse_override(text)
+        _set_nested(tree, keys, value)
+    return from_dict(RunConfig, tree)
+
+
+def _merge(base: dict, update: Mapping) -> None:
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def dump_config(config: RunConfig) -> str:
+    """YAML text of a resolved config (saved beside each run)."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+# --------------------------------------------------------------------------- reference
+def _section_rows(cls: type, prefix: str) -> list[str]:
+    hints = typing.get_type_hints(cls)
+    rows = []
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]) or (cls is RunConfig and f.name == "model"):
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = "(required)"
+        default_text = yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
+        rows.append(f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{default_text}` | {f.metadata.get('doc', '')} |")
+    return rows
+
+
+def config_reference() -> str:
+    """Markdown reference of every config key: type, default and meaning."""
+    from graphrec.models import available_models, model_config_class
+
+    header = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    out = [
+        "# Configuration reference",
+        "",
+        "Generated by `python -m graphrec.config > configs/README.md`; a test keeps it in sync with the code.",
+        "Config files are YAML with the sections below; override any key on the command line with",
+        "`--set section.key=value` (the value is parsed as YAML, e.g. `--set eval.ks=[10,20]`).",
+        "Unknown keys and wrong types are errors that list the valid keys.",
+        "",
+        "## Top level",
+        "",
+        *header,
+        *_section_rows(RunConfig, ""),
+    ]
+    for section, cls in (("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig)):
+        out += ["", f"## `{section}`", "", (cls.__doc__ or "").strip(), "", *header, *_section_rows(cls, f"{section}.")]
+    for name in available_models():
+        cls = model_config_class(name)
+        out += ["", f"## `model` with `name: {name}`", "", (cls.__doc__ or "").strip(), "", *header, *_section_rows(cls, "model.")]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(config_reference(), end="")

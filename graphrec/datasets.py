@@ -1,0 +1,80 @@
+"""Public dataset API: ``graphrec.datasets.load("ml-latest-small-tmdb")``.
+
+A thin front for :mod:`graphrec.data.registry`.  Run it as a module to list the
+datasets or print the statistics of one (the tables in the dataset cards)::
+
+    python -m graphrec.datasets list
+    python -m graphrec.datasets stats ml-latest-small-tmdb
+    python -m graphrec.datasets stats /path/to/ml-100k --split temporal_user
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from graphrec.data.registry import (
+    ENV_VAR,
+    data_roots,
+    dataset_dir,
+    dataset_info,
+    dataset_statistics,
+    format_statistics,
+    list_datasets,
+    load,
+    load_gold_facts,
+    load_items,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "data_roots",
+    "dataset_dir",
+    "dataset_info",
+    "dataset_statistics",
+    "format_statistics",
+    "list_datasets",
+    "load",
+    "load_gold_facts",
+    "load_items",
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``list`` or ``stats NAME_OR_PATH [options]``."""
+    parser = argparse.ArgumentParser(prog="python -m graphrec.datasets", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="registered datasets and where they are found")
+    stats = sub.add_parser("stats", help="load a dataset and print its statistics as Markdown")
+    stats.add_argument("dataset")
+    stats.add_argument("--split")
+    stats.add_argument("--ratios")
+    stats.add_argument("--rating-threshold", type=float)
+    stats.add_argument("--k-core", type=int)
+    stats.add_argument("--seed", type=int)
+    stats.add_argument("--unseen-users", choices=("error", "drop", "keep"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "list":
+        for name in list_datasets():
+            info = dataset_info(name)
+            print(f"{name}\t{info['path'] or 'NOT FOUND'}\t{info['description']}")
+        return 0
+    data = load(
+        args.dataset,
+        split=args.split,
+        ratios=args.ratios,
+        rating_threshold=args.rating_threshold,
+        k_core=args.k_core,
+        seed=args.seed,
+        unseen_users=args.unseen_users,
+    )
+    print(format_statistics(dataset_statistics(data)))
+    preprocessing = data.meta.get("preprocessing")
+    if preprocessing:
+        print("\npreprocessing: " + "; ".join(preprocessing.get("steps", [])) or "none")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Recommender models and their registry.
+
+``MODELS`` maps a config ``model.name`` to its class; each class names its
+config dataclass in ``config_class``.  Register a new model with
+:func:`register_model` and it becomes available to configs, the CLI and the
+contract test suite.
+"""
+from __future__ import annotations
+
+from graphrec.models.base import LossOutput, Recommender, Scorer
+from graphrec.models.lightgcn import LightGCN, LightGCNConfig
+from graphrec.models.mf import MF, MFConfig
+
+MODELS: dict[str, type[Recommender]] = {}
+
+
+def register_model(cls: type[Recommender]) -> type[Recommender]:
+    """Register a :class:`Recommender` subclass under ``cls.name`` (usable as a decorator)."""
+    if cls.name in MODELS and MODELS[cls.name] is not cls:
+        raise ValueError(f"a different model is already registered as {cls.name!r}")
+    MODELS[cls.name] = cls
+    return cls
+
+
+def available_models() -> list[str]:
+    return sorted(MODELS)
+
+
+def model_config_class(name: str) -> type:
+    return MODELS[name].config_class
+
+
+def build_model(config, n_users: int, n_items: int, train) -> Recommender:
+    """Instantiate the model named by ``config.name``."""
+    return MODELS[config.name](n_users, n_items, config, train)
+
+
+register_model(MF)
+register_model(LightGCN)
+
+__all__ = [
+    "LightGCN",
+    "LightGCNConfig",
+    "LossOutput",
+    "MF",
+    "MFConfig",
+    "MODELS",
+    "Recommender",
+    "Scorer",
+    "available_models",
+    "build_model",
+    "model_config_class",
+    "register_model",
+]

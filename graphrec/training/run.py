@@ -1,0 +1,79 @@
+"""One training run from a config: data -> model -> trainer -> results in a run directory."""
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from graphrec.config import DataConfig, RunConfig, dump_config, load_config
+from graphrec.data.dataset import InteractionData
+from graphrec.errors import CheckpointError
+from graphrec.io import atomic_write_text
+from graphrec.models import Recommender, build_model
+from graphrec.training.checkpoint import data_fingerprint, load_checkpoint
+from graphrec.training.trainer import Trainer, TrainResult
+
+log = logging.getLogger(__name__)
+
+
+def load_data(config: DataConfig) -> InteractionData:
+    """Load and split the dataset a :class:`DataConfig` describes (null fields = dataset defaults)."""
+    from graphrec import datasets
+
+    options = {
+        key: getattr(config, key)
+        for key in ("split", "ratios", "rating_threshold", "k_core", "seed", "split_dir")
+        if getattr(config, key) is not None
+    }
+    return datasets.load(config.dataset, **options)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (model initialisation draws from torch's global RNG)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def run_training(config: RunConfig, data: InteractionData | None = None) -> TrainResult:
+    """Train and evaluate the model of ``config``; artefacts go to ``config.run_dir``.
+
+    Re-running with the same run directory resumes an interrupted run (unless
+    ``train.resume`` is false).  ``data`` may be passed to reuse an already loaded
+    split; it must be the split ``config.data`` describes.
+    """
+    if data is None:
+        data = load_data(config.data)
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    seed_everything(config.train.seed)
+    model = build_model(config.model, data.n_users, data.n_items, data.train)
+    log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
+             config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
+    trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir)
+    return trainer.fit()
+
+
+def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[RunConfig, InteractionData, Recommender]:
+    """Rebuild the config, data and best model of a finished run (no retraining)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
+    config = load_config(config_path)
+    if data is None:
+        data = load_data(config.data)
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    if best.get("data_fingerprint") != data_fingerprint(data):
+        raise CheckpointError(
+            f"{run_dir}: the dataset split differs from the one this run was trained on "
+            "(dataset files or split settings changed)"
+        )
+    model = build_model(config.model, data.n_users, data.n_items, data.train)
+    model.load_state_dict(best["model_state"])
+    model.eval()
+    return config, data, model

@@ -1,0 +1,334 @@
+"""BPR training with early stopping on validation, best checkpoint and crash-safe resume.
+
+Run directory layout (all files written atomically)::
+
+    RUN/config.yaml              resolved config
+    RUN/checkpoints/last.pt      model + optimiser + sampler RNG + history (for resume)
+    RUN/checkpoints/best.pt      model at the best validation epoch
+    RUN/metrics.jsonl            one JSON record per epoch (loss, timings, validation metrics)
+    RUN/results.json             best epoch, validation and test metrics, timings
+    RUN/per_user/{valid,test}.npz  per-user metric vectors (for significance tests)
+
+Killing a run at any point and starting it again continues from ``last.pt``; with
+the same seed the final result equals that of an uninterrupted run, because the
+checkpoint holds everything that evolves: parameters, Adam moments, the sampling
+generator's state, the early-stopping counters and the history.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from graphrec.config import EvalConfig, TrainConfig, to_dict
+from graphrec.data.dataset import InteractionData
+from graphrec.errors import CheckpointError, ConfigError, TrainingError
+from graphrec.evaluation import EvaluationResult, Evaluator
+from graphrec.io import atomic_write_json, atomic_write_text, append_jsonl
+from graphrec.models.base import Recommender
+from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
+from graphrec.training.sampler import BPRSampler
+
+log = logging.getLogger(__name__)
+
+_RESUMABLE_TRAIN_KEYS = {"epochs", "progress", "num_threads", "resume", "device"}
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns (also saved as ``results.json``)."""
+
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    valid: EvaluationResult | None
+    test: EvaluationResult
+    seconds_per_epoch: float
+    seconds_per_eval: float
+    history: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "best_epoch": self.best_epoch,
+            "epochs_run": self.epochs_run,
+            "stopped_early": self.stopped_early,
+            "seconds_per_epoch": self.seconds_per_epoch,
+            "seconds_per_eval": self.seconds_per_eval,
+            "valid": None if self.valid is None else self.valid.metrics,
+            "test": self.test.metrics,
+        }
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; other names are passed to torch."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: {name!r} requested but CUDA is not available")
+    return device
+
+
+class Trainer:
+    """Trains any :class:`~graphrec.models.base.Recommender` with BPR.
+
+    Args:
+        model: the model (already initialised; its parameters are overwritten on resume).
+        data: interactions with ``train`` and ideally ``valid`` splits.
+        train_config: optimisation and early stopping settings.
+        eval_config: metrics and cut-offs of the validation checks and final evaluation.
+        run_dir: where checkpoints, logs and results go; ``None`` keeps everything in memory
+            (no resume possible).
+    """
+
+    def __init__(
+        self,
+        model: Recommender,
+        data: InteractionData,
+        train_config: TrainConfig,
+        eval_config: EvalConfig,
+        run_dir: str | Path | None = None,
+    ) -> None:
+        self.model = model
+        self.data = data
+        self.cfg = train_config
+        self.eval_cfg = eval_config
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.device = resolve_device(train_config.device)
+        self.model.to(self.device)
+        if hasattr(model, "set_l2_weight"):
+            model.set_l2_weight(train_config.l2_weight)
+        self.generator = torch.Generator().manual_seed(train_config.seed)
+        self.sampler = BPRSampler(data.train, self.generator)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
+        self.evaluator = Evaluator(
+            ks=tuple(eval_config.ks),
+            metrics=tuple(eval_config.metrics),
+            batch_size=eval_config.batch_size,
+            item_popularity=data.item_popularity(),
+            device=self.device,
+        )
+        self._check_select_metric()
+        self.fingerprint = data_fingerprint(data)
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best_epoch = 0
+        self.best_value = -math.inf
+        self.checks_without_improvement = 0
+        self.finished = False
+        self.stop_reason = ""
+
+    # ---------------------------------------------------------------- paths
+    def _path(self, *parts: str) -> Path | None:
+        return None if self.run_dir is None else self.run_dir.joinpath(*parts)
+
+    def _check_select_metric(self) -> None:
+        name, _, k = self.cfg.select_metric.partition("@")
+        if name not in self.eval_cfg.metrics or not k.isdigit() or int(k) not in self.eval_cfg.ks:
+            valid = [f"{m}@{k}" for m in self.eval_cfg.metrics for k in self.eval_cfg.ks]
+            raise ConfigError(f"train.select_metric {self.cfg.select_metric!r} is not computed; choose one of {', '.join(valid)}")
+
+    # ---------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {
+            "model_name": self.model.name,
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+            "generator_state": self.generator.get_state(),
+            "epoch": self.epoch,
+            "best_epoch": self.best_epoch,
+            "best_value": self.best_value,
+            "checks_without_improvement": self.checks_without_improvement,
+            "finished": self.finished,
+            "stop_reason": self.stop_reason,
+            "history": self.history,
+            "signature": self._signature(),
+            "data_fingerprint": self.fingerprint,
+        }
+
+    def _signature(self) -> dict[str, Any]:
+        """The settings a checkpoint must share with the current run to be resumed.
+
+        Keys that do not change the optimisation path (``epochs``, progress, threads,
+        resume, evaluation batch size) may differ, so a finished run can be extended.
+        """
+        train = {k: v for k, v in to_dict(self.cfg).items() if k not in _RESUMABLE_TRAIN_KEYS}
+        evaluation = {k: v for k, v in to_dict(self.eval_cfg).items() if k != "batch_size"}
+        return {"model": to_dict(self.model.config), "train": train, "eval": evaluation}
+
+    def _resume(self) -> bool:
+        path = self._path("checkpoints", "last.pt")
+        if path is None or not self.cfg.resume or not path.exists():
+            return False
+        state = load_checkpoint(path, map_location=self.device)
+        if state.get("data_fingerprint") != self.fingerprint:
+            raise CheckpointError(
+                f"{path}: checkpoint was trained on different data (split or dataset changed); "
+                "use another run directory or set train.resume=false to start over"
+            )
+        if state.get("signature") != self._signature():
+            raise CheckpointError(
+                f"{path}: checkpoint was written with different settings "
+                f"(saved {state.get('signature')}, now {self._signature()}); "
+                "use another run name or set train.resume=false to start over"
+            )
+        self.model.load_state_dict(state["model_state"])
+        self.optimizer.load_state_dict(state["optimizer_state"])
+        self.generator.set_state(state["generator_state"])
+        self.epoch = int(state["epoch"])
+        self.best_epoch = int(state["best_epoch"])
+        self.best_value = float(state["best_value"])
+        self.checks_without_improvement = int(state["checks_without_improvement"])
+        self.stop_reason = str(state["stop_reason"])
+        # A run that stopped at its epoch limit continues when the limit was raised.
+        self.finished = self.stop_reason == "early_stopping" or self.epoch >= self.cfg.epochs
+        self.history = list(state["history"])
+        # The JSONL log may hold epochs after the checkpoint (crash between the two writes)
+        # or miss the last one: rebuild it from the checkpoint's history.
+        log_path = self._path("metrics.jsonl")
+        atomic_write_text(log_path, "".join(_jsonl_line(r) for r in self.history))
+        log.info("resumed from %s at epoch %d (best epoch %d)", path, self.epoch, self.best_epoch)
+        return True
+
+    def _save_last(self) -> None:
+        path = self._path("checkpoints", "last.pt")
+        if path is not None:
+            save_checkpoint(path, self._state())
+
+    def _save_best(self) -> None:
+        path = self._path("checkpoints", "best.pt")
+        if path is not None:
+            save_checkpoint(path, {"model_name": self.model.name, "model_state": self.model.state_dict(),
+                                   "epoch": self.epoch, "data_fingerprint": self.fingerprint})
+        else:
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _load_best(self) -> None:
+        path = self._path("checkpoints", "best.pt")
+        if path is not None and path.exists():
+            self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model_state"])
+        elif getattr(self, "_best_state", None) is not None:
+            self.model.load_state_dict(self._best_state)
+
+    # -------------------------------------------------------------- training
+    def _train_epoch(self, progress: bool) -> dict[str, float]:
+        self.model.train()
+        totals: dict[str, float] = {}
+        batches = 0
+        loss_sum = 0.0
+        bar = tqdm(
+            self.sampler.epoch(self.cfg.batch_size),
+            total=self.sampler.num_batches(self.cfg.batch_size),
+            desc=f"epoch {self.epoch + 1}",
+            leave=False,
+            disable=not progress,
+        )
+        for batch_index, (users, pos, neg) in enumerate(bar):
+            users, pos, neg = users.to(self.device), pos.to(self.device), neg.to(self.device)
+            self.optimizer.zero_grad(set_to_none=True)
+            out = self.model.loss(users, pos, neg)
+            value = float(out.loss.detach())
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"epoch {self.epoch + 1}, batch {batch_index}: loss is {value} "
+                    f"(parts: {out.parts}); lower train.learning_rate or check the data"
+                )
+            out.loss.backward()
+            self.optimizer.step()
+            loss_sum += value
+            for key, part in out.parts.items():
+                totals[key] = totals.get(key, 0.0) + part
+            batches += 1
+        record = {"loss": loss_sum / max(1, batches)}
+        record.update({key: total / max(1, batches) for key, total in totals.items()})
+        return record
+
+    def evaluate(self, split: str) -> EvaluationResult:
+        """Full-ranking evaluation of the current model on ``split`` (train items masked)."""
+        exclude = [self.data.train]
+        if split == "test" and self.eval_cfg.mask_valid_at_test and self.data.valid is not None:
+            exclude.append(self.data.valid)
+        return self.evaluator.evaluate(self.model.scorer(), self.data.split(split), exclude=exclude)
+
+    def fit(self) -> TrainResult:
+        """Train until ``epochs`` or early stopping, then evaluate the best epoch."""
+        if self.cfg.num_threads:
+            torch.set_num_threads(self.cfg.num_threads)
+        resumed = self._resume()
+        has_valid = self.data.valid is not None and self.data.valid.nnz > 0
+        if not has_valid:
+            log.warning("no validation split: the last epoch is used, no early stopping")
+        progress = self.cfg.progress
+        if not resumed and self._path("metrics.jsonl") is not None and self._path("metrics.jsonl").exists():
+            self._path("metrics.jsonl").unlink()  # a stale log from an unrelated earlier run
+        epochs_bar = tqdm(total=self.cfg.epochs, initial=self.epoch, desc="training", disable=not progress)
+        while not self.finished and self.epoch < self.cfg.epochs:
+            start = time.perf_counter()
+            record: dict[str, Any] = self._train_epoch(progress)
+            self.epoch += 1
+            record = {"epoch": self.epoch, **record, "train_seconds": time.perf_counter() - start}
+            if has_valid and (self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs):
+                result = self.evaluate("valid")
+                record["eval_seconds"] = result.seconds
+                record["valid"] = result.metrics
+                value = result.metrics[self.cfg.select_metric]
+                if value > self.best_value:
+                    self.best_value, self.best_epoch = value, self.epoch
+                    self.checks_without_improvement = 0
+                    self._save_best()
+                else:
+                    self.checks_without_improvement += 1
+                if self.cfg.patience > 0 and self.checks_without_improvement >= self.cfg.patience:
+                    self.finished, self.stop_reason = True, "early_stopping"
+                    log.info("early stop at epoch %d: best %s=%.5f at epoch %d",
+                             self.epoch, self.cfg.select_metric, self.best_value, self.best_epoch)
+            elif not has_valid:
+                self.best_epoch = self.epoch
+                self._save_best()
+            if self.epoch >= self.cfg.epochs and not self.finished:
+                self.finished, self.stop_reason = True, "max_epochs"
+            self.history.append(record)
+            self._save_last()
+            if self._path("metrics.jsonl") is not None:
+                append_jsonl(self._path("metrics.jsonl"), record)
+            epochs_bar.update(1)
+            epochs_bar.set_postfix(loss=f"{record['loss']:.4f}",
+                                   **({self.cfg.select_metric: f"{record['valid'][self.cfg.select_metric]:.4f}"} if "valid" in record else {}))
+            log.debug("epoch %s", record)
+        epochs_bar.close()
+        return self._final_evaluation()
+
+    def _final_evaluation(self) -> TrainResult:
+        self._load_best()
+        valid = self.evaluate("valid") if self.data.valid is not None and self.data.valid.nnz > 0 else None
+        test = self.evaluate("test")
+        train_times = [r["train_seconds"] for r in self.history]
+        eval_times = [r["eval_seconds"] for r in self.history if "eval_seconds" in r]
+        result = TrainResult(
+            best_epoch=self.best_epoch,
+            epochs_run=self.epoch,
+            stopped_early=self.stop_reason == "early_stopping",
+            valid=valid,
+            test=test,
+            seconds_per_epoch=sum(train_times) / max(1, len(train_times)),
+            seconds_per_eval=sum(eval_times) / max(1, len(eval_times)) if eval_times else test.seconds,
+            history=self.history,
+        )
+        if self.run_dir is not None:
+            if valid is not None:
+                valid.save(self.run_dir / "per_user" / "valid.npz")
+            test.save(self.run_dir / "per_user" / "test.npz")
+            atomic_write_json(self.run_dir / "results.json", {**result.summary(), "data_fingerprint": self.fingerprint})
+        return result
+
+
+def _jsonl_line(record: dict) -> str:
+    import json
+
+    return json.dumps(record) + "\n"

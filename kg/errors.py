@@ -1,0 +1,57 @@
+"""Exceptions raised by kg.
+
+Every error a user can cause names where the problem is: the file and line, the
+config field, or the backend endpoint.  ``kg`` does not import ``graphrec``, so it
+keeps its own small hierarchy with the same shape.
+"""
+from __future__ import annotations
+
+from os import PathLike
+
+
+class KGError(Exception):
+    """Base class of all errors kg raises on purpose."""
+
+
+class DataFormatError(KGError, ValueError):
+    """Malformed or missing input data; the message starts with ``path:line:``."""
+
+    def __init__(
+        self,
+        message: str,
+        path: str | PathLike | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.path = None if path is None else str(path)
+        self.line = line
+        self.field = field
+        where = ""
+        if self.path is not None:
+            where = self.path + (f":{line}" if line is not None else "") + ": "
+        what = f"field '{field}': " if field is not None else ""
+        super().__init__(f"{where}{what}{message}")
+
+
+class SchemaError(DataFormatError):
+    """An ontology (schema) file is invalid."""
+
+
+class ConfigError(KGError, ValueError):
+    """Invalid configuration: unknown key, wrong type or bad value."""
+
+
+class BackendError(KGError, RuntimeError):
+    """An LLM call failed in a way retrying will not fix (e.g. HTTP 400, bad model)."""
+
+
+class BackendUnavailable(BackendError):
+    """The backend stayed unreachable (or rate limited) after all retries.
+
+    The build stops cleanly on this error; the journal keeps finished items and the
+    same command resumes the build.
+    """
+
+
+class JournalError(KGError, RuntimeError):
+    """An output folder holds a journal from an incompatible build."""

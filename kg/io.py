@@ -1,0 +1,96 @@
+"""Atomic file output and crash-tolerant JSONL journals.
+
+Writes go to a temporary file in the target's directory, are fsynced, then renamed
+over the target, so a crash leaves the old file or the new one, never half a file.
+(Same contract as ``graphrec.io``; duplicated because kg must not import graphrec.)
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
+
+    ``mode`` is ``"w"`` (text) or ``"wb"`` (binary).  On an exception the temporary
+    file is removed and ``path`` is left untouched.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp_name)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, gzipped: bool = False) -> None:
+    """Write ``data`` atomically, gzip-compressed when ``gzipped`` (mtime 0: reproducible)."""
+    if gzipped:
+        data = gzip.compress(data, mtime=0)
+    with atomic_open(path, "wb") as handle:
+        handle.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically; gzip it when the name ends in ``.gz``."""
+    atomic_write_bytes(path, text.encode("utf-8"), gzipped=str(path).endswith(".gz"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+    """Serialise ``obj`` as JSON and write it atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def read_text_any(path: str | os.PathLike) -> str:
+    """Read a UTF-8 text file, transparently gunzipping ``*.gz``."""
+    data = Path(path).read_bytes()
+    if str(path).endswith(".gz"):
+        data = gzip.decompress(data)
+    return data.decode("utf-8")
+
+
+def append_jsonl(handle: IO[str], record: dict) -> None:
+    """Append one JSON record as one line to an open handle and fsync it.
+
+    One ``write`` of one line: a crash can only tear the last line, which
+    :func:`read_jsonl` drops.
+    """
+    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict]:
+    """Read a JSONL file written by :func:`append_jsonl`, skipping a torn final line."""
+    records: list[dict] = []
+    raw = Path(path).read_bytes()
+    lines = raw.split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8")))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            # only the last non-empty line may be torn by a crash mid-write
+            if all(not rest.strip() for rest in lines[number:]):
+                break
+            from .errors import DataFormatError
+
+            raise DataFormatError("corrupt journal line (not JSON)", path=path, line=number) from None
+    return records

@@ -1,0 +1,252 @@
+"""Per-domain ontologies: entity types, relations and allowed (source, relation, target) patterns.
+
+A schema is a YAML file (see ``kg/schemas/films.yaml``).  The catalogue item is the
+known subject of every extracted triple, so a schema's patterns whose source is the
+item type are what the model may produce; the model names only relation and tail.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SchemaError
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relation of the ontology."""
+
+    name: str
+    description: str
+    synonyms: tuple[str, ...] = ()
+
+
+@dataclass
+class Schema:
+    """A validated ontology.
+
+    Attributes:
+        name: schema name (``films``).
+        version: schema version string; part of every cache key and provenance record.
+        item_type: entity type of the catalogue items (the subject of extracted triples).
+        entity_types: type name -> one-line definition.
+        relations: relation name -> :class:`Relation`.
+        patterns: allowed ``(source type, relation, target type)`` triples.
+        vocabularies: closed types: type -> {canonical value -> accepted spellings}.
+        example: one in-domain example ``{"text": str, "output": {relation: [values]}}``.
+        knowledge: knowledge-mode settings ``{"relations": [...], "example": {...}}``.
+        path: the file it was read from (for messages).
+    """
+
+    name: str
+    version: str
+    item_type: str
+    entity_types: dict[str, str]
+    relations: dict[str, Relation]
+    patterns: list[tuple[str, str, str]]
+    vocabularies: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    example: dict[str, Any] = field(default_factory=dict)
+    knowledge: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        self._synonyms: dict[str, str] = {}
+        for rel in self.relations.values():
+            for key in (rel.name, *rel.synonyms):
+                self._synonyms[_relation_key(key)] = rel.name
+        self._vocab_index: dict[str, dict[str, str]] = {}
+        for etype, values in self.vocabularies.items():
+            index: dict[str, str] = {}
+            for canonical, spellings in values.items():
+                for spelling in (canonical, *spellings):
+                    index[_vocab_key(spelling)] = canonical
+            self._vocab_index[etype] = index
+
+    # -- lookups ---------------------------------------------------------------------
+    def canonical_relation(self, name: str) -> str | None:
+        """Map a relation name or one of its synonyms (any case/spacing) to the schema name."""
+        return self._synonyms.get(_relation_key(name))
+
+    def target_types(self, relation: str, source_type: str | None = None) -> list[str]:
+        """Target types allowed for ``relation`` from ``source_type`` (default: the item type)."""
+        source = source_type or self.item_type
+        return [t for s, r, t in self.patterns if s == source and r == relation]
+
+    def item_relations(self) -> list[str]:
+        """Relations whose source is the item type, in pattern order."""
+        seen: list[str] = []
+        for s, r, _ in self.patterns:
+            if s == self.item_type and r not in seen:
+                seen.append(r)
+        return seen
+
+    def canonical_value(self, entity_type: str, value: str) -> str | None:
+        """For a closed type, the canonical vocabulary value (or ``None``); open types return ``value``."""
+        index = self._vocab_index.get(entity_type)
+        if index is None:
+            return value
+        return index.get(_vocab_key(value))
+
+    def is_closed(self, entity_type: str) -> bool:
+        return entity_type in self._vocab_index
+
+    def vocabulary_spellings(self, entity_type: str, canonical: str) -> list[str]:
+        return [canonical, *self.vocabularies.get(entity_type, {}).get(canonical, [])]
+
+    def fingerprint(self) -> str:
+        """Short hash of the schema content: changes whenever the file's meaning changes."""
+        blob = json.dumps(
+            {
+                "name": self.name,
+                "version": self.version,
+                "types": self.entity_types,
+                "relations": {k: [v.description, list(v.synonyms)] for k, v in self.relations.items()},
+                "patterns": self.patterns,
+                "vocab": self.vocabularies,
+                "example": self.example,
+                "knowledge": self.knowledge,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def _relation_key(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).casefold())
+
+
+def _vocab_key(value: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", str(value).casefold()).strip()
+
+
+def available_schemas() -> list[str]:
+    """Names of the schemas shipped with kg."""
+    return sorted(p.stem for p in SCHEMA_DIR.glob("*.yaml"))
+
+
+def load_schema(name_or_path: str | Path) -> Schema:
+    """Load a shipped schema by name (``films``) or any schema YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        candidate = SCHEMA_DIR / f"{name_or_path}.yaml"
+        if not candidate.exists():
+            raise SchemaError(
+                f"unknown schema {str(name_or_path)!r}; shipped schemas: {', '.join(available_schemas())}"
+            )
+        path = candidate
+    if not path.exists():
+        raise SchemaError("schema file not found", path=path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        raise SchemaError(f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1) from None
+    return schema_from_dict(data, path=str(path))
+
+
+def schema_from_dict(data: Any, path: str | None = None) -> Schema:
+    """Validate a parsed schema document; errors name the file and field."""
+
+    def fail(msg: str, fld: str | None = None) -> SchemaError:
+        return SchemaError(msg, path=path, field=fld)
+
+    if not isinstance(data, dict):
+        raise fail("a schema must be a YAML mapping")
+    for key in ("name", "version", "item_type", "entity_types", "relations", "patterns"):
+        if key not in data:
+            raise fail("missing required field", key)
+    known = {"name", "version", "item_type", "description", "entity_types", "relations", "patterns",
+             "vocabularies", "example", "knowledge"}
+    for key in data:
+        if key not in known:
+            raise fail(f"unknown field (allowed: {', '.join(sorted(known))})", str(key))
+    types = data["entity_types"]
+    if not isinstance(types, dict) or not types:
+        raise fail("must be a non-empty mapping type -> definition", "entity_types")
+    for tname, definition in types.items():
+        if not _NAME_RE.match(str(tname)) or not isinstance(definition, str):
+            raise fail(f"bad entity type {tname!r} (name must be an identifier, definition a string)", "entity_types")
+    item_type = str(data["item_type"])
+    if item_type not in types:
+        raise fail(f"{item_type!r} is not one of entity_types", "item_type")
+    relations: dict[str, Relation] = {}
+    if not isinstance(data["relations"], dict) or not data["relations"]:
+        raise fail("must be a non-empty mapping", "relations")
+    for rname, spec in data["relations"].items():
+        fld = f"relations.{rname}"
+        if not _NAME_RE.match(str(rname)):
+            raise fail("relation names must be identifiers", fld)
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise fail("must be a mapping with description/synonyms", fld)
+        synonyms = spec.get("synonyms", []) or []
+        if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
+            raise fail("synonyms must be a list of strings", fld + ".synonyms")
+        relations[str(rname)] = Relation(str(rname), str(spec.get("description", "")), tuple(synonyms))
+    seen_syn: dict[str, str] = {}
+    for rel in relations.values():
+        for s in (rel.name, *rel.synonyms):
+            k = _relation_key(s)
+            if k in seen_syn and seen_syn[k] != rel.name:
+                raise fail(f"synonym {s!r} is used by both {seen_syn[k]} and {rel.name}", f"relations.{rel.name}")
+            seen_syn[k] = rel.name
+    patterns: list[tuple[str, str, str]] = []
+    if not isinstance(data["patterns"], list) or not data["patterns"]:
+        raise fail("must be a non-empty list of [source, relation, target]", "patterns")
+    for i, pat in enumerate(data["patterns"]):
+        fld = f"patterns[{i}]"
+        if not (isinstance(pat, list) and len(pat) == 3):
+            raise fail("each pattern is [source type, relation, target type]", fld)
+        s, r, t = (str(x) for x in pat)
+        if s not in types or t not in types:
+            raise fail(f"unknown entity type in {pat}", fld)
+        if r not in relations:
+            raise fail(f"unknown relation {r!r}", fld)
+        patterns.append((s, r, t))
+    vocabularies = data.get("vocabularies") or {}
+    if not isinstance(vocabularies, dict):
+        raise fail("must be a mapping type -> {value: [spellings]}", "vocabularies")
+    clean_vocab: dict[str, dict[str, list[str]]] = {}
+    for tname, values in vocabularies.items():
+        if tname not in types:
+            raise fail(f"unknown entity type {tname!r}", "vocabularies")
+        if not isinstance(values, dict):
+            raise fail("must map canonical value -> list of spellings", f"vocabularies.{tname}")
+        clean_vocab[tname] = {str(k): [str(s) for s in (v or [])] for k, v in values.items()}
+    schema = Schema(
+        name=str(data["name"]),
+        version=str(data["version"]),
+        item_type=item_type,
+        entity_types={str(k): str(v) for k, v in types.items()},
+        relations=relations,
+        patterns=patterns,
+        vocabularies=clean_vocab,
+        example=data.get("example") or {},
+        knowledge=data.get("knowledge") or {},
+        description=str(data.get("description", "")),
+        path=path,
+    )
+    for label, ex in (("example", schema.example), ("knowledge.example", schema.knowledge.get("example"))):
+        if not ex:
+            continue
+        if not isinstance(ex, dict) or not isinstance(ex.get("text"), str) or not isinstance(ex.get("output"), dict):
+            raise fail("needs 'text' (string) and 'output' (mapping relation -> values)", label)
+        for rel in ex["output"]:
+            if rel not in relations:
+                raise fail(f"unknown relation {rel!r} in the example output", label)
+    for rel in schema.knowledge.get("relations", []) or []:
+        if rel not in relations:
+            raise fail(f"unknown relation {rel!r}", "knowledge.relations")
+    if not schema.item_relations():
+        raise fail(f"no pattern has the item type {item_type!r} as source", "patterns")
+    return schema

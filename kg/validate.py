@@ -1,0 +1,138 @@
+"""Validation of candidate facts against the schema and the source text.
+
+Checks, in order (the first failing check is the rejection reason):
+``empty_tail``, ``too_long``, ``unknown_relation``, ``relation_not_allowed`` (not
+asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``self_loop``,
+``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
+``duplicate``.  Every rejection is counted by reason.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from .parse import Candidate
+from .schema import Schema
+from .text import EvidenceIndex, normalize_name
+
+REJECTION_REASONS = (
+    "empty_tail",
+    "too_long",
+    "unknown_relation",
+    "relation_not_allowed",
+    "type_mismatch",
+    "not_in_vocabulary",
+    "self_loop",
+    "unsupported_by_text",
+    "duplicate",
+)
+
+SOURCE_TEXT = "text"
+SOURCE_KNOWLEDGE = "llm_knowledge"
+
+
+@dataclass(frozen=True)
+class Triple:
+    """A validated fact: the item (subject) --relation--> tail of ``tail_type``.
+
+    ``source`` is ``"text"`` (grounded in the catalogue text) or ``"llm_knowledge"``
+    (recalled by the model from the title; never evidence-checked).
+    """
+
+    item_id: str
+    relation: str
+    tail: str
+    tail_type: str
+    source: str = SOURCE_TEXT
+
+    def to_json(self) -> list[str]:
+        return [self.relation, self.tail, self.tail_type]
+
+
+@dataclass
+class ValidationConfig:
+    """Validation settings.
+
+    Attributes:
+        require_evidence: reject tails not supported by the source text (off in knowledge mode).
+        max_tail_chars: longer tails are sentences, not entity names.
+        max_tail_words: same, in words.
+    """
+
+    require_evidence: bool = True
+    max_tail_chars: int = 80
+    max_tail_words: int = 8
+
+
+def validate(
+    candidates: list[Candidate],
+    schema: Schema,
+    item_id: str,
+    evidence_text: str,
+    item_title: str | None = None,
+    allowed_relations: set[str] | None = None,
+    config: ValidationConfig | None = None,
+    source: str = SOURCE_TEXT,
+    seen: set[tuple[str, str]] | None = None,
+) -> tuple[list[Triple], Counter]:
+    """Keep the candidates that pass every check; count the others by reason.
+
+    ``seen`` carries (relation, normalised tail) pairs across chunks and gleaning passes
+    of one item so a fact is kept once.
+    """
+    cfg = config or ValidationConfig()
+    rejected: Counter = Counter()
+    kept: list[Triple] = []
+    evidence = EvidenceIndex(evidence_text) if cfg.require_evidence else None
+    title_key = normalize_name(item_title) if item_title else None
+    seen = set() if seen is None else seen
+    for cand in candidates:
+        tail = " ".join(str(cand.tail).split()).strip(" .;:\"'")
+        if not tail or not normalize_name(tail):
+            rejected["empty_tail"] += 1
+            continue
+        if len(tail) > cfg.max_tail_chars or len(tail.split()) > cfg.max_tail_words:
+            rejected["too_long"] += 1
+            continue
+        relation = schema.canonical_relation(cand.relation)
+        if relation is None:
+            rejected["unknown_relation"] += 1
+            continue
+        if allowed_relations is not None and relation not in allowed_relations:
+            rejected["relation_not_allowed"] += 1
+            continue
+        targets = schema.target_types(relation)
+        if not targets:
+            rejected["type_mismatch"] += 1
+            continue
+        tail_type = targets[0]
+        if cand.tail_type:
+            given = [t for t in schema.entity_types if t.casefold() == cand.tail_type.strip().casefold()]
+            if given and given[0] in targets:
+                tail_type = given[0]
+            elif given or len(targets) > 1:
+                rejected["type_mismatch"] += 1
+                continue
+            # an unknown type label with a single allowed target: the relation decides
+        if schema.is_closed(tail_type):
+            canonical = schema.canonical_value(tail_type, tail)
+            if canonical is None:
+                rejected["not_in_vocabulary"] += 1
+                continue
+            spellings = schema.vocabulary_spellings(tail_type, canonical)
+            tail = canonical
+        else:
+            spellings = [tail]
+        if title_key is not None and normalize_name(tail) == title_key:
+            rejected["self_loop"] += 1
+            continue
+        if evidence is not None and not any(evidence.supports(s) for s in spellings):
+            rejected["unsupported_by_text"] += 1
+            continue
+        key = (relation, normalize_name(tail))
+        if key in seen:
+            rejected["duplicate"] += 1
+            continue
+        seen.add(key)
+        kept.append(Triple(str(item_id), relation, tail, tail_type, source))
+    return kept, rejected

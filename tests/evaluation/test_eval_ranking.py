@@ -1,0 +1,69 @@
+"""Deterministic top-K with ties, and CSR row gathering."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from graphrec.evaluation import gather_csr_rows, mask_scores, topk_with_ties
+
+INF = float("inf")
+
+
+def reference_topk(row, k):
+    order = sorted(range(len(row)), key=lambda i: (-row[i], i))
+    return order[:k]
+
+
+@pytest.mark.parametrize(
+    "row, k, expected",
+    [
+        ([1, 1, 1, 1, 1], 2, [0, 1]),  # all tie: lowest indices
+        ([0, 1, 1, 1, 2], 2, [4, 1]),  # boundary tie between 1, 2, 3 -> 1
+        ([0, 1, 1, 1, 2], 3, [4, 1, 2]),
+        ([0, 1, 1, 1, 2], 4, [4, 1, 2, 3]),  # no boundary tie, ties inside ordered by index
+        ([3, 1, 3, 1, 3], 2, [0, 2]),
+        ([-INF, 5, -INF, -INF], 3, [1, 0, 2]),  # -inf ties also lowest index first
+        ([2, 1, 3], 3, [2, 0, 1]),  # k == n_items
+        ([2, 1, 3], 7, [2, 0, 1]),  # k > n_items is clipped
+    ],
+)
+def test_topk_with_ties_cases(row, k, expected):
+    values, indices = topk_with_ties(torch.tensor([row], dtype=torch.float32), k)
+    assert indices[0].tolist() == expected
+    assert values[0].tolist() == [float(row[i]) for i in expected]
+
+
+def test_topk_with_ties_matches_reference_on_random_ties():
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 4, (200, 30), generator=gen).float()  # heavy ties
+    scores[:50] = torch.round(torch.randn(50, 30, generator=gen), decimals=1)
+    for k in (1, 5, 10, 29, 30):
+        _, indices = topk_with_ties(scores, k)
+        for r in range(scores.shape[0]):
+            assert indices[r].tolist() == reference_topk(scores[r].tolist(), k)
+
+
+def test_topk_float64_and_mixed_tie_rows():
+    scores = torch.tensor([[0.5, 0.1, 0.5, 0.9], [0.4, 0.3, 0.2, 0.1]], dtype=torch.float64)
+    values, indices = topk_with_ties(scores, 2)
+    assert indices.tolist() == [[3, 0], [0, 1]]
+    assert values.dtype == torch.float64
+
+
+def test_gather_csr_rows_any_order():
+    m = sp.csr_matrix(np.array([[0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1]], dtype=np.float32))
+    local, cols = gather_csr_rows(m, np.array([2, 1, 0, 2]))
+    assert local.tolist() == [0, 0, 2, 2, 3, 3]
+    assert cols.tolist() == [0, 3, 1, 2, 0, 3]
+    local, cols = gather_csr_rows(m, np.array([1]))
+    assert local.size == 0 and cols.size == 0
+
+
+def test_mask_scores_in_place_and_returns_old():
+    scores = torch.arange(8, dtype=torch.float32).view(2, 4)
+    old = mask_scores(scores, np.array([0, 1]), np.array([3, 0]), keep_old=True)
+    assert old.tolist() == [3.0, 4.0]
+    assert scores.tolist() == [[0, 1, 2, -INF], [-INF, 5, 6, 7]]
+    assert mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) is None

@@ -1,0 +1,11 @@
+#!/usr/bin/env python
+"""Train a recommender: ``python train.py --config configs/... [--set key=value ...]``.
+
+Thin wrapper over :mod:`graphrec.cli.train` (installed as ``graphrec-train``).
+"""
+import sys
+
+from graphrec.cli.train import main
+
+if __name__ == "__main__":
+    sys.exit(main())
