@@ -72,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     print(format_statistics(dataset_statistics(data)))
     preprocessing = data.meta.get("preprocessing")
     if preprocessing:
-        print("\npreprocessing: " + "; ".join(preprocessing.get("steps", [])) or "none")
+        print(
+            f"\ninput: {preprocessing['input_interactions']:,} interactions, {preprocessing['input_users']:,} users, "
+            f"{preprocessing['input_items']:,} items; preprocessing: {'; '.join(preprocessing['steps'])}"
+        )
+    split = data.meta.get("split") or {}
+    print(f"split: {split.get('method')}" + "".join(f", {k}={split[k]}" for k in ("ratios", "seed") if split.get(k) is not None))
     return 0
 
 

@@ -119,7 +119,8 @@ def validate(
             if canonical is None:
                 rejected["not_in_vocabulary"] += 1
                 continue
-            spellings = schema.vocabulary_spellings(tail_type, canonical)
+            # 1-2 letter spellings (ISO codes such as "it") are too ambiguous as evidence
+            spellings = [x for x in schema.vocabulary_spellings(tail_type, canonical) if len(x) > 2] or [canonical]
             tail = canonical
         else:
             spellings = [tail]

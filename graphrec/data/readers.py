@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import logging
 import re
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,11 +54,13 @@ class Table:
         path: the file read.
         frame: DataFrame with one ``str`` column per header field, ``len == n_rows``.
         lines: 1-based line number of each row, shape ``[n_rows]`` (header = line 1).
+        header_line: line of the header (1 unless blank lines precede it), ``None`` without one.
     """
 
     path: Path
     frame: pd.DataFrame
     lines: np.ndarray
+    header_line: int | None = 1
 
     def line_of(self, row: int) -> int:
         """Line number of row position ``row``."""
@@ -72,6 +75,7 @@ def read_table(
     names: Sequence[str] | None = None,
     quoting: bool = False,
     encoding: str = "utf-8-sig",
+    header_names: Callable[[list[str]], list[str]] | None = None,
 ) -> Table:
     """Read a delimited text file into a :class:`Table` of strings.
 
@@ -84,6 +88,8 @@ def read_table(
         quoting: honour ``"..."`` quoting (CSV); off for RecBole / TSV files, where a
             quote is an ordinary character and every line is one record.
         encoding: text encoding; the default accepts and drops a UTF-8 BOM.
+        header_names: turns the header's fields into column names (e.g. strips
+            RecBole ``:type`` suffixes) before empty/duplicate names are rejected.
 
     Empty lines are skipped (line numbers still count them); whitespace-only lines
     are records like any other.  Raises
@@ -104,31 +110,31 @@ def read_table(
         line = raw.count(b"\n", 0, exc.start) + 1
         raise DataFormatError(f"cannot decode as {encoding}: {exc.reason} at byte {exc.start}", path=path, line=line) from None
 
-    if quoting:
-        records, lines = _scan_quoted(text, sep, path)
-    else:
-        records, lines = _scan_plain(text, sep)
-    if not records:
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")  # CRLF files; a lone \r stays data, for pandas too
+    scan = _scan_quoted(text, sep, path) if quoting else _scan_plain(text, sep)
+    if not len(scan.lines):
         raise DataFormatError("file is empty" + (" (no header line)" if header else ""), path=path)
 
-    body = records[1:] if header else records
-    data_lines = lines[1:] if header else lines
+    counts = scan.counts[1:] if header else scan.counts
+    data_lines = scan.lines[1:] if header else scan.lines
     if header:
-        columns = list(records[0])
-        _check_columns(columns, path, lines[0])
+        columns = list(scan.first)
+        if header_names is not None:
+            columns = header_names(columns)
+        _check_columns(columns, path, int(scan.lines[0]))
     else:
         # Without a header the first record fixes the width.
-        columns = [f"column_{i}" for i in range(len(records[0]))]
+        columns = [f"column_{i}" for i in range(len(scan.first))]
     if names is not None:
         if len(names) != len(columns):
             raise DataFormatError(
-                f"{len(names)} column names given but the file has {len(columns)} fields", path=path, line=lines[0]
+                f"{len(names)} column names given but the file has {len(columns)} fields", path=path, line=int(scan.lines[0])
             )
         columns = list(names)
         _check_columns(columns, path, None)
 
     width = len(columns)
-    counts = np.fromiter((len(r) for r in body), dtype=np.int64, count=len(body))
     bad = np.flatnonzero(counts != width)
     if bad.size:
         first = int(bad[0])
@@ -141,25 +147,43 @@ def read_table(
             line=int(data_lines[first]),
         )
 
-    frame = _parse_with_pandas(text, body, columns, sep, header, quoting, path, data_lines)
-    return Table(path=path, frame=frame, lines=np.asarray(data_lines, dtype=np.int64))
+    frame = _parse_with_pandas(text, scan, columns, sep, header, quoting, path)
+    return Table(
+        path=path,
+        frame=frame,
+        lines=np.asarray(data_lines, dtype=np.int64),
+        header_line=int(scan.lines[0]) if header else None,
+    )
 
 
-def _scan_plain(text: str, sep: str) -> tuple[list[list[str]], list[int]]:
-    """Split unquoted text into records, dropping empty lines but keeping their numbers."""
-    records: list[list[str]] = []
-    lines: list[int] = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.endswith("\r"):
-            line = line[:-1]
-        if not line:
-            continue
-        records.append(line.split(sep))
-        lines.append(number)
-    return records, lines
+@dataclass
+class _Scan:
+    """Shape of a file before parsing: fields of its first record, the number of
+    fields and the 1-based start line of every record (empty lines left out)."""
+
+    first: list[str]
+    counts: np.ndarray
+    lines: np.ndarray
+    records: Callable[[], list[list[str]]]  # all records, split (fallback only)
 
 
-def _scan_quoted(text: str, sep: str, path: Path) -> tuple[list[list[str]], list[int]]:
+def _scan_plain(text: str, sep: str) -> _Scan:
+    """Count fields per line of unquoted text (C-speed ``map``; no per-field split)."""
+    all_lines = text.split("\n")
+    n = len(all_lines)
+    lengths = np.fromiter(map(len, all_lines), dtype=np.int64, count=n)
+    counts = np.fromiter(map(str.count, all_lines, itertools.repeat(sep)), dtype=np.int64, count=n) + 1
+    keep = np.flatnonzero(lengths > 0)
+    first = all_lines[int(keep[0])].split(sep) if keep.size else []
+    return _Scan(
+        first=first,
+        counts=counts[keep],
+        lines=keep + 1,
+        records=lambda: [all_lines[i].split(sep) for i in keep.tolist()],
+    )
+
+
+def _scan_quoted(text: str, sep: str, path: Path) -> _Scan:
     """Split CSV text with quoting; a record's line is the line it starts on."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
     records: list[list[str]] = []
@@ -175,7 +199,12 @@ def _scan_quoted(text: str, sep: str, path: Path) -> tuple[list[list[str]], list
             lines.append(start)
     except csv.Error as exc:
         raise DataFormatError(f"malformed CSV: {exc}", path=path, line=reader.line_num) from None
-    return records, lines
+    return _Scan(
+        first=records[0] if records else [],
+        counts=np.fromiter(map(len, records), dtype=np.int64, count=len(records)),
+        lines=np.asarray(lines, dtype=np.int64),
+        records=lambda: records,
+    )
 
 
 def _check_columns(columns: list[str], path: Path, line: int | None) -> None:
@@ -189,21 +218,15 @@ def _check_columns(columns: list[str], path: Path, line: int | None) -> None:
 
 
 def _parse_with_pandas(
-    text: str,
-    body: list[list[str]],
-    columns: list[str],
-    sep: str,
-    header: bool,
-    quoting: bool,
-    path: Path,
-    data_lines: list[int],
+    text: str, scan: _Scan, columns: list[str], sep: str, header: bool, quoting: bool, path: Path
 ) -> pd.DataFrame:
     """Parse with pandas (dtype=str, nothing turned into NaN).
 
-    The scan above already validated the shape; pandas' own ParserError is still
+    The scan already validated the shape; pandas' own ParserError is still
     translated, as a safety net, into a DataFormatError with the file and line.
     """
-    if not body:
+    n_rows = len(scan.lines) - (1 if header else 0)
+    if n_rows == 0:
         return pd.DataFrame({name: pd.Series(dtype=str) for name in columns})
     try:
         frame = pd.read_csv(
@@ -215,6 +238,7 @@ def _parse_with_pandas(
             keep_default_na=False,  # "NA", "null", "" are ids/text, not missing values
             na_filter=False,
             quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE,
+            lineterminator=None if quoting else "\n",
             skip_blank_lines=True,
             index_col=False,
             engine="c",
@@ -223,22 +247,24 @@ def _parse_with_pandas(
         match = re.search(r"line (\d+)", str(exc))
         line = int(match.group(1)) if match else None
         raise DataFormatError(f"cannot parse: {exc}", path=path, line=line) from None
-    if len(frame) != len(body):
-        # pandas and the scan disagree (e.g. whitespace-only lines); trust the scan.
-        frame = pd.DataFrame(body, columns=columns, dtype=str)
+    if len(frame) != n_rows:
+        # pandas and the scan disagree on what a record is; trust the scan.
+        logger.debug("%s: pandas found %d rows, the scan %d; using the scan", path, len(frame), n_rows)
+        records = scan.records()
+        frame = pd.DataFrame(records[1:] if header else records, columns=columns, dtype=str)
     frame.columns = columns
     return frame.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------- validation
 def require_columns(table: Table, required: Sequence[str]) -> None:
-    """Raise naming the first required column absent from the header (line 1)."""
+    """Raise naming the first required column absent from the header."""
     for name in required:
         if name not in table.frame.columns:
             raise DataFormatError(
                 f"missing required column; header has {list(table.frame.columns)}",
                 path=table.path,
-                line=1,
+                line=table.header_line,
                 field=name,
             )
 
@@ -246,7 +272,12 @@ def require_columns(table: Table, required: Sequence[str]) -> None:
 def check_ids(table: Table, column: str) -> None:
     """Raise on the first empty (or whitespace-only) id in ``column``."""
     values = table.frame[column]
-    bad = np.flatnonzero(values.str.strip().eq("").to_numpy())
+    # Strip only the distinct values: ids repeat a lot, and str ops are Python loops.
+    unique = pd.unique(values.to_numpy(dtype=object))
+    blank = [v for v in unique if not v.strip()]
+    if not blank:
+        return
+    bad = np.flatnonzero(values.isin(blank).to_numpy())
     if bad.size:
         raise DataFormatError(
             "empty id" + (f" ({bad.size} empty ids in total)" if bad.size > 1 else ""),
@@ -263,12 +294,10 @@ def parse_float(table: Table, column: str, *, allow_empty: bool = False) -> pd.S
     columns); otherwise it is an error, as it is for ratings and timestamps.
     """
     raw = table.frame[column]
-    values = pd.to_numeric(raw.str.strip(), errors="coerce").astype(np.float64)
-    array = values.to_numpy()
-    bad_mask = ~np.isfinite(array)
-    if allow_empty:
-        bad_mask &= raw.str.strip().ne("").to_numpy()
-    bad = np.flatnonzero(bad_mask)
+    values = pd.to_numeric(raw, errors="coerce").astype(np.float64)  # accepts surrounding spaces
+    bad = np.flatnonzero(~np.isfinite(values.to_numpy()))
+    if allow_empty and bad.size:
+        bad = bad[[bool(raw.iloc[int(i)].strip()) for i in bad]]
     if bad.size:
         row = int(bad[0])
         shown = raw.iloc[row]
@@ -359,9 +388,13 @@ def read_atomic_file(
         DataFrame with one row per data line; ``frame.attrs["field_types"]`` holds
         ``{name: type}`` and ``frame.attrs["path"]`` the file.
     """
-    table = read_table(path, sep="\t", header=True, quoting=False)
-    types = parse_atomic_header(list(table.frame.columns), table.path)
-    table.frame.columns = list(types)
+    types: dict[str, str] = {}
+
+    def strip_types(header: list[str]) -> list[str]:
+        types.update(parse_atomic_header(header, path))
+        return list(types)
+
+    table = read_table(path, sep="\t", header=True, quoting=False, header_names=strip_types)
     require_columns(table, required)
     for name in required:
         if types[name] == "token":

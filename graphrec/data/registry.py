@@ -141,7 +141,10 @@ def data_roots(data_dir: str | PathLike | None = None) -> list[Path]:
     explicit = data_dir if data_dir is not None else os.environ.get(ENV_VAR)
     if explicit:
         return [Path(explicit).expanduser()]
-    roots = [Path(__file__).resolve().parents[2] / "datasets"]
+    roots = []
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "setup.py").is_file():  # a source checkout, not site-packages (which may hold an unrelated "datasets")
+        roots.append(checkout / "datasets")
     prefixes = [sysconfig.get_paths().get("data"), sys.prefix, sys.exec_prefix, getattr(site, "USER_BASE", None)]
     for prefix in prefixes:
         if prefix:
@@ -354,6 +357,9 @@ def load(
         if value is not None
     }
     explicit = _normalise_options(explicit)
+    spec = REGISTRY.get(str(name_or_path))
+    if spec is not None and spec.presplit:
+        _refuse_split_options(spec.name, explicit, split_dir)  # before reading anything
     source, defaults, presplit, extra = _source(name_or_path, data_dir, overrides)
     options = _normalise_options({**defaults, **explicit})
 
@@ -413,12 +419,7 @@ def load(
 def _load_presplit(
     source: _Source, options: dict, explicit: dict, extra: dict, split_dir: str | PathLike | None
 ) -> InteractionData:
-    fixed = [key for key in SPLIT_OPTIONS if key in explicit]
-    if fixed or split_dir is not None:
-        raise ConfigError(
-            f"{source.name} ships a fixed train/valid/test split and is used as shipped; "
-            f"remove {', '.join(fixed + (['split_dir'] if split_dir is not None else []))}"
-        )
+    _refuse_split_options(source.name, explicit, split_dir)
     assert source.splits is not None
     frames = dict(source.splits)
     removed = {}
@@ -445,6 +446,12 @@ def _load_presplit(
     data.kg = _restricted_kg(source, data)
     logger.info("loaded %s: %s", source.name, _summary(data))
     return data
+
+
+def _refuse_split_options(name: str, explicit: Mapping[str, Any], split_dir: str | PathLike | None) -> None:
+    fixed = [key for key in SPLIT_OPTIONS if key in explicit] + (["split_dir"] if split_dir is not None else [])
+    if fixed:
+        raise ConfigError(f"{name} ships a fixed train/valid/test split and is used as shipped; remove {', '.join(fixed)}")
 
 
 def _summary(data: InteractionData) -> str:
@@ -525,7 +532,10 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
         return source, dict(GENERIC_DEFAULTS), False, extra
     if os.sep in key or "/" in key or path.suffix:
         raise DataFormatError("dataset path not found", path=path)
-    raise ConfigError(f"unknown dataset {key!r}; registered: {', '.join(list_datasets())}, or pass a directory / file path")
+    raise ConfigError(
+        f"unknown dataset {key!r}; registered: {', '.join(list_datasets())}; or pass the path of a directory of "
+        "RecBole atomic files (e.g. a local ml-100k, which is not bundled) or of a CSV/TSV interaction file"
+    )
 
 
 def _ml_tmdb(folder: Path, extra: dict) -> _Source:

@@ -148,9 +148,7 @@ def split_temporal_user(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.
     return _frames(frame, labels, _split_names(ratios))
 
 
-def split_temporal_global(
-    frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)
-) -> tuple[dict[str, pd.DataFrame], list[float]]:
+def split_temporal_global(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, pd.DataFrame]:
     """Global temporal cut at timestamp quantiles.
 
     With ``t_v`` / ``t_t`` the timestamps at the 80% / 90% positions (for 8:1:1),
@@ -158,10 +156,8 @@ def split_temporal_global(
     every train interaction is strictly older than every valid/test one; when many
     interactions share a cut timestamp the realised ratios move a little.
     Users whose interactions are all after ``t_v`` have no training data; see
-    ``unseen_users`` in :func:`build_interaction_data`.
-
-    Returns:
-        ``(frames, cut_timestamps)``.
+    ``unseen_users`` in :func:`build_interaction_data`.  The cut timestamps are
+    the smallest timestamps of valid and test.
     """
     _require(frame, TIME, "temporal_global")
     ratios = parse_ratios(ratios)
@@ -172,7 +168,7 @@ def split_temporal_global(
     # A cut at the end (an empty last split) is +inf, so nothing lands after it.
     cuts = [float(times[p]) if p < len(times) else float("inf") for p in positions]
     labels = np.searchsorted(np.asarray(cuts), frame[TIME].to_numpy(), side="right")
-    return _frames(frame, labels, _split_names(ratios)), cuts
+    return _frames(frame, labels, _split_names(ratios))
 
 
 def split_leave_one_out(
@@ -240,7 +236,8 @@ def split_interactions(
         frames = split_temporal_user(frame, ratios_t)
         info["seed"] = None
     elif method == "temporal_global":
-        frames, info["cut_timestamps"] = split_temporal_global(frame, ratios_t)
+        frames = split_temporal_global(frame, ratios_t)
+        info["cut_timestamps"] = [float(f[TIME].min()) if len(f) else None for f in list(frames.values())[1:]]
         info["seed"] = None
     else:
         random_order = method == "leave_one_out_random"

@@ -13,7 +13,7 @@ from graphrec.evaluation.metrics import (
     coverage,
     gini_index,
 )
-from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties
+from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, restore_scores, topk_with_ties
 from graphrec.evaluation.report import format_metrics_table, markdown_table
 from graphrec.evaluation.significance import (
     compare_results,
@@ -36,6 +36,7 @@ __all__ = [
     "average_popularity",
     "gather_csr_rows",
     "mask_scores",
+    "restore_scores",
     "topk_with_ties",
     "paired_tests",
     "compare_results",

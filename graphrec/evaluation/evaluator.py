@@ -40,7 +40,13 @@ from graphrec.evaluation.metrics import (
     coverage,
     gini_index,
 )
-from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties
+from graphrec.evaluation.ranking import (
+    NaNScoresError,
+    gather_csr_rows,
+    mask_scores,
+    restore_scores,
+    topk_with_ties,
+)
 from graphrec.io import atomic_open, atomic_write_json
 
 __all__ = ["Scorer", "EvaluationResult", "Evaluator", "evaluate_scorer", "TIE_RULE"]
@@ -246,7 +252,9 @@ class Evaluator:
         started = time.perf_counter()
         target = _prepare_matrix(target, "target", None, positive_only=True)
         n_users, n_items = target.shape
-        if sp.issparse(exclude):
+        if exclude is None:
+            exclude = ()
+        elif sp.issparse(exclude):
             exclude = [exclude]
         masks = [_prepare_matrix(m, f"exclude[{i}]", target.shape, positive_only=False) for i, m in enumerate(exclude)]
         popularity = self.item_popularity
@@ -262,11 +270,7 @@ class Evaluator:
             requested = len(users)
             users = users[n_target[users] > 0]
         if len(users) == 0:
-            raise ValueError(
-                "no user to evaluate: none of the "
-                + ("requested users" if requested else "users")
-                + " has a target item"
-            )
+            raise ValueError(f"no user to evaluate: none of the {requested} candidate users has a target item")
 
         ks = self.ks
         length = min(max(ks), n_items)
@@ -286,18 +290,21 @@ class Evaluator:
                     batch = users[begin : begin + self.batch_size]
                     indices, valid = self._rank_batch(scorer, batch, masks, n_items, length)
                     # relevance: membership of (row, item) keys in the batch's target keys
+                    # (both sides hold unique keys: canonical CSR, distinct items per list)
                     local, cols = gather_csr_rows(target, batch)
                     target_keys = torch.from_numpy(local * n_items + cols).to(self.device)
                     rows = torch.arange(len(batch), dtype=torch.long, device=self.device).unsqueeze(1)
                     keys = rows * n_items + indices
-                    hits = torch.isin(keys, target_keys) & valid
+                    hits = torch.isin(keys, target_keys, assume_unique=True) & valid
                     batch_targets = torch.from_numpy(n_target[batch]).to(self.device)
                     for name, values in accuracy_metrics(hits, batch_targets, ks, self.metrics).items():
                         per_user_parts.setdefault(name, []).append(values.cpu().numpy())
                     if counts is not None:
+                        # invalid positions go to an extra bin n_items (boolean-mask selection is slow)
+                        binned = torch.where(valid, indices, torch.full_like(indices, n_items))
                         for row, k in enumerate(ks):
-                            chosen = indices[:, :k][valid[:, :k]]
-                            counts[row] += torch.bincount(chosen, minlength=n_items).cpu().numpy()
+                            flat = binned[:, :k].reshape(-1)
+                            counts[row] += torch.bincount(flat, minlength=n_items + 1)[:n_items].cpu().numpy()
                     if bar is not None:
                         bar.update(1)
         finally:
@@ -347,17 +354,15 @@ class Evaluator:
                 local, cols = gather_csr_rows(matrix, batch)
                 old = mask_scores(scores, local, cols, keep_old=not owned)
                 if old is not None:
-                    saved.append((local, cols, old))
+                    saved.append(old)
             values, indices = topk_with_ties(scores, length)
+        except NaNScoresError as exc:
+            examples = batch[np.asarray(exc.rows[:5], dtype=np.int64)].tolist()
+            raise ValueError(f"scorer returned NaN scores (e.g. for users {examples})") from None
         finally:
             # put the caller's scores back (reverse order: overlapping masks restore the original)
-            for local, cols, old in reversed(saved):
-                index = (torch.from_numpy(local).to(scores.device), torch.from_numpy(cols).to(scores.device))
-                scores.index_put_(index, old)
-        bad = torch.isnan(values).any(dim=1)  # NaN ranks above every number, so any NaN shows up here
-        if bool(bad.any()):
-            examples = batch[bad.cpu().numpy()][:5].tolist()
-            raise ValueError(f"scorer returned NaN scores (e.g. for users {examples})")
+            for old in reversed(saved):
+                restore_scores(scores, old)
         valid = values != float("-inf")
         return indices, valid
 

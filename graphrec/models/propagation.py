@@ -1,4 +1,4 @@
-"""Sparse graph propagation for the user-item bipartite graph.
+r"""Sparse graph propagation for the user-item bipartite graph.
 
 The normalised adjacency of LightGCN,
 

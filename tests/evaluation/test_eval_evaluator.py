@@ -221,6 +221,13 @@ def test_bad_scores_and_arguments(make_csr, make_scorer):
     ev = Evaluator(ks=(1,))
     with pytest.raises(ValueError, match="NaN"):
         ev.evaluate(make_scorer([[0.0, math.nan, 1.0]]), target)
+    # many NaN (more than K + 1) in a row, second batch -> reports the right user
+    nan_scores = [[0.0, 1.0, 2.0, 3.0], [math.nan] * 4]
+    with pytest.raises(ValueError, match=r"users \[1\]"):
+        Evaluator(ks=(1,), batch_size=1).evaluate(make_scorer(nan_scores), make_csr({0: [0], 1: [0]}, (2, 4)))
+    # a NaN on a masked item does not matter
+    res = ev.evaluate(make_scorer([[0.0, math.nan, 1.0]]), target, exclude=[make_csr({0: [1]}, (1, 3))])
+    assert res["hitrate@1"] == 0.0
     with pytest.raises(ValueError, match="shape"):
         ev.evaluate(make_scorer([[0.0, 1.0]]), target)
     with pytest.raises(ValueError, match="shape"):
@@ -241,8 +248,10 @@ def test_bad_scores_and_arguments(make_csr, make_scorer):
 
 def test_explicit_zeros_and_duplicates_in_target(make_scorer):
     # stored 0.0 is not a target; duplicate (0, 1) entries count once.
-    target = sp.csr_matrix((np.array([0.0, 1.0, 1.0], dtype=np.float32), (np.array([0, 0, 0]), np.array([0, 1, 1]))), shape=(1, 3))
-    target.has_canonical_format = False
+    target = sp.csr_matrix(
+        (np.array([0.0, 1.0, 1.0], dtype=np.float32), np.array([0, 1, 1]), np.array([0, 3])), shape=(1, 3)
+    )
+    assert target.nnz == 3  # really stored: one explicit zero, one duplicate
     res = Evaluator(ks=(3,)).evaluate(make_scorer([[3.0, 2.0, 1.0]]), target)
     # target {1} at rank 2: recall 1, mrr 1/2
     assert res["recall@3"] == 1.0

@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from graphrec.evaluation import gather_csr_rows, mask_scores, topk_with_ties
+from graphrec.evaluation import gather_csr_rows, mask_scores, restore_scores, topk_with_ties
 
 INF = float("inf")
 
@@ -61,9 +61,13 @@ def test_gather_csr_rows_any_order():
     assert local.size == 0 and cols.size == 0
 
 
-def test_mask_scores_in_place_and_returns_old():
+def test_mask_scores_in_place_and_restore():
     scores = torch.arange(8, dtype=torch.float32).view(2, 4)
-    old = mask_scores(scores, np.array([0, 1]), np.array([3, 0]), keep_old=True)
-    assert old.tolist() == [3.0, 4.0]
-    assert scores.tolist() == [[0, 1, 2, -INF], [-INF, 5, 6, 7]]
-    assert mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) is None
+    saved = mask_scores(scores, np.array([0, 1, 1]), np.array([3, 0, 2]), keep_old=True)
+    assert saved[1].tolist() == [3.0, 4.0, 6.0]
+    assert scores.tolist() == [[0, 1, 2, -INF], [-INF, 5, -INF, 7]]
+    restore_scores(scores, saved)
+    assert scores.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert mask_scores(scores, np.array([0]), np.array([1])) is None  # keep_old=False
+    assert scores[0, 1] == -INF
+    assert mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), keep_old=True) is None

@@ -1,0 +1,70 @@
+"""The backend interface: chat messages in, text out, with token counts."""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BackendError
+
+Message = dict[str, str]
+
+
+@dataclass
+class Completion:
+    """One model reply.
+
+    Attributes:
+        text: the generated text (empty when the model returned nothing).
+        prompt_tokens: tokens in the prompt as counted by the backend.
+        completion_tokens: generated tokens.
+        finish_reason: ``"stop"``, ``"length"`` or what the server said.
+    """
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str | None = None
+
+
+class LLMBackend(abc.ABC):
+    """A chat model.  Subclasses implement :meth:`complete`; batching is optional.
+
+    Attributes:
+        name: backend kind (``openai``, ``transformers``, ``embedded``).
+        model: model identifier (name on the server, or the model file).
+        max_batch: how many conversations :meth:`complete_batch` handles at once
+            efficiently (the pipeline groups items by it).
+    """
+
+    name: str = "base"
+    model: str = ""
+    max_batch: int = 1
+
+    @abc.abstractmethod
+    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True) -> Completion:
+        """Generate one reply; raise :class:`~kg.errors.BackendError` on failure."""
+
+    def complete_batch(
+        self, batch: list[list[Message]], *, max_tokens: int, json_mode: bool = True
+    ) -> list[Completion | BackendError]:
+        """Generate replies for several conversations.
+
+        A failure of one conversation comes back in its slot as an exception object so
+        finished ones are kept; :class:`~kg.errors.BackendUnavailable` is returned the
+        same way and the caller stops after saving the rest.
+        """
+        results: list[Completion | BackendError] = []
+        for messages in batch:
+            try:
+                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode))
+            except BackendError as exc:
+                results.append(exc)
+        return results
+
+    def identity(self) -> dict[str, Any]:
+        """Everything that determines the output besides the messages (cache key part)."""
+        return {"backend": self.name, "model": self.model}
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        """Release resources (threads, sessions, models)."""

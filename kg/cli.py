@@ -1,0 +1,243 @@
+"""Command line: ``python -m kg {build,stats,query,evaluate,import-recbole}``.
+
+Exit codes: 0 success; 2 bad input or configuration (the message names the file,
+line or option); 3 backend unavailable (finished items are journaled: rerun the
+same command to resume); 130 interrupted (same).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import BackendUnavailable, KGError
+
+log = logging.getLogger("kg")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings only")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kg", description="Build knowledge graphs from catalogue text with LLMs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="extract facts and build the graph (resumable)")
+    b.add_argument("--dataset", help="dataset folder name under the data dir (e.g. ml-latest-small-tmdb)")
+    b.add_argument("--items", help="items TSV (item_id, title, text columns); overrides --dataset")
+    b.add_argument("--text-columns", default="overview,tagline", help="comma-separated text columns")
+    b.add_argument("--schema", default="films", help="shipped schema name or a YAML path")
+    b.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
+    b.add_argument("--model", help="openai: model name; transformers: model folder or .gguf file")
+    b.add_argument("--base-url", help="openai: endpoint root, e.g. http://127.0.0.1:8000/v1")
+    b.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: variable holding the API key")
+    b.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    b.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
+    b.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
+    b.add_argument("--json-mode", default="auto", choices=["auto", "on", "off"], help="ask for JSON output")
+    b.add_argument("--batch-size", type=int, default=4, help="transformers/embedded: items per generate call")
+    b.add_argument("--threads", type=int, default=0, help="transformers/embedded: torch CPU threads")
+    b.add_argument("--out", required=True, help="output folder (resumes when it holds the same build)")
+    b.add_argument("--mode", default="text", choices=["text", "knowledge"])
+    b.add_argument("--gleaning", action="store_true", help="second pass for missed facts (strong models)")
+    b.add_argument("--max-new-tokens", type=int, default=160)
+    b.add_argument("--chunk-chars", type=int, default=2000)
+    b.add_argument("--limit", type=int, default=0, help="first N items with text")
+    b.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--item-ids", help="comma-separated item ids")
+    b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
+    b.add_argument("--no-cache", action="store_true")
+    b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
+    b.add_argument("--price-completion", type=float, default=0.0, help="price per 1k completion tokens")
+    b.add_argument("--no-embeddings", action="store_true", help="entity resolution by string similarity only")
+    b.add_argument("--formats", default="nq.gz,ttl", help="RDF outputs, e.g. nq.gz,ttl,nt")
+    b.add_argument("--store", default="default", choices=["default", "oxigraph"], help="rdflib store")
+    b.add_argument("--export-knowledge", action="store_true", help="include llm_knowledge triples in the graphrec export")
+    _add_common(b)
+
+    s = sub.add_parser("stats", help="graph statistics of a build folder or RDF file")
+    s.add_argument("target", help="build folder or RDF file (.nq/.nt/.ttl[.gz])")
+    _add_common(s)
+
+    q = sub.add_parser("query", help="run a SPARQL SELECT/ASK query")
+    q.add_argument("target", help="build folder or RDF file")
+    q.add_argument("sparql", nargs="?", help="the query text (or use --file)")
+    q.add_argument("--file", help="file holding the query")
+    q.add_argument("--format", default="tsv", choices=["tsv", "json"])
+    _add_common(q)
+
+    e = sub.add_parser("evaluate", help="score a build: grounded precision, gold P/R, hand labels")
+    e.add_argument("run", help="build folder")
+    e.add_argument("--dataset", default="ml-latest-small-tmdb")
+    e.add_argument("--items", help="items TSV (default: the dataset's)")
+    e.add_argument("--gold", help="gold facts TSV (default: the dataset's gold_facts.tsv)")
+    e.add_argument("--text-columns", default="overview,tagline")
+    e.add_argument("--schema", default="films")
+    e.add_argument("--labels", help="hand-labelled triples TSV (item_id, relation, tail, correct)")
+    e.add_argument("--json", dest="json_out", help="also write the report as JSON here")
+    _add_common(e)
+
+    r = sub.add_parser("import-recbole", help="RecBole .kg/.link -> RDF + graphrec arrays")
+    r.add_argument("kg", help="NAME.kg file")
+    r.add_argument("--link", help="NAME.link file (default: next to the .kg)")
+    r.add_argument("--out", required=True)
+    r.add_argument("--formats", default="nt.gz")
+    _add_common(r)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.DEBUG if args.verbose else (logging.WARNING if args.quiet else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from .backends import OpenAIConfig, TransformersConfig, make_backend
+    from .build import OutputConfig, SelectConfig, load_items_for, run_build, select_items
+    from .pipeline import ExtractConfig, Prices
+    from .resolve import ResolveConfig
+    from .schema import load_schema
+
+    schema = load_schema(args.schema)
+    items, path = load_items_for(args.dataset, args.items, tuple(c for c in args.text_columns.split(",") if c))
+    select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed,
+                          item_ids=[i for i in (args.item_ids or "").split(",") if i])
+    chosen = select_items(items, select, args.mode)
+    log.info("%s: %d items, %d selected", path, len(items), len(chosen))
+    openai_cfg = None
+    if args.backend == "openai":
+        if not args.base_url or not args.model:
+            from .errors import ConfigError
+
+            raise ConfigError("--backend openai needs --base-url and --model")
+        openai_cfg = OpenAIConfig(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
+                                  timeout_s=args.timeout, max_retries=args.max_retries,
+                                  concurrency=args.concurrency, json_mode=args.json_mode)
+    hf_cfg = TransformersConfig(model_path=args.model or "", batch_size=args.batch_size, threads=args.threads)
+    backend = make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
+    extract = ExtractConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, chunk_chars=args.chunk_chars,
+                            gleaning=args.gleaning, json_mode=args.json_mode != "off")
+    output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
+                          include_knowledge_in_export=args.export_knowledge)
+    resolve_cfg = ResolveConfig(use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies))
+    cache = None if args.no_cache else (args.cache or "default")
+    try:
+        stats = run_build(chosen, schema, backend, args.out, extract, resolve_cfg, output, cache,
+                          Prices(args.price_prompt, args.price_completion), quiet=args.quiet)
+    finally:
+        backend.close()
+    summary = {k: v for k, v in stats.to_dict().items() if k != "rejections"}
+    print(json.dumps({**summary, "rejections": stats.rejections}, indent=1))
+    return 0
+
+
+def _load_target(target: str):
+    from . import rdf
+
+    path = Path(target)
+    if path.is_dir():
+        for name in ("kg.nq.gz", "kg.nq", "kg.trig", "kg.ttl", "kg.nt", "kg.nt.gz"):
+            if (path / name).exists():
+                return rdf.load(path / name)
+        raise KGError(f"{path}: no kg.nq.gz / kg.ttl / kg.nt in this folder (run kg build first)")
+    return rdf.load(path)
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from .rdf import graph_stats, to_networkx
+
+    ds = _load_target(args.target)
+    print(json.dumps(graph_stats(to_networkx(ds)), indent=1))
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from .rdf import query
+
+    text = Path(args.file).read_text(encoding="utf-8") if args.file else args.sparql
+    if not text:
+        raise KGError("give the SPARQL text or --file")
+    try:
+        rows = query(_load_target(args.target), text)
+    except KGError:
+        raise
+    except Exception as exc:  # rdflib parse errors
+        raise KGError(f"SPARQL error: {exc}") from None
+    if args.format == "json":
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+    else:
+        if rows:
+            print("\t".join(rows[0]))
+            for row in rows:
+                print("\t".join(v.replace("\t", " ") for v in row.values()))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .data import dataset_file, read_gold, read_items
+    from .evaluate import evaluate_run, format_report, read_labels
+    from .io import atomic_write_json
+    from .schema import load_schema
+
+    schema = load_schema(args.schema)
+    items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
+    gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
+    items = read_items(items_path, text_columns=tuple(c for c in args.text_columns.split(",") if c))
+    labels = read_labels(args.labels) if args.labels else None
+    report = evaluate_run(args.run, schema, items, read_gold(gold_path), labels)
+    print(format_report(report))
+    if args.json_out:
+        atomic_write_json(args.json_out, report)
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from rdflib import Literal, URIRef
+
+    from .interop import read_recbole, write_arrays, write_recbole
+    from .rdf import Namespaces, bind, export, new_dataset
+
+    data = read_recbole(args.kg, args.link)
+    out = Path(args.out)
+    write_arrays(data.to_arrays(), out)
+    write_recbole(data, out, Path(args.kg).stem)
+    ns = Namespaces()
+    ds = new_dataset()
+    bind(ds, ns)
+    g = ds.default_context
+    for h, r, t in data.triples:
+        g.add((ns.entity[f"Entity/{h}"], ns.ont[r], ns.entity[f"Entity/{t}"]))
+    for item, ent in data.item_entity.items():
+        g.add((ns.item_iri(item), ns.ont.linkedEntity, ns.entity[f"Entity/{ent}"]))
+    for fmt in (f for f in args.formats.split(",") if f):
+        export(ds, out / f"kg.{fmt}")
+    print(json.dumps({"triples": len(data.triples), "linked_items": len(data.item_entity)}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args)
+    handlers = {"build": _cmd_build, "stats": _cmd_stats, "query": _cmd_query,
+                "evaluate": _cmd_evaluate, "import-recbole": _cmd_import}
+    try:
+        return handlers[args.command](args)
+    except BackendUnavailable as exc:
+        print(f"kg: backend unavailable: {exc}\nFinished items are saved; rerun the same command to resume.",
+              file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("kg: interrupted; finished items are saved, rerun the same command to resume.", file=sys.stderr)
+        return 130
+    except KGError as exc:
+        print(f"kg: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Reading catalogue items and gold facts (TSV, UTF-8, header row, no quoting).
+
+The bundled dataset lives in the repository's ``datasets/<name>/`` folder; its
+location is ``$GRAPHREC_DATA_DIR`` when set, else the ``datasets`` folder next to the
+installed ``kg`` package (a source checkout).  Any file can be passed explicitly.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DataFormatError
+from .text import clean_text
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "GRAPHREC_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One catalogue item.
+
+    Attributes:
+        item_id: raw id as in the file.
+        title: display name (used for self-loop checks and knowledge mode).
+        year: release year or empty.
+        text: the catalogue text given to the model (empty = nothing to extract).
+        evidence: the text tails must be found in (text without the title header).
+    """
+
+    item_id: str
+    title: str
+    year: str
+    text: str
+    evidence: str
+
+
+def data_dir() -> Path:
+    """Folder holding the datasets (``$GRAPHREC_DATA_DIR`` or ``<repo>/datasets``)."""
+    env = os.environ.get(DATA_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(__file__).resolve().parent.parent / "datasets"
+
+
+def dataset_file(dataset: str, name: str) -> Path:
+    path = data_dir() / dataset / name
+    if not path.exists():
+        raise DataFormatError(
+            f"not found; set ${DATA_ENV} to the folder holding '{dataset}/' or pass the file explicitly",
+            path=path,
+        )
+    return path
+
+
+def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header and (line number, fields) rows; non-UTF-8 bytes are replaced with a warning."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError("file not found", path=path)
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    if not lines or not lines[0].strip():
+        raise DataFormatError("empty file (expected a header row)", path=path, line=1)
+    decoded: list[str] = []
+    bad = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            decoded.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            bad += 1
+            if bad <= 3:
+                log.warning("%s:%d: invalid UTF-8 bytes replaced by U+FFFD", path, number)
+            decoded.append(line.decode("utf-8", errors="replace"))
+    if bad > 3:
+        log.warning("%s: %d lines with invalid UTF-8 in total", path, bad)
+    header = [h.strip().lstrip("\ufeff") for h in decoded[0].rstrip("\r").split("\t")]
+    for column in required:
+        if column not in header:
+            raise DataFormatError(f"missing column (header has: {', '.join(header)})", path=path, line=1, field=column)
+    rows: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(decoded[1:], start=2):
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != len(header):
+            raise DataFormatError(f"expected {len(header)} tab-separated fields, found {len(fields)}", path=path, line=number)
+        rows.append((number, fields))
+    return header, rows
+
+
+def read_items(
+    path: str | Path,
+    text_columns: tuple[str, ...] = ("overview", "tagline"),
+    title_column: str = "title",
+) -> list[Item]:
+    """Read a catalogue TSV (``item_id``, ``title``, text columns; ``year`` optional)."""
+    header, rows = _read_tsv(path, ("item_id", title_column, *text_columns))
+    idx = {name: i for i, name in enumerate(header)}
+    items: list[Item] = []
+    seen: dict[str, int] = {}
+    for number, fields in rows:
+        item_id = fields[idx["item_id"]].strip()
+        if not item_id:
+            raise DataFormatError("empty item id", path=path, line=number, field="item_id")
+        if item_id in seen:
+            raise DataFormatError(f"duplicate item id {item_id!r} (first on line {seen[item_id]})",
+                                  path=path, line=number, field="item_id")
+        seen[item_id] = number
+        title = clean_text(fields[idx[title_column]])
+        year = fields[idx["year"]].strip() if "year" in idx else ""
+        parts = [(c, clean_text(fields[idx[c]])) for c in text_columns]
+        parts = [(c, v) for c, v in parts if v and v.casefold() not in ("nan", "none", "null", "no overview found.")]
+        evidence = " ".join(v for _, v in parts)
+        if evidence:
+            head = f"Title: {title}" + (f" ({year})" if year else "") + "."
+            text = " ".join([head, *(f"{c.capitalize()}: {v}" for c, v in parts)])
+        else:
+            text = ""
+        items.append(Item(item_id=item_id, title=title, year=year, text=text, evidence=evidence))
+    return items
+
+
+@dataclass(frozen=True)
+class GoldFact:
+    item_id: str
+    relation: str
+    value: str
+
+
+def read_gold(path: str | Path) -> list[GoldFact]:
+    """Read ``gold_facts.tsv`` (``item_id``, ``relation``, ``value``)."""
+    header, rows = _read_tsv(path, ("item_id", "relation", "value"))
+    idx = {name: i for i, name in enumerate(header)}
+    facts = []
+    for number, fields in rows:
+        value = fields[idx["value"]].strip()
+        if not value:
+            continue
+        facts.append(GoldFact(fields[idx["item_id"]].strip(), fields[idx["relation"]].strip(), value))
+    return facts

@@ -1,0 +1,363 @@
+"""The build: items -> prompts -> (cache | backend) -> parse -> validate -> journal -> graph.
+
+Items are processed in groups of the backend's batch size.  Each finished item is
+journaled at once (see :mod:`kg.journal`), so a killed build resumes where it
+stopped; responses that parsed are cached (see :mod:`kg.cache`), so a resumed or
+repeated build does not pay twice.  When the backend stays unreachable the build
+stops cleanly with :class:`~kg.errors.BackendUnavailable` after journaling
+everything finished.
+"""
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from .backends.base import Completion, LLMBackend, Message
+from .cache import ResponseCache, cache_key
+from .data import Item
+from .errors import BackendError, BackendUnavailable, ConfigError
+from .journal import Journal
+from .parse import parse_output
+from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages
+from .schema import Schema
+from .text import EvidenceIndex, chunk_text
+from .validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
+
+log = logging.getLogger(__name__)
+
+MODES = ("text", "knowledge")
+
+
+@dataclass
+class ExtractConfig:
+    """How facts are extracted.
+
+    Attributes:
+        mode: ``text`` (facts stated in the catalogue text, evidence-checked) or
+            ``knowledge`` (facts the model recalls from title and year; provenance
+            ``source = llm_knowledge``; never evidence-checked, kept apart).
+        max_new_tokens: generation limit per call.
+        chunk_chars: texts longer than this are split into chunks (one call each).
+        chunk_overlap: characters shared by consecutive chunks.
+        gleaning: ask once more for missed facts (worth it with strong models only).
+        json_mode: ask the backend for JSON output (server JSON mode / ``{`` prefill).
+        validation: schema and evidence checks.
+    """
+
+    mode: str = "text"
+    max_new_tokens: int = 160
+    chunk_chars: int = 2000
+    chunk_overlap: int = 200
+    gleaning: bool = False
+    json_mode: bool = True
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, not {self.mode!r}")
+        if self.chunk_chars < 200:
+            raise ConfigError("chunk_chars must be >= 200")
+        if self.max_new_tokens < 8:
+            raise ConfigError("max_new_tokens must be >= 8")
+
+
+@dataclass
+class Prices:
+    """Optional prices (any currency) per 1,000 tokens, for the cost line of run stats."""
+
+    prompt_per_1k: float = 0.0
+    completion_per_1k: float = 0.0
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return prompt_tokens / 1000 * self.prompt_per_1k + completion_tokens / 1000 * self.completion_per_1k
+
+
+@dataclass
+class RunStats:
+    """Counters of one build invocation (a resumed build starts new counters)."""
+
+    run_id: str = ""
+    items_total: int = 0
+    items_already_done: int = 0
+    items_done: int = 0
+    items_skipped_empty: int = 0
+    items_failed: int = 0
+    calls: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    outputs_unparsed: int = 0
+    outputs_repaired: int = 0
+    candidates: int = 0
+    candidates_supported: int = 0
+    kept: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    items_per_s: float = 0.0
+    stopped: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def journal_name(mode: str) -> str:
+    return f"journal.{mode}.jsonl"
+
+
+def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -> dict[str, Any]:
+    """What must not change between a build and its resumption."""
+    return {
+        "schema": f"{schema.name}@{schema.version}:{schema.fingerprint()}",
+        "prompt_version": PROMPT_VERSION,
+        "backend": backend.identity(),
+        "mode": cfg.mode,
+        "gleaning": cfg.gleaning,
+        "chunk_chars": cfg.chunk_chars,
+        "max_new_tokens": cfg.max_new_tokens,
+    }
+
+
+@dataclass
+class _Call:
+    item: Item
+    messages: list[Message]
+    key: str
+
+
+class Extractor:
+    """Runs the extraction of items against one backend with cache and journal."""
+
+    def __init__(
+        self,
+        schema: Schema,
+        backend: LLMBackend,
+        cfg: ExtractConfig,
+        cache: ResponseCache | None,
+        journal: Journal,
+        prices: Prices | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.schema = schema
+        self.backend = backend
+        self.cfg = cfg
+        self.cache = cache
+        self.journal = journal
+        self.prices = prices or Prices()
+        self.stats = RunStats(run_id=run_id or new_run_id())
+        self._fp = schema.fingerprint()
+        self._rejections: Counter = Counter()
+        if cfg.mode == "knowledge":
+            allowed = schema.knowledge.get("relations") or schema.item_relations()
+            self._allowed: set[str] | None = set(allowed)
+        else:
+            self._allowed = None
+
+    # -- prompts ---------------------------------------------------------------------
+    def _messages(self, item: Item) -> list[list[Message]]:
+        if self.cfg.mode == "knowledge":
+            return [knowledge_messages(self.schema, item.title, item.year)]
+        chunks = chunk_text(item.text, self.cfg.chunk_chars, self.cfg.chunk_overlap)
+        return [extraction_messages(self.schema, chunk) for chunk in chunks]
+
+    def _key(self, messages: list[Message]) -> str:
+        return cache_key(self.backend.identity(), PROMPT_VERSION, self._fp, messages)
+
+    # -- calls -----------------------------------------------------------------------
+    def _run_calls(self, calls: list[_Call]) -> list[Completion | BackendError]:
+        """Answer calls from the cache where possible, the backend otherwise."""
+        results: list[Completion | BackendError | None] = [None] * len(calls)
+        misses: list[int] = []
+        for i, call in enumerate(calls):
+            cached = self.cache.get(call.key) if self.cache is not None else None
+            if cached is not None:
+                results[i] = cached
+                self.stats.cache_hits += 1
+            else:
+                misses.append(i)
+        step = max(1, self.backend.max_batch)
+        for start in range(0, len(misses), step):
+            group = misses[start : start + step]
+            answers = self.backend.complete_batch(
+                [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens, json_mode=self.cfg.json_mode
+            )
+            for i, answer in zip(group, answers):
+                results[i] = answer
+                if isinstance(answer, Completion):
+                    self.stats.calls += 1
+                    self.stats.prompt_tokens += answer.prompt_tokens
+                    self.stats.completion_tokens += answer.completion_tokens
+                    # cache only output that parsed: a junk reply must be retried, not replayed
+                    if self.cache is not None and parse_output(answer.text).ok:
+                        self.cache.put(calls[i].key, answer, self.backend.model)
+            if any(isinstance(a, BackendUnavailable) for a in answers):
+                break  # the server is down: do not hammer it with the rest of the group
+        return [r if r is not None else BackendUnavailable("not attempted: backend unavailable") for r in results]
+
+    # -- items -----------------------------------------------------------------------
+    def process(self, items: list[Item], progress: Any = None) -> None:
+        """Extract every unfinished item of ``items``; raises BackendUnavailable after journaling."""
+        todo: list[Item] = []
+        for item in items:
+            if self.journal.is_finished(item.item_id):
+                self.stats.items_already_done += 1
+                continue
+            if self.cfg.mode == "text" and not item.text:
+                self.journal.record(item.item_id, "skipped", reason="empty_text", run_id=self.stats.run_id)
+                self.stats.items_skipped_empty += 1
+                continue
+            if self.cfg.mode == "knowledge" and not item.title:
+                self.journal.record(item.item_id, "skipped", reason="empty_title", run_id=self.stats.run_id)
+                self.stats.items_skipped_empty += 1
+                continue
+            todo.append(item)
+        self.stats.items_total = len(items)
+        if progress is not None:
+            progress.reset(total=len(todo))
+        start = time.perf_counter()
+        group = max(1, self.backend.max_batch)
+        try:
+            for g in range(0, len(todo), group):
+                unavailable = self._process_group(todo[g : g + group], progress)
+                if unavailable is not None:
+                    self.stats.stopped = str(unavailable)
+                    raise unavailable
+        finally:
+            self.stats.seconds = time.perf_counter() - start
+            done = self.stats.items_done + self.stats.items_failed
+            self.stats.items_per_s = done / self.stats.seconds if self.stats.seconds > 0 else 0.0
+            self.stats.rejections = dict(sorted(self._rejections.items()))
+            self.stats.cost = self.prices.cost(self.stats.prompt_tokens, self.stats.completion_tokens)
+
+    def _process_group(self, items: list[Item], progress: Any) -> BackendUnavailable | None:
+        calls: list[_Call] = []
+        per_item: dict[str, list[int]] = {}
+        for item in items:
+            for messages in self._messages(item):
+                per_item.setdefault(item.item_id, []).append(len(calls))
+                calls.append(_Call(item, messages, self._key(messages)))
+        answers = self._run_calls(calls)
+        glean_answers: dict[int, Completion | BackendError] = {}
+        if self.cfg.gleaning:
+            second = [
+                (i, _Call(c.item, gleaning_messages(c.messages, answers[i].text), ""))
+                for i, c in enumerate(calls)
+                if isinstance(answers[i], Completion) and parse_output(answers[i].text).ok  # type: ignore[union-attr]
+            ]
+            for i, call in second:
+                call.key = self._key(call.messages)
+            for (i, _), answer in zip(second, self._run_calls([c for _, c in second])):
+                glean_answers[i] = answer
+        unavailable: BackendUnavailable | None = None
+        for item in items:
+            idx = per_item[item.item_id]
+            errors = [answers[i] for i in idx if isinstance(answers[i], BackendError)]
+            errors += [glean_answers[i] for i in idx if isinstance(glean_answers.get(i), BackendError)]
+            down = [e for e in errors if isinstance(e, BackendUnavailable)]
+            if down:
+                unavailable = unavailable or down[0]  # type: ignore[assignment]
+                continue  # not journaled: the resumed build does this item
+            if errors:
+                self.journal.record(item.item_id, "failed", error=str(errors[0])[:300], run_id=self.stats.run_id)
+                self.stats.items_failed += 1
+                if progress is not None:
+                    progress.update(1)
+                continue
+            outputs = [answers[i] for i in idx] + [glean_answers[i] for i in idx if i in glean_answers]
+            self._finish_item(item, outputs)  # type: ignore[arg-type]
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(kept=self.stats.kept, refresh=False)
+        return unavailable
+
+    def _finish_item(self, item: Item, outputs: list[Completion]) -> None:
+        knowledge = self.cfg.mode == "knowledge"
+        vcfg = ValidationConfig(**{**asdict(self.cfg.validation), "require_evidence": not knowledge
+                                   and self.cfg.validation.require_evidence})
+        evidence = EvidenceIndex(item.evidence)
+        seen: set[tuple[str, str]] = set()
+        kept_all = []
+        rejections: Counter = Counter()
+        unparsed = repaired = n_cand = n_supported = 0
+        for completion in outputs:
+            parsed = parse_output(completion.text)
+            if not parsed.ok:
+                unparsed += 1
+                rejections[f"output_{parsed.error}"] += 1
+                continue
+            repaired += int(parsed.repaired)
+            n_cand += len(parsed.candidates)
+            n_supported += sum(1 for c in parsed.candidates if evidence.supports(str(c.tail)))
+            kept, rej = validate(
+                parsed.candidates, self.schema, item.item_id, item.evidence, item.title,
+                allowed_relations=self._allowed, config=vcfg,
+                source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT, seen=seen,
+            )
+            kept_all.extend(kept)
+            rejections.update(rej)
+        self.stats.outputs_unparsed += unparsed
+        self.stats.outputs_repaired += repaired
+        self.stats.candidates += n_cand
+        self.stats.candidates_supported += n_supported
+        self.stats.kept += len(kept_all)
+        self._rejections.update(rejections)
+        self.stats.items_done += 1
+        self.journal.record(
+            item.item_id,
+            "done",
+            triples=[t.to_json() for t in kept_all],
+            source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT,
+            calls=len(outputs),
+            unparsed=unparsed,
+            candidates=n_cand,
+            candidates_supported=n_supported,
+            rejections=dict(rejections),
+            run_id=self.stats.run_id,
+            time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        )
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def extract_items(
+    items: Iterable[Item],
+    schema: Schema,
+    backend: LLMBackend,
+    out: str | Path,
+    cfg: ExtractConfig | None = None,
+    cache: ResponseCache | None = None,
+    prices: Prices | None = None,
+    quiet: bool = False,
+) -> RunStats:
+    """Extract facts for ``items`` into the journal in ``out``; resumable.
+
+    Returns the counters of this invocation.  Raises
+    :class:`~kg.errors.BackendUnavailable` (after journaling finished items) when the
+    backend stays unreachable, and :class:`~kg.errors.JournalError` when ``out``
+    holds a build with other settings.
+    """
+    cfg = cfg or ExtractConfig()
+    out = Path(out)
+    items = list(items)
+    journal = Journal(out / journal_name(cfg.mode), build_fingerprint(schema, backend, cfg))
+    extractor = Extractor(schema, backend, cfg, cache, journal, prices)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(items), unit="item", desc=f"kg {cfg.mode}", disable=quiet, dynamic_ncols=True)
+    try:
+        extractor.process(items, bar)
+    except (BackendUnavailable, KeyboardInterrupt) as exc:
+        exc.kg_stats = extractor.stats  # type: ignore[attr-defined]
+        raise
+    finally:
+        bar.close()
+        journal.close()
+    return extractor.stats

@@ -1,0 +1,40 @@
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+import pytest
+
+from graphrec.errors import TrainingError
+from graphrec.training.sampler import BPRSampler
+
+
+def test_each_positive_once_per_epoch_and_negatives_are_unseen(small_data):
+    sampler = BPRSampler(small_data.train, torch.Generator().manual_seed(0))
+    users, pos, neg = map(torch.cat, zip(*sampler.epoch(batch_size=7)))
+    assert len(users) == small_data.train.nnz
+    seen = sorted(zip(users.tolist(), pos.tolist()))
+    coo = small_data.train.tocoo()
+    assert seen == sorted(zip(coo.row.tolist(), coo.col.tolist()))
+    train = small_data.train.tolil()
+    assert all(train[u, j] == 0 for u, j in zip(users.tolist(), neg.tolist()))
+
+
+def test_same_generator_state_same_batches(small_data):
+    a = BPRSampler(small_data.train, torch.Generator().manual_seed(5))
+    b = BPRSampler(small_data.train, torch.Generator().manual_seed(5))
+    for (ua, pa, na), (ub, pb, nb) in zip(a.epoch(16), b.epoch(16)):
+        assert torch.equal(ua, ub) and torch.equal(pa, pb) and torch.equal(na, nb)
+
+
+def test_dense_user_still_gets_valid_negatives():
+    # user 0 has all items but one: the only valid negative is item 4
+    train = sp.csr_matrix(np.array([[1, 1, 1, 1, 0], [1, 0, 0, 0, 0]], dtype=np.float32))
+    sampler = BPRSampler(train, torch.Generator().manual_seed(0))
+    negatives = sampler.sample_negatives(torch.zeros(200, dtype=torch.long))
+    assert set(negatives.tolist()) == {4}
+
+
+def test_user_with_every_item_is_a_clear_error():
+    train = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(TrainingError, match="user 0 interacted with every item"):
+        BPRSampler(train, torch.Generator())
