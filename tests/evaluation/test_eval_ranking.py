@@ -71,3 +71,25 @@ def test_mask_scores_in_place_and_restore():
     assert mask_scores(scores, np.array([0]), np.array([1])) is None  # keep_old=False
     assert scores[0, 1] == -INF
     assert mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), keep_old=True) is None
+
+
+def test_topk_ties_found_beyond_the_first_prefix():
+    # Long rows: the lowest-index tied items are found by scanning growing prefixes
+    # (256, 1024, 4096, ... columns); check rows that need several rounds.
+    n, k = 5000, 20
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.zeros(6, n)
+    rows[1] = torch.round(torch.randn(n, generator=gen) * 2)  # many ties at the threshold
+    # 15 items above the threshold 1.0, then 5 to take from the ties {10, 4000, 4001, ...}:
+    # prefixes of 256 and 1024 columns hold only item 10, the 4096-column prefix suffices
+    rows[2, 4000:] = 1.0
+    rows[2, 10] = 1.0
+    rows[2, 4900:4915] = 2.0
+    rows[3] = torch.randn(n, generator=gen)  # no ties
+    rows[4, -30:] = 1.0  # ties only at the very end
+    rows[5, :] = -INF
+    rows[5, 4999] = 0.0
+    values, indices = topk_with_ties(rows, k)
+    for r in range(rows.shape[0]):
+        assert indices[r].tolist() == reference_topk(rows[r].tolist(), k), r
+        assert values[r].tolist() == [rows[r, i].item() for i in indices[r].tolist()]
