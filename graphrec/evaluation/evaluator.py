@@ -289,22 +289,20 @@ class Evaluator:
                 for begin in range(0, len(users), self.batch_size):
                     batch = users[begin : begin + self.batch_size]
                     indices, valid = self._rank_batch(scorer, batch, masks, n_items, length)
-                    # relevance: membership of (row, item) keys in the batch's target keys
-                    # (both sides hold unique keys: canonical CSR, distinct items per list)
+                    # The rest works on [B, K] arrays only: NumPy on the host.
+                    indices = indices.cpu().numpy()
+                    valid = valid.cpu().numpy()
+                    # relevance: membership of (row, item) keys in the batch's sorted target keys
                     local, cols = gather_csr_rows(target, batch)
-                    target_keys = torch.from_numpy(local * n_items + cols).to(self.device)
-                    rows = torch.arange(len(batch), dtype=torch.long, device=self.device).unsqueeze(1)
-                    keys = rows * n_items + indices
-                    hits = torch.isin(keys, target_keys, assume_unique=True) & valid
-                    batch_targets = torch.from_numpy(n_target[batch]).to(self.device)
-                    for name, values in accuracy_metrics(hits, batch_targets, ks, self.metrics).items():
-                        per_user_parts.setdefault(name, []).append(values.cpu().numpy())
+                    target_keys = local * n_items + cols  # sorted: canonical CSR, rows in batch order
+                    keys = np.arange(len(batch), dtype=np.int64)[:, None] * n_items + indices
+                    found = np.minimum(np.searchsorted(target_keys, keys), len(target_keys) - 1)
+                    hits = (target_keys[found] == keys) & valid
+                    for name, values in accuracy_metrics(hits, n_target[batch], ks, self.metrics).items():
+                        per_user_parts.setdefault(name, []).append(values)
                     if counts is not None:
-                        # invalid positions go to an extra bin n_items (boolean-mask selection is slow)
-                        binned = torch.where(valid, indices, torch.full_like(indices, n_items))
                         for row, k in enumerate(ks):
-                            flat = binned[:, :k].reshape(-1)
-                            counts[row] += torch.bincount(flat, minlength=n_items + 1)[:n_items].cpu().numpy()
+                            counts[row] += np.bincount(indices[:, :k][valid[:, :k]], minlength=n_items)
                     if bar is not None:
                         bar.update(1)
         finally:

@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 __all__ = [
     "ACCURACY_METRICS",
@@ -45,12 +44,12 @@ BEYOND_ACCURACY_METRICS = ("coverage", "gini", "avg_popularity")
 
 
 def accuracy_metrics(
-    hits: torch.Tensor, n_target: torch.Tensor, ks: tuple[int, ...], names: tuple[str, ...]
-) -> dict[str, torch.Tensor]:
-    """Per-user accuracy metrics from a hit matrix.
+    hits: np.ndarray, n_target: np.ndarray, ks: tuple[int, ...], names: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """Per-user accuracy metrics from a hit matrix (NumPy; the arrays are only ``[B, K]``).
 
     Args:
-        hits: ``[B, L]`` bool/0-1 tensor, ``hits[u, i]`` = item at rank ``i + 1`` is a target.
+        hits: ``[B, L]`` bool/0-1 array, ``hits[u, i]`` = item at rank ``i + 1`` is a target.
             ``L`` may be smaller than ``max(ks)`` (fewer items than K); missing ranks count
             as misses.
         n_target: ``[B]`` number of target items per user (all > 0).
@@ -58,44 +57,38 @@ def accuracy_metrics(
         names: metric names from :data:`ACCURACY_METRICS`.
 
     Returns:
-        ``{"name@K": float64 tensor [B]}`` in the order name-major, K-minor.
+        ``{"name@K": float64 array [B]}`` in the order name-major, K-minor.
     """
-    hits = hits.to(torch.float64)
-    n_target = n_target.to(device=hits.device, dtype=torch.float64)
+    hits = np.asarray(hits, dtype=np.float64)
+    n_target = np.asarray(n_target, dtype=np.float64)
     length = hits.shape[1]
-    ranks = torch.arange(1, length + 1, dtype=torch.float64, device=hits.device)
-    discount = 1.0 / torch.log2(ranks + 1.0)
-    cum_hits = torch.cumsum(hits, dim=1)
-    out: dict[str, torch.Tensor] = {}
+    max_k = max(ks)
+    ranks = np.arange(1, max(length, max_k) + 1, dtype=np.float64)
+    discount = 1.0 / np.log2(ranks + 1.0)
+    ideal = np.cumsum(discount)  # ideal[j - 1] = IDCG of j relevant items
+    cum_hits = np.cumsum(hits, axis=1)
+    any_hit = cum_hits[:, -1] > 0 if length else np.zeros(len(n_target), dtype=bool)
+    first = np.argmax(hits, axis=1) if length else np.zeros(len(n_target), dtype=np.int64)
+    out: dict[str, np.ndarray] = {}
     for name in names:
         for k in ks:
             upto = min(k, length)
-            hits_k = cum_hits[:, upto - 1] if upto > 0 else torch.zeros_like(n_target)
+            hits_k = cum_hits[:, upto - 1] if upto > 0 else np.zeros_like(n_target)
             if name == "recall":
                 value = hits_k / n_target
             elif name == "precision":
                 value = hits_k / k
             elif name == "hitrate":
-                value = (hits_k > 0).to(torch.float64)
+                value = (hits_k > 0).astype(np.float64)
             elif name == "ndcg":
-                dcg = (hits[:, :upto] * discount[:upto]).sum(dim=1)
-                ideal_len = torch.clamp(n_target, max=k).long()  # >= 1
-                ideal_table = torch.cumsum(
-                    1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=hits.device)), dim=0
-                )
-                value = dcg / ideal_table[ideal_len - 1]
+                dcg = hits[:, :upto] @ discount[:upto]
+                value = dcg / ideal[np.minimum(n_target, k).astype(np.int64) - 1]
             elif name == "mrr":
-                window = hits[:, :upto]
-                if upto == 0:
-                    value = torch.zeros_like(n_target)
-                else:
-                    first = torch.argmax(window, dim=1)  # first maximum = first hit when any
-                    value = torch.where(
-                        window.sum(dim=1) > 0, 1.0 / (first.to(torch.float64) + 1.0), torch.zeros_like(n_target)
-                    )
+                # argmax gives the first maximum, i.e. the first hit when there is one
+                value = np.where(any_hit & (first < upto), 1.0 / (first + 1.0), 0.0)
             elif name == "map":
                 precision_at = cum_hits[:, :upto] / ranks[:upto]
-                value = (precision_at * hits[:, :upto]).sum(dim=1) / torch.clamp(n_target, max=k)
+                value = (precision_at * hits[:, :upto]).sum(axis=1) / np.minimum(n_target, k)
             else:  # pragma: no cover - names are validated by the Evaluator
                 raise ValueError(f"unknown accuracy metric {name!r}")
             out[f"{name}@{k}"] = value

@@ -95,8 +95,8 @@ def topk_with_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
     largest score; these are all among the k + 1 returned items), then the
     lowest-index items scoring exactly the threshold (found by scanning a growing
     prefix of the row, so all-equal rows cost O(k) rather than O(n_items)).
-    Finally each row's k items are ordered by ``(-score, item index)`` with a
-    stable sort.
+    Finally the rows holding equal scores are ordered by ``(-score, item index)``
+    with a stable sort.
 
     Args:
         scores: ``[B, n_items]`` floating scores (``-inf`` allowed).
@@ -127,11 +127,19 @@ def topk_with_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
     else:
         values, indices = torch.topk(scores, k, dim=1, largest=True, sorted=True)
         _check_nan(values)
-    # Order by (-score, index): sort by index, then stable sort by descending score.
-    indices, order = torch.sort(indices, dim=1)
-    values = torch.gather(values, 1, order)
-    values, order = torch.sort(values, dim=1, descending=True, stable=True)
-    indices = torch.gather(indices, 1, order)
+    # Values are now non-increasing along each row.  Rows without two equal values
+    # are already in (-score, index) order; the others are sorted by index, then
+    # stably by descending score.
+    if k > 1:
+        tied = torch.nonzero((values[:, 1:] == values[:, :-1]).any(dim=1), as_tuple=True)[0]
+        if tied.numel() > 0:
+            sub_values, sub_indices = values[tied], indices[tied]
+            sub_indices, order = torch.sort(sub_indices, dim=1)
+            sub_values = torch.gather(sub_values, 1, order)
+            sub_values, order = torch.sort(sub_values, dim=1, descending=True, stable=True)
+            sub_indices = torch.gather(sub_indices, 1, order)
+            values, indices = values.clone(), indices.clone()
+            values[tied], indices[tied] = sub_values, sub_indices
     return values, indices
 
 

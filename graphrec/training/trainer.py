@@ -227,7 +227,7 @@ class Trainer:
             total=self.sampler.num_batches(self.cfg.batch_size),
             desc=f"epoch {self.epoch + 1}",
             leave=False,
-            disable=not progress,
+            disable=None if progress else True,
         )
         for batch_index, (users, pos, neg) in enumerate(bar):
             users, pos, neg = users.to(self.device), pos.to(self.device), neg.to(self.device)
@@ -267,7 +267,7 @@ class Trainer:
         progress = self.cfg.progress
         if not resumed and self._path("metrics.jsonl") is not None and self._path("metrics.jsonl").exists():
             self._path("metrics.jsonl").unlink()  # a stale log from an unrelated earlier run
-        epochs_bar = tqdm(total=self.cfg.epochs, initial=self.epoch, desc="training", disable=not progress)
+        epochs_bar = tqdm(total=self.cfg.epochs, initial=self.epoch, desc="training", disable=None if progress else True)
         while not self.finished and self.epoch < self.cfg.epochs:
             start = time.perf_counter()
             record: dict[str, Any] = self._train_epoch(progress)
