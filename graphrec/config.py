@@ -40,9 +40,9 @@ class DataConfig:
     """Which dataset to load and how to preprocess and split it."""
 
     dataset: str = doc("Registry name (see `graphrec.datasets.list_datasets()`) or a directory of RecBole atomic files.", "ml-latest-small-tmdb")
-    split: str | None = doc("Split method: `ratio`, `temporal_global`, `temporal_user`, `leave_one_out`; null = the dataset's default (pre-split datasets are used as shipped).", None)
+    split: str | None = doc("Split method: `ratio`, `temporal_global`, `temporal_user`, `leave_one_out` (last by time), `leave_one_out_random`; null = the dataset's default (pre-split datasets are used as shipped).", None)
     ratios: list[float] | None = doc("Train/valid/test ratios for ratio and temporal splits; null = dataset default (0.8/0.1/0.1).", None)
-    rating_threshold: float | None = doc("Keep interactions with rating >= threshold as implicit positives; null = dataset default.", None)
+    rating_threshold: float | bool | None = doc("Keep interactions with rating >= threshold as implicit positives; null = dataset default, false = keep every rating.", None)
     k_core: int | None = doc("Iterative k-core filter on users and items; null = dataset default, 0 = off.", None)
     seed: int | None = doc("Seed of the random split; null = dataset default.", None)
     split_dir: str | None = doc("Load a split saved earlier (directory with `split.json`) instead of splitting.", None)

@@ -367,7 +367,7 @@ class Evaluator:
     def _as_scores(self, raw, batch_len: int, n_items: int) -> tuple[torch.Tensor, bool]:
         """Validate the scorer output; returns ``(scores, owned)`` (owned = a private copy)."""
         if isinstance(raw, np.ndarray):
-            raw = torch.from_numpy(raw)
+            raw = torch.from_numpy(raw) if raw.flags.writeable else torch.tensor(raw)
         if not isinstance(raw, torch.Tensor):
             raise TypeError(f"scorer must return a torch.Tensor, got {type(raw).__name__}")
         if tuple(raw.shape) != (batch_len, n_items):

@@ -158,19 +158,20 @@ def _resolve_boundary_ties(
     need = k - n_greater  # >= 1 threshold items to take, lowest index first
     lowest = torch.empty((len(rows), k), dtype=torch.long, device=device)
     pending = torch.arange(len(rows), device=device)
-    width = min(n_items, max(256, 8 * k))
+    rank_key = torch.arange(n_items, 0, -1, dtype=torch.int32, device=device)  # lower index, larger key
+    no_key = torch.zeros((), dtype=torch.int32, device=device)
+    width = min(n_items, max(256, 8 * k))  # > k because k < n_items
     while pending.numel() > 0:
-        # lowest-index threshold items within the first `width` columns of the pending rows
+        # lowest-index threshold items within the first `width` columns of the pending rows:
+        # key = n_items - index on threshold items, 0 elsewhere; topk gives them by ascending index
         prefix = scores[:, :width].index_select(0, rows[pending])
-        equal = prefix == threshold[pending]
-        found = equal.sum(dim=1)
-        done = (found >= need[pending]) | (width == n_items)  # full width always suffices
-        if bool(done.any()):
-            keep = torch.nonzero(done, as_tuple=True)[0]
-            key = equal[keep].to(torch.int32) * torch.arange(width, 0, -1, dtype=torch.int32, device=device)
-            take = min(k, width)
-            lowest[pending[keep], :take] = torch.topk(key, take, dim=1, sorted=True).indices  # ascending index
-            pending = pending[~done]
+        key = torch.where(prefix == threshold[pending], rank_key[:width], no_key)
+        top_key, top_index = torch.topk(key, k, dim=1, sorted=True)
+        enough = top_key.gather(1, (need[pending] - 1).unsqueeze(1)).squeeze(1) > 0
+        if width == n_items:
+            enough[:] = True  # the full row always holds more than `need` threshold items
+        lowest[pending[enough]] = top_index[enough]
+        pending = pending[~enough]
         width = min(n_items, 4 * width)
     # positions < n_greater keep topk's items (all above threshold), the rest get `lowest`
     position = torch.arange(k, device=device).unsqueeze(0)
