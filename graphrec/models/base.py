@@ -60,6 +60,14 @@ class Recommender(nn.Module, abc.ABC):
     def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
         """Training loss of a batch of ``[B]`` users, positive and negative items."""
 
+    def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
+        """Hook called by the trainer before each epoch (1-based ``epoch``).
+
+        Models that redraw something per epoch (e.g. SGL's edge-dropout views)
+        do it here, drawing only from ``generator`` so that resumed runs stay
+        identical to uninterrupted ones.  The default does nothing.
+        """
+
     def score(self, users: torch.Tensor) -> torch.Tensor:
         """Scores ``[B, n_items]`` of ``users`` (``[B]`` internal ids) against all items."""
         user_emb, item_emb = self.embeddings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import random
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +39,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_training(config: RunConfig, data: InteractionData | None = None) -> TrainResult:
+def run_training(
+    config: RunConfig,
+    data: InteractionData | None = None,
+    callbacks: Sequence[Callable[[dict], None]] = (),
+) -> TrainResult:
     """Train and evaluate the model of ``config``; artefacts go to ``config.run_dir``.
 
     Re-running with the same run directory resumes an interrupted run (unless
@@ -54,7 +59,7 @@ def run_training(config: RunConfig, data: InteractionData | None = None) -> Trai
     model = build_model(config.model, data.n_users, data.n_items, data.train)
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
              config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
-    trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir)
+    trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir, callbacks=callbacks)
     return trainer.fit()
 
 

@@ -21,7 +21,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch
 from tqdm.auto import tqdm
@@ -85,6 +85,11 @@ class Trainer:
         eval_config: metrics and cut-offs of the validation checks and final evaluation.
         run_dir: where checkpoints, logs and results go; ``None`` keeps everything in memory
             (no resume possible).
+        callbacks: functions called with each finished epoch's record (the dict also written
+            to ``metrics.jsonl``: ``epoch``, ``loss``, timings and ``valid`` metrics when
+            evaluated) after its checkpoint is saved — for TensorBoard, hyper-parameter
+            search pruning, custom logging.  An exception raised by a callback stops
+            training cleanly; the run can be resumed.
     """
 
     def __init__(
@@ -94,8 +99,10 @@ class Trainer:
         train_config: TrainConfig,
         eval_config: EvalConfig,
         run_dir: str | Path | None = None,
+        callbacks: Sequence[Callable[[dict], None]] = (),
     ) -> None:
         self.model = model
+        self.callbacks = list(callbacks)
         self.data = data
         self.cfg = train_config
         self.eval_cfg = eval_config
@@ -219,6 +226,7 @@ class Trainer:
     # -------------------------------------------------------------- training
     def _train_epoch(self, progress: bool) -> dict[str, float]:
         self.model.train()
+        self.model.on_epoch_start(self.epoch + 1, self.generator)
         totals: dict[str, float] = {}
         batches = 0
         loss_sum = 0.0
@@ -297,6 +305,8 @@ class Trainer:
             self._save_last()
             if self._path("metrics.jsonl") is not None:
                 append_jsonl(self._path("metrics.jsonl"), record)
+            for callback in self.callbacks:
+                callback(record)
             epochs_bar.update(1)
             epochs_bar.set_postfix(loss=f"{record['loss']:.4f}",
                                    **({self.cfg.select_metric: f"{record['valid'][self.cfg.select_metric]:.4f}"} if "valid" in record else {}))

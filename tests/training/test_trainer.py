@@ -109,3 +109,21 @@ def test_unknown_select_metric_is_a_config_error(small_data, tmp_path):
 
     with pytest.raises(ConfigError, match="select_metric 'recall@50' is not computed; choose one of recall@10, recall@20"):
         make_trainer(small_data, tmp_path, select_metric="recall@50")
+
+
+def test_callbacks_see_every_epoch_and_can_stop_training(small_data, tmp_path):
+    seen = []
+    trainer = make_trainer(small_data, tmp_path, epochs=4)
+    trainer.callbacks.append(lambda record: seen.append((record["epoch"], "valid" in record)))
+    trainer.fit()
+    assert seen == [(1, True), (2, True), (3, True), (4, True)]
+
+    def stop_at_2(record):
+        if record["epoch"] == 2:
+            raise RuntimeError("pruned")
+
+    stopped = make_trainer(small_data, tmp_path / "stopped", epochs=4)
+    stopped.callbacks.append(stop_at_2)
+    with pytest.raises(RuntimeError, match="pruned"):
+        stopped.fit()
+    assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["epoch"] == 2
