@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--out", required=True, help="output folder (resumes when it holds the same build)")
     b.add_argument("--mode", default="text", choices=["text", "knowledge"])
     b.add_argument("--gleaning", action="store_true", help="second pass for missed facts (strong models)")
+    b.add_argument("--relations", default="", help="comma-separated subset of relations to ask for")
     b.add_argument("--max-new-tokens", type=int, default=160)
     b.add_argument("--chunk-chars", type=int, default=2000)
     b.add_argument("--limit", type=int, default=0, help="first N items with text")
@@ -121,7 +122,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     hf_cfg = TransformersConfig(model_path=args.model or "", batch_size=args.batch_size, threads=args.threads)
     backend = make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
     extract = ExtractConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, chunk_chars=args.chunk_chars,
-                            gleaning=args.gleaning, json_mode=args.json_mode != "off")
+                            gleaning=args.gleaning, json_mode=args.json_mode != "off",
+                            relations=tuple(r for r in args.relations.split(",") if r))
     output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
                           include_knowledge_in_export=args.export_knowledge)
     resolve_cfg = ResolveConfig(use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies))
@@ -209,7 +211,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     ns = Namespaces()
     ds = new_dataset()
     bind(ds, ns)
-    g = ds.default_context
+    g = ds.default_graph
     for h, r, t in data.triples:
         g.add((ns.entity[f"Entity/{h}"], ns.ont[r], ns.entity[f"Entity/{t}"]))
     for item, ent in data.item_entity.items():

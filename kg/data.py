@@ -117,8 +117,9 @@ def read_items(
         parts = [(c, v) for c, v in parts if v and v.casefold() not in ("nan", "none", "null", "no overview found.")]
         evidence = " ".join(v for _, v in parts)
         if evidence:
-            head = f"Title: {title}" + (f" ({year})" if year else "") + "."
-            text = " ".join([head, *(f"{c.capitalize()}: {v}" for c, v in parts)])
+            # no "Overview:" style labels: SmolLM2 copied them as JSON keys
+            head = title + (f" ({year})" if year else "") + "."
+            text = " ".join([head, *(v for _, v in parts)])
         else:
             text = ""
         items.append(Item(item_id=item_id, title=title, year=year, text=text, evidence=evidence))

@@ -20,6 +20,7 @@ _TAIL_KEYS = ("tail", "object", "value", "values", "t", "name", "target", "entit
 _TYPE_KEYS = ("type", "tail_type", "object_type", "entity_type", "target_type", "label")
 _MAX_DEPTH = 6
 _MAX_CANDIDATES = 500  # a runaway generation cannot flood the graph
+_MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,28 @@ class ParseResult:
     ok: bool = False
     repaired: bool = False
     error: str | None = None
+
+
+def _nesting(s: str) -> int:
+    """Maximum bracket depth outside strings."""
+    depth = peak = 0
+    in_str = esc = False
+    for ch in s:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "{[":
+            depth += 1
+            peak = max(peak, depth)
+        elif ch in "}]":
+            depth = max(0, depth - 1)
+    return peak
 
 
 def _scan_truncation(s: str) -> list[tuple[int, str]]:
@@ -85,7 +108,7 @@ def _repair(s: str) -> Any | None:
         candidate = body[:pos].rstrip().rstrip(",") + closers
         try:
             return json.loads(candidate)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             continue
     return None
 
@@ -99,7 +122,7 @@ def _decode_all(s: str) -> list[Any]:
         if s[i] in "{[":
             try:
                 value, end = decoder.raw_decode(s, i)
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 i += 1
                 continue
             values.append(value)
@@ -209,6 +232,9 @@ def parse_output(raw: str | None) -> ParseResult:
     fenced = _FENCE_RE.findall(s)
     if fenced:
         s = "\n".join(fenced)
+    if _nesting(s) > _MAX_NESTING:
+        # legitimate answers are 2-3 levels deep; this is junk and would exhaust recursion
+        return ParseResult(error="too_deep")
     values: list[Any] = []
     repaired = False
     try:

@@ -24,7 +24,7 @@ from .data import Item
 from .errors import BackendError, BackendUnavailable, ConfigError
 from .journal import Journal
 from .parse import parse_output
-from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages
+from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages, knowledge_relations
 from .schema import Schema
 from .text import EvidenceIndex, chunk_text
 from .validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
@@ -46,6 +46,8 @@ class ExtractConfig:
         chunk_chars: texts longer than this are split into chunks (one call each).
         chunk_overlap: characters shared by consecutive chunks.
         gleaning: ask once more for missed facts (worth it with strong models only).
+        relations: ask only for these relations (default: all of the schema's item
+            relations).  A small model does better with the few that text states.
         json_mode: ask the backend for JSON output (server JSON mode / ``{`` prefill).
         validation: schema and evidence checks.
     """
@@ -55,6 +57,7 @@ class ExtractConfig:
     chunk_chars: int = 2000
     chunk_overlap: int = 200
     gleaning: bool = False
+    relations: tuple[str, ...] = ()
     json_mode: bool = True
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
@@ -121,6 +124,7 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
         "gleaning": cfg.gleaning,
         "chunk_chars": cfg.chunk_chars,
         "max_new_tokens": cfg.max_new_tokens,
+        "relations": list(cfg.relations),
     }
 
 
@@ -154,17 +158,21 @@ class Extractor:
         self._fp = schema.fingerprint()
         self._rejections: Counter = Counter()
         if cfg.mode == "knowledge":
-            allowed = schema.knowledge.get("relations") or schema.item_relations()
-            self._allowed: set[str] | None = set(allowed)
+            self._keys = knowledge_relations(schema)
+            self._allowed: set[str] | None = set(self._keys)
         else:
-            self._allowed = None
+            self._keys = list(cfg.relations) if cfg.relations else schema.item_relations()
+            self._allowed = set(self._keys) if cfg.relations else None
+        unknown = [r for r in self._keys if r not in schema.relations]
+        if unknown:
+            raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[list[Message]]:
         if self.cfg.mode == "knowledge":
             return [knowledge_messages(self.schema, item.title, item.year)]
         chunks = chunk_text(item.text, self.cfg.chunk_chars, self.cfg.chunk_overlap)
-        return [extraction_messages(self.schema, chunk) for chunk in chunks]
+        return [extraction_messages(self.schema, chunk, self._keys) for chunk in chunks]
 
     def _key(self, messages: list[Message]) -> str:
         return cache_key(self.backend.identity(), PROMPT_VERSION, self._fp, messages)
@@ -185,7 +193,8 @@ class Extractor:
         for start in range(0, len(misses), step):
             group = misses[start : start + step]
             answers = self.backend.complete_batch(
-                [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens, json_mode=self.cfg.json_mode
+                [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens,
+                json_mode=self.cfg.json_mode, keys=self._keys,
             )
             for i, answer in zip(group, answers):
                 results[i] = answer

@@ -116,7 +116,7 @@ def build_dataset(
     ns = ns or Namespaces()
     ds = new_dataset(store)
     bind(ds, ns)
-    default = ds.default_context
+    default = ds.default_graph
     for ent in entities:
         iri = ns.entity_iri(ent.type, ent.slug)
         default.add((iri, RDF.type, ns.ont[ent.type]))
@@ -191,7 +191,7 @@ def load(path: str | Path, store: str = "default") -> Dataset:
         if fmt in ("nquads", "trig"):
             ds.parse(data=text, format=fmt)
         else:
-            ds.default_context.parse(data=text, format=fmt)
+            ds.default_graph.parse(data=text, format=fmt)
     except Exception as exc:  # rdflib raises parser-specific types
         raise DataFormatError(f"cannot parse as {fmt}: {exc}", path=path) from None
     return ds

@@ -189,6 +189,10 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         spec = spec or {}
         if not isinstance(spec, dict):
             raise fail("must be a mapping with description/synonyms", fld)
+        for key in spec:
+            if key not in ("description", "synonyms"):
+                # also catches unquoted commas in YAML flow mappings, which split a description
+                raise fail(f"unknown key {key!r} (allowed: description, synonyms)", fld)
         synonyms = spec.get("synonyms", []) or []
         if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
             raise fail("synonyms must be a list of strings", fld + ".synonyms")

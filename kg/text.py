@@ -93,13 +93,11 @@ class EvidenceIndex:
 
     def supports(self, value: str) -> bool:
         needle = match_tokens(value)
-        if not needle:
+        content = [t for t in needle if t not in _STOP]
+        if not content:  # "the", "of a": no entity, no evidence
             return False
         if _contains_seq(self.tokens, needle):
             return True
-        content = [t for t in needle if t not in _STOP]
-        if not content:
-            return False
         positions: list[list[int]] = []
         for tok in content:
             if tok in self.vocab:

@@ -3,6 +3,7 @@
 Checks, in order (the first failing check is the rejection reason):
 ``empty_tail``, ``too_long``, ``unknown_relation``, ``relation_not_allowed`` (not
 asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``self_loop``,
+``ambiguous_relation`` (same tail under relations of different types),
 ``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
 ``duplicate``.  Every rejection is counted by reason.
 """
@@ -23,6 +24,7 @@ REJECTION_REASONS = (
     "type_mismatch",
     "not_in_vocabulary",
     "self_loop",
+    "ambiguous_relation",
     "unsupported_by_text",
     "duplicate",
 )
@@ -57,9 +59,13 @@ class ValidationConfig:
         require_evidence: reject tails not supported by the source text (off in knowledge mode).
         max_tail_chars: longer tails are sentences, not entity names.
         max_tail_words: same, in words.
+        reject_ambiguous: reject a tail the same answer gives under two relations with
+            different open target types ("john" as character, place and company): the
+            model does not know what it is.
     """
 
     require_evidence: bool = True
+    reject_ambiguous: bool = True
     max_tail_chars: int = 80
     max_tail_words: int = 8
 
@@ -86,6 +92,15 @@ def validate(
     evidence = EvidenceIndex(evidence_text) if cfg.require_evidence else None
     title_key = normalize_name(item_title) if item_title else None
     seen = set() if seen is None else seen
+    ambiguous: set[str] = set()
+    if cfg.reject_ambiguous:
+        types_of: dict[str, set[str]] = {}
+        for cand in candidates:
+            rel = schema.canonical_relation(cand.relation)
+            for t in schema.target_types(rel) if rel else []:
+                if not schema.is_closed(t):
+                    types_of.setdefault(normalize_name(str(cand.tail)), set()).add(t)
+        ambiguous = {k for k, v in types_of.items() if len(v) > 1}
     for cand in candidates:
         tail = " ".join(str(cand.tail).split()).strip(" .;:\"'")
         if not tail or not normalize_name(tail):
@@ -126,6 +141,9 @@ def validate(
             spellings = [tail]
         if title_key is not None and normalize_name(tail) == title_key:
             rejected["self_loop"] += 1
+            continue
+        if not schema.is_closed(tail_type) and normalize_name(tail) in ambiguous:
+            rejected["ambiguous_relation"] += 1
             continue
         if evidence is not None and not any(evidence.supports(s) for s in spellings):
             rejected["unsupported_by_text"] += 1

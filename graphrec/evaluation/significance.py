@@ -2,7 +2,10 @@
 
 Differences are always ``b - a``: a positive mean difference / relative
 improvement means model B scores higher than model A.  No correction for
-multiple comparisons is applied; the p-values are per metric.
+multiple comparisons is applied by :func:`paired_tests` and :func:`compare_results`;
+the p-values are per metric.  :func:`holm_adjust` (Holm-Bonferroni step-down) and
+:func:`bonferroni_adjust` correct a family of p-values, e.g. the comparisons of
+several models against one baseline (:mod:`graphrec.experiment` does that).
 """
 from __future__ import annotations
 
@@ -16,7 +19,19 @@ from scipy import stats
 from graphrec.evaluation.evaluator import EvaluationResult
 from graphrec.evaluation.report import markdown_table
 
-__all__ = ["paired_tests", "compare_results", "format_comparison_table", "significance_mark"]
+__all__ = [
+    "paired_tests",
+    "compare_results",
+    "format_comparison_table",
+    "significance_mark",
+    "holm_adjust",
+    "bonferroni_adjust",
+    "adjust_pvalues",
+    "CORRECTIONS",
+]
+
+#: Multiple-comparison corrections understood by :func:`adjust_pvalues`.
+CORRECTIONS = ("holm", "bonferroni", "none")
 
 
 def paired_tests(a: np.ndarray, b: np.ndarray, zero_method: str = "wilcox") -> dict:
@@ -166,3 +181,56 @@ def format_comparison_table(rows: Sequence[dict], name_a: str = "A", name_b: str
         )
     return "\n".join(lines)
 
+
+
+# ------------------------------------------------------------ multiple comparisons
+def _as_pvalues(pvalues: Sequence[float]) -> np.ndarray:
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p-values must be a 1-D sequence, got shape {p.shape}")
+    finite = p[np.isfinite(p)]
+    if ((finite < 0) | (finite > 1)).any():
+        raise ValueError(f"p-values must lie in [0, 1], got {p.tolist()}")
+    return p
+
+
+def holm_adjust(pvalues: Sequence[float]) -> np.ndarray:
+    """Holm-Bonferroni step-down adjusted p-values (same order as the input).
+
+    With the m finite p-values sorted ascending, ``p_(1) <= ... <= p_(m)``, the
+    adjusted values are ``p~_(i) = min(1, max_{j <= i} (m - j + 1) * p_(j))``; a
+    hypothesis is rejected at level alpha when its adjusted p-value is below alpha,
+    which controls the family-wise error rate like Bonferroni but rejects more.
+    NaN p-values (a test that could not run) stay NaN and do not count in m.
+    Ties keep their input order (the result does not depend on it).
+
+    Example: ``holm_adjust([0.01, 0.04, 0.03, 0.005])`` is ``[0.03, 0.06, 0.06, 0.02]``.
+    """
+    p = _as_pvalues(pvalues)
+    out = np.full_like(p, np.nan)
+    idx = np.flatnonzero(np.isfinite(p))
+    m = len(idx)
+    if m == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    scaled = (m - np.arange(m)) * p[order]
+    out[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
+    return out
+
+
+def bonferroni_adjust(pvalues: Sequence[float]) -> np.ndarray:
+    """Bonferroni adjusted p-values ``min(1, m * p)``; NaN stays NaN and does not count in m."""
+    p = _as_pvalues(pvalues)
+    m = int(np.isfinite(p).sum())
+    return np.minimum(1.0, p * m)
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray:
+    """Correct a family of p-values: ``method`` is ``holm``, ``bonferroni`` or ``none``."""
+    if method == "holm":
+        return holm_adjust(pvalues)
+    if method == "bonferroni":
+        return bonferroni_adjust(pvalues)
+    if method == "none":
+        return _as_pvalues(pvalues).copy()
+    raise ValueError(f"unknown multiple-comparison correction {method!r}; expected one of {', '.join(CORRECTIONS)}")

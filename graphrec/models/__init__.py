@@ -10,6 +10,8 @@ from __future__ import annotations
 from graphrec.models.base import LossOutput, Recommender, Scorer
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.mf import MF, MFConfig
+from graphrec.models.sgl import SGL, SGLConfig
+from graphrec.models.simgcl import SimGCL, SimGCLConfig, XSimGCL, XSimGCLConfig
 
 MODELS: dict[str, type[Recommender]] = {}
 
@@ -37,6 +39,9 @@ def build_model(config, n_users: int, n_items: int, train) -> Recommender:
 
 register_model(MF)
 register_model(LightGCN)
+register_model(SGL)
+register_model(SimGCL)
+register_model(XSimGCL)
 
 __all__ = [
     "LightGCN",
@@ -46,6 +51,12 @@ __all__ = [
     "MFConfig",
     "MODELS",
     "Recommender",
+    "SGL",
+    "SGLConfig",
+    "SimGCL",
+    "SimGCLConfig",
+    "XSimGCL",
+    "XSimGCLConfig",
     "Scorer",
     "available_models",
     "build_model",

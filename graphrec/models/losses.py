@@ -30,3 +30,55 @@ def l2_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
     """
     batch = embeddings[0].shape[0]
     return sum(e.pow(2).sum() for e in embeddings) / (2.0 * batch)
+
+
+def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
+    r"""InfoNCE between two views of the same nodes, with in-batch negatives.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{n}\sum_{i} \ln
+            \frac{\exp(\cos(z'_i, z''_i)/\tau)}{\sum_{j} \exp(\cos(z'_i, z''_j)/\tau)}
+
+    Row ``i`` of ``view1`` and ``view2`` are two views of node ``i``; the other rows of
+    ``view2`` are its negatives (SGL's and SimGCL's contrast over the batch's unique
+    users or items, as in SELFRec, instead of over every node: O(n^2 d) for a batch of
+    n unique nodes rather than O(n N d)).
+
+    Args:
+        view1, view2: ``[n, d]`` embeddings (normalised here).
+        temperature: :math:`\tau > 0`.
+    """
+    z1 = F.normalize(view1, dim=-1)
+    z2 = F.normalize(view2, dim=-1)
+    logits = z1 @ z2.T / temperature
+    # cross entropy with the diagonal as target == -pos + logsumexp(row)
+    return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
+
+
+def l2_parameters(module: torch.nn.Module) -> torch.Tensor:
+    r"""Sum of squared L2 norms of all of ``module``'s trainable parameters.
+
+    RLMRec's ``reg_params``: :math:`\sum_W \lVert W \rVert_2^2`, not divided by the batch
+    size (weight 1e-5 in its SGL / SimGCL configs for Amazon-book).
+    """
+    total = None
+    for p in module.parameters():
+        if p.requires_grad:
+            term = p.pow(2).sum()
+            total = term if total is None else total + term
+    return total if total is not None else torch.zeros(())
+
+
+def transe_distance(head: torch.Tensor, relation: torch.Tensor, tail: torch.Tensor) -> torch.Tensor:
+    r"""Squared translation distance :math:`\lVert h + r - t \rVert_2^2` per row (``[B]``)."""
+    return (head + relation - tail).pow(2).sum(-1)
+
+
+def kg_margin_bpr_loss(pos_distance: torch.Tensor, neg_distance: torch.Tensor) -> torch.Tensor:
+    r"""KGAT's pairwise KG loss: :math:`-\ln\sigma(g(h,r,t') - g(h,r,t))`, averaged.
+
+    Args:
+        pos_distance: ``[B]`` distances of true triples.
+        neg_distance: ``[B]`` distances of corrupted triples.
+    """
+    return F.softplus(pos_distance - neg_distance).mean()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import BackendError
 
@@ -42,11 +42,23 @@ class LLMBackend(abc.ABC):
     max_batch: int = 1
 
     @abc.abstractmethod
-    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True) -> Completion:
-        """Generate one reply; raise :class:`~kg.errors.BackendError` on failure."""
+    def complete(
+        self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys: Sequence[str] | None = None
+    ) -> Completion:
+        """Generate one reply; raise :class:`~kg.errors.BackendError` on failure.
+
+        ``keys``: when given, the reply should be a JSON object with these keys, each a
+        list of strings.  Backends that can enforce the shape do (transformers:
+        skeleton-guided decoding); others treat it as a hint.
+        """
 
     def complete_batch(
-        self, batch: list[list[Message]], *, max_tokens: int, json_mode: bool = True
+        self,
+        batch: list[list[Message]],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys: Sequence[str] | None = None,
     ) -> list[Completion | BackendError]:
         """Generate replies for several conversations.
 
@@ -57,7 +69,7 @@ class LLMBackend(abc.ABC):
         results: list[Completion | BackendError] = []
         for messages in batch:
             try:
-                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode))
+                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys))
             except BackendError as exc:
                 results.append(exc)
         return results

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import BackendError, BackendUnavailable, ConfigError
 from .base import Completion, LLMBackend, Message
@@ -131,7 +131,11 @@ class OpenAIBackend(LLMBackend):
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise _Retryable("server sent a body that is not JSON") from None
 
-    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True) -> Completion:
+    def complete(
+        self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys: Sequence[str] | None = None
+    ) -> Completion:
+        # ``keys`` is only a hint here: the prompt already asks for them and the parser
+        # and validator enforce the schema (servers differ in structured-output support)
         cfg = self.config
         attempt = 0
         while True:
@@ -180,7 +184,12 @@ class OpenAIBackend(LLMBackend):
                 self._sleep(delay)
 
     def complete_batch(
-        self, batch: list[list[Message]], *, max_tokens: int, json_mode: bool = True
+        self,
+        batch: list[list[Message]],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys: Sequence[str] | None = None,
     ) -> list[Completion | BackendError]:
         def one(messages: list[Message]) -> Completion | BackendError:
             try:

@@ -81,7 +81,7 @@ def test_gradcheck_double_precision():
     sym = (upper + upper.T).tocsr()
     adjacency = torch.sparse_csr_tensor(
         torch.as_tensor(sym.indptr, dtype=torch.long), torch.as_tensor(sym.indices, dtype=torch.long),
-        torch.as_tensor(sym.data), size=sym.shape,
+        torch.as_tensor(sym.data), size=sym.shape, check_invariants=True,
     )
     x = torch.randn(6, 3, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: SymmetricSpMM.apply(adjacency, t), (x,))

@@ -1,0 +1,73 @@
+"""Experiments people can run, compare and look at.
+
+* :class:`Experiment` — variants (models or pipeline variants: a named run config)
+  x seeds on one split; mean ± std tables with paired significance tests against a
+  baseline, Holm-corrected (:mod:`graphrec.experiment.compare`).
+* :func:`run_search` — grid, random and Bayesian (Optuna TPE) hyper-parameter search
+  with YAML search spaces, validation-only selection, pruning and on-disk resume
+  (:mod:`graphrec.experiment.search`).
+* :func:`write_report` — one self-contained HTML file with plots
+  (:mod:`graphrec.experiment.report`).
+
+Optuna and matplotlib are optional dependencies (``pip install graphrec[experiment]``),
+imported only by the search and the report.
+"""
+from graphrec.experiment.compare import (
+    Comparison,
+    MetricSummary,
+    VariantSummary,
+    compare_to_baseline,
+    format_experiment_table,
+    format_significance_table,
+    seed_averaged,
+)
+from graphrec.experiment.config import (
+    ExperimentConfig,
+    SignificanceConfig,
+    VariantConfig,
+    load_experiment_config,
+    resolve_variants,
+    run_config_for,
+)
+from graphrec.experiment.experiment import Experiment, ExperimentResult, load_experiment
+from graphrec.experiment.logs import EventLog, tensorboard_callback
+from graphrec.experiment.runs import RunRecord, load_run_record, run_or_load
+
+__all__ = [
+    "Comparison",
+    "EventLog",
+    "Experiment",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "MetricSummary",
+    "RunRecord",
+    "SignificanceConfig",
+    "VariantConfig",
+    "VariantSummary",
+    "compare_to_baseline",
+    "format_experiment_table",
+    "format_significance_table",
+    "load_experiment",
+    "load_experiment_config",
+    "load_run_record",
+    "resolve_variants",
+    "run_config_for",
+    "run_or_load",
+    "run_search",
+    "seed_averaged",
+    "tensorboard_callback",
+    "write_report",
+]
+
+
+def __getattr__(name: str):
+    # Lazy: the search needs optuna and the report matplotlib (optional extras).
+    if name == "run_search":
+        from graphrec.experiment.search import run_search
+
+        return run_search
+    if name == "write_report":
+        from graphrec.experiment.report import write_report
+
+        return write_report
+    raise AttributeError(f"module 'graphrec.experiment' has no attribute {name!r}")

@@ -1,0 +1,309 @@
+"""The Experiment API: run variants x seeds on one split, aggregate, test, tabulate.
+
+::
+
+    from graphrec.experiment import Experiment
+
+    exp = Experiment.from_yaml("configs/experiments/ml-small-3x3.yaml")
+    result = exp.run()                 # trains what is missing, reuses finished runs
+    print(result.table())              # mean ± std, ▲/▼ marks vs the baseline, train time
+    print(result.significance_table()) # Δ%, raw and Holm-corrected p-values
+
+Directory layout (``<out_dir>/<name>/``)::
+
+    experiment.json        the experiment as run: variants, labels, seeds, baseline, metrics
+    experiment.jsonl       event log (run started / reused / finished, with timings)
+    runs/<variant>/seed<seed>/   ordinary training run directories
+    results.json           summaries and comparisons (written by ``run``/``save``)
+    table.md               the printed tables
+    tensorboard/<variant>/seed<seed>/   when ``tensorboard: true``
+
+Adding a variant to the YAML file and running again trains only the new runs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from graphrec.config import RunConfig, from_dict, to_dict
+from graphrec.data.dataset import InteractionData
+from graphrec.errors import ConfigError, DataFormatError
+from graphrec.experiment.compare import (
+    Comparison,
+    VariantSummary,
+    compare_to_baseline,
+    default_metrics,
+    format_experiment_table,
+    format_significance_table,
+    summarize_variant,
+)
+from graphrec.experiment.config import (
+    ExperimentConfig,
+    SignificanceConfig,
+    config_differences,
+    load_experiment_config,
+    resolve_variants,
+)
+from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
+from graphrec.experiment.runs import RunRecord, is_finished_run, load_run_record, run_or_load
+from graphrec.io import atomic_write_json, atomic_write_text
+
+__all__ = ["Experiment", "ExperimentResult", "load_experiment"]
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "experiment.json"
+
+
+@dataclass
+class ExperimentResult:
+    """Finished runs of an experiment with their summaries and significance tests."""
+
+    name: str
+    directory: Path
+    baseline: str
+    metrics: list[str]
+    significance: SignificanceConfig
+    labels: dict[str, str]
+    records: dict[str, list[RunRecord]]
+    summaries: list[VariantSummary]
+    comparisons: list[Comparison]
+    missing: dict[str, list[int]]
+
+    def table(self) -> str:
+        """Markdown comparison table (mean ± std over seeds, ▲/▼ marks against the baseline)."""
+        text = format_experiment_table(self.summaries, self.comparisons, self.metrics, self.baseline, self.significance)
+        if any(self.missing.values()):
+            todo = "; ".join(f"{v}: seeds {s}" for v, s in self.missing.items() if s)
+            text += f"\nnot finished (left out): {todo}"
+        return text
+
+    def significance_table(self) -> str:
+        return format_significance_table(self.comparisons)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "baseline": self.baseline,
+            "metrics": self.metrics,
+            "significance": to_dict(self.significance),
+            "variants": [
+                {"name": s.name, "label": s.label, "seeds": s.seeds,
+                 "metrics": {m: {"mean": v.mean, "std": v.std, "values": v.values} for m, v in s.metrics.items()},
+                 "train_seconds": {"mean": s.train_seconds.mean, "std": s.train_seconds.std},
+                 "best_epoch": {"mean": s.best_epoch.mean, "std": s.best_epoch.std},
+                 "runs": [str(r.run_dir) for r in self.records.get(s.name, [])]}
+                for s in self.summaries
+            ],
+            "comparisons": [c.as_dict() for c in self.comparisons],
+            "missing": self.missing,
+        }
+
+    def save(self) -> None:
+        """Write ``results.json`` and ``table.md`` into the experiment directory (atomically)."""
+        atomic_write_json(self.directory / "results.json", self.to_dict())
+        atomic_write_text(self.directory / "table.md", self.table() + "\n\n" + self.significance_table() + "\n")
+
+
+class Experiment:
+    """Variants x seeds on one dataset split.
+
+    Args:
+        config: an :class:`ExperimentConfig`, or a mapping with its keys (``name`` required).
+        overrides: ``section.key=value`` run-config overrides applied to every variant after
+            its own settings (e.g. ``train.num_threads=1``); like the trainer's
+            ``--set``.  Overrides of keys that cannot change results (threads, progress,
+            device) do not invalidate saved runs.
+    """
+
+    def __init__(self, config: ExperimentConfig | Mapping[str, Any], overrides: Sequence[str] = ()) -> None:
+        if not isinstance(config, ExperimentConfig):
+            config = from_dict(ExperimentConfig, config)
+        self.config = config
+        self.overrides = list(overrides)
+        self.run_configs: dict[str, dict[int, RunConfig]] = resolve_variants(config, self.overrides)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Sequence[str] = (), experiment_overrides: Sequence[str] = ()) -> "Experiment":
+        """Load an experiment file; ``experiment_overrides`` change experiment keys (``seeds=[1,2]``)."""
+        return cls(load_experiment_config(path, experiment_overrides), overrides)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def directory(self) -> Path:
+        return self.config.directory
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.run_configs)
+
+    @property
+    def metrics(self) -> list[str]:
+        first = next(iter(next(iter(self.run_configs.values())).values()))
+        return list(self.config.metrics) or default_metrics(first.eval.ks)
+
+    def _manifest(self) -> dict[str, Any]:
+        specs = self.config.variant_specs
+        return {
+            "name": self.config.experiment_name,
+            "description": self.config.description,
+            "source": None if self.config.source is None else str(self.config.source),
+            "seeds": list(self.config.seeds),
+            "baseline": self.config.baseline_name,
+            "metrics": self.metrics,
+            "significance": to_dict(self.config.significance),
+            "variants": {
+                name: {"label": self.config.label(name), "description": specs[name].description,
+                       # relative to the experiment directory, so the directory can be moved
+                       "runs": {str(seed): f"runs/{name}/seed{seed}" for seed in runs}}
+                for name, runs in self.run_configs.items()
+            },
+        }
+
+    # ------------------------------------------------------------------ run
+    def run(
+        self,
+        variants: Sequence[str] | None = None,
+        rerun: Sequence[str] = (),
+        data: InteractionData | None = None,
+        quiet: bool = False,
+        callbacks: Sequence[Callable[[dict], None]] = (),
+    ) -> ExperimentResult:
+        """Train every (variant, seed) run not finished yet, then summarise and save.
+
+        Args:
+            variants: only these variants (default: all); the table still shows every
+                variant that has finished runs.
+            rerun: variants whose runs are deleted and trained again.
+            data: the loaded split (default: loaded from the variants' shared ``data`` section).
+            quiet: no progress bars.
+            callbacks: extra trainer callbacks (called with each epoch record).
+        """
+        unknown = [v for v in [*(variants or []), *rerun] if v not in self.run_configs]
+        if unknown:
+            raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; variants: {', '.join(self.run_configs)}")
+        selected = list(variants) if variants else self.variants
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.directory / MANIFEST, self._manifest())
+        events = EventLog(self.directory / "experiment.jsonl")
+        todo = [(v, s) for v in selected for s in self.config.seeds]
+        events.write("experiment_started", name=self.config.experiment_name, variants=selected,
+                     seeds=list(self.config.seeds), overrides=self.overrides)
+        started = time.perf_counter()
+        bar = progress_bar(len(todo), f"experiment {self.config.experiment_name}", quiet=quiet, unit="run")
+        try:
+            for variant, seed in todo:
+                config = self.run_configs[variant][seed]
+                if quiet:
+                    config.train.progress = False
+                t0 = time.perf_counter()
+                record = None
+                if variant not in rerun and is_finished_run(config.run_dir):
+                    saved = load_run_record(config.run_dir, variant)
+                    if not config_differences(saved.config, config):
+                        record, reused = saved, True  # no need to even load the data
+                if record is None:
+                    if data is None:
+                        from graphrec.training import load_data
+
+                        data = load_data(config.data)
+                    run_callbacks = list(callbacks)
+                    if self.config.tensorboard:
+                        cb = tensorboard_callback(self.directory / "tensorboard" / variant / f"seed{seed}")
+                        if cb is not None:
+                            run_callbacks.append(cb)
+                    bar.set_postfix_str(f"{variant} seed {seed}")
+                    events.write("run_started", variant=variant, seed=seed, run_dir=str(config.run_dir))
+                    record, reused = run_or_load(
+                        config, data, run_callbacks, rerun=variant in rerun, variant=variant,
+                        hint=f"rerun it with --rerun {variant} (or rename the variant)",
+                    )
+                test = record.metrics(self.config.significance.split)
+                events.write("run_reused" if reused else "run_finished", variant=variant, seed=seed,
+                             run_dir=str(config.run_dir), seconds=round(time.perf_counter() - t0, 3),
+                             train_seconds=round(record.train_seconds, 3), best_epoch=record.best_epoch,
+                             epochs_run=record.epochs_run, metrics={m: test.get(m) for m in self.metrics})
+                if not reused:
+                    log.info("%s seed %d: %s", variant, seed,
+                             "  ".join(f"{m}={test[m]:.4f}" for m in self.metrics if m in test))
+                bar.update(1)
+        finally:
+            bar.close()
+        result = self.results()
+        result.save()
+        events.write("experiment_finished", seconds=round(time.perf_counter() - started, 3),
+                     missing={k: v for k, v in result.missing.items() if v})
+        return result
+
+    def results(self) -> ExperimentResult:
+        """Summaries and tests of the runs finished so far (no training)."""
+        records: dict[str, list[RunRecord]] = {}
+        missing: dict[str, list[int]] = {}
+        for variant, runs in self.run_configs.items():
+            records[variant] = []
+            missing[variant] = []
+            for seed, config in runs.items():
+                if is_finished_run(config.run_dir):
+                    records[variant].append(load_run_record(config.run_dir, variant))
+                else:
+                    missing[variant].append(seed)
+        return build_result(
+            name=self.config.experiment_name, directory=self.directory, baseline=self.config.baseline_name,
+            metrics=self.metrics, significance=self.config.significance,
+            labels={v: self.config.label(v) for v in self.run_configs}, records=records, missing=missing,
+        )
+
+
+def build_result(
+    name: str,
+    directory: Path,
+    baseline: str,
+    metrics: Sequence[str],
+    significance: SignificanceConfig,
+    labels: Mapping[str, str],
+    records: Mapping[str, list[RunRecord]],
+    missing: Mapping[str, list[int]] | None = None,
+) -> ExperimentResult:
+    """Summaries and baseline comparisons of grouped runs (variants without runs are left out)."""
+    groups = {v: rs for v, rs in records.items() if rs}
+    summaries = [summarize_variant(v, labels.get(v, v), rs, metrics, significance.split) for v, rs in groups.items()]
+    comparisons = compare_to_baseline(groups, baseline, metrics, significance) if baseline in groups else []
+    if baseline not in groups and groups:
+        log.warning("baseline %s has no finished run: no significance tests", baseline)
+    return ExperimentResult(
+        name=name, directory=Path(directory), baseline=baseline, metrics=list(metrics), significance=significance,
+        labels=dict(labels), records={v: list(rs) for v, rs in records.items()}, summaries=summaries,
+        comparisons=comparisons, missing={k: list(v) for k, v in (missing or {}).items()},
+    )
+
+
+def load_experiment(directory: str | Path) -> ExperimentResult:
+    """Read an experiment directory written by :meth:`Experiment.run` (no config file needed)."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise DataFormatError(f"not an experiment directory ({MANIFEST} is missing)", path=directory)
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataFormatError(f"invalid JSON: {err}", path=path, line=err.lineno) from err
+    records: dict[str, list[RunRecord]] = {}
+    missing: dict[str, list[int]] = {}
+    for variant, info in manifest["variants"].items():
+        records[variant], missing[variant] = [], []
+        for seed, run_dir in info["runs"].items():
+            run_path = directory / run_dir
+            if is_finished_run(run_path):
+                records[variant].append(load_run_record(run_path, variant))
+            else:
+                missing[variant].append(int(seed))
+    significance = from_dict(SignificanceConfig, manifest.get("significance") or {}, "significance")
+    return build_result(
+        name=manifest["name"], directory=directory, baseline=manifest["baseline"], metrics=manifest["metrics"],
+        significance=significance, labels={v: i.get("label", v) for v, i in manifest["variants"].items()},
+        records=records, missing=missing,
+    )

@@ -1,0 +1,52 @@
+"""Shared fixtures of the kg tests: a local chat-completions server and a fake backend."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from chat_server import ChatServer  # noqa: E402
+from fakes import FakeBackend, fake_reply  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+
+
+@pytest.fixture
+def chat_server():
+    server = ChatServer(responder=fake_reply)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fake_backend():
+    return FakeBackend()
+
+
+@pytest.fixture(scope="session")
+def films_schema():
+    from kg.schema import load_schema
+
+    return load_schema("films")
+
+
+ML100K = REPO.parent / "shared" / "data" / "ml-100k"
+TMDB = REPO / "datasets" / "ml-latest-small-tmdb"
+if not (TMDB / "items.tsv").exists():
+    TMDB = REPO.parent / "shared" / "data" / "ml-latest-small-tmdb"
