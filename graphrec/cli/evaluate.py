@@ -5,6 +5,13 @@
 * ``graphrec-evaluate compare RUN_A RUN_B [--split test]`` prints a table of metric
   means with paired Wilcoxon signed-rank and paired t-test p-values per metric, using the
   per-user vectors saved with each run.
+* ``graphrec-evaluate experiment EXPERIMENT.yaml`` runs variants x seeds on one split and
+  prints mean ± std with Holm-corrected paired tests against the baseline
+  (:mod:`graphrec.experiment`); finished runs are reused.
+* ``graphrec-evaluate search SEARCH.yaml`` runs or resumes a grid / random / TPE
+  hyper-parameter search (needs optuna) and writes the best config.
+* ``graphrec-evaluate report RUNS... --out report.html`` writes one self-contained HTML
+  report with plots (needs matplotlib).
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from graphrec.cli.common import setup_logging, user_errors_exit
+from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
 from graphrec.errors import GraphrecError
 from graphrec.evaluation import EvaluationResult, compare_results, format_comparison_table, format_metrics_table
 
@@ -81,9 +88,150 @@ def evaluate_run(argv: Sequence[str]) -> int:
     return 0
 
 
+def _experiment_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphrec-evaluate experiment",
+        description="Run variants x seeds on one split (finished runs are reused) and print the comparison table.",
+        epilog="Example: graphrec-evaluate experiment configs/experiments/ml-small-3x3.yaml --report report.html",
+    )
+    parser.add_argument("config", help="experiment YAML file (see graphrec/experiment/config.py)")
+    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="run-config override for every variant, e.g. --set train.num_threads=1")
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds")
+    parser.add_argument("--out-dir", help="parent directory of experiments (default: the file's out_dir)")
+    parser.add_argument("--only", nargs="+", metavar="VARIANT", help="train only these variants")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="VARIANT", help="delete and retrain these variants' runs")
+    parser.add_argument("--no-train", action="store_true", help="train nothing: tabulate the finished runs")
+    parser.add_argument("--report", metavar="HTML", help="also write the HTML report of the experiment")
+    parser.add_argument("--tensorboard", action="store_true", help="log epochs to <experiment>/tensorboard/")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
+def experiment(argv: Sequence[str]) -> int:
+    args = _experiment_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    from graphrec.experiment import Experiment
+
+    exp_overrides = []
+    if args.seeds:
+        exp_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
+    if args.out_dir:
+        exp_overrides.append(f"out_dir={args.out_dir}")
+    if args.tensorboard:
+        exp_overrides.append("tensorboard=true")
+    exp = Experiment.from_yaml(args.config, args.overrides, exp_overrides)
+    add_log_file(exp.directory / "experiment.log")
+    result = exp.results() if args.no_train else exp.run(variants=args.only, rerun=args.rerun, quiet=args.quiet)
+    if args.no_train:
+        result.save()
+    print()
+    print(f"experiment: {exp.directory}  dataset: {next(iter(exp.run_configs.values()))[exp.config.seeds[0]].data.dataset}")
+    print(result.table())
+    print()
+    print(result.significance_table())
+    if args.report:
+        from graphrec.experiment.report import write_report
+
+        path = write_report([exp.directory], args.report)
+        print(f"\nreport: {path}")
+    return 0
+
+
+def _search_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphrec-evaluate search",
+        description="Run or resume a hyper-parameter search (grid, random or Optuna TPE) selected on validation.",
+        epilog="Example: graphrec-evaluate search configs/search/lightgcn-ml-small.yaml --n-trials 20",
+    )
+    parser.add_argument("config", help="search YAML file (see graphrec/experiment/search.py)")
+    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="run-config override for every trial, e.g. --set train.num_threads=1")
+    parser.add_argument("--n-trials", type=int, help="total number of finished trials (over all calls)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop starting trials after this long")
+    parser.add_argument("--method", choices=("tpe", "random", "grid"), help="override the file's method")
+    parser.add_argument("--out-dir", help="parent directory of searches")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    return parser
+
+
+def search(argv: Sequence[str]) -> int:
+    args = _search_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    from graphrec.experiment.search import load_search_config, run_search
+
+    overrides = []
+    if args.method:
+        overrides.append(f"method={args.method}")
+    if args.out_dir:
+        overrides.append(f"out_dir={args.out_dir}")
+    config = load_search_config(args.config, overrides)
+    add_log_file(config.directory / "search.log")
+    result = run_search(config, args.overrides, n_trials=args.n_trials, timeout_s=args.timeout, quiet=args.quiet)
+    counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(result.counts().items()))
+    print()
+    print(f"search: {result.directory}  trials: {counts or 'none'}")
+    print(result.table())
+    if result.best_value is not None:
+        print(f"\nbest valid {result.metric} = {result.best_value:.4f} (trial {result.best_trial}): {result.best_params}")
+        print(f"best config: {result.best_config_path}  (train it: python train.py --config {result.best_config_path})")
+    return 0
+
+
+def _report_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphrec-evaluate report",
+        description="Write one self-contained HTML report (tables and plots) of runs, experiments, searches and KG builds.",
+        epilog="Example: graphrec-evaluate report runs/experiments/ml-small-3x3 --out report.html",
+    )
+    parser.add_argument("runs", nargs="+", help="run directories, directories of runs, experiment, search or KG build directories")
+    parser.add_argument("--out", "-o", required=True, metavar="HTML", help="output file")
+    parser.add_argument("--title", help="page title")
+    parser.add_argument("--baseline", help="group the others are tested against (default: the experiment's, else the first)")
+    parser.add_argument("--metrics", nargs="+", help="table columns (default: the experiment's, else recall/ndcg@ks)")
+    parser.add_argument("--kg", nargs="+", default=[], metavar="DIR", help="KG build directories (stats.json)")
+    parser.add_argument("--kg-eval", nargs="+", default=[], metavar="JSON", help="KG quality reports (kg evaluate --json)")
+    parser.add_argument("--noise", nargs="+", default=[], metavar="JSON", help="noise-robustness tables")
+    parser.add_argument("--no-analysis", action="store_true",
+                        help="skip the checkpoint-based sections (metric@K, long tail, sparse users)")
+    parser.add_argument("--check", action="store_true",
+                        help="open the page in headless Chromium and fail on console errors or network requests")
+    parser.add_argument("--screenshot", metavar="PNG", help="with --check: save a full-page screenshot")
+    parser.add_argument("--quiet", "-q", action="store_true")
+    return parser
+
+
+def report(argv: Sequence[str]) -> int:
+    args = _report_parser().parse_args(argv)
+    setup_logging(args.quiet)
+    from graphrec.experiment.report import write_report
+
+    path = write_report(args.runs, args.out, title=args.title, baseline=args.baseline, metrics=args.metrics,
+                        kg_dirs=args.kg, kg_eval=args.kg_eval, noise_files=args.noise, analysis=not args.no_analysis)
+    print(f"report: {path} ({path.stat().st_size / 1024:.0f} KB)")
+    if args.check or args.screenshot:
+        from graphrec.experiment.browser import check_page, find_chromium
+
+        if find_chromium() is None:
+            raise GraphrecError("--check needs Chromium (apt-get install chromium)")
+        page = check_page(path, screenshot=args.screenshot)
+        problems = page.errors + [f"network request: {u}" for u in page.external_requests]
+        if page.images_broken:
+            problems.append(f"{page.images_broken} of {page.images} images did not render")
+        for line in problems:
+            print(f"check: {line}", file=sys.stderr)
+        print(f"check: {page.images} figures, {page.page_height} px tall, "
+              f"{'no console errors, no network requests' if not problems else f'{len(problems)} problem(s)'}")
+        return 1 if problems else 0
+    return 0
+
+
+SUBCOMMANDS = {"compare": compare, "experiment": experiment, "search": search, "report": report}
+
+
 @user_errors_exit
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "compare":
-        return compare(argv[1:])
+    if argv and argv[0] in SUBCOMMANDS:
+        return SUBCOMMANDS[argv[0]](argv[1:])
     return evaluate_run(argv)

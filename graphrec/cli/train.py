@@ -45,12 +45,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(dump_config(config), end="")
         return 0
-    setup_logging(args.quiet)
-    add_log_file(config.run_dir / "train.log")
+    from graphrec.training.distributed import init_from_env
+
+    context = init_from_env(config.train.device)  # no-op unless launched by torchrun
+    setup_logging(args.quiet or not context.is_main)
+    if context.is_main:
+        add_log_file(config.run_dir / "train.log")
 
     from graphrec.training import run_training
 
     result = run_training(config)
+    if not context.is_main:
+        return 0
     rows = {}
     if result.valid is not None:
         rows[f"{config.model.name} valid"] = result.valid

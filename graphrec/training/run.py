@@ -15,6 +15,7 @@ from graphrec.errors import CheckpointError
 from graphrec.io import atomic_write_text
 from graphrec.models import Recommender, build_model
 from graphrec.training.checkpoint import data_fingerprint, load_checkpoint
+from graphrec.training.distributed import init_from_env
 from graphrec.training.trainer import Trainer, TrainResult
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,13 @@ def run_training(
     ``train.resume`` is false).  ``data`` may be passed to reuse an already loaded
     split; it must be the split ``config.data`` describes.
     """
+    context = init_from_env(config.train.device)
     if data is None:
         data = load_data(config.data)
     run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "config.yaml", dump_config(config))
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train)
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",

@@ -33,6 +33,12 @@ from graphrec.evaluation import EvaluationResult, Evaluator
 from graphrec.io import atomic_write_json, atomic_write_text, append_jsonl
 from graphrec.models.base import Recommender
 from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
+from graphrec.training.distributed import (
+    DistributedContext,
+    all_reduce_gradients,
+    all_reduce_sum,
+    broadcast_parameters,
+)
 from graphrec.training.sampler import BPRSampler
 
 log = logging.getLogger(__name__)
@@ -107,7 +113,10 @@ class Trainer:
         self.cfg = train_config
         self.eval_cfg = eval_config
         self.run_dir = None if run_dir is None else Path(run_dir)
+        self.dist = DistributedContext.current()
         self.device = resolve_device(train_config.device)
+        if self.dist.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
         self.model.to(self.device)
         if hasattr(model, "set_l2_weight"):
             model.set_l2_weight(train_config.l2_weight)
@@ -133,6 +142,12 @@ class Trainer:
 
     # ---------------------------------------------------------------- paths
     def _path(self, *parts: str) -> Path | None:
+        """Where this process writes ``parts`` (``None``: in memory, or not rank 0)."""
+        if self.run_dir is None or not self.dist.is_main:
+            return None
+        return self.run_dir.joinpath(*parts)
+
+    def _read_path(self, *parts: str) -> Path | None:
         return None if self.run_dir is None else self.run_dir.joinpath(*parts)
 
     def _check_select_metric(self) -> None:
@@ -170,8 +185,9 @@ class Trainer:
         return {"model": to_dict(self.model.config), "train": train, "eval": evaluation}
 
     def _resume(self) -> bool:
-        path = self._path("checkpoints", "last.pt")
+        path = self._read_path("checkpoints", "last.pt")
         if path is None or not self.cfg.resume or not path.exists():
+            broadcast_parameters(self.model)
             return False
         state = load_checkpoint(path, map_location=self.device)
         if state.get("data_fingerprint") != self.fingerprint:
@@ -199,7 +215,8 @@ class Trainer:
         # The JSONL log may hold epochs after the checkpoint (crash between the two writes)
         # or miss the last one: rebuild it from the checkpoint's history.
         log_path = self._path("metrics.jsonl")
-        atomic_write_text(log_path, "".join(_jsonl_line(r) for r in self.history))
+        if log_path is not None:
+            atomic_write_text(log_path, "".join(_jsonl_line(r) for r in self.history))
         log.info("resumed from %s at epoch %d (best epoch %d)", path, self.epoch, self.best_epoch)
         return True
 
@@ -217,11 +234,14 @@ class Trainer:
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
     def _load_best(self) -> None:
-        path = self._path("checkpoints", "best.pt")
+        # In memory for runs without a directory and for ranks other than 0, which never write;
+        # otherwise (or after a resume) from best.pt.
+        if getattr(self, "_best_state", None) is not None:
+            self.model.load_state_dict(self._best_state)
+            return
+        path = self._read_path("checkpoints", "best.pt")
         if path is not None and path.exists():
             self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model_state"])
-        elif getattr(self, "_best_state", None) is not None:
-            self.model.load_state_dict(self._best_state)
 
     # -------------------------------------------------------------- training
     def _train_epoch(self, progress: bool) -> dict[str, float]:
@@ -238,19 +258,29 @@ class Trainer:
             disable=None if progress else True,
         )
         for batch_index, (users, pos, neg) in enumerate(bar):
-            users, pos, neg = users.to(self.device), pos.to(self.device), neg.to(self.device)
+            # Under torch.distributed each rank takes its slice of the global batch.
+            start, stop = self.dist.shard(len(users))
+            share = (stop - start) / len(users)
+            users, pos, neg = (t[start:stop].to(self.device) for t in (users, pos, neg))
             self.optimizer.zero_grad(set_to_none=True)
-            out = self.model.loss(users, pos, neg)
-            value = float(out.loss.detach())
+            parts: dict[str, float] = {}
+            value = 0.0
+            if stop > start:
+                out = self.model.loss(users, pos, neg)
+                (out.loss * share if self.dist.enabled else out.loss).backward()
+                value, parts = float(out.loss.detach()), out.parts
+            if self.dist.enabled:
+                all_reduce_gradients(self.model)
+                value = float(all_reduce_sum(torch.tensor([value * share], dtype=torch.float64))[0])
+            # Checked after the reduction so that every rank raises together.
             if not math.isfinite(value):
                 raise TrainingError(
                     f"epoch {self.epoch + 1}, batch {batch_index}: loss is {value} "
-                    f"(parts: {out.parts}); lower train.learning_rate or check the data"
+                    f"(parts: {parts}); lower train.learning_rate or check the data"
                 )
-            out.loss.backward()
             self.optimizer.step()
             loss_sum += value
-            for key, part in out.parts.items():
+            for key, part in parts.items():
                 totals[key] = totals.get(key, 0.0) + part
             batches += 1
         record = {"loss": loss_sum / max(1, batches)}
@@ -330,7 +360,7 @@ class Trainer:
             seconds_per_eval=sum(eval_times) / max(1, len(eval_times)) if eval_times else test.seconds,
             history=self.history,
         )
-        if self.run_dir is not None:
+        if self._path() is not None:
             if valid is not None:
                 valid.save(self.run_dir / "per_user" / "valid.npz")
             test.save(self.run_dir / "per_user" / "test.npz")
