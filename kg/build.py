@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from .pipeline import MODES, ExtractConfig, Prices, RunStats, extract_items, jou
 from .prompt import PROMPT_VERSION
 from .rdf import DEFAULT_BASE, ItemGraph, Namespaces, build_dataset, export, graph_stats, to_networkx
 from .resolve import ResolveConfig, resolve
-from .schema import Schema, load_schema
+from .schema import Schema
 
 log = logging.getLogger(__name__)
 

@@ -199,8 +199,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from rdflib import Literal, URIRef
-
     from .interop import read_recbole, write_arrays, write_recbole
     from .rdf import Namespaces, bind, export, new_dataset
 

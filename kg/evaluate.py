@@ -210,7 +210,7 @@ def evaluate_run(
 
 def score_labels(labels: list[Label], triples: list[tuple[str, str, str, str]]) -> dict[str, Any]:
     """Precision of the hand-labelled sample per relation, and how many of its triples this run has."""
-    run_keys = {(i, r, match_key(t)) for i, r, _t, _ in [(a, b, c, d) for a, b, c, d in triples]}
+    run_keys = {(i, r, match_key(t)) for i, r, t, _ in triples}
     per_rel: dict[str, list[bool]] = defaultdict(list)
     in_run = 0
     for lab in labels:

@@ -133,6 +133,7 @@ class _Call:
     item: Item
     messages: list[Message]
     key: str
+    source: str | None = None  # text the values must come from (extractive decoding)
 
 
 class Extractor:
@@ -168,11 +169,13 @@ class Extractor:
             raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")
 
     # -- prompts ---------------------------------------------------------------------
-    def _messages(self, item: Item) -> list[list[Message]]:
+    def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
         if self.cfg.mode == "knowledge":
-            return [knowledge_messages(self.schema, item.title, item.year)]
+            return [(knowledge_messages(self.schema, item.title, item.year), None)]
         chunks = chunk_text(item.text, self.cfg.chunk_chars, self.cfg.chunk_overlap)
-        return [extraction_messages(self.schema, chunk, self._keys) for chunk in chunks]
+        # values come from the catalogue text proper, not the title line (self-loops)
+        sources = [item.evidence] if len(chunks) == 1 else chunks
+        return [(extraction_messages(self.schema, c, self._keys), src) for c, src in zip(chunks, sources)]
 
     def _key(self, messages: list[Message]) -> str:
         return cache_key(self.backend.identity(), PROMPT_VERSION, self._fp, messages)
@@ -194,7 +197,7 @@ class Extractor:
             group = misses[start : start + step]
             answers = self.backend.complete_batch(
                 [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens,
-                json_mode=self.cfg.json_mode, keys=self._keys,
+                json_mode=self.cfg.json_mode, keys=self._keys, spans_from=[calls[i].source for i in group],
             )
             for i, answer in zip(group, answers):
                 results[i] = answer
@@ -248,9 +251,9 @@ class Extractor:
         calls: list[_Call] = []
         per_item: dict[str, list[int]] = {}
         for item in items:
-            for messages in self._messages(item):
+            for messages, source in self._messages(item):
                 per_item.setdefault(item.item_id, []).append(len(calls))
-                calls.append(_Call(item, messages, self._key(messages)))
+                calls.append(_Call(item, messages, self._key(messages), source))
         answers = self._run_calls(calls)
         glean_answers: dict[int, Completion | BackendError] = {}
         if self.cfg.gleaning:

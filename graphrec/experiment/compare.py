@@ -214,10 +214,11 @@ def format_experiment_table(
     metrics: Sequence[str],
     baseline: str,
     significance: SignificanceConfig | None = None,
-    markdown: bool = True,
+    baseline_label: str | None = None,
 ) -> str:
     """The experiment's comparison table: mean ± std per metric, marks, seeds, training time."""
     sig = significance or SignificanceConfig()
+    baseline_label = baseline_label or baseline
     marks = {(c.variant, c.metric): c.mark for c in comparisons}
     header = ["variant", "seeds", *metrics, "train s", "best epoch"]
     body = []
@@ -234,7 +235,7 @@ def format_experiment_table(
     lines = markdown_table(header, body, right_from=1)
     correction = {"holm": "Holm-corrected", "bonferroni": "Bonferroni-corrected", "none": "uncorrected"}[sig.correction]
     test = "Wilcoxon signed-rank" if sig.test == "wilcoxon" else "paired t-test"
-    lines += ["", f"mean ± std over seeds ({sig.split} split); ▲/▼ vs {baseline}: {test} on per-user values averaged "
+    lines += ["", f"mean ± std over seeds ({sig.split} split); ▲/▼ vs {baseline_label}: {test} on per-user values averaged "
                   f"over seeds, {correction} ({sig.family.replace('_', ' ')}); * p < {sig.alpha:g}, ** p < {sig.alpha / 5:g}; "
                   "train s = training + validation seconds per run"]
     return "\n".join(lines)
@@ -246,10 +247,11 @@ def _fmt_p(p: float) -> str:
     return f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
 
 
-def format_significance_table(comparisons: Sequence[Comparison]) -> str:
+def format_significance_table(comparisons: Sequence[Comparison], labels: Mapping[str, str] | None = None) -> str:
     """One row per (variant, metric): Δ%, raw p-values of both tests, corrected p and mark."""
+    labels = labels or {}
     header = ["variant", "metric", "baseline", "variant mean", "Δ%", "p Wilcoxon", "p t-test", "p corrected", "sig"]
-    body = [[c.variant, c.metric, f"{c.mean_baseline:.4f}", f"{c.mean_variant:.4f}",
+    body = [[labels.get(c.variant, c.variant), c.metric, f"{c.mean_baseline:.4f}", f"{c.mean_variant:.4f}",
              "n/a" if not math.isfinite(c.rel_improvement) else f"{100 * c.rel_improvement:+.2f}%",
              _fmt_p(c.p_wilcoxon), _fmt_p(c.p_ttest), _fmt_p(c.p_adjusted), c.mark] for c in comparisons]
     lines = markdown_table(header, body, right_from=2)

@@ -344,24 +344,37 @@ def resolve_variants(
     return out
 
 
-def experiment_reference() -> str:
-    """Markdown reference of the experiment file's keys."""
+def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> list[str]:
+    """Markdown table rows (key, type, default, meaning) of a config dataclass's fields."""
     import dataclasses
     import typing
 
     from graphrec.config import _type_name
 
-    lines = []
-    for cls, prefix in ((ExperimentConfig, ""), (VariantConfig, "variants.<name>."), (SignificanceConfig, "significance.")):
-        hints = typing.get_type_hints(cls)
-        lines += ["", f"## {cls.__name__}", "", (cls.__doc__ or "").strip(), "", "| key | type | default | meaning |", "|---|---|---|---|"]
-        for f in dataclasses.fields(cls):
-            if f.name == "source" or f.name == "significance":
-                continue
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else "(required)")  # type: ignore[misc]
+    hints = typing.get_type_hints(cls)
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for f in dataclasses.fields(cls):
+        if f.name in skip or not f.init:
+            continue
+        if f.default is not dataclasses.MISSING:
+            default = f.default
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            default = f.default_factory()  # type: ignore[misc]
+        else:
+            default = "(required)"
+        if dataclasses.is_dataclass(default):
+            text = "(section below)"
+        else:
             text = yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
-            lines.append(f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |")
+        rows.append(f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |")
+    return rows
+
+
+def experiment_reference() -> str:
+    """Markdown reference of the experiment file's keys."""
+    lines: list[str] = []
+    for cls, prefix in ((ExperimentConfig, ""), (VariantConfig, "variants.<name>."), (SignificanceConfig, "significance.")):
+        lines += ["", f"### {cls.__name__}", "", (cls.__doc__ or "").strip(), "", *dataclass_reference(cls, prefix)]
     return "\n".join(lines).strip() + "\n"
 
 

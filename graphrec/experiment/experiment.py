@@ -76,14 +76,15 @@ class ExperimentResult:
 
     def table(self) -> str:
         """Markdown comparison table (mean ± std over seeds, ▲/▼ marks against the baseline)."""
-        text = format_experiment_table(self.summaries, self.comparisons, self.metrics, self.baseline, self.significance)
+        text = format_experiment_table(self.summaries, self.comparisons, self.metrics, self.baseline, self.significance,
+                                       baseline_label=self.labels.get(self.baseline))
         if any(self.missing.values()):
             todo = "; ".join(f"{v}: seeds {s}" for v, s in self.missing.items() if s)
             text += f"\nnot finished (left out): {todo}"
         return text
 
     def significance_table(self) -> str:
-        return format_significance_table(self.comparisons)
+        return format_significance_table(self.comparisons, self.labels)
 
     def to_dict(self) -> dict[str, Any]:
         return {

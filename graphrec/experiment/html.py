@@ -69,10 +69,16 @@ def _is_num(text: str) -> bool:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], row_classes: Sequence[str] | None = None,
-          raw_columns: Sequence[int] = ()) -> str:
-    """An HTML table; numeric-looking cells are right-aligned; ``raw_columns`` hold trusted HTML."""
+          raw_columns: Sequence[int] = (), right: Sequence[int] | None = None) -> str:
+    """An HTML table; ``raw_columns`` hold trusted HTML.
+
+    Columns listed in ``right`` (default: those whose cells all look numeric) are right-aligned.
+    """
     out = ['<div class="scroll"><table>', "<thead><tr>"]
-    numeric = [all(_is_num(fmt(r[j])) or fmt(r[j]) == "-" for r in rows) and rows for j in range(len(header))]
+    if right is None:
+        numeric = [bool(rows) and all(_is_num(fmt(r[j])) or fmt(r[j]) == "-" for r in rows) for j in range(len(header))]
+    else:
+        numeric = [j in set(right) for j in range(len(header))]
     for j, h in enumerate(header):
         out.append(f'<th class="num">{esc(h)}</th>' if numeric[j] else f"<th>{esc(h)}</th>")
     out.append("</tr></thead><tbody>")

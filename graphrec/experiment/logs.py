@@ -46,11 +46,9 @@ def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0, u
 
 
 def tensorboard_available() -> bool:
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("tensorboard") is not None
 
 
 def tensorboard_callback(log_dir: str | Path, writer: Any = None) -> Callable[[dict], None] | None:

@@ -52,7 +52,8 @@ def svg(fig) -> str:
     """Serialise and close a figure; returns the SVG document text."""
     plt = _plt()
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    # tight_layout is applied by each figure; bbox_inches="tight" would draw everything twice
+    fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     return buffer.getvalue()
 
@@ -86,8 +87,14 @@ def training_curves_figure(curves: Mapping[str, list[dict]], metric: str, palett
             if checks:
                 ax_metric.plot(*zip(*checks), color=color, lw=1.2, marker="o", ms=2.5, alpha=0.85,
                                label=label if i == 0 else None)
-    ax_loss.set(title="training loss", xlabel="epoch", ylabel="loss")
+    ax_loss.set(title="training loss", xlabel="epoch", ylabel="loss (log scale)")
     ax_loss.set_yscale("log")
+    # plain tick labels: the default log formatter typesets every label with mathtext (slow)
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax_loss.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_loss.yaxis.set_minor_formatter(NullFormatter())
     ax_metric.set(title=f"validation {metric}", xlabel="epoch", ylabel=metric)
     ax_metric.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
@@ -125,12 +132,12 @@ def grouped_bars(
     title: str,
     ylabel: str,
     xlabel: str = "",
-    secondary: tuple[str, Sequence[float]] | None = None,
+    reference: tuple[str, Sequence[float]] | None = None,
 ) -> str:
     """Bars per category, one bar per group (error bars = std over seeds).
 
-    ``secondary = (label, values)`` draws a line on a right-hand axis (e.g. the share
-    of test interactions per popularity bucket).
+    ``reference = (label, values)`` draws a dashed black line on the same axis (e.g. the
+    share of test interactions per popularity bucket next to the share of recommendations).
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 3.6))
@@ -142,16 +149,11 @@ def grouped_bars(
         err = None if errors is None else np.asarray(errors[label], dtype=float)
         ax.bar(x + (i - (len(groups) - 1) / 2) * width, vals, width, yerr=err, color=palette[label],
                label=label, capsize=2, error_kw={"lw": 0.8})
+    if reference is not None:
+        ax.plot(x, reference[1], color="black", marker="s", ms=3, lw=1, ls="--", label=reference[0])
     ax.set_xticks(x, categories, fontsize=8)
     ax.set(title=title, ylabel=ylabel, xlabel=xlabel)
     ax.legend(fontsize=8, loc="upper right")
-    if secondary is not None:
-        ax2 = ax.twinx()
-        ax2.plot(x, secondary[1], color="black", marker="s", ms=3, lw=1, ls="--", label=secondary[0])
-        ax2.set_ylabel(secondary[0])
-        ax2.grid(False)
-        ax2.set_ylim(bottom=0)
-        ax2.legend(fontsize=8, loc="upper center")
     fig.tight_layout()
     return svg(fig)
 

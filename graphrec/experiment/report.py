@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -233,7 +234,7 @@ def _comparison_section(inputs: ReportInputs, comparisons: list[Comparison]) -> 
         cells += [H.esc(summary.train_seconds.format(1)), H.esc(f"{summary.best_epoch.mean:.0f}")]
         rows.append(cells)
         classes.append("baseline" if label == inputs.baseline else "")
-    body = H.table(header, rows, classes, raw_columns=range(len(header)))
+    body = H.table(header, rows, classes, raw_columns=range(len(header)), right=range(1, len(header)))
     test = "Wilcoxon signed-rank test" if sig.test == "wilcoxon" else "paired t-test"
     correction = {"holm": "Holm", "bonferroni": "Bonferroni", "none": "no"}[sig.correction]
     body += (f'<p class="note">Mean ± std over seeds on the {sig.split} split. ▲/▼: higher/lower than '
@@ -311,10 +312,12 @@ def _long_tail_section(analyses: dict[str, list[dict]], palette: dict[str, str])
     out += H.figure(plots.grouped_bars(cats, {lbl: [s.mean for s in v] for lbl, v in exposure.items()},
                                        {lbl: [s.std for s in v] for lbl, v in exposure.items()}, palette,
                                        f"share of top-{k} recommendations per bucket", "share of slots",
-                                       "bucket (1 = most popular)", secondary=("share of test items", test_share)),
+                                       "bucket (1 = most popular)", reference=("share of test interactions", test_share)),
                     "Exposure: where the recommendation slots go, against where the test items are (dashed).")
-    header = ["model", *[f"bucket {b['bucket']} recall" for b in buckets], *[f"bucket {b['bucket']} exposure" for b in buckets]]
-    rows = [[label, *[s.format(4) for s in recall[label]], *[s.format(3) for s in exposure[label]]] for label in analyses]
+    out += H.table(["model", *[f"bucket {b['bucket']} recall@{k}" for b in buckets]],
+                   [[label, *[s.format(4) for s in recall[label]]] for label in analyses])
+    header = ["model", *[f"bucket {b['bucket']} exposure" for b in buckets]]
+    rows = [[label, *[s.format(3) for s in exposure[label]]] for label in analyses]
     info = [[b["bucket"], b["items"], f"{b['popularity_min']}–{b['popularity_max']}", f"{100 * b['train_share']:.1f}%",
              b["test_interactions"], b["users"]] for b in buckets]
     out += H.table(header, rows)
@@ -376,10 +379,10 @@ def _kg_section(inputs: ReportInputs) -> str:
                           f"{degree.get('min')} / {degree.get('median')} / {degree.get('mean')} / {degree.get('max')}"])
         out += H.table(["statistic", "value"], facts)
         if graph.get("nodes_per_type"):
-            out += H.figure(plots.bar_chart(graph["nodes_per_type"], "entities per type", "entities"), "Nodes of the graph per type.")
+            out += H.figure(plots.bar_chart(graph["nodes_per_type"], "entities per type", "entities"), "Entities per type (nodes of the graph).")
         if graph.get("edges_per_relation"):
             out += H.figure(plots.bar_chart(graph["edges_per_relation"], "triples per relation", "triples",
-                                            color=plots.PALETTE[2]), "Edges of the graph per relation.")
+                                            color=plots.PALETTE[2]), "Triples per relation (edges of the graph).")
         journals = stats.get("journals") or {}
         for mode, counters in journals.items():
             if mode.endswith("_rejections") or not isinstance(counters, dict):
@@ -614,5 +617,9 @@ def write_report(
     document = build_report(inputs, title=title, analysis=analysis)
     out = Path(out)
     atomic_write_text(out, document)
+    # atomic writes create 0600 temp files; a report is meant to be shared
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(out, 0o666 & ~umask)
     log.info("report written to %s (%.0f KB)", out, out.stat().st_size / 1024)
     return out

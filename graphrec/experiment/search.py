@@ -598,14 +598,11 @@ def load_search(directory: str | Path) -> SearchResult:
                         trials=info["trials"])
 
 
-def search_reference() -> str:  # pragma: no cover - documentation helper
-    import dataclasses
+def search_reference() -> str:
+    """Markdown reference of the search file's keys."""
+    from graphrec.experiment.config import dataclass_reference
 
-    lines = []
+    lines: list[str] = []
     for cls, prefix in ((SearchConfig, ""), (PrunerConfig, "pruner."), (ParamSpec, "space.<key>.")):
-        lines += ["", f"## {cls.__name__}", "", (cls.__doc__ or "").strip(), ""]
-        for f in dataclasses.fields(cls):
-            if f.name != "source":
-                lines.append(f"- `{prefix}{f.name}`: {f.metadata.get('doc', '')}")
+        lines += ["", f"### {cls.__name__}", "", (cls.__doc__ or "").strip(), "", *dataclass_reference(cls, prefix)]
     return "\n".join(lines).strip() + "\n"
-

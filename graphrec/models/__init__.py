@@ -8,6 +8,8 @@ contract test suite.
 from __future__ import annotations
 
 from graphrec.models.base import LossOutput, Recommender, Scorer
+from graphrec.models.kg_lightgcn import KGLightGCN, KGLightGCNConfig
+from graphrec.models.kgat import KGAT, KGATConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.mf import MF, MFConfig
 from graphrec.models.sgl import SGL, SGLConfig
@@ -32,9 +34,17 @@ def model_config_class(name: str) -> type:
     return MODELS[name].config_class
 
 
-def build_model(config, n_users: int, n_items: int, train) -> Recommender:
-    """Instantiate the model named by ``config.name``."""
-    return MODELS[config.name](n_users, n_items, config, train)
+def build_model(config, n_users: int, n_items: int, train, data=None) -> Recommender:
+    """Instantiate the model named by ``config.name``.
+
+    ``data`` (the :class:`~graphrec.data.dataset.InteractionData` being trained on) is
+    passed to models whose class sets ``needs_data = True`` — the knowledge-aware
+    models, which map the KG's raw item ids onto internal ids; the others ignore it.
+    """
+    cls = MODELS[config.name]
+    if getattr(cls, "needs_data", False):
+        return cls(n_users, n_items, config, train, data=data)
+    return cls(n_users, n_items, config, train)
 
 
 register_model(MF)
@@ -42,8 +52,14 @@ register_model(LightGCN)
 register_model(SGL)
 register_model(SimGCL)
 register_model(XSimGCL)
+register_model(KGLightGCN)
+register_model(KGAT)
 
 __all__ = [
+    "KGAT",
+    "KGATConfig",
+    "KGLightGCN",
+    "KGLightGCNConfig",
     "LightGCN",
     "LightGCNConfig",
     "LossOutput",

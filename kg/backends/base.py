@@ -43,13 +43,21 @@ class LLMBackend(abc.ABC):
 
     @abc.abstractmethod
     def complete(
-        self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys: Sequence[str] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys: Sequence[str] | None = None,
+        spans_from: str | None = None,
     ) -> Completion:
         """Generate one reply; raise :class:`~kg.errors.BackendError` on failure.
 
         ``keys``: when given, the reply should be a JSON object with these keys, each a
         list of strings.  Backends that can enforce the shape do (transformers:
-        skeleton-guided decoding); others treat it as a hint.
+        skeleton-guided decoding); others treat it as a hint.  ``spans_from``: the
+        source text when values should be verbatim spans of it (extractive decoding,
+        enforced by the transformers backend; a hint elsewhere).
         """
 
     def complete_batch(
@@ -59,6 +67,7 @@ class LLMBackend(abc.ABC):
         max_tokens: int,
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
+        spans_from: Sequence[str | None] | None = None,
     ) -> list[Completion | BackendError]:
         """Generate replies for several conversations.
 
@@ -67,9 +76,11 @@ class LLMBackend(abc.ABC):
         same way and the caller stops after saving the rest.
         """
         results: list[Completion | BackendError] = []
-        for messages in batch:
+        sources = list(spans_from) if spans_from is not None else [None] * len(batch)
+        for messages, source in zip(batch, sources):
             try:
-                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys))
+                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys,
+                                             spans_from=source))
             except BackendError as exc:
                 results.append(exc)
         return results

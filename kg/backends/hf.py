@@ -50,6 +50,8 @@ class TransformersConfig:
             at a time, continuing the same KV cache.  The reply is then always valid
             JSON with schema relations only: a 135M model otherwise invents keys and
             breaks the format.
+        extractive: in structured mode, constrain values to verbatim spans of the source
+            text when the caller gives it (text mode; never in knowledge mode).
         max_values: most values generated per key in structured mode.
     """
 
@@ -62,6 +64,7 @@ class TransformersConfig:
     prefix_cache: bool = True
     stop_on_repetition: bool = True
     structured: bool = True
+    extractive: bool = True
     max_values: int = 5
 
     def __post_init__(self) -> None:
@@ -99,6 +102,7 @@ class TransformersBackend(LLMBackend):
         self._tok: Any = None
         self._lm: Any = None
         self._prefixes: dict[tuple[int, ...], Any] = {}
+        self._pieces: dict[int, str] = {}
         self.load_seconds = 0.0
 
     def identity(self) -> dict[str, Any]:
@@ -110,6 +114,7 @@ class TransformersBackend(LLMBackend):
             "dtype": self.config.dtype,
             "stop_on_repetition": self.config.stop_on_repetition,
             "structured": self.config.structured,
+            "extractive": self.config.extractive,
             "max_values": self.config.max_values,
         }
 
@@ -152,9 +157,18 @@ class TransformersBackend(LLMBackend):
         log.info("loaded %s in %.1fs", self._path.name, self.load_seconds)
 
     def complete(
-        self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys: Sequence[str] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys: Sequence[str] | None = None,
+        spans_from: str | None = None,
     ) -> Completion:
-        result = self.complete_batch([messages], max_tokens=max_tokens, json_mode=json_mode, keys=keys)[0]
+        result = self.complete_batch(
+            [messages], max_tokens=max_tokens, json_mode=json_mode, keys=keys,
+            spans_from=None if spans_from is None else [spans_from],
+        )[0]
         if isinstance(result, BackendError):
             raise result
         return result
@@ -166,12 +180,16 @@ class TransformersBackend(LLMBackend):
         max_tokens: int,
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
+        spans_from: Sequence[str | None] | None = None,
     ) -> list[Completion | BackendError]:
         if not batch:
             return []
         self._load()
         if keys and json_mode and self.config.structured:
-            return [self._generate_structured(m, list(keys), max_tokens) for m in batch]
+            sources = list(spans_from) if spans_from is not None else [None] * len(batch)
+            if not self.config.extractive:
+                sources = [None] * len(batch)
+            return [self._generate_structured(m, list(keys), max_tokens, src) for m, src in zip(batch, sources)]
         if self.config.prefix_cache:
             results: list[Completion | BackendError] = []
             for messages in batch:
@@ -179,12 +197,20 @@ class TransformersBackend(LLMBackend):
             return results
         return self._generate(batch, max_tokens, json_mode, use_prefix=False)
 
-    def _generate_structured(self, messages: list[Message], keys: list[str], max_tokens: int) -> Completion:
-        """Fill ``{"k1": [...], "k2": [...]}`` key by key; the model writes only the values."""
+    def _generate_structured(
+        self, messages: list[Message], keys: list[str], max_tokens: int, source: str | None = None
+    ) -> Completion:
+        """Fill ``{"k1": [...], "k2": [...]}`` key by key; the model writes only the values.
+
+        With ``source``, every value is constrained to a verbatim span of it (extractive
+        decoding): among the model's top-ranked next tokens the best one that keeps the
+        value a word-aligned span of the source is taken.  The model still decides
+        which spans, under which relation, and when to stop.
+        """
         import copy
 
         import torch
-        from transformers import StoppingCriteriaList
+        from transformers import LogitsProcessorList, StoppingCriteriaList
 
         tok, lm = self._tok, self._lm
         prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -205,7 +231,7 @@ class TransformersBackend(LLMBackend):
         pending = ""  # text decided by us, not yet fed to the model
         for n, key in enumerate(keys):
             pending += ("{" if n == 0 else "], ") + json.dumps(key) + ": ["
-            budget = min(12 * self.config.max_values, max_tokens - generated)
+            budget = min(8 * self.config.max_values, max_tokens - generated)
             if budget <= 0:
                 answer[key] = []
                 continue
@@ -225,10 +251,16 @@ class TransformersBackend(LLMBackend):
                     top_p=None,
                     top_k=None,
                     stopping_criteria=StoppingCriteriaList([_ListStop(tok, start, self.config.max_values)]),
+                    logits_processor=LogitsProcessorList(
+                        [_SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces)]
+                    ) if source else None,
                 )
             new = out[0, start:].tolist()
             generated += len(new)
             values, _ = _segment_values(tok.decode(new, skip_special_tokens=True), self.config.max_values)
+            if source:
+                # matching is case-insensitive (the model's casing drifts: "toyS"); take the text's own casing
+                values = [_source_casing(v, source) for v in values]
             # a small model repeats earlier values under every later key: a value already
             # given (or the subject's own name) is dropped, and the context shows [] so the
             # repetition does not reinforce itself
@@ -385,6 +417,90 @@ class _ListStop:
     @staticmethod
     def stop_on_repetition(text: str) -> bool:
         return _degenerate(text)
+
+
+def _source_casing(value: str, source: str) -> str:
+    match = re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", source, flags=re.IGNORECASE)
+    return match.group(0) if match else value
+
+
+class _SpanConstraint:
+    """Logits processor: greedy choice among tokens that keep the list body valid,
+    i.e. ``"span", "span"]`` with every span a word-aligned substring of the source."""
+
+    def __init__(self, tokenizer: Any, start: int, source: str, max_values: int, used: set[str],
+                 pieces: dict[int, str], top_k: int = 512) -> None:
+        self.tok = tokenizer
+        self.start = start
+        self.src = source.casefold()
+        self.max_values = max_values
+        self.used = used
+        self.pieces = pieces
+        self.top_k = top_k
+        self.close_id = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        self._memo: dict[tuple[str, bool], bool] = {}
+
+    def _piece(self, token: int) -> str:
+        piece = self.pieces.get(token)
+        if piece is None:
+            piece = self.pieces[token] = self.tok.decode([token])
+        return piece
+
+    def _span(self, value: str, complete: bool) -> bool:
+        key = (value, complete)
+        hit = self._memo.get(key)
+        if hit is None:
+            pattern = r"(?<!\w)" + re.escape(value.casefold()) + (r"(?!\w)" if complete else "")
+            hit = self._memo[key] = re.search(pattern, self.src) is not None
+        return hit
+
+    def valid(self, text: str) -> bool:
+        state, buf, count = "start", "", 0
+        for ch in text:
+            if state in ("start", "comma"):
+                if ch.isspace():
+                    continue
+                if ch == '"':
+                    state, buf = "in", ""
+                    continue
+                return ch == "]" and state == "start"
+            if state == "in":
+                if ch == '"':
+                    value = buf.strip()
+                    if len(value) < 2 or value.casefold() in self.used or not self._span(value, True):
+                        return False
+                    state, count = "after", count + 1
+                    continue
+                if ch in "\\\n" or (not buf and ch.isspace()) or len(buf) >= 48:
+                    return False
+                buf += ch
+                if not self._span(buf, False):
+                    return False
+                continue
+            if ch.isspace():
+                continue
+            if ch == ",":
+                if count >= self.max_values:
+                    return False
+                state = "comma"
+                continue
+            return ch == "]"
+        return True
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        text = self.tok.decode(input_ids[0, self.start :], skip_special_tokens=True)
+        chosen = None
+        for token in torch.topk(scores[0], self.top_k).indices.tolist():
+            if self.valid(text + self._piece(token)):
+                chosen = token
+                break
+        if chosen is None:
+            chosen = self.close_id if self.close_id is not None else int(scores[0].argmax())
+        masked = torch.full_like(scores, float("-inf"))
+        masked[0, chosen] = 0.0
+        return masked
 
 
 def _close_point(text: str) -> int | None:

@@ -132,7 +132,13 @@ class OpenAIBackend(LLMBackend):
             raise _Retryable("server sent a body that is not JSON") from None
 
     def complete(
-        self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys: Sequence[str] | None = None
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys: Sequence[str] | None = None,
+        spans_from: str | None = None,
     ) -> Completion:
         # ``keys`` is only a hint here: the prompt already asks for them and the parser
         # and validator enforce the schema (servers differ in structured-output support)
@@ -190,6 +196,7 @@ class OpenAIBackend(LLMBackend):
         max_tokens: int,
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
+        spans_from: Sequence[str | None] | None = None,
     ) -> list[Completion | BackendError]:
         def one(messages: list[Message]) -> Completion | BackendError:
             try:

@@ -52,7 +52,8 @@ class FakeBackend(LLMBackend):
         self.calls: list[list[Message]] = []
         self.fail_on: set[str] = set()
 
-    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys=None) -> Completion:
+    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys=None,
+                 spans_from=None) -> Completion:
         self.calls.append(messages)
         text = item_text(messages)
         for marker in self.fail_on:

@@ -24,7 +24,7 @@ def test_each_rejection_reason(films_schema):
         Candidate("keyword", " "),  # empty_tail
         Candidate("keyword", "a very long tail that is really a whole sentence and not a name"),  # too_long
         Candidate("favourite_colour", "blue"),  # unknown_relation
-        Candidate("starring", "Woody", "Location"),  # type_mismatch
+        Candidate("starring", "Andy", "Location"),  # type_mismatch
         Candidate("genre", "Space Opera"),  # not_in_vocabulary
         Candidate("keyword", "Toy Story"),  # self_loop
         Candidate("set_in", "Paris"),  # unsupported_by_text
@@ -43,6 +43,14 @@ def test_each_rejection_reason(films_schema):
         "empty_tail": 1, "too_long": 1, "unknown_relation": 1, "type_mismatch": 1,
         "not_in_vocabulary": 1, "self_loop": 1, "unsupported_by_text": 1, "duplicate": 1,
     }
+
+
+def test_a_tail_under_relations_of_different_types_is_ambiguous(films_schema):
+    cands = [Candidate("features_character", "Andy"), Candidate("set_in", "Andy"), Candidate("keyword", "toys"),
+             Candidate("genre", "Comedy"), Candidate("keyword", "comedy")]  # a closed type does not count
+    kept, rejected = run(cands, films_schema)
+    assert [(t.relation, t.tail) for t in kept] == [("keyword", "toys"), ("genre", "Comedy"), ("keyword", "comedy")]
+    assert rejected == {"ambiguous_relation": 2}
 
 
 def test_knowledge_mode_skips_evidence_but_not_schema(films_schema):

@@ -1,0 +1,187 @@
+"""KG-LightGCN: LightGCN over the collaborative knowledge graph with relation-specific weights."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from graphrec.config import doc
+from graphrec.models.kgbase import KGModelConfig, KGRecommender
+from graphrec.models.propagation import symmetric_normalize, to_torch_csr
+
+
+@dataclass
+class KGLightGCNConfig(KGModelConfig):
+    """KG-LightGCN: parameter-free propagation over users + items + KG entities, one learned weight per relation."""
+
+    name: str = doc("Model name.", "kglightgcn")
+    relation_weights: Literal["shared", "per_layer", "fixed"] = doc("Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).", "shared")
+    normalization: Literal["joint", "per_relation"] = doc("`joint`: D^-1/2 A D^-1/2 of the whole CKG, split by relation; `per_relation`: each relation's block normalised by its own degrees (the interaction block is then exactly LightGCN's).", "joint")
+
+
+_SOFTPLUS_ONE = float(np.log(np.expm1(1.0)))  # softplus(x) = 1
+
+
+class _Structure:
+    """A symmetric sparse matrix whose entries belong to typed blocks: CSR arrays, the
+    fixed (normalised) value of each entry and its block type."""
+
+    def __init__(self, matrix: sp.csr_matrix, types: np.ndarray) -> None:
+        self.size = matrix.shape
+        self.crow = torch.from_numpy(matrix.indptr.astype(np.int64))
+        self.col = torch.from_numpy(matrix.indices.astype(np.int64))
+        self.row = torch.repeat_interleave(torch.arange(matrix.shape[0]), self.crow.diff())
+        self.base = torch.from_numpy(matrix.data.astype(np.float32))
+        self.types = torch.from_numpy(types.astype(np.int64))
+        # per type: the rows it touches and its entries as a compact [rows_t, N] CSR block
+        self.blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        coo = matrix.tocoo()
+        for t in range(int(types.max()) + 1 if len(types) else 0):
+            of_t = types == t
+            rows_t, local = np.unique(coo.row[of_t], return_inverse=True)
+            block = sp.csr_matrix((coo.data[of_t], (local, coo.col[of_t])), shape=(len(rows_t), matrix.shape[1]))
+            self.blocks.append((torch.from_numpy(rows_t.astype(np.int64)), to_torch_csr(block)))
+
+    def to(self, device: torch.device) -> "_Structure":
+        for name in ("crow", "col", "row", "base", "types"):
+            setattr(self, name, getattr(self, name).to(device))
+        self.blocks = [(rows.to(device), block.to(device)) for rows, block in self.blocks]
+        return self
+
+    def matrix(self, values: torch.Tensor) -> torch.Tensor:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.size, check_invariants=False)
+
+
+class _RelationWeightedSpMM(torch.autograd.Function):
+    r"""``(sum_t w_t A_t) @ x`` for symmetric blocks ``A_t`` sharing one CSR structure.
+
+    Backward: ``grad_x = A_w grad`` (``A_w`` is symmetric, as in
+    :class:`~graphrec.models.propagation.SymmetricSpMM`) and
+    ``grad_w[t] = <grad[rows_t], B_t x>`` with ``B_t`` the rows of block ``t`` only (a
+    compact sparse product per type, no ``[N, d]`` intermediate per relation).
+    """
+
+    @staticmethod
+    def forward(ctx, structure: _Structure, weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        matrix = structure.matrix(structure.base * weights[structure.types])
+        ctx.structure, ctx.matrix = structure, matrix
+        ctx.save_for_backward(weights, x)
+        return torch.sparse.mm(matrix, x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        weights, x = ctx.saved_tensors
+        s = ctx.structure
+        grad = grad.contiguous()
+        grad_x = torch.sparse.mm(ctx.matrix, grad) if ctx.needs_input_grad[2] else None
+        grad_w = None
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.zeros_like(weights)
+            for t, (rows, block) in enumerate(s.blocks):
+                if rows.numel():
+                    grad_w[t] = (grad[rows] * torch.sparse.mm(block, x)).sum()
+        return None, grad_w, grad_x
+
+
+class KGLightGCN(KGRecommender):
+    r"""LightGCN on the collaborative KG, each relation's messages scaled by a learned weight.
+
+    .. math::
+        E^{(l+1)} = \hat A_{0} E^{(l)} + \sum_{r=1}^{R} w_r^{(l)} \hat A_r E^{(l)}, \qquad
+        w_r = \operatorname{softplus}(\theta_r)
+
+    where :math:`\hat A_0` holds the user-item interactions and :math:`\hat A_r` the
+    edges of KG relation :math:`r` (both directions, so every block is symmetric).
+    All blocks share one CSR structure whose values are rescaled by the weights at
+    each forward pass; the backward reuses the symmetric matrix for ``x`` (as
+    :mod:`graphrec.models.propagation` does) and a sampled dense-dense product for
+    the weights.  A relation
+    that hurts can learn :math:`w_r \to 0`; single triples are pruned before training
+    by score (``kg_min_score`` / ``kg_drop_fraction``).  Users and items are read out
+    of the combined layers; scores are dot products.
+    """
+
+    name = "kglightgcn"
+    config_class = KGLightGCNConfig
+
+    def __init__(self, n_users: int, n_items: int, config: KGLightGCNConfig, train: sp.csr_matrix, data=None) -> None:
+        super().__init__(n_users, n_items, config, train, data=data)
+        self.num_layers = config.num_layers
+        self.structure = self._build_structure(config.normalization)
+        n_rel = self.ckg.n_relations
+        if config.relation_weights == "fixed" or n_rel == 0:
+            self.relation_logits = None
+        else:
+            rows = config.num_layers if config.relation_weights == "per_layer" else 1
+            self.relation_logits = nn.Parameter(torch.full((max(rows, 1), n_rel), _SOFTPLUS_ONE))
+
+    def _build_structure(self, normalization: str) -> _Structure:
+        """All blocks (0 = interactions, r + 1 = KG relation r) in one CSR, entries typed."""
+        ckg = self.ckg
+        n = ckg.n_nodes
+        users, items = ckg.interactions()
+        pieces = [(users, ckg.n_users + items)]
+        for r in range(ckg.n_relations):
+            of_r = ckg.relations == r
+            pieces.append((ckg.n_users + ckg.heads[of_r], ckg.n_users + ckg.tails[of_r]))
+        blocks = []
+        for rows, cols in pieces:
+            upper = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+            both = (upper + upper.T).tocsr()
+            both.data[:] = 1.0
+            blocks.append(both)
+        if normalization == "per_relation":
+            blocks = [symmetric_normalize(b) for b in blocks]
+        else:
+            total = blocks[0].copy()
+            for b in blocks[1:]:
+                total = total + b
+            degree = np.asarray(total.sum(axis=1)).ravel()
+            with np.errstate(divide="ignore"):
+                inv = sp.diags(np.where(degree > 0, 1.0 / np.sqrt(degree), 0.0).astype(np.float32))
+            blocks = [(inv @ b @ inv).tocsr() for b in blocks]
+        coo = [b.tocoo() for b in blocks]
+        rows = np.concatenate([c.row for c in coo])
+        cols = np.concatenate([c.col for c in coo])
+        vals = np.concatenate([c.data for c in coo]).astype(np.float32)
+        types = np.concatenate([np.full(c.nnz, t, np.int64) for t, c in enumerate(coo)])
+        order = np.lexsort((types, cols, rows))  # row-major; a pair in two relations keeps two entries
+        rows, cols, vals, types = rows[order], cols[order], vals[order], types[order]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
+        matrix = sp.csr_matrix((vals, cols, indptr), shape=(n, n))
+        return _Structure(matrix, types)
+
+    def relation_weights(self) -> torch.Tensor | None:
+        """``[layers or 1, R]`` positive weights of the KG relations (``None`` when fixed)."""
+        return None if self.relation_logits is None else F.softplus(self.relation_logits)
+
+    def to_device(self, device: torch.device):
+        self.structure.to(device)
+        return super().to_device(device)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.ego()
+        if self.structure.base.device != x.device:
+            self.structure.to(x.device)
+        weights = self.relation_weights()
+        one = x.new_ones(1)
+        total = x
+        for layer in range(self.num_layers):
+            w = one.expand(self.ckg.n_relations + 1) if weights is None else torch.cat([one, weights[min(layer, weights.shape[0] - 1)]])
+            if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+                x = _RelationWeightedSpMM.apply(self.structure, w, x)
+            else:
+                x = torch.sparse.mm(self.structure.matrix(self.structure.base * w[self.structure.types]), x)
+            total = total + x
+        if self.layer_combination == "mean":
+            total = total / (self.num_layers + 1)
+        return self.readout(total)

@@ -1,0 +1,80 @@
+"""Shared parts of the knowledge-aware recommenders: KG config fields, the CKG, entity tables.
+
+A knowledge-aware model is built with the dataset (``build_model(..., data=data)``,
+its class sets ``needs_data = True``) and reads its knowledge graph from the
+config's ``kg`` field (see :func:`graphrec.knowledge.knowledge_graph_for`).  With
+``kg: null`` it runs on the interaction graph alone, which is also how the model
+contract suite (no dataset) builds it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from graphrec.config import doc
+from graphrec.errors import ConfigError
+from graphrec.models.lightgcn import LightGCNConfig
+from graphrec.models.mf import EmbeddingRecommender, init_embedding
+
+
+@dataclass
+class KGModelConfig(LightGCNConfig):
+    """Base of the knowledge-aware configs (not registered itself)."""
+
+    kg: str | None = doc("KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).", None)
+    kg_link: str | None = doc("Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.", None)
+    kg_relations: list[str] | None = doc("Keep only these KG relations; null = all.", None)
+    kg_min_entity_degree: int = doc("Drop non-item entities occurring in fewer triples (1 = keep all; 2 drops leaves attached to a single item).", 1)
+    kg_score: Literal["source", "collaborative"] = doc("Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.", "source")
+    kg_min_score: float | None = doc("Prune KG triples scoring below this; null = no threshold.", None)
+    kg_drop_fraction: float | None = doc("Prune this share of the scored KG triples, lowest scores first; null = none.", None)
+
+    def validate(self, prefix: str = "model") -> None:
+        super().validate(prefix)
+        if self.kg_min_entity_degree < 1:
+            raise ConfigError(f"{prefix}.kg_min_entity_degree must be >= 1, got {self.kg_min_entity_degree}")
+        if self.kg_drop_fraction is not None and not 0.0 <= self.kg_drop_fraction <= 1.0:
+            raise ConfigError(f"{prefix}.kg_drop_fraction must be in [0, 1], got {self.kg_drop_fraction}")
+
+
+class KGRecommender(EmbeddingRecommender):
+    """Users, items and the other KG entities each get an ego embedding.
+
+    Node layout (as in :class:`~graphrec.knowledge.CollaborativeKG`): users, then
+    items, then the other entities.  BPR and the L2 penalty on the batch's ego
+    embeddings come from :class:`~graphrec.models.mf.EmbeddingRecommender`.
+    """
+
+    needs_data = True
+    config_class = KGModelConfig
+
+    def __init__(self, n_users: int, n_items: int, config: KGModelConfig, train: sp.csr_matrix, data=None) -> None:
+        super().__init__(n_users, n_items, config, train)
+        from graphrec.knowledge import knowledge_graph_for
+
+        self.layer_combination = config.layer_combination
+        self.ckg = knowledge_graph_for(config, data, n_users=n_users, n_items=n_items, train=train)
+        n_other = self.ckg.n_entities - n_items
+        self.entity_embedding = nn.Embedding(n_other, config.embedding_dim) if n_other > 0 else None
+        if self.entity_embedding is not None:
+            init_embedding(self.entity_embedding.weight, config.init)
+
+    @property
+    def n_nodes(self) -> int:
+        return self.ckg.n_nodes
+
+    def ego(self) -> torch.Tensor:
+        parts = [self.user_embedding.weight, self.item_embedding.weight]
+        if self.entity_embedding is not None:
+            parts.append(self.entity_embedding.weight)
+        return torch.cat(parts, dim=0)
+
+    def readout(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return nodes[: self.n_users], nodes[self.n_users : self.n_users + self.n_items]
+
+    def kg_statistics(self) -> dict:
+        return self.ckg.statistics()

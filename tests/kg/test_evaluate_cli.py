@@ -1,0 +1,101 @@
+"""Scoring against gold and hand labels, and the command line end to end (fake server)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fakes import FakeBackend
+from helpers import write_gold, write_items
+
+from kg.build import run_build
+from kg.cli import main
+from kg.data import read_gold, read_items
+from kg.errors import DataFormatError
+from kg.evaluate import evaluate_run, read_labels
+from kg.resolve import ResolveConfig
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _built(tmp_path, films_schema):
+    items = read_items(write_items(tmp_path / "items.tsv"))
+    out = tmp_path / "run"
+    run_build(items, films_schema, FakeBackend(), out, resolve_cfg=ResolveConfig(use_embeddings=False), quiet=True)
+    return items, out
+
+
+def test_scores_against_gold(tmp_path, films_schema):
+    items, out = _built(tmp_path, films_schema)
+    gold = read_gold(write_gold(tmp_path / "gold.tsv", [
+        ("1", "keyword", "friendship"),  # predicted, in text
+        ("1", "keyword", "jealousy"),  # not predicted, not in text
+        ("1", "keyword", "toy"),  # predicted as "toys" (plural-folded match), in text
+        ("3", "keyword", "heist"),  # predicted, in text
+        ("1", "genre", "Comedy"),  # predicted, "comedy" in text
+        ("1", "genre", "Animation"),  # not in text
+        ("1", "directed_by", "John Lasseter"),
+        ("4", "keyword", "nothing"),  # item without text: not scored
+    ]))
+    report = evaluate_run(out, films_schema, items, gold)
+    text = report["text"]
+    assert text["grounded_precision"] == 1.0
+    assert 0 < text["grounded_share_before_validation"] < 1  # the fake hallucinates "Atlantis"
+    kw = text["gold"]["keyword"]
+    assert kw["gold"] == 4 and kw["gold_text_supported"] == 3  # item 4 has no text: not scored
+    assert kw["recall"] == 0.75 and kw["recall_text_supported"] == 1.0
+    genre = text["gold"]["genre"]
+    assert genre["precision"] == 1.0 and genre["recall"] == 0.5 and genre["recall_text_supported"] == 1.0
+    assert text["gold"]["directed_by"]["recall"] == 0.0
+    assert "features_character" in text["not_in_gold"]
+
+
+def test_hand_labelled_fixture():
+    labels = read_labels(FIXTURES / "hand_labels.tsv")
+    assert len(labels) >= 50
+    assert {lab.relation for lab in labels} >= {"features_character", "set_in"}
+
+
+def test_bad_labels_file(tmp_path):
+    path = tmp_path / "labels.tsv"
+    path.write_text("item_id\trelation\ttail\tcorrect\n1\tset_in\tOhio\tyes\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"labels.tsv:2: field 'correct'"):
+        read_labels(path)
+
+
+def test_cli_build_stats_query_evaluate(tmp_path, chat_server, capsys):
+    items = write_items(tmp_path / "items.tsv")
+    gold = write_gold(tmp_path / "gold.tsv", [("1", "keyword", "friendship"), ("3", "keyword", "heist")])
+    out = tmp_path / "run"
+    code = main(["build", "--items", str(items), "--backend", "openai", "--base-url", chat_server.base_url,
+                 "--model", "fake", "--out", str(out), "--no-embeddings", "--quiet", "--formats", "nq.gz,ttl,nt"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["items_done"] == 5 and summary["items_skipped_empty"] == 1 and summary["calls"] == 5
+    assert main(["stats", str(out)]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["nodes_per_type"]["Film"] == 5
+    query = ("PREFIX ont: <https://w3id.org/graphrec/kg/ont/> "
+             "SELECT (COUNT(*) AS ?n) WHERE { ?film ont:keyword ?k }")
+    assert main(["query", str(out / "kg.ttl"), query]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "10"
+    assert main(["evaluate", str(out), "--items", str(items), "--gold", str(gold),
+                 "--json", str(tmp_path / "report.json")]) == 0
+    assert "grounded precision 1.0" in capsys.readouterr().out
+    assert json.loads((tmp_path / "report.json").read_text())["text"]["gold"]["keyword"]["recall"] == 1.0
+    # same command again: everything is journaled, nothing is asked
+    n_requests = len(chat_server.requests)
+    assert main(["build", "--items", str(items), "--backend", "openai", "--base-url", chat_server.base_url,
+                 "--model", "fake", "--out", str(out), "--no-embeddings", "--quiet"]) == 0
+    assert len(chat_server.requests) == n_requests
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "items.tsv"
+    bad.write_text("item_id\ttitle\toverview\n1\tA\n", encoding="utf-8")
+    code = main(["build", "--items", str(bad), "--text-columns", "overview", "--backend", "openai",
+                 "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--out", str(tmp_path / "o"), "--quiet"])
+    assert code == 2
+    assert f"{bad}:2: expected 3" in capsys.readouterr().err
+    assert main(["query", str(tmp_path / "missing.nq"), "ASK {}"]) == 2
+    assert main(["build", "--items", str(bad), "--backend", "openai", "--out", str(tmp_path / "o"), "--quiet"]) == 2
