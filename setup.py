@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
     include_package_data=True,
-    package_data={"graphrec": ["py.typed"]},
+    package_data={"graphrec": ["py.typed"], "kg": ["schemas/*.yaml"]},
     data_files=dataset_files(),
     install_requires=[
         "torch>=2.1",
@@ -47,7 +47,9 @@ setup(
         "rdflib>=7.0",
     ],
     extras_require={
-        "test": ["pytest>=7.0"],
+        "test": ["pytest>=7.0", "optuna>=4.0", "matplotlib>=3.7"],
+        "experiment": ["optuna>=4.0", "matplotlib>=3.7"],
+        "tensorboard": ["tensorboard>=2.14"],
     },
     entry_points={
         "console_scripts": [

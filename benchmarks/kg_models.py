@@ -235,7 +235,7 @@ def render_markdown(report: dict) -> str:
             continue
         n_seeds = max(len(e["seeds"]) for e in block["arms"].values())
         lines += [f"**{dataset}** (test, mean ± std over {n_seeds} seeds; Δ and p: paired over users vs LightGCN, "
-                  "per-user metrics averaged over seeds; * p<0.05, ** p<0.01, *** p<0.001 Wilcoxon)", "",
+                  "per-user metrics averaged over seeds; Wilcoxon signed-rank p, * p<0.05, ** p<0.01)", "",
                   "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | ΔN@20 (p) | s/epoch | epochs | KG triples |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for arm, entry in block["arms"].items():

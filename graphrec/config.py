@@ -13,6 +13,7 @@ nothing is ever evaluated as code.  Unknown keys and wrong types raise
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -238,14 +239,16 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return keys, value
 
 
-def _set_nested(tree: dict, keys: Sequence[str], value: Any) -> None:
+def set_nested(tree: dict, keys: Sequence[str], value: Any, where: str | None = None) -> None:
+    """Set ``tree[k1][k2]...[kn] = value``, creating sections; ``where`` prefixes errors."""
     node = tree
     for key in keys[:-1]:
         child = node.get(key)
         if child is None:
             child = node[key] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"cannot set '{'.'.join(keys)}': '{key}' is not a section")
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}cannot set '{'.'.join(keys)}': '{key}' is not a section")
         node = child
     node[keys[-1]] = value
 
@@ -272,19 +275,21 @@ def load_config(
             loaded = {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(loaded).__name__}")
-        _merge(tree, loaded)
+        merge_tree(tree, loaded)
     for text in overrides:
         keys, value = parse_override(text)
-        _set_nested(tree, keys, value)
+        set_nested(tree, keys, value)
     return from_dict(RunConfig, tree)
 
 
-def _merge(base: dict, update: Mapping) -> None:
+def merge_tree(base: dict, update: Mapping) -> dict:
+    """Recursively merge ``update`` into ``base`` (in place; mappings merge, other values replace)."""
     for key, value in update.items():
         if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _merge(base[key], value)
+            merge_tree(base[key], value)
         else:
-            base[key] = value
+            base[key] = copy.deepcopy(value)
+    return base
 
 
 def dump_config(config: RunConfig) -> str:

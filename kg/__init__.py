@@ -23,3 +23,14 @@ from .errors import (  # noqa: F401
     KGError,
     SchemaError,
 )
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigError",
+    "DataFormatError",
+    "JournalError",
+    "KGError",
+    "SchemaError",
+    "__version__",
+]

@@ -65,7 +65,7 @@ def test_unknown_top_level_section(tmp_path):
         ("eval.ks=20", r"eval.ks: expected a list \(list\[int\]\)"),
         ("eval.ks=[10, x]", r"eval.ks\[1\]: expected int"),
         ("model.layer_combination=max", "model.layer_combination: 'max' is not one of 'mean' | 'sum'"),
-        ("model.name=gcn", "model.name: unknown model 'gcn'; available: lightgcn, mf"),
+        ("model.name=gcn", r"model.name: unknown model .gcn.; available: .*lightgcn.*mf"),
         ("model.num_layers=-1", "model.num_layers must be >= 0"),
         ("train.epochs=__import__('os').system('true')", "train.epochs: expected int, got str"),
     ],
@@ -110,7 +110,11 @@ def test_dump_round_trips(tmp_path):
     assert load_config(path) == config
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")), ids=lambda p: str(p.relative_to(REPO)))
+RUN_CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.yaml")
+                     if p.parent.name not in ("experiments", "search"))  # those have their own loaders and tests
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: str(p.relative_to(REPO)))
 def test_shipped_configs_load(path):
     load_config(path)
 

@@ -48,7 +48,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import yaml
 
-from graphrec.config import RunConfig, doc, from_dict, parse_override, to_dict
+from graphrec.config import RunConfig, doc, from_dict, merge_tree, parse_override, set_nested, to_dict
 from graphrec.errors import ConfigError
 
 __all__ = [
@@ -237,28 +237,6 @@ def load_experiment_config(path: str | Path, overrides: Sequence[str] = ()) -> E
     return config
 
 
-def merge_tree(base: dict, update: Mapping) -> dict:
-    """Recursively merge ``update`` into ``base`` (in place; mappings merge, other values replace)."""
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            merge_tree(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
-def _set_path(tree: dict, keys: Sequence[str], value: Any, where: str) -> None:
-    node = tree
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            raise ConfigError(f"{where}: cannot set '{'.'.join(keys)}': '{key}' is not a section")
-        node = child
-    node[keys[-1]] = value
-
-
 def _resolve_file(name: str, config: ExperimentConfig, where: str) -> Path:
     path = Path(name)
     if not path.is_absolute() and config.source is not None:
@@ -295,8 +273,8 @@ def run_config_for(
             merge_tree(tree[section], inline)
     for text in [*spec.set, *overrides]:
         keys, value = parse_override(text)
-        _set_path(tree, keys, value, where)
-    _set_path(tree, ["train", "seed"], int(seed), where)
+        set_nested(tree, keys, value, where)
+    set_nested(tree, ["train", "seed"], int(seed), where)
     tree["out_dir"] = str(config.directory / "runs" / variant)
     tree["name"] = f"seed{seed}"
     try:

@@ -25,7 +25,8 @@ import torch
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
-from graphrec.models.losses import info_nce, l2_parameters, l2_penalty
+from graphrec.models.base import LossOutput
+from graphrec.models.losses import bpr_loss, info_nce, l2_parameters, l2_penalty
 from graphrec.models.propagation import propagate
 
 
@@ -148,8 +149,6 @@ class GCLRecommender(LightGCN):
         return info_nce(u1[users], u2[users], t) + info_nce(i1[items], i2[items], t)
 
     def bpr_and_reg(self, final: torch.Tensor, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:
-        from graphrec.models.losses import bpr_loss
-
         user_emb, item_emb = self.split(final)
         u = user_emb[users]
         rank = bpr_loss((u * item_emb[pos]).sum(-1), (u * item_emb[neg]).sum(-1))
@@ -159,9 +158,7 @@ class GCLRecommender(LightGCN):
         """``(final node embeddings used by BPR, contrastive loss)`` of a batch."""
         raise NotImplementedError
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor):
-        from graphrec.models.base import LossOutput
-
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
         final, cl = self.contrastive_loss(users, pos_items, neg_items)
         rank, reg = self.bpr_and_reg(final, users, pos_items, neg_items)
         total = rank + self.config.cl_weight * cl + self.l2_weight * reg

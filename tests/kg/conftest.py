@@ -22,6 +22,8 @@ from fakes import FakeBackend, fake_reply  # noqa: E402
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: long-running test (deselect with -m 'not slow')")
+    # rdflib's own serializers call its deprecated Dataset API; not ours to fix
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:rdflib.*")
 
 
 @pytest.fixture

@@ -58,3 +58,17 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
                       ResolveConfig(use_embeddings=False), cache_path=out / "cache.sqlite", quiet=True)
     assert again.cache_hits == 2 and again.calls == 0
     assert json.loads((out / "stats.json").read_text())["journals"]["text"]["items_done"] == 2
+
+    # free (unstructured) generation: the shared-prefix KV cache gives the same greedy text,
+    # and left-padded batched generation answers every row
+    from kg.prompt import extraction_messages
+
+    m1 = extraction_messages(films_schema, items[0].text)
+    m2 = extraction_messages(films_schema, items[1].text)
+    backend.config.prefix_cache = False
+    plain = backend.complete_batch([m1], max_tokens=10)[0]
+    batched = backend.complete_batch([m1, m2], max_tokens=10)
+    backend.config.prefix_cache = True
+    cached = backend.complete_batch([m1], max_tokens=10)[0]
+    assert cached.text == plain.text and plain.completion_tokens > 0
+    assert len(batched) == 2 and all(b.completion_tokens > 0 for b in batched)

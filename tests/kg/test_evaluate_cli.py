@@ -50,6 +50,19 @@ def test_scores_against_gold(tmp_path, films_schema):
     assert "features_character" in text["not_in_gold"]
 
 
+def test_hand_labels_are_matched_to_the_run(tmp_path, films_schema):
+    items, out = _built(tmp_path, films_schema)
+    labels = tmp_path / "labels.tsv"
+    labels.write_text("item_id\trelation\ttail\tcorrect\tnote\n"
+                      "1\tfeatures_character\tBuzz Lightyear\t1\t\n"
+                      "3\tfeatures_character\tVincent Hanna\t1\t\n"
+                      "3\tfeatures_character\tMaster criminal\t0\tnot a name\n", encoding="utf-8")
+    report = evaluate_run(out, films_schema, items, [], read_labels(labels))
+    hand = report["text"]["hand_labels"]
+    assert hand["labelled"] == 3 and hand["labelled_in_this_run"] == 2
+    assert hand["per_relation"]["features_character"]["precision"] == round(2 / 3, 4)
+
+
 def test_hand_labelled_fixture():
     labels = read_labels(FIXTURES / "hand_labels.tsv")
     assert len(labels) >= 50

@@ -50,6 +50,17 @@ def test_build_counts_and_outputs(tmp_path, films_schema):
     assert stats_json["graph"]["nodes_per_type"]["Keyword"] >= 4
 
 
+def test_tokens_and_cost_are_counted(tmp_path, films_schema):
+    from kg.pipeline import Prices
+
+    items = read_items(write_items(tmp_path / "items.tsv"))
+    stats = build(items, films_schema, FakeBackend(), tmp_path / "run", prices=Prices(1.0, 2.0))
+    assert stats.prompt_tokens > 0 and stats.completion_tokens > 0
+    assert stats.cost == pytest.approx(stats.prompt_tokens / 1000 + 2 * stats.completion_tokens / 1000)
+    saved = json.loads(next((tmp_path / "run" / "runs").glob("*.json")).read_text())
+    assert saved["cost"] == pytest.approx(stats.cost) and saved["items_per_s"] > 0
+
+
 def test_cache_hits_and_unparseable_replies_are_not_cached(tmp_path, films_schema):
     items = read_items(write_items(tmp_path / "items.tsv"))
 
