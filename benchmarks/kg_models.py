@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
@@ -62,15 +63,36 @@ def arms_for(dataset: str, llm_kg: str | None) -> dict[str, tuple[str, list[str]
 
 
 def train_arm(config, data, quiet: bool):
-    """seed -> model built with the dataset -> resumable Trainer (what run_training does, plus data=)."""
+    """seed -> model built with the dataset -> resumable Trainer (what run_training does, plus data=).
+
+    Returns ``None`` without training when another live process holds the run's lock."""
+    run_dir = config.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_dir / ".training.lock"
+    try:  # two benchmark processes must never train the same run directory at once
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        pid = lock.read_text().strip()
+        if pid.isdigit() and Path(f"/proc/{pid}").exists():
+            print(f"{run_dir}: being trained by process {pid}, skipped", flush=True)
+            return None
+        lock.unlink()  # stale lock of a dead process
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    try:
+        return _train_locked(config, data, run_dir)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def _train_locked(config, data, run_dir: Path):
     from graphrec.config import dump_config
     from graphrec.io import atomic_write_text
     from graphrec.models import build_model
     from graphrec.training import Trainer
     from graphrec.training.run import seed_everything
 
-    run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)

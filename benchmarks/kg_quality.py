@@ -125,6 +125,7 @@ def main() -> int:
             run_build(sample[: args.knowledge], schema, backend, out,
                       ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens), resolve_cfg,
                       OutputConfig(), quiet=args.quiet)
+        finalize(out, schema, sample)  # item labels for all sampled items, not only the knowledge subset
         log.info("extraction finished in %.0fs", time.perf_counter() - start)
         backend.close()
     else:

@@ -150,6 +150,7 @@ def finalize(
     rows: list[tuple[str, str, str, str, str]] = []  # item, relation, tail, type, source
     meta: dict[tuple[str, str], dict[str, Any]] = {}
     totals: dict[str, Counter] = {}
+    journal_titles: dict[str, tuple[str, str]] = {}
     for mode in MODES:
         path = out / journal_name(mode)
         if not path.exists():
@@ -169,6 +170,8 @@ def finalize(
             rejections.update(rec.get("rejections", {}))
             meta[(rec["item_id"], source)] = {"run_id": rec.get("run_id", ""), "time": rec.get("time"),
                                              "model": fingerprint.get("backend", {}).get("model", model)}
+            if rec.get("title"):
+                journal_titles[rec["item_id"]] = (rec["title"], rec.get("year", ""))
         tot["kept"] = sum(1 for r in rows if r[4] == ("llm_knowledge" if mode == "knowledge" else "text"))
         totals[mode] = tot
         totals[mode + "_rejections"] = rejections
@@ -191,7 +194,7 @@ def finalize(
         by_graph.setdefault((item_id, source), []).append((relation, row[2], ttype, slug))
     for key in meta:  # items with zero kept triples still get a (empty) provenance record
         by_graph.setdefault(key, [])
-    item_meta = {it.item_id: (it.title, it.year) for it in (items or [])}
+    item_meta = {**journal_titles, **{it.item_id: (it.title, it.year) for it in (items or [])}}
     done_items = {k[0] for k in by_graph}
     ns = Namespaces(output.base_iri)
     graphs = [

@@ -324,6 +324,8 @@ class Extractor:
             item.item_id,
             "done",
             triples=[t.to_json() for t in kept_all],
+            title=item.title,
+            year=item.year,
             source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT,
             calls=len(outputs),
             unparsed=unparsed,

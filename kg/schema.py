@@ -44,6 +44,8 @@ class Schema:
         vocabularies: closed types: type -> {canonical value -> accepted spellings}.
         example: one in-domain example ``{"text": str, "output": {relation: [values]}}``.
         knowledge: knowledge-mode settings ``{"relations": [...], "example": {...}}``.
+        name_types: types whose values are proper names: they must start with a capital
+            letter (after a leading "the"), which rejects "mysterious" as a Character.
         path: the file it was read from (for messages).
     """
 
@@ -58,6 +60,7 @@ class Schema:
     knowledge: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     path: str | None = None
+    name_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self._synonyms: dict[str, str] = {}
@@ -115,6 +118,7 @@ class Schema:
                 "vocab": self.vocabularies,
                 "example": self.example,
                 "knowledge": self.knowledge,
+                "name_types": list(self.name_types),
             },
             sort_keys=True,
         )
@@ -166,7 +170,7 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         if key not in data:
             raise fail("missing required field", key)
     known = {"name", "version", "item_type", "description", "entity_types", "relations", "patterns",
-             "vocabularies", "example", "knowledge"}
+             "vocabularies", "example", "knowledge", "name_types"}
     for key in data:
         if key not in known:
             raise fail(f"unknown field (allowed: {', '.join(sorted(known))})", str(key))
@@ -239,7 +243,11 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         knowledge=data.get("knowledge") or {},
         description=str(data.get("description", "")),
         path=path,
+        name_types=tuple(str(t) for t in (data.get("name_types") or [])),
     )
+    for t in schema.name_types:
+        if t not in schema.entity_types:
+            raise fail(f"unknown entity type {t!r}", "name_types")
     for label, ex in (("example", schema.example), ("knowledge.example", schema.knowledge.get("example"))):
         if not ex:
             continue

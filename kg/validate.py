@@ -2,13 +2,15 @@
 
 Checks, in order (the first failing check is the rejection reason):
 ``empty_tail``, ``too_long``, ``unknown_relation``, ``relation_not_allowed`` (not
-asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``self_loop``,
+asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``not_a_name``
+(a lowercase word as a Person/Character/Location...), ``self_loop``,
 ``ambiguous_relation`` (same tail under relations of different types),
 ``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
 ``duplicate``.  Every rejection is counted by reason.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -23,6 +25,7 @@ REJECTION_REASONS = (
     "relation_not_allowed",
     "type_mismatch",
     "not_in_vocabulary",
+    "not_a_name",
     "self_loop",
     "ambiguous_relation",
     "unsupported_by_text",
@@ -49,6 +52,30 @@ class Triple:
 
     def to_json(self) -> list[str]:
         return [self.relation, self.tail, self.tail_type]
+
+
+def title_variants(title: str) -> set[str]:
+    """Normalised forms of an item title: as given, without a parenthesised alternative
+    title, with a trailing ", The" moved to the front ("Bride of Frankenstein, The
+    (Bride of Frankenstein)" -> "the bride of frankenstein", "bride of frankenstein")."""
+    forms = {title}
+    for part in re.split(r"\s*\(([^)]*)\)\s*", title):
+        if part.strip():
+            forms.add(part.strip())
+    for form in list(forms):
+        match = re.match(r"^(.*), (The|A|An|Les|La|Le|Il|Der|Die|Das|El)$", form)
+        if match:
+            forms.add(f"{match.group(2)} {match.group(1)}")
+            forms.add(match.group(1))
+    return {normalize_name(f) for f in forms if normalize_name(f)}
+
+
+def _looks_like_name(tail: str) -> bool:
+    words = tail.split()
+    if words and words[0].casefold() in ("the", "a", "an") and len(words) > 1:
+        words = words[1:]
+    first = words[0] if words else ""
+    return bool(first) and (first[0].isupper() or first[0].isdigit() or not first[0].isalpha())
 
 
 @dataclass
@@ -90,7 +117,7 @@ def validate(
     rejected: Counter = Counter()
     kept: list[Triple] = []
     evidence = EvidenceIndex(evidence_text) if cfg.require_evidence else None
-    title_key = normalize_name(item_title) if item_title else None
+    title_keys = title_variants(item_title) if item_title else set()
     seen = set() if seen is None else seen
     ambiguous: set[str] = set()
     if cfg.reject_ambiguous:
@@ -139,7 +166,10 @@ def validate(
             tail = canonical
         else:
             spellings = [tail]
-        if title_key is not None and normalize_name(tail) == title_key:
+        if tail_type in schema.name_types and not _looks_like_name(tail):
+            rejected["not_a_name"] += 1
+            continue
+        if normalize_name(tail) in title_keys:
             rejected["self_loop"] += 1
             continue
         if not schema.is_closed(tail_type) and normalize_name(tail) in ambiguous:

@@ -15,7 +15,7 @@ from graphrec.cli import train as train_cli
 from graphrec.evaluation import EvaluationResult
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["model.embedding_dim=16", "train.batch_size=1024", "train.eval_every=1", "train.patience=0",
+FAST = ["model.embedding_dim=16", "train.batch_size=2048", "train.num_threads=1", "train.eval_every=1", "train.patience=0",
         "train.learning_rate=0.005", "eval.batch_size=256"]
 
 
@@ -90,7 +90,7 @@ def test_console_scripts_and_wrappers_agree():
 
 def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL a real training process mid-run, rerun the same command, compare with a clean run."""
-    epochs = 6
+    epochs = 4
     reference = tmp_path / "reference"
     assert train_cli.main(train_args(tmp_path, "reference", epochs=epochs)) == 0
 
@@ -100,7 +100,7 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     log = tmp_path / "killed" / "metrics.jsonl"
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        if log.exists() and len(log.read_text().splitlines()) >= 2:
+        if log.exists() and len(log.read_text().splitlines()) >= 1:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "training finished before it could be killed: " + proc.stderr.read().decode()

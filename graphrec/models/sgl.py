@@ -94,8 +94,13 @@ class SGL(GCLRecommender):
         self._views = [self._draw_view(generator), self._draw_view(generator)]
 
     def views(self) -> list:
+        """This epoch's two views, on the model's device (moved once per epoch)."""
         if self._views is None:  # loss() outside the trainer (tests)
             self.draw_epoch_views(self.rng())
+        device = self.user_embedding.weight.device
+        first = self._views[0][0] if isinstance(self._views[0], list) else self._views[0]
+        if first.device != device:
+            self._views = [[a.to(device) for a in v] if isinstance(v, list) else v.to(device) for v in self._views]
         return self._views
 
     # ------------------------------------------------------------------ loss

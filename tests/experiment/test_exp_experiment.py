@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from conftest import TWO_VARIANTS, write_experiment
+from conftest import REPO, TWO_VARIANTS, write_experiment  # at import time: pytest's `conftest` is this folder's then
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.errors import ConfigError
 from graphrec.experiment import Experiment, load_experiment, load_experiment_config, run_config_for
@@ -131,7 +131,6 @@ def test_cli_experiment_prints_the_tables(finished_experiment, capsys, tmp_path)
 
 
 def test_example_experiment_config_resolves(tmp_path):
-    from conftest import REPO
 
     exp = Experiment.from_yaml(REPO / "configs" / "experiments" / "ml-small-3x3.yaml",
                                experiment_overrides=[f"out_dir={tmp_path}"])
@@ -140,7 +139,6 @@ def test_example_experiment_config_resolves(tmp_path):
 
 
 def test_reference_of_experiment_and_search_files_is_in_sync():
-    from conftest import REPO
     from graphrec.experiment.reference import reference
 
     committed = (REPO / "configs" / "experiments" / "README.md").read_text(encoding="utf-8")
@@ -148,7 +146,6 @@ def test_reference_of_experiment_and_search_files_is_in_sync():
 
 
 def test_shipped_search_configs_load():
-    from conftest import REPO
     from graphrec.experiment.search import base_tree, load_search_config, trial_config
 
     for path in sorted((REPO / "configs" / "search").glob("*.yaml")):

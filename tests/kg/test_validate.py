@@ -28,7 +28,8 @@ def test_each_rejection_reason(films_schema):
         Candidate("genre", "Space Opera"),  # not_in_vocabulary
         Candidate("keyword", "Toy Story"),  # self_loop
         Candidate("set_in", "Paris"),  # unsupported_by_text
-        Candidate("features_character", "woody"),  # duplicate
+        Candidate("features_character", "WOODY"),  # duplicate
+        Candidate("features_character", "happily"),  # not_a_name
     ]
     kept, rejected = run(cands, films_schema)
     assert [(t.relation, t.tail, t.tail_type) for t in kept] == [
@@ -41,7 +42,7 @@ def test_each_rejection_reason(films_schema):
     ]
     assert dict(rejected) == {
         "empty_tail": 1, "too_long": 1, "unknown_relation": 1, "type_mismatch": 1,
-        "not_in_vocabulary": 1, "self_loop": 1, "unsupported_by_text": 1, "duplicate": 1,
+        "not_in_vocabulary": 1, "self_loop": 1, "unsupported_by_text": 1, "duplicate": 1, "not_a_name": 1,
     }
 
 
@@ -101,3 +102,15 @@ def test_an_obedient_model_still_cannot_change_the_output(films_schema):
     assert [(t.relation, t.tail) for t in kept] == [("keyword", "lighthouse")]
     assert all((films_schema.item_type, t.relation, t.tail_type) in films_schema.patterns for t in kept)
     assert rejected["unknown_relation"] == 1
+
+
+def test_self_loops_catch_title_variants(films_schema):
+    from kg.validate import title_variants
+
+    assert title_variants("Bride of Frankenstein, The (Bride of Frankenstein)") == {
+        "bride of frankenstein the bride of frankenstein", "bride of frankenstein the", "bride of frankenstein",
+        "the bride of frankenstein"}
+    kept, rejected = validate([Candidate("keyword", "Bride of Frankenstein"), Candidate("keyword", "monster")],
+                              films_schema, "1340", "Bride of Frankenstein begins. The monster demands a mate.",
+                              item_title="Bride of Frankenstein, The (Bride of Frankenstein)")
+    assert [t.tail for t in kept] == ["monster"] and rejected["self_loop"] == 1
