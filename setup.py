@@ -33,7 +33,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
     include_package_data=True,
-    package_data={"graphrec": ["py.typed"], "kg": ["schemas/*.yaml"]},
+    package_data={"graphrec": ["py.typed"], "kg": ["schemas/*.yaml", "README.md"]},
     data_files=dataset_files(),
     install_requires=[
         "torch>=2.1",
@@ -57,11 +57,13 @@ setup(
         "test": ["pytest>=7.0", "optuna>=4.0", "matplotlib>=3.7"],
         "experiment": ["optuna>=4.0", "matplotlib>=3.7"],
         "tensorboard": ["tensorboard>=2.14"],
+        "kg-oxigraph": ["oxrdflib>=0.4"],
     },
     entry_points={
         "console_scripts": [
             "graphrec-train=graphrec.cli.train:main",
             "graphrec-evaluate=graphrec.cli.evaluate:main",
+            "graphrec-kg=kg.cli:main",
         ]
     },
     classifiers=[

@@ -248,7 +248,8 @@ def build_collaborative_kg(
         kg: raw-id triples and item links (see :mod:`graphrec.knowledge.sources`), or
             ``None`` for a graph of interactions only.  Without link rows, entities
             whose id is a raw item id of ``data`` are those items.  An entity linked to
-            several items stands for each of them (its triples are repeated).
+            several items stands for each of them (its triples are repeated); one linked
+            only to items ``data`` does not have is dropped with its triples.
         relations: keep only these relations (default: all).
         min_entity_degree: drop non-item entities that occur in fewer triples (1 =
             keep all; 2 drops leaves attached to a single item, which carry no
@@ -273,7 +274,15 @@ def build_collaborative_kg(
     if len(link):
         index = {raw: i for i, raw in enumerate(item_ids.tolist())}
         link_items = link["item_id"].map(index)
-        link = pd.DataFrame({"entity": link["entity_id"].to_numpy(), "node": link_items.to_numpy()}).dropna()
+        link = pd.DataFrame({"entity": link["entity_id"].to_numpy(), "node": link_items.to_numpy()})
+        # entities standing only for items this dataset does not have (filtered out by k-core,
+        # or another catalogue) are dropped with their triples
+        absent = set(link.loc[link["node"].isna(), "entity"]) - set(link.loc[link["node"].notna(), "entity"])
+        if absent:
+            gone = triples["head"].isin(absent) | triples["tail"].isin(absent)
+            triples = triples.loc[~gone]
+            meta["triples_of_absent_items"] = int(gone.sum())
+        link = link.dropna()
         link["node"] = link["node"].astype(np.int64)
         meta["linked_items"] = int(link["node"].nunique())
     else:  # entities named like raw item ids are those items

@@ -130,6 +130,15 @@ def test_entity_linked_to_two_items_stands_for_both():
     assert triple_set(ckg) == {("i0", "genre", "drama"), ("i2", "genre", "drama")}
 
 
+def test_entities_of_items_outside_the_dataset_are_dropped():
+    triples = pd.DataFrame({"head": ["film:i0", "film:gone", "film:gone"], "relation": ["genre"] * 3,
+                            "tail": ["drama", "drama", "war"]})
+    link = pd.DataFrame({"item_id": ["i0", "gone"], "entity_id": ["film:i0", "film:gone"]})
+    ckg = build_collaborative_kg(tiny_data(), KnowledgeGraph(triples=triples, item_entity=link))
+    assert triple_set(ckg) == {("i0", "genre", "drama")}
+    assert ckg.meta["triples_of_absent_items"] == 2 and "war" not in ckg.entity_ids.tolist()
+
+
 def test_self_loops_dropped_and_duplicates_keep_the_best_score():
     triples = pd.DataFrame({"head": ["i0", "i0", "i0", "i1"], "relation": ["r", "r", "r", "r"],
                             "tail": ["x", "x", "i0", "x"], "score": [0.2, 0.9, 1.0, 0.5]})
