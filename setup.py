@@ -64,7 +64,9 @@ setup(
             "graphrec-train=graphrec.cli.train:main",
             "graphrec-evaluate=graphrec.cli.evaluate:main",
             "graphrec-kg=kg.cli:main",
-        ]
+        ],
+        # models of other packages, loaded lazily by graphrec.models.load_plugins
+        "graphrec.models": ["aligned=alignment.model:AlignedRecommender"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -50,6 +50,25 @@ class DataConfig:
 
 
 @dataclass
+class AugmentationConfig:
+    """LLM-augmented BPR triplets (LLMRec-style) replayed from a file written by `python -m graphrec.augmentation generate`; no LLM is called during training."""
+
+    path: str | None = doc("Augmented edge file (JSONL with provenance); null = no augmentation. Relative paths are resolved from the working directory.", None)
+    fraction: float = doc("Share of every training batch made of augmented triplets: a batch of B original triples gets round(B*f/(1-f)) augmented ones, drawn from the file in a fresh random order each epoch (cycling when the file is shorter).", 0.1)
+    denoise: Literal["none", "drop", "keep_hard"] = doc("Loss-based denoising, refreshed at each epoch start from the model's BPR loss on every augmented triplet: `drop` removes the `rate` share with the largest loss (likely LLM mistakes); `keep_hard` keeps only the `rate` share with the largest loss (LLMRec's released code, rate 0.29); `none` uses all.", "none")
+    rate: float = doc("Share of augmented triplets dropped (`drop`) or kept (`keep_hard`); ignored with `denoise: none`.", 0.2)
+
+    def validate(self, prefix: str = "") -> None:
+        where = f"{prefix}." if prefix else ""
+        if not 0.0 <= self.fraction < 1.0:
+            raise ConfigError(f"{where}fraction: {self.fraction} must be in [0, 1)")
+        if not 0.0 <= self.rate <= 1.0:
+            raise ConfigError(f"{where}rate: {self.rate} must be in [0, 1]")
+        if self.denoise == "keep_hard" and self.rate == 0.0:
+            raise ConfigError(f"{where}rate: keep_hard with rate 0 keeps no augmented triplet")
+
+
+@dataclass
 class TrainConfig:
     """Optimisation, early stopping and checkpointing."""
 
@@ -65,6 +84,7 @@ class TrainConfig:
     num_threads: int | None = doc("torch intra-op threads; null = torch's default (one per core).", None)
     resume: bool = doc("Continue from the run directory's last checkpoint when one exists.", True)
     progress: bool = doc("Show tqdm progress bars on a terminal.", True)
+    augmentation: AugmentationConfig = doc("LLM-augmented triplets (section `train.augmentation`).", default_factory=AugmentationConfig)
 
 
 @dataclass
@@ -333,7 +353,8 @@ def config_reference() -> str:
         *header,
         *_section_rows(RunConfig, ""),
     ]
-    for section, cls in (("data", DataConfig), ("train", TrainConfig), ("eval", EvalConfig)):
+    sections = (("data", DataConfig), ("train", TrainConfig), ("train.augmentation", AugmentationConfig), ("eval", EvalConfig))
+    for section, cls in sections:
         out += ["", f"## `{section}`", "", (cls.__doc__ or "").strip(), "", *header, *_section_rows(cls, f"{section}.")]
     for name in available_models():
         cls = model_config_class(name)

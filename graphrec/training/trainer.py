@@ -39,7 +39,7 @@ from graphrec.training.distributed import (
     all_reduce_sum,
     broadcast_parameters,
 )
-from graphrec.training.sampler import BPRSampler
+from graphrec.training.sampler import build_sampler
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ class Trainer:
         if hasattr(model, "set_l2_weight"):
             model.set_l2_weight(train_config.l2_weight)
         self.generator = torch.Generator().manual_seed(train_config.seed)
-        self.sampler = BPRSampler(data.train, self.generator)
+        self.sampler = build_sampler(data, self.generator, train_config.augmentation)
         self.optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
         self.evaluator = Evaluator(
             ks=tuple(eval_config.ks),
@@ -181,6 +181,10 @@ class Trainer:
         resume, evaluation batch size) may differ, so a finished run can be extended.
         """
         train = {k: v for k, v in to_dict(self.cfg).items() if k not in _RESUMABLE_TRAIN_KEYS}
+        if not self.cfg.augmentation.path:
+            del train["augmentation"]  # checkpoints from before augmentation existed stay resumable
+        else:  # the file's content matters, not where it lies
+            train["augmentation"]["path"] = self.sampler.augmentation_sha256
         evaluation = {k: v for k, v in to_dict(self.eval_cfg).items() if k != "batch_size"}
         return {"model": to_dict(self.model.config), "train": train, "eval": evaluation}
 
@@ -247,6 +251,7 @@ class Trainer:
     def _train_epoch(self, progress: bool) -> dict[str, float]:
         self.model.train()
         self.model.on_epoch_start(self.epoch + 1, self.generator)
+        sampler_figures = self.sampler.prepare_epoch(self.model)  # e.g. augmentation denoising
         totals: dict[str, float] = {}
         batches = 0
         loss_sum = 0.0
@@ -285,6 +290,7 @@ class Trainer:
             batches += 1
         record = {"loss": loss_sum / max(1, batches)}
         record.update({key: total / max(1, batches) for key, total in totals.items()})
+        record.update(sampler_figures)
         return record
 
     def evaluate(self, split: str) -> EvaluationResult:

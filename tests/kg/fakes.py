@@ -53,7 +53,7 @@ class FakeBackend(LLMBackend):
         self.fail_on: set[str] = set()
 
     def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys=None,
-                 spans_from=None) -> Completion:
+                 spans_from=None, choices=None) -> Completion:
         self.calls.append(messages)
         text = item_text(messages)
         for marker in self.fail_on:

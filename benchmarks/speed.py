@@ -1,0 +1,381 @@
+#!/usr/bin/env python
+"""Training and evaluation speed of graphrec against the anchors, side by side in one run.
+
+    python benchmarks/speed.py --setup-anchors          # once: RecBole 1.2.1 in benchmarks/anchors/.venv
+    python benchmarks/speed.py                          # all rows, 1 round; writes benchmarks/results/speed.{json,md}
+    python benchmarks/speed.py --rounds 2 --epochs 3    # interleaved rounds: medians over both
+    python benchmarks/speed.py --device cuda            # the same on a GPU (RecBole and PyG included)
+    python benchmarks/speed.py --convergence 30         # also: test Recall@20 per epoch, graphrec vs RLMRec's LightGCN
+
+Setup (the issue's): LightGCN on ``rlmrec-amazon-book`` (11,000 users, 9,332 items,
+120,464 training interactions), embedding 32, 3 layers, batch 4096 = 30 batches per
+epoch, Adam 1e-3, one thread (``--threads``).  Rows:
+
+* **graphrec** LightGCN: the real training path — ``Trainer._train_epoch`` (sampler,
+  model loss, backward, Adam) with ``configs/rlmrec-amazon-book/lightgcn.yaml``; the
+  evaluation is the real harness (:class:`graphrec.evaluation.Evaluator`, Recall/NDCG@20,
+  training items masked, deterministic ties) including the propagation of ``scorer()``;
+* anchors, each as its authors run it: RecBole 1.2.1 (installed in its own venv,
+  ``benchmarks/anchors/recbole_lightgcn.py``), PyG's ``LightGCN`` with ``edge_index`` and
+  with a sparse adjacency (``anchors/pyg_lightgcn.py``, as PyG's example), RLMRec's
+  official LightGCN (``anchors/rlmrec_lightgcn.py``, re-implemented line by line);
+* the floor: only the 6 CSR sparse x dense products per batch (``anchors/floor.py``), with
+  the backward reusing the symmetric adjacency, and the same through stock autograd;
+* the other backbones on the same setup with their RLMRec configs: SGL, SimGCL, XSimGCL
+  (and the knowledge-aware ones with ``--models``).
+
+Every row runs in its own subprocess, so peak RSS is per implementation.  With several
+``--rounds`` the rows are interleaved (round 1: all rows, round 2: all rows, ...) and the
+medians are reported, which is what makes ratios meaningful on a shared machine.  Times
+are seconds of wall clock; one warm-up epoch and one warm-up evaluation are not timed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ANCHORS = REPO / "benchmarks" / "anchors"
+ANCHOR_VENV = ANCHORS / ".venv"
+RESULTS = REPO / "benchmarks" / "results"
+
+#: the issue's reference figures (2-core machine, uncontended), for the markdown table
+ISSUE = {
+    "recbole": ("3.76", "1.23 s", "1.30 GiB"),
+    "pyg-edge_index": ("5.85", "0.96 s", "0.87 GiB"),
+    "pyg-sparse": ("3.23", "1.34 s", "0.83 GiB"),
+    "rlmrec": ("3.28", "2.5–2.9 s", "0.86 GiB"),
+    "floor": ("0.34–0.53", "0.41–0.49 s", "—"),
+    "floor-stock": ("1.8–2.2", "—", "—"),
+}
+
+TARGETS = {"epoch_seconds": 1.0, "floor_ratio": 2.5, "eval_seconds": 0.3}
+
+
+def rows(models: list[str]) -> list[dict]:
+    """The implementations measured, in table order."""
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    out = [
+        {"key": "graphrec", "label": "**graphrec** LightGCN", "cmd": [py, me, "--worker", "lightgcn"]},
+        {"key": "recbole", "label": "RecBole 1.2.1 LightGCN", "cmd": [str(ANCHOR_VENV / "bin" / "python"), str(ANCHORS / "recbole_lightgcn.py")]},
+        {"key": "pyg-edge_index", "label": "PyG `LightGCN` with `edge_index` (PyG's example)", "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "edge_index"]},
+        {"key": "pyg-sparse", "label": "PyG `LightGCN` with a sparse adjacency", "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "sparse"]},
+        {"key": "rlmrec", "label": "RLMRec's official LightGCN (re-implemented)", "cmd": [py, str(ANCHORS / "rlmrec_lightgcn.py")]},
+        {"key": "floor", "label": "floor: 6 CSR products per batch, backward reusing Â", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "custom"]},
+        {"key": "floor-stock", "label": "same products through stock autograd", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"]},
+    ]
+    for model in models:
+        if model != "lightgcn":
+            out.append({"key": f"graphrec-{model}", "label": f"graphrec {model}", "cmd": [py, me, "--worker", model], "backbone": True})
+    return out
+
+
+# ------------------------------------------------------------------- worker
+def graphrec_worker(args: argparse.Namespace) -> None:
+    """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
+    sys.path.insert(0, str(ANCHORS))
+    from common import emit, sync  # noqa: E402
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from graphrec.config import load_config
+    from graphrec.evaluation import Evaluator
+    from graphrec.models import build_model
+    from graphrec.training import Trainer, load_data, seed_everything
+
+    model_name = args.worker
+    config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
+    overrides = [f"train.num_threads={args.threads}", f"train.device={args.device}", f"train.seed={args.seed}"]
+    if not config_path.exists():  # knowledge-aware models: LightGCN's setup, interactions only (kg: null)
+        config_path = REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"
+        overrides = [f"model.name={model_name}", *overrides]
+    config = load_config(str(config_path), overrides)
+    data = load_data(config.data)
+    seed_everything(args.seed)
+    model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
+    trainer = Trainer(model, data, config.train, config.eval, run_dir=None)
+    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False,
+                          batch_size=config.eval.batch_size, device=trainer.device)
+    result: dict = {}
+
+    def epoch() -> None:
+        trainer._train_epoch(progress=False)
+        trainer.epoch += 1
+        sync(args.device)
+
+    def evaluate() -> None:
+        res = evaluator.evaluate(model.scorer(), data.test, exclude=[data.train])
+        sync(args.device)
+        result.update(res.metrics)
+
+    if args.curve_epochs:
+        curve = []
+        for e in range(1, args.curve_epochs + 1):
+            epoch()
+            if e % args.curve_every == 0 or e == args.curve_epochs:
+                evaluate()
+                curve.append({"epoch": e, "recall@20": result["recall@20"]})
+        emit({"curve": curve, "seed": args.seed})
+        return
+
+    from common import timed  # noqa: E402
+
+    epoch_seconds = timed(epoch, args.epochs)
+    eval_seconds = timed(evaluate, args.evals)
+    emit({
+        "epoch_seconds": epoch_seconds,
+        "eval_seconds": eval_seconds,
+        "recall@20": result.get("recall@20"),
+        "batches_per_epoch": trainer.sampler.num_batches(config.train.batch_size),
+        "config": str(config_path.relative_to(REPO)),
+    })
+
+
+# ------------------------------------------------------------------ driver
+def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None, timeout: float = 1800) -> dict:
+    """Run one row's worker in a subprocess; returns its RESULT dict (or an error)."""
+    cmd = [*row["cmd"], "--threads", str(args.threads), "--device", args.device]
+    cmd += extra if extra is not None else ["--epochs", str(args.epochs), "--evals", str(args.evals)]
+    if not Path(cmd[0]).exists():
+        return {"error": f"{cmd[0]} not found (run: python benchmarks/speed.py --setup-anchors)"}
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
+    out = json.loads(lines[-1][len("RESULT "):])
+    out["wall_seconds"] = time.perf_counter() - started
+    return out
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def aggregate(row: dict, results: list[dict]) -> dict:
+    ok = [r for r in results if "error" not in r]
+    if not ok:
+        return {"key": row["key"], "label": row["label"], "error": results[-1]["error"] if results else "not run"}
+    epochs = [s for r in ok for s in r.get("epoch_seconds") or []]
+    evals = [s for r in ok for s in (r.get("eval_seconds") or [])]
+    return {
+        "key": row["key"],
+        "label": row["label"],
+        "epoch_seconds": median(epochs),
+        "epoch_seconds_all": epochs,
+        "eval_seconds": median(evals),
+        "eval_seconds_all": evals,
+        "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
+        "recall@20": ok[-1].get("recall@20"),
+        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch")},
+        "backbone": bool(row.get("backbone")),
+    }
+
+
+def ratios(table: list[dict]) -> dict:
+    """graphrec LightGCN against every other LightGCN row (anchor / graphrec, > 1 = graphrec faster)."""
+    ours = next((r for r in table if r["key"] == "graphrec" and "error" not in r), None)
+    if ours is None:
+        return {}
+    out = {}
+    for r in table:
+        if r["key"] == "graphrec" or r.get("backbone") or "error" in r:
+            continue
+        entry = {"epoch": r["epoch_seconds"] / ours["epoch_seconds"]}
+        if r.get("eval_seconds") and ours.get("eval_seconds"):
+            entry["eval"] = r["eval_seconds"] / ours["eval_seconds"]
+        out[r["key"]] = entry
+    return out
+
+
+def fmt(value, unit: str = "", digits: int = 2) -> str:
+    return "—" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def render(payload: dict) -> str:
+    table, rat = payload["rows"], payload["ratios"]
+    lines = [
+        f"LightGCN on `rlmrec-amazon-book`, embedding 32, 3 layers, batch 4096 (30 batches per epoch), "
+        f"{payload['threads']} thread(s), device `{payload['device']}`; medians over {payload['rounds']} interleaved "
+        f"round(s) of {payload['epochs']} timed epochs and {payload['evals']} timed evaluations each "
+        f"(load average {payload['load_average_start']} at start, {payload['load_average_end']} at end).",
+        "",
+        "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        if r.get("backbone"):
+            continue
+        if "error" in r:
+            lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | | |")
+            continue
+        ratio = rat.get(r["key"])
+        ratio_text = "—" if ratio is None else f"{ratio['epoch']:.2f}× / " + (f"{ratio['eval']:.2f}×" if "eval" in ratio else "—")
+        issue = ISSUE.get(r["key"], ("", "", ""))
+        lines.append(
+            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | "
+            f"{ratio_text} | {' / '.join(issue) if any(issue) else ''} |"
+        )
+    backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
+    if len(backbones) > 1:
+        lines += ["", "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path):", "",
+                  "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |", "|---|---|---|---|---|"]
+        base = next((r for r in backbones if r["key"] == "graphrec" and "error" not in r), None)
+        for r in backbones:
+            if "error" in r:
+                lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | |")
+                continue
+            rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
+            lines.append(f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |")
+    checks = payload.get("targets")
+    if checks:
+        lines += ["", "Targets (issue 6): " + "; ".join(
+            f"{c['name']} {c['measured']} (target {c['target']}): {'met' if c['met'] else 'missed'}" for c in checks)]
+    conv = payload.get("convergence")
+    if conv:
+        lines += ["", f"Convergence: test Recall@20 by epoch (mean over seeds {conv['seeds']}):", "",
+                  "| epoch | " + " | ".join(conv["implementations"]) + " |", "|---|" + "---|" * len(conv["implementations"])]
+        for row in conv["table"]:
+            lines.append(f"| {row['epoch']} | " + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def target_checks(table: list[dict]) -> list[dict]:
+    by_key = {r["key"]: r for r in table if "error" not in r}
+    ours, floor = by_key.get("graphrec"), by_key.get("floor")
+    if ours is None:
+        return []
+    checks = [
+        {"name": "graphrec s/epoch", "measured": round(ours["epoch_seconds"], 3), "target": f"<= {TARGETS['epoch_seconds']}",
+         "met": ours["epoch_seconds"] <= TARGETS["epoch_seconds"]},
+        {"name": "graphrec eval s", "measured": round(ours["eval_seconds"], 3), "target": f"<= {TARGETS['eval_seconds']}",
+         "met": ours["eval_seconds"] <= TARGETS["eval_seconds"]},
+    ]
+    if floor is not None:
+        ratio = ours["epoch_seconds"] / floor["epoch_seconds"]
+        checks.append({"name": "graphrec / floor", "measured": round(ratio, 2), "target": f"<= {TARGETS['floor_ratio']}",
+                       "met": ratio <= TARGETS["floor_ratio"]})
+    anchors = [by_key[k]["epoch_seconds"] for k in ("recbole", "pyg-edge_index", "pyg-sparse", "rlmrec") if k in by_key]
+    if anchors:
+        ratio = min(anchors) / ours["epoch_seconds"]
+        checks.append({"name": "best anchor / graphrec", "measured": round(ratio, 2), "target": ">= 3", "met": ratio >= 3})
+    return checks
+
+
+def convergence(args: argparse.Namespace, table_rows: list[dict]) -> dict:
+    """Test Recall@20 every few epochs for graphrec and RLMRec's LightGCN, several seeds."""
+    picks = {"graphrec": next(r for r in table_rows if r["key"] == "graphrec"),
+             "rlmrec": next(r for r in table_rows if r["key"] == "rlmrec")}
+    curves: dict[str, dict[int, list[float]]] = {}
+    for seed in args.seeds:
+        for name, row in picks.items():
+            extra = ["--curve-epochs", str(args.convergence), "--curve-every", str(args.curve_every), "--seed", str(seed)]
+            res = run_row(row, args, extra, timeout=7200)
+            if "error" in res:
+                raise SystemExit(f"convergence run {name} seed {seed} failed: {res['error']}")
+            for point in res["curve"]:
+                curves.setdefault(name, {}).setdefault(point["epoch"], []).append(point["recall@20"])
+            print(f"  convergence {name} seed {seed}: {res['curve'][-1]}", flush=True)
+    epochs = sorted(curves["graphrec"])
+    table = [{"epoch": e, **{name: statistics.mean(curves[name][e]) for name in picks}} for e in epochs]
+    return {"seeds": args.seeds, "implementations": list(picks), "table": table,
+            "per_seed": {name: {str(e): v for e, v in c.items()} for name, c in curves.items()}}
+
+
+def setup_anchors() -> None:
+    """Create benchmarks/anchors/.venv with RecBole 1.2.1 (never touches the project venv)."""
+    if not (ANCHOR_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(ANCHOR_VENV)], check=True)
+    subprocess.run([str(ANCHOR_VENV / "bin" / "pip"), "install", "-r", str(ANCHORS / "requirements.txt")], check=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--curve-epochs", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--curve-every", type=int, default=5, help="convergence: evaluate every N epochs")
+    parser.add_argument("--seed", type=int, default=2023, help=argparse.SUPPRESS)
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)")
+    parser.add_argument("--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
+    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "simgcl", "xsimgcl"],
+                        help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null")
+    parser.add_argument("--only", nargs="+", default=None, metavar="KEY", help="run only these rows (keys as in the JSON)")
+    parser.add_argument("--convergence", type=int, default=0, metavar="EPOCHS",
+                        help="also train graphrec and RLMRec's LightGCN for EPOCHS epochs per seed and compare test Recall@20")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
+    parser.add_argument("--setup-anchors", action="store_true", help="create the RecBole venv and exit")
+    parser.add_argument("--out", default=str(RESULTS / "speed"), help="output path without extension")
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        graphrec_worker(args)
+        return 0
+    if args.setup_anchors:
+        setup_anchors()
+        return 0
+
+    import torch
+
+    from graphrec.io import atomic_write_json, atomic_write_text
+
+    models = list(dict.fromkeys(["lightgcn", *args.models]))
+    table_rows = rows(models)
+    selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
+    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    results: dict[str, list[dict]] = {r["key"]: [] for r in selected}
+    for round_index in range(args.rounds):
+        for row in selected:
+            res = run_row(row, args)
+            results[row["key"]].append(res)
+            summary = res.get("error") or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
+            print(f"[round {round_index + 1}] {row['key']}: {summary}", flush=True)
+    table = [aggregate(r, results[r["key"]]) for r in selected]
+    payload = {
+        "benchmark": "speed",
+        "dataset": "rlmrec-amazon-book",
+        "setup": {"model": "LightGCN", "embedding_dim": 32, "num_layers": 3, "batch_size": 4096, "batches_per_epoch": 30},
+        "device": args.device,
+        "threads": args.threads,
+        "rounds": args.rounds,
+        "epochs": args.epochs,
+        "evals": args.evals,
+        "load_average_start": load_start,
+        "load_average_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "python": platform.python_version(), "torch": torch.__version__},
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "rows": table,
+        "ratios": ratios(table),
+    }
+    payload["targets"] = target_checks(table)
+    if args.convergence:
+        payload["convergence"] = convergence(args, table_rows)
+    text = render(payload)
+    out = Path(args.out)
+    atomic_write_json(out.with_suffix(".json"), payload)
+    atomic_write_text(out.with_suffix(".md"), "# benchmarks/speed.py\n\n`python benchmarks/" + payload["command"] + "`\n\n" + text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

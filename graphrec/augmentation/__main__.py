@@ -1,0 +1,5 @@
+import sys
+
+from graphrec.augmentation.cli import main
+
+sys.exit(main())
