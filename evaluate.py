@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Evaluate saved runs: ``python evaluate.py RUN`` or ``python evaluate.py compare RUN_A RUN_B``.
+"""Evaluate and compare: ``python evaluate.py RUN``, ``compare RUN_A RUN_B``, ``experiment``, ``search``, ``report``, ``pipeline``.
 
 Thin wrapper over :mod:`graphrec.cli.evaluate` (installed as ``graphrec-evaluate``).
 """

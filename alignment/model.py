@@ -50,6 +50,7 @@ from graphrec.config import doc, model_config_from_dict
 from graphrec.errors import ConfigError
 from graphrec.models import build_model
 from graphrec.models.base import LossOutput, Recommender
+from graphrec.models.losses import bpr_loss
 
 
 @dataclass
@@ -66,6 +67,7 @@ class AlignedConfig:
     max_align_nodes: int = doc("At most this many users and this many items of a batch take part in the alignment loss (random subset; bounds the [N, N] InfoNCE and projection cost).", 256)
     hidden_dim: int | None = doc("Hidden width of the projection MLPs; null = (text dim + graph dim) / 2 as in RLMRec.", None)
     fusion_weight: float = doc("Ranking: weight w of the projected text embedding added to each item's graph embedding (contrastive only; 0 = graph scores).", 0.0)
+    text_bpr_weight: float = doc("Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i (contrastive only; trains the text path cold items are ranked by, as in DropoutNet/CLCRec); 0 = off.", 0.0)
     cold_items: Literal["text", "graph"] = doc("Items without training interactions are scored through their projected text (`text`, contrastive only) or their untrained graph embedding (`graph`).", "text")
     text_views: str | None = doc("Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null = build them from the dataset.", None)
     item_text: Literal["catalogue", "catalogue+kg"] = doc("Item text: catalogue text (title, genres, tagline, overview), optionally with the dataset's KG facts serialised.", "catalogue")
@@ -99,6 +101,10 @@ class AlignedConfig:
             raise ConfigError(f"{prefix}.max_align_nodes must be >= 2, got {self.max_align_nodes}")
         if self.fusion_weight < 0:
             raise ConfigError(f"{prefix}.fusion_weight must be >= 0, got {self.fusion_weight}")
+        if self.text_bpr_weight < 0:
+            raise ConfigError(f"{prefix}.text_bpr_weight must be >= 0, got {self.text_bpr_weight}")
+        if self.text_bpr_weight > 0 and self.objective != "contrastive":
+            raise ConfigError(f"{prefix}.text_bpr_weight needs objective=contrastive (the text->graph projection)")
         if self.fusion_weight > 0 and self.objective != "contrastive":
             raise ConfigError(f"{prefix}.fusion_weight needs objective=contrastive (the text->graph projection)")
         validate = getattr(self.backbone, "validate", None)
@@ -299,9 +305,23 @@ class AlignedRecommender(Recommender):
             return self.contrastive_loss(users, items)
         return self.generative_loss(users, items)
 
+    def text_bpr_loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+        r"""BPR on :math:`e_u^\top z_i` over a random subset (``max_align_nodes``) of the batch's triples."""
+        keep = self._subset(torch.arange(len(users), device=users.device), self.config.max_align_nodes)
+        user_emb, _ = self.backbone.embeddings()
+        u = user_emb[users[keep]]
+        pos = (u * self.projector(self.item_text[pos_items[keep]])).sum(-1)
+        neg = (u * self.projector(self.item_text[neg_items[keep]])).sum(-1)
+        return bpr_loss(pos, neg)
+
     def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
         out = self.backbone.loss(users, pos_items, neg_items)
         align = self.alignment_loss(users, pos_items, neg_items)
         parts = dict(out.parts)
         parts["align"] = float(align.detach())
-        return LossOutput(out.loss + self.config.weight * align, parts)
+        total = out.loss + self.config.weight * align
+        if self.config.text_bpr_weight > 0:
+            text_bpr = self.text_bpr_loss(users, pos_items, neg_items)
+            parts["text_bpr"] = float(text_bpr.detach())
+            total = total + self.config.text_bpr_weight * text_bpr
+        return LossOutput(total, parts)

@@ -5,7 +5,7 @@
     python benchmarks/speed.py                          # all rows, 1 round; writes benchmarks/results/speed.{json,md}
     python benchmarks/speed.py --rounds 2 --epochs 3    # interleaved rounds: medians over both
     python benchmarks/speed.py --device cuda            # the same on a GPU (RecBole and PyG included)
-    python benchmarks/speed.py --convergence 30         # also: test Recall@20 per epoch, graphrec vs RLMRec's LightGCN
+    python benchmarks/speed.py --convergence 10         # also: test Recall@20 by epoch, fast path vs the old path
 
 Setup (the issue's): LightGCN on ``rlmrec-amazon-book`` (11,000 users, 9,332 items,
 120,464 training interactions), embedding 32, 3 layers, batch 4096 = 30 batches per
@@ -42,6 +42,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# benchmarks/ holds scripts named like packages (benchmarks/alignment.py): import the repository's
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"
 RESULTS = REPO / "benchmarks" / "results"
@@ -79,6 +81,49 @@ def rows(models: list[str]) -> list[dict]:
 
 
 # ------------------------------------------------------------------- worker
+def reference_lightgcn(model_config, data):
+    """graphrec's LightGCN as it was before the speed work, for the convergence check.
+
+    Same initialisation, sampler and maths; the old computation: an int64 CSR adjacency,
+    one ``torch.sparse.mm`` autograd node per layer (backward reusing the symmetric
+    matrix), layers summed with out-of-place adds, and the generic
+    :meth:`EmbeddingRecommender.loss` (per-table lookups).
+    """
+    import torch
+
+    from graphrec.models import LightGCN
+    from graphrec.models.mf import EmbeddingRecommender
+    from graphrec.models.propagation import bipartite_adjacency, symmetric_normalize, to_torch_csr
+
+    class _SpMM(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, adjacency, x):
+            ctx.adjacency = adjacency
+            return torch.sparse.mm(adjacency, x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return None, torch.sparse.mm(ctx.adjacency, grad.contiguous())
+
+    class ReferenceLightGCN(LightGCN):
+        def __init__(self, *a):
+            super().__init__(*a)
+            self.adjacency = to_torch_csr(symmetric_normalize(bipartite_adjacency(data.train)), index_dtype=torch.int64)
+
+        def propagate_layers(self, ego):
+            adjacency = self._adjacency_on(ego.device)
+            total = layer = ego
+            for _ in range(self.num_layers):
+                layer = _SpMM.apply(adjacency, layer) if torch.is_grad_enabled() else torch.sparse.mm(adjacency, layer)
+                total = total + layer
+            return total / (self.num_layers + 1) if self.layer_combination == "mean" else total
+
+        def loss(self, users, pos_items, neg_items):
+            return EmbeddingRecommender.loss(self, users, pos_items, neg_items)
+
+    return ReferenceLightGCN(data.n_users, data.n_items, model_config, data.train)
+
+
 def graphrec_worker(args: argparse.Namespace) -> None:
     """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
     sys.path.insert(0, str(ANCHORS))
@@ -101,7 +146,10 @@ def graphrec_worker(args: argparse.Namespace) -> None:
     config = load_config(str(config_path), overrides)
     data = load_data(config.data)
     seed_everything(args.seed)
-    model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
+    if args.variant == "reference":
+        model = reference_lightgcn(config.model, data)
+    else:
+        model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     trainer = Trainer(model, data, config.train, config.eval, run_dir=None)
     evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False,
                           batch_size=config.eval.batch_size, device=trainer.device)
@@ -144,7 +192,8 @@ def graphrec_worker(args: argparse.Namespace) -> None:
 def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None, timeout: float = 1800) -> dict:
     """Run one row's worker in a subprocess; returns its RESULT dict (or an error)."""
     cmd = [*row["cmd"], "--threads", str(args.threads), "--device", args.device]
-    cmd += extra if extra is not None else ["--epochs", str(args.epochs), "--evals", str(args.evals)]
+    epochs = args.backbone_epochs if row.get("backbone") and args.backbone_epochs else args.epochs
+    cmd += extra if extra is not None else ["--epochs", str(epochs), "--evals", str(args.evals)]
     if not Path(cmd[0]).exists():
         return {"error": f"{cmd[0]} not found (run: python benchmarks/speed.py --setup-anchors)"}
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
@@ -253,6 +302,9 @@ def render(payload: dict) -> str:
                   "| epoch | " + " | ".join(conv["implementations"]) + " |", "|---|" + "---|" * len(conv["implementations"])]
         for row in conv["table"]:
             lines.append(f"| {row['epoch']} | " + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"]) + " |")
+        lines += ["", f"Largest |difference| between the fast and the pre-optimisation path at the same seed and epoch: "
+                      f"{conv['max_abs_difference_same_seed']:.5f}; largest spread of the fast path between seeds: "
+                      f"{conv['max_spread_between_seeds']:.5f}."]
     return "\n".join(lines) + "\n"
 
 
@@ -279,9 +331,13 @@ def target_checks(table: list[dict]) -> list[dict]:
 
 
 def convergence(args: argparse.Namespace, table_rows: list[dict]) -> dict:
-    """Test Recall@20 every few epochs for graphrec and RLMRec's LightGCN, several seeds."""
-    picks = {"graphrec": next(r for r in table_rows if r["key"] == "graphrec"),
-             "rlmrec": next(r for r in table_rows if r["key"] == "rlmrec")}
+    """Test Recall@20 every few epochs: graphrec's fast path vs its pre-optimisation path (and RLMRec's
+    LightGCN with ``--convergence-rlmrec``), per seed; same seed = same initialisation and batches."""
+    graphrec_row = next(r for r in table_rows if r["key"] == "graphrec")
+    picks = {"graphrec": graphrec_row,
+             "graphrec (pre-optimisation path)": {**graphrec_row, "cmd": [*graphrec_row["cmd"], "--variant", "reference"]}}
+    if args.convergence_rlmrec:
+        picks["RLMRec LightGCN"] = next(r for r in table_rows if r["key"] == "rlmrec")
     curves: dict[str, dict[int, list[float]]] = {}
     for seed in args.seeds:
         for name, row in picks.items():
@@ -294,7 +350,11 @@ def convergence(args: argparse.Namespace, table_rows: list[dict]) -> dict:
             print(f"  convergence {name} seed {seed}: {res['curve'][-1]}", flush=True)
     epochs = sorted(curves["graphrec"])
     table = [{"epoch": e, **{name: statistics.mean(curves[name][e]) for name in picks}} for e in epochs]
+    reference = "graphrec (pre-optimisation path)"
+    same_seed = max(abs(a - b) for e in epochs for a, b in zip(curves["graphrec"][e], curves[reference][e]))
+    between_seeds = max(max(v) - min(v) for e in epochs for v in [curves["graphrec"][e]])
     return {"seeds": args.seeds, "implementations": list(picks), "table": table,
+            "max_abs_difference_same_seed": same_seed, "max_spread_between_seeds": between_seeds,
             "per_seed": {name: {str(e): v for e, v in c.items()} for name, c in curves.items()}}
 
 
@@ -312,6 +372,8 @@ def main(argv=None) -> int:
     parser.add_argument("--curve-every", type=int, default=5, help="convergence: evaluate every N epochs")
     parser.add_argument("--seed", type=int, default=2023, help=argparse.SUPPRESS)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)")
+    parser.add_argument("--backbone-epochs", type=int, default=1,
+                        help="timed epochs of the SGL/SimGCL/... rows (their epochs are long; 0 = --epochs)")
     parser.add_argument("--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
     parser.add_argument("--threads", type=int, default=1)
@@ -320,8 +382,11 @@ def main(argv=None) -> int:
                         help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null")
     parser.add_argument("--only", nargs="+", default=None, metavar="KEY", help="run only these rows (keys as in the JSON)")
     parser.add_argument("--convergence", type=int, default=0, metavar="EPOCHS",
-                        help="also train graphrec and RLMRec's LightGCN for EPOCHS epochs per seed and compare test Recall@20")
+                        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed and compare test Recall@20")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
+    parser.add_argument("--convergence-rlmrec", action="store_true",
+                        help="convergence: also train RLMRec's LightGCN (its own sampler; slow)")
+    parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--setup-anchors", action="store_true", help="create the RecBole venv and exit")
     parser.add_argument("--out", default=str(RESULTS / "speed"), help="output path without extension")
     args = parser.parse_args(argv)
@@ -357,6 +422,7 @@ def main(argv=None) -> int:
         "threads": args.threads,
         "rounds": args.rounds,
         "epochs": args.epochs,
+        "backbone_epochs": args.backbone_epochs or args.epochs,
         "evals": args.evals,
         "load_average_start": load_start,
         "load_average_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),

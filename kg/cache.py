@@ -64,6 +64,52 @@ class ResponseCache:
                  completion.finish_reason, model, time.time()),
             )
 
+    def export_jsonl(self, path: str | Path) -> int:
+        """Write every response as one gzipped JSON line (key, text, token counts, model)."""
+        import gzip
+
+        from .io import atomic_write_bytes
+
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT key, text, prompt_tokens, completion_tokens, finish_reason, model FROM responses ORDER BY key"
+            ).fetchall()
+        lines = [json.dumps({"key": r[0], "text": r[1], "prompt_tokens": r[2], "completion_tokens": r[3],
+                             "finish_reason": r[4], "model": r[5]}, ensure_ascii=False) for r in rows]
+        atomic_write_bytes(path, gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=9, mtime=0))
+        return len(rows)
+
+    def import_jsonl(self, path: str | Path) -> int:
+        """Seed the cache from :meth:`export_jsonl` output; existing keys are kept. Returns rows added."""
+        import gzip
+
+        from .errors import DataFormatError
+
+        path = Path(path)
+        try:
+            raw = gzip.decompress(path.read_bytes()).decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataFormatError(f"not a gzipped JSON-lines cache export ({exc})", path=path) from None
+        rows = []
+        for number, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key, text = rec["key"], rec["text"]
+                if not (isinstance(key, str) and len(key) == 64 and isinstance(text, str)):
+                    raise ValueError("key must be a 64-hex string and text a string")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DataFormatError(f"bad cache record ({exc})", path=path, line=number) from None
+            rows.append((key, text, int(rec.get("prompt_tokens") or 0), int(rec.get("completion_tokens") or 0),
+                         rec.get("finish_reason"), str(rec.get("model") or ""), time.time()))
+        with self._lock:
+            before = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            self._db.execute("COMMIT")
+            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0] - before)
+
     def __len__(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])

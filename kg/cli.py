@@ -1,4 +1,4 @@
-"""Command line: ``python -m kg {build,stats,query,evaluate,import-recbole}``.
+"""Command line: ``python -m kg {build,merge,stats,query,evaluate,lexicon,cache-export,cache-import,import-recbole}``.
 
 Exit codes: 0 success; 2 bad input or configuration (the message names the file,
 line or option); 3 backend unavailable (finished items are journaled: rerun the
@@ -38,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
     b.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
     b.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
-    b.add_argument("--json-mode", default="auto", choices=["auto", "on", "off"], help="ask for JSON output")
+    b.add_argument("--json-mode", default="auto", choices=["auto", "schema", "on", "off"],
+                   help="openai: structured output (auto: json_schema -> json_object -> plain as the server allows)")
     b.add_argument("--batch-size", type=int, default=4, help="transformers/embedded: items per generate call")
     b.add_argument("--threads", type=int, default=0, help="transformers/embedded: torch CPU threads")
     b.add_argument("--out", required=True, help="output folder (resumes when it holds the same build)")
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--item-ids", help="comma-separated item ids")
+    b.add_argument("--shard", default="0/1", help="i/n: only the items whose stable id hash mod n is i (0-based); "
+                   "each shard its own --out; combine with 'kg merge'")
+    b.add_argument("--lexicon", help="keyword lexicon (kg lexicon): deterministic candidates learned from other "
+                   "items' curated keywords, recorded apart from the model's")
+    b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
     b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
     b.add_argument("--no-cache", action="store_true")
     b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
@@ -83,6 +89,36 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", dest="json_out", help="also write the report as JSON here")
     _add_common(e)
 
+    m = sub.add_parser("merge", help="merge shard build folders (kg build --shard i/n) into one graph")
+    m.add_argument("shards", nargs="+", help="shard output folders")
+    m.add_argument("--out", required=True, help="new folder for the merged build")
+    m.add_argument("--schema", default="films")
+    m.add_argument("--no-embeddings", action="store_true", help="entity resolution by string similarity only")
+    m.add_argument("--formats", default="nq.gz,ttl")
+    m.add_argument("--export-knowledge", action="store_true")
+    _add_common(m)
+
+    lx = sub.add_parser("lexicon", help="learn a cross-fitted keyword lexicon from curated gold keywords")
+    lx.add_argument("--dataset", default="ml-latest-small-tmdb")
+    lx.add_argument("--items", help="items TSV (default: the dataset's)")
+    lx.add_argument("--gold", help="gold facts TSV (default: the dataset's gold_facts.tsv)")
+    lx.add_argument("--text-columns", default="overview,tagline")
+    lx.add_argument("--relation", default="keyword")
+    lx.add_argument("--folds", type=int, default=2)
+    lx.add_argument("--min-hits", type=int, default=2)
+    lx.add_argument("--min-ratio", type=float, default=0.1, help="keyphraseness threshold")
+    lx.add_argument("--out", required=True, help="lexicon file (.json.gz)")
+    _add_common(lx)
+
+    ce = sub.add_parser("cache-export", help="write a response cache as gzipped JSON lines (compact, shippable)")
+    ce.add_argument("cache", help="cache.sqlite (or a build folder)")
+    ce.add_argument("--out", required=True, help="file .jsonl.gz")
+    _add_common(ce)
+    ci = sub.add_parser("cache-import", help="seed a response cache from 'kg cache-export' output")
+    ci.add_argument("file", help=".jsonl.gz from kg cache-export")
+    ci.add_argument("--cache", required=True, help="cache.sqlite to fill (or a build folder)")
+    _add_common(ci)
+
     r = sub.add_parser("import-recbole", help="RecBole .kg/.link -> RDF + graphrec arrays")
     r.add_argument("kg", help="NAME.kg file")
     r.add_argument("--link", help="NAME.link file (default: next to the .kg)")
@@ -109,7 +145,13 @@ def _cmd_build(args: argparse.Namespace) -> int:
     select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed,
                           item_ids=[i for i in (args.item_ids or "").split(",") if i])
     chosen = select_items(items, select, args.mode)
-    log.info("%s: %d items, %d selected", path, len(items), len(chosen))
+    from .shard import in_shard, parse_shard
+
+    shard, shards = parse_shard(args.shard)
+    if shards > 1:
+        chosen = [it for it in chosen if in_shard(it.item_id, shard, shards)]
+    log.info("%s: %d items, %d selected%s", path, len(items), len(chosen),
+             f" (shard {shard}/{shards})" if shards > 1 else "")
     openai_cfg = None
     if args.backend == "openai":
         if not args.base_url or not args.model:
@@ -123,7 +165,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     backend = make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
     extract = ExtractConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, chunk_chars=args.chunk_chars,
                             gleaning=args.gleaning, json_mode=args.json_mode != "off",
-                            relations=tuple(r for r in args.relations.split(",") if r))
+                            relations=tuple(r for r in args.relations.split(",") if r),
+                            lexicon=args.lexicon or "", lexicon_max=args.lexicon_max)
     output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
                           include_knowledge_in_export=args.export_knowledge)
     resolve_cfg = ResolveConfig(use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies))
@@ -198,6 +241,71 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_merge(args: argparse.Namespace) -> int:
+    from .build import OutputConfig
+    from .resolve import ResolveConfig
+    from .schema import load_schema
+    from .shard import merge_builds
+
+    schema = load_schema(args.schema)
+    report = merge_builds(args.shards, args.out, schema,
+                          resolve_cfg=ResolveConfig(use_embeddings=not args.no_embeddings,
+                                                    skip_types=tuple(schema.vocabularies)),
+                          output=OutputConfig(formats=tuple(f for f in args.formats.split(",") if f),
+                                              include_knowledge_in_export=args.export_knowledge),
+                          quiet=args.quiet)
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+def _cmd_lexicon(args: argparse.Namespace) -> int:
+    from .data import dataset_file, read_gold, read_items
+    from .lexicon import build_lexicon
+
+    items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
+    gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
+    items = read_items(items_path, text_columns=tuple(c for c in args.text_columns.split(",") if c))
+    lex = build_lexicon(items, read_gold(gold_path), args.relation, args.folds, args.min_hits, args.min_ratio,
+                        source=f"{items_path.parent.name}:{gold_path.name}")
+    lex.save(args.out)
+    print(json.dumps({"out": args.out, "relation": lex.relation, "folds": lex.folds,
+                      "phrases_per_fold": [len(e) for e in lex.entries], "fingerprint": lex.fingerprint()}))
+    return 0
+
+
+def _cache_path(target: str) -> Path:
+    path = Path(target)
+    # a build folder (existing or to be created) or a .sqlite file
+    return path / "cache.sqlite" if path.is_dir() or path.suffix not in (".sqlite", ".db") else path
+
+
+def _cmd_cache_export(args: argparse.Namespace) -> int:
+    from .cache import ResponseCache
+
+    path = _cache_path(args.cache)
+    if not path.exists():
+        raise KGError(f"{path}: no such cache")
+    cache = ResponseCache(path)
+    try:
+        n = cache.export_jsonl(args.out)
+    finally:
+        cache.close()
+    print(json.dumps({"exported": n, "out": args.out}))
+    return 0
+
+
+def _cmd_cache_import(args: argparse.Namespace) -> int:
+    from .cache import ResponseCache
+
+    cache = ResponseCache(_cache_path(args.cache))
+    try:
+        added = cache.import_jsonl(args.file)
+    finally:
+        cache.close()
+    print(json.dumps({"imported": added, "cache": str(_cache_path(args.cache))}))
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from .interop import read_recbole, write_arrays, write_recbole
     from .rdf import Namespaces, bind, export, new_dataset
@@ -224,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args)
     handlers = {"build": _cmd_build, "stats": _cmd_stats, "query": _cmd_query,
-                "evaluate": _cmd_evaluate, "import-recbole": _cmd_import}
+                "evaluate": _cmd_evaluate, "import-recbole": _cmd_import, "merge": _cmd_merge,
+                "lexicon": _cmd_lexicon, "cache-export": _cmd_cache_export, "cache-import": _cmd_cache_import}
     try:
         return handlers[args.command](args)
     except BackendUnavailable as exc:

@@ -23,7 +23,7 @@ from .cache import ResponseCache, cache_key
 from .data import Item
 from .errors import BackendError, BackendUnavailable, ConfigError
 from .journal import Journal
-from .parse import parse_output
+from .parse import Candidate, parse_output
 from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages, knowledge_relations
 from .schema import Schema
 from .text import EvidenceIndex, chunk_text
@@ -49,6 +49,11 @@ class ExtractConfig:
         relations: ask only for these relations (default: all of the schema's item
             relations).  A small model does better with the few that text states.
         json_mode: ask the backend for JSON output (server JSON mode / ``{`` prefill).
+        lexicon: optional keyword lexicon file (``kg lexicon``): a deterministic,
+            text-grounded candidate step learned from *other* items' curated keywords
+            (cross-fitted, see :mod:`kg.lexicon`).  Its triples are validated like the
+            model's and recorded apart (journal field ``lexicon``).  Text mode only.
+        lexicon_max: most lexicon candidates kept per item (highest keyphraseness first).
         validation: schema and evidence checks.
     """
 
@@ -59,6 +64,8 @@ class ExtractConfig:
     gleaning: bool = False
     relations: tuple[str, ...] = ()
     json_mode: bool = True
+    lexicon: str = ""
+    lexicon_max: int = 8
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
@@ -125,7 +132,14 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
         "chunk_chars": cfg.chunk_chars,
         "max_new_tokens": cfg.max_new_tokens,
         "relations": list(cfg.relations),
+        **({"lexicon": _lexicon_id(cfg)} if cfg.lexicon and cfg.mode == "text" else {}),
     }
+
+
+def _lexicon_id(cfg: ExtractConfig) -> str:
+    from .lexicon import load_lexicon
+
+    return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}"
 
 
 @dataclass
@@ -167,6 +181,14 @@ class Extractor:
         unknown = [r for r in self._keys if r not in schema.relations]
         if unknown:
             raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")
+        self._choices = closed_choices(schema, self._keys, cfg.mode)
+        self._lexicon = None
+        if cfg.lexicon and cfg.mode == "text":
+            from .lexicon import load_lexicon
+
+            self._lexicon = load_lexicon(cfg.lexicon)
+            if self._lexicon.relation not in schema.relations:
+                raise ConfigError(f"lexicon relation {self._lexicon.relation!r} is not in schema {schema.name}")
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
@@ -198,6 +220,7 @@ class Extractor:
             answers = self.backend.complete_batch(
                 [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens,
                 json_mode=self.cfg.json_mode, keys=self._keys, spans_from=[calls[i].source for i in group],
+                choices=self._choices,
             )
             for i, answer in zip(group, answers):
                 results[i] = answer
@@ -313,6 +336,15 @@ class Extractor:
             )
             kept_all.extend(kept)
             rejections.update(rej)
+        lexicon_kept: list = []
+        if self._lexicon is not None:
+            # deterministic candidates, after the model's so its triples keep their attribution
+            found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
+            cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
+            lexicon_kept, rej = validate(cands, self.schema, item.item_id, item.evidence, item.title,
+                                         allowed_relations=None, config=vcfg, source=SOURCE_TEXT, seen=seen)
+            rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
+            kept_all.extend(lexicon_kept)
         self.stats.outputs_unparsed += unparsed
         self.stats.outputs_repaired += repaired
         self.stats.candidates += n_cand
@@ -332,9 +364,31 @@ class Extractor:
             candidates=n_cand,
             candidates_supported=n_supported,
             rejections=dict(rejections),
+            **({"lexicon": [t.to_json() for t in lexicon_kept]} if self._lexicon is not None else {}),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+
+def closed_choices(schema: Schema, relations: list[str], mode: str) -> dict[str, list[str]]:
+    """Allowed values of relations whose target type is a closed vocabulary.
+
+    Text mode: every accepted spelling longer than 2 characters (the value must also be
+    in the text, so "war" or "musical" count; ISO codes such as "it" are too ambiguous).
+    Knowledge mode: the canonical names.
+    """
+    out: dict[str, list[str]] = {}
+    for rel in relations:
+        types = schema.target_types(rel)
+        if not types or not all(schema.is_closed(t) for t in types):
+            continue
+        values: list[str] = []
+        for t in types:
+            for canonical in schema.vocabularies[t]:
+                spellings = schema.vocabulary_spellings(t, canonical) if mode == "text" else [canonical]
+                values.extend(v for v in spellings if len(v) > 2 and v not in values)
+        out[rel] = values
+    return out
 
 
 def new_run_id() -> str:

@@ -50,7 +50,9 @@ class GenerationSettings:
     """What determines the prompts (all part of the journal fingerprint and the file header).
 
     Attributes:
-        users: number of users sampled (without replacement, seeded); 0 = every user.
+        users: number of users sampled (without replacement, seeded); 0 = every user.  The
+            sample of ``n`` users is the first ``n`` of one seeded permutation, so a larger
+            ``users`` extends a finished run (its journal and cache are reused).
         candidates: top-k unseen items of the base model shown as candidates.
         history: training items shown per user (a seeded random sample of them).
         description_chars: overview characters per item (0 = title, year and genres only).
@@ -175,7 +177,9 @@ def generate_augmentation(
         "backend": identity,
         "data_fingerprint": data_fingerprint(data),
         "base_run": (base_run or {}).get("checkpoint_sha256", (base_run or {}).get("path")),
-        "settings": asdict(settings),
+        # the sample size is left out: samples are prefixes of one seeded permutation, so a run
+        # can be extended (or cut short and finalised) with another --users over the same journal
+        "settings": {k: v for k, v in asdict(settings).items() if k != "users"},
     }
     journal = Journal(work / "journal.jsonl", fingerprint)
     report = GenerationReport()

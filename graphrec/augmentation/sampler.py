@@ -115,7 +115,9 @@ class AugmentedBPRSampler:
 
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The base sampler's batches, each followed by its share of augmented triplets."""
-        pool = self.active[torch.randperm(len(self.active), generator=self.generator)] if len(self.active) else None
+        pool = None
+        if self.fraction > 0 and len(self.active):  # fraction 0 draws nothing: identical to plain BPR
+            pool = self.active[torch.randperm(len(self.active), generator=self.generator)]
         cursor = 0
         for users, pos, neg in self.base.epoch(batch_size):
             k = self.augmented_per_batch(len(users))

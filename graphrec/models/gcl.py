@@ -146,12 +146,14 @@ class GCLRecommender(LightGCN):
         u1, i1 = self.split(view1)
         u2, i2 = self.split(view2)
         t = self.config.temperature
-        return info_nce(u1[users], u2[users], t) + info_nce(i1[items], i2[items], t)
+        # index_select: row gathers whose backward is one index_add_ (faster than advanced indexing)
+        return (info_nce(u1.index_select(0, users), u2.index_select(0, users), t)
+                + info_nce(i1.index_select(0, items), i2.index_select(0, items), t))
 
     def bpr_and_reg(self, final: torch.Tensor, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.split(final)
-        u = user_emb[users]
-        rank = bpr_loss((u * item_emb[pos]).sum(-1), (u * item_emb[neg]).sum(-1))
+        u = user_emb.index_select(0, users)
+        rank = bpr_loss((u * item_emb.index_select(0, pos)).sum(-1), (u * item_emb.index_select(0, neg)).sum(-1))
         return rank, self.regularization(users, pos, neg)
 
     def contrastive_loss(self, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,7 @@ from torch import nn
 
 from graphrec.config import doc
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
-from graphrec.models.propagation import symmetric_normalize, to_torch_csr
+from graphrec.models.propagation import sparse_dense_mm, symmetric_normalize, to_torch_csr
 
 
 @dataclass
@@ -33,9 +33,11 @@ class _Structure:
 
     def __init__(self, matrix: sp.csr_matrix, types: np.ndarray) -> None:
         self.size = matrix.shape
-        self.crow = torch.from_numpy(matrix.indptr.astype(np.int64))
-        self.col = torch.from_numpy(matrix.indices.astype(np.int64))
-        self.row = torch.repeat_interleave(torch.arange(matrix.shape[0]), self.crow.diff())
+        # int32 CSR indices when they fit: MKL's sparse BLAS would convert int64 ones on every product
+        index = np.int32 if max(matrix.nnz, *matrix.shape) < np.iinfo(np.int32).max else np.int64
+        self.crow = torch.from_numpy(matrix.indptr.astype(index))
+        self.col = torch.from_numpy(matrix.indices.astype(index))
+        self.row = torch.repeat_interleave(torch.arange(matrix.shape[0]), self.crow.diff().long())
         self.base = torch.from_numpy(matrix.data.astype(np.float32))
         self.types = torch.from_numpy(types.astype(np.int64))
         # every (row, type) pair with entries, stacked: row k of `stacked` holds the entries of
@@ -76,17 +78,17 @@ class _RelationWeightedSpMM(torch.autograd.Function):
         matrix = structure.matrix(structure.base * weights[structure.types])
         ctx.structure, ctx.matrix = structure, matrix
         ctx.save_for_backward(weights, x)
-        return torch.sparse.mm(matrix, x)
+        return sparse_dense_mm(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         weights, x = ctx.saved_tensors
         s = ctx.structure
         grad = grad.contiguous()
-        grad_x = torch.sparse.mm(ctx.matrix, grad) if ctx.needs_input_grad[2] else None
+        grad_x = sparse_dense_mm(ctx.matrix, grad) if ctx.needs_input_grad[2] else None
         grad_w = None
         if ctx.needs_input_grad[1]:
-            per_pair = (grad[s.stacked_rows] * torch.sparse.mm(s.stacked, x)).sum(1)
+            per_pair = (grad[s.stacked_rows] * sparse_dense_mm(s.stacked, x)).sum(1)
             grad_w = torch.zeros_like(weights).index_add_(0, s.stacked_types, per_pair)
         return None, grad_w, grad_x
 
@@ -179,7 +181,7 @@ class KGLightGCN(KGRecommender):
             if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
                 x = _RelationWeightedSpMM.apply(self.structure, w, x)
             else:
-                x = torch.sparse.mm(self.structure.matrix(self.structure.base * w[self.structure.types]), x)
+                x = sparse_dense_mm(self.structure.matrix(self.structure.base * w[self.structure.types]), x)
             total = total + x
         if self.layer_combination == "mean":
             total = total / (self.num_layers + 1)

@@ -14,7 +14,7 @@ from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.losses import bpr_loss, kg_margin_bpr_loss, l2_penalty, transe_distance
-from graphrec.models.propagation import to_torch_csr
+from graphrec.models.propagation import sparse_dense_mm, to_torch_csr
 
 
 @dataclass
@@ -45,11 +45,11 @@ class _SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, matrix: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         ctx.transposed = transposed
-        return torch.sparse.mm(matrix, x)
+        return sparse_dense_mm(matrix, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, torch.sparse.mm(ctx.transposed, grad.contiguous())
+        return None, None, sparse_dense_mm(ctx.transposed, grad.contiguous())
 
 
 class KGAT(KGRecommender):
@@ -166,7 +166,7 @@ class KGAT(KGRecommender):
         x = self.ego()
         layers = [x]
         for layer in range(self.num_layers):
-            neighbours = _SpMM.apply(matrix, transposed, x) if x.requires_grad else torch.sparse.mm(matrix, x)
+            neighbours = _SpMM.apply(matrix, transposed, x) if x.requires_grad else sparse_dense_mm(matrix, x)
             x = F.leaky_relu(self.w1[layer](x + neighbours)) + F.leaky_relu(self.w2[layer](x * neighbours))
             if dropout and self.config.dropout > 0:
                 keep = (torch.rand(x.shape, generator=self.rng()) >= self.config.dropout).to(x.device)

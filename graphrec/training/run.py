@@ -59,7 +59,7 @@ def run_training(
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
-    model = build_model(config.model, data.n_users, data.n_items, data.train)
+    model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
              config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
     trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir, callbacks=callbacks)
@@ -81,7 +81,7 @@ def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[
             f"{run_dir}: the dataset split differs from the one this run was trained on "
             "(dataset files or split settings changed)"
         )
-    model = build_model(config.model, data.n_users, data.n_items, data.train)
+    model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     model.load_state_dict(best["model_state"])
     model.eval()
     return config, data, model

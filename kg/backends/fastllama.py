@@ -220,13 +220,16 @@ class LlamaRunner:
             kr, vr = cache.k[li, :, :, :slots], cache.v[li, :, :, :slots]
             scores = (qg @ kr.transpose(-1, -2)).view(B, Hk, group, T, slots) * scale + mask[:, :, None]
             if prefix is not None:
-                # softmax over [prefix slots, own slots] in two parts: no concatenation, no copies
-                pk, pv = prefix[0][li], prefix[1][li]  # [1, Hk, P, D]
-                pscores = (qg @ pk.transpose(-1, -2)).view(B, Hk, group, T, -1) * scale
+                # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
+                # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
+                pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
+                qf = qg.transpose(0, 1).reshape(Hk, B * group * T, D)
+                pscores = (qf @ pk.transpose(-1, -2)).view(Hk, B, group, T, -1).transpose(0, 1) * scale
                 top = torch.maximum(pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True))
                 pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
                 denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
-                out = (pe.view(B, Hk, group * T, -1) @ pv + re_.view(B, Hk, group * T, slots) @ vr)
+                pout = (pe.transpose(0, 1).reshape(Hk, B * group * T, -1) @ pv).view(Hk, B, group * T, D)
+                out = pout.transpose(0, 1) + re_.view(B, Hk, group * T, slots) @ vr
                 out = out / denom.view(B, Hk, group * T, 1)
             else:
                 out = torch.softmax(scores, dim=-1).view(B, Hk, group * T, slots) @ vr

@@ -2,9 +2,12 @@
 
 Standard library HTTP only.  Retries 429, 5xx, timeouts and connection errors with
 exponential backoff and full jitter (honouring ``Retry-After``), runs at most
-``concurrency`` requests at once, and asks for JSON output
-(``response_format = {"type": "json_object"}``) unless the server rejects it, in
-which case it falls back to plain text once and remembers.  The API key is read from
+``concurrency`` requests at once, and asks for structured output: with the reply's
+keys known, ``response_format = {"type": "json_schema", ...}`` (an object of string
+lists, closed vocabularies as ``enum``; vLLM, OpenAI, llama.cpp and Ollama enforce it),
+else ``{"type": "json_object"}``.  A server that rejects a format (HTTP 400/422
+naming it) gets the next simpler one (json_schema -> json_object -> plain text);
+the downgrade is remembered for the rest of the run.  The API key is read from
 the environment variable named in the config and never logged or cached.
 """
 from __future__ import annotations
@@ -46,7 +49,9 @@ class OpenAIConfig:
         backoff_base_s: first backoff; doubles each retry (full jitter).
         backoff_max_s: cap of one backoff sleep (also caps ``Retry-After``).
         concurrency: requests in flight at once.
-        json_mode: ``"auto"`` (ask, fall back if unsupported), ``"on"`` or ``"off"``.
+        json_mode: ``"auto"`` (JSON schema when the keys are known, else JSON object;
+            falls back when unsupported), ``"schema"`` (JSON schema, no fallback),
+            ``"on"`` (JSON object, no fallback) or ``"off"``.
         temperature: sampling temperature (0 = greedy, reproducible where the server is).
         seed: passed to servers that support seeded sampling.
         extra_body: extra JSON fields for the request (e.g. vLLM ``guided_json``).
@@ -68,8 +73,8 @@ class OpenAIConfig:
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
             raise ConfigError(f"openai.base_url must start with http:// or https://, got {self.base_url!r}")
-        if self.json_mode not in ("auto", "on", "off"):
-            raise ConfigError("openai.json_mode must be 'auto', 'on' or 'off'")
+        if self.json_mode not in ("auto", "schema", "on", "off"):
+            raise ConfigError("openai.json_mode must be 'auto', 'schema', 'on' or 'off'")
         if self.concurrency < 1 or self.max_retries < 0 or self.timeout_s <= 0:
             raise ConfigError("openai.concurrency >= 1, max_retries >= 0 and timeout_s > 0 are required")
 
@@ -90,6 +95,8 @@ class OpenAIBackend(LLMBackend):
         self.model = config.model
         self.max_batch = max(1, config.concurrency)
         self._json_supported = config.json_mode != "off"
+        # structured-output levels still believed to work: json_schema, json_object
+        self._schema_supported = config.json_mode in ("auto", "schema")
         self._lock = threading.Lock()
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="kg-openai")
@@ -155,7 +162,10 @@ class OpenAIBackend(LLMBackend):
             }
             if cfg.seed is not None:
                 body["seed"] = cfg.seed
-            if use_json:
+            use_schema = use_json and bool(keys) and self._schema_supported
+            if use_schema:
+                body["response_format"] = json_schema_format(list(keys or []), choices)
+            elif use_json:
                 body["response_format"] = {"type": "json_object"}
             if cfg.extra_body:
                 body.update(cfg.extra_body)
@@ -163,7 +173,15 @@ class OpenAIBackend(LLMBackend):
                 data = self._post(body)
                 return _completion_from(data)
             except _HTTPFailure as exc:
-                if use_json and cfg.json_mode == "auto" and exc.status in (400, 422) and "response_format" in exc.detail:
+                rejected = exc.status in (400, 422) and any(
+                    w in exc.detail for w in ("response_format", "json_schema", "json_object"))
+                if use_schema and cfg.json_mode == "auto" and rejected:
+                    with self._lock:
+                        if self._schema_supported:
+                            log.warning("server does not support json_schema output; using json_object")
+                        self._schema_supported = False
+                    continue
+                if use_json and cfg.json_mode == "auto" and rejected:
                     with self._lock:
                         if self._json_supported:
                             log.warning("server does not support response_format; continuing without JSON mode")
@@ -210,6 +228,24 @@ class OpenAIBackend(LLMBackend):
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+
+
+def json_schema_format(keys: list[str], choices: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+    """``response_format`` asking for ``{key: [string, ...], ...}`` with closed keys as enums."""
+    props: dict[str, Any] = {}
+    for key in keys:
+        item: dict[str, Any] = {"type": "string"}
+        if choices and key in choices:
+            item["enum"] = list(choices[key])
+        props[key] = {"type": "array", "items": item}
+    return {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "facts",
+            "strict": True,
+            "schema": {"type": "object", "properties": props, "required": list(keys), "additionalProperties": False},
+        },
+    }
 
 
 class _HTTPFailure(Exception):

@@ -285,6 +285,8 @@ class StructuredDecoder:
         values, _ = segment_values(row.seg_text, row.max_values)
         if row.source:
             values = [source_casing(v, row.source) for v in values]
+        seen: set[str] = set()
+        values = [v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))]  # casing variants
         # a small model repeats earlier values under every later key: drop them (and the
         # context shows our canonical list, so the repetition does not reinforce itself)
         values = [v for v in values if v.casefold() not in row.used]

@@ -21,7 +21,8 @@ _spec.loader.exec_module(suite)
 VARIANTS = {
     "lightgcn-contrastive": {"backbone": {"name": "lightgcn", "num_layers": 2}, "objective": "contrastive"},
     "lightgcn-generative": {"backbone": {"name": "lightgcn", "num_layers": 2}, "objective": "generative", "mask_ratio": 0.2},
-    "mf-contrastive-fused": {"backbone": {"name": "mf"}, "objective": "contrastive", "fusion_weight": 0.3},
+    "mf-contrastive-fused": {"backbone": {"name": "mf"}, "objective": "contrastive", "fusion_weight": 0.3,
+                             "text_bpr_weight": 0.5},
     "sgl-contrastive": {"backbone": {"name": "sgl"}, "objective": "contrastive"},
 }
 

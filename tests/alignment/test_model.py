@@ -45,6 +45,7 @@ def test_config_nested_backbone_overrides_and_round_trip(tmp_path):
     ({"backbone": {"name": "lightgcn", "bogus": 1}}, "model.backbone.bogus"),
     ({"temperature": 0}, "temperature must be positive"),
     ({"objective": "generative", "fusion_weight": 0.2}, "needs objective=contrastive"),
+    ({"objective": "generative", "text_bpr_weight": 0.2}, "needs objective=contrastive"),
     ({"backbone": "lightgcn"}, "expected a model section"),
 ])
 def test_config_errors(values, message):
@@ -128,9 +129,10 @@ def test_alignment_makes_graph_and_text_views_agree(topics, topic_views):
     assert agreement() > before + 0.2
 
 
-def test_cold_items_become_recommendable_through_text(topics, topic_views):
+@pytest.mark.parametrize("text_bpr_weight", [0.0, 1.0])
+def test_cold_items_become_recommendable_through_text(topics, topic_views, text_bpr_weight):
     """After training, cold items of a user's favourite topic outrank the other cold items."""
-    model = make(topics, topic_views, weight=1.0)
+    model = make(topics, topic_views, weight=1.0, text_bpr_weight=text_bpr_weight)
     _train(model, topics, epochs=12)
     cold = torch.nonzero(model.cold_items).ravel()
     user_topic = np.asarray(topics.meta["user_topic"])

@@ -33,7 +33,7 @@ class RecordingBackend(LLMBackend):
         self.reply = reply
         self.calls = []
 
-    def complete(self, messages, *, max_tokens, json_mode=True, keys=None, spans_from=None):
+    def complete(self, messages, *, max_tokens, json_mode=True, **options):
         self.calls.append(messages)
         return Completion(text=self.reply, completion_tokens=12)
 

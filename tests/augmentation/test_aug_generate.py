@@ -142,3 +142,14 @@ def test_openai_compatible_server_end_to_end(text_data, scorer, tmp_path):
     sent = server.requests[-1]["body"]
     assert sent["model"] == "local-test" and sent["messages"][0]["role"] == "system"
     assert json.loads(records[0][1]["response"].split("! ", 1)[1])["like"] >= 1
+
+
+def test_a_larger_sample_extends_a_finished_run(text_data, scorer, tmp_path):
+    out = tmp_path / "edges.jsonl"
+    small = GenerationSettings(users=6, candidates=6, history=4, description_chars=40, seed=1)
+    generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), out, small, progress=False)
+    backend = FakeBackend(replies=comedy_fan)
+    report = generate_augmentation(text_data, scorer, backend, out, SETTINGS, progress=False)
+    assert report.resumed_users == 6 and len(backend.calls) == 6 and report.edges == 12
+    first_six = [e["user"] for _, e in read_records(out)[1]][:6]
+    assert first_six == [str(text_data.user_ids[u]) for u in sample_users(text_data.n_users, 6, 1)]

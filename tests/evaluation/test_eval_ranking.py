@@ -93,3 +93,30 @@ def test_topk_ties_found_beyond_the_first_prefix():
     for r in range(rows.shape[0]):
         assert indices[r].tolist() == reference_topk(rows[r].tolist(), k), r
         assert values[r].tolist() == [rows[r, i].item() for i in indices[r].tolist()]
+
+
+def test_score_blocks_bound_memory_without_changing_results():
+    from graphrec.data.synthetic import random_interactions
+    from graphrec.evaluation import Evaluator
+
+    data = random_interactions(n_users=90, n_items=70, per_user=9, seed=4)
+    gen = torch.Generator().manual_seed(0)
+    user_emb, item_emb = torch.randn(90, 6, generator=gen), torch.randn(70, 6, generator=gen)
+    calls = []
+
+    def scorer(users):
+        calls.append(len(users))
+        return torch.round(user_emb[users] @ item_emb.T, decimals=1)  # rounded: ties included
+
+    whole = Evaluator(ks=(5, 10), batch_size=64).evaluate(scorer, data.test, exclude=[data.train])
+    assert max(calls) == 64
+    calls.clear()
+    tiny = Evaluator(ks=(5, 10), batch_size=64, max_block_mb=7 * 70 * 4 / 2**20)  # 7 rows of 70 items
+    assert tiny.rows_per_block(70) == 7
+    blocked = tiny.evaluate(scorer, data.test, exclude=[data.train])
+    assert max(calls) == 7 and blocked.meta["rows_per_block"] == 7
+    assert blocked.metrics == whole.metrics
+    for name, values in whole.per_user.items():
+        np.testing.assert_array_equal(blocked.per_user[name], values)
+    with pytest.raises(ValueError, match="max_block_mb"):
+        Evaluator(max_block_mb=0)

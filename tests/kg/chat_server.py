@@ -3,7 +3,8 @@
 Behaviour per request comes from a plan (a list consumed in order; then ``ok``):
 ``ok``, ``429`` (with Retry-After), ``500``, ``503``, ``slow:SECONDS``, ``drop``
 (close the connection without answering), ``garbage`` (non-JSON body), ``empty``
-(an empty completion), ``401``.  ``down = True`` answers 503 to everything.
+(an empty completion), ``401``.  ``down = True`` answers 503 to everything;
+``reject_json_schema`` / ``reject_response_format`` answer 400 to those output formats.
 Requests (body and headers) are recorded for assertions, with the peak number of
 requests in flight.
 """
@@ -23,6 +24,7 @@ class ChatServer:
         self.plan: list[str] = []
         self.down = False
         self.reject_response_format = False
+        self.reject_json_schema = False
         self.requests: list[dict] = []
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -72,6 +74,9 @@ class ChatServer:
                         return self._send(int(action), b'{"error": {"message": "scripted"}}', headers)
                     if action == "garbage":
                         return self._send(200, b"<html>oops</html>")
+                    fmt = (body.get("response_format") or {}).get("type")
+                    if server.reject_json_schema and fmt == "json_schema":
+                        return self._send(400, b'{"error": {"message": "json_schema is not supported"}}')
                     if server.reject_response_format and "response_format" in body:
                         return self._send(400, b'{"error": {"message": "response_format is not supported"}}')
                     content = "" if action == "empty" else server.responder(body["messages"])

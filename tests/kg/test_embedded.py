@@ -37,11 +37,13 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
     from kg.backends import TransformersConfig, make_backend
 
     items = read_items(write_items(tmp_path / "items.tsv", TEXTS))
-    backend = make_backend("embedded", transformers=TransformersConfig(batch_size=1, threads=1))
+    # both items in one batch: the batched fast path (shared prefix, packed rows)
+    backend = make_backend("embedded", transformers=TransformersConfig(batch_size=2, threads=1))
     out = tmp_path / "run"
     stats = run_build(items, films_schema, backend, out,
                       ExtractConfig(max_new_tokens=32, relations=("keyword", "features_character")),
                       ResolveConfig(use_embeddings=False), quiet=True)
+    assert backend._decoder is not None  # SmolLM2 is a Llama: the batched runner is used
     assert stats.items_done == 2 and stats.calls == 2 and stats.outputs_unparsed == 0
     _, records = read_journal(out / "journal.text.jsonl")
     assert {r["item_id"] for r in records if r["status"] == "done"} == {"1", "2"}
@@ -58,6 +60,17 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
                       ResolveConfig(use_embeddings=False), cache_path=out / "cache.sqlite", quiet=True)
     assert again.cache_hits == 2 and again.calls == 0
     assert json.loads((out / "stats.json").read_text())["journals"]["text"]["items_done"] == 2
+
+    # the batched runner reproduces transformers' own forward (prefix + rows of different lengths)
+    import torch
+
+    runner = backend._decoder.runner
+    ids = backend._tok("Buzz Lightyear lands in Andy's room while Woody", add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        ref = backend._lm(input_ids=torch.tensor([ids])).logits[0]
+        rows = runner.new_rows(2, 8, prefix_len=4)
+        got = runner.forward(rows, [ids[4:], ids[4:6]], runner.prefix(ids[:4]))
+    assert torch.allclose(got[0], ref[-1], atol=1e-3) and torch.allclose(got[1], ref[5], atol=1e-3)
 
     # free (unstructured) generation: the shared-prefix KV cache gives the same greedy text,
     # and left-padded batched generation answers every row

@@ -91,3 +91,36 @@ def test_batch_concurrency_is_bounded_and_failures_stay_in_their_slot(chat_serve
     assert sum(isinstance(r, BackendError) for r in results) == 1
     assert 1 < chat_server.peak_in_flight <= 3
     b.close()
+
+
+def test_json_schema_output_with_enums_then_fallbacks(chat_server):
+    keys = ["keyword", "genre"]
+    choices = {"genre": ["Comedy", "Drama"]}
+    b = backend(chat_server)
+    assert "love" in b.complete(MESSAGES, max_tokens=50, keys=keys, choices=choices).text
+    fmt = chat_server.requests[-1]["body"]["response_format"]
+    assert fmt["type"] == "json_schema"
+    schema = fmt["json_schema"]["schema"]
+    assert schema["required"] == keys and schema["additionalProperties"] is False
+    assert schema["properties"]["genre"]["items"]["enum"] == ["Comedy", "Drama"]
+    assert "enum" not in schema["properties"]["keyword"]["items"]
+    # a server without json_schema: json_object next, remembered; without any format: plain
+    chat_server.reject_json_schema = True
+    chat_server.requests.clear()
+    assert "love" in b.complete(MESSAGES, max_tokens=50, keys=keys).text
+    assert "love" in b.complete(MESSAGES, max_tokens=50, keys=keys).text
+    types = [(r["body"].get("response_format") or {}).get("type") for r in chat_server.requests]
+    assert types == ["json_schema", "json_object", "json_object"]
+    chat_server.reject_response_format = True
+    chat_server.requests.clear()
+    assert "love" in b.complete(MESSAGES, max_tokens=50, keys=keys).text
+    types = [(r["body"].get("response_format") or {}).get("type") for r in chat_server.requests]
+    assert types == ["json_object", None]
+
+
+def test_schema_mode_does_not_fall_back(chat_server):
+    chat_server.reject_json_schema = True
+    b = backend(chat_server, json_mode="schema")
+    with pytest.raises(BackendError, match="HTTP 400"):
+        b.complete(MESSAGES, max_tokens=50, keys=["keyword"])
+    assert len(chat_server.requests) == 1

