@@ -5,7 +5,11 @@ items with overviews (seed 0), resumably (rerun the same command to continue an
 interrupted run), then scores it with ``kg evaluate``'s measures and writes
 ``benchmarks/results/kg_quality.json`` and ``kg_quality.md``.
 
-    nice -n 10 python benchmarks/kg_quality.py --n 200 --knowledge 40
+    nice -n 10 python benchmarks/kg_quality.py --n 200 --knowledge 40 --lexicon auto
+
+``--lexicon auto`` learns the cross-fitted keyword lexicon (``kg lexicon``: from other
+items' curated keywords only) into the run folder and adds its candidates; the report
+scores the model's triples and the lexicon's additions apart ("by origin").
 
 Another backend: ``--backend openai --base-url http://host:8000/v1 --model NAME``.
 """
@@ -95,6 +99,9 @@ def main() -> int:
     ap.add_argument("--base-url")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     ap.add_argument("--max-new-tokens", type=int, default=120)
+    ap.add_argument("--batch-size", type=int, default=32, help="items decoded together (embedded/transformers)")
+    ap.add_argument("--lexicon", default="", help="keyword lexicon file, or 'auto' to learn it into the run folder")
+    ap.add_argument("--lexicon-max", type=int, default=8)
     ap.add_argument("--out", default=str(REPO / "runs" / "kg" / "kg_quality"))
     ap.add_argument("--labels", default=str(REPO / "tests" / "kg" / "fixtures" / "hand_labels.tsv"))
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "kg_quality.json"))
@@ -111,15 +118,24 @@ def main() -> int:
     sample = select_items(items, SelectConfig(sample=args.n, seed=args.seed))
     out = Path(args.out)
     relations = tuple(r for r in args.relations.split(",") if r)
+    lexicon = args.lexicon
+    if lexicon == "auto":
+        from kg.lexicon import build_lexicon
+
+        lexicon = str(out / "lexicon.json.gz")
+        if not Path(lexicon).exists():
+            build_lexicon(items, read_gold(gold_path), source=f"{args.dataset}:gold_facts.tsv").save(lexicon)
     if not args.score_only:
         backend = make_backend(
             args.backend,
             openai=OpenAIConfig(base_url=args.base_url, model=args.model) if args.backend == "openai" else None,
-            transformers=TransformersConfig(model_path=args.model or "", batch_size=1, threads=args.threads),
+            transformers=TransformersConfig(model_path=args.model or "", batch_size=args.batch_size,
+                                            threads=args.threads),
         )
         resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
         start = time.perf_counter()
-        run_build(sample, schema, backend, out, ExtractConfig(max_new_tokens=args.max_new_tokens, relations=relations),
+        run_build(sample, schema, backend, out, ExtractConfig(max_new_tokens=args.max_new_tokens, relations=relations,
+                                                              lexicon=lexicon, lexicon_max=args.lexicon_max),
                   resolve_cfg, OutputConfig(), quiet=args.quiet)
         if args.knowledge:
             run_build(sample[: args.knowledge], schema, backend, out,
@@ -140,6 +156,7 @@ def main() -> int:
         "backend": args.backend,
         "model": args.model or ("SmolLM2-135M-Instruct.Q4_1.gguf" if args.backend == "embedded" else ""),
         "relations_asked": list(relations) or schema.item_relations(),
+        "lexicon": {"file": lexicon, "max_per_item": args.lexicon_max} if lexicon else None,
         "throughput": {"text": _run_counters(out, "text"), "knowledge": _run_counters(out, "knowledge")},
         "rejections": stats["journals"],
         "entities": stats["entities"],

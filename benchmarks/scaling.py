@@ -46,6 +46,17 @@ def shape_for(n_interactions: int) -> tuple[int, int]:
     return n_interactions // 40, n_interactions * 3 // 400
 
 
+def progress_file(n: int) -> Path:
+    return RESULTS / "tmp" / f"scaling_{n}.progress.jsonl"
+
+
+def read_progress(n: int) -> list[dict]:
+    path = progress_file(n)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def rss_gib() -> float:
     import psutil
 
@@ -72,10 +83,20 @@ def worker(args: argparse.Namespace) -> None:
     n_users, n_items = shape_for(n)
     out: dict = {"interactions": n, "users": n_users, "items": n_items}
     phase = {}
+    progress_path = progress_file(n)
+    progress_path.parent.mkdir(parents=True, exist_ok=True)
+    progress_path.write_text("", encoding="utf-8")
+
+    def note(**record) -> None:
+        """Append a progress record, so a run killed mid-epoch still documents its memory."""
+        record.update(rss_gib=rss_gib(), peak_gib=peak_gib(), at=time.time())
+        with progress_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     start = time.perf_counter()
     data = power_law_interactions(n_users, n_items, n, seed=args.seed)
     phase["generate"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    note(phase="generate", seconds=phase["generate"]["seconds"])
     out["adjacency_nnz"] = 2 * data.train.nnz
 
     start = time.perf_counter()
@@ -86,6 +107,17 @@ def worker(args: argparse.Namespace) -> None:
                             device=args.device, progress=False)
     trainer = Trainer(model, data, train_cfg, EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None)
     phase["build"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    note(phase="build", seconds=phase["build"]["seconds"])
+    batches_per_epoch = trainer.sampler.num_batches(batch)
+    epoch_batches = trainer.sampler.epoch
+
+    def tracked_epoch(batch_size):
+        started = time.perf_counter()
+        for index, item in enumerate(epoch_batches(batch_size)):
+            yield item
+            note(phase="train", batch=index + 1, of=batches_per_epoch, seconds=time.perf_counter() - started)
+
+    trainer.sampler.epoch = tracked_epoch
 
     epochs = []
     for _ in range(2 if n <= args.warmup_below else 1):
@@ -111,6 +143,7 @@ def worker(args: argparse.Namespace) -> None:
     out["eval"] = {"users": int(len(sample)), "seconds": eval_seconds, "seconds_per_1k_users": eval_seconds / len(sample) * 1000,
                    "rows_per_block": result.meta["rows_per_block"], "recall@20": result.metrics["recall@20"],
                    "users_with_test_items": int(len(with_targets))}
+    note(phase="evaluate", seconds=eval_seconds)
     out["phases"] = phase
     out["peak_rss_gib"] = peak_gib()
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")
@@ -141,13 +174,17 @@ def render(payload: dict, requested: list[int]) -> str:
         "LightGCN epoch (embedding 32, 3 layers, 30 batches per epoch, Adam, 1 thread) on synthetic power-law graphs "
         "(users = interactions / 40, items = interactions / 133).",
         "",
-        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of sampled users (s / 1k users, block rows) | RSS added by eval |",
+        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of sampled users (s / 1k users, rows per score block) | rise of peak RSS during eval |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(sizes, key=int):
         r = sizes[key]
         if "error" in r:
-            lines.append(f"| {int(key):,} | | | error: {r['error'][:100]} | | | | | |")
+            users, items = shape_for(int(key))
+            last = (r.get("progress") or [{}])[-1]
+            reached = (f"; reached {last.get('phase')} batch {last.get('batch', '-')}/{last.get('of', '-')} after "
+                       f"{last.get('seconds', 0):.0f} s, peak RSS so far {last.get('peak_gib', 0):.2f} GiB") if last else ""
+            lines.append(f"| {int(key):,} | {users:,} | {items:,} | not finished: {r['error'][:80]}{reached} | | | | | |")
             continue
         ph = r["phases"]
         added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
@@ -260,6 +297,8 @@ def main(argv=None) -> int:
                     result = json.loads(lines[-1][len("RESULT "):])
             except subprocess.TimeoutExpired:
                 result = {"error": f"timed out after {args.timeout:.0f} s"}
+            if "error" in result:
+                result["progress"] = read_progress(n)[-3:]  # how far it got, with its memory
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
             result["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
             payload["sizes"][str(n)] = result

@@ -263,6 +263,7 @@ def render(payload: dict) -> str:
         f"LightGCN on `rlmrec-amazon-book`, embedding 32, 3 layers, batch 4096 (30 batches per epoch), "
         f"{payload['threads']} thread(s), device `{payload['device']}`; medians over {payload['rounds']} interleaved "
         f"round(s) of {payload['epochs']} timed epochs and {payload['evals']} timed evaluations each "
+        f"(backbones: {payload.get('backbone_rounds', payload['rounds'])} round(s) of {payload.get('backbone_epochs', payload['epochs'])} epoch(s)) "
         f"(load average {payload['load_average_start']} at start, {payload['load_average_end']} at end).",
         "",
         "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
@@ -374,6 +375,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)")
     parser.add_argument("--backbone-epochs", type=int, default=1,
                         help="timed epochs of the SGL/SimGCL/... rows (their epochs are long; 0 = --epochs)")
+    parser.add_argument("--backbone-rounds", type=int, default=1, help="rounds that include the SGL/SimGCL/... rows")
     parser.add_argument("--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
     parser.add_argument("--threads", type=int, default=1)
@@ -409,6 +411,8 @@ def main(argv=None) -> int:
     results: dict[str, list[dict]] = {r["key"]: [] for r in selected}
     for round_index in range(args.rounds):
         for row in selected:
+            if row.get("backbone") and round_index >= args.backbone_rounds:
+                continue
             res = run_row(row, args)
             results[row["key"]].append(res)
             summary = res.get("error") or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
@@ -423,6 +427,7 @@ def main(argv=None) -> int:
         "rounds": args.rounds,
         "epochs": args.epochs,
         "backbone_epochs": args.backbone_epochs or args.epochs,
+        "backbone_rounds": min(args.rounds, args.backbone_rounds),
         "evals": args.evals,
         "load_average_start": load_start,
         "load_average_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
     b.add_argument("--json-mode", default="auto", choices=["auto", "schema", "on", "off"],
                    help="openai: structured output (auto: json_schema -> json_object -> plain as the server allows)")
-    b.add_argument("--batch-size", type=int, default=4, help="transformers/embedded: items per generate call")
+    b.add_argument("--batch-size", type=int, default=32, help="transformers/embedded: items decoded together")
     b.add_argument("--threads", type=int, default=0, help="transformers/embedded: torch CPU threads")
     b.add_argument("--out", required=True, help="output folder (resumes when it holds the same build)")
     b.add_argument("--mode", default="text", choices=["text", "knowledge"])
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--item-ids", help="comma-separated item ids")
+    b.add_argument("--item-ids-file", help="file with one item id per line (e.g. the items a recommender trains on)")
     b.add_argument("--shard", default="0/1", help="i/n: only the items whose stable id hash mod n is i (0-based); "
                    "each shard its own --out; combine with 'kg merge'")
     b.add_argument("--lexicon", help="keyword lexicon (kg lexicon): deterministic candidates learned from other "
@@ -142,8 +143,15 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
     schema = load_schema(args.schema)
     items, path = load_items_for(args.dataset, args.items, tuple(c for c in args.text_columns.split(",") if c))
-    select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed,
-                          item_ids=[i for i in (args.item_ids or "").split(",") if i])
+    ids = [i for i in (args.item_ids or "").split(",") if i]
+    if args.item_ids_file:
+        from .errors import DataFormatError
+        from .io import read_text_any
+
+        if not Path(args.item_ids_file).exists():
+            raise DataFormatError("file not found", path=args.item_ids_file)
+        ids += [line.strip() for line in read_text_any(args.item_ids_file).splitlines() if line.strip()]
+    select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed, item_ids=ids)
     chosen = select_items(items, select, args.mode)
     from .shard import in_shard, parse_shard
 

@@ -75,6 +75,17 @@ def run_triples(out: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
     return by_source
 
 
+def lexicon_triples(out: str | Path) -> list[tuple[str, str, str, str]]:
+    """Text triples contributed by the lexicon step (journal field ``lexicon``), not by the model."""
+    path = Path(out) / journal_name("text")
+    found: list[tuple[str, str, str, str]] = []
+    if path.exists():
+        for rec in read_journal(path)[1]:
+            if rec["status"] == "done":
+                found.extend((rec["item_id"], r, t, ty) for r, t, ty in rec.get("lexicon", []))
+    return found
+
+
 def done_items(out: str | Path, mode: str) -> set[str]:
     path = Path(out) / journal_name(mode)
     if not path.exists():
@@ -194,6 +205,17 @@ def evaluate_run(
             "gold": covered,
             "not_in_gold": uncovered,
         }
+        from_lexicon = lexicon_triples(out)
+        if from_lexicon:
+            # what the model contributed vs the deterministic lexicon step, scored apart
+            lex_set = set(from_lexicon)
+            model_only = [t for t in text_triples if t not in lex_set]
+            report["text"]["by_origin"] = {
+                "llm": {"triples": len(model_only),
+                        "gold": score_against_gold(model_only, gold, by_id, text_items, schema)},
+                "lexicon": {"triples": len(from_lexicon),
+                            "gold": score_against_gold(from_lexicon, gold, by_id, text_items, schema)},
+            }
         if labels:
             report["text"]["hand_labels"] = score_labels(labels, text_triples)
     know = triples.get("llm_knowledge", [])
@@ -243,6 +265,13 @@ def format_report(report: dict[str, Any]) -> str:
             )
         for rel, row in (part.get("not_in_gold") or {}).items():
             lines.append(f"{rel:<20}{row['count']:>6}  e.g. {'; '.join(row['examples'][:3])}")
+        for origin, sub in (part.get("by_origin") or {}).items():
+            lines.append(f"  from {origin} only ({sub['triples']} triples):")
+            for rel, row in sub["gold"].items():
+                if row["predicted"]:
+                    lines.append(
+                        f"  {rel:<18}{row['predicted']:>6}{_f(row['precision']):>8}{row['gold']:>7}"
+                        f"{_f(row['recall']):>8}{row['gold_text_supported']:>10}{_f(row['recall_text_supported']):>12}")
         labels = part.get("hand_labels")
         if labels:
             lines.append(f"hand-labelled sample: {labels['labelled']} triples, precision {_f(labels['precision'])}")

@@ -161,6 +161,37 @@ class LlamaRunner:
         cache.valid[row, drop] = False
         cache.pos[row] -= len(drop)
 
+    def reset_row(self, cache: RowCache, row: int, prefix_len: int) -> None:
+        """Empty ``row`` for a new conversation (its slots become invalid)."""
+        cache.valid[row] = False
+        cache.pos[row] = prefix_len
+
+    def compact_if_sparse(self, cache: RowCache, min_slots: int = 256) -> None:
+        """Move every row's live slots to the front when most slots are dead.
+
+        Rows finish and restart at different times and retract what they wrote, so
+        the shared slot counter grows faster than any row's live length; attention
+        and memory follow the slot count, hence this occasional gather."""
+        longest = int(cache.valid[:, : cache.used].sum(1).max()) if cache.used else 0
+        if cache.used >= min_slots and cache.used >= 2 * longest + 64:
+            self.compact(cache)
+
+    def compact(self, cache: RowCache) -> None:
+        """Gather each row's live slots, in order, to the front of its cache."""
+        import torch
+
+        live = cache.valid[:, : cache.used].sum(1)
+        longest = int(live.max()) if live.numel() else 0
+        order = torch.argsort((~cache.valid[:, : cache.used]).to(torch.int8), dim=1, stable=True)[:, :longest]
+        idx = order[None, :, None, :, None].expand(cache.k.shape[0], -1, cache.k.shape[2], -1, cache.k.shape[4])
+        k = torch.gather(cache.k[:, :, :, : cache.used], 3, idx)
+        v = torch.gather(cache.v[:, :, :, : cache.used], 3, idx)
+        cache.k[:, :, :, :longest] = k
+        cache.v[:, :, :, :longest] = v
+        cache.valid[:, :longest] = torch.arange(longest, device=cache.valid.device)[None, :] < live[:, None]
+        cache.valid[:, longest:] = False
+        cache.used = longest
+
     # -- forward -------------------------------------------------------------------
     def forward(
         self, cache: RowCache, tokens: list[list[int]], prefix: tuple[Any, Any] | None, logits: bool = True,

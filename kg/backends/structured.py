@@ -193,6 +193,8 @@ class _Row:
     answer: dict[str, list[str]] = field(default_factory=dict)
     used: set[str] = field(default_factory=set)
     done: bool = False
+    conv: int = -1  # index of the conversation
+    slot: int = -1  # cache row it decodes in
 
 
 class StructuredDecoder:
@@ -293,7 +295,7 @@ class StructuredDecoder:
         row.used.update(v.casefold() for v in values)
         row.answer[key] = values
         row.next_token = None
-        self.runner.retract(self._cache, self._row_index[id(row)], row.seg_fed)
+        self.runner.retract(self._cache, row.slot, row.seg_fed)
         rendering = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
         if rendering:
             row.forced.extend(self.encode(rendering))
@@ -313,9 +315,12 @@ class StructuredDecoder:
         max_tokens: int,
         sources: Sequence[str | None],
         choices: Mapping[str, Sequence[str]] | None = None,
+        rows: int = 32,
     ) -> list[Completion]:
-        """``conversations``: (shared prefix ids, rest of the prompt ids) per row; the
-        prefix must be the same for all rows (it is attended to, not copied)."""
+        """``conversations``: (shared prefix ids, rest of the prompt ids) each; the prefix
+        must be the same for all (it is attended to, not copied).  At most ``rows``
+        conversations decode at once; a finished row takes the next waiting conversation
+        at the next step (continuous batching: no row waits for the batch's slowest)."""
         import torch
 
         choices = dict(choices or {})
@@ -323,27 +328,43 @@ class StructuredDecoder:
         if any(c[0] != prefix_ids for c in conversations):
             raise ValueError("all conversations of a batch must share the prompt prefix")
         prefix = self.prefix(prefix_ids) if prefix_ids else None
-        rows = []
-        for (pre, rest), source in zip(conversations, sources):
-            row = _Row(list(keys), source, choices, self.max_values, max_tokens, len(pre) + len(rest))
-            row.forced = list(rest)
-            self._start_key(row, first=True)
-            rows.append(row)
-        self._row_index = {id(r): i for i, r in enumerate(rows)}
-        capacity = max(len(r.forced) for r in rows) + 16 * len(keys) + 8 * self.max_values
-        self._cache = self.runner.new_rows(len(rows), capacity, len(prefix_ids))
-        # constrained rows need logits for their tokens only; any free row needs them all
-        free = any(r.source is None and any(k not in choices for k in keys) for r in rows)
+        waiting = list(range(len(conversations)))[::-1]  # popped from the end: input order
+        finished: dict[int, _Row] = {}
+        n_rows = max(1, min(rows, len(conversations)))
+        slots: list[_Row | None] = [None] * n_rows
+        longest = max(len(rest) for _, rest in conversations)
+        self._cache = self.runner.new_rows(n_rows, longest + 16 * len(keys) + 8 * self.max_values, len(prefix_ids))
+        # constrained rows need logits for their tokens only; a free row needs them all
+        free = any(src is None and any(k not in choices for k in keys) for src in sources)
         vocab = None
         if not free:
-            texts = [r.source for r in rows if r.source] + [c for vals in choices.values() for c in vals]
+            texts = [src for src in sources if src] + [c for vals in choices.values() for c in vals]
             vocab = torch.tensor(sorted(self.vocabulary_for(texts)), dtype=torch.long)
         vocab_list = vocab.tolist() if vocab is not None else None
+
+        def admit(slot: int) -> None:
+            while waiting:
+                conv = waiting.pop()
+                pre, rest = conversations[conv]
+                row = _Row(list(keys), sources[conv], choices, self.max_values, max_tokens, len(pre) + len(rest))
+                row.conv, row.slot = conv, slot
+                row.forced = list(rest)
+                self._start_key(row, first=True)
+                if row.done:  # nothing to ask (every key impossible): answered without the model
+                    finished[conv] = row
+                    continue
+                self.runner.reset_row(self._cache, slot, len(prefix_ids))
+                slots[slot] = row
+                return
+            slots[slot] = None
+
+        for slot in range(n_rows):
+            admit(slot)
         with torch.inference_mode():
-            while not all(r.done for r in rows):
+            while any(r is not None for r in slots):
                 feed: list[list[int]] = []
-                for r in rows:
-                    if r.done:
+                for r in slots:
+                    if r is None:
                         feed.append([])
                     elif r.next_token is not None:
                         feed.append([r.next_token])
@@ -354,11 +375,15 @@ class StructuredDecoder:
                         r.forced = []
                 if not any(feed):
                     break  # cannot happen by construction; never spin
+                self.runner.compact_if_sparse(self._cache)
                 logits = self.runner.forward(self._cache, feed, prefix, vocab=vocab)
-                for b, r in enumerate(rows):
-                    if r.done or not feed[b]:
+                for b, r in enumerate(slots):
+                    if r is None or not feed[b]:
                         continue
                     self._choose(r, logits[b], vocab_list)
+                    if r.done:
+                        finished[r.conv] = r
+                        admit(b)
         return [
             Completion(
                 text="{" + ", ".join(f"{json.dumps(k)}: {json.dumps(r.answer.get(k, []), ensure_ascii=False)}"
@@ -367,7 +392,7 @@ class StructuredDecoder:
                 completion_tokens=r.generated,
                 finish_reason="stop",
             )
-            for r in rows
+            for r in (finished[i] for i in range(len(conversations)))
         ]
 
     def _choose(self, row: _Row, logits: Any, vocab: list[int] | None) -> None:
