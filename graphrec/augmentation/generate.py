@@ -176,7 +176,7 @@ def generate_augmentation(
         "prompt_version": PROMPT_VERSION,
         "backend": identity,
         "data_fingerprint": data_fingerprint(data),
-        "base_run": (base_run or {}).get("checkpoint_sha256", (base_run or {}).get("path")),
+        "base_run": (base_run or {}).get("weights_sha256", (base_run or {}).get("path")),
         # the sample size is left out: samples are prefixes of one seeded permutation, so a run
         # can be extended (or cut short and finalised) with another --users over the same journal
         "settings": {k: v for k, v in asdict(settings).items() if k != "users"},
@@ -289,11 +289,22 @@ def base_run_provenance(run_dir: str | Path) -> dict[str, Any]:
     results_path = run_dir / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
     best = run_dir / "checkpoints" / "best.pt"
-    digest = hashlib.sha256(best.read_bytes()).hexdigest() if best.exists() else None
+    digest = weights = None
+    if best.exists():
+        from graphrec.training.checkpoint import load_checkpoint
+
+        digest = hashlib.sha256(best.read_bytes()).hexdigest()
+        # the file's bytes differ between two trainings with identical weights: hash the values
+        state = load_checkpoint(best)["model_state"]
+        hasher = hashlib.sha256()
+        for key in sorted(state):
+            hasher.update(key.encode("utf-8"))
+            hasher.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+        weights = hasher.hexdigest()
     from graphrec.config import load_config
 
     config = load_config(run_dir / "config.yaml")
     return {"path": str(run_dir), "model": config.model.name, "seed": config.train.seed,
             "best_epoch": results.get("best_epoch"), "test": {k: v for k, v in (results.get("test") or {}).items()
                                                                if k in ("recall@20", "ndcg@20")},
-            "checkpoint_sha256": digest}
+            "checkpoint_sha256": digest, "weights_sha256": weights}

@@ -46,21 +46,19 @@ def supports(lm: Any) -> bool:
 
 @dataclass
 class RowCache:
-    """Per-row state of a batch: own key/value slots, validity, next position.
+    """Per-row state of a batch: own key/value slots and how many are live.
 
     Attributes:
-        k, v: ``[L, B, H_kv, C, D]`` keys/values of each row's own tokens.
-        valid: ``[B, C]`` bool, slot holds a live token of that row.
-        used: slots consumed so far (same for all rows; rows pad shorter chunks).
-        pos: ``[B]`` next RoPE position of each row (prefix length + live tokens).
+        k, v: ``[L, B, H_kv, C, D]`` keys/values of each row's own tokens; row ``b``'s
+            live tokens are slots ``0 .. length[b]-1`` (RoPE position = prefix length + slot).
+        length: ``[B]`` live tokens per row (a retraction simply lowers it).
+        prefix_len: length of the shared prefix every row continues.
     """
 
     k: Any
     v: Any
-    valid: Any
-    used: int
-    pos: Any
-
+    length: Any
+    prefix_len: int
 
 class LlamaRunner:
     """Packed, batched Llama forward with a shared-prefix cache (see module doc)."""
@@ -135,62 +133,28 @@ class LlamaRunner:
         return RowCache(
             k=torch.zeros(shape, dtype=self.dtype, device=self.device),
             v=torch.zeros(shape, dtype=self.dtype, device=self.device),
-            valid=torch.zeros(batch, shape[3], dtype=torch.bool, device=self.device),
-            used=0,
-            pos=torch.full((batch,), prefix_len, dtype=torch.long, device=self.device),
+            length=torch.zeros(batch, dtype=torch.long, device=self.device),
+            prefix_len=prefix_len,
         )
 
-    def _ensure(self, cache: RowCache, extra: int) -> None:
+    def _ensure(self, cache: RowCache, needed: int) -> None:
         import torch
 
         cap = cache.k.shape[3]
-        if cache.used + extra <= cap:
+        if needed <= cap:
             return
-        new_cap = max(2 * cap, cache.used + extra)
-        pad = new_cap - cap
+        pad = max(2 * cap, needed) - cap
         grow = lambda t: torch.cat([t, t.new_zeros(*t.shape[:3], pad, t.shape[4])], dim=3)  # noqa: E731
         cache.k, cache.v = grow(cache.k), grow(cache.v)
-        cache.valid = torch.cat([cache.valid, cache.valid.new_zeros(cache.valid.shape[0], pad)], dim=1)
 
     def retract(self, cache: RowCache, row: int, n_tokens: int) -> None:
-        """Forget the last ``n_tokens`` live tokens of ``row`` (their slots become invalid)."""
-        if n_tokens <= 0:
-            return
-        live = cache.valid[row, : cache.used].nonzero().squeeze(1)
-        drop = live[-n_tokens:]
-        cache.valid[row, drop] = False
-        cache.pos[row] -= len(drop)
+        """Forget the last ``n_tokens`` tokens of ``row`` (their slots are reused)."""
+        if n_tokens > 0:
+            cache.length[row] = max(0, int(cache.length[row]) - n_tokens)
 
-    def reset_row(self, cache: RowCache, row: int, prefix_len: int) -> None:
-        """Empty ``row`` for a new conversation (its slots become invalid)."""
-        cache.valid[row] = False
-        cache.pos[row] = prefix_len
-
-    def compact_if_sparse(self, cache: RowCache, min_slots: int = 256) -> None:
-        """Move every row's live slots to the front when most slots are dead.
-
-        Rows finish and restart at different times and retract what they wrote, so
-        the shared slot counter grows faster than any row's live length; attention
-        and memory follow the slot count, hence this occasional gather."""
-        longest = int(cache.valid[:, : cache.used].sum(1).max()) if cache.used else 0
-        if cache.used >= min_slots and cache.used >= 2 * longest + 64:
-            self.compact(cache)
-
-    def compact(self, cache: RowCache) -> None:
-        """Gather each row's live slots, in order, to the front of its cache."""
-        import torch
-
-        live = cache.valid[:, : cache.used].sum(1)
-        longest = int(live.max()) if live.numel() else 0
-        order = torch.argsort((~cache.valid[:, : cache.used]).to(torch.int8), dim=1, stable=True)[:, :longest]
-        idx = order[None, :, None, :, None].expand(cache.k.shape[0], -1, cache.k.shape[2], -1, cache.k.shape[4])
-        k = torch.gather(cache.k[:, :, :, : cache.used], 3, idx)
-        v = torch.gather(cache.v[:, :, :, : cache.used], 3, idx)
-        cache.k[:, :, :, :longest] = k
-        cache.v[:, :, :, :longest] = v
-        cache.valid[:, :longest] = torch.arange(longest, device=cache.valid.device)[None, :] < live[:, None]
-        cache.valid[:, longest:] = False
-        cache.used = longest
+    def reset_row(self, cache: RowCache, row: int) -> None:
+        """Empty ``row`` for a new conversation."""
+        cache.length[row] = 0
 
     # -- forward -------------------------------------------------------------------
     def forward(
@@ -202,75 +166,83 @@ class LlamaRunner:
 
         ``vocab``: optional ``[U]`` token ids; logits are then computed for those only,
         ``[B, U]`` (the output projection is a fifth of a decode step's work; constrained
-        decoding needs only the tokens it may choose)."""
+        decoding needs only the tokens it may choose).
+
+        Matmuls run on the packed real tokens.  Attention runs per group of rows fed the
+        same kind of input: rows fed one token (decoding) and rows fed a stretch (a new
+        item's text) are never padded to each other's length."""
         import torch
 
         B = len(tokens)
-        T = max((len(t) for t in tokens), default=0)
-        if T == 0:
+        lens = [len(t) for t in tokens]
+        if not any(lens):
             return None
-        self._ensure(cache, T)
         dev = self.device
-        lengths = torch.tensor([len(t) for t in tokens], device=dev)
-        real = torch.arange(T, device=dev)[None, :] < lengths[:, None]  # [B, T], left-aligned
-        flat = real.reshape(-1).nonzero().squeeze(1)
+        lengths = torch.tensor(lens, dtype=torch.long, device=dev)
+        self._ensure(cache, int((cache.length + lengths).max()))
+        row_of = torch.repeat_interleave(torch.arange(B, device=dev), lengths)  # [N]
+        offset = torch.cat([torch.arange(n, device=dev) for n in lens if n])  # [N] index within the row's feed
+        slot = cache.length[row_of] + offset  # [N] where each token's key/value goes
+        positions = cache.prefix_len + slot
         ids = torch.tensor([t for row in tokens for t in row], dtype=torch.long, device=dev)
-        positions = (cache.pos[:, None] + torch.arange(T, device=dev)[None, :]).reshape(-1)[flat]
-        s = cache.used
-        cache.valid[:, s : s + T] = real
-        slots = s + T
-        # query t of row b sees the row's live slots up to its own, plus the whole prefix
-        causal = torch.arange(slots, device=dev)[None, :] <= (s + torch.arange(T, device=dev))[:, None]
-        allowed = cache.valid[:, None, :slots] & causal[None, :, :]  # [B, T, S]
-        mask = torch.zeros(B, 1, T, slots, dtype=self.dtype, device=dev)
-        mask.masked_fill_(~allowed[:, None], float("-inf"))
-        # a padding query attends to nothing live; give it its own slot so softmax stays finite
-        pad_q = ~real
-        if bool(pad_q.any()):
-            b_idx, t_idx = pad_q.nonzero(as_tuple=True)
-            mask[b_idx, 0, t_idx, s + t_idx] = 0.0
+        # attention groups: (rows, max tokens fed) — decoding rows and chunk rows apart
+        groups = []
+        for members in ([b for b in range(B) if lens[b] == 1], [b for b in range(B) if lens[b] > 1]):
+            if not members:
+                continue
+            m = torch.tensor(members, dtype=torch.long, device=dev)
+            T = max(lens[b] for b in members)
+            S = int((cache.length[m] + lengths[m]).max())
+            # packed index of (row, t) for the group's padded [G, T] layout
+            member_pos = torch.full((B,), -1, dtype=torch.long, device=dev)
+            member_pos[m] = torch.arange(len(members), device=dev)
+            in_group = member_pos[row_of] >= 0
+            flat = (member_pos[row_of] * T + offset)[in_group]
+            # query t of row b sees own slots j <= length[b] + t (and the whole prefix)
+            limit = cache.length[m][:, None] + torch.arange(T, device=dev)[None, :]  # [G, T]
+            mask = torch.zeros(len(members), 1, T, S, dtype=self.dtype, device=dev)
+            mask.masked_fill_(torch.arange(S, device=dev)[None, None, None, :] > limit[:, None, :, None], float("-inf"))
+            groups.append((m, T, S, flat, in_group.nonzero().squeeze(1), mask))
         H, Hk, D = self.n_heads, self.n_kv, self.head_dim
         group = H // Hk
         scale = D ** -0.5
         x = self.embed[ids]  # [N, hidden]
-        N = x.shape[0]
         for li, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(self.layers):
             qkv = self._rms(x, w_in) @ w_qkv
+            N = x.shape[0]
             q = self._rope(qkv[:, : self.q_dim].view(N, H, D), positions)
             k = self._rope(qkv[:, self.q_dim : self.q_dim + self.kv_dim].view(N, Hk, D), positions)
             v = qkv[:, self.q_dim + self.kv_dim :].view(N, Hk, D)
-            kp = x.new_zeros(B * T, Hk, D)
-            vp = x.new_zeros(B * T, Hk, D)
-            kp[flat], vp[flat] = k, v
-            cache.k[li, :, :, s : s + T] = kp.view(B, T, Hk, D).transpose(1, 2)
-            cache.v[li, :, :, s : s + T] = vp.view(B, T, Hk, D).transpose(1, 2)
-            qp = x.new_zeros(B * T, H, D)
-            qp[flat] = q
-            # grouped-query attention: query heads g*group..g*group+group-1 share kv head g
-            qg = qp.view(B, T, Hk, group, D).permute(0, 2, 3, 1, 4).reshape(B, Hk, group * T, D)
-            kr, vr = cache.k[li, :, :, :slots], cache.v[li, :, :, :slots]
-            scores = (qg @ kr.transpose(-1, -2)).view(B, Hk, group, T, slots) * scale + mask[:, :, None]
-            if prefix is not None:
-                # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
-                # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
-                pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
-                qf = qg.transpose(0, 1).reshape(Hk, B * group * T, D)
-                pscores = (qf @ pk.transpose(-1, -2)).view(Hk, B, group, T, -1).transpose(0, 1) * scale
-                top = torch.maximum(pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True))
-                pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
-                denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
-                pout = (pe.transpose(0, 1).reshape(Hk, B * group * T, -1) @ pv).view(Hk, B, group * T, D)
-                out = pout.transpose(0, 1) + re_.view(B, Hk, group * T, slots) @ vr
-                out = out / denom.view(B, Hk, group * T, 1)
-            else:
-                out = torch.softmax(scores, dim=-1).view(B, Hk, group * T, slots) @ vr
-            out = out.view(B, Hk, group, T, D).permute(0, 3, 1, 2, 4).reshape(B * T, H * D)[flat]
-            x = x + out @ w_o
+            cache.k[li][row_of, :, slot] = k
+            cache.v[li][row_of, :, slot] = v
+            att = x.new_empty(N, H * D)
+            for m, T, S, flat, sel, mask in groups:
+                G = len(m)
+                qp = x.new_zeros(G * T, H, D)
+                qp[flat] = q[sel]
+                # grouped-query attention: query heads g*group..g*group+group-1 share kv head g
+                qg = qp.view(G, T, Hk, group, D).permute(0, 2, 3, 1, 4).reshape(G, Hk, group * T, D)
+                kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
+                scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, group, T, S) * scale + mask[:, :, None]
+                if prefix is not None:
+                    # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
+                    # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
+                    pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
+                    qf = qg.transpose(0, 1).reshape(Hk, G * group * T, D)
+                    pscores = (qf @ pk.transpose(-1, -2)).view(Hk, G, group, T, -1).transpose(0, 1) * scale
+                    top = torch.maximum(pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True))
+                    pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
+                    denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
+                    pout = (pe.transpose(0, 1).reshape(Hk, G * group * T, -1) @ pv).view(Hk, G, group * T, D)
+                    out = (pout.transpose(0, 1) + re_.view(G, Hk, group * T, S) @ vr) / denom.view(G, Hk, group * T, 1)
+                else:
+                    out = torch.softmax(scores, dim=-1).view(G, Hk, group * T, S) @ vr
+                att[sel] = out.view(G, Hk, group, T, D).permute(0, 3, 1, 2, 4).reshape(G * T, H * D)[flat]
+            x = x + att @ w_o
             gu = self._rms(x, w_post) @ w_gu
             half = gu.shape[-1] // 2
             x = x + (torch.nn.functional.silu(gu[:, :half]) * gu[:, half:]) @ w_down
-        cache.used = slots
-        cache.pos = cache.pos + lengths
+        cache.length = cache.length + lengths
         if not logits:
             return None
         last = torch.cumsum(lengths, 0) - 1

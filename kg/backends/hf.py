@@ -21,6 +21,10 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import BackendError, ConfigError
 from .base import Completion, LLMBackend, Message
+from .structured import degenerate as _degenerate
+from .structured import has_content as _has_content
+from .structured import segment_values as _segment_values
+from .structured import source_casing as _source_casing
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,7 @@ class TransformersBackend(LLMBackend):
             "extractive": self.config.extractive,
             "decoder": DECODER_VERSION,
             "max_values": self.config.max_values,
+            "fast": self.config.fast,
         }
 
     def _load(self) -> None:
@@ -413,41 +418,6 @@ class TransformersBackend(LLMBackend):
         return results
 
 
-_STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.){1,120})"')
-
-
-def _segment_values(text: str, max_values: int) -> tuple[list[str], bool]:
-    """Complete quoted values at the start of a generated list body, and whether the list ended."""
-    in_str = esc = False
-    end = len(text)
-    closed = False
-    for i, ch in enumerate(text):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-            elif ch == "\n":
-                end = i
-                break
-        elif ch == '"':
-            in_str = True
-        elif ch in "]}":
-            end, closed = i, True
-            break
-    values: list[str] = []
-    for match in _STRING_RE.finditer(text[:end]):
-        try:
-            value = json.loads(f'"{match.group(1)}"').strip()
-        except json.JSONDecodeError:
-            continue
-        if value and value not in values:
-            values.append(value)
-    return values[:max_values], closed
-
-
 class _ListStop:
     """Stopping criterion of one structured segment: the list closed, ran long, or loops."""
 
@@ -475,22 +445,6 @@ class _ListStop:
     @staticmethod
     def stop_on_repetition(text: str) -> bool:
         return _degenerate(text)
-
-
-_STOPWORDS = frozenset(
-    "a an the of and or in on at to for by with from as is are was were be his her their its this that who"
-    " he she they it him them".split()
-)
-
-
-def _has_content(value: str) -> bool:
-    """At least one word that is not a stopword ("The", "of the" are no entities)."""
-    return any(w.casefold() not in _STOPWORDS for w in re.findall(r"\w{2,}", value))
-
-
-def _source_casing(value: str, source: str) -> str:
-    match = re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", source, flags=re.IGNORECASE)
-    return match.group(0) if match else value
 
 
 class _SpanConstraint:
@@ -598,19 +552,6 @@ def _close_point(text: str) -> int | None:
             if depth == 0:
                 return i + 1
     return None
-
-
-_QUOTED_RE = re.compile(r'"([^"\\]{1,80})"')
-
-
-def _degenerate(text: str, limit: int = 3) -> bool:
-    """True once some quoted value occurs ``limit`` times: the model is looping."""
-    counts: dict[str, int] = {}
-    for value in _QUOTED_RE.findall(text):
-        counts[value] = counts.get(value, 0) + 1
-        if counts[value] >= limit:
-            return True
-    return False
 
 
 class _JsonStop:

@@ -353,7 +353,7 @@ class StructuredDecoder:
                 if row.done:  # nothing to ask (every key impossible): answered without the model
                     finished[conv] = row
                     continue
-                self.runner.reset_row(self._cache, slot, len(prefix_ids))
+                self.runner.reset_row(self._cache, slot)
                 slots[slot] = row
                 return
             slots[slot] = None
@@ -375,7 +375,6 @@ class StructuredDecoder:
                         r.forced = []
                 if not any(feed):
                     break  # cannot happen by construction; never spin
-                self.runner.compact_if_sparse(self._cache)
                 logits = self.runner.forward(self._cache, feed, prefix, vocab=vocab)
                 for b, r in enumerate(slots):
                     if r is None or not feed[b]:

@@ -37,6 +37,7 @@ def test_generate_and_inspect_through_a_local_openai_server(finished_run, tmp_pa
     assert code == 0
     header, records = read_records(tmp_path / "e.jsonl")
     assert header["base_run"]["model"] == "mf" and len(header["base_run"]["checkpoint_sha256"]) == 64
+    assert len(header["base_run"]["weights_sha256"]) == 64
     assert header["dataset"] == "ml-latest-small-tmdb" and header["counts"]["users"] == 5
     prompt = server.requests[0]["body"]["messages"][-1]["content"]
     assert "<history>" in prompt and prompt.count("\n- ") == 8  # real titles and overviews of training items
