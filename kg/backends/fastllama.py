@@ -187,22 +187,27 @@ class LlamaRunner:
         ids = torch.tensor([t for row in tokens for t in row], dtype=torch.long, device=dev)
         # attention groups: (rows, max tokens fed) — decoding rows and chunk rows apart
         groups = []
-        for members in ([b for b in range(B) if lens[b] == 1], [b for b in range(B) if lens[b] > 1]):
+        decoding = [b for b in range(B) if lens[b] == 1]
+        chunks = [b for b in range(B) if lens[b] > 1]
+        # the decoding group spans every row so its keys/values are a view of the cache (no
+        # gather); rows not decoding just get a discarded dummy query
+        for members in ((list(range(B)) if decoding else []), chunks):
             if not members:
                 continue
             m = torch.tensor(members, dtype=torch.long, device=dev)
-            T = max(lens[b] for b in members)
+            every_row = len(members) == B
+            T = 1 if members is not chunks else max(lens[b] for b in members)
             S = int((cache.length[m] + lengths[m]).max())
             # packed index of (row, t) for the group's padded [G, T] layout
             member_pos = torch.full((B,), -1, dtype=torch.long, device=dev)
             member_pos[m] = torch.arange(len(members), device=dev)
-            in_group = member_pos[row_of] >= 0
+            in_group = (member_pos[row_of] >= 0) & ((lengths[row_of] == 1) if members is not chunks else True)
             flat = (member_pos[row_of] * T + offset)[in_group]
             # query t of row b sees own slots j <= length[b] + t (and the whole prefix)
             limit = cache.length[m][:, None] + torch.arange(T, device=dev)[None, :]  # [G, T]
             mask = torch.zeros(len(members), 1, T, S, dtype=self.dtype, device=dev)
             mask.masked_fill_(torch.arange(S, device=dev)[None, None, None, :] > limit[:, None, :, None], float("-inf"))
-            groups.append((m, T, S, flat, in_group.nonzero().squeeze(1), mask))
+            groups.append((None if every_row else m, T, S, flat, in_group.nonzero().squeeze(1), mask))
         H, Hk, D = self.n_heads, self.n_kv, self.head_dim
         group = H // Hk
         scale = D ** -0.5
@@ -217,12 +222,15 @@ class LlamaRunner:
             cache.v[li][row_of, :, slot] = v
             att = x.new_empty(N, H * D)
             for m, T, S, flat, sel, mask in groups:
-                G = len(m)
+                G = B if m is None else len(m)
                 qp = x.new_zeros(G * T, H, D)
                 qp[flat] = q[sel]
                 # grouped-query attention: query heads g*group..g*group+group-1 share kv head g
                 qg = qp.view(G, T, Hk, group, D).permute(0, 2, 3, 1, 4).reshape(G, Hk, group * T, D)
-                kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
+                if m is None:
+                    kr, vr = cache.k[li][:, :, :S], cache.v[li][:, :, :S]
+                else:
+                    kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
                 scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, group, T, S) * scale + mask[:, :, None]
                 if prefix is not None:
                     # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
