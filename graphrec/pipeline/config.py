@@ -39,6 +39,7 @@ class KGStageConfig:
     backend: Literal["embedded", "transformers", "openai"] = doc("LLM backend of the `kg` package.", "embedded")
     model: str | None = doc("openai: model name; transformers: model folder or `.gguf` file; null for embedded.", None)
     base_url: str | None = doc("openai: endpoint root, e.g. `http://127.0.0.1:8000/v1` (key from $OPENAI_API_KEY).", None)
+    max_items: int = doc("Extract from at most this many training items, the most interacted-with first (bounds the LLM work: the embedded 135M model does well under 1 item/s on 2 cores); 0 = every training item.", 0)
     seed: str | None = doc("A finished build folder of this same stage (journal and caches) copied in before building, so that only items it lacks reach the LLM; the shipped one makes the bundled pipeline call the LLM 0 times.", None)
     args: list[str] = doc("Extra `kg build` arguments, e.g. `[--concurrency, '8']`.", default_factory=list)
 

@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError, TrainingError
+from graphrec.io import atomic_write_text
 from graphrec.pipeline.config import AugmentationStageConfig, KGStageConfig
 
 log = logging.getLogger(__name__)
@@ -58,15 +61,25 @@ def seed_folder(seed: Path, target: Path) -> int:
     return copied
 
 
+def stage_items(data: InteractionData, max_items: int) -> list[str]:
+    """Raw ids of the training items to extract from: all, or the ``max_items`` most interacted-with."""
+    if max_items <= 0 or max_items >= data.n_items:
+        return [str(i) for i in data.item_ids.tolist()]
+    # stable sort: ties keep the dataset's item order, so the selection is deterministic
+    order = np.argsort(-data.item_popularity(), kind="stable")[:max_items]
+    return [str(data.item_ids[i]) for i in order]
+
+
 def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: Path | None, quiet: bool) -> Path:
     """Extract a KG from the catalogue text of ``data``'s items; returns the export folder graphrec reads."""
     out.mkdir(parents=True, exist_ok=True)
     if seed is not None:
         copied = seed_folder(seed, out)
         log.info("kg stage: %d file(s) copied from %s", copied, seed)
+    items_file = out / "item_ids.txt"
+    atomic_write_text(items_file, "".join(f"{item}\n" for item in stage_items(data, config.max_items)))
     command = [sys.executable, "-m", "kg", "build", "--dataset", data.name, "--schema", config.schema,
-               "--backend", config.backend, "--out", str(out),
-               "--item-ids", ",".join(str(i) for i in data.item_ids.tolist())]
+               "--backend", config.backend, "--out", str(out), "--item-ids-file", str(items_file)]
     if config.model:
         command += ["--model", config.model]
     if config.base_url:
