@@ -99,8 +99,8 @@ def load_edges(path: str | Path, data: InteractionData, check_fingerprint: bool 
     """Read an augmented edge file and map it to ``data``'s internal ids.
 
     Raises :class:`~graphrec.errors.DataFormatError` naming the file, line and field for
-    unknown ids, a positive equal to the negative, a liked item that is already a
-    training item, and (``check_fingerprint``) a file generated on another split.
+    unknown ids, a liked item equal to the disliked one, either being already a
+    training item of the user, and (``check_fingerprint``) a file generated on another split.
     """
     from graphrec.training.checkpoint import data_fingerprint
 
@@ -121,9 +121,10 @@ def load_edges(path: str | Path, data: InteractionData, check_fingerprint: bool 
                                       field=name) from None
         if ids[1] == ids[2]:
             raise DataFormatError("the liked and the disliked item are the same", path=path, line=number, field="neg")
-        if data.train[ids[0], ids[1]] != 0:
-            raise DataFormatError("the liked item is already a training interaction of the user", path=path,
-                                  line=number, field="pos")
+        for field_name, item in (("pos", ids[1]), ("neg", ids[2])):
+            if data.train[ids[0], item] != 0:  # candidates are unseen items: this file is not for this split
+                raise DataFormatError(f"the {'liked' if field_name == 'pos' else 'disliked'} item is already a "
+                                      "training interaction of the user", path=path, line=number, field=field_name)
         users.append(ids[0])
         pos.append(ids[1])
         neg.append(ids[2])

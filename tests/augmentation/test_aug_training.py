@@ -116,7 +116,11 @@ def test_edge_file_errors_name_file_line_and_field(text_data, edge_file, tmp_pat
     trained = tmp_path / "trained.jsonl"
     write_edges(trained, {"data_fingerprint": data_fingerprint(text_data)},
                 [{"user": text_data.user_ids[user], "pos": text_data.item_ids[item], "neg": text_data.item_ids[item - 1 if item else 1]}])
-    with pytest.raises(DataFormatError, match="already a training interaction"):
+    with pytest.raises(DataFormatError, match="liked item is already a training interaction"):
+        load_edges(trained, text_data)
+    write_edges(trained, {"data_fingerprint": data_fingerprint(text_data)},
+                [{"user": text_data.user_ids[user], "pos": text_data.item_ids[item - 1 if item else 1], "neg": text_data.item_ids[item]}])
+    with pytest.raises(DataFormatError, match="disliked item is already a training interaction"):
         load_edges(trained, text_data)
     other = tmp_path / "other.jsonl"
     write_edges(other, {"data_fingerprint": "0" * 64}, [])
