@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# benchmarks/ holds scripts named like packages (benchmarks/alignment.py): import the repository's
+# benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SIZES = [1e5, 3e5, 1e6, 3e6, 1e7, 2e7, 4e7]

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# benchmarks/ holds scripts named like packages (benchmarks/alignment.py): import the repository's
+# benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"

@@ -1,7 +1,7 @@
 """Text-graph alignment on ml-latest-small-tmdb: main comparison, cold start, noise robustness.
 
-    nice -n 5 python benchmarks/alignment.py                      # everything, 5 seeds (noise: 3 seeds)
-    python benchmarks/alignment.py --parts main --seeds 2024 2025   # a part, fewer seeds
+    nice -n 5 python benchmarks/alignment_benchmark.py                      # everything, 5 seeds (noise: 3 seeds)
+    python benchmarks/alignment_benchmark.py --parts main --seeds 2024 2025   # a part, fewer seeds
 
 Writes ``benchmarks/results/alignment.json`` and ``alignment.md`` (updated after every
 finished run, so partial results survive) and ``alignment_noise_robustness.json``
@@ -286,7 +286,7 @@ def main(argv=None) -> int:
     views = build_text_views(data, progress=True)
     out = Path(args.out).with_suffix(".json")
     report = json.loads(out.read_text()) if out.exists() else {}
-    report["command"] = "python benchmarks/alignment.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report["command"] = "python benchmarks/alignment_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report["settings"] = {k: v for k, v in vars(args).items() if k not in ("out", "work")}
     report["encoder"] = views.meta["encoder"]
     store = Store(Path(args.work))
