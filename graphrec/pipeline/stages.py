@@ -42,6 +42,18 @@ def _run(command: Sequence[str], stage: str, log_path: Path) -> None:
                             f"{' '.join(command)} — run it again to resume (log: {log_path})")
 
 
+def _llm_options(config: KGStageConfig | AugmentationStageConfig, quiet: bool) -> list[str]:
+    """The command-line options both stages' CLIs share: model, endpoint, quiet, then the user's extras."""
+    options = []
+    if config.model:
+        options += ["--model", config.model]
+    if config.base_url:
+        options += ["--base-url", config.base_url]
+    if quiet:
+        options.append("--quiet")
+    return options + list(config.args)
+
+
 def seed_folder(seed: Path, target: Path) -> int:
     """Copy the files of a finished build ``seed`` that ``target`` lacks; returns how many were copied.
 
@@ -80,14 +92,7 @@ def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: 
     atomic_write_text(items_file, "".join(f"{item}\n" for item in stage_items(data, config.max_items)))
     command = [sys.executable, "-m", "kg", "build", "--dataset", data.name, "--schema", config.schema,
                "--backend", config.backend, "--out", str(out), "--item-ids-file", str(items_file)]
-    if config.model:
-        command += ["--model", config.model]
-    if config.base_url:
-        command += ["--base-url", config.base_url]
-    if quiet:
-        command.append("--quiet")
-    command += list(config.args)
-    _run(command, "kg", out / "pipeline-stage.log")
+    _run(command + _llm_options(config, quiet), "kg", out / "pipeline-stage.log")
     export = out / KG_EXPORT_FOLDER
     if not (export / "kg_arrays.npz").is_file():
         raise TrainingError(f"kg stage: {export / 'kg_arrays.npz'} was not written")
@@ -106,14 +111,7 @@ def run_augmentation_stage(config: AugmentationStageConfig, base_run: Path | Non
     target = out / "edges.jsonl"
     command = [sys.executable, "-m", "graphrec.augmentation", "generate", "--run", str(base_run),
                "--out", str(target), "--backend", config.backend, "--users", str(config.users)]
-    if config.model:
-        command += ["--model", config.model]
-    if config.base_url:
-        command += ["--base-url", config.base_url]
-    if quiet:
-        command.append("--quiet")
-    command += list(config.args)
-    _run(command, "augmentation", out / "pipeline-stage.log")
+    _run(command + _llm_options(config, quiet), "augmentation", out / "pipeline-stage.log")
     if not target.is_file():
         raise TrainingError(f"augmentation stage: {target} was not written")
     return target
