@@ -64,6 +64,31 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
         os.fsync(handle.fileno())
 
 
+def iter_json_objects(path: str | os.PathLike, what: str = "file") -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for each non-blank line of a JSON-lines input file, strictly.
+
+    Unlike :func:`read_jsonl` (our own logs, where a torn last line is expected after a
+    crash), this is for files users hand us: a missing file, a line that is not JSON or not
+    an object raises :class:`~graphrec.errors.DataFormatError` naming the file and line.
+    """
+    from graphrec.errors import DataFormatError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{what} not found", path=path)
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataFormatError(f"not JSON ({err.msg})", path=path, line=number) from None
+            if not isinstance(record, dict):
+                raise DataFormatError("a line must be a JSON object", path=path, line=number)
+            yield number, record
+
+
 def read_jsonl(path: str | os.PathLike) -> list[dict]:
     """Read a JSONL file written by :func:`append_jsonl`, skipping a torn final line."""
     records: list[dict] = []

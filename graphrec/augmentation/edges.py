@@ -25,7 +25,7 @@ import torch
 
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import DataFormatError
-from graphrec.io import atomic_open
+from graphrec.io import atomic_open, iter_json_objects
 
 FORMAT = "graphrec-augmentation/1"
 _EDGE_FIELDS = ("user", "pos", "neg")
@@ -62,34 +62,23 @@ def write_edges(path: str | Path, header: dict[str, Any], edges: list[dict[str, 
 def read_records(path: str | Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:
     """``(header, [(line number, edge record), ...])``; malformed input raises naming file and line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError("augmented edge file not found", path=path)
     header: dict[str, Any] | None = None
     edges: list[tuple[int, dict[str, Any]]] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"not JSON ({err.msg})", path=path, line=number) from None
-            if not isinstance(record, dict):
-                raise DataFormatError("a line must be a JSON object", path=path, line=number)
-            kind = record.get("kind")
-            if header is None:
-                if kind != "header" or record.get("format") != FORMAT:
-                    raise DataFormatError(f"the first line must be a header with format {FORMAT!r}",
-                                          path=path, line=number, field="format")
-                header = record
-                continue
-            if kind != "edge":
-                raise DataFormatError(f"unknown record kind {kind!r} (expected 'edge')", path=path, line=number,
-                                      field="kind")
-            for name in _EDGE_FIELDS:
-                if not isinstance(record.get(name), (str, int)) or isinstance(record.get(name), bool):
-                    raise DataFormatError("missing or not an id", path=path, line=number, field=name)
-            edges.append((number, record))
+    for number, record in iter_json_objects(path, "augmented edge file"):
+        kind = record.get("kind")
+        if header is None:
+            if kind != "header" or record.get("format") != FORMAT:
+                raise DataFormatError(f"the first line must be a header with format {FORMAT!r}",
+                                      path=path, line=number, field="format")
+            header = record
+            continue
+        if kind != "edge":
+            raise DataFormatError(f"unknown record kind {kind!r} (expected 'edge')", path=path, line=number,
+                                  field="kind")
+        for name in _EDGE_FIELDS:
+            if not isinstance(record.get(name), (str, int)) or isinstance(record.get(name), bool):
+                raise DataFormatError("missing or not an id", path=path, line=number, field=name)
+        edges.append((number, record))
     if header is None:
         raise DataFormatError("empty file (no header)", path=path)
     return header, edges

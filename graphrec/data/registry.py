@@ -18,7 +18,6 @@ is given, and then it is reused (with hash checks) on the next call.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import site
@@ -57,6 +56,7 @@ from graphrec.data.split import (
     split_statistics,
 )
 from graphrec.errors import ConfigError, DataFormatError
+from graphrec.io import iter_json_objects
 
 logger = logging.getLogger(__name__)
 
@@ -220,23 +220,14 @@ def load_gold_facts(data_dir: str | PathLike | None = None) -> pd.DataFrame:
 
 def _read_id_map(path: Path, key: str, value: str) -> pd.DataFrame:
     """Read a JSON-lines id map (``{"iid": 0, "asin": "..."}`` per line) as two str columns."""
-    if not path.is_file():
-        raise DataFormatError("file not found", path=path)
     keys: list[str] = []
     values: list[str] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(f"invalid JSON: {exc.msg}", path=path, line=number) from None
-            for name in (key, value):
-                if not isinstance(record, dict) or name not in record:
-                    raise DataFormatError("missing key", path=path, line=number, field=name)
-            keys.append(str(record[key]))
-            values.append(str(record[value]))
+    for number, record in iter_json_objects(path):
+        for name in (key, value):
+            if name not in record:
+                raise DataFormatError("missing key", path=path, line=number, field=name)
+        keys.append(str(record[key]))
+        values.append(str(record[value]))
     return pd.DataFrame({"id": keys, value: values})
 
 
