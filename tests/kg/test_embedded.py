@@ -85,3 +85,22 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
     cached = backend.complete_batch([m1], max_tokens=10)[0]
     assert cached.text == plain.text and plain.completion_tokens > 0
     assert len(batched) == 2 and all(b.completion_tokens > 0 for b in batched)
+
+
+def test_embedded_model_fills_closed_vocabulary_lists(films_schema):
+    """Genres named in the text come out as genres (they once never did: the list was asked
+    last, after the reply's token budget was spent, and opened with a token the model had
+    not seen after a key in its example turn)."""
+    from kg.backends import TransformersConfig, make_backend
+    from kg.pipeline import closed_choices
+    from kg.prompt import extraction_messages
+
+    keys = ["genre", "keyword"]
+    texts = ["A documentary following Christy Turlington and other models during spring fashion week in Milan.",
+             "A justice drama based on a true story about a man on death row and a nun."]
+    backend = make_backend("embedded", transformers=TransformersConfig(batch_size=2, threads=1))
+    replies = backend.complete_batch([extraction_messages(films_schema, t, keys) for t in texts], max_tokens=40,
+                                     keys=keys, spans_from=texts, choices=closed_choices(films_schema, keys, "text"))
+    genres = [json.loads(r.text)["genre"] for r in replies]
+    assert [g.casefold() for g in genres[0]] == ["documentary"]
+    assert [g.casefold() for g in genres[1]] == ["drama"]
