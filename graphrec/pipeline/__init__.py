@@ -59,7 +59,8 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
     data = load_data(first_config.data)
 
     if config.kg.enabled:
-        outputs["kg"] = run_kg_stage(config.kg, data, directory / "kg", config.resolve(config.kg.seed), quiet)
+        outputs["kg"] = run_kg_stage(config.kg, data, directory / "kg", config.resolve(config.kg.seed), quiet,
+                                     cache=config.resolve(config.kg.cache))
     if config.augmentation.enabled:
         edges = config.resolve(config.augmentation.edges)
         base_run = None

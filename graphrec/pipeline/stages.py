@@ -82,12 +82,21 @@ def stage_items(data: InteractionData, max_items: int) -> list[str]:
     return [str(data.item_ids[i]) for i in order]
 
 
-def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: Path | None, quiet: bool) -> Path:
-    """Extract a KG from the catalogue text of ``data``'s items; returns the export folder graphrec reads."""
+def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: Path | None, quiet: bool,
+                 cache: Path | None = None) -> Path:
+    """Extract a KG from the catalogue text of ``data``'s items; returns the export folder graphrec reads.
+
+    ``seed``: a build folder copied in first; ``cache``: a `kg cache-export` file imported
+    into the stage's response cache first (both only ever add what the stage lacks)."""
     out.mkdir(parents=True, exist_ok=True)
     if seed is not None:
         copied = seed_folder(seed, out)
         log.info("kg stage: %d file(s) copied from %s", copied, seed)
+    if cache is not None:
+        if not cache.is_file():
+            raise ConfigError(f"kg.cache: {cache} does not exist")
+        _run([sys.executable, "-m", "kg", "cache-import", str(cache), "--cache", str(out)], "kg",
+             out / "pipeline-stage.log")
     items_file = out / "item_ids.txt"
     atomic_write_text(items_file, "".join(f"{item}\n" for item in stage_items(data, config.max_items)))
     command = [sys.executable, "-m", "kg", "build", "--dataset", data.name, "--schema", config.schema,

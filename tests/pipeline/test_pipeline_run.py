@@ -98,3 +98,18 @@ report: false
     assert len(server.requests) == calls
     assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime == mtime
     assert again.result.table() == table
+
+    # a fresh pipeline folder seeded with the first run's exported replies (what the bundled
+    # pipeline ships): the KG stage rebuilds the same KG from the cache with 0 LLM calls
+    import subprocess
+
+    shipped = tmp_path / "replies.jsonl.gz"
+    subprocess.run([sys.executable, "-m", "kg", "cache-export", str(outcome.kg_export.parent), "--out", str(shipped)],
+                   check=True, capture_output=True)
+    text = (tmp_path / "pipeline.yaml").read_text(encoding="utf-8")
+    text = text.replace(str(tmp_path / "out"), str(tmp_path / "fresh")).replace("  max_items: 12\n",
+                                                                                 f"  max_items: 12\n  cache: {shipped}\n")
+    (tmp_path / "fresh.yaml").write_text(text, encoding="utf-8")
+    fresh = run_pipeline(load_pipeline_config(tmp_path / "fresh.yaml"), quiet=True)
+    assert len(server.requests) == calls
+    assert (fresh.kg_export / "kg_arrays.npz").read_bytes() == (outcome.kg_export / "kg_arrays.npz").read_bytes()
