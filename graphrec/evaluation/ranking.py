@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["NaNScoresError", "gather_csr_rows", "mask_scores", "restore_scores", "topk_with_ties"]
+__all__ = ["NaNScoresError", "blocked_topk", "gather_csr_rows", "mask_scores", "restore_scores", "topk_with_ties"]
 
 
 class NaNScoresError(ValueError):
@@ -115,7 +115,7 @@ def topk_with_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
         empty = torch.zeros((scores.shape[0], 0), dtype=torch.long, device=scores.device)
         return scores.new_zeros((scores.shape[0], 0)), empty
     if k < n_items:
-        values, indices = torch.topk(scores, k + 1, dim=1, largest=True, sorted=True)
+        values, indices = blocked_topk(scores, k + 1)
         _check_nan(values)
         tie_rows = torch.nonzero(values[:, k - 1] == values[:, k], as_tuple=True)[0]
         values, indices = values[:, :k], indices[:, :k]
@@ -141,6 +141,46 @@ def topk_with_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
             values, indices = values.clone(), indices.clone()
             values[tied], indices[tied] = sub_values, sub_indices
     return values, indices
+
+
+def blocked_topk(scores: torch.Tensor, m: int, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.topk(scores, m, dim=1)`` (sorted, largest), computed through block maxima.
+
+    The columns are cut into blocks of ``block`` items; the top-``m`` items of a row lie in
+    its ``m`` blocks with the largest maxima (were one outside them, those ``m`` blocks
+    would hold ``m`` items at least as large).  So one pass of ``amax`` over the row, a
+    ``topk`` over ``n_items / block`` block maxima and a ``topk`` over the ``m * block``
+    gathered candidates replace a ``topk`` over the whole row, which on CPU costs ~60% of
+    full-ranking evaluation.  The multiset of returned values is exactly ``topk``'s; which
+    of several equal values is returned may differ (``topk`` does not fix it either), and
+    :func:`topk_with_ties` resolves those ties from the full row.
+
+    Args:
+        scores: ``[B, n_items]`` contiguous floating scores.
+        m: number of items per row (``<= n_items``).
+        block: items per block (32: an ``amax`` over 32 contiguous floats vectorises well).
+
+    Returns:
+        ``(values, indices)``, both ``[B, m]``, best first.
+    """
+    n_rows, n_items = scores.shape
+    n_blocks = n_items // (block or 32)
+    # Measured on 1 CPU thread, 4096 rows, m = 21 (benchmarks/speed.py context): parity with
+    # topk at 9k items, 1.5x at 25k, 2.5-3x at 50k-92k; below ~16k items topk's per-row cost
+    # is no longer dominated by the scan, so the direct call is kept there.
+    if (block is None and n_blocks < 24 * m) or n_blocks <= m or not scores.is_contiguous() \
+            or scores.device.type != "cpu":
+        return torch.topk(scores, m, dim=1, largest=True, sorted=True)
+    block = block or 32
+    blocks = scores.as_strided((n_rows, n_blocks, block), (n_items, block, 1))
+    best_blocks = torch.topk(blocks.amax(dim=2), m, dim=1, sorted=False).indices  # [B, m]
+    candidates = (best_blocks.unsqueeze(2) * block + torch.arange(block, device=scores.device)).reshape(n_rows, -1)
+    tail = n_blocks * block
+    if tail < n_items:  # the last, partial block: always a candidate
+        rest = torch.arange(tail, n_items, device=scores.device).expand(n_rows, -1)
+        candidates = torch.cat([candidates, rest], dim=1)
+    values, position = torch.topk(scores.gather(1, candidates), m, dim=1, largest=True, sorted=True)
+    return values, candidates.gather(1, position)
 
 
 def _resolve_boundary_ties(
