@@ -208,8 +208,8 @@ def render_markdown(report: dict, result) -> str:
         "",
         "Seconds per epoch were measured on 2 CPU cores shared with other jobs: they vary with the load more "
         "than with the method (the augmented triplets add 1-10% to a batch, denoising one propagation per epoch). "
-        "A run that does not stop early (patience 5 checks) keeps improving up to the 300-epoch cap on this protocol, "
-        "so a mean over seeds that mixes such a run with early-stopped ones reflects training length, not the method.",
+        "Wall-clock seconds include any time the benchmark process was paused or starved; compare methods by "
+        "epochs and metrics, and measure speed with benchmarks/speed.py.",
         "",
         f"Signal check: the liked item is one of the user's valid/test items in "
         f"{100 * held['liked_in_valid_or_test']:.1f}% of triplets, the disliked one in "
