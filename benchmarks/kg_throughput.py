@@ -116,11 +116,9 @@ def openai(items, schema, args, work: Path) -> dict:
     from chat_server import ChatServer
     from fakes import fake_reply
 
-    server = ChatServer(responder=fake_reply, delay=args.latency)
-    server.start()
     cfg = ExtractConfig(max_new_tokens=args.max_new_tokens)
     res: dict = {"latency_s": args.latency, "runs": {}}
-    try:
+    with ChatServer(responder=fake_reply, delay=args.latency) as server:
         for conc in args.concurrency:
             backend = make_backend("openai", openai=OpenAIConfig(base_url=server.base_url, model="bench",
                                                                  concurrency=conc, api_key_env=""))
@@ -132,8 +130,6 @@ def openai(items, schema, args, work: Path) -> dict:
             again["requests_seen_by_server"] = len(server.requests) - before
             res["runs"][str(conc)] = {"build": run, "rebuild_from_cache": again}
             backend.close()
-    finally:
-        server.stop()
     return res
 
 

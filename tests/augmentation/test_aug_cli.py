@@ -26,14 +26,10 @@ def finished_run(tmp_path_factory):
 
 def test_generate_and_inspect_through_a_local_openai_server(finished_run, tmp_path, capsys):
     run_dir, data = finished_run
-    server = ChatServer(responder=comedy_fan)
-    server.start()
-    try:
+    with ChatServer(responder=comedy_fan) as server:
         code = main(["generate", "--run", str(run_dir), "--backend", "openai", "--base-url", server.base_url,
                      "--model", "local", "--users", "5", "--candidates", "8", "--out", str(tmp_path / "e.jsonl"),
                      "--quiet"])
-    finally:
-        server.stop()
     assert code == 0
     header, records = read_records(tmp_path / "e.jsonl")
     assert header["base_run"]["model"] == "mf" and len(header["base_run"]["checkpoint_sha256"]) == 64

@@ -126,16 +126,12 @@ def test_resuming_with_other_settings_is_refused(text_data, scorer, tmp_path):
 
 
 def test_openai_compatible_server_end_to_end(text_data, scorer, tmp_path):
-    server = ChatServer(responder=comedy_fan)
-    server.plan = ["429", "ok", "500"]  # retried by the backend
-    server.start()
-    try:
+    with ChatServer(responder=comedy_fan) as server:
+        server.plan = ["429", "ok", "500"]  # retried by the backend
         backend = OpenAIBackend(OpenAIConfig(base_url=server.base_url, model="local-test", concurrency=2,
                                              backoff_base_s=0.01, backoff_max_s=0.05))
         report = generate_augmentation(text_data, scorer, backend, tmp_path / "e.jsonl", SETTINGS, progress=False)
         backend.close()
-    finally:
-        server.stop()
     assert report.edges == 12 and report.failed == 0
     header, records = read_records(tmp_path / "e.jsonl")
     assert header["backend"]["backend"] == "openai" and header["backend"]["model"] == "local-test"

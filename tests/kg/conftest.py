@@ -28,12 +28,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def chat_server():
-    server = ChatServer(responder=fake_reply)
-    server.start()
-    try:
+    with ChatServer(responder=fake_reply) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -44,12 +44,8 @@ variants:
 
 @pytest.fixture
 def server():
-    server = ChatServer(responder=fake_reply)
-    server.start()
-    try:
+    with ChatServer(responder=fake_reply) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_pipeline_runs_stages_then_the_experiment_and_resumes_without_llm_calls(tmp_path, server, monkeypatch):
