@@ -107,6 +107,7 @@ class ListConstraint:
     def __init__(self, source: str | None, choices: Sequence[str] | None, max_values: int, used: set[str],
                  boundaries: set[str] | None = None) -> None:
         self.src = source.casefold() if source is not None else None
+        self.spellings = None if choices is None else list(choices)
         self.choices = None if choices is None else {c.casefold() for c in choices}
         self.prefixes = None
         if self.choices is not None:
@@ -176,11 +177,13 @@ class ListConstraint:
             return False
         return True
 
+    def writable_choices(self) -> list[str]:
+        """The choices (as spelled) this list can hold: in text mode, those its text contains."""
+        return [c for c in self.spellings or () if self._ok(c, True)]
+
     def possible(self) -> bool:
         """False when no value can be written at all (e.g. no choice occurs in the text)."""
-        if self.choices is None:
-            return True
-        return any(self._ok(c, True) for c in self.choices)
+        return self.choices is None or bool(self.writable_choices())
 
 
 @dataclass
@@ -305,10 +308,9 @@ class StructuredDecoder:
                 return
             key = row.keys[row.key_index]
             text += ("{" if row.key_index == 0 else ", ") + json.dumps(key) + ":"
-            choices = row.choices.get(key)
-            constraint = ListConstraint(row.source, choices, row.max_values, row.used)
-            if choices is not None:  # the choices this row can write (in text mode: those in its text)
-                constraint.boundaries = self.token_boundaries([c for c in choices if constraint._ok(c, True)])
+            constraint = ListConstraint(row.source, row.choices.get(key), row.max_values, row.used)
+            if constraint.choices is not None:
+                constraint.boundaries = self.token_boundaries(constraint.writable_choices())
             budget = min(8 * row.max_values, row.budget_total - row.generated)
             if budget > 0 and constraint.possible():
                 row.constraint, row.seg_text, row.seg_fed, row.seg_budget = constraint, "", 0, budget
