@@ -21,7 +21,7 @@ class KGLightGCNConfig(KGModelConfig):
 
     name: str = doc("Model name.", "kglightgcn")
     relation_weights: Literal["shared", "per_layer", "fixed"] = doc("Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).", "shared")
-    normalization: Literal["joint", "per_relation"] = doc("`joint`: D^-1/2 A D^-1/2 of the whole CKG, split by relation; `per_relation`: each relation's block normalised by its own degrees (the interaction block is then exactly LightGCN's).", "joint")
+    normalization: Literal["joint", "per_relation"] = doc("`joint`: D_w^-1/2 A_w D_w^-1/2 with A_w = A_0 + sum_r w_r A_r and D_w its degrees, recomputed as the weights move (the weights shift the mix between interactions and relations, never the scale); `per_relation`: each relation's block normalised by its own degrees, then weighted (the interaction block is exactly LightGCN's, but weights above 1 inflate the propagated embeddings).", "joint")
 
 
 _SOFTPLUS_ONE = float(np.log(np.expm1(1.0)))  # softplus(x) = 1
@@ -29,10 +29,15 @@ _SOFTPLUS_ONE = float(np.log(np.expm1(1.0)))  # softplus(x) = 1
 
 class _Structure:
     """A symmetric sparse matrix whose entries belong to typed blocks: CSR arrays, the
-    fixed (normalised) value of each entry and its block type."""
+    fixed value of each entry, its block type and each node's degree in each block."""
 
     def __init__(self, matrix: sp.csr_matrix, types: np.ndarray) -> None:
         self.size = matrix.shape
+        self.n_types = int(types.max()) + 1 if len(types) else 1
+        coo = matrix.tocoo()
+        degrees = np.zeros((matrix.shape[0], self.n_types), np.float32)
+        np.add.at(degrees, (coo.row, types), coo.data)
+        self.degrees = torch.from_numpy(degrees)  # [N, T]: row sums of each block
         # int32 CSR indices when they fit: MKL's sparse BLAS would convert int64 ones on every product
         index = np.int32 if max(matrix.nnz, *matrix.shape) < np.iinfo(np.int32).max else np.int64
         self.crow = torch.from_numpy(matrix.indptr.astype(index))
@@ -42,16 +47,14 @@ class _Structure:
         self.types = torch.from_numpy(types.astype(np.int64))
         # every (row, type) pair with entries, stacked: row k of `stacked` holds the entries of
         # type stacked_types[k] in row stacked_rows[k] (one sparse product gives all B_t x rows)
-        coo = matrix.tocoo()
         pairs, local = np.unique(np.stack([types, coo.row]), axis=1, return_inverse=True)
         local = local.ravel()
         self.stacked_types = torch.from_numpy(pairs[0].astype(np.int64))
         self.stacked_rows = torch.from_numpy(pairs[1].astype(np.int64))
         self.stacked = to_torch_csr(sp.csr_matrix((coo.data, (local, coo.col)), shape=(pairs.shape[1], matrix.shape[1])))
-        self.n_types = int(types.max()) + 1 if len(types) else 1
 
     def to(self, device: torch.device) -> "_Structure":
-        for name in ("crow", "col", "row", "base", "types", "stacked_types", "stacked_rows", "stacked"):
+        for name in ("crow", "col", "row", "base", "types", "degrees", "stacked_types", "stacked_rows", "stacked"):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
@@ -97,11 +100,16 @@ class KGLightGCN(KGRecommender):
     r"""LightGCN on the collaborative KG, each relation's messages scaled by a learned weight.
 
     .. math::
-        E^{(l+1)} = \hat A_{0} E^{(l)} + \sum_{r=1}^{R} w_r^{(l)} \hat A_r E^{(l)}, \qquad
+        A_w = A_0 + \sum_{r=1}^{R} w_r^{(l)} A_r, \qquad
+        E^{(l+1)} = D_w^{-1/2} A_w D_w^{-1/2} E^{(l)}, \qquad
         w_r = \operatorname{softplus}(\theta_r)
 
-    where :math:`\hat A_0` holds the user-item interactions and :math:`\hat A_r` the
-    edges of KG relation :math:`r` (both directions, so every block is symmetric).
+    where :math:`A_0` holds the user-item interactions, :math:`A_r` the edges of KG
+    relation :math:`r` (both directions, so every block is symmetric) and :math:`D_w`
+    the weighted degrees (``normalization="joint"``).  Because :math:`D_w` follows the
+    weights, the propagation's spectral radius stays 1 whatever the :math:`w_r`: they
+    move the balance between interactions and relations, never the embeddings' scale
+    (scale would be a free way round the L2 penalty).
     All blocks share one CSR structure whose values are rescaled by the weights at
     each forward pass; the backward reuses the symmetric matrix for ``x`` (as
     :mod:`graphrec.models.propagation` does) and a sampled dense-dense product for
@@ -142,14 +150,7 @@ class KGLightGCN(KGRecommender):
             blocks.append(both)
         if normalization == "per_relation":
             blocks = [symmetric_normalize(b) for b in blocks]
-        else:
-            total = blocks[0].copy()
-            for b in blocks[1:]:
-                total = total + b
-            degree = np.asarray(total.sum(axis=1)).ravel()
-            with np.errstate(divide="ignore"):
-                inv = sp.diags(np.where(degree > 0, 1.0 / np.sqrt(degree), 0.0).astype(np.float32))
-            blocks = [(inv @ b @ inv).tocsr() for b in blocks]
+        # `joint` keeps the 0/1 blocks: their normalisation depends on the weights (embeddings())
         coo = [b.tocoo() for b in blocks]
         rows = np.concatenate([c.row for c in coo])
         cols = np.concatenate([c.col for c in coo])
@@ -169,19 +170,36 @@ class KGLightGCN(KGRecommender):
         self.structure.to(device)
         return super().to_device(device)
 
+    def _layer_weights(self, layer: int, like: torch.Tensor) -> torch.Tensor:
+        """``[R + 1]`` block weights of one layer: 1 for the interactions, then ``w_r``."""
+        one = like.new_ones(1)
+        weights = self.relation_weights()
+        if weights is None:
+            return one.expand(self.structure.n_types)
+        return torch.cat([one, weights[min(layer, weights.shape[0] - 1)]])
+
+    def _propagate(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        s = self.structure
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+            return _RelationWeightedSpMM.apply(s, w, x)
+        return sparse_dense_mm(s.matrix(s.base * w[s.types]), x)
+
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.ego()
         if self.structure.base.device != x.device:
             self.structure.to(x.device)
-        weights = self.relation_weights()
-        one = x.new_ones(1)
         total = x
         for layer in range(self.num_layers):
-            w = one.expand(self.ckg.n_relations + 1) if weights is None else torch.cat([one, weights[min(layer, weights.shape[0] - 1)]])
-            if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
-                x = _RelationWeightedSpMM.apply(self.structure, w, x)
+            w = self._layer_weights(layer, x)
+            if self.config.normalization == "joint":
+                # D_w^-1/2 A_w D_w^-1/2 x: the weighted degrees follow the weights, so raising every
+                # w_r cannot scale embeddings up past the L2 penalty (with the 0/1 blocks normalised
+                # once, learned weights grew to ~3 and cost 10-14% Recall@20)
+                degree = self.structure.degrees @ w
+                scale = torch.where(degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree)).unsqueeze(1)
+                x = scale * self._propagate(w, scale * x)
             else:
-                x = sparse_dense_mm(self.structure.matrix(self.structure.base * w[self.structure.types]), x)
+                x = self._propagate(w, x)
             total = total + x
         if self.layer_combination == "mean":
             total = total / (self.num_layers + 1)

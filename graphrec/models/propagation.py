@@ -116,6 +116,20 @@ class SymmetricSpMM(torch.autograd.Function):
         return None, sparse_dense_mm(ctx.adjacency, grad_out)
 
 
+class DirectedSpMM(torch.autograd.Function):
+    """``adjacency @ x`` for a non-symmetric sparse ``adjacency`` whose transpose is given
+    (``grad_x = adjacency^T @ grad_out``); gradient only w.r.t. ``x``."""
+
+    @staticmethod
+    def forward(ctx, adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        ctx.transposed = transposed
+        return sparse_dense_mm(adjacency, x)
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
+        return None, None, sparse_dense_mm(ctx.transposed, grad_out.contiguous())
+
+
 def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """One propagation step ``Â x`` (``x``: ``[N, d]``) through a symmetric sparse ``Â``."""
     if torch.is_grad_enabled() and x.requires_grad:

@@ -11,7 +11,7 @@ import torch
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.gcl import GCLConfig, GCLRecommender
-from graphrec.models.propagation import normalized_adjacency
+from graphrec.models.propagation import DirectedSpMM, normalized_adjacency
 
 
 @dataclass
@@ -22,11 +22,14 @@ class SGLConfig(GCLConfig):
     augmentation: Literal["ed", "nd", "rw"] = doc("View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` random walk (a different thinned graph per layer).", "ed")
     drop_ratio: float = doc("Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).", 0.1)
     cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or unique positives and negatives (RLMRec's SGL).", "pos")
+    views: Literal["sgl", "rlmrec"] = doc("How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised (SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept independently and the kept entries of the normalised adjacency not re-normalised (RLMRec's / SSLRec's SpAdjEdgeDrop).", "sgl")
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
         if not 0.0 <= self.drop_ratio < 1.0:
             raise ConfigError(f"{prefix}.drop_ratio must be in [0, 1), got {self.drop_ratio}")
+        if self.views == "rlmrec" and self.augmentation != "ed":
+            raise ConfigError(f"{prefix}.views=rlmrec applies to augmentation=ed only, got augmentation={self.augmentation!r}")
 
 
 class SGL(GCLRecommender):
@@ -45,10 +48,11 @@ class SGL(GCLRecommender):
     with :math:`E` the LightGCN embeddings on the full graph, :math:`E', E''` those
     on the two views, and InfoNCE over the batch's unique users and items.
 
-    Differences from RLMRec's implementation (stated, not hidden): RLMRec redraws the
-    dropped edges at every batch, drops the two directions of an edge independently
-    and does not re-normalise; this follows the SGL paper and code (per-epoch
-    sub-graphs, symmetric, re-normalised).
+    By default this follows the SGL paper and code (per-epoch sub-graphs, symmetric,
+    re-normalised).  RLMRec's implementation redraws the dropped edges at every batch,
+    drops the two directions of an edge independently and does not re-normalise the
+    kept entries; ``views="rlmrec"`` does that (the propagation is then not symmetric,
+    so its backward uses the view's transpose).
     """
 
     name = "sgl"
@@ -60,6 +64,13 @@ class SGL(GCLRecommender):
         self._rows = coo.row.astype(np.int64)
         self._cols = coo.col.astype(np.int64)
         self._views: list | None = None
+        if config.views == "rlmrec":
+            full = self._adjacency_on(torch.device("cpu"))
+            self._entries = (full.crow_indices().long(), full.col_indices().long(), full.values())
+            rows = torch.repeat_interleave(torch.arange(full.shape[0]), self._entries[0].diff())
+            self._entry_rows = rows
+            # entries in column-major order: the transpose of any subset, already sorted
+            self._by_column = torch.from_numpy(np.lexsort((rows.numpy(), self._entries[1].numpy())))
 
     # ----------------------------------------------------------------- views
     def _edge_subgraph(self, keep: np.ndarray) -> sp.csr_matrix:
@@ -91,7 +102,33 @@ class SGL(GCLRecommender):
         return [self._edge_dropped(generator) for _ in range(self.num_layers)]
 
     def draw_epoch_views(self, generator: torch.Generator) -> None:
+        if self.config.views == "rlmrec":
+            return  # drawn per batch, from the private generator
         self._views = [self._draw_view(generator), self._draw_view(generator)]
+
+    def _batch_view(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """RLMRec's view: every entry of the normalised adjacency kept with probability
+        ``1 - drop_ratio`` independently (no re-normalisation); ``(view, its transpose)``."""
+        _, col, val = self._entries
+        rows, n = self._entry_rows, self.n_users + self.n_items
+        keep = torch.rand(len(val), generator=self.rng()) >= self.config.drop_ratio
+
+        def csr(r, c, v):
+            crow = torch.zeros(n + 1, dtype=torch.int64)
+            crow[1:] = torch.cumsum(torch.bincount(r, minlength=n), 0)
+            return torch.sparse_csr_tensor(crow.int(), c.int(), v, size=(n, n), check_invariants=False).to(device)
+
+        forward = csr(rows[keep], col[keep], val[keep])
+        t = self._by_column[keep[self._by_column]]
+        return forward, csr(col[t], rows[t], val[t])
+
+    def _encode_directed(self, view: tuple[torch.Tensor, torch.Tensor]) -> list[torch.Tensor]:
+        x = self.ego()
+        layers = [x]
+        for _ in range(self.num_layers):
+            x = DirectedSpMM.apply(view[0], view[1], x)
+            layers.append(x)
+        return layers
 
     def views(self) -> list:
         """This epoch's two views, on the model's device (moved once per epoch)."""
@@ -106,6 +143,10 @@ class SGL(GCLRecommender):
     # ------------------------------------------------------------------ loss
     def contrastive_loss(self, users, pos, neg):
         final = self.combine(self.encode())
-        view1, view2 = (self.combine(self.encode(v)) for v in self.views())
+        if self.config.views == "rlmrec":
+            device = final.device
+            view1, view2 = (self.combine(self._encode_directed(self._batch_view(device))) for _ in range(2))
+        else:
+            view1, view2 = (self.combine(self.encode(v)) for v in self.views())
         u, i = self.contrast_ids(users, pos, neg)
         return final, self.contrast(view1, view2, u, i)

@@ -131,6 +131,44 @@ def test_sgl_views_are_redrawn_each_epoch_from_the_trainer_generator(small_data)
     torch.testing.assert_close(first[0], again.views()[0].to_dense())
 
 
+def test_sgl_rlmrec_views_drop_each_direction_independently_without_renormalising(small_data):
+    model = make("sgl", small_data, views="rlmrec", drop_ratio=0.3)
+    model.on_epoch_start(1, torch.Generator().manual_seed(0))
+    full = model.adjacency.to_dense()
+    view, transposed = (m.to_dense() for m in model._batch_view(torch.device("cpu")))
+    torch.testing.assert_close(transposed, view.T)
+    kept = view != 0
+    torch.testing.assert_close(view[kept], full[kept])  # the normalised values, not re-normalised
+    assert not (kept & (full == 0)).any()
+    share = float(kept.sum() / (full != 0).sum())
+    assert 0.6 < share < 0.8
+    assert not torch.equal(kept, kept.T)  # the two directions are drawn independently
+    again = (m.to_dense() for m in model._batch_view(torch.device("cpu")))
+    assert not torch.equal(next(again), view)  # redrawn per batch
+
+
+def test_sgl_rlmrec_view_gradient_is_the_transposes(small_data):
+    model = make("sgl", small_data, views="rlmrec", drop_ratio=0.3)
+    model.on_epoch_start(1, torch.Generator().manual_seed(0))
+    view = model._batch_view(torch.device("cpu"))
+    layers = model._encode_directed(view)
+    (layers[-1] ** 2).sum().backward()
+    grads = [p.grad.clone() for p in (model.user_embedding.weight, model.item_embedding.weight)]
+    model.zero_grad()
+    dense = view[0].to_dense()
+    x = model.ego()
+    for _ in range(model.num_layers):
+        x = dense @ x
+    (x ** 2).sum().backward()
+    for ours, p in zip(grads, (model.user_embedding.weight, model.item_embedding.weight)):
+        torch.testing.assert_close(ours, p.grad, rtol=1e-4, atol=1e-6)
+
+
+def test_sgl_rlmrec_views_need_edge_dropout():
+    with pytest.raises(ConfigError, match="views=rlmrec"):
+        model_config_from_dict({"name": "sgl", "views": "rlmrec", "augmentation": "nd"})
+
+
 def test_sgl_config_rejects_bad_ratio():
     with pytest.raises(ConfigError, match="drop_ratio"):
         model_config_from_dict({"name": "sgl", "drop_ratio": 1.0})
@@ -193,17 +231,17 @@ def test_contrast_runs_over_unique_batch_nodes(small_data, monkeypatch):
 
 
 # ------------------------------------------------------ trainer integration
-def trainer(name, data, run_dir, epochs=4):
+def trainer(name, data, run_dir, epochs=4, **overrides):
     torch.manual_seed(0)
-    model = make(name, data)
+    model = make(name, data, **overrides)
     cfg = TrainConfig(epochs=epochs, batch_size=64, learning_rate=0.01, eval_every=1, patience=0, seed=0, progress=False)
     return Trainer(model, data, cfg, EvalConfig(ks=[10, 20], batch_size=16), run_dir=run_dir)
 
 
-@pytest.mark.parametrize("name", GCL)
-def test_resumed_run_equals_uninterrupted_run(name, small_data, tmp_path, monkeypatch):
-    reference = trainer(name, small_data, tmp_path / "ref").fit()
-    crashing = trainer(name, small_data, tmp_path / "run")
+@pytest.mark.parametrize("name, overrides", [(name, {}) for name in GCL] + [("sgl", {"views": "rlmrec"})])
+def test_resumed_run_equals_uninterrupted_run(name, overrides, small_data, tmp_path, monkeypatch):
+    reference = trainer(name, small_data, tmp_path / "ref", **overrides).fit()
+    crashing = trainer(name, small_data, tmp_path / "run", **overrides)
     original = Trainer._train_epoch
 
     def crash_in_epoch_3(self, progress):
@@ -216,6 +254,6 @@ def test_resumed_run_equals_uninterrupted_run(name, small_data, tmp_path, monkey
         crashing.fit()
     monkeypatch.setattr(Trainer, "_train_epoch", original)
     torch.manual_seed(123)  # a fresh process: other global RNG state
-    resumed = trainer(name, small_data, tmp_path / "run").fit()
+    resumed = trainer(name, small_data, tmp_path / "run", **overrides).fit()
     assert resumed.test.metrics == reference.test.metrics
     assert [r["loss"] for r in resumed.history] == [r["loss"] for r in reference.history]

@@ -158,7 +158,11 @@ def test_kglightgcn_weighted_propagation_and_its_gradients_match_dense(kg_data, 
     total = x
     for layer in range(2):
         w = torch.cat([torch.ones(1), weights[layer]])
-        x = torch.einsum("t,tij,jd->id", w, blocks, x)
+        matrix = torch.einsum("t,tij->ij", w, blocks)
+        if normalization == "joint":  # blocks are 0/1; normalise by the weighted degrees
+            scale = matrix.sum(1).clamp_min(1e-12).rsqrt() * (matrix.sum(1) > 0)
+            matrix = scale[:, None] * matrix * scale[None, :]
+        x = matrix @ x
         total = total + x
     total = total / 3
     ref_users, ref_items = total[:40], total[40:100]
@@ -184,6 +188,25 @@ def test_kglightgcn_zero_weight_equals_pruning_the_relation(kg_data):
         pruned.relation_logits.copy_(full.relation_logits[:, [full.ckg.relation_names.index(r) for r in kept]])
     for a, b in zip(full.embeddings(), pruned.embeddings()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("logit", [-3.0, 0.0, 8.0])
+def test_kglightgcn_joint_weights_cannot_scale_embeddings_up(kg_data, logit):
+    """Joint normalisation follows the weights: each layer has operator norm <= 1 whatever the
+    w_r, so the weights cannot inflate scores around the L2 penalty; per-relation
+    normalisation, normalised once, can (that is what made learned weights grow to ~3)."""
+    def output_norm(normalization):
+        model = make("kglightgcn", kg_data, seed=3, normalization=normalization)
+        with torch.no_grad():
+            model.relation_logits.fill_(logit)
+            users, items = model.embeddings()
+            return torch.cat([users, items]).norm(), model.ego().norm()
+
+    joint, ego = output_norm("joint")
+    assert joint <= ego
+    if logit == 8.0:
+        inflated, ego = output_norm("per_relation")
+        assert inflated > 1.5 * ego
 
 
 def test_kglightgcn_relation_weights_move(kg_data):
