@@ -13,7 +13,6 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Mapping, Sequence
 from ..errors import BackendError, ConfigError
 from .base import Completion, LLMBackend, Message
 from .structured import degenerate as _degenerate
-from .structured import has_content as _has_content
+from .structured import ListConstraint
 from .structured import segment_values as _segment_values
 from .structured import source_casing as _source_casing
 
@@ -449,19 +448,17 @@ class _ListStop:
 
 class _SpanConstraint:
     """Logits processor: greedy choice among tokens that keep the list body valid,
-    i.e. ``"span", "span"]`` with every span a word-aligned substring of the source."""
+    i.e. ``"span", "span"]`` with every span a word-aligned substring of the source
+    (the rules are :class:`~kg.backends.structured.ListConstraint`'s)."""
 
     def __init__(self, tokenizer: Any, start: int, source: str, max_values: int, used: set[str],
                  pieces: dict[int, str], top_k: int = 512) -> None:
         self.tok = tokenizer
         self.start = start
-        self.src = source.casefold()
-        self.max_values = max_values
-        self.used = used
+        self.rules = ListConstraint(source, None, max_values, used)
         self.pieces = pieces
         self.top_k = top_k
         self.close_id = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
-        self._memo: dict[tuple[str, bool], bool] = {}
         self.stuck = False  # no acceptable token: the segment ends (read by _ListStop)
 
     def _piece(self, token: int) -> str:
@@ -470,49 +467,8 @@ class _SpanConstraint:
             piece = self.pieces[token] = self.tok.decode([token])
         return piece
 
-    def _span(self, value: str, complete: bool) -> bool:
-        key = (value, complete)
-        hit = self._memo.get(key)
-        if hit is None:
-            pattern = r"(?<!\w)" + re.escape(value.casefold()) + (r"(?!\w)" if complete else "")
-            hit = self._memo[key] = re.search(pattern, self.src) is not None
-        return hit
-
     def valid(self, text: str) -> bool:
-        state, buf, count = "start", "", 0
-        for ch in text:
-            if state in ("start", "comma"):
-                if ch.isspace():
-                    continue
-                if ch == '"':
-                    state, buf = "in", ""
-                    continue
-                return ch == "]" and state == "start"
-            if state == "in":
-                if ch == '"':
-                    value = buf.strip()
-                    if (len(value) < 2 or not value[-1].isalnum() or value.casefold() in self.used
-                            or not _has_content(value) or not self._span(value, True)):
-                        return False
-                    state, count = "after", count + 1
-                    continue
-                # entity names, not clauses: no clause punctuation, at most 4 words
-                if (ch in "\\\n,;:!?()[]{}" or (not buf and ch.isspace()) or len(buf) >= 40
-                        or (ch == " " and (buf.count(" ") >= 3 or buf.endswith(".")))):
-                    return False
-                buf += ch
-                if not self._span(buf, False):
-                    return False
-                continue
-            if ch.isspace():
-                continue
-            if ch == ",":
-                if count >= self.max_values:
-                    return False
-                state = "comma"
-                continue
-            return ch == "]"
-        return True
+        return self.rules.valid(text)
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import torch
