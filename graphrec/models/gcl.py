@@ -38,6 +38,7 @@ class GCLConfig(LightGCNConfig):
     cl_weight: float = doc("Weight of the InfoNCE contrastive term (lambda).", 0.1)
     temperature: float = doc("InfoNCE temperature tau.", 0.2)
     cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's SimGCL) or unique positives and negatives (RLMRec's SGL).", "pos")
+    cl_negatives: Literal["batch", "all"] = doc("InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).", "batch")
     l2_scope: Literal["batch", "parameters"] = doc("L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, the trainer's convention); `parameters` = squared norms of all parameters, not divided by B (RLMRec's `reg_params`).", "batch")
 
     def validate(self, prefix: str = "model") -> None:
@@ -146,9 +147,10 @@ class GCLRecommender(LightGCN):
         u1, i1 = self.split(view1)
         u2, i2 = self.split(view2)
         t = self.config.temperature
+        every = self.config.cl_negatives == "all"
         # index_select: row gathers whose backward is one index_add_ (faster than advanced indexing)
-        return (info_nce(u1.index_select(0, users), u2.index_select(0, users), t)
-                + info_nce(i1.index_select(0, items), i2.index_select(0, items), t))
+        return (info_nce(u1.index_select(0, users), u2.index_select(0, users), t, u2 if every else None)
+                + info_nce(i1.index_select(0, items), i2.index_select(0, items), t, i2 if every else None))
 
     def bpr_and_reg(self, final: torch.Tensor, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.split(final)

@@ -65,7 +65,8 @@ class _InfoNCEScaled(torch.autograd.Function):
         return grad_q, grad_k
 
 
-def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> torch.Tensor:
+def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float,
+             candidates: torch.Tensor | None = None) -> torch.Tensor:
     r"""InfoNCE between two views of the same nodes, with in-batch negatives.
 
     .. math::
@@ -80,9 +81,15 @@ def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float) -> to
     Args:
         view1, view2: ``[n, d]`` embeddings (normalised here).
         temperature: :math:`\tau > 0`.
+        candidates: ``[N, d]`` second-view embeddings of *every* node of the type, to
+            take the denominator over all of them instead of the batch (RLMRec's
+            ``cal_infonce_loss``; ``view2``'s rows are among them).
     """
     q = F.normalize(view1, dim=-1) / temperature
     k = F.normalize(view2, dim=-1)
+    if candidates is not None:
+        logits = q @ F.normalize(candidates, dim=-1).T
+        return (torch.logsumexp(logits, dim=1) - (q * k).sum(-1)).mean()
     if 1.0 / temperature <= 40.0:
         return _InfoNCEScaled.apply(q, k)
     logits = q @ k.T  # very low temperatures: the numerically safe (slower) path

@@ -42,6 +42,32 @@ def test_info_nce_matches_cross_entropy_and_its_gradient(temperature):
     torch.testing.assert_close(gb, b.grad, rtol=1e-4, atol=1e-6)
 
 
+def test_info_nce_over_all_candidates_matches_cross_entropy():
+    torch.manual_seed(1)
+    everything = torch.randn(30, 6, requires_grad=True)
+    anchors = torch.randn(8, 6)
+    rows = torch.tensor([3, 7, 0, 29, 12, 5, 18, 21])
+    ours = info_nce(anchors, everything[rows], 0.3, candidates=everything)
+    a = torch.nn.functional.normalize(anchors, dim=-1)
+    b = torch.nn.functional.normalize(everything, dim=-1)
+    ref = torch.nn.functional.cross_entropy(a @ b.T / 0.3, rows)
+    torch.testing.assert_close(ours, ref)
+    assert torch.autograd.gradcheck(lambda e: info_nce(anchors.double(), e[rows], 0.3, candidates=e),
+                                     (everything.detach().double().requires_grad_(),))
+
+
+def test_cl_negatives_all_contrasts_against_every_node(small_data):
+    model = make("simgcl", small_data, cl_negatives="all")
+    view1, view2 = torch.randn(2, small_data.n_users + small_data.n_items, 8).unbind(0)
+    users, items = torch.tensor([0, 2]), torch.tensor([1, 4, 6])
+    u2, i2 = model.split(view2)
+    expected = (info_nce(model.split(view1)[0][users], u2[users], 0.2, candidates=u2)
+                + info_nce(model.split(view1)[1][items], i2[items], 0.2, candidates=i2))
+    torch.testing.assert_close(model.contrast(view1, view2, users, items), expected)
+    batch_only = make("simgcl", small_data).contrast(view1, view2, users, items)
+    assert not torch.allclose(batch_only, expected)
+
+
 def test_info_nce_gradcheck_double():
     a = torch.randn(7, 3, dtype=torch.double, requires_grad=True)
     b = torch.randn(7, 3, dtype=torch.double, requires_grad=True)
