@@ -19,7 +19,9 @@ Arms (``--arms``, default all that apply):
 Every arm uses LightGCN's training protocol of that file (embedding 64, 3 layers, lr 5e-3, batch 2048,
 L2 1e-4, at most 300 epochs, selection on validation Recall@20 every 5 epochs, patience 5).  (An earlier
 protocol with lr 1e-3 let early stopping end LightGCN near epoch 70, far from converged, which inflated
-the KG arms' gains; its runs are kept under ``runs/kg_models/<dataset>-lr1e-3``.)  Each (dataset, arm, seed) is a
+the KG arms' gains; its runs are kept under ``runs/kg_models/<dataset>-lr1e-3``.  KG-LightGCN runs made
+before its joint normalisation followed the relation weights, whose weights grew to ~3 and cost 10-14%
+Recall@20, are kept under ``runs/kg_models/<dataset>-unnormalised-weights``.)  Each (dataset, arm, seed) is a
 resumable run under ``runs/kg_models/<dataset>/<arm>-seed<seed>``.  Writes
 ``benchmarks/results/kg_models.{json,md}``: test Recall/NDCG@{10,20} and item coverage@{10,20}
 (mean ± std over seeds), seconds per epoch, epochs, the CKG's size, and per-user paired Wilcoxon /
