@@ -243,6 +243,8 @@ def _pipeline_parser() -> argparse.ArgumentParser:
                         help="pipeline-file override, e.g. --pipeline-set kg.backend=openai")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds")
     parser.add_argument("--out-dir", help="parent directory of pipeline outputs (default: the file's out_dir)")
+    parser.add_argument("--rerun", nargs="+", default=[], metavar="VARIANT",
+                        help="delete and retrain these variants' runs of the pipeline's experiment")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
     return parser
 
@@ -261,7 +263,7 @@ def pipeline(argv: Sequence[str]) -> int:
     experiment_overrides = []
     if args.seeds:
         experiment_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
-    outcome = run_pipeline(config, args.overrides, experiment_overrides, quiet=args.quiet)
+    outcome = run_pipeline(config, args.overrides, experiment_overrides, quiet=args.quiet, rerun=args.rerun)
     print()
     print(f"pipeline: {config.directory}  {config.description}")
     if outcome.kg_export is not None:

@@ -46,8 +46,11 @@ def _experiment(config: PipelineConfig, outputs: dict[str, Path], run_overrides:
 
 
 def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), experiment_overrides: Sequence[str] = (),
-                 quiet: bool = False) -> PipelineResult:
-    """Run the stages, then the experiment; finished stages and runs are reused, so a rerun resumes."""
+                 quiet: bool = False, rerun: Sequence[str] = ()) -> PipelineResult:
+    """Run the stages, then the experiment; finished stages and runs are reused, so a rerun resumes.
+
+    ``rerun``: experiment variants whose runs are deleted and trained again (needed when a
+    variant's settings changed since its runs were made)."""
     from graphrec.training import load_data
 
     directory = config.directory
@@ -75,7 +78,7 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
                                                          edges, quiet)
 
     experiment = _experiment(config, outputs, run_overrides, experiment_overrides)
-    result = experiment.run(quiet=quiet)
+    result = experiment.run(quiet=quiet, rerun=rerun)
     report = None
     if config.report:
         from graphrec.experiment.report import write_report

@@ -94,6 +94,12 @@ report: false
     assert len(server.requests) == calls
     assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime == mtime
     assert again.result.table() == table
+    # rerun=[variant] retrains that variant only (e.g. after its settings changed), still without LLM calls
+    aug_mtime = (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime
+    run_pipeline(load_pipeline_config(tmp_path / "pipeline.yaml"), quiet=True, rerun=["kg"])
+    assert len(server.requests) == calls
+    assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime > mtime
+    assert (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime == aug_mtime
 
     # a fresh pipeline folder seeded with the first run's exported replies (what the bundled
     # pipeline ships): the KG stage rebuilds the same KG from the cache with 0 LLM calls
