@@ -75,6 +75,16 @@ def arms_for(dataset: str, llm_kg: str | None) -> dict[str, tuple[str, list[str]
     return arms
 
 
+def arm_config(dataset: str, source: str, arm: tuple[str, list[str]], overrides: list[str], seed: int,
+               extra: list[str]):
+    """The run config of one arm (``(config file, overrides)`` from :func:`arms_for`) and seed."""
+    from graphrec.config import load_config
+
+    config_file, arm_overrides = arm
+    return load_config(CONFIGS / config_file, [f"data.dataset={source}", *DATASET_OVERRIDES.get(dataset, []),
+                                               *arm_overrides, *overrides, f"train.seed={seed}", *extra])
+
+
 def train_arm(config, data, quiet: bool):
     """seed -> model built with the dataset -> resumable Trainer (what run_training does, plus data=).
 
@@ -167,7 +177,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from graphrec.cli.common import setup_logging
-    from graphrec.config import load_config
     from graphrec.io import atomic_write_json, atomic_write_text
     from graphrec.training import load_data
 
@@ -187,14 +196,11 @@ def main(argv=None) -> int:
         data = None
         block = {"arms": {}, "kg": {}}
         for arm in wanted:
-            config_file, arm_overrides = arms[arm]
             rows = []
             for seed in args.seeds:
-                config = load_config(CONFIGS / config_file, [
-                    f"data.dataset={source}", *DATASET_OVERRIDES.get(dataset, []), *arm_overrides, *args.overrides, f"train.seed={seed}",
+                config = arm_config(dataset, source, arms[arm], args.overrides, seed, [
                     f"out_dir={Path(args.runs_dir) / dataset}", f"name={arm}-seed{seed}",
-                    f"train.progress={'false' if args.quiet else 'true'}",
-                ])
+                    f"train.progress={'false' if args.quiet else 'true'}"])
                 if not args.report_only and finished(config.run_dir) is None:
                     if data is None:
                         data = load_data(config.data)
@@ -225,10 +231,7 @@ def main(argv=None) -> int:
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         if args.time_epochs:
             for arm in wanted:
-                config_file, arm_overrides = arms[arm]
-                config = load_config(CONFIGS / config_file, [
-                    f"data.dataset={source}", *DATASET_OVERRIDES.get(dataset, []), *arm_overrides, *args.overrides,
-                    f"train.seed={args.seeds[0]}", "train.progress=false"])
+                config = arm_config(dataset, source, arms[arm], args.overrides, args.seeds[0], ["train.progress=false"])
                 if data is None:
                     data = load_data(config.data)
                 timing[arm] = time_epochs(config, data, args.time_epochs)

@@ -14,7 +14,7 @@ from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.losses import bpr_loss, kg_margin_bpr_loss, l2_penalty, transe_distance
-from graphrec.models.propagation import sparse_dense_mm, to_torch_csr
+from graphrec.models.propagation import propagate_directed, to_torch_csr
 
 
 @dataclass
@@ -37,19 +37,6 @@ class KGATConfig(KGModelConfig):
             raise ConfigError(f"{prefix}.relation_dim and kg_batch_size must be positive")
         if self.kg_weight < 0:
             raise ConfigError(f"{prefix}.kg_weight must be >= 0, got {self.kg_weight}")
-
-
-class _SpMM(torch.autograd.Function):
-    """``A @ x`` for a fixed sparse ``A`` with its transpose precomputed (gradient w.r.t. ``x`` only)."""
-
-    @staticmethod
-    def forward(ctx, matrix: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        ctx.transposed = transposed
-        return sparse_dense_mm(matrix, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return None, None, sparse_dense_mm(ctx.transposed, grad.contiguous())
 
 
 class KGAT(KGRecommender):
@@ -166,7 +153,7 @@ class KGAT(KGRecommender):
         x = self.ego()
         layers = [x]
         for layer in range(self.num_layers):
-            neighbours = _SpMM.apply(matrix, transposed, x) if x.requires_grad else sparse_dense_mm(matrix, x)
+            neighbours = propagate_directed(matrix, transposed, x)
             x = F.leaky_relu(self.w1[layer](x + neighbours)) + F.leaky_relu(self.w2[layer](x * neighbours))
             if dropout and self.config.dropout > 0:
                 keep = (torch.rand(x.shape, generator=self.rng()) >= self.config.dropout).to(x.device)

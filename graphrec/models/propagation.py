@@ -118,7 +118,8 @@ class SymmetricSpMM(torch.autograd.Function):
 
 class DirectedSpMM(torch.autograd.Function):
     """``adjacency @ x`` for a non-symmetric sparse ``adjacency`` whose transpose is given
-    (``grad_x = adjacency^T @ grad_out``); gradient only w.r.t. ``x``."""
+    (``grad_x = adjacency^T @ grad_out``); gradient only w.r.t. ``x``.  Use
+    :func:`propagate_directed`."""
 
     @staticmethod
     def forward(ctx, adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -134,6 +135,14 @@ def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """One propagation step ``Â x`` (``x``: ``[N, d]``) through a symmetric sparse ``Â``."""
     if torch.is_grad_enabled() and x.requires_grad:
         return SymmetricSpMM.apply(adjacency, x)
+    return sparse_dense_mm(adjacency, x)
+
+
+def propagate_directed(adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One step ``A x`` through a non-symmetric sparse ``A`` given with its transpose (SGL's
+    RLMRec views, KGAT's attention matrix)."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return DirectedSpMM.apply(adjacency, transposed, x)
     return sparse_dense_mm(adjacency, x)
 
 

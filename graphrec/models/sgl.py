@@ -11,7 +11,7 @@ import torch
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.gcl import GCLConfig, GCLRecommender
-from graphrec.models.propagation import DirectedSpMM, normalized_adjacency
+from graphrec.models.propagation import normalized_adjacency, propagate_directed
 
 
 @dataclass
@@ -65,12 +65,12 @@ class SGL(GCLRecommender):
         self._cols = coo.col.astype(np.int64)
         self._views: list | None = None
         if config.views == "rlmrec":
-            full = self._adjacency_on(torch.device("cpu"))
-            self._entries = (full.crow_indices().long(), full.col_indices().long(), full.values())
-            rows = torch.repeat_interleave(torch.arange(full.shape[0]), self._entries[0].diff())
-            self._entry_rows = rows
+            full = self._adjacency_on(torch.device("cpu"))  # the normalised adjacency's entries, row-major
+            self._entry_rows = torch.repeat_interleave(torch.arange(full.shape[0]), full.crow_indices().long().diff())
+            self._entry_cols = full.col_indices().long()
+            self._entry_values = full.values()
             # entries in column-major order: the transpose of any subset, already sorted
-            self._by_column = torch.from_numpy(np.lexsort((rows.numpy(), self._entries[1].numpy())))
+            self._by_column = torch.from_numpy(np.lexsort((self._entry_rows.numpy(), self._entry_cols.numpy())))
 
     # ----------------------------------------------------------------- views
     def _edge_subgraph(self, keep: np.ndarray) -> sp.csr_matrix:
@@ -109,8 +109,8 @@ class SGL(GCLRecommender):
     def _batch_view(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """RLMRec's view: every entry of the normalised adjacency kept with probability
         ``1 - drop_ratio`` independently (no re-normalisation); ``(view, its transpose)``."""
-        _, col, val = self._entries
-        rows, n = self._entry_rows, self.n_users + self.n_items
+        rows, col, val = self._entry_rows, self._entry_cols, self._entry_values
+        n = self.n_users + self.n_items
         keep = torch.rand(len(val), generator=self.rng()) >= self.config.drop_ratio
 
         def csr(r, c, v):
@@ -126,7 +126,7 @@ class SGL(GCLRecommender):
         x = self.ego()
         layers = [x]
         for _ in range(self.num_layers):
-            x = DirectedSpMM.apply(view[0], view[1], x)
+            x = propagate_directed(view[0], view[1], x)
             layers.append(x)
         return layers
 
