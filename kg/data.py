@@ -1,8 +1,17 @@
-"""Reading catalogue items and gold facts (TSV, UTF-8, header row, no quoting).
+"""Reading catalogue items and gold facts (TSV, UTF-8, header row, no quoting), and
+finding a dataset's folder by name.
 
-The bundled dataset lives in the repository's ``datasets/<name>/`` folder; its
-location is ``$GRAPHREC_DATA_DIR`` when set, else the ``datasets`` folder next to the
-installed ``kg`` package (a source checkout).  Any file can be passed explicitly.
+Third-party data is never part of the repository.  A dataset ``NAME`` is the folder
+``<root>/NAME``, the first that exists among these roots (:func:`data_roots`):
+
+1. an explicit folder, or ``$GRAPHREC_DATA_DIR`` (then only there);
+2. ``shared/data`` beside the source checkout (``../shared/data``), where the project's
+   machines and CI keep every dataset;
+3. the user's cache, ``$XDG_CACHE_HOME/graphrec/datasets`` (default
+   ``~/.cache/graphrec/datasets``), filled by ``python -m graphrec.datasets fetch NAME``.
+
+This lowest layer owns the rule so that ``kg`` and ``graphrec`` resolve names alike.
+Any file can still be passed explicitly.
 """
 from __future__ import annotations
 
@@ -38,21 +47,57 @@ class Item:
     evidence: str
 
 
-def data_dir() -> Path:
-    """Folder holding the datasets (``$GRAPHREC_DATA_DIR`` or ``<repo>/datasets``)."""
-    env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parent.parent / "datasets"
+def checkout_root() -> Path | None:
+    """The source checkout holding this package (``None`` for an installed package)."""
+    root = Path(__file__).resolve().parent.parent
+    # site-packages has no setup.py; a checkout does
+    return root if (root / "setup.py").is_file() else None
+
+
+def dataset_cache_dir() -> Path:
+    """The user's dataset cache, filled by ``python -m graphrec.datasets fetch``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "graphrec" / "datasets"
+
+
+def data_roots(explicit: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for datasets by name, in order (see the module docstring)."""
+    chosen = explicit if explicit is not None else os.environ.get(DATA_ENV)
+    if chosen:
+        return [Path(chosen).expanduser()]
+    roots = []
+    checkout = checkout_root()
+    if checkout is not None:
+        roots.append(checkout.parent / "shared" / "data")
+    roots.append(dataset_cache_dir())
+    return roots
+
+
+def missing_dataset_message(name: str, roots: list[Path], explicit: str | os.PathLike | None = None) -> str:
+    """Where ``name`` was looked for, and how to get it."""
+    searched = ", ".join(str(root / name) for root in roots)
+    if explicit is None and os.environ.get(DATA_ENV):
+        how = f"${DATA_ENV} is set, so only that folder is searched; unset it or put '{name}/' there"
+    else:
+        how = (f"download it with `python -m graphrec.datasets fetch {name}`, or set ${DATA_ENV} "
+               f"to a folder holding '{name}/'")
+    return f"dataset {name!r} not found; looked in {searched}; {how}"
+
+
+def find_dataset(name: str, explicit: str | os.PathLike | None = None) -> Path:
+    """The folder of dataset ``name``: the first ``<root>/name`` of :func:`data_roots` that exists."""
+    roots = data_roots(explicit)
+    for root in roots:
+        if (root / name).is_dir():
+            return root / name
+    raise DataFormatError(missing_dataset_message(name, roots, explicit))
 
 
 def dataset_file(dataset: str, name: str) -> Path:
-    path = data_dir() / dataset / name
+    """File ``name`` of dataset ``dataset`` (see :func:`find_dataset`)."""
+    path = find_dataset(dataset) / name
     if not path.exists():
-        raise DataFormatError(
-            f"not found; set ${DATA_ENV} to the folder holding '{dataset}/' or pass the file explicitly",
-            path=path,
-        )
+        raise DataFormatError(f"dataset {dataset!r} has no {name}; pass the file explicitly", path=path)
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -11,7 +12,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "rlmrec-amazon-book"
-DATA_DIR = REPO / "datasets" / DATASET
+# graphrec's dataset resolution (kg.data.data_roots) without importing graphrec: $GRAPHREC_DATA_DIR, then
+# ../shared/data beside the checkout
+DATA_DIR = Path(os.environ.get("GRAPHREC_DATA_DIR") or REPO.parent / "shared" / "data") / DATASET
 
 #: the issue's setup: LightGCN, embedding 32, 3 layers, batch 4096 (30 batches per epoch)
 SETUP = {"embedding_dim": 32, "num_layers": 3, "batch_size": 4096, "learning_rate": 1e-3, "l2_weight": 1e-7, "topk": 20}

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
 from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
 from graphrec.errors import GraphrecError
+from graphrec.optional import require
 from graphrec.evaluation import EvaluationResult, compare_results, format_comparison_table, format_metrics_table
 
 
@@ -114,6 +116,8 @@ def _experiment_parser() -> argparse.ArgumentParser:
 def experiment(argv: Sequence[str]) -> int:
     args = _experiment_parser().parse_args(argv)
     setup_logging(args.quiet)
+    if args.report:
+        require("matplotlib", "--report")
     from graphrec.experiment import Experiment
 
     exp_overrides = []
@@ -161,6 +165,7 @@ def _search_parser() -> argparse.ArgumentParser:
 def search(argv: Sequence[str]) -> int:
     args = _search_parser().parse_args(argv)
     setup_logging(args.quiet)
+    require("optuna", "hyper-parameter search")
     from graphrec.experiment.search import load_search_config, run_search
 
     overrides = []
@@ -207,6 +212,7 @@ def _report_parser() -> argparse.ArgumentParser:
 def report(argv: Sequence[str]) -> int:
     args = _report_parser().parse_args(argv)
     setup_logging(args.quiet)
+    require("matplotlib", "the HTML report")
     from graphrec.experiment.report import write_report
 
     path = write_report(args.runs, args.out, title=args.title, baseline=args.baseline, metrics=args.metrics,
@@ -245,25 +251,48 @@ def _pipeline_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out-dir", help="parent directory of pipeline outputs (default: the file's out_dir)")
     parser.add_argument("--rerun", nargs="+", default=[], metavar="VARIANT",
                         help="delete and retrain these variants' runs of the pipeline's experiment")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run of every stage in a few minutes: first seed only, "
+                             f"{QUICK_EPOCHS} epochs per variant, outputs under OUT_DIR-quick (not a result)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
     return parser
+
+
+#: Epochs per variant of `pipeline --quick` (enough to pass through training, evaluation and the report).
+QUICK_EPOCHS = 2
+
+
+def _quick_overrides(config_out_dir: Path, seeds: Sequence[int]) -> tuple[list[str], list[str], list[str]]:
+    """(pipeline, experiment, run) overrides that turn the main job into a smoke run."""
+    pipeline_overrides = [f"out_dir={config_out_dir.parent / (config_out_dir.name + '-quick')}"]
+    experiment_overrides = [f"seeds=[{seeds[0]}]"]
+    run_overrides = [f"train.epochs={QUICK_EPOCHS}", "train.eval_every=1"]
+    return pipeline_overrides, experiment_overrides, run_overrides
 
 
 def pipeline(argv: Sequence[str]) -> int:
     args = _pipeline_parser().parse_args(argv)
     setup_logging(args.quiet)
+    from graphrec.experiment import load_experiment_config
     from graphrec.pipeline import load_pipeline_config, run_pipeline
 
+    started = time.monotonic()
     pipeline_overrides = list(args.pipeline_overrides)
     if args.out_dir:
         pipeline_overrides.append(f"out_dir={args.out_dir}")
     config = load_pipeline_config(args.config, pipeline_overrides)
-    config.directory.mkdir(parents=True, exist_ok=True)
-    add_log_file(config.directory / "pipeline.log")
     experiment_overrides = []
+    run_overrides = list(args.overrides)
     if args.seeds:
         experiment_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
-    outcome = run_pipeline(config, args.overrides, experiment_overrides, quiet=args.quiet, rerun=args.rerun)
+    if args.quick:
+        seeds = args.seeds or load_experiment_config(config.resolve(config.experiment)).seeds
+        quick_pipeline, quick_experiment, quick_run = _quick_overrides(config.directory.parent, seeds)
+        config = load_pipeline_config(args.config, pipeline_overrides + quick_pipeline)
+        experiment_overrides, run_overrides = quick_experiment, quick_run + run_overrides
+    config.directory.mkdir(parents=True, exist_ok=True)
+    add_log_file(config.directory / "pipeline.log")
+    outcome = run_pipeline(config, run_overrides, experiment_overrides, quiet=args.quiet, rerun=args.rerun)
     print()
     print(f"pipeline: {config.directory}  {config.description}")
     if outcome.kg_export is not None:
@@ -273,8 +302,10 @@ def pipeline(argv: Sequence[str]) -> int:
     print(outcome.result.table())
     print()
     print(outcome.result.significance_table())
+    print(f"\ntable: {outcome.experiment.directory / 'table.md'}")
     if outcome.report is not None:
-        print(f"\nreport: {outcome.report}")
+        print(f"report: {outcome.report}")
+    print(f"wall time: {time.monotonic() - started:.0f} s" + ("  (--quick: a smoke run, not a result)" if args.quick else ""))
     return 0
 
 

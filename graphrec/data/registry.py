@@ -5,14 +5,14 @@ them with the dataset's documented defaults (see ``datasets/<name>/README.md``)
 and returns :class:`~graphrec.data.dataset.InteractionData`.  Every option left at
 ``None`` takes the dataset's default, so configs can say "default" by omission.
 
-Where the data is found (first match wins):
+Where the data is found (first match wins; :func:`kg.data.data_roots` holds the rule):
 
 1. ``data_dir=`` or the ``GRAPHREC_DATA_DIR`` environment variable (only there);
-2. the ``datasets/`` folder of the source checkout next to the imported package
-   (editable install / running from the repository);
-3. ``<prefix>/share/graphrec/datasets`` installed as ``data_files`` by a regular
-   ``pip install`` (prefix = the environment, or the user base).
+2. ``shared/data`` beside the source checkout (``../shared/data``);
+3. the user's cache (``~/.cache/graphrec/datasets``), filled from the original
+   sources by ``python -m graphrec.datasets fetch NAME``.
 
+No third-party data ships with graphrec.
 Nothing is cached implicitly: a split is written to disk only when ``split_dir``
 is given, and then it is reused (with hash checks) on the next call.
 """
@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import site
-import sys
-import sysconfig
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -57,11 +54,12 @@ from graphrec.data.split import (
 )
 from graphrec.errors import ConfigError, DataFormatError
 from graphrec.io import iter_json_objects
+from kg.data import data_roots as _search_roots
+from kg.data import missing_dataset_message
 
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "GRAPHREC_DATA_DIR"
-SHARE_SUBDIR = Path("share") / "graphrec" / "datasets"
 
 #: Defaults for data that is split by graphrec (also for user paths): RecBole's
 #: defaults, i.e. no filtering and a per-user random 8:1:1 split.
@@ -112,6 +110,28 @@ REGISTRY: dict[str, DatasetSpec] = {
         defaults={"rating_threshold": None, "unseen_users": "error"},
         extra={"with_ids": True},
     ),
+    "rlmrec-yelp": DatasetSpec(
+        name="rlmrec-yelp",
+        description="Yelp split of the RLMRec paper (11,091 users x 11,010 items), used exactly as shipped",
+        presplit=True,
+        defaults={"rating_threshold": None, "unseen_users": "error"},
+    ),
+    "amazon18-scientific": DatasetSpec(
+        name="amazon18-scientific",
+        description="Amazon 2018 Industrial & Scientific 5-core (8,317 users x 4,344 items, sparse), titles, "
+                    "descriptions and gold brand/category facts",
+        presplit=False,
+        # ordered per user by seq_idx, no timestamps: leave-last-out (valid = second to last)
+        defaults={**GENERIC_DEFAULTS, "split": "leave_one_out", "ratios": (0.8, 0.1, 0.1)},
+        extra={"with_text": True, "with_kg": True},
+    ),
+    "ml-100k": DatasetSpec(
+        name="ml-100k",
+        description="MovieLens-100k (943 users x 1,682 movies) in RecBole atomic files, with a Freebase KG",
+        presplit=False,
+        defaults=dict(GENERIC_DEFAULTS),
+        extra={"with_kg": True, "with_text": True, "implicit": True},
+    ),
 }
 ATOMIC_EXTRA = {
     "name": None,
@@ -137,35 +157,19 @@ CSV_EXTRA = {
 
 # ------------------------------------------------------------------ locations
 def data_roots(data_dir: str | PathLike | None = None) -> list[Path]:
-    """Directories searched for bundled datasets, in order (see module docstring)."""
-    explicit = data_dir if data_dir is not None else os.environ.get(ENV_VAR)
-    if explicit:
-        return [Path(explicit).expanduser()]
-    roots = []
-    checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "setup.py").is_file():  # a source checkout, not site-packages (which may hold an unrelated "datasets")
-        roots.append(checkout / "datasets")
-    prefixes = [sysconfig.get_paths().get("data"), sys.prefix, sys.exec_prefix, getattr(site, "USER_BASE", None)]
-    for prefix in prefixes:
-        if prefix:
-            candidate = Path(prefix) / SHARE_SUBDIR
-            if candidate not in roots:
-                roots.append(candidate)
-    return roots
+    """Directories searched for datasets by name, in order (see module docstring)."""
+    return _search_roots(data_dir)
 
 
 def dataset_dir(name: str, data_dir: str | PathLike | None = None) -> Path:
-    """Directory holding the bundled dataset ``name``; raises naming every place searched."""
+    """Directory holding the registered dataset ``name``; raises naming every place searched."""
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())} (or pass a directory path)")
     roots = data_roots(data_dir)
     for root in roots:
         if (root / name).is_dir():
             return root / name
-    hint = f" ({ENV_VAR} is set)" if data_dir is None and os.environ.get(ENV_VAR) else f"; set {ENV_VAR} to the folder holding it"
-    raise DataFormatError(
-        f"dataset {name!r} not found; searched {', '.join(str(r) for r in roots)}{hint}", path=roots[0] / name
-    )
+    raise DataFormatError(missing_dataset_message(name, roots, data_dir))
 
 
 def list_datasets() -> list[str]:
@@ -211,11 +215,7 @@ def load_gold_facts(data_dir: str | PathLike | None = None) -> pd.DataFrame:
     Columns (``str``): item_id (raw MovieLens id), relation (directed_by, starring,
     genre, keyword, production_company, original_language), value, source.
     """
-    table = read_table(dataset_dir("ml-latest-small-tmdb", data_dir) / "gold_facts.tsv", sep="\t")
-    require_columns(table, ("item_id", "relation", "value", "source"))
-    for column in ("item_id", "relation", "value"):
-        check_ids(table, column)
-    return table.frame
+    return _read_facts(dataset_dir("ml-latest-small-tmdb", data_dir) / "gold_facts.tsv", ("source",))
 
 
 def _read_id_map(path: Path, key: str, value: str) -> pd.DataFrame:
@@ -486,8 +486,7 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
         spec = REGISTRY[key]
         extra = _check_extra(overrides, spec.extra, key)
         folder = dataset_dir(key, data_dir)
-        source = _ml_tmdb(folder, extra) if key == "ml-latest-small-tmdb" else _rlmrec(folder, extra)
-        return source, dict(spec.defaults), spec.presplit, extra
+        return LOADERS[key](folder, extra), dict(spec.defaults), spec.presplit, extra
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         extra = _check_extra(overrides, ATOMIC_EXTRA, f"atomic directory {path}")
@@ -543,11 +542,7 @@ def _ml_tmdb(folder: Path, extra: dict) -> _Source:
     def kg() -> KnowledgeGraph | None:
         if not extra["with_kg"]:
             return None
-        facts = load_gold_facts(folder.parent)
-        triples = pd.DataFrame({"head": facts["item_id"], "relation": facts["relation"], "tail": facts["value"]})
-        heads = pd.unique(facts["item_id"])
-        # Items are their own KG entities (head = raw item id).
-        return KnowledgeGraph(triples=triples, item_entity=pd.DataFrame({ITEM: heads, "entity_id": heads}))
+        return _items_as_entities(load_gold_facts(folder.parent))
 
     return _Source(
         name="ml-latest-small-tmdb",
@@ -560,21 +555,65 @@ def _ml_tmdb(folder: Path, extra: dict) -> _Source:
 
 
 def _rlmrec(folder: Path, extra: dict) -> _Source:
-    atomic = read_atomic_dir(folder, "rlmrec-amazon-book")
+    name = folder.name
+    atomic = read_atomic_dir(folder, name)
     if not atomic.presplit:
-        raise DataFormatError("expected rlmrec-amazon-book.train/valid/test.inter", path=folder)
+        raise DataFormatError(f"expected {name}.train/valid/test.inter", path=folder)
+    if not extra.get("with_ids"):
+        return _Source(name=atomic.name, location=folder, splits=atomic.splits)
 
     def item_info() -> pd.DataFrame | None:
-        if not extra["with_ids"]:
-            return None
         return _read_id_map(folder / "amazon_item.json", "iid", "asin").rename(columns={"id": ITEM})
 
     def user_info() -> pd.DataFrame | None:
-        if not extra["with_ids"]:
-            return None
         return _read_id_map(folder / "amazon_user.json", "uid", "reviewerID").rename(columns={"id": USER, "reviewerID": "reviewer_id"})
 
     return _Source(name=atomic.name, location=folder, splits=atomic.splits, item_info=item_info, user_info=user_info)
+
+
+def _amazon18(folder: Path, extra: dict) -> _Source:
+    """amazon18-scientific: interactions ordered per user by ``seq_idx`` (used as the time
+    for leave-last-out), item titles and descriptions, gold brand/category facts."""
+
+    def interactions() -> pd.DataFrame:
+        return read_interactions(folder / "interactions.tsv", user=USER, item=ITEM, timestamp="seq_idx", sep="\t",
+                                 quoting=False)
+
+    def item_info() -> pd.DataFrame | None:
+        if not extra["with_text"]:
+            return None
+        table = read_table(folder / "items.tsv", sep="\t")
+        require_columns(table, ("item_id", "title", "description", "brand", "categories"))
+        check_ids(table, "item_id")
+        return table.frame[["item_id", "title", "description", "brand", "categories"]]
+
+    def kg() -> KnowledgeGraph | None:
+        if not extra["with_kg"]:
+            return None
+        return _items_as_entities(_read_facts(folder / "gold_facts.tsv"))
+
+    return _Source(name="amazon18-scientific", location=folder, interactions=interactions, item_info=item_info, kg=kg,
+                   restrict_kg_to_items=True)
+
+
+def _ml100k(folder: Path, extra: dict) -> _Source:
+    return _atomic(read_atomic_dir(folder, "ml-100k"), extra)
+
+
+def _read_facts(path: Path, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A gold-facts TSV (``item_id``, ``relation``, ``value``, ``extra_columns``) with every id checked."""
+    table = read_table(path, sep="\t")
+    require_columns(table, ("item_id", "relation", "value", *extra_columns))
+    for column in ("item_id", "relation", "value"):
+        check_ids(table, column)
+    return table.frame
+
+
+def _items_as_entities(facts: pd.DataFrame) -> KnowledgeGraph:
+    """Facts about items as a KG whose items are their own entities (head = raw item id)."""
+    triples = pd.DataFrame({"head": facts["item_id"], "relation": facts["relation"], "tail": facts["value"]})
+    heads = pd.unique(facts["item_id"])
+    return KnowledgeGraph(triples=triples, item_entity=pd.DataFrame({ITEM: heads, "entity_id": heads}))
 
 
 def _joined(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
@@ -608,6 +647,16 @@ def _atomic(atomic: AtomicDataset, extra: dict) -> _Source:
         user_info=lambda: _joined(atomic.user, USER),
         kg=kg,
     )
+
+
+#: How each registered dataset's folder is read.
+LOADERS: dict[str, Callable[[Path, dict], _Source]] = {
+    "ml-latest-small-tmdb": _ml_tmdb,
+    "rlmrec-amazon-book": _rlmrec,
+    "rlmrec-yelp": _rlmrec,
+    "amazon18-scientific": _amazon18,
+    "ml-100k": _ml100k,
+}
 
 
 # --------------------------------------------------------------- statistics

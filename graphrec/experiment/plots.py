@@ -12,6 +12,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from graphrec.optional import require
+
 __all__ = [
     "bar_chart",
     "grouped_bars",
@@ -26,6 +28,7 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 
 def _plt():
+    require("matplotlib", "the HTML report's plots")
     import matplotlib
 
     matplotlib.use("Agg", force=True)

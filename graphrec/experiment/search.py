@@ -56,6 +56,7 @@ from graphrec.errors import ConfigError, GraphrecError, TrainingError
 from graphrec.evaluation import markdown_table
 from graphrec.experiment.config import config_differences, flatten, merge_tree, read_yaml_mapping
 from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
+from graphrec.optional import require
 from graphrec.experiment.runs import run_or_load
 from graphrec.experiment.space import ParamSpec, grid_size, grid_values, parse_space, suggest
 from graphrec.io import atomic_write_json, atomic_write_text, read_jsonl
@@ -229,10 +230,9 @@ def trial_config(tree: dict, params: dict[str, Any], directory: Path, metric: st
 
 # --------------------------------------------------------------------------- optuna plumbing
 def _optuna():
-    try:
-        import optuna
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise GraphrecError("hyper-parameter search needs optuna: pip install optuna") from err
+    require("optuna", "hyper-parameter search")
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from graphrec.experiment import Experiment, ExperimentResult, load_experiment_config
+from graphrec.optional import require
 from graphrec.pipeline.config import PipelineConfig, load_pipeline_config
 from graphrec.pipeline.stages import run_augmentation_stage, run_kg_stage
 
@@ -53,6 +54,8 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
     variant's settings changed since its runs were made)."""
     from graphrec.training import load_data
 
+    if config.report:
+        require("matplotlib", "the pipeline's HTML report (report: true)")
     directory = config.directory
     directory.mkdir(parents=True, exist_ok=True)
     outputs: dict[str, Path] = {}

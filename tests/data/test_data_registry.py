@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from data_helpers import ML100K, needs_ml100k, synthetic, write
@@ -23,7 +24,8 @@ def movies():
 
 def test_public_module():
     assert datasets.load is registry.load
-    assert datasets.list_datasets() == ["ml-latest-small-tmdb", "rlmrec-amazon-book"]
+    assert datasets.list_datasets() == ["amazon18-scientific", "ml-100k", "ml-latest-small-tmdb", "rlmrec-amazon-book",
+                                        "rlmrec-yelp"]
     info = datasets.dataset_info("ml-latest-small-tmdb")
     assert info["path"] and info["defaults"]["rating_threshold"] == 4.0
 
@@ -37,6 +39,36 @@ def test_rlmrec_as_shipped(book):
     assert book.item_info["asin"].iloc[0] == "0373730489" and book.user_info["reviewer_id"].iloc[0] == "A2PDSDPBAO255U"
     assert book.meta["split"]["method"] == "presplit"
     json.dumps(book.meta)  # provenance is stored with runs: it must stay JSON-able
+
+
+def test_rlmrec_yelp_as_shipped():
+    yelp = datasets.load("rlmrec-yelp")
+    stats = yelp.statistics()
+    assert (stats["users"], stats["items"]) == (11_091, 11_010)
+    assert (stats["train_interactions"], stats["valid_interactions"], stats["test_interactions"]) == (166_620, 55_479, 55_436)
+    assert yelp.meta["split"]["method"] == "presplit" and yelp.item_info is None
+
+
+def test_amazon18_scientific_leave_last_out_by_seq_idx():
+    data = datasets.load("amazon18-scientific")
+    stats = data.statistics()
+    assert (stats["users"], stats["items"], stats["interactions"]) == (8_317, 4_344, 58_492)
+    assert data.valid.nnz == data.test.nnz == data.n_users  # one valid and one test item per user
+    folder = datasets.dataset_dir("amazon18-scientific")
+    rows = [line.split("\t") for line in (folder / "interactions.tsv").read_text().splitlines()[1:]]
+    history = sorted((int(seq), item) for user, item, _, _, seq in rows if user == "0")
+    user = data.user_index(["0"])[0]
+    assert data.item_ids[data.test[user].indices].tolist() == [history[-1][1]]
+    assert data.item_ids[data.valid[user].indices].tolist() == [history[-2][1]]
+    assert list(data.item_info.columns) == ["title", "description", "brand", "categories"]
+    assert data.item_info["description"].ne("").sum() == 3_905
+    assert set(data.kg.triples["relation"]) == {"brand", "category", "category_leaf"}
+    assert data.meta["split"]["method"] == "leave_one_out"
+
+
+def test_ml100k_by_name():
+    data = datasets.load("ml-100k", split="temporal_user")
+    assert data.statistics()["interactions"] == 100_000 and data.kg.num_triples == 91_631
 
 
 def test_rlmrec_refuses_resplitting():
@@ -123,6 +155,46 @@ def test_split_dir_saves_then_reuses(tmp_path, monkeypatch):
     with pytest.raises(DataFormatError, match="sha256") as info:
         datasets.load("ml-latest-small-tmdb", split_dir=tmp_path / "split")
     assert info.value.path == str(target)
+
+
+def test_lookup_order_shared_data_then_the_user_cache(tmp_path, monkeypatch):
+    from kg.data import checkout_root
+
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    roots = datasets.data_roots()
+    assert roots == [checkout_root().parent / "shared" / "data", tmp_path / "cache" / "graphrec" / "datasets"]
+    # a dataset only in the user's cache is found there
+    monkeypatch.setattr(registry, "data_roots", lambda data_dir=None: [tmp_path / "shared", roots[1]])
+    tiny_movies(roots[1])
+    assert datasets.dataset_dir("ml-latest-small-tmdb") == roots[1] / "ml-latest-small-tmdb"
+    # ... and the shared copy wins over the cache
+    tiny_movies(tmp_path / "shared")
+    assert datasets.dataset_dir("ml-latest-small-tmdb") == tmp_path / "shared" / "ml-latest-small-tmdb"
+
+
+def test_a_missing_dataset_says_where_it_looked_and_how_to_fetch_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(datasets.ENV_VAR, raising=False)
+    monkeypatch.setattr(registry, "data_roots", lambda data_dir=None: [tmp_path / "a", tmp_path / "b"])
+    with pytest.raises(DataFormatError) as info:
+        datasets.load("rlmrec-yelp")
+    message = str(info.value)
+    assert str(tmp_path / "a" / "rlmrec-yelp") in message and str(tmp_path / "b" / "rlmrec-yelp") in message
+    assert "python -m graphrec.datasets fetch rlmrec-yelp" in message
+
+
+def test_no_third_party_data_in_the_repository():
+    """Only dataset cards and what graphrec generated itself (LLM replies, augmentation edges) are tracked."""
+    import subprocess
+
+    repo = Path(datasets.__file__).resolve().parents[1]
+    listed = subprocess.run(["git", "ls-files", "datasets"], cwd=repo, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    tracked = listed.stdout.split()
+    generated = {"datasets/ml-latest-small-tmdb/augmentation/smollm2-135m-lightgcn.jsonl",
+                 "datasets/ml-latest-small-tmdb/llm/smollm2-135m-kg-replies.jsonl.gz"}
+    assert tracked and all(path.endswith("README.md") or path in generated for path in tracked), tracked
 
 
 def test_bad_options():

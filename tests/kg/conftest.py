@@ -44,7 +44,3 @@ def films_schema():
     return load_schema("films")
 
 
-ML100K = REPO.parent / "shared" / "data" / "ml-100k"
-TMDB = REPO / "datasets" / "ml-latest-small-tmdb"
-if not (TMDB / "items.tsv").exists():
-    TMDB = REPO.parent / "shared" / "data" / "ml-latest-small-tmdb"

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ML100K
 from rdflib import Literal, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, RDFS, SKOS
 
+from kg.data import find_dataset
 from kg.errors import DataFormatError
 from kg.interop import KGData, read_arrays, read_recbole, write_arrays, write_recbole
 from kg.rdf import ItemGraph, Namespaces, build_dataset, export, graph_stats, load, query, to_networkx
@@ -116,9 +116,9 @@ def test_recbole_errors_name_file_and_line(tmp_path):
         read_recbole(path)
 
 
-@pytest.mark.skipif(not (ML100K / "ml-100k.kg").exists(), reason="ml-100k (shared data) not available")
 def test_import_ml100k_freebase_kg():
-    data = read_recbole(ML100K / "ml-100k.kg", ML100K / "ml-100k.link")
+    ml100k = find_dataset("ml-100k")
+    data = read_recbole(ml100k / "ml-100k.kg", ml100k / "ml-100k.link")
     assert len(data.triples) == 91631 and len(data.item_entity) > 1500
     arrays = data.to_arrays()
     assert arrays.num_triples == 91631 and len(arrays.relation_ids) == 24

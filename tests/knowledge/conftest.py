@@ -8,7 +8,6 @@ import scipy.sparse as sp
 from graphrec.data.dataset import InteractionData, KnowledgeGraph
 
 REPO = Path(__file__).resolve().parents[2]
-ML100K = REPO.parent / "shared" / "data" / "ml-100k"
 
 
 def tiny_data(kg: KnowledgeGraph | None = None) -> InteractionData:

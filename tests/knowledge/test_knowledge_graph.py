@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import ML100K, tiny_data
+from conftest import tiny_data
 
 from graphrec.data.dataset import KnowledgeGraph
 from graphrec.errors import ConfigError, DataFormatError
@@ -267,11 +267,10 @@ def test_gold_facts_of_ml_latest_small_tmdb():
     assert int(edge_index.max()) < ckg.n_nodes and int(edge_type.max()) == ckg.num_edge_types - 1
 
 
-@pytest.mark.skipif(not ML100K.exists(), reason="../shared/data/ml-100k is not available")
 def test_ml100k_freebase_kg():
     from graphrec import datasets
 
-    data = datasets.load(str(ML100K))
+    data = datasets.load("ml-100k")
     ckg = build_collaborative_kg(data, load_knowledge("dataset", data))
     stats = ckg.statistics()
     assert stats["relations"] == 24 and stats["triples"] > 90_000 and stats["items_with_triples"] > 1500
