@@ -6,13 +6,20 @@ datasets or print the statistics of one (the tables in the dataset cards)::
     python -m graphrec.datasets list
     python -m graphrec.datasets stats ml-latest-small-tmdb
     python -m graphrec.datasets stats /path/to/ml-100k --split temporal_user
+    python -m graphrec.datasets fetch rlmrec-yelp     # original sources -> ~/.cache/graphrec/datasets
+
+No dataset ships with graphrec: a name resolves to ``$GRAPHREC_DATA_DIR/NAME``, else
+``../shared/data/NAME`` beside a source checkout, else the user's cache that ``fetch`` fills.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
+from graphrec.cli.common import user_errors_exit
+from graphrec.data.fetch import RECIPES, fetch
 from graphrec.data.registry import (
     ENV_VAR,
     data_roots,
@@ -32,6 +39,7 @@ __all__ = [
     "dataset_dir",
     "dataset_info",
     "dataset_statistics",
+    "fetch",
     "format_statistics",
     "list_datasets",
     "load",
@@ -40,6 +48,7 @@ __all__ = [
 ]
 
 
+@user_errors_exit
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``list`` or ``stats NAME_OR_PATH [options]``."""
     parser = argparse.ArgumentParser(prog="python -m graphrec.datasets", description=__doc__.split("\n")[0])
@@ -53,12 +62,23 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--k-core", type=int)
     stats.add_argument("--seed", type=int)
     stats.add_argument("--unseen-users", choices=("error", "drop", "keep"))
+    get = sub.add_parser("fetch", help="download a dataset from its original sources into the user's cache, "
+                                       "checking pinned checksums")
+    get.add_argument("dataset", choices=sorted(set(RECIPES) | set(list_datasets())))
+    get.add_argument("--cache-dir", help="install here instead of ~/.cache/graphrec/datasets")
+    get.add_argument("--mirror", help="a URL holding every source file under its own name (instead of the originals)")
+    get.add_argument("--force", action="store_true", help="download and rebuild even if already there")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "list":
         for name in list_datasets():
             info = dataset_info(name)
-            print(f"{name}\t{info['path'] or 'NOT FOUND'}\t{info['description']}")
+            print(f"{name}\t{info['path'] or 'NOT FOUND (python -m graphrec.datasets fetch ' + name + ')'}\t"
+                  f"{info['description']}")
+        return 0
+    if args.command == "fetch":
+        folder = fetch(args.dataset, args.cache_dir and Path(args.cache_dir), base_url=args.mirror, force=args.force)
+        print(f"{args.dataset}: {folder}")
         return 0
     data = load(
         args.dataset,

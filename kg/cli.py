@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+from .data import catalogue_defaults
 from .errors import BackendUnavailable, KGError
 
 log = logging.getLogger("kg")
@@ -22,6 +23,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
+TEXT_COLUMNS_HELP = ("comma-separated text columns (default: the dataset's, e.g. overview,tagline for "
+                     "ml-latest-small-tmdb, title,description for amazon18-scientific)")
+SCHEMA_HELP = "shipped schema name or a YAML path (default: the dataset's, e.g. films, products)"
+
+
+def _text_columns(args: argparse.Namespace) -> tuple[str, ...]:
+    """The --text-columns given, else the dataset's default ones."""
+    if args.text_columns is None:
+        return catalogue_defaults(args.dataset).text_columns
+    return tuple(c for c in args.text_columns.split(",") if c)
+
+
+def _schema_name(args: argparse.Namespace) -> str:
+    return args.schema or catalogue_defaults(args.dataset).schema
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kg", description="Build knowledge graphs from catalogue text with LLMs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -29,8 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     b = sub.add_parser("build", help="extract facts and build the graph (resumable)")
     b.add_argument("--dataset", help="dataset folder name under the data dir (e.g. ml-latest-small-tmdb)")
     b.add_argument("--items", help="items TSV (item_id, title, text columns); overrides --dataset")
-    b.add_argument("--text-columns", default="overview,tagline", help="comma-separated text columns")
-    b.add_argument("--schema", default="films", help="shipped schema name or a YAML path")
+    b.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
+    b.add_argument("--schema", help=SCHEMA_HELP)
     b.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
     b.add_argument("--model", help="openai: model name; transformers: model folder or .gguf file")
     b.add_argument("--base-url", help="openai: endpoint root, e.g. http://127.0.0.1:8000/v1")
@@ -84,8 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="ml-latest-small-tmdb")
     e.add_argument("--items", help="items TSV (default: the dataset's)")
     e.add_argument("--gold", help="gold facts TSV (default: the dataset's gold_facts.tsv)")
-    e.add_argument("--text-columns", default="overview,tagline")
-    e.add_argument("--schema", default="films")
+    e.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
+    e.add_argument("--schema", help=SCHEMA_HELP)
     e.add_argument("--labels", help="hand-labelled triples TSV (item_id, relation, tail, correct)")
     e.add_argument("--json", dest="json_out", help="also write the report as JSON here")
     _add_common(e)
@@ -103,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     lx.add_argument("--dataset", default="ml-latest-small-tmdb")
     lx.add_argument("--items", help="items TSV (default: the dataset's)")
     lx.add_argument("--gold", help="gold facts TSV (default: the dataset's gold_facts.tsv)")
-    lx.add_argument("--text-columns", default="overview,tagline")
+    lx.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
     lx.add_argument("--relation", default="keyword")
     lx.add_argument("--folds", type=int, default=2)
     lx.add_argument("--min-hits", type=int, default=2)
@@ -141,8 +158,8 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from .resolve import ResolveConfig
     from .schema import load_schema
 
-    schema = load_schema(args.schema)
-    items, path = load_items_for(args.dataset, args.items, tuple(c for c in args.text_columns.split(",") if c))
+    schema = load_schema(_schema_name(args))
+    items, path = load_items_for(args.dataset, args.items, _text_columns(args))
     ids = [i for i in (args.item_ids or "").split(",") if i]
     if args.item_ids_file:
         from .errors import DataFormatError
@@ -237,10 +254,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .io import atomic_write_json
     from .schema import load_schema
 
-    schema = load_schema(args.schema)
+    schema = load_schema(_schema_name(args))
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
     gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
-    items = read_items(items_path, text_columns=tuple(c for c in args.text_columns.split(",") if c))
+    items = read_items(items_path, text_columns=_text_columns(args))
     labels = read_labels(args.labels) if args.labels else None
     report = evaluate_run(args.run, schema, items, read_gold(gold_path), labels)
     print(format_report(report))
@@ -272,7 +289,7 @@ def _cmd_lexicon(args: argparse.Namespace) -> int:
 
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
     gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
-    items = read_items(items_path, text_columns=tuple(c for c in args.text_columns.split(",") if c))
+    items = read_items(items_path, text_columns=_text_columns(args))
     lex = build_lexicon(items, read_gold(gold_path), args.relation, args.folds, args.min_hits, args.min_ratio,
                         source=f"{items_path.parent.name}:{gold_path.name}")
     lex.save(args.out)

@@ -101,6 +101,32 @@ def dataset_file(dataset: str, name: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class CatalogueDefaults:
+    """How a dataset's catalogue is read by default.
+
+    Attributes:
+        text_columns: ``items.tsv`` columns given to the model (and searched for evidence).
+        schema: the shipped schema its facts follow.
+    """
+
+    text_columns: tuple[str, ...]
+    schema: str
+
+
+#: Per-dataset defaults of ``kg build / evaluate / lexicon`` (command-line options override them).
+CATALOGUES: dict[str, CatalogueDefaults] = {
+    "ml-latest-small-tmdb": CatalogueDefaults(("overview", "tagline"), "films"),
+    # product titles name the brand and the kind of product: they are evidence, not just a header
+    "amazon18-scientific": CatalogueDefaults(("title", "description"), "products"),
+}
+
+
+def catalogue_defaults(dataset: str | None) -> CatalogueDefaults:
+    """Defaults for ``dataset`` (the films defaults for an unknown dataset or a plain items file)."""
+    return CATALOGUES.get(dataset or "", CATALOGUES["ml-latest-small-tmdb"])
+
+
 def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and (line number, fields) rows; non-UTF-8 bytes are replaced with a warning."""
     path = Path(path)

@@ -240,3 +240,13 @@ def test_ml100k_with_threshold_and_kcore():
     report = data.meta["preprocessing"]
     assert report["below_threshold_removed"] == 44_625
     assert data.test.nnz == data.n_users
+
+
+def test_fetch_command_errors_are_one_clear_line(tmp_path, capsys):
+    from graphrec.datasets import main
+
+    assert main(["fetch", "ml-latest-small-tmdb", "--cache-dir", str(tmp_path)]) == 2
+    assert "GRAPHREC_DATA_DIR" in capsys.readouterr().err
+    # an unreachable mirror names the URL, and nothing is installed
+    assert main(["fetch", "rlmrec-yelp", "--cache-dir", str(tmp_path), "--mirror", "http://127.0.0.1:9/m"]) == 2
+    assert "http://127.0.0.1:9/m/" in capsys.readouterr().err and not any(tmp_path.iterdir())
