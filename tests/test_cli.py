@@ -1,4 +1,4 @@
-"""End to end through the command lines, on the bundled MovieLens + TMDB dataset."""
+"""End to end through the command lines, on the MovieLens + TMDB dataset."""
 import json
 import os
 import signal

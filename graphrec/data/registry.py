@@ -1,6 +1,6 @@
-"""Dataset registry: load a bundled dataset by name, or any data by path.
+"""Dataset registry: load a registered dataset by name, or any data by path.
 
-``load("ml-latest-small-tmdb")`` reads the bundled files, preprocesses and splits
+``load("ml-latest-small-tmdb")`` reads the dataset's files, preprocesses and splits
 them with the dataset's documented defaults (see ``datasets/<name>/README.md``)
 and returns :class:`~graphrec.data.dataset.InteractionData`.  Every option left at
 ``None`` takes the dataset's default, so configs can say "default" by omission.
@@ -173,7 +173,7 @@ def dataset_dir(name: str, data_dir: str | PathLike | None = None) -> Path:
 
 
 def list_datasets() -> list[str]:
-    """Names of the registered (bundled) datasets."""
+    """Names of the registered datasets."""
     return sorted(REGISTRY)
 
 
@@ -196,7 +196,7 @@ def dataset_info(name: str) -> dict:
     }
 
 
-# ------------------------------------------------------------ bundled files
+# ------------------------------------------------------------ catalogue files
 def load_items(data_dir: str | PathLike | None = None) -> pd.DataFrame:
     """The full ml-latest-small-tmdb catalogue (``items.tsv``, all 9,742 movies).
 
@@ -325,7 +325,7 @@ def load(
         split_dir: if it holds a saved split (``split.json``), use that split (hashes
             verified; explicitly given options must match it); otherwise split and save
             the split there for reuse.
-        data_dir: root holding bundled datasets (default: see module docstring).
+        data_dir: folder holding the datasets (default: see module docstring).
         **overrides: dataset-specific options, e.g. ``with_kg=False``, ``with_text=False``,
             ``implicit=False`` (matrix values = ratings); for a CSV file the column
             mapping ``user=``, ``item=``, ``rating=``, ``timestamp=``, ``sep=``, ``header=``;
@@ -524,7 +524,7 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
         raise DataFormatError("dataset path not found", path=path)
     raise ConfigError(
         f"unknown dataset {key!r}; registered: {', '.join(list_datasets())}; or pass the path of a directory of "
-        "RecBole atomic files (e.g. a local ml-100k, which is not bundled) or of a CSV/TSV interaction file"
+        "RecBole atomic files or of a CSV/TSV interaction file"
     )
 
 

@@ -280,7 +280,7 @@ def sort_ids(raw_ids: Iterable[str]) -> tuple[np.ndarray, str]:
 def _align(info: pd.DataFrame | None, key: str, ids: np.ndarray, what: str) -> tuple[pd.DataFrame | None, int]:
     """Reindex side information by raw id to internal order ``0..n-1``.
 
-    Rows for ids missing from ``info`` get ``""`` in text columns (how the bundled
+    Rows for ids missing from ``info`` get ``""`` in text columns (how the movie
     files spell "no text") and NaN in numeric ones.  Returns ``(frame, covered)``.
     """
     if info is None:

@@ -40,8 +40,8 @@ class KGStageConfig:
     model: str | None = doc("openai: model name; transformers: model folder or `.gguf` file; null for embedded.", None)
     base_url: str | None = doc("openai: endpoint root, e.g. `http://127.0.0.1:8000/v1` (key from $OPENAI_API_KEY).", None)
     max_items: int = doc("Extract from at most this many training items, the most interacted-with first (bounds the LLM work: the embedded 135M model does well under 1 item/s on 2 cores); 0 = every training item.", 0)
-    seed: str | None = doc("A finished build folder of this same stage (journal and caches) copied in before building, so that only items it lacks reach the LLM; the shipped one makes the bundled pipeline call the LLM 0 times.", None)
-    cache: str | None = doc("A response cache exported by `python -m kg cache-export` (`.jsonl.gz`), imported into the stage's cache before building (idempotent): items whose reply it holds make no LLM call. The shipped one makes the bundled pipeline call the LLM 0 times; its cache keys cover the model, decoder, prompt, schema and the `args` below, so changing any of them asks the LLM again.", None)
+    seed: str | None = doc("A finished build folder of this same stage (journal and caches) copied in before building, so that only items it lacks reach the LLM; the shipped one makes the default pipeline call the LLM 0 times.", None)
+    cache: str | None = doc("A response cache exported by `python -m kg cache-export` (`.jsonl.gz`), imported into the stage's cache before building (idempotent): items whose reply it holds make no LLM call. The shipped one makes the default pipeline call the LLM 0 times; its cache keys cover the model, decoder, prompt, schema and the `args` below, so changing any of them asks the LLM again.", None)
     args: list[str] = doc("Extra `kg build` arguments, e.g. `[--concurrency, '8']`.", default_factory=list)
 
 

@@ -1,4 +1,4 @@
-"""The command line on the bundled dataset: a finished run's candidates, an OpenAI-compatible server,
+"""The command line on the movie dataset: a finished run's candidates, an OpenAI-compatible server,
 ``inspect``; and (slow) the embedded SmolLM2 model really answering."""
 import importlib.util
 import json

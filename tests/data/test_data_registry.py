@@ -1,4 +1,4 @@
-"""Registry: bundled datasets with known statistics, paths, env var, saved splits."""
+"""Registry: registered datasets with known statistics, paths, env var, saved splits."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""The end-to-end pipeline on the bundled movie data with a local OpenAI-compatible server as the LLM.
+"""The end-to-end pipeline on the movie data with a local OpenAI-compatible server as the LLM.
 
 Real stages (``python -m kg build`` against a chat-completions server started here on
 127.0.0.1, the shipped replayable augmentation file), a real experiment (three variants,
@@ -101,7 +101,7 @@ report: false
     assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime > mtime
     assert (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime == aug_mtime
 
-    # a fresh pipeline folder seeded with the first run's exported replies (what the bundled
+    # a fresh pipeline folder seeded with the first run's exported replies (what the shipped
     # pipeline ships): the KG stage rebuilds the same KG from the cache with 0 LLM calls
     import subprocess
 
