@@ -170,28 +170,27 @@ def test_checksum_mismatch_names_url_and_both_hashes(server: Server, tmp_path: P
     assert_nothing_installed(tmp_path)
 
 
-def test_short_body_against_content_length(server: Server, tmp_path: Path) -> None:
-    recipe = toy_recipe(server, FILES)
+def _overstate_length(server: Server) -> None:
     server.overstate["b.txt"] = 1000
-    with pytest.raises(DataFormatError, match=r"truncated download: got 500 of 1500 bytes") as err:
-        fetch_recipe(recipe, tmp_path, progress=False)
-    assert server.url("b.txt") in str(err.value)
-    assert_nothing_installed(tmp_path)
 
 
-def test_file_shorter_than_pinned_size(server: Server, tmp_path: Path) -> None:
-    recipe = toy_recipe(server, FILES)
+def _shorten(server: Server) -> None:
     server.files["b.txt"] = FILES["b.txt"][:-7]
-    with pytest.raises(DataFormatError, match=r"truncated download: got 493 of 500 bytes") as err:
-        fetch_recipe(recipe, tmp_path, progress=False)
-    assert server.url("b.txt") in str(err.value)
-    assert_nothing_installed(tmp_path)
 
 
-def test_body_longer_than_pinned_size_is_cut_off(server: Server, tmp_path: Path) -> None:
-    recipe = toy_recipe(server, FILES)
+def _lengthen(server: Server) -> None:
     server.files["b.txt"] = FILES["b.txt"] * 1000
-    with pytest.raises(DataFormatError, match="size mismatch: expected 500 bytes, got more") as err:
+
+
+@pytest.mark.parametrize("damage, message", [
+    (_overstate_length, r"truncated download: got 500 of 1500 bytes"),  # body shorter than Content-Length
+    (_shorten, r"truncated download: got 493 of 500 bytes"),  # file shorter than its pinned size
+    (_lengthen, "size mismatch: expected 500 bytes, got more"),  # longer than pinned: cut off
+])
+def test_a_download_of_the_wrong_length_is_refused(server: Server, tmp_path: Path, damage, message) -> None:
+    recipe = toy_recipe(server, FILES)
+    damage(server)
+    with pytest.raises(DataFormatError, match=message) as err:
         fetch_recipe(recipe, tmp_path, progress=False)
     assert server.url("b.txt") in str(err.value)
     assert_nothing_installed(tmp_path)
