@@ -83,9 +83,9 @@ def training_curves_figure(curves: Mapping[str, list[dict]], metric: str, palett
     for label, runs in curves.items():
         color = palette[label]
         for i, history in enumerate(runs):
-            epochs = [r["epoch"] for r in history]
-            ax_loss.plot(epochs, [r["loss"] for r in history], color=color, lw=1.2, alpha=0.85,
-                         label=label if i == 0 else None)
+            losses = [(r["epoch"], r["loss"]) for r in history if "loss" in r]  # closed-form models have none
+            if losses:
+                ax_loss.plot(*zip(*losses), color=color, lw=1.2, alpha=0.85, label=label if i == 0 else None)
             checks = [(r["epoch"], r["valid"][metric]) for r in history if "valid" in r and metric in r["valid"]]
             if checks:
                 ax_metric.plot(*zip(*checks), color=color, lw=1.2, marker="o", ms=2.5, alpha=0.85,

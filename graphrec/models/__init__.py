@@ -15,11 +15,14 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from graphrec.models.base import LossOutput, Recommender, Scorer
+from graphrec.models.base import ClosedFormRecommender, LossOutput, Recommender, Scorer
+from graphrec.models.ease import EASE, EASEConfig
+from graphrec.models.itemknn import ItemKNN, ItemKNNConfig
 from graphrec.models.kg_lightgcn import KGLightGCN, KGLightGCNConfig
 from graphrec.models.kgat import KGAT, KGATConfig
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.mf import MF, MFConfig
+from graphrec.models.popularity import Popularity, PopularityConfig
 from graphrec.models.sgl import SGL, SGLConfig
 from graphrec.models.simgcl import SimGCL, SimGCLConfig, XSimGCL, XSimGCLConfig
 
@@ -96,8 +99,16 @@ register_model(SimGCL)
 register_model(XSimGCL)
 register_model(KGLightGCN)
 register_model(KGAT)
+register_model(EASE)
+register_model(ItemKNN)
+register_model(Popularity)
 
 __all__ = [
+    "ClosedFormRecommender",
+    "EASE",
+    "EASEConfig",
+    "ItemKNN",
+    "ItemKNNConfig",
     "KGAT",
     "KGATConfig",
     "KGLightGCN",
@@ -108,6 +119,8 @@ __all__ = [
     "MF",
     "MFConfig",
     "MODELS",
+    "Popularity",
+    "PopularityConfig",
     "Recommender",
     "SGL",
     "SGLConfig",

@@ -14,18 +14,38 @@ The trainer and the evaluation harness only use these three methods (plus
 :meth:`Recommender.scorer`), so any module honouring them — including the
 alignment package's wrappers — trains and evaluates without changes.
 ``tests/models/test_contract.py`` checks every registered model against it.
+
+Closed-form models (EASE, ItemKNN, most-popular) are not trained by SGD: they
+derive from :class:`ClosedFormRecommender` (``trainable = False``), compute their
+parameters once in :meth:`ClosedFormRecommender.fit` and override
+:meth:`Recommender.score`.  The trainer calls ``fit()`` as the run's single
+"epoch" instead of BPR steps; they have no :meth:`~Recommender.loss` and no
+low-dimensional :meth:`~Recommender.embeddings`.
 """
 from __future__ import annotations
 
 import abc
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.errors import TrainingError
+
 Scorer = Callable[[torch.Tensor], torch.Tensor]
+
+
+def sparse_csr(crow, col, values, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """A torch sparse CSR tensor from valid CSR arrays (numpy or torch; no invariant check)."""
+    crow, col, values = (torch.as_tensor(a) for a in (crow, col, values))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow.to(device, torch.int64), col.to(device, torch.int64), values.to(device),
+                                       size=shape, check_invariants=False)
 
 
 @dataclass
@@ -43,6 +63,8 @@ class Recommender(nn.Module, abc.ABC):
     name: ClassVar[str]
     #: the model's config dataclass
     config_class: ClassVar[type]
+    #: ``True``: trained by SGD on :meth:`loss`; ``False``: a :class:`ClosedFormRecommender`
+    trainable: ClassVar[bool] = True
 
     def __init__(self, n_users: int, n_items: int, config, train: sp.csr_matrix) -> None:
         super().__init__()
@@ -96,3 +118,81 @@ class Recommender(nn.Module, abc.ABC):
     def to_device(self, device: torch.device) -> "Recommender":
         """Move parameters and any sparse buffers to ``device``."""
         return self.to(device)
+
+
+class ClosedFormRecommender(Recommender):
+    """A recommender computed in one closed-form step from the training matrix (no SGD).
+
+    The constructor only stores the binarised training matrix (needed again when
+    scoring, and kept out of the state dict like LightGCN's adjacency) and allocates
+    the fitted parameters as zero buffers of fixed shape, so building a model is
+    cheap and a checkpoint's state dict (loaded with ``weights_only=True``) restores
+    a fitted model.  Subclasses implement :meth:`_fit` and :meth:`score`.
+
+    The contract differs from trainable models in three places:
+
+    * :meth:`fit` replaces training; the trainer calls it once, as epoch 1;
+    * :meth:`loss` raises: there is nothing to optimise;
+    * :meth:`embeddings` raises :class:`NotImplementedError`: scores are
+      ``X_u · W`` with an item-item (or item-only) ``W``, and the only exact "user
+      representation" is the user's sparse row of the training matrix, which the
+      contract's dense ``[n_users, d]`` tensor would densify.  Consumers of
+      embeddings (augmentation denoising, text alignment) need a trainable backbone.
+    """
+
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, n_users: int, n_items: int, config, train: sp.csr_matrix) -> None:
+        super().__init__(n_users, n_items, config, train)
+        interactions = sp.csr_matrix(train, dtype=np.float32, copy=True)
+        interactions.sum_duplicates()
+        interactions.eliminate_zeros()
+        interactions.data[:] = 1.0  # implicit feedback: any stored interaction counts once
+        self.interactions = interactions
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    def fit(self) -> dict[str, float]:
+        """Compute the model from the training matrix; returns figures to log (may be empty).
+
+        Deterministic: the same training matrix always gives the same model.
+        """
+        with torch.no_grad():
+            figures = self._fit() or {}
+        self.fitted.fill_(True)
+        return figures
+
+    @abc.abstractmethod
+    def _fit(self) -> dict[str, float] | None:
+        """Fill the model's buffers from ``self.interactions``."""
+
+    def _check_fitted(self) -> None:
+        if not bool(self.fitted):
+            raise TrainingError(f"model {self.name!r} is not fitted: call fit() (the trainer does) or load a checkpoint")
+
+    def user_rows(self, users: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """The training rows of ``users`` as a sparse CSR ``[B, n_items]`` tensor on ``device``."""
+        rows = self.interactions[users.detach().cpu().numpy()]
+        return sparse_csr(rows.indptr, rows.indices, rows.data, rows.shape, device)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(
+            f"{type(self).__name__} ({self.name!r}) is a closed-form model without low-dimensional "
+            "user/item embeddings; use score() or scorer()"
+        )
+
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+        raise TrainingError(f"model {self.name!r} is closed-form: it has no training loss; it is fitted by fit()")
+
+    @abc.abstractmethod
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B, n_items]`` of ``users``, computed from their sparse training rows."""
+
+    @torch.no_grad()
+    def scorer(self) -> Scorer:
+        self._check_fitted()
+
+        def score(users: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return self.score(users)
+
+        return score

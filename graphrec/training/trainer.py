@@ -13,6 +13,11 @@ Killing a run at any point and starting it again continues from ``last.pt``; wit
 the same seed the final result equals that of an uninterrupted run, because the
 checkpoint holds everything that evolves: parameters, Adam moments, the sampling
 generator's state, the early-stopping counters and the history.
+
+Closed-form models (``model.trainable`` false: EASE, ItemKNN, most-popular) run a
+single "epoch" that calls ``model.fit()`` instead of BPR steps; it is validated,
+saved as best and last checkpoint and tested like any epoch (``stop_reason``
+``"closed_form"``), so resume, ``evaluate.py RUN`` and experiments work unchanged.
 """
 from __future__ import annotations
 
@@ -120,9 +125,12 @@ class Trainer:
         self.model.to(self.device)
         if hasattr(model, "set_l2_weight"):
             model.set_l2_weight(train_config.l2_weight)
+        if not model.trainable and train_config.augmentation.path:
+            raise ConfigError(f"train.augmentation: model {model.name!r} is closed-form (no BPR batches to augment)")
         self.generator = torch.Generator().manual_seed(train_config.seed)
         self.sampler = build_sampler(data, self.generator, train_config.augmentation)
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
+        # closed-form models have no parameters to optimise
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate) if model.trainable else None
         self.evaluator = Evaluator(
             ks=tuple(eval_config.ks),
             metrics=tuple(eval_config.metrics),
@@ -161,7 +169,7 @@ class Trainer:
         return {
             "model_name": self.model.name,
             "model_state": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
+            "optimizer_state": None if self.optimizer is None else self.optimizer.state_dict(),
             "generator_state": self.generator.get_state(),
             "epoch": self.epoch,
             "best_epoch": self.best_epoch,
@@ -206,7 +214,8 @@ class Trainer:
                 "use another run name or set train.resume=false to start over"
             )
         self.model.load_state_dict(state["model_state"])
-        self.optimizer.load_state_dict(state["optimizer_state"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer_state"])
         self.generator.set_state(state["generator_state"])
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best_epoch"])
@@ -214,7 +223,7 @@ class Trainer:
         self.checks_without_improvement = int(state["checks_without_improvement"])
         self.stop_reason = str(state["stop_reason"])
         # A run that stopped at its epoch limit continues when the limit was raised.
-        self.finished = self.stop_reason == "early_stopping" or self.epoch >= self.cfg.epochs
+        self.finished = self.stop_reason in ("early_stopping", "closed_form") or self.epoch >= self.cfg.epochs
         self.history = list(state["history"])
         # The JSONL log may hold epochs after the checkpoint (crash between the two writes)
         # or miss the last one: rebuild it from the checkpoint's history.
@@ -248,7 +257,15 @@ class Trainer:
             self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model_state"])
 
     # -------------------------------------------------------------- training
+    def _fit_closed_form(self) -> dict[str, float]:
+        """The only "epoch" of a closed-form model: fit it once (no loss is recorded)."""
+        figures = self.model.fit()
+        self.finished, self.stop_reason = True, "closed_form"
+        return dict(figures)
+
     def _train_epoch(self, progress: bool) -> dict[str, float]:
+        if not self.model.trainable:
+            return self._fit_closed_form()
         self.model.train()
         self.model.on_epoch_start(self.epoch + 1, self.generator)
         sampler_figures = self.sampler.prepare_epoch(self.model)  # e.g. augmentation denoising
@@ -317,7 +334,7 @@ class Trainer:
             record: dict[str, Any] = self._train_epoch(progress)
             self.epoch += 1
             record = {"epoch": self.epoch, **record, "train_seconds": time.perf_counter() - start}
-            if has_valid and (self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs):
+            if has_valid and (self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs or self.finished):
                 result = self.evaluate("valid")
                 record["eval_seconds"] = result.seconds
                 record["valid"] = result.metrics
@@ -344,7 +361,7 @@ class Trainer:
             for callback in self.callbacks:
                 callback(record)
             epochs_bar.update(1)
-            epochs_bar.set_postfix(loss=f"{record['loss']:.4f}",
+            epochs_bar.set_postfix(**({"loss": f"{record['loss']:.4f}"} if "loss" in record else {}),
                                    **({self.cfg.select_metric: f"{record['valid'][self.cfg.select_metric]:.4f}"} if "valid" in record else {}))
             log.debug("epoch %s", record)
         epochs_bar.close()

@@ -1,23 +1,37 @@
-"""The model contract: every registered model must pass these tests."""
+"""The model contract: every registered model must pass these tests.
+
+Trainable models pass :class:`TestModelContract`; closed-form models
+(``trainable = False``: fitted once, no loss, no embeddings) pass
+:class:`TestClosedFormContract` instead.
+"""
 import io
 
 import pytest
+import scipy.sparse as sp
 import torch
 
 from graphrec.config import model_config_from_dict
+from graphrec.errors import TrainingError
 from graphrec.models import MODELS, available_models, build_model
-from graphrec.models.base import LossOutput, Recommender
+from graphrec.models.base import ClosedFormRecommender, LossOutput, Recommender
 from graphrec.training.checkpoint import load_checkpoint, save_checkpoint
 
 # graphrec's own models; plugins (e.g. alignment's `aligned`, which needs a dataset with texts)
 # run this same suite from their own tests with their own factory.
-MODEL_NAMES = [name for name in available_models() if MODELS[name].__module__.startswith("graphrec.")]
+ALL_NAMES = [name for name in available_models() if MODELS[name].__module__.startswith("graphrec.")]
+MODEL_NAMES = [name for name in ALL_NAMES if MODELS[name].trainable]
+CLOSED_FORM_NAMES = [name for name in ALL_NAMES if not MODELS[name].trainable]
 
 
 def make(name, data, seed=0, **overrides):
+    """A model of ``name``; closed-form models come fitted."""
     torch.manual_seed(seed)
-    config = model_config_from_dict({"name": name, "embedding_dim": 16, **overrides})
-    return build_model(config, data.n_users, data.n_items, data.train)
+    sizes = {"embedding_dim": 16} if MODELS[name].trainable else {}
+    config = model_config_from_dict({"name": name, **sizes, **overrides})
+    model = build_model(config, data.n_users, data.n_items, data.train)
+    if not model.trainable:
+        model.fit()
+    return model
 
 
 def batch(data, size=32, seed=0):
@@ -32,6 +46,7 @@ def batch(data, size=32, seed=0):
 
 def test_registry_has_the_baseline_models():
     assert {"mf", "lightgcn"} <= set(MODEL_NAMES)
+    assert {"ease", "itemknn", "popularity"} <= set(CLOSED_FORM_NAMES)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -105,3 +120,74 @@ class TestModelContract:
         for tensor in list(model.parameters()) + list(model.buffers()) + list(vars(model).values()):
             if isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided:
                 assert tensor.numel() < n_pairs, "a dense users x items (or larger) tensor is kept by the model"
+
+
+@pytest.mark.parametrize("name", CLOSED_FORM_NAMES)
+class TestClosedFormContract:
+    """Closed-form models: fitted once by ``fit()``; scores from the users' sparse training rows."""
+
+    def test_is_a_closed_form_recommender_with_config(self, name, small_data):
+        model = make(name, small_data)
+        assert isinstance(model, ClosedFormRecommender) and not model.trainable
+        assert model.name == name and model.config.name == name
+        assert not list(model.parameters()), "closed-form models have nothing for an optimiser"
+
+    def test_score_shape_and_scorer_agree(self, name, small_data):
+        model = make(name, small_data)
+        users = torch.tensor([0, 5, 7])
+        direct = model.score(users)
+        assert direct.shape == (3, small_data.n_items)
+        assert torch.isfinite(direct).all()
+        via_scorer = model.scorer()(users)
+        assert not via_scorer.requires_grad
+        torch.testing.assert_close(direct, via_scorer)
+
+    def test_unfitted_model_refuses_to_score(self, name, small_data):
+        model = build_model(model_config_from_dict({"name": name}), small_data.n_users, small_data.n_items, small_data.train)
+        with pytest.raises(TrainingError, match="not fitted"):
+            model.scorer()
+        with pytest.raises(TrainingError, match="not fitted"):
+            model.score(torch.tensor([0]))
+
+    def test_no_loss_and_no_embeddings(self, name, small_data):
+        model = make(name, small_data)
+        with pytest.raises(TrainingError, match="closed-form"):
+            model.loss(*batch(small_data))
+        with pytest.raises(NotImplementedError, match="closed-form"):
+            model.embeddings()
+
+    def test_fit_is_deterministic_and_ignores_the_seed(self, name, small_data):
+        users = torch.arange(small_data.n_users)
+        a = make(name, small_data, seed=3).scorer()(users)
+        b = make(name, small_data, seed=4).scorer()(users)
+        assert torch.equal(a, b)
+
+    def test_checkpoint_round_trip(self, name, small_data, tmp_path):
+        model = make(name, small_data)
+        save_checkpoint(tmp_path / "m.pt", {"model_state": model.state_dict()})
+        other = build_model(model.config, small_data.n_users, small_data.n_items, small_data.train)  # not fitted
+        other.load_state_dict(load_checkpoint(tmp_path / "m.pt")["model_state"])  # weights_only=True
+        users = torch.arange(small_data.n_users)
+        torch.testing.assert_close(model.scorer()(users), other.scorer()(users))
+
+    def test_nothing_dense_of_size_users_by_items(self, name, small_data, monkeypatch):
+        full = (small_data.n_users, small_data.n_items)
+
+        def refuse_full(original):
+            def densify(self, *args, **kwargs):
+                assert self.shape != full, "the user x item training matrix was densified"
+                return original(self, *args, **kwargs)
+            return densify
+
+        for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix):
+            monkeypatch.setattr(cls, "toarray", refuse_full(cls.toarray))
+            monkeypatch.setattr(cls, "todense", refuse_full(cls.todense))
+        model = make(name, small_data)
+        model.scorer()(torch.arange(small_data.n_users))
+        n_pairs = small_data.n_users * small_data.n_items
+        for tensor in list(model.buffers()) + list(vars(model).values()):
+            if not (isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided):
+                continue
+            if tensor.dim() == 2 and tensor.shape[0] == small_data.n_items and tensor.shape[1] <= small_data.n_items:
+                continue  # item x item (EASE's B) or item x k (ItemKNN's neighbours): no user dimension
+            assert tensor.numel() < n_pairs, "a dense users x items (or larger) tensor is kept by the model"
