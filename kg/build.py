@@ -23,7 +23,7 @@ from typing import Any
 from .backends.base import LLMBackend
 from .cache import ResponseCache
 from .data import Item, dataset_file, read_items
-from .errors import BackendUnavailable, ConfigError
+from .errors import BackendError, ConfigError
 from .interop import KGData, write_arrays, write_recbole
 from .io import atomic_write_json, atomic_write_text
 from .journal import read_journal
@@ -121,7 +121,7 @@ def run_build(
         cache = ResponseCache(out / "cache.sqlite" if cache_path == "default" else cache_path)
     try:
         stats = extract_items(items, schema, backend, out, extract, cache, prices, quiet=quiet)
-    except (BackendUnavailable, KeyboardInterrupt) as exc:
+    except (BackendError, KeyboardInterrupt) as exc:  # unavailable, or refused (e.g. HTTP 401)
         partial = getattr(exc, "kg_stats", None)
         if partial is not None:  # calls and tokens of a stopped run were spent: keep the counters
             atomic_write_json(out / "runs" / f"{partial.run_id}.json", {"mode": extract.mode, **partial.to_dict()})

@@ -1,8 +1,11 @@
 """Command line: ``python -m kg {build,merge,stats,query,evaluate,lexicon,cache-export,cache-import,import-recbole}``.
 
-Exit codes: 0 success; 2 bad input or configuration (the message names the file,
-line or option); 3 backend unavailable (finished items are journaled: rerun the
-same command to resume); 130 interrupted (same).
+Exit codes: 0 success (``build``: also when some items failed and others were
+done; the failed ones are retried by the next run); 2 bad input or configuration
+(the message names the file, line or option), including a build where the backend
+refused the credentials (HTTP 401/403) or a redirect, or where every item failed;
+3 backend unavailable (finished items are journaled: rerun the same command to
+resume); 130 interrupted (same).
 """
 from __future__ import annotations
 
@@ -203,6 +206,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
         backend.close()
     summary = {k: v for k, v in stats.to_dict().items() if k != "rejections"}
     print(json.dumps({**summary, "rejections": stats.rejections}, indent=1))
+    if stats.items_failed and not stats.items_done:
+        first = " ".join((stats.first_error or "").split())
+        print(f"kg: error: every item of this run failed ({stats.items_failed} failed, none done); "
+              f"first error: {first}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -3,15 +3,21 @@
 Small local models produce JSON wrapped in prose or code fences, truncated at the
 token limit, as a bare list, as ``{"facts": [...]}``, as relation -> values maps or
 as lists of pairs.  :func:`parse_output` salvages every complete fact it can find and
-never raises: junk comes back as zero candidates with an error label.  Output is
-treated as data: it is only ever ``json``-decoded, never evaluated.
+never raises: junk comes back as zero candidates with an error label (see
+:attr:`ParseResult.error`).  Output is treated as data: it is only ever
+``json``-decoded, never evaluated, and it is bounded first (:mod:`kg.safejson`):
+longer than :data:`MAX_OUTPUT_CHARS`, nested deeper than :data:`MAX_NESTING` or
+holding a number of more than :data:`MAX_NUMBER_DIGITS` digits, it is rejected
+before any decoding, and every scan is linear, so no reply can wedge a build.
 """
 from __future__ import annotations
 
-import json
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
+
+from . import safejson
 
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
 _WRAPPER_KEYS = ("facts", "triples", "relations", "result", "results", "output", "data", "entities", "answer", "json")
@@ -20,7 +26,16 @@ _TAIL_KEYS = ("tail", "object", "value", "values", "t", "name", "target", "entit
 _TYPE_KEYS = ("type", "tail_type", "object_type", "entity_type", "target_type", "label")
 _MAX_DEPTH = 6
 _MAX_CANDIDATES = 500  # a runaway generation cannot flood the graph
-_MAX_NESTING = 32
+#: longest model output parsed (characters); a reply is a few hundred
+MAX_OUTPUT_CHARS = 20_000
+#: deepest bracket nesting parsed; legitimate answers are 2-3 levels deep
+MAX_NESTING = 32
+#: longest run of digits parsed (``int()`` of a 5,000-digit string raises)
+MAX_NUMBER_DIGITS = 100
+_LIMITS = safejson.Limits(max_chars=MAX_OUTPUT_CHARS, max_depth=MAX_NESTING, max_digits=MAX_NUMBER_DIGITS)
+_MAX_REPAIRS = 200  # cut points tried when closing truncated output
+#: error labels of :class:`ParseResult` (``output_<label>`` in build statistics)
+ERRORS = ("empty_output", "too_long", "too_deep", "number_too_long", "no_json")
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,9 @@ class ParseResult:
 
     ``ok`` is true when at least one JSON value was decoded (possibly after repair);
     ``repaired`` tells that truncated output was closed to salvage complete facts.
+    ``error`` (when not ``ok``) is one of :data:`ERRORS`: ``empty_output``,
+    ``too_long`` / ``too_deep`` / ``number_too_long`` (refused before decoding) or
+    ``no_json``.
     """
 
     candidates: list[Candidate] = field(default_factory=list)
@@ -46,90 +64,86 @@ class ParseResult:
     error: str | None = None
 
 
-def _nesting(s: str) -> int:
-    """Maximum bracket depth outside strings."""
-    depth = peak = 0
-    in_str = esc = False
-    for ch in s:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "{[":
-            depth += 1
-            peak = max(peak, depth)
-        elif ch in "}]":
-            depth = max(0, depth - 1)
-    return peak
+def _scan_truncation(s: str, keep: int = _MAX_REPAIRS) -> list[tuple[int, str]]:
+    """The last ``keep`` cut points (outside strings) with the closers that would balance the prefix.
 
-
-def _scan_truncation(s: str) -> list[tuple[int, str]]:
-    """Cut points (outside strings) with the closers that would balance the prefix."""
-    cuts: list[tuple[int, str]] = []
-    stack: list[str] = []
-    in_str = esc = False
-    for i, ch in enumerate(s):
+    Empty when the prefix nests deeper than :data:`MAX_NESTING` (junk; this also
+    keeps each closer string short, so the scan is linear).
+    """
+    cuts: deque[tuple[int, str]] = deque(maxlen=keep)
+    closers = ""  # what balances the prefix, innermost first (at most MAX_NESTING characters)
+    in_str = False
+    skip = -1
+    for match in _TRUNCATION_RE.finditer(s):
+        i = match.start()
+        if i == skip:
+            continue
+        ch = match.group()
         if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
+            if ch == "\\":
+                skip = i + 1
             elif ch == '"':
                 in_str = False
                 # after a complete string value inside a list, the prefix is closable
-                if stack and stack[-1] == "]":
-                    cuts.append((i + 1, "".join(reversed(stack))))
+                if closers[:1] == "]":
+                    cuts.append((i + 1, closers))
             continue
         if ch == '"':
             in_str = True
-        elif ch in "{[":
-            stack.append("}" if ch == "{" else "]")
-        elif ch in "}]":
-            if stack:
-                stack.pop()
-            cuts.append((i + 1, "".join(reversed(stack))))
+        elif ch == "{" or ch == "[":
+            closers = ("}" if ch == "{" else "]") + closers
+            if len(closers) > MAX_NESTING:
+                return []
+        elif ch == "}" or ch == "]":
+            closers = closers[1:]
+            cuts.append((i + 1, closers))
         elif ch == ",":
-            cuts.append((i, "".join(reversed(stack))))
-    return cuts
+            cuts.append((i, closers))
+    return list(cuts)
+
+
+_TRUNCATION_RE = re.compile(r'[\\"{}\[\],]')
 
 
 def _repair(s: str) -> Any | None:
-    """Close a truncated JSON document at the last point where it is complete."""
+    """Close a truncated JSON document at the last point where it is complete.
+
+    Cut points are tried from the last; a syntax error inside the kept prefix rules
+    out every longer cut too (JSON is read left to right), so those are skipped, and
+    the characters decoded in all are bounded by a budget: linear in ``len(s)``.
+    """
     start = min((i for i in (s.find("{"), s.find("[")) if i >= 0), default=-1)
     if start < 0:
         return None
     body = s[start:]
-    for pos, closers in reversed(_scan_truncation(body)[-200:]):
-        candidate = body[:pos].rstrip().rstrip(",") + closers
+    budget = 4 * len(body) + 1024
+    limit = len(body) + 1  # cuts whose kept prefix is at least this long are known to fail
+    stripped = (-1, -1, 0)  # cut points in (lo, hi] all strip back to the same end (a run of "," / spaces)
+    for pos, closers in reversed(_scan_truncation(body)):
+        lo, hi, end = stripped
+        if not lo < pos <= hi:  # strip each run once: rstrip over a long run per cut is quadratic
+            end = len(body[:pos].rstrip().rstrip(","))
+            stripped = (end, pos, end)
+        if end >= limit:
+            continue
+        prefix = body[:end]
+        candidate = prefix + closers
+        budget -= len(candidate)
+        if budget < 0:
+            break
         try:
-            return json.loads(candidate)
-        except (json.JSONDecodeError, RecursionError):
+            # a prefix of checked text plus at most MAX_NESTING closers: within the bounds
+            return safejson.decode(candidate, _LIMITS)
+        except safejson.Rejected as exc:
+            if exc.position is not None and exc.position < len(prefix):
+                limit = min(limit, exc.position + 1)
             continue
     return None
 
 
 def _decode_all(s: str) -> list[Any]:
     """Every top-level JSON object/array embedded in ``s`` (prose around it is ignored)."""
-    decoder = json.JSONDecoder()
-    values: list[Any] = []
-    i = 0
-    while i < len(s):
-        if s[i] in "{[":
-            try:
-                value, end = decoder.raw_decode(s, i)
-            except (json.JSONDecodeError, RecursionError):
-                i += 1
-                continue
-            values.append(value)
-            i = end
-        else:
-            i += 1
-    return values
+    return [value for value, _, _ in safejson.iter_values(s, "{[", _LIMITS)]
 
 
 def _as_text(value: Any) -> str | None:
@@ -225,25 +239,31 @@ def _emit(rel: str, tail: Any, ttype: str | None, out: list[Candidate], depth: i
 
 
 def parse_output(raw: str | None) -> ParseResult:
-    """Extract candidate facts from raw model output; never raises."""
-    if raw is None or not str(raw).strip():
+    """Extract candidate facts from raw model output; never raises.
+
+    Junk comes back with ``ok`` false and ``error`` one of :data:`ERRORS`.
+    """
+    if raw is None:
         return ParseResult(error="empty_output")
-    s = str(raw).strip()
-    fenced = _FENCE_RE.findall(s)
+    s = raw if isinstance(raw, str) else str(raw)
+    if len(s) > MAX_OUTPUT_CHARS:  # before any other work, even strip()
+        return ParseResult(error="too_long")
+    s = s.strip()
+    if not s:
+        return ParseResult(error="empty_output")
+    fenced = _FENCE_RE.findall(s) if "```" in s else []
     if fenced:
         s = "\n".join(fenced)
-    if _nesting(s) > _MAX_NESTING:
-        # legitimate answers are 2-3 levels deep; this is junk and would exhaust recursion
-        return ParseResult(error="too_deep")
+    problem = safejson.check(s, _LIMITS)
+    if problem is not None:
+        # legitimate answers are short, 2-3 levels deep and hold small numbers
+        return ParseResult(error=problem.reason)
     values: list[Any] = []
     repaired = False
     try:
-        values = [json.loads(s)]
-    except (json.JSONDecodeError, RecursionError):
-        try:
-            values = _decode_all(s)
-        except RecursionError:
-            values = []
+        values = [safejson.decode(s, _LIMITS)]
+    except safejson.Rejected:
+        values = _decode_all(s)
         if not values or not any(isinstance(v, dict) for v in values):
             fixed = _repair(s)
             if fixed is not None:

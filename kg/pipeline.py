@@ -5,7 +5,11 @@ journaled at once (see :mod:`kg.journal`), so a killed build resumes where it
 stopped; responses that parsed are cached (see :mod:`kg.cache`), so a resumed or
 repeated build does not pay twice.  When the backend stays unreachable the build
 stops cleanly with :class:`~kg.errors.BackendUnavailable` after journaling
-everything finished.
+everything finished.  An error that would answer every call the same way (a backend
+error with ``stops_build``, e.g. HTTP 401) also stops the build, after journaling its
+group as failed.  A reply that cannot be parsed is never cached and never raises:
+:func:`kg.parse.parse_output` rejects it with a reason, counted as
+``output_<reason>``, so a rerun cannot replay a crash.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from .cache import ResponseCache, cache_key
 from .data import Item
 from .errors import BackendError, BackendUnavailable, ConfigError
 from .journal import Journal
-from .parse import Candidate, parse_output
+from .parse import Candidate, ParseResult, parse_output
 from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages, knowledge_relations
 from .schema import Schema
 from .text import EvidenceIndex, chunk_text
@@ -98,6 +102,7 @@ class RunStats:
     items_done: int = 0
     items_skipped_empty: int = 0
     items_failed: int = 0
+    first_error: str | None = None
     calls: int = 0
     cache_hits: int = 0
     prompt_tokens: int = 0
@@ -115,6 +120,20 @@ class RunStats:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _parse(text: str) -> ParseResult:
+    """:func:`parse_output`, which never raises; should it ever, the reply counts as unparsed."""
+    try:
+        return parse_output(text)
+    except Exception as exc:  # noqa: BLE001 - one reply must not wedge the build (nor a rerun)
+        log.error("parser error on a reply (%s: %s); counted as unparsed", type(exc).__name__, str(exc)[:200])
+        return ParseResult(error="parser_error")
+
+
+def _stops_build(error: object) -> bool:
+    """Errors that every further call would get too (bad credentials, a refused redirect)."""
+    return isinstance(error, BackendUnavailable) or bool(getattr(error, "stops_build", False))
 
 
 def journal_name(mode: str) -> str:
@@ -233,15 +252,19 @@ class Extractor:
                     self.stats.prompt_tokens += answer.prompt_tokens
                     self.stats.completion_tokens += answer.completion_tokens
                     # cache only output that parsed: a junk reply must be retried, not replayed
-                    if self.cache is not None and parse_output(answer.text).ok:
+                    if self.cache is not None and _parse(answer.text).ok:
                         self.cache.put(calls[i].key, answer, self.backend.model)
-            if any(isinstance(a, BackendUnavailable) for a in answers):
-                break  # the server is down: do not hammer it with the rest of the group
+            if any(_stops_build(a) for a in answers):
+                break  # the server is down or refuses us: do not hammer it with the rest of the group
+        # calls not made are not journaled: the resumed build makes them
         return [r if r is not None else BackendUnavailable("not attempted: backend unavailable") for r in results]
 
     # -- items -----------------------------------------------------------------------
     def process(self, items: list[Item], progress: Any = None) -> None:
-        """Extract every unfinished item of ``items``; raises BackendUnavailable after journaling."""
+        """Extract every unfinished item of ``items``.
+
+        Raises BackendUnavailable (or a backend error with ``stops_build``) after journaling.
+        """
         todo: list[Item] = []
         for item in items:
             if self.journal.is_finished(item.item_id):
@@ -263,10 +286,10 @@ class Extractor:
         group = max(1, self.backend.max_batch)
         try:
             for g in range(0, len(todo), group):
-                unavailable = self._process_group(todo[g : g + group], progress)
-                if unavailable is not None:
-                    self.stats.stopped = str(unavailable)
-                    raise unavailable
+                stop = self._process_group(todo[g : g + group], progress)
+                if stop is not None:
+                    self.stats.stopped = str(stop)
+                    raise stop
         finally:
             self.stats.seconds = time.perf_counter() - start
             done = self.stats.items_done + self.stats.items_failed
@@ -274,7 +297,7 @@ class Extractor:
             self.stats.rejections = dict(sorted(self._rejections.items()))
             self.stats.cost = self.prices.cost(self.stats.prompt_tokens, self.stats.completion_tokens)
 
-    def _process_group(self, items: list[Item], progress: Any) -> BackendUnavailable | None:
+    def _process_group(self, items: list[Item], progress: Any) -> BackendError | None:
         calls: list[_Call] = []
         per_item: dict[str, list[int]] = {}
         for item in items:
@@ -287,17 +310,20 @@ class Extractor:
             second = [
                 (i, _Call(c.item, gleaning_messages(c.messages, answers[i].text), ""))
                 for i, c in enumerate(calls)
-                if isinstance(answers[i], Completion) and parse_output(answers[i].text).ok  # type: ignore[union-attr]
+                if isinstance(answers[i], Completion) and _parse(answers[i].text).ok  # type: ignore[union-attr]
             ]
             for i, call in second:
                 call.key = self._key(call.messages)
             for (i, _), answer in zip(second, self._run_calls([c for _, c in second])):
                 glean_answers[i] = answer
         unavailable: BackendUnavailable | None = None
+        fatal: BackendError | None = None
         for item in items:
             idx = per_item[item.item_id]
             errors = [answers[i] for i in idx if isinstance(answers[i], BackendError)]
             errors += [glean_answers[i] for i in idx if isinstance(glean_answers.get(i), BackendError)]
+            fatal = fatal or next((e for e in errors if _stops_build(e) and not isinstance(e, BackendUnavailable)),
+                                  None)
             down = [e for e in errors if isinstance(e, BackendUnavailable)]
             if down:
                 unavailable = unavailable or down[0]  # type: ignore[assignment]
@@ -305,6 +331,8 @@ class Extractor:
             if errors:
                 self.journal.record(item.item_id, "failed", error=str(errors[0])[:300], run_id=self.stats.run_id)
                 self.stats.items_failed += 1
+                if self.stats.first_error is None:
+                    self.stats.first_error = str(errors[0])[:300]
                 if progress is not None:
                     progress.update(1)
                 continue
@@ -313,7 +341,7 @@ class Extractor:
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(kept=self.stats.kept, refresh=False)
-        return unavailable
+        return fatal or unavailable  # a refusal explains more than the calls it left undone
 
     def _finish_item(self, item: Item, outputs: list[Completion]) -> None:
         knowledge = self.cfg.mode == "knowledge"
@@ -325,7 +353,7 @@ class Extractor:
         rejections: Counter = Counter()
         unparsed = repaired = n_cand = n_supported = 0
         for completion in outputs:
-            parsed = parse_output(completion.text)
+            parsed = _parse(completion.text)
             if not parsed.ok:
                 unparsed += 1
                 rejections[f"output_{parsed.error}"] += 1
@@ -413,8 +441,10 @@ def extract_items(
 
     Returns the counters of this invocation.  Raises
     :class:`~kg.errors.BackendUnavailable` (after journaling finished items) when the
-    backend stays unreachable, and :class:`~kg.errors.JournalError` when ``out``
-    holds a build with other settings.
+    backend stays unreachable, a backend error with ``stops_build`` (e.g.
+    ``AuthenticationError``) when every call would be refused, and
+    :class:`~kg.errors.JournalError` when ``out`` holds a build with other settings.
+    The exception carries this invocation's counters as ``kg_stats``.
     """
     cfg = cfg or ExtractConfig()
     out = Path(out)
@@ -426,7 +456,7 @@ def extract_items(
     bar = tqdm(total=len(items), unit="item", desc=f"kg {cfg.mode}", disable=quiet, dynamic_ncols=True)
     try:
         extractor.process(items, bar)
-    except (BackendUnavailable, KeyboardInterrupt) as exc:
+    except (BackendError, KeyboardInterrupt) as exc:
         exc.kg_stats = extractor.stats  # type: ignore[attr-defined]
         raise
     finally:

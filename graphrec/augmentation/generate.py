@@ -13,6 +13,11 @@ is known and every raw reply is stored in ``kg``'s SQLite response cache, so a k
 resumed with the same settings loses nothing and calls the LLM for no user twice; a new
 run over the same cache (e.g. into another output) makes no LLM call at all.  The final
 edge file (:mod:`graphrec.augmentation.edges`) is written atomically at the end.
+
+Replies are cached before they are parsed, so parsing must not be able to fail: the
+parser is bounded and never raises (:func:`~graphrec.augmentation.parse.parse_choice`),
+and should it ever, the reply is journaled as a rejection (``no_answer``) rather than
+crashing this run and, through the cache, every rerun.
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from graphrec.augmentation.edges import write_edges
-from graphrec.augmentation.parse import REASONS, Choice, parse_choice
+from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
 from graphrec.augmentation.prompt import PROMPT_VERSION, build_messages, item_text
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
@@ -218,7 +223,7 @@ def generate_augmentation(
                     report.failed += 1
                     journal.record(raw_user, "failed", error=str(reply)[:300])
                     continue
-                outcome = parse_choice(reply.text, titles)
+                outcome = _parse(reply.text, titles)
                 common = {"candidates": [str(data.item_ids[i]) for i in shown], "cache_key": key,
                           "response": reply.text[:500], "time": _now()}
                 if isinstance(outcome, Choice):
@@ -259,6 +264,15 @@ def generate_augmentation(
         journal.close()
         if own_cache:
             response_cache.close()
+
+
+def _parse(text: str, titles: Sequence[str]) -> Choice | Rejection:
+    """:func:`parse_choice`, which never raises; should it ever, the reply is a rejection, not a crash."""
+    try:
+        return parse_choice(text, titles)
+    except Exception as exc:  # noqa: BLE001 - a cached reply would replay the crash on every rerun
+        log.error("parser error on a reply (%s: %s); rejected", type(exc).__name__, str(exc)[:200])
+        return Rejection("no_answer", f"parser error: {type(exc).__name__}")
 
 
 def _collect(journal: Journal, data: InteractionData, users: Sequence[int], identity: dict) -> tuple[list[dict], dict]:

@@ -8,13 +8,20 @@ spellings (``liked``, ``favorite``, ``least``...), numbers as strings, lists,
 Validation is strict: both answers must name candidates of the list, and two
 different ones.  A rejected answer is never repaired by guessing; its reason is
 counted (:data:`REASONS`).
+
+Replies are untrusted data: :func:`parse_choice` never raises.  A reply longer than
+:data:`MAX_REPLY_CHARS`, nested deeper than 32 brackets or holding a number of more
+than 100 digits is rejected (``no_answer``, with the bound in the detail) before any
+JSON or regular-expression work (:mod:`kg.safejson`), and every pattern used on
+reply text runs in linear time, so no reply can wedge a run.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
+
+from kg import safejson
 
 #: rejection reasons, in the order they are checked
 REASONS = ("empty", "no_answer", "missing_like", "missing_dislike", "not_a_candidate", "same_item")
@@ -23,9 +30,16 @@ _LIKE_KEYS = {"like", "liked", "likes", "favorite", "favourite", "best", "positi
               "like_most", "prefer", "preferred", "recommend", "recommended", "yes", "would_like"}
 _DISLIKE_KEYS = {"dislike", "disliked", "dislikes", "least", "least_liked", "like_least", "worst", "negative", "neg",
                  "not_like", "wouldnt_like", "would_not_like", "hate", "no", "avoid"}
-_NUMBER_RE = re.compile(r"^\s*(?:candidate|movie|item|number|no\.?|#)?\s*[\[(#]?\s*(\d{1,4})\s*[\])]?\s*[.:)]?\s*$",
+#: longest reply parsed (characters); answers are a few dozen
+MAX_REPLY_CHARS = 16_000
+_LIMITS = safejson.Limits(max_chars=MAX_REPLY_CHARS, max_depth=32, max_digits=100, max_attempts=64)
+# The two number patterns run on whitespace-collapsed, stripped text (one space between
+# tokens), so each optional space is one bounded choice: no ``\s*\s*`` backtracking,
+# which took minutes on a value holding a long run of spaces.
+_NUMBER_RE = re.compile(r"^(?:(?:candidate|movie|item|number|no\.?|#) ?)?[\[(#]? ?(\d{1,4}) ?[\])]? ?[.:)]?$",
                         re.IGNORECASE)
-_LEADING_NUMBER_RE = re.compile(r"^\s*[\[(#]?\s*(\d{1,4})\s*[\])]?[.:)]?\s+\S")
+_LEADING_NUMBER_RE = re.compile(r"^[\[(#]? ?(\d{1,4}) ?[\])]?[.:)]? \S")
+_NUMBER_MAX_CHARS = 40  # longer (collapsed) values cannot match _NUMBER_RE; _LEADING_NUMBER_RE reads a prefix
 _PROSE_LIKE_RE = re.compile(
     r"(?<![\w-])(?<!dis)(?<!not )(?<!n't )(?:like|liked|likes|favou?rite|prefer\w*|best|most)\b[^\d\n]{0,30}?(\d{1,4})\b",
     re.IGNORECASE)
@@ -55,36 +69,16 @@ def _normalise_key(key: str) -> str:
 
 
 def _first_json_object(text: str) -> dict | None:
-    """The first balanced ``{...}`` of ``text`` that parses as a JSON object."""
-    start = text.find("{")
-    while start != -1:
-        depth, in_str, esc = 0, False, False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_str:
-                esc = (ch == "\\") and not esc
-                if ch == '"' and not esc:
-                    in_str = False
-                continue
-            if ch == '"':
-                in_str = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        value = json.loads(text[start:i + 1])
-                    except json.JSONDecodeError:
-                        # single quotes are a common small-model slip
-                        try:
-                            value = json.loads(text[start:i + 1].replace("'", '"'))
-                        except json.JSONDecodeError:
-                            value = None
-                    if isinstance(value, dict):
-                        return value
-                    break
-        start = text.find("{", start + 1)
+    """The first ``{...}`` of ``text`` that parses as a JSON object (single quotes accepted).
+
+    ``text`` has passed :func:`kg.safejson.check`; the search is bounded and linear
+    (:func:`kg.safejson.iter_values`): a run of ``{`` cannot make it quadratic.
+    """
+    # single quotes are a common small-model slip
+    variants = [text, text.replace("'", '"')] if "'" in text else [text]
+    for value, _, _ in safejson.iter_values(variants, "{", _LIMITS):
+        if isinstance(value, dict):
+            return value
     return None
 
 
@@ -108,7 +102,9 @@ def _resolve(value: Any, titles: Sequence[str]) -> int:
             return value - 1
         raise _NotACandidate(f"number {value} outside 1-{n}")
     if isinstance(value, str):
-        match = _NUMBER_RE.match(value) or _LEADING_NUMBER_RE.match(value)
+        compact = " ".join(value.split())
+        match = ((_NUMBER_RE.match(compact) if len(compact) <= _NUMBER_MAX_CHARS else None)
+                 or _LEADING_NUMBER_RE.match(compact[:_NUMBER_MAX_CHARS]))
         if match:
             return _resolve(int(match.group(1)), titles)
         wanted = _casefold_title(value)
@@ -132,11 +128,17 @@ def parse_choice(text: str, titles: Sequence[str]) -> Choice | Rejection:
     """Parse and validate a reply against the candidate ``titles`` (in prompt order).
 
     Returns a :class:`Choice` when the reply names two different candidates, else a
-    :class:`Rejection` with the first failing reason.
+    :class:`Rejection` with the first failing reason; never raises.  A reply past the
+    bounds (size, nesting, number length) is ``no_answer`` with the bound as detail.
     """
-    if text is None or not str(text).strip():
+    if text is None:
         return Rejection("empty")
-    text = str(text)
+    text = text if isinstance(text, str) else str(text)
+    if len(text) <= MAX_REPLY_CHARS and not text.strip():
+        return Rejection("empty")
+    problem = safejson.check(text, _LIMITS)
+    if problem is not None:  # before any JSON or regular-expression work
+        return Rejection("no_answer", f"unreadable reply: {problem}")
     like_raw: Any = None
     dislike_raw: Any = None
     obj = _first_json_object(text)

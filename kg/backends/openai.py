@@ -9,6 +9,20 @@ else ``{"type": "json_object"}``.  A server that rejects a format (HTTP 400/422
 naming it) gets the next simpler one (json_schema -> json_object -> plain text);
 the downgrade is remembered for the rest of the run.  The API key is read from
 the environment variable named in the config and never logged or cached.
+
+Redirects: urllib's default handler copies ``Authorization`` to whatever host a
+redirect names, so it is not used.  A 307/308 to the same origin (scheme, host,
+port) is followed with the same method, body and key, at most
+:data:`MAX_REDIRECTS` times; a redirect to another origin (or a 301/302/303, which
+would turn the POST into a GET) is refused with :class:`RedirectRefused` and the key
+is never sent anywhere but the configured origin.  HTTP 401/403 raise
+:class:`AuthenticationError`.  Both say that every call would fail the same way, so
+a build stops on them (``stops_build``) instead of failing item after item.
+
+Bounds: each request is limited to ``timeout_s`` per socket operation and, while the
+reply is read, in total; a reply body is at most :data:`MAX_RESPONSE_BYTES`; retries
+are at most ``max_retries`` with sleeps capped by ``backoff_max_s`` (``Retry-After``
+included); format fallbacks happen at most twice per run.
 """
 from __future__ import annotations
 
@@ -21,11 +35,13 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from .. import safejson
 from ..errors import BackendError, BackendUnavailable, ConfigError
 from .base import Completion, LLMBackend, Message
 
@@ -33,6 +49,30 @@ log = logging.getLogger(__name__)
 
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 521, 522, 523, 524, 529}
 _FATAL_STATUS = {401, 403, 404}
+_AUTH_STATUS = {401, 403}
+_REDIRECT_STATUS = {301, 302, 303, 307, 308}
+_KEEP_METHOD_REDIRECTS = {307, 308}  # the others turn a POST into a GET
+#: same-origin redirects followed per request
+MAX_REDIRECTS = 5
+#: largest reply body read (bytes); a chat completion is a few kilobytes
+MAX_RESPONSE_BYTES = 16 * 2**20
+# The HTTP body is the server's JSON, not the model's text: its size is capped while
+# reading, its nesting and its integers (parse_int) are bounded, but digits inside strings
+# are not checked (the content may hold any text; kg.parse bounds that), so a reply
+# whose text holds a long number is not mistaken for a broken server and retried.
+_RESPONSE_LIMITS = safejson.Limits(max_chars=MAX_RESPONSE_BYTES, max_depth=64, max_digits=100)
+
+
+class AuthenticationError(BackendError):
+    """HTTP 401/403: the API key is missing, wrong or not allowed; no call can succeed."""
+
+    stops_build = True
+
+
+class RedirectRefused(BackendError):
+    """The server redirected to another origin (or to a GET); not followed, the key not sent."""
+
+    stops_build = True
 
 
 @dataclass
@@ -100,6 +140,8 @@ class OpenAIBackend(LLMBackend):
         self._lock = threading.Lock()
         self._sleep = sleep
         self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="kg-openai")
+        # no urllib redirect handling: _post follows same-origin 307/308 itself
+        self._opener = urllib.request.build_opener(_NoRedirects)
         self.retries = 0  # retried attempts across the run (reported in run stats)
 
     def identity(self) -> dict[str, Any]:
@@ -115,28 +157,65 @@ class OpenAIBackend(LLMBackend):
 
     # -- HTTP ----------------------------------------------------------------------
     def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        url = self.config.base_url.rstrip("/") + "/chat/completions"
+        cfg = self.config
+        url = cfg.base_url.rstrip("/") + "/chat/completions"
+        origin = _origin(url)
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
+        key = os.environ.get(cfg.api_key_env, "") if cfg.api_key_env else ""
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        data = json.dumps(body).encode()
+        deadline = time.monotonic() + cfg.timeout_s
+        for _ in range(MAX_REDIRECTS + 1):
+            if _origin(url) != origin:  # never reached: _redirect_target refuses first
+                raise RedirectRefused(f"{cfg.base_url}: refusing to send the API key to {_origin(url)}")
+            request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+            try:
+                with self._opener.open(request, timeout=cfg.timeout_s) as response:
+                    payload = _read_bounded(response, deadline, cfg.base_url)
+                break
+            except urllib.error.HTTPError as exc:
+                if exc.code in _REDIRECT_STATUS:
+                    _close(exc)
+                    url = self._redirect_target(url, exc)
+                    continue
+                detail = _read_detail(exc)
+                if exc.code in _RETRY_STATUS:
+                    retry_after = _parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+                    raise _Retryable(f"HTTP {exc.code}", retry_after) from None
+                raise _HTTPFailure(exc.code, detail) from None
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
+                    http.client.HTTPException, OSError) as exc:
+                raise _Retryable(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
+        else:
+            raise RedirectRefused(f"{cfg.base_url}: more than {MAX_REDIRECTS} redirects")
         try:
-            with urllib.request.urlopen(request, timeout=self.config.timeout_s) as response:
-                payload = response.read()
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:500].decode("utf-8", "replace")
-            if exc.code in _RETRY_STATUS:
-                retry_after = _parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-                raise _Retryable(f"HTTP {exc.code}", retry_after) from None
-            raise _HTTPFailure(exc.code, detail) from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                http.client.HTTPException, OSError) as exc:
-            raise _Retryable(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
-        try:
-            return json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            text = payload.decode(json.detect_encoding(payload), "surrogatepass")
+            if safejson.nesting(text) > _RESPONSE_LIMITS.max_depth:
+                raise safejson.Rejected("too_deep")
+            return safejson.decode(text, _RESPONSE_LIMITS)
+        except (safejson.Rejected, UnicodeDecodeError, LookupError):
             raise _Retryable("server sent a body that is not JSON") from None
+
+    def _redirect_target(self, url: str, exc: urllib.error.HTTPError) -> str:
+        """Where a same-origin 307/308 leads; anything else raises :class:`RedirectRefused`."""
+        base = self.config.base_url
+        location = exc.headers.get("Location") if exc.headers else None
+        if not location:
+            raise RedirectRefused(f"{base}: HTTP {exc.code} redirect without a Location header")
+        target = urllib.parse.urljoin(url, location.strip())
+        if _origin(target) != _origin(url):
+            raise RedirectRefused(
+                f"{base}: HTTP {exc.code} redirect to another origin ({_origin(target)}) refused, so the API key is "
+                f"not sent there; if that server is the right one, use it as the base URL"
+            )
+        if exc.code not in _KEEP_METHOD_REDIRECTS:
+            raise RedirectRefused(
+                f"{base}: HTTP {exc.code} redirect to {_safe_url(target)} refused (it would turn the POST into a "
+                f"GET); use the final address as the base URL"
+            )
+        log.info("following HTTP %d redirect to %s", exc.code, _safe_url(target))
+        return target
 
     def complete(
         self,
@@ -187,6 +266,11 @@ class OpenAIBackend(LLMBackend):
                             log.warning("server does not support response_format; continuing without JSON mode")
                         self._json_supported = False
                     continue
+                if exc.status in _AUTH_STATUS:
+                    raise AuthenticationError(
+                        f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check the API key variable "
+                        f"{cfg.api_key_env} and the account's access to model {cfg.model!r}"
+                    ) from None
                 if exc.status in _FATAL_STATUS:
                     raise BackendError(
                         f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check base_url, model and "
@@ -248,6 +332,68 @@ def json_schema_format(keys: list[str], choices: Mapping[str, Sequence[str]] | N
     }
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Hands every 3xx back as an HTTPError: :meth:`OpenAIBackend._post` decides what to follow."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
+        return None
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` with the default port made explicit (the unit credentials are bound to)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower(), 0)
+    except ValueError:
+        return "invalid:" + url[:100]
+    return f"{parts.scheme.lower()}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _safe_url(url: str) -> str:
+    """A URL for messages: no user info, query or fragment (they may carry secrets)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:
+        return "<invalid URL>"
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:200]
+
+
+def _read_bounded(response: Any, deadline: float, base_url: str) -> bytes:
+    """The reply body, read in chunks against the request deadline and the size cap."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if time.monotonic() > deadline:
+            raise _Retryable("timed out while reading the reply")
+        chunk = response.read1(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise BackendError(f"{base_url}: reply larger than {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+
+
+def _read_detail(exc: urllib.error.HTTPError) -> str:
+    """The start of an error body, on one line (bounded read: the body may be huge)."""
+    try:
+        raw = exc.read(2000)
+    except (OSError, http.client.HTTPException, ValueError, AttributeError):
+        raw = b""
+    finally:
+        _close(exc)
+    return " ".join(raw.decode("utf-8", "replace").split())[:500]
+
+
+def _close(exc: urllib.error.HTTPError) -> None:
+    try:
+        exc.close()
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 class _HTTPFailure(Exception):
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(f"HTTP {status}")
@@ -264,16 +410,25 @@ def _parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def _completion_from(data: dict[str, Any]) -> Completion:
+def _completion_from(data: Any) -> Completion:
     try:
         choice = data["choices"][0]
-        text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
+        message = choice.get("message") or {}
+        text = (message.get("content") if isinstance(message, dict) else None) or choice.get("text") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise _Retryable("reply has no choices[0].message.content") from None
-    usage = data.get("usage") or {}
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    finish = choice.get("finish_reason")
     return Completion(
-        text=str(text),
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        finish_reason=choice.get("finish_reason"),
+        text=text if isinstance(text, str) else str(text),
+        prompt_tokens=_count(usage.get("prompt_tokens")),
+        completion_tokens=_count(usage.get("completion_tokens")),
+        finish_reason=finish if isinstance(finish, str) else None,
     )
+
+
+def _count(value: Any) -> int:
+    """A token count from the server, 0 when it is missing or not a sane number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return 0
+    return max(0, min(int(value), 2**53)) if abs(value) != float("inf") else 0

@@ -23,8 +23,10 @@ def test_build_and_evaluate_the_product_catalogue_by_name(tmp_path, capsys):
                      "--base-url", server.base_url, "--model", "fake", "--out", str(out), "--no-embeddings",
                      "--quiet"])
         assert code == 0 and len(server.requests) == 4
-        prompt = server.requests[0]["body"]["messages"][-1]["content"]
-    assert "SUPCO SPP6 Relay/Capacitor Hard Start Kit" in prompt and "compressor starting torque" in prompt
+        # requests run concurrently: find item 0's prompt among them
+        prompts = [request["body"]["messages"][-1]["content"] for request in server.requests]
+    first = [prompt for prompt in prompts if "SUPCO SPP6 Relay/Capacitor Hard Start Kit" in prompt]
+    assert len(first) == 1 and "compressor starting torque" in first[0]
     summary = json.loads(capsys.readouterr().out)
     assert summary["items_done"] == 4
     assert main(["stats", str(out)]) == 0

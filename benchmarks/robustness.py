@@ -1,0 +1,281 @@
+"""Robustness of the parsers of LLM output: fuzzed replies, undeclared exceptions, time per reply.
+
+Every parser of model output is fed the same seeded stream of adversarial replies
+(:func:`fuzz_inputs`): the inputs of the bug reports (a 5,000-digit number, deep
+nesting, a long run of spaces inside a value, runs of ``{``), JSON fragments glued at
+random, huge numbers, deep nesting (also behind a stray quote), long runs of spaces,
+braces, quotes and backslashes, unicode (surrogates, other scripts' digits), valid
+replies truncated and mutated.  A parser may only answer with its declared contract
+(:data:`PARSERS`): ``kg.parse.parse_output`` returns a ``ParseResult`` whose error is
+one of ``kg.parse.ERRORS``; ``graphrec.augmentation.parse.parse_choice`` returns a
+valid ``Choice`` or a ``Rejection`` whose reason is in ``REASONS``.  Anything raised is
+an undeclared exception.  Each call is timed with ``time.perf_counter``.
+
+    python benchmarks/robustness.py            # 100,000 inputs per parser
+    python benchmarks/robustness.py --n 2000 --seed 1
+
+Prints and writes ``benchmarks/results/robustness.json`` (inputs fuzzed, undeclared
+exceptions with examples, slowest input in ms with its kind, p50/p99 per parser).
+The tests (``tests/kg/test_parse_fuzz.py``, ``tests/augmentation/test_aug_parse_fuzz.py``)
+run a 2,000-input sample of the same stream.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+#: candidate titles given to the augmentation parser
+TITLES = ["Toy Story (1995)", "Heat", "The Matrix", "Alien", "Up", "Star Wars", "Star Trek", "Casino", "Se7en", "12"]
+
+#: the inputs of the bug reports and their neighbours: always fuzzed first
+ADVERSARIAL: list[tuple[str, str]] = [
+    ("report:5000-digit number", '{"keyword": [' + "7" * 5000 + "]}"),
+    ("report:5000-digit like", '{"like": ' + "9" * 5000 + ', "dislike": 2}'),
+    ("report:4301-digit number", "[" + "1" * 4301 + "]"),
+    ("report:deep nesting", '{"like": ' + "[" * 5000 + "]" * 5000 + ', "dislike": 2}'),
+    ("report:deep nesting unclosed", "[" * 100_000),
+    ("report:deep objects", '{"a":' * 3000 + "1" + "}" * 3000),
+    ("report:spaces in a value", '{"like": "' + " " * 3000 + 'x", "dislike": 2}'),
+    ("report:spaces in a value (long)", '{"like": "' + " " * 15_000 + 'x", "dislike": "' + " " * 900 + '"}'),
+    ("report:run of braces", "{" * 3000),
+    ("report:run of braces (long)", "{" * 15_000),
+    ("report:run of spaces", " " * 3000 + "x"),
+    ("report:number then spaces", '{"like": "3' + " " * 5000 + '", "dislike": 2}'),
+    ("report:bracket then spaces", "[" + " " * 10_000 + "1" + " " * 4000),
+    ("stray quote then deep", '"' + '["]",' * 5000),
+    ("stray quote then deep objects", 'He said "hi. ' + '{"a": ' * 5000),
+    ("braces and quotes", '{"' * 8000),
+    ("backslashes", '{"like": "' + "\\" * 10_001 + '"}'),
+    ("fence without end", "```json\n" + "[" * 40 + '"x"'),
+    ("many fences", "```" * 10_000),
+    ("prefer run", "prefer" + "r" * 15_000 + " 3"),
+    ("like repeated", "like " * 3000 + "3"),
+    ("over the size limit", '{"keyword": ["' + "a" * 100_000 + '"]}'),
+    ("surrogates", '{"like": "\ud800\udfff\ud800", "dislike": 1}'),
+    ("float overflow", '{"like": 1e999, "dislike": -1e999, "keyword": [1e309]}'),
+    ("nan", '{"like": NaN, "dislike": Infinity}'),
+]
+
+_JSON_FRAGMENTS = [
+    "{", "}", "[", "]", ",", ":", '"', "'", "\\", "\n", " ", "```json\n", "```", "null", "true", "false", "NaN",
+    "-Infinity", "1e3", "-0", "0.5", "3", "12", "#2", "[4]", "(5)", '{"like": ', '"dislike": ', "'liked': ",
+    '"favorite": ', '"least": ', '"keyword": [', '"genre": ["Drama"]', '"set_in": "Rome, Paris"', '{"facts": [',
+    '{"relation": "starring", "tail": "Tom Hanks", "type": "Person"}', '["genre", "Comedy"]',
+    '["Heat", "directed_by", "Michael Mann"]', '"Heat"', '"The Matrix"', '"candidate 3"', "like ", "dislike ",
+    "would not like ", "least ", "most ", "prefer ", "I think the user would like 3 and dislike 5.", "[2] [5]",
+    "Sure! Here you go: ", "\u00e9", "\u20ac", "\u0663", "\uff13", "\u200b", "\ud83c", "\U0001f600",
+]
+_RUN_CHARS = [" ", "{", "[", "}", "]", '"', "'", "\\", "\n", "\t", ",", ":", "0", "9", "`", "a", "#", "(", "-",
+              "\u00a0"]
+_RUN_LENGTHS = [50, 300, 1000, 3000, 8000, 15_000, 31_000, 40_000, 70_000]
+_VALID = [
+    '{"like": 2, "dislike": 4}',
+    'Sure! Here you go: {"like": "3", "dislike": "#1"}',
+    "{'liked': [5], 'disliked': [2]}",
+    '{"favorite": "The Matrix", "least": "alien"}',
+    "I think the user would like 3 and dislike 5.",
+    "[2] [5]",
+    '{"genre": ["Drama"], "keyword": ["grief", "sea"], "set_in": ["Maine"]}',
+    '[{"relation": "starring", "tail": "Tom Hanks"}]',
+    '```json\n{"facts": [["genre", "Comedy"], ["set_in", "Rome"]]}\n```',
+    '{"keyword": {"values": ["heist", "revenge"]}, "starring": [{"name": "Al Pacino", "type": "Person"}]}',
+]
+_TEMPLATES = [
+    '{"like": "<>", "dislike": 2}', '{"like": <>, "dislike": 2}', '{"keyword": ["<>"]}', '{"keyword": [<>]}',
+    "I would like <> and dislike 2", "[<>] [2]", "<>", '```json\n{"genre": ["<>"]}\n```', "{'like': '<>'}",
+    '{"facts": [{"relation": "keyword", "tail": "<>"}]}',
+]
+
+
+def _mutate(rng: random.Random, text: str, steps: int) -> str:
+    chars = list(text)
+    for _ in range(steps):
+        op = rng.random()
+        pos = rng.randint(0, len(chars)) if chars else 0
+        if op < 0.25 and chars:
+            del chars[min(pos, len(chars) - 1)]
+        elif op < 0.55:
+            chars.insert(pos, rng.choice('{}[]",:\\ \n\'#' + "0123456789"))
+        elif op < 0.7:
+            chars = chars[: rng.randint(0, len(chars))]
+        elif op < 0.85:
+            chars.insert(pos, chr(rng.randint(0, 0x2FFF)))
+        else:
+            chars[pos:pos] = list(rng.choice(_JSON_FRAGMENTS))
+    return "".join(chars)
+
+
+def _fill(rng: random.Random, inner: str) -> str:
+    return rng.choice(_TEMPLATES).replace("<>", inner)
+
+
+def _random_input(rng: random.Random) -> tuple[str, str]:
+    kind = rng.choices(
+        ["fragments", "mutated", "truncated", "huge_number", "deep", "run", "repeat", "unicode", "ascii"],
+        weights=[20, 20, 8, 8, 8, 10, 6, 10, 10],
+    )[0]
+    if kind == "fragments":
+        return kind, "".join(rng.choice(_JSON_FRAGMENTS) for _ in range(rng.randint(1, 40)))
+    if kind == "mutated":
+        return kind, _mutate(rng, rng.choice(_VALID), rng.randint(1, 12))
+    if kind == "truncated":
+        text = rng.choice(_VALID)
+        return kind, text[: rng.randint(0, len(text))]
+    if kind == "huge_number":
+        digits = rng.choice("123456789") + "".join(rng.choice("0123456789") for _ in range(9))
+        number = (digits * 5000)[: rng.choice([101, 500, 4301, 5000, 20_000, 40_000])]
+        number = rng.choice([number, "-" + number, number + ".5", "1e" + number, "0." + number])
+        return kind, _fill(rng, number)
+    if kind == "deep":
+        depth = rng.choice([33, 100, 1000, 3000, 10_000, 30_000])
+        opener = rng.choice(["[", "{", '{"a":', "[{\"x\":", '{"like": [', "[\"a\","])
+        closer = {"[": "]", "{": "}", '{"a":': "}", "[{\"x\":": "}]", '{"like": [': "]}", "[\"a\",": "]"}[opener]
+        body = opener * depth + ("1" if rng.random() < 0.5 else "") + (closer * depth if rng.random() < 0.5 else "")
+        prefix = rng.choice(["", '"', "Here: ", '"a" "'])
+        return kind, prefix + body
+    if kind == "run":
+        run = rng.choice(_RUN_CHARS) * rng.choice(_RUN_LENGTHS)
+        return kind, _fill(rng, run) if rng.random() < 0.7 else run
+    if kind == "repeat":
+        piece = rng.choice(_JSON_FRAGMENTS + ['{"a":1}', "[1,", '"x",', '{"like": 1},', "like 3 ", "[1] "])
+        return kind, piece * rng.choice([10, 100, 1000, 5000, 12_000])
+    if kind == "unicode":
+        parts = []
+        for _ in range(rng.randint(1, 60)):
+            if rng.random() < 0.5:
+                parts.append(rng.choice(_JSON_FRAGMENTS))
+            else:
+                parts.append(chr(rng.choice([rng.randint(0x80, 0x2FFF), rng.randint(0xD800, 0xDFFF),
+                                             rng.randint(0x10000, 0x10FFFF), rng.randint(0xFF10, 0xFF19)])))
+        return kind, "".join(parts)
+    return kind, "".join(chr(rng.randint(0, 0x7F)) for _ in range(rng.randint(0, 400)))
+
+
+def fuzz_inputs(n: int, seed: int = 0) -> Iterator[tuple[str, str]]:
+    """``n`` fuzzed replies as ``(kind, text)``: :data:`ADVERSARIAL` first, then a seeded random stream."""
+    rng = random.Random(seed)
+    for i in range(n):
+        yield ADVERSARIAL[i] if i < len(ADVERSARIAL) else _random_input(rng)
+
+
+# -- the parsers and their declared contracts -------------------------------------------
+def _kg_parse(text: str) -> None:
+    from kg.parse import ERRORS, Candidate, ParseResult, parse_output
+
+    result = parse_output(text)
+    if not isinstance(result, ParseResult):
+        raise AssertionError(f"parse_output returned {type(result).__name__}")
+    if not result.ok and result.error not in ERRORS:
+        raise AssertionError(f"undeclared error label {result.error!r}")
+    if result.ok and result.error is not None:
+        raise AssertionError("ok result with an error label")
+    for c in result.candidates:
+        if not (isinstance(c, Candidate) and isinstance(c.relation, str) and isinstance(c.tail, str) and c.tail):
+            raise AssertionError(f"bad candidate {c!r}"[:200])
+
+
+def _aug_parse(text: str) -> None:
+    from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
+
+    outcome = parse_choice(text, TITLES)
+    if isinstance(outcome, Choice):
+        if not (0 <= outcome.like < len(TITLES) and 0 <= outcome.dislike < len(TITLES)
+                and outcome.like != outcome.dislike):
+            raise AssertionError(f"invalid choice {outcome!r}")
+    elif isinstance(outcome, Rejection):
+        if outcome.reason not in REASONS or not isinstance(outcome.detail, str):
+            raise AssertionError(f"undeclared rejection {outcome.reason!r}")
+    else:
+        raise AssertionError(f"parse_choice returned {type(outcome).__name__}")
+
+
+#: parser name -> call that raises only when the parser breaks its contract
+PARSERS: dict[str, Callable[[str], None]] = {
+    "kg.parse.parse_output": _kg_parse,
+    "graphrec.augmentation.parse.parse_choice": _aug_parse,
+}
+
+
+def _describe(kind: str, text: str) -> str:
+    return f"{kind} ({len(text)} chars): {text[:60]!r}"
+
+
+def fuzz_parser(name: str, n: int, seed: int = 0, progress: bool = False) -> dict[str, Any]:
+    """Fuzz one parser with ``n`` inputs; counts, undeclared exceptions and timings (ms)."""
+    call = PARSERS[name]
+    call("")  # imports happen here, not in the first timed call
+    times: list[float] = []
+    undeclared = 0
+    examples: list[dict[str, str]] = []
+    slowest = (-1.0, "")
+    for i, (kind, text) in enumerate(fuzz_inputs(n, seed)):
+        start = time.perf_counter()
+        try:
+            call(text)
+        except Exception as exc:  # noqa: BLE001 - counting them is the point
+            undeclared += 1
+            if len(examples) < 10:
+                examples.append({"input": _describe(kind, text), "exception": f"{type(exc).__name__}: {exc}"[:300],
+                                 "where": traceback.format_exc(limit=-1).strip().splitlines()[-2][:200]})
+        ms = (time.perf_counter() - start) * 1000
+        times.append(ms)
+        if ms > slowest[0]:
+            slowest = (ms, _describe(kind, text))
+        if progress and (i + 1) % 10_000 == 0:
+            print(f"  {name}: {i + 1}/{n}", file=sys.stderr, flush=True)
+    ordered = sorted(times)
+    return {
+        "inputs": n,
+        "undeclared_exceptions": undeclared,
+        "examples": examples,
+        "slowest_ms": round(slowest[0], 3),
+        "slowest_input": slowest[1],
+        "p50_ms": round(statistics.median(ordered), 4) if ordered else 0.0,
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 4) if ordered else 0.0,
+        "over_50ms": sum(t > 50 for t in times),
+        "over_1s": sum(t > 1000 for t in times),
+        "total_s": round(sum(times) / 1000, 2),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000, help="inputs per parser (default 100,000)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parsers", nargs="*", default=list(PARSERS), choices=list(PARSERS))
+    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "robustness.json"))
+    args = parser.parse_args(argv)
+    import platform
+
+    from graphrec.io import atomic_write_json
+
+    report: dict[str, Any] = {
+        "n": args.n, "seed": args.seed, "python": platform.python_version(),
+        "command": " ".join(["python benchmarks/robustness.py", *(argv if argv is not None else sys.argv[1:])]),
+        "parsers": {},
+    }
+    for name in args.parsers:
+        result = fuzz_parser(name, args.n, args.seed, progress=True)
+        report["parsers"][name] = result
+        print(f"{name}: {result['inputs']} inputs, {result['undeclared_exceptions']} undeclared exceptions, "
+              f"p50 {result['p50_ms']:.3f} ms, p99 {result['p99_ms']:.3f} ms, slowest {result['slowest_ms']:.1f} ms "
+              f"[{result['slowest_input']}], >50 ms: {result['over_50ms']}, >1 s: {result['over_1s']}")
+        for example in result["examples"][:3]:
+            print(f"  undeclared: {example['exception']} on {example['input']}")
+    atomic_write_json(args.out, report)
+    print(f"wrote {args.out}")
+    return 1 if any(r["undeclared_exceptions"] for r in report["parsers"].values()) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
