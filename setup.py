@@ -55,7 +55,8 @@ setup(
             "graphrec-kg=kg.cli:main",
         ],
         # models of other packages, loaded lazily by graphrec.models.load_plugins
-        "graphrec.models": ["aligned=alignment.model:AlignedRecommender"],
+        "graphrec.models": ["aligned=alignment.model:AlignedRecommender",
+                            "text_ease=alignment.linear:TextEASE"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

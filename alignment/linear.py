@@ -1,0 +1,280 @@
+r"""Text-regularised linear autoencoder (EASE with a text prior; L3AE-style), fitted in closed form.
+
+``text_ease`` (:class:`TextEASE`) is EASE (Steck, WWW 2019) whose item-item weights are
+pulled towards an item-item *text* matrix :math:`S` built from frozen sentence-encoder
+embeddings of the item texts, instead of towards zero (Moon, Park & Lee, "LLM-Enhanced
+Linear Autoencoders for Recommendation" (L3AE), CIKM 2025, with a small open encoder):
+
+.. math::
+    \min_B\ \lVert X - XB\rVert_F^2 + \beta\,\lVert F - FB\rVert_F^2
+          + \rho\,\lVert B - cS\rVert_F^2
+    \quad \text{s.t.}\ \operatorname{diag} B = 0
+
+with :math:`X` the binarised ``[n_users, n_items]`` training matrix, :math:`F` the
+``[d, n_items]`` matrix of L2-normalised item text embeddings (so :math:`F^\top F = K`
+is the item-item cosine matrix), :math:`\rho` = ``l2``, :math:`c` = ``text_weight``,
+:math:`\beta` = ``feature_weight``.
+
+**Closed form.** With :math:`A = X^\top X + \beta K` and :math:`P = (A + \rho I)^{-1}`, the
+Lagrangian :math:`\ldots + 2\gamma^\top \operatorname{diag} B` has the stationarity condition
+:math:`(A + \rho I) B = A + \rho c S - \operatorname{diag}(\gamma)`, so
+:math:`B = \tilde B - P \operatorname{diag}(\gamma)` with :math:`\tilde B = P(A + \rho cS)
+= I - \rho P + \rho c\,PS`; :math:`B_{jj} = 0` gives :math:`\gamma_j = \tilde B_{jj}/P_{jj}`.
+Expanding,
+
+.. math::
+    B = \underbrace{I - P\,\operatorname{diag}(1/P_{jj})}_{\text{EASE on } A}
+      + \rho c\,\bigl(PS - P\,\operatorname{diag}\bigl((PS)_{jj}/P_{jj}\bigr)\bigr),
+
+both terms with zero diagonal.  ``text_weight: 0`` and ``feature_weight: 0`` is EASE with
+``l2`` exactly (same arithmetic); :math:`\rho \to \infty` gives :math:`B \to cS` (a text
+item-kNN, also available directly as ``text_only: true``).  An item without training
+interactions (and :math:`\beta = 0`) has :math:`P_{:,j} = e_j/\rho`: its EASE column is zero
+and it is scored only through :math:`S` (zero-shot items).
+
+The separate ridge and prior weights of L3AE map onto this form as
+:math:`\lambda_X\lVert B\rVert^2 + \lambda_E\lVert B - S\rVert^2 = \rho\lVert B - cS\rVert^2 +
+\text{const}` with :math:`\rho = \lambda_X + \lambda_E`, :math:`c = \lambda_E/\rho` (L3AE's tuned
+settings have :math:`\lambda_X < 0`, i.e. :math:`c > 1`).
+
+**The text matrix** :math:`S` (zero diagonal), ``similarity``:
+
+* ``cosine``: :math:`S = K` off the diagonal;
+* ``lae`` (L3AE's first phase): EASE on the text features,
+  :math:`S = I - Q\operatorname{diag}(1/Q_{jj})`, :math:`Q = (K + \mu I)^{-1}`, :math:`\mu` =
+  ``similarity_l2``: item :math:`j`'s text embedding regressed on the others'.
+
+then optionally sparsified per column (scored item) to its ``neighbours`` largest entries
+and/or entries ``>= min_similarity``.
+
+Item texts come from the dataset (``needs_data``): the catalogue text of
+:func:`alignment.texts.catalogue_text`, by default with the ``brand`` and ``categories``
+columns inserted after the title (``item_text: catalogue+attributes``; identical to
+``catalogue`` for datasets without those columns).  Embeddings go through the on-disk
+:class:`~alignment.encoders.EmbeddingCache` (and a small in-process memo), so each text
+is encoded once; they are a non-persistent buffer, and checkpoints hold only ``B``.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from alignment.encoders import EMBEDDED_ENCODER, EmbeddingCache, SentenceEncoder, default_cache_dir, encode_texts
+from alignment.texts import catalogue_text
+from graphrec.config import doc
+from graphrec.errors import ConfigError
+from graphrec.models.base import ClosedFormRecommender
+
+log = logging.getLogger(__name__)
+
+#: bytes per item pair while fitting: Gram/P, PS, S, K (float64) and B (float32)
+FIT_BYTES_PER_ITEM_PAIR = 36
+#: item_info columns written as "Label: value." after the title in ``catalogue+attributes``
+ATTRIBUTE_COLUMNS = (("brand", "Brand"), ("categories", "Categories"))
+
+
+@dataclass
+class TextEASEConfig:
+    """EASE whose weights are pulled towards an item-item text matrix (L3AE-style), in closed form (no SGD)."""
+
+    name: str = doc("Model name.", "text_ease")
+    l2: float = doc("Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.", 200.0)
+    text_weight: float = doc("c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.", 1.0)
+    feature_weight: float = doc("β: weight of also reconstructing the item text features, β‖F − FB‖² (adds β·K to the Gram matrix; 0 = off).", 0.0)
+    similarity: Literal["lae", "cosine"] = doc("Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.", "lae")
+    similarity_l2: float = doc("Ridge μ of the `lae` text matrix, (K + μI)^-1 (unused for cosine).", 10.0)
+    neighbours: int = doc("Keep the largest `neighbours` entries of S per scored item (column); 0 = all.", 0)
+    min_similarity: float | None = doc("Drop entries of S below this value; null = keep all.", None)
+    text_only: bool = doc("Score with B = text_weight·S only (text item-kNN, the l2 → ∞ limit); no interaction fit.", False)
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.", "catalogue+attributes")
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
+    cache_dir: str | None = doc("Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+    max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).", 8.0)
+
+    def validate(self, prefix: str = "model") -> None:
+        if not self.l2 > 0:
+            raise ConfigError(f"{prefix}.l2 must be positive, got {self.l2}")
+        if self.feature_weight < 0:
+            raise ConfigError(f"{prefix}.feature_weight must be >= 0, got {self.feature_weight}")
+        if not self.similarity_l2 > 0:
+            raise ConfigError(f"{prefix}.similarity_l2 must be positive, got {self.similarity_l2}")
+        if self.neighbours < 0:
+            raise ConfigError(f"{prefix}.neighbours must be >= 0, got {self.neighbours}")
+        if self.text_only and self.text_weight <= 0:
+            raise ConfigError(f"{prefix}.text_only needs text_weight > 0")
+        if not self.max_memory_gb > 0:
+            raise ConfigError(f"{prefix}.max_memory_gb must be positive, got {self.max_memory_gb}")
+
+
+# ------------------------------------------------------------------------ texts
+def attribute_text(row: dict) -> str:
+    """Catalogue text with the attribute columns (brand, categories) right after the title.
+
+    Put before the long description so that encoder truncation keeps them; for rows without
+    those columns the result equals :func:`alignment.texts.catalogue_text`.
+    """
+    head = catalogue_text({k: row.get(k) for k in ("title", "year", "genres")})
+    attributes = []
+    for key, label in ATTRIBUTE_COLUMNS:
+        value = catalogue_text({"text": row.get(key)}).rstrip(".")
+        if value:
+            attributes.append(f"{label}: {value}.")
+    tail = catalogue_text({k: row.get(k) for k in ("tagline", "overview", "description", "text")})
+    return " ".join(p for p in (head, *attributes, tail) if p)
+
+
+def linear_item_texts(data, mode: str = "catalogue+attributes") -> list[str]:
+    """One text per internal item of ``data``; items without side information get ``"item <raw id>"``."""
+    if mode not in ("catalogue", "catalogue+attributes"):
+        raise ConfigError(f"model.item_text: unknown mode {mode!r}")
+    make = catalogue_text if mode == "catalogue" else attribute_text
+    info = data.item_info
+    records = info.to_dict("records") if info is not None else [{}] * data.n_items
+    texts = []
+    for raw, row in zip(data.item_ids.tolist(), records):
+        text = make(row)
+        texts.append(text or f"item {raw}")
+    return texts
+
+
+_MEMO: dict[tuple[str, str], np.ndarray] = {}
+
+
+def item_text_embeddings(data, item_text: str = "catalogue+attributes", encoder: str = EMBEDDED_ENCODER,
+                         cache_dir: str | Path | None = None) -> np.ndarray:
+    """``[n_items, d]`` float32 L2-normalised embeddings of the item texts (on-disk cache + in-process memo)."""
+    texts = linear_item_texts(data, item_text)
+    digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
+    key = (encoder, digest)
+    if key not in _MEMO:
+        cache = EmbeddingCache((Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite")
+        try:
+            vectors = encode_texts(SentenceEncoder(encoder), texts, cache)
+        finally:
+            cache.close()
+        _MEMO.clear()  # keep one dataset's vectors only
+        _MEMO[key] = vectors
+    return _MEMO[key].copy()
+
+
+# ------------------------------------------------------------------------ math
+def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2: float = 10.0,
+                neighbours: int = 0, min_similarity: float | None = None) -> torch.Tensor:
+    """The item-item text matrix S ``[n, n]`` (zero diagonal; column j = weights onto scored item j)."""
+    e = embeddings.to(torch.float64)
+    gram = e @ e.T
+    if similarity == "cosine":
+        s = gram
+    elif similarity == "lae":
+        gram.diagonal().add_(similarity_l2)
+        s = torch.cholesky_inverse(torch.linalg.cholesky(gram))
+        del gram
+        s /= -s.diagonal()  # column j divided by -Q_jj
+    else:
+        raise ConfigError(f"model.similarity: unknown {similarity!r}")
+    s.diagonal().zero_()
+    if min_similarity is not None:
+        s[s < min_similarity] = 0.0
+    if 0 < neighbours < s.shape[0] - 1:
+        s.diagonal().fill_(-torch.inf)  # never a neighbour of itself
+        top = torch.topk(s, neighbours, dim=0).indices
+        kept = torch.zeros_like(s)
+        kept.scatter_(0, top, s.gather(0, top))
+        s = kept
+    return s
+
+
+def text_ease_weights(gram: torch.Tensor, s: torch.Tensor | None, l2: float, text_weight: float) -> torch.Tensor:
+    r"""``B`` of the module docstring from ``A`` (``gram``, float64, not modified) and ``S``; float64, zero diagonal.
+
+    ``s`` may be ``None`` (or ``text_weight`` 0): then ``B`` is EASE on ``A`` with ``l2``.
+    """
+    a = gram.clone()
+    a.diagonal().add_(l2)
+    p = torch.cholesky_inverse(torch.linalg.cholesky(a))  # A + ρI is SPD for ρ > 0
+    del a
+    prior = None
+    if s is not None and text_weight != 0:
+        prior = p @ s
+        prior -= p * (prior.diagonal() / p.diagonal())[None, :]
+        prior *= l2 * text_weight
+    p /= -p.diagonal()  # EASE: column j divided by -P_jj
+    p.diagonal().zero_()
+    if prior is not None:
+        p += prior
+        p.diagonal().zero_()  # exactly zero already up to rounding
+    return p
+
+
+# ------------------------------------------------------------------------ model
+class TextEASE(ClosedFormRecommender):
+    """EASE with a text prior (see the module docstring); scores ``X_u B`` like EASE.
+
+    Args:
+        n_users, n_items, config, train: as for every model (:class:`TextEASEConfig`).
+        data: the :class:`~graphrec.data.dataset.InteractionData` (item texts); passed by
+            :func:`graphrec.models.build_model` because ``needs_data`` is set.
+        item_embeddings: ready ``[n_items, d]`` text embeddings (overrides the config's
+            text settings; for benchmarks that share one encoding across many fits).
+    """
+
+    name = "text_ease"
+    config_class = TextEASEConfig
+    needs_data = True
+
+    def __init__(self, n_users: int, n_items: int, config: TextEASEConfig, train: sp.csr_matrix, data=None,
+                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+        needed = FIT_BYTES_PER_ITEM_PAIR * n_items**2 / 1e9
+        if needed > config.max_memory_gb:
+            raise ConfigError(
+                f"model.max_memory_gb: text_ease on {n_items} items needs dense {n_items} x {n_items} matrices, "
+                f"about {needed:.1f} GB while fitting, more than model.max_memory_gb = {config.max_memory_gb:g}"
+            )
+        super().__init__(n_users, n_items, config, train)
+        if item_embeddings is None:
+            if data is None:
+                raise ConfigError(
+                    "model text_ease needs the dataset's item texts: build it with build_model(config, n_users, "
+                    "n_items, train, data=data) or pass item_embeddings="
+                )
+            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
+        vectors = torch.as_tensor(np.asarray(item_embeddings, dtype=np.float32))
+        if vectors.ndim != 2 or vectors.shape[0] != n_items:
+            raise ConfigError(f"item text embeddings have shape {tuple(vectors.shape)}, expected ({n_items}, d)")
+        # derived from the data (and cached on disk), so kept out of checkpoints
+        self.register_buffer("item_text", vectors.clone(), persistent=False)
+        self.register_buffer("weights", torch.zeros(n_items, n_items))
+
+    def text_similarity(self) -> torch.Tensor:
+        """The text matrix S ``[n_items, n_items]`` (float64) of the config."""
+        c = self.config
+        vectors = torch.nn.functional.normalize(self.item_text.to(self.weights.device, torch.float64), dim=1)
+        return text_matrix(vectors, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity)
+
+    def _fit(self) -> dict[str, float]:
+        c = self.config
+        device = self.weights.device
+        use_text = c.text_only or c.text_weight != 0 or c.feature_weight != 0
+        s = self.text_similarity() if use_text else None
+        if c.text_only:
+            self.weights.copy_(c.text_weight * s)
+            return {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+        x = self.interactions
+        gram = torch.from_numpy((x.T @ x).toarray()).to(device=device, dtype=torch.float64)
+        if c.feature_weight:
+            vectors = torch.nn.functional.normalize(self.item_text.to(device, torch.float64), dim=1)
+            gram += c.feature_weight * (vectors @ vectors.T)
+        weights = text_ease_weights(gram, s if c.text_weight != 0 else None, c.l2, c.text_weight)
+        self.weights.copy_(weights)
+        return {} if s is None else {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        self._check_fitted()
+        return torch.sparse.mm(self.user_rows(users, self.weights.device), self.weights)
