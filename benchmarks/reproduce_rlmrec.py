@@ -1,21 +1,24 @@
 #!/usr/bin/env python
-"""Reproduce RLMRec's backbone rows (Table 1) on the paper's own Amazon-book split.
+"""Reproduce RLMRec's backbone rows (Table 1) on the paper's own Amazon-book and Yelp splits.
 
     python benchmarks/reproduce_rlmrec.py                  # LightGCN, 3 seeds, writes benchmarks/results/
     python benchmarks/reproduce_rlmrec.py --seeds 1 2 3 4 5
     python benchmarks/reproduce_rlmrec.py --models lightgcn sgl simgcl xsimgcl
     python benchmarks/reproduce_rlmrec.py --models sgl-rlmrec --seeds 2023   # SGL as RLMRec's code runs it
     python benchmarks/reproduce_rlmrec.py --models lightgcn sgl simgcl xsimgcl --report-only  # finished seeds only
+    python benchmarks/reproduce_rlmrec.py --dataset rlmrec-yelp --models lightgcn simgcl    # the Yelp rows
 
 Each (model, seed) is a normal resumable training run under
-``runs/reproduce_rlmrec/<model>-seed<seed>`` (rerunning the command continues
-unfinished seeds and reuses finished ones); model ``m`` uses
-``configs/rlmrec-amazon-book/m.yaml``.  Writes, per model, JSON and markdown with
+``runs/reproduce_rlmrec/<model>-seed<seed>`` (Yelp: ``runs/reproduce_rlmrec_yelp/...``;
+rerunning the command continues unfinished seeds and reuses finished ones); model ``m``
+uses ``configs/<dataset>/m.yaml``.  Writes, per model, JSON and markdown with
 per-seed test Recall@20 / NDCG@20 at the best validation epoch, their mean and std,
 the gap to the paper, seconds per epoch and per full-ranking evaluation of the test
 users: ``benchmarks/results/reproduce_rlmrec.{json,md}`` for LightGCN (as before) and
 ``reproduce_rlmrec_<model>.{json,md}`` for the others; with several models also
-``reproduce_rlmrec_models.md``, one summary row per model.
+``reproduce_rlmrec_models.md``, one summary row per model.  With ``--dataset rlmrec-yelp``
+the same files are written under the stem ``reproduce_rlmrec_yelp`` instead
+(``reproduce_rlmrec_yelp.{json,md}``, ``reproduce_rlmrec_yelp_<model>.{json,md}``, ...).
 """
 from __future__ import annotations
 
@@ -39,21 +42,38 @@ PAPERS = {
     "xsimgcl": None,
 }
 PAPER = PAPERS["lightgcn"]
+#: RLMRec Table 1, Yelp columns (the same table; Table 2 repeats the LightGCN and SGL rows).
+PAPERS_YELP = {
+    "lightgcn": {"recall@20": 0.1157, "ndcg@20": 0.0733},
+    "sgl": {"recall@20": 0.1197, "ndcg@20": 0.0753},
+    "sgl-rlmrec": {"recall@20": 0.1197, "ndcg@20": 0.0753},
+    "simgcl": {"recall@20": 0.1254, "ndcg@20": 0.0801},
+    "xsimgcl": None,
+}
+#: per dataset: the paper's rows, the default runs directory and the default output stem
+DATASETS = {
+    "rlmrec-amazon-book": {"papers": PAPERS, "runs": "reproduce_rlmrec", "out": "reproduce_rlmrec"},
+    "rlmrec-yelp": {"papers": PAPERS_YELP, "runs": "reproduce_rlmrec_yelp", "out": "reproduce_rlmrec_yelp"},
+}
 DISPLAY = {"lightgcn": "LightGCN", "sgl": "SGL", "sgl-rlmrec": "SGL, RLMRec's views and negatives", "simgcl": "SimGCL", "xsimgcl": "XSimGCL"}
 TOLERANCE = 0.03
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="rlmrec-amazon-book",
+                        help="RLMRec split to run on; picks configs/DATASET/ and the paper's columns (default: rlmrec-amazon-book)")
     parser.add_argument("--models", nargs="+", default=["lightgcn"], metavar="MODEL",
-                        help="models to run, each with configs/rlmrec-amazon-book/MODEL.yaml (default: lightgcn)")
+                        help="models to run, each with configs/DATASET/MODEL.yaml (default: lightgcn)")
     parser.add_argument("--config", default=None,
-                        help="config file (only with a single model; default configs/rlmrec-amazon-book/MODEL.yaml)")
+                        help="config file (only with a single model; default configs/DATASET/MODEL.yaml)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024, 2025])
-    parser.add_argument("--runs-dir", default=str(REPO / "runs" / "reproduce_rlmrec"))
-    parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "reproduce_rlmrec"),
+    parser.add_argument("--runs-dir", default=None,
+                        help="parent of the run directories (default runs/reproduce_rlmrec, Yelp: runs/reproduce_rlmrec_yelp)")
+    parser.add_argument("--out", default=None,
                         help="output path of LightGCN's results without extension (.json and .md are written); "
-                             "other models write <out>_<model>.{json,md}")
+                             "other models write <out>_<model>.{json,md} (default benchmarks/results/reproduce_rlmrec, "
+                             "Yelp: benchmarks/results/reproduce_rlmrec_yelp)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: tabulate the seeds whose runs have finished (writes only <out>_models.{md,json})")
@@ -61,6 +81,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.config is not None and len(args.models) != 1:
         parser.error("--config needs exactly one model in --models")
+    if args.runs_dir is None:
+        args.runs_dir = str(REPO / "runs" / DATASETS[args.dataset]["runs"])
+    if args.out is None:
+        args.out = str(REPO / "benchmarks" / "results" / DATASETS[args.dataset]["out"])
 
     from graphrec.cli.common import setup_logging
     from graphrec.config import load_config
@@ -71,9 +95,12 @@ def main(argv=None) -> int:
     data = None
     payloads = []
     for model in args.models:
-        config_path = args.config or str(REPO / "configs" / "rlmrec-amazon-book" / f"{model}.yaml")
+        config_path = args.config or str(REPO / "configs" / args.dataset / f"{model}.yaml")
+        data_config = load_config(config_path, args.overrides).data
+        if data_config.dataset in DATASETS and data_config.dataset != args.dataset:  # the paper's other split
+            parser.error(f"{config_path} trains on {data_config.dataset}, not on --dataset {args.dataset}")
         if data is None:
-            data = load_data(load_config(config_path, args.overrides).data)
+            data = load_data(data_config)
         out = Path(args.out) if model == "lightgcn" else Path(f"{args.out}_{model}")
         payload = run_model(model, config_path, data, args, argv, out)
         if payload is not None:
@@ -132,7 +159,7 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
     if not rows:
         return None
 
-    paper = PAPERS.get(model)
+    paper = DATASETS[args.dataset]["papers"].get(model)
     summary = {}
     for metric in ("recall@20", "ndcg@20"):
         values = [r[metric] for r in rows]
@@ -193,7 +220,7 @@ def finished_row(config, seed: int) -> dict | None:
 def render_markdown(payload: dict) -> str:
     name = DISPLAY.get(payload.get("model", "lightgcn"), payload.get("model", "lightgcn"))
     lines = [
-        f"| {name} on rlmrec-amazon-book | Recall@20 | NDCG@20 | best epoch | s/epoch | s/full eval (test users) |",
+        f"| {name} on {payload.get('dataset', 'rlmrec-amazon-book')} | Recall@20 | NDCG@20 | best epoch | s/epoch | s/full eval (test users) |",
         "|---|---|---|---|---|---|",
     ]
     for r in payload["seeds"]:
@@ -217,8 +244,9 @@ def _seconds(value) -> str:
 
 def render_summary(payloads: list[dict]) -> str:
     """One row per model: mean ± std over seeds, the paper's value and the gap."""
+    dataset = payloads[0].get("dataset", "rlmrec-amazon-book") if payloads else "rlmrec-amazon-book"
     lines = [
-        "| model (rlmrec-amazon-book) | seeds | Recall@20 | paper | gap | NDCG@20 | paper | gap | s/epoch |",
+        f"| model ({dataset}) | seeds | Recall@20 | paper | gap | NDCG@20 | paper | gap | s/epoch |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in payloads:
