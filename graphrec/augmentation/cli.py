@@ -92,6 +92,10 @@ def _generate(args: argparse.Namespace) -> int:
     print(f"{report.users} users -> {report.edges} triplets ({100 * report.acceptance:.1f}% accepted); "
           f"rejected {report.rejected}; failed {report.failed}; {report.llm_calls} LLM calls, "
           f"{report.cache_hits} cache hits; {report.seconds:.0f}s -> {args.out}")
+    if report.users and report.failed == report.users:
+        print(f"error: every one of the {report.users} users failed (see the journal in the work folder); "
+              "fix the backend and run the same command again to retry them", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -216,7 +216,9 @@ def generate_augmentation(
             unavailable = None
             for (user, _), (messages, shown, titles), key, reply in zip(group, prompts, keys, replies):
                 raw_user = str(data.user_ids[user])
-                if isinstance(reply, BackendUnavailable):
+                # unreachable, or a failure every call would share (e.g. HTTP 401): stop, journal nothing,
+                # so the next run asks again instead of recording every user as failed
+                if isinstance(reply, BackendUnavailable) or getattr(reply, "stops_build", False):
                     unavailable = reply
                     continue
                 if isinstance(reply, BackendError) or reply is None:

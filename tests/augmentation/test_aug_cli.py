@@ -60,3 +60,30 @@ def test_embedded_model_answers_for_two_users(finished_run, tmp_path):
     assert header["backend"]["backend"] == "embedded" and header["counts"]["users"] == 2
     journal = (tmp_path / "e.jsonl.work" / "journal.jsonl").read_text().splitlines()
     assert len(journal) == 3 and all(json.loads(line)["kind"] in ("header", "item") for line in journal)
+
+
+def test_an_authentication_failure_stops_with_exit_2_and_journals_nobody(finished_run, tmp_path, capsys):
+    run_dir, _ = finished_run
+    command = ["generate", "--run", str(run_dir), "--backend", "openai", "--base-url", None, "--model", "local",
+               "--users", "3", "--candidates", "8", "--out", str(tmp_path / "e.jsonl"), "--work", str(tmp_path / "w"),
+               "--quiet"]
+    with ChatServer(responder=comedy_fan) as server:
+        server.plan = ["401"] * 20
+        command[command.index(None)] = server.base_url
+        assert main(command) == 2
+        assert "401" in capsys.readouterr().err and not (tmp_path / "e.jsonl").exists()
+        # the key is fixed: the same command asks again for every user and finishes
+        server.plan = []
+        assert main(command) == 0
+    assert "3 users" in capsys.readouterr().out
+
+
+def test_a_run_where_every_user_failed_exits_2(finished_run, tmp_path, monkeypatch, capsys):
+    from graphrec.augmentation import generate
+
+    run_dir, _ = finished_run
+    monkeypatch.setattr(generate, "generate_augmentation", lambda *a, **k: generate.GenerationReport(users=4, failed=4))
+    assert main(["generate", "--run", str(run_dir), "--backend", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                 "--model", "m", "--out", str(tmp_path / "e.jsonl"), "--quiet"]) == 2
+    captured = capsys.readouterr()
+    assert "failed 4" in captured.out and "every one of the 4 users failed" in captured.err
