@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
 import pytest
+from chat_server import JSONHandler
 from fakes import fake_reply
 from helpers import write_items
 
@@ -33,12 +34,7 @@ class RecordingServer:
         self.raw_reply: bytes | None = None  # a scripted body instead of the fake model's reply
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args) -> None:
-                pass
-
+        class Handler(JSONHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -57,15 +53,6 @@ class RecordingServer:
                              "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
                     return self._send(200, json.dumps(reply).encode())
                 return self._send(404, b'{"error": "not found"}')
-
-            def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
 
             do_POST = do_GET = do_PUT = do_HEAD = _handle
 
