@@ -84,13 +84,18 @@ def missing_dataset_message(name: str, roots: list[Path], explicit: str | os.Pat
     return f"dataset {name!r} not found; looked in {searched}; {how}"
 
 
+def first_dataset_dir(name: str, roots: list[Path]) -> Path | None:
+    """The first ``<root>/name`` folder among ``roots`` that exists, else ``None``."""
+    return next((root / name for root in roots if (root / name).is_dir()), None)
+
+
 def find_dataset(name: str, explicit: str | os.PathLike | None = None) -> Path:
     """The folder of dataset ``name``: the first ``<root>/name`` of :func:`data_roots` that exists."""
     roots = data_roots(explicit)
-    for root in roots:
-        if (root / name).is_dir():
-            return root / name
-    raise DataFormatError(missing_dataset_message(name, roots, explicit))
+    found = first_dataset_dir(name, roots)
+    if found is None:
+        raise DataFormatError(missing_dataset_message(name, roots, explicit))
+    return found
 
 
 def dataset_file(dataset: str, name: str) -> Path:

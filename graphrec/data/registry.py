@@ -55,7 +55,7 @@ from graphrec.data.split import (
 from graphrec.errors import ConfigError, DataFormatError
 from graphrec.io import iter_json_objects
 from kg.data import data_roots as _search_roots
-from kg.data import missing_dataset_message
+from kg.data import first_dataset_dir, missing_dataset_message
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +166,10 @@ def dataset_dir(name: str, data_dir: str | PathLike | None = None) -> Path:
     if name not in REGISTRY:
         raise ConfigError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())} (or pass a directory path)")
     roots = data_roots(data_dir)
-    for root in roots:
-        if (root / name).is_dir():
-            return root / name
-    raise DataFormatError(missing_dataset_message(name, roots, data_dir))
+    found = first_dataset_dir(name, roots)
+    if found is None:
+        raise DataFormatError(missing_dataset_message(name, roots, data_dir))
+    return found
 
 
 def list_datasets() -> list[str]:
