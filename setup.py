@@ -56,7 +56,9 @@ setup(
         ],
         # models of other packages, loaded lazily by graphrec.models.load_plugins
         "graphrec.models": ["aligned=alignment.model:AlignedRecommender",
-                            "text_ease=alignment.linear:TextEASE"],
+                            "text_ease=alignment.linear:TextEASE",
+                            "alpharec=alignment.alpharec:AlphaRec",
+                            "text_init=alignment.textinit:TextInitRecommender"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

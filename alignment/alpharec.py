@@ -1,0 +1,148 @@
+r"""Language-space collaborative filtering (AlphaRec-style): items *are* their text embeddings.
+
+``alpharec`` (:class:`AlphaRec`, after Sheng et al., "Language Representations Can be What
+Recommenders Need", ICLR 2025) has no item or user ID embeddings.  Its only parameters are an
+MLP that maps frozen sentence-encoder embeddings into a collaborative space:
+
+.. math::
+    z_u = \frac{1}{|\mathcal N_u|}\sum_{i \in \mathcal N_u} z_i, \qquad
+    E^{(0)} = \operatorname{MLP}\big([z_u]_u \,\|\, [z_i]_i\big), \qquad
+    E = \frac{1}{L+1}\sum_{l=0}^{L} \hat A^{l} E^{(0)},
+
+with :math:`z_i` the L2-normalised ``[d_text]`` text embedding of item :math:`i`, :math:`z_u` the
+mean over the user's training items, :math:`\hat A` LightGCN's symmetric-normalised user-item
+adjacency and ``MLP`` = Linear → LeakyReLU → Linear.  Scores are cosines,
+:math:`\hat y_{ui} = \cos(e_u, e_i)` (:meth:`AlphaRec.embeddings` returns unit rows), trained with
+InfoNCE at temperature :math:`\tau`:
+
+.. math::
+    \mathcal L = -\frac1B \sum_{b} \log
+        \frac{\exp(\hat y_{u_b p_b}/\tau)}{\sum_{c \in \mathcal C} \exp(\hat y_{u_b c}/\tau)},
+
+where the candidate set :math:`\mathcal C` holds every positive and sampled negative item of the
+batch (``2B`` items: in-batch negatives plus the trainer's uniform negatives); a candidate equal to
+the row's own positive elsewhere in the batch is masked, so an item is never its own negative.
+
+Because an item's representation is a function of its text only, an item without training
+interactions is scored zero-shot: its layer-0 embedding is the MLP of its text and, having no edges,
+it keeps that direction through propagation.
+
+Item texts and their embeddings are those of ``text_ease`` (:func:`alignment.linear.item_text_embeddings`,
+on-disk cache); they are non-persistent buffers, so checkpoints hold the MLP only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alignment.encoders import EMBEDDED_ENCODER
+from alignment.linear import item_text_embeddings
+from graphrec.config import doc
+from graphrec.errors import ConfigError
+from graphrec.models.base import LossOutput, Recommender
+from graphrec.models.propagation import normalized_adjacency, propagate_sum
+
+
+@dataclass
+class AlphaRecConfig:
+    """Items and users as MLP-projected text embeddings, LightGCN propagation, cosine InfoNCE (no ID embeddings)."""
+
+    name: str = doc("Model name.", "alpharec")
+    embedding_dim: int = doc("Output size of the MLP (the collaborative space).", 64)
+    hidden_dim: int = doc("Hidden size of the two-layer MLP.", 256)
+    num_layers: int = doc("LightGCN propagation layers L on top of the projected embeddings (0 = none).", 2)
+    temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15)
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
+    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+
+    def validate(self, prefix: str = "model") -> None:
+        for key in ("embedding_dim", "hidden_dim"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{prefix}.{key} must be positive, got {getattr(self, key)}")
+        if self.num_layers < 0:
+            raise ConfigError(f"{prefix}.num_layers must be >= 0, got {self.num_layers}")
+        if not self.temperature > 0:
+            raise ConfigError(f"{prefix}.temperature must be positive, got {self.temperature}")
+
+
+def mean_item_rows(train: sp.csr_matrix, item_vectors: np.ndarray) -> np.ndarray:
+    """``[n_users, d]``: each user's mean of ``item_vectors`` over their training items (zeros if none)."""
+    binary = sp.csr_matrix(train, dtype=np.float32, copy=True)
+    binary.sum_duplicates()
+    binary.data[:] = 1.0
+    degree = np.asarray(binary.sum(axis=1)).ravel()
+    inverse = np.divide(1.0, degree, out=np.zeros_like(degree), where=degree > 0)
+    return np.asarray(sp.diags(inverse) @ binary @ item_vectors, dtype=np.float32)
+
+
+class AlphaRec(Recommender):
+    """AlphaRec-style text-native recommender; see the module docstring.
+
+    Args:
+        n_users, n_items, config, train: as for every model (:class:`AlphaRecConfig`).
+        data: the dataset (item texts); passed by :func:`graphrec.models.build_model` (``needs_data``).
+        item_embeddings: ready ``[n_items, d_text]`` text embeddings (overrides ``data``; for
+            benchmarks and tests that share one encoding).
+    """
+
+    name = "alpharec"
+    config_class = AlphaRecConfig
+    needs_data = True
+
+    def __init__(self, n_users: int, n_items: int, config: AlphaRecConfig, train: sp.csr_matrix, data=None,
+                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+        super().__init__(n_users, n_items, config, train)
+        if item_embeddings is None:
+            if data is None:
+                raise ConfigError("model alpharec needs the dataset's item texts: build it with "
+                                  "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
+            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
+        items = np.asarray(item_embeddings, dtype=np.float32)
+        if items.ndim != 2 or items.shape[0] != n_items:
+            raise ConfigError(f"item text embeddings have shape {items.shape}, expected ({n_items}, d)")
+        items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+        # derived from the data (and cached on disk), so kept out of checkpoints
+        self.register_buffer("user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False)
+        self.register_buffer("item_text", torch.from_numpy(items), persistent=False)
+        self.adjacency = normalized_adjacency(train)
+        self.mlp = nn.Sequential(nn.Linear(items.shape[1], config.hidden_dim), nn.LeakyReLU(),
+                                 nn.Linear(config.hidden_dim, config.embedding_dim))
+
+    def to_device(self, device: torch.device) -> "AlphaRec":
+        self.adjacency = self.adjacency.to(device)
+        return self.to(device)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Unit-norm ``([n_users, d], [n_items, d])``: projected text, propagated, normalised."""
+        ego = self.mlp(torch.cat([self.user_text, self.item_text]))
+        if self.adjacency.device != ego.device:
+            self.adjacency = self.adjacency.to(ego.device)
+        nodes = propagate_sum(self.adjacency, ego, self.config.num_layers) / (self.config.num_layers + 1)
+        nodes = F.normalize(nodes, dim=1)
+        return nodes[: self.n_users], nodes[self.n_users:]
+
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+        user_emb, item_emb = self.embeddings()
+        candidates = torch.cat([pos_items, neg_items])
+        logits = user_emb.index_select(0, users) @ item_emb.index_select(0, candidates).T / self.config.temperature
+        rows = torch.arange(len(users), device=logits.device)
+        duplicate = candidates[None, :] == pos_items[:, None]
+        duplicate[rows, rows] = False  # the row's own positive stays
+        loss = F.cross_entropy(logits.masked_fill(duplicate, float("-inf")), rows)
+        return LossOutput(loss, {"infonce": float(loss.detach())})
+
+    def score_items(self, users: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
+        """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their ``[n_new, d_text]`` text embeddings.
+
+        A new item has no edges, so its embedding is the normalised MLP of its text (see the module docstring).
+        """
+        user_emb, _ = self.embeddings()
+        new = F.normalize(self.mlp(F.normalize(item_text.to(self.item_text), dim=1)), dim=1)
+        return user_emb[users] @ new.T

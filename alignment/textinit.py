@@ -1,0 +1,139 @@
+r"""Text-initialised backbones (LLMInit-style): ID embeddings start from projected text, then train as usual.
+
+``text_init`` (:class:`TextInitRecommender`) wraps any registered model with ``user_embedding`` and
+``item_embedding`` tables (MF, LightGCN, SGL, SimGCL, XSimGCL, ...).  Before training, the item
+table is set to the top-``d`` principal components of the items' frozen text embeddings and the
+user table to the mean of the user's training items' rows:
+
+.. math::
+    Z_c = Z - \bar z, \quad Z_c = U \Sigma V^\top, \quad
+    E_I^{(0)} = s\, Z_c V_{:, :d}, \qquad
+    E_U^{(0)} = s\, D_U^{-1} X\, Z_c V_{:, :d},
+
+with :math:`s` chosen so that the item table's standard deviation equals that of the backbone's
+own random initialisation (the learning rate and L2 weight tuned for it stay meaningful).
+Optionally (``mix`` < 1) the text rows are blended with the random ones:
+:math:`E = \text{mix}\cdot E_{\text{text}} + (1 - \text{mix})\cdot E_{\text{random}}`.
+
+Training, scoring and checkpoints are the backbone's own (the wrapper only adds the
+initialisation), so ``mix: 0`` trains exactly like the bare backbone with the same seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from alignment.alpharec import mean_item_rows
+from alignment.encoders import EMBEDDED_ENCODER
+from alignment.linear import item_text_embeddings
+from graphrec.config import doc, model_config_from_dict
+from graphrec.errors import ConfigError
+from graphrec.models import build_model
+from graphrec.models.base import LossOutput, Recommender
+
+
+@dataclass
+class TextInitConfig:
+    """Any ID-embedding backbone whose user and item tables start from PCA-projected item text."""
+
+    name: str = doc("Model name.", "text_init")
+    backbone: Any = doc("The wrapped model's section (a model with user/item embedding tables), e.g. `{name: lightgcn}`.", default_factory=lambda: {"name": "lightgcn"})
+    mix: float = doc("Share of the text initialisation in the initial tables (1 = text only, 0 = the backbone's random init).", 1.0)
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
+    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backbone, dict):
+            if self.backbone.get("name", "lightgcn") == "text_init":
+                raise ConfigError("model.backbone.name: the backbone of `text_init` cannot be `text_init`")
+            self.backbone = model_config_from_dict(self.backbone, "model.backbone")
+        elif not dataclasses.is_dataclass(self.backbone):
+            raise ConfigError(f"model.backbone: expected a model section (mapping with `name`), got {self.backbone!r}")
+
+    def validate(self, prefix: str = "model") -> None:
+        if not 0.0 <= self.mix <= 1.0:
+            raise ConfigError(f"{prefix}.mix must be in [0, 1], got {self.mix}")
+        validate = getattr(self.backbone, "validate", None)
+        if callable(validate):
+            validate(f"{prefix}.backbone")
+
+
+def text_initial_tables(train: sp.csr_matrix, item_text: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim`` principal axes, users' means.
+
+    Raises :class:`ConfigError` when the text has fewer than ``dim`` dimensions.
+    """
+    z = np.asarray(item_text, dtype=np.float64)
+    if z.shape[1] < dim:
+        raise ConfigError(f"text embeddings have {z.shape[1]} dimensions, fewer than the backbone's embedding_dim {dim}")
+    z = z - z.mean(axis=0, keepdims=True)
+    _, _, vt = np.linalg.svd(z, full_matrices=False)
+    items = (z @ vt[:dim].T).astype(np.float32)
+    return mean_item_rows(train, items), items
+
+
+class TextInitRecommender(Recommender):
+    """A backbone whose embedding tables start from text; see the module docstring.
+
+    Args:
+        n_users, n_items, config, train: as for every model (:class:`TextInitConfig`).
+        data: the dataset (item texts); passed by :func:`graphrec.models.build_model` (``needs_data``).
+        item_embeddings: ready ``[n_items, d_text]`` text embeddings (overrides ``data``).
+    """
+
+    name = "text_init"
+    config_class = TextInitConfig
+    needs_data = True
+
+    def __init__(self, n_users: int, n_items: int, config: TextInitConfig, train: sp.csr_matrix, data=None,
+                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+        super().__init__(n_users, n_items, config, train)
+        self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
+        tables = [getattr(self.backbone, key, None) for key in ("user_embedding", "item_embedding")]
+        if not all(isinstance(t, torch.nn.Embedding) for t in tables):
+            raise ConfigError(f"model.backbone: {config.backbone.name!r} has no user/item embedding tables to initialise")
+        if item_embeddings is None:
+            if data is None:
+                raise ConfigError("model text_init needs the dataset's item texts: build it with "
+                                  "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
+            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
+        vectors = np.asarray(item_embeddings, dtype=np.float32)
+        if vectors.ndim != 2 or vectors.shape[0] != n_items:
+            raise ConfigError(f"item text embeddings have shape {vectors.shape}, expected ({n_items}, d)")
+        user_table, item_table = tables
+        users, items = text_initial_tables(train, vectors, item_table.weight.shape[1])
+        with torch.no_grad():
+            scale = float(item_table.weight.std()) / max(float(items.std()), 1e-12)
+            for table, rows in ((user_table, users), (item_table, items)):
+                text = torch.from_numpy(rows).to(table.weight) * scale
+                table.weight.mul_(1.0 - config.mix).add_(config.mix * text)
+
+    # the contract, delegated
+    def set_l2_weight(self, weight: float) -> None:
+        if hasattr(self.backbone, "set_l2_weight"):
+            self.backbone.set_l2_weight(weight)
+
+    def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
+        self.backbone.on_epoch_start(epoch, generator)
+
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.backbone.embeddings()
+
+    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+        return self.backbone.loss(users, pos_items, neg_items)
+
+    def score(self, users: torch.Tensor) -> torch.Tensor:
+        return self.backbone.score(users)
+
+    def scorer(self):
+        return self.backbone.scorer()
+
+    def to_device(self, device: torch.device) -> "TextInitRecommender":
+        self.backbone.to_device(device)
+        return self.to(device)
