@@ -86,6 +86,8 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
 }
 TEXT_ARMS = ("text_knn", "text_ease", "alpharec", "text_init", "aligned")
 COLD_ARMS = ("text_knn", "text_ease", "alpharec", "aligned")
+#: a cap on epochs (``--max-epochs``, for smoke runs); a list so main() can set it
+MAX_EPOCHS = [10**9]
 TARGET = {"amazon18-scientific": (0.15, 0.01), "ml-latest-small-tmdb": (0.05, 0.05)}
 
 
@@ -113,10 +115,10 @@ def make_model(section: dict, data, texts: Texts):
 
 
 def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads: int):
-    """Train (or fit) one arm's setting on one seed; returns the trainer's result and the model."""
+    """Train (or fit) one arm's setting on one seed; returns the trainer's result, the model and seconds."""
     section, train_overrides = ARMS[arm][1][setting]
     base = protocol.train
-    train = TrainConfig(epochs=base.epochs, batch_size=base.batch_size, learning_rate=base.learning_rate,
+    train = TrainConfig(epochs=min(base.epochs, MAX_EPOCHS[0]), batch_size=base.batch_size, learning_rate=base.learning_rate,
                         l2_weight=base.l2_weight, eval_every=base.eval_every, patience=base.patience,
                         select_metric=SELECT, seed=seed, num_threads=threads, progress=False, resume=False)
     for key, value in train_overrides.items():
@@ -359,6 +361,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "text_models",
                         help="output path without suffix (JSON, per-user .npz, Markdown, SVG plots)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="cap every arm's epochs (smoke runs only)")
     parser.add_argument("--report-only", action="store_true", help="write the tables and plots from finished cells only")
     return parser.parse_args(argv)
 
@@ -368,6 +371,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     load_plugins()
     seeds = list(range(args.seeds))
+    if args.max_epochs:
+        MAX_EPOCHS[0] = args.max_epochs
     store = Store(args.out)
     store.report.update(machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}", threads=args.threads,
                         grid={arm: [list(cell) for cell in grid] for arm, (_, grid) in ARMS.items()}, seeds=seeds)

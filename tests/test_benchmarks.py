@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -61,3 +63,36 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
     assert report["summary"]["recall@20"]["paper"] == 0.1157 and report["summary"]["ndcg@20"]["paper"] == 0.0733
     assert report["config"]["data"]["dataset"] == "rlmrec-yelp"
     assert out.with_suffix(".md").read_text().startswith("| LightGCN on rlmrec-yelp |")
+
+
+def run_text_models(tmp_path, arms):
+    out = tmp_path / "tm"
+    command = [sys.executable, str(REPO / "benchmarks" / "text_models.py"), "--datasets", "ml-latest-small-tmdb",
+               "--arms", *arms, "--seeds", "2", "--max-epochs", "1", "--out", str(out)]
+    completed = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    return command, out, completed
+
+
+def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
+    command, out, _ = run_text_models(tmp_path, ["popularity", "ease", "text_ease"])
+    report = json.loads(out.with_suffix(".json").read_text())
+    block = report["datasets"]["ml-latest-small-tmdb"]
+    assert len(block["search"]["ease"]) == 4 and len(block["search"]["popularity"]) == 1
+    assert set(block["seeds"]["ease"]) == {"0"}  # closed form: one fit stands for every seed
+    assert set(block["cold"]["text_ease"]) == {"0", "1"} and "ease" not in block["cold"]
+    assert len(block["buckets"]["text_ease"]) == 5
+    table = out.with_suffix(".md").read_text()
+    assert "| text-EASE | 1 |" in table and "p (Holm)" in table and "× text item-kNN" in table
+    assert (tmp_path / "tm_ml-latest-small-tmdb_buckets.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    # resumable: a second run fits nothing and keeps the same cells
+    again = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    assert "test R@20 " not in again.stdout
+    assert json.loads(out.with_suffix(".json").read_text())["datasets"] == report["datasets"]
+
+
+@pytest.mark.slow
+def test_text_models_benchmark_trains_seeds_of_a_text_native_model(tmp_path):
+    _, out, _ = run_text_models(tmp_path, ["alpharec"])
+    block = json.loads(out.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
+    assert len(block["search"]["alpharec"]) == 4 and set(block["seeds"]["alpharec"]) == {"0", "1"}
+    assert set(block["cold"]["alpharec"]) == {"0", "1"}
