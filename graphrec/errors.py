@@ -47,3 +47,7 @@ class TrainingError(GraphrecError, RuntimeError):
 
 class CheckpointError(GraphrecError, RuntimeError):
     """A checkpoint is missing, corrupt or does not match the model."""
+
+
+class LockError(GraphrecError, RuntimeError):
+    """Another live process is writing the same folder (a run directory, an output folder)."""
