@@ -165,12 +165,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     items, path = load_items_for(args.dataset, args.items, _text_columns(args))
     ids = [i for i in (args.item_ids or "").split(",") if i]
     if args.item_ids_file:
-        from .errors import DataFormatError
         from .io import read_text_any
 
-        if not Path(args.item_ids_file).exists():
-            raise DataFormatError("file not found", path=args.item_ids_file)
-        ids += [line.strip() for line in read_text_any(args.item_ids_file).splitlines() if line.strip()]
+        ids += [line.strip() for line in read_text_any(args.item_ids_file, "item id file").splitlines() if line.strip()]
     select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed, item_ids=ids)
     chosen = select_items(items, select, args.mode)
     from .shard import in_shard, parse_shard
