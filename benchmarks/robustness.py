@@ -380,6 +380,7 @@ def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills
     result: dict[str, Any] = {"runs": runs, "items": n_items, "kills": 0, "identical_runs": 0, "problems": [],
                               "llm_calls": 0, "repeated_calls": 0}
     with ChatServer(responder=fake_reply, delay=0.03) as server:
+        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
         def command(out: Path) -> list[str]:
             return [sys.executable, "-m", "kg", "build", "--items", str(items), "--backend", "openai",
                     "--base-url", server.base_url, "--model", "fake", "--out", str(out), "--concurrency", "1",
