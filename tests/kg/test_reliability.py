@@ -135,3 +135,10 @@ def test_atomic_writes_respect_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("kind", ["directory", "binary"])
+def test_import_recbole_of_an_unusable_file(tmp_path, capsys, kind):
+    bad = _unusable(tmp_path, kind)
+    assert main(["import-recbole", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.startswith(f"kg: error: {bad}: ")
