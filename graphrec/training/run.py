@@ -91,7 +91,7 @@ def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[
             f"{run_dir}: the dataset split differs from the one this run was trained on "
             "(dataset files or split settings changed)"
         )
-    trained_with = best.get("signature", {}).get("model") if isinstance(best.get("signature"), dict) else None
+    trained_with = _trained_model_settings(best, run_dir)
     if trained_with is not None and trained_with != to_dict(config.model):
         raise CheckpointError(
             f"{config_path}: the model settings differ from those {run_dir / 'checkpoints' / 'best.pt'} "
@@ -101,3 +101,14 @@ def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[
     load_model_state(model, best["model_state"], run_dir / "checkpoints" / "best.pt")
     model.eval()
     return config, data, model
+
+
+def _trained_model_settings(best: dict, run_dir: Path) -> dict | None:
+    """The model settings ``best.pt`` was trained with; runs from before best.pt carried them fall
+    back to ``last.pt``'s resume signature (same run, same settings); ``None`` when neither says."""
+    signature = best.get("signature")
+    if not isinstance(signature, dict):
+        last = run_dir / "checkpoints" / "last.pt"
+        signature = load_checkpoint(last).get("signature") if last.is_file() else None
+    model = signature.get("model") if isinstance(signature, dict) else None
+    return model if isinstance(model, dict) else None

@@ -157,3 +157,14 @@ def test_two_trainings_on_one_run_dir(small_data, tmp_path, capsys):
     assert train_cli.main(args_for(dataset, tmp_path / "runs", extra=["train.patience=0"])) == 0
     epochs = [json.loads(line)["epoch"] for line in metrics.read_text().splitlines()]
     assert epochs == sorted(set(epochs))
+
+
+def test_runs_from_before_best_pt_carried_settings_are_checked_through_last_pt(run, capsys):
+    _, run_dir = run
+    best = run_dir / "checkpoints" / "best.pt"
+    payload = load_checkpoint(best)
+    save_checkpoint(best, {k: v for k, v in payload.items() if k not in (DIGEST_KEY, "signature")})
+    config = run_dir / "config.yaml"
+    config.write_text(config.read_text().replace("init: xavier_uniform", "init: normal"))  # same shapes
+    assert evaluate_cli.main([str(run_dir), "--quiet"]) == 2
+    assert "differ from those" in capsys.readouterr().err
