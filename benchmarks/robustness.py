@@ -13,6 +13,14 @@ an undeclared exception.  Each call is timed with ``time.perf_counter``.
 
     python benchmarks/robustness.py            # 100,000 inputs per parser
     python benchmarks/robustness.py --n 2000 --seed 1
+    python benchmarks/robustness.py --kill-only --kill-runs 5   # kill -9 suite only
+
+``--kill-runs R`` adds the crash suite: a LightGCN training (``train.py``) and a ``kg build`` against the
+tests' fake chat server are each run once uninterrupted, then R times with ``kill -9`` at uniformly random
+moments (up to 4 kills per run, the same command rerun after each); the final outputs (metrics, best
+weights, per-user results; triples) must be identical to the uninterrupted run's, ``metrics.jsonl`` and the
+KG journal must hold every epoch / item exactly once, and a killed build may repeat at most one LLM call
+per kill.  ``tests/test_robustness_kills.py`` runs a one-run sample.
 
 Prints and writes ``benchmarks/results/robustness.json`` (inputs fuzzed, undeclared
 exceptions with examples, slowest input in ms with its kind, p50/p99 per parser).
@@ -248,11 +256,174 @@ def fuzz_parser(name: str, n: int, seed: int = 0, progress: bool = False) -> dic
     }
 
 
+# -- kill -9 at random points -----------------------------------------------------------
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _run_killed(command: list[str], rng: random.Random, horizon: float, max_kills: int,
+                check: Callable[[], None] = lambda: None) -> tuple[int, float]:
+    """Run ``command`` again and again, SIGKILLing it at a uniform random moment in [0, horizon) s, until it
+    exits by itself (after ``max_kills`` kills it is left to finish); ``check`` runs after every kill.
+    Returns (kills that hit a running process, seconds in all)."""
+    import signal
+    import subprocess
+
+    kills, start = 0, time.perf_counter()
+    while True:
+        proc = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if kills < max_kills:
+            try:
+                proc.wait(timeout=rng.uniform(0.0, horizon))
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                proc.stderr.close()
+                kills += 1
+                check()
+                continue
+        _, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise AssertionError(f"{command[1:4]} exited {proc.returncode}: {err.decode()[-800:]}")
+        return kills, time.perf_counter() - start
+
+
+def _training_outputs(run: Path) -> dict[str, Any]:
+    import json
+
+    import numpy as np
+    import torch
+
+    results = json.loads((run / "results.json").read_text())
+    state = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["model_state"]
+    with np.load(run / "per_user" / "test.npz") as per_user:
+        arrays = {k: per_user[k].tobytes() for k in per_user.files}
+    return {"valid": results["valid"], "test": results["test"], "best_epoch": results["best_epoch"],
+            "epochs_run": results["epochs_run"], "weights": {k: v.numpy().tobytes() for k, v in state.items()},
+            "per_user": arrays}
+
+
+def kill_training(runs: int, seed: int, work: Path, epochs: int = 8, max_kills: int = 4) -> dict[str, Any]:
+    """Train a LightGCN on a synthetic split uninterrupted, then ``runs`` times with kill -9 at random moments
+    (rerunning the same command after each kill); every final output must be identical to the reference, and
+    ``metrics.jsonl`` must hold epochs 1..N once each (nothing lost, nothing doubled)."""
+    import json
+
+    from graphrec.data.synthetic import random_interactions
+
+    data = random_interactions(n_users=400, n_items=600, per_user=25, seed=seed)
+    dataset = work / "synthetic"
+    dataset.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "valid", "test"):
+        coo = getattr(data, split).tocoo()
+        rows = "".join(f"{data.user_ids[u]}\t{data.item_ids[i]}\n" for u, i in zip(coo.row, coo.col))
+        (dataset / f"synthetic.{split}.inter").write_text("user_id:token\titem_id:token\n" + rows)
+
+    def command(name: str) -> list[str]:
+        sets = [f"data.dataset={dataset}", "model.name=lightgcn", "model.embedding_dim=32", "model.num_layers=2",
+                f"train.epochs={epochs}", "train.batch_size=512", "train.num_threads=1", "train.patience=0",
+                "train.progress=false", "eval.batch_size=128"]
+        return [sys.executable, str(REPO / "train.py"), "--out-dir", str(work / "runs"), "--name", name, "--quiet",
+                *[x for item in sets for x in ("--set", item)]]
+
+    rng = random.Random(seed)
+    _, reference_s = _run_killed(command("reference"), rng, 0.0, 0)
+    reference = _training_outputs(work / "runs" / "reference")
+    kills, identical, problems = 0, 0, []
+    for r in range(runs):
+        run = work / "runs" / f"killed{r}"
+        hit, _ = _run_killed(command(run.name), rng, reference_s, max_kills)
+        kills += hit
+        epochs_logged = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+        if epochs_logged != list(range(1, epochs + 1)):
+            problems.append(f"{run.name}: metrics.jsonl epochs {epochs_logged}")
+        got = _training_outputs(run)
+        differing = [k for k in reference if got[k] != reference[k]]
+        if differing:
+            problems.append(f"{run.name}: differs from the uninterrupted run in {differing}")
+        else:
+            identical += 1
+    return {"runs": runs, "kills": kills, "identical_runs": identical, "problems": problems,
+            "reference_seconds": round(reference_s, 2), "epochs": epochs}
+
+
+def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills: int = 4) -> dict[str, Any]:
+    """``kg build`` against the local fake chat server (tests/kg), uninterrupted, then ``runs`` times with kill -9
+    at random moments: same triples, every item journaled once, at most one repeated LLM call per kill."""
+    import csv
+    from collections import Counter
+
+    sys.path.insert(0, str(REPO / "tests" / "kg"))
+    from chat_server import ChatServer
+    from fakes import fake_reply
+
+    from kg.io import read_jsonl
+
+    items = work / "items.tsv"
+    work.mkdir(parents=True, exist_ok=True)
+    lines = ["item_id\ttitle\tyear\tgenres\toverview\ttagline"]
+    lines += [f"{i}\tFilm {i}\t2000\tDrama\tAgent Nora Quill{i} fights for love and revenge in city {i}.\t"
+              for i in range(1, n_items + 1)]
+    items.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def journal(out: Path) -> list[dict]:
+        path = out / "journal.text.jsonl"
+        return [r for r in read_jsonl(path) if r.get("kind") == "item"] if path.exists() else []
+
+    def triples(out: Path) -> list[tuple[str, ...]]:
+        with open(out / "triples.tsv", encoding="utf-8") as handle:
+            return sorted(tuple(row.values()) for row in csv.DictReader(handle, delimiter="\t"))
+
+    rng = random.Random(seed)
+    result: dict[str, Any] = {"runs": runs, "items": n_items, "kills": 0, "identical_runs": 0, "problems": [],
+                              "llm_calls": 0, "repeated_calls": 0}
+    with ChatServer(responder=fake_reply, delay=0.03) as server:
+        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
+        def command(out: Path) -> list[str]:
+            return [sys.executable, "-m", "kg", "build", "--items", str(items), "--backend", "openai",
+                    "--base-url", server.base_url, "--model", "fake", "--out", str(out), "--concurrency", "1",
+                    "--no-embeddings", "--quiet", "--formats", "nq.gz"]
+
+        _, reference_s = _run_killed(command(work / "reference"), rng, 0.0, 0)
+        reference, calls_per_build = triples(work / "reference"), len(server.requests)
+        for r in range(runs):
+            out = work / f"killed{r}"
+            before = len(server.requests)
+
+            def check() -> None:
+                counts = Counter(rec["item_id"] for rec in journal(out))
+                if any(c != 1 for c in counts.values()):
+                    result["problems"].append(f"{out.name}: an item journaled twice {counts.most_common(2)}")
+
+            hit, _ = _run_killed(command(out), rng, reference_s, max_kills, check)
+            calls = len(server.requests) - before
+            result["kills"] += hit
+            result["llm_calls"] += calls
+            result["repeated_calls"] += calls - calls_per_build
+            if calls - calls_per_build > hit:
+                result["problems"].append(f"{out.name}: {calls - calls_per_build} repeated calls for {hit} kills")
+            counts = Counter(rec["item_id"] for rec in journal(out))
+            if len(counts) != n_items or set(counts.values()) != {1}:
+                result["problems"].append(f"{out.name}: journal holds {len(counts)} items, counts {set(counts.values())}")
+            if triples(out) == reference:
+                result["identical_runs"] += 1
+            else:
+                result["problems"].append(f"{out.name}: triples differ from the uninterrupted build")
+    result["reference_seconds"] = round(reference_s, 2)
+    result["calls_per_build"] = calls_per_build
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="inputs per parser (default 100,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--parsers", nargs="*", default=list(PARSERS), choices=list(PARSERS))
+    parser.add_argument("--kill-runs", type=int, default=0,
+                        help="also kill -9 this many training runs and KG builds at random moments (0 = skip)")
+    parser.add_argument("--kill-only", action="store_true", help="skip the parser fuzzing")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "robustness.json"))
     args = parser.parse_args(argv)
     import platform
@@ -264,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python benchmarks/robustness.py", *(argv if argv is not None else sys.argv[1:])]),
         "parsers": {},
     }
-    for name in args.parsers:
+    for name in [] if args.kill_only else args.parsers:
         result = fuzz_parser(name, args.n, args.seed, progress=True)
         report["parsers"][name] = result
         print(f"{name}: {result['inputs']} inputs, {result['undeclared_exceptions']} undeclared exceptions, "
@@ -272,9 +443,26 @@ def main(argv: list[str] | None = None) -> int:
               f"[{result['slowest_input']}], >50 ms: {result['over_50ms']}, >1 s: {result['over_1s']}")
         for example in result["examples"][:3]:
             print(f"  undeclared: {example['exception']} on {example['input']}")
+    failed = any(r["undeclared_exceptions"] for r in report["parsers"].values())
+    if args.kill_runs:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="robustness-kills-") as tmp:
+            for name, suite in (("training", kill_training), ("kg_build", kill_kg_build)):
+                result = suite(args.kill_runs, args.seed, Path(tmp) / name)
+                report.setdefault("kills", {})[name] = result
+                print(f"kill -9 {name}: {result['runs']} runs, {result['kills']} kills, "
+                      f"{result['identical_runs']}/{result['runs']} identical to the uninterrupted run"
+                      + (f", {result['repeated_calls']} repeated LLM calls" if "repeated_calls" in result else "")
+                      + "".join(f"\n  problem: {p}" for p in result["problems"]))
+                failed = failed or bool(result["problems"])
+    if args.kill_only and Path(args.out).exists():  # keep the fuzzing figures of an earlier full run
+        import json
+
+        report = {**json.loads(Path(args.out).read_text()), "kills": report.get("kills", {})}
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
-    return 1 if any(r["undeclared_exceptions"] for r in report["parsers"].values()) else 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

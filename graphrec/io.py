@@ -15,6 +15,20 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+def _umask() -> int:
+    """The process umask: from /proc (Linux), else by setting and restoring it (not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
@@ -28,6 +42,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
@@ -75,18 +90,27 @@ def iter_json_objects(path: str | os.PathLike, what: str = "file") -> Iterator[t
 
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(f"{what} not found", path=path)
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataFormatError(f"not JSON ({err.msg})", path=path, line=number) from None
-            if not isinstance(record, dict):
-                raise DataFormatError("a line must be a JSON object", path=path, line=number)
-            yield number, record
+        raise DataFormatError(f"{what} not found" if not path.exists() else f"not a regular file (a {what} expected)",
+                              path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+    for number, line_bytes in enumerate(raw.split(b"\n"), start=1):
+        try:
+            line = line_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(f"not UTF-8 text (byte 0x{line_bytes[exc.start]:02x} at column {exc.start + 1})",
+                                  path=path, line=number) from None
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataFormatError(f"not JSON ({err.msg})", path=path, line=number) from None
+        if not isinstance(record, dict):
+            raise DataFormatError("a line must be a JSON object", path=path, line=number)
+        yield number, record
 
 
 def read_jsonl(path: str | os.PathLike) -> list[dict]:

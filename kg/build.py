@@ -27,9 +27,10 @@ from .errors import BackendError, ConfigError
 from .interop import KGData, write_arrays, write_recbole
 from .io import atomic_write_json, atomic_write_text
 from .journal import read_journal
+from .lock import folder_lock
 from .pipeline import MODES, ExtractConfig, Prices, RunStats, extract_items, journal_name
 from .prompt import PROMPT_VERSION
-from .rdf import DEFAULT_BASE, ItemGraph, Namespaces, build_dataset, export, graph_stats, to_networkx
+from .rdf import DEFAULT_BASE, FORMATS, ItemGraph, Namespaces, build_dataset, export, graph_stats, to_networkx
 from .resolve import ResolveConfig, resolve
 from .schema import Schema
 
@@ -69,6 +70,13 @@ class OutputConfig:
     base_iri: str = DEFAULT_BASE
     include_knowledge_in_export: bool = False
     store: str = "default"
+
+    def __post_init__(self) -> None:
+        # checked when the build is configured, so a typo fails before any LLM call
+        known = sorted(f"{ext[1:]}{gz}" for ext in FORMATS for gz in ("", ".gz"))
+        bad = [f for f in self.formats if f.removesuffix(".gz") not in {e[1:] for e in FORMATS}]
+        if bad:
+            raise ConfigError(f"formats: unknown RDF format {bad[0][:200]!r}; use {', '.join(known)}")
 
 
 def select_items(items: list[Item], cfg: SelectConfig, mode: str = "text") -> list[Item]:
@@ -114,7 +122,24 @@ def run_build(
 ) -> RunStats:
     """Extract (resumably) and then assemble the outputs; returns this invocation's counters."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    # one writer per output folder: two builds would pay every call twice and journal every item twice
+    with folder_lock(out, "kg build output"):
+        return _run_build_locked(items, schema, backend, out, extract, resolve_cfg, output, cache_path, prices, quiet)
+
+
+def _run_build_locked(
+    items: list[Item],
+    schema: Schema,
+    backend: LLMBackend,
+    out: Path,
+    extract: ExtractConfig | None,
+    resolve_cfg: ResolveConfig | None,
+    output: OutputConfig | None,
+    cache_path: str | Path | None,
+    prices: Prices | None,
+    quiet: bool,
+) -> RunStats:
+    """:func:`run_build` once ``out``'s lock is held."""
     extract = extract or ExtractConfig()
     cache = None
     if cache_path is not None:

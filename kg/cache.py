@@ -3,7 +3,10 @@
 Keyed by a SHA-256 over (backend identity: kind, model, decoding parameters;
 prompt version; schema fingerprint; the exact messages).  Only responses that
 parsed are stored, so a failed or unparseable call is retried next time instead of
-being replayed as a success.  Safe for several processes (WAL, busy timeout).
+being replayed as a success.  Safe for several processes (the documented shard
+builds share one cache): WAL, a busy timeout, and a bounded retry of statements that
+SQLite refuses with "database is locked" without waiting (switching to WAL and
+recovery return SQLITE_BUSY without calling the busy handler).
 """
 from __future__ import annotations
 
@@ -16,6 +19,29 @@ from pathlib import Path
 from typing import Any
 
 from .backends.base import Completion, Message
+
+#: seconds SQLite waits on a lock before a statement fails (then retried up to BUSY_RETRY_S)
+BUSY_TIMEOUT_S = 30.0
+BUSY_RETRY_S = 60.0
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _retry(action, *args):  # noqa: ANN001, ANN202 - a thin wrapper around sqlite calls
+    """``action(*args)``, retried with back-off while SQLite reports the database busy."""
+    deadline = time.monotonic() + BUSY_RETRY_S
+    delay = 0.01
+    while True:
+        try:
+            return action(*args)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
 
 
 def cache_key(identity: dict[str, Any], prompt_version: str, schema_fingerprint: str, messages: list[Message]) -> str:
@@ -35,21 +61,24 @@ class ResponseCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
+        self._db = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        _retry(self._db.execute, "PRAGMA journal_mode=WAL")
+        _retry(self._db.execute, "PRAGMA synchronous=NORMAL")
+        _retry(
+            self._db.execute,
             "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-            "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, model TEXT, created REAL)"
+            "prompt_tokens INTEGER, completion_tokens INTEGER, finish_reason TEXT, model TEXT, created REAL)",
         )
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = self._db.execute(
+            row = _retry(lambda: self._db.execute(
                 "SELECT text, prompt_tokens, completion_tokens, finish_reason FROM responses WHERE key = ?", (key,)
-            ).fetchone()
+            ).fetchone())
             if row is None:
                 self.misses += 1
                 return None
@@ -58,7 +87,8 @@ class ResponseCache:
 
     def put(self, key: str, completion: Completion, model: str = "") -> None:
         with self._lock:
-            self._db.execute(
+            _retry(
+                self._db.execute,
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, completion.text, completion.prompt_tokens, completion.completion_tokens,
                  completion.finish_reason, model, time.time()),

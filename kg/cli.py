@@ -165,12 +165,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
     items, path = load_items_for(args.dataset, args.items, _text_columns(args))
     ids = [i for i in (args.item_ids or "").split(",") if i]
     if args.item_ids_file:
-        from .errors import DataFormatError
         from .io import read_text_any
 
-        if not Path(args.item_ids_file).exists():
-            raise DataFormatError("file not found", path=args.item_ids_file)
-        ids += [line.strip() for line in read_text_any(args.item_ids_file).splitlines() if line.strip()]
+        ids += [line.strip() for line in read_text_any(args.item_ids_file, "item id file").splitlines() if line.strip()]
     select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed, item_ids=ids)
     chosen = select_items(items, select, args.mode)
     from .shard import in_shard, parse_shard
@@ -180,6 +177,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         chosen = [it for it in chosen if in_shard(it.item_id, shard, shards)]
     log.info("%s: %d items, %d selected%s", path, len(items), len(chosen),
              f" (shard {shard}/{shards})" if shards > 1 else "")
+    # before the backend starts: a bad --formats must fail before any LLM call
+    output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
+                          include_knowledge_in_export=args.export_knowledge)
     openai_cfg = None
     if args.backend == "openai":
         if not args.base_url or not args.model:
@@ -195,8 +195,6 @@ def _cmd_build(args: argparse.Namespace) -> int:
                             gleaning=args.gleaning, json_mode=args.json_mode != "off",
                             relations=tuple(r for r in args.relations.split(",") if r),
                             lexicon=args.lexicon or "", lexicon_max=args.lexicon_max)
-    output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
-                          include_knowledge_in_export=args.export_knowledge)
     resolve_cfg = ResolveConfig(use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies))
     cache = None if args.no_cache else (args.cache or "default")
     try:

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import DataFormatError
+from .io import read_input_bytes
 from .text import clean_text
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,22 @@ def missing_dataset_message(name: str, roots: list[Path], explicit: str | os.Pat
     return f"dataset {name!r} not found; looked in {searched}; {how}"
 
 
+_DATASET_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
+
+
+def is_dataset_name(name: str) -> bool:
+    """Whether ``name`` is a plain dataset name (no path separators, no ``..``)."""
+    return bool(_DATASET_NAME_RE.fullmatch(name)) and ".." not in name
+
+
 def first_dataset_dir(name: str, roots: list[Path]) -> Path | None:
-    """The first ``<root>/name`` folder among ``roots`` that exists, else ``None``."""
+    """The first ``<root>/name`` folder among ``roots`` that exists, else ``None``.
+
+    ``name`` must be a name: ``../../etc`` would leave the data roots, so it is refused.
+    """
+    if not is_dataset_name(name):
+        raise DataFormatError(f"dataset name {name[:200]!r} is not a name (letters, digits, '.', '_', '-', '+'; "
+                              "no path separators); pass files explicitly instead")
     return next((root / name for root in roots if (root / name).is_dir()), None)
 
 
@@ -135,9 +151,9 @@ def catalogue_defaults(dataset: str | None) -> CatalogueDefaults:
 def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and (line number, fields) rows; non-UTF-8 bytes are replaced with a warning."""
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("file not found", path=path)
-    raw = path.read_bytes()
+    raw = read_input_bytes(path, "TSV file")
+    if b"\0" in raw[:65536]:
+        raise DataFormatError("binary content (NUL bytes), not a TSV file", path=path)
     lines = raw.split(b"\n")
     if not lines or not lines[0].strip():
         raise DataFormatError("empty file (expected a header row)", path=path, line=1)
@@ -156,7 +172,7 @@ def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], l
     header = [h.strip().lstrip("\ufeff") for h in decoded[0].rstrip("\r").split("\t")]
     for column in required:
         if column not in header:
-            raise DataFormatError(f"missing column (header has: {', '.join(header)})", path=path, line=1, field=column)
+            raise DataFormatError(f"missing column (header has: {', '.join(header)[:200]})", path=path, line=1, field=column)
     rows: list[tuple[int, list[str]]] = []
     for number, line in enumerate(decoded[1:], start=2):
         line = line.rstrip("\r")

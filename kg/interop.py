@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataFormatError
-from .io import atomic_open, atomic_write_bytes, atomic_write_text
+from .io import atomic_open, atomic_write_bytes, atomic_write_text, read_text_any
 
 
 @dataclass
@@ -131,9 +131,7 @@ def write_recbole(data: KGData, folder: str | Path, name: str) -> tuple[Path, Pa
 
 
 def _read_atomic(path: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
-    if not path.exists():
-        raise DataFormatError("file not found", path=path)
-    lines = path.read_text(encoding="utf-8", errors="strict").splitlines()
+    lines = read_text_any(path, "RecBole atomic file").splitlines()  # missing, unreadable, binary: clear errors
     if not lines:
         raise DataFormatError("empty file (expected a header)", path=path, line=1)
     header = [h.split(":")[0].strip() for h in lines[0].split("\t")]

@@ -15,6 +15,20 @@ from pathlib import Path
 from typing import IO, Any, Iterator
 
 
+def _umask() -> int:
+    """The process umask: from /proc (Linux), else by setting and restoring it (not thread-safe)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
@@ -28,6 +42,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give
         with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
             yield handle
             handle.flush()
@@ -57,12 +72,49 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def read_text_any(path: str | os.PathLike) -> str:
-    """Read a UTF-8 text file, transparently gunzipping ``*.gz``."""
-    data = Path(path).read_bytes()
+def read_input_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
+    """The bytes of an input file the user named; every way it cannot be read is a
+    :class:`~kg.errors.DataFormatError` naming it (missing, a directory, unreadable)."""
+    from .errors import DataFormatError
+
+    path = Path(path)
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise DataFormatError(f"{what} not found", path=path) from None
+    except IsADirectoryError:
+        raise DataFormatError(f"is a directory, not a {what}", path=path) from None
+    except PermissionError:
+        raise DataFormatError(f"cannot read the {what}: permission denied", path=path) from None
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
+
+
+def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str:
+    """``data`` as UTF-8 text; binary content or invalid UTF-8 is an error naming the line."""
+    from .errors import DataFormatError
+
+    if b"\0" in data[:65536]:
+        raise DataFormatError(f"binary content (NUL bytes), not a text {what}", path=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataFormatError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line) from None
+
+
+def read_text_any(path: str | os.PathLike, what: str = "file") -> str:
+    """Read a UTF-8 text file, transparently gunzipping ``*.gz``; unreadable, binary or
+    non-UTF-8 input is a :class:`~kg.errors.DataFormatError` naming the file."""
+    from .errors import DataFormatError
+
+    data = read_input_bytes(path, what)
     if str(path).endswith(".gz"):
-        data = gzip.decompress(data)
-    return data.decode("utf-8")
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError) as exc:
+            raise DataFormatError(f"not a readable gzip file ({exc})", path=path) from None
+    return decode_text(data, path, what)
 
 
 def append_jsonl(handle: IO[str], record: dict) -> None:

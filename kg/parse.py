@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import safejson
@@ -24,6 +24,11 @@ _WRAPPER_KEYS = ("facts", "triples", "relations", "result", "results", "output",
 _REL_KEYS = ("relation", "predicate", "rel", "r", "property", "relationship", "type_of_relation")
 _TAIL_KEYS = ("tail", "object", "value", "values", "t", "name", "target", "entity", "o")
 _TYPE_KEYS = ("type", "tail_type", "object_type", "entity_type", "target_type", "label")
+#: keys stating whom a fact is about, kept so validation can prune facts about another item: in a
+#: fact object ({"subject": s, "relation": r, "object": o}) and in a relation -> values map, where
+#: "subject" is a synonym of a relation (keyword) and so cannot name the subject
+_FACT_SUBJECT_KEYS = ("subject", "head", "h", "s", "item", "film", "movie", "product", "book", "title")
+_MAP_SUBJECT_KEYS = ("head", "item", "film", "movie", "product", "title")
 _MAX_DEPTH = 6
 _MAX_CANDIDATES = 500  # a runaway generation cannot flood the graph
 #: longest model output parsed (characters); a reply is a few hundred
@@ -45,6 +50,7 @@ class Candidate:
     relation: str
     tail: str
     tail_type: str | None = None
+    subject: str | None = None  # whom the reply says the fact is about (None: not stated)
 
 
 @dataclass
@@ -168,21 +174,12 @@ def _interpret(value: Any, out: list[Candidate], relation: str | None = None, de
     if depth > _MAX_DEPTH or len(out) >= _MAX_CANDIDATES:
         return
     if isinstance(value, dict):
-        rel = _as_text(_first(value, _REL_KEYS))
-        tail = _first(value, _TAIL_KEYS)
-        if rel is not None and tail is not None:  # {"relation": r, "tail": t, "type": T}
-            ttype = _as_text(_first(value, _TYPE_KEYS))
-            _emit(rel, tail, ttype, out, depth)
-            return
-        if relation is not None and tail is not None:  # {"name": n, "type": T} under a relation key
-            _emit(relation, tail, _as_text(_first(value, _TYPE_KEYS)), out, depth)
-            return
-        for key, sub in value.items():
-            k = str(key)
-            if k.casefold() in _WRAPPER_KEYS and isinstance(sub, (list, dict)):
-                _interpret(sub, out, relation, depth + 1)
-            else:  # relation -> value(s)
-                _interpret_values(k, sub, out, depth + 1)
+        first = len(out)
+        is_fact = _first(value, _REL_KEYS) is not None and _first(value, _TAIL_KEYS) is not None
+        _interpret_dict(value, out, relation, depth)
+        subject = _as_text(_first(value, _FACT_SUBJECT_KEYS if is_fact else _MAP_SUBJECT_KEYS))
+        if subject is not None:  # {"subject": s, ...}: every fact found inside is stated about s
+            out[first:] = [c if c.subject else replace(c, subject=subject) for c in out[first:]]
         return
     if isinstance(value, list):
         if relation is None and 2 <= len(value) <= 3 and all(_as_text(v) for v in value):
@@ -192,7 +189,8 @@ def _interpret(value: Any, out: list[Candidate], relation: str | None = None, de
                 out.append(Candidate(parts[0], parts[1]))  # type: ignore[arg-type]
             else:
                 out.append(Candidate(parts[0], parts[1], parts[2]))  # type: ignore[arg-type]
-                out.append(Candidate(parts[1], parts[2]))  # type: ignore[arg-type]  # head-first reading
+                # head-first reading: the head is the stated subject
+                out.append(Candidate(parts[1], parts[2], subject=parts[0]))  # type: ignore[arg-type]
             return
         for element in value:
             _interpret(element, out, relation, depth + 1)
@@ -201,6 +199,26 @@ def _interpret(value: Any, out: list[Candidate], relation: str | None = None, de
         text = _as_text(value)
         if text is not None:
             out.append(Candidate(relation, text))
+
+
+def _interpret_dict(value: dict, out: list[Candidate], relation: str | None, depth: int) -> None:
+    rel = _as_text(_first(value, _REL_KEYS))
+    tail = _first(value, _TAIL_KEYS)
+    if rel is not None and tail is not None:  # {"relation": r, "tail": t, "type": T}
+        ttype = _as_text(_first(value, _TYPE_KEYS))
+        _emit(rel, tail, ttype, out, depth)
+        return
+    if relation is not None and tail is not None:  # {"name": n, "type": T} under a relation key
+        _emit(relation, tail, _as_text(_first(value, _TYPE_KEYS)), out, depth)
+        return
+    for key, sub in value.items():
+        k = str(key)
+        if k.casefold() in _MAP_SUBJECT_KEYS and _as_text(sub) is not None:
+            continue  # the stated subject, not a relation
+        if k.casefold() in _WRAPPER_KEYS and isinstance(sub, (list, dict)):
+            _interpret(sub, out, relation, depth + 1)
+        else:  # relation -> value(s)
+            _interpret_values(k, sub, out, depth + 1)
 
 
 def _interpret_values(relation: str, value: Any, out: list[Candidate], depth: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from .errors import SchemaError
+from .errors import DataFormatError, SchemaError
+from .io import read_text_any
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -141,7 +143,7 @@ def available_schemas() -> list[str]:
 def load_schema(name_or_path: str | Path) -> Schema:
     """Load a shipped schema by name (``films``) or any schema YAML file by path."""
     path = Path(name_or_path)
-    if not path.suffix:
+    if not path.suffix and "/" not in str(name_or_path) and os.sep not in str(name_or_path):
         candidate = SCHEMA_DIR / f"{name_or_path}.yaml"
         if not candidate.exists():
             raise SchemaError(
@@ -151,7 +153,11 @@ def load_schema(name_or_path: str | Path) -> Schema:
     if not path.exists():
         raise SchemaError("schema file not found", path=path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_text_any(path, "schema file")
+    except DataFormatError as exc:
+        raise SchemaError(str(exc)) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise SchemaError(f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1) from None

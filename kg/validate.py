@@ -5,6 +5,7 @@ Checks, in order (the first failing check is the rejection reason):
 asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``not_a_name``
 (a lowercase word as a Person/Character/Location...), ``self_loop``,
 ``ambiguous_relation`` (same tail under relations of different types),
+``other_subject`` (the reply states the fact about another item than the one asked about),
 ``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
 ``duplicate``.  Every rejection is counted by reason.
 """
@@ -27,6 +28,7 @@ REJECTION_REASONS = (
     "not_in_vocabulary",
     "not_a_name",
     "self_loop",
+    "other_subject",
     "ambiguous_relation",
     "unsupported_by_text",
     "duplicate",
@@ -95,6 +97,23 @@ class ValidationConfig:
     reject_ambiguous: bool = True
     max_tail_chars: int = 80
     max_tail_words: int = 8
+
+
+#: subjects that refer to the item asked about without naming it
+_DEICTIC = {"it", "this", "item", "film", "movie", "product", "book", "title", "work"}
+
+
+def _about_item(subject: str, item_id: str, title_keys: set[str]) -> bool:
+    """Whether a stated subject is the item asked about: its title (any variant), its id,
+    or a plain reference ("this film").  Unknown when the title is not known: kept."""
+    if not title_keys:
+        return True
+    words = normalize_name(subject).split()
+    if words and words[0] in ("the", "this", "a", "an", "that"):
+        words = words[1:]
+    if not words or " ".join(words) in _DEICTIC or subject.strip() == item_id:
+        return True
+    return bool(title_variants(subject) & title_keys)
 
 
 def validate(
@@ -171,6 +190,9 @@ def validate(
             continue
         if normalize_name(tail) in title_keys:
             rejected["self_loop"] += 1
+            continue
+        if cand.subject is not None and not _about_item(cand.subject, str(item_id), title_keys):
+            rejected["other_subject"] += 1
             continue
         if not schema.is_closed(tail_type) and normalize_name(tail) in ambiguous:
             rejected["ambiguous_relation"] += 1

@@ -70,7 +70,7 @@ def test_unknown_top_level_section(tmp_path):
         ("eval.ks=[10, x]", r"eval.ks\[1\]: expected int"),
         ("model.layer_combination=max", "model.layer_combination: 'max' is not one of 'mean' | 'sum'"),
         ("model.name=gcn", r"model.name: unknown model .gcn.; available: .*lightgcn.*mf"),
-        ("model.num_layers=-1", "model.num_layers must be >= 0"),
+        ("model.num_layers=-1", "model.num_layers: -1 is out of range"),
         ("train.epochs=__import__('os').system('true')", "train.epochs: expected int, got str"),
     ],
 )

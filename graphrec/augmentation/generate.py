@@ -42,6 +42,7 @@ from kg.backends.base import Completion, LLMBackend
 from kg.cache import ResponseCache, cache_key
 from kg.errors import BackendError, BackendUnavailable
 from kg.journal import Journal
+from kg.lock import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -168,12 +169,29 @@ def generate_augmentation(
         kg.errors.BackendUnavailable: the backend went away; everything answered so far is
             journaled and cached, so running again continues where it stopped.
     """
+    out = Path(out)
+    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
+    # one writer per work folder: two runs would ask every user twice and journal them twice
+    with folder_lock(work, "augmentation work folder"):
+        return _generate_locked(data, scorer, backend, out, settings, work, cache, base_run, progress, command)
+
+
+def _generate_locked(
+    data: InteractionData,
+    scorer: Scorer,
+    backend: LLMBackend,
+    out: Path,
+    settings: GenerationSettings | None,
+    work: Path,
+    cache: ResponseCache | str | Path | None,
+    base_run: dict[str, Any] | None,
+    progress: bool,
+    command: str,
+) -> GenerationReport:
+    """:func:`generate_augmentation` once ``work``'s lock is held."""
     from graphrec.training.checkpoint import data_fingerprint
 
     settings = settings or GenerationSettings()
-    out = Path(out)
-    work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
-    work.mkdir(parents=True, exist_ok=True)
     own_cache = not isinstance(cache, ResponseCache)
     response_cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache or work / "cache.sqlite")
     identity = backend.identity()

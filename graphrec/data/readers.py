@@ -103,7 +103,10 @@ def read_table(
         raise DataFormatError("not a regular file", path=path)
     if len(sep) != 1:
         raise ValueError(f"sep must be a single character, got {sep!r}")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # unreadable (permissions, I/O error): a user error, not a traceback
+        raise DataFormatError(f"cannot read: {exc.strerror or exc}", path=path) from None
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -262,7 +265,7 @@ def require_columns(table: Table, required: Sequence[str]) -> None:
     for name in required:
         if name not in table.frame.columns:
             raise DataFormatError(
-                f"missing required column; header has {list(table.frame.columns)}",
+                f"missing required column; header has {str(list(table.frame.columns))[:200]}",
                 path=table.path,
                 line=table.header_line,
                 field=name,

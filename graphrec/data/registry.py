@@ -479,6 +479,10 @@ def _restricted_kg(source: _Source, data: InteractionData) -> KnowledgeGraph | N
     return KnowledgeGraph(triples=triples, item_entity=link)
 
 
+#: suffixes of the interaction files ``data.dataset`` may name (optionally ``.gz``)
+INTERACTION_SUFFIXES = (".csv", ".tsv", ".tab", ".inter", ".txt", ".dat")
+
+
 def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overrides: dict) -> tuple[_Source, dict, bool, dict]:
     """Resolve a name or path to a loader, its defaults, pre-split flag and extra options."""
     key = str(name_or_path)
@@ -504,6 +508,14 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
         defaults = {"rating_threshold": None, "unseen_users": "error"} if atomic.presplit else dict(GENERIC_DEFAULTS)
         return source, defaults, atomic.presplit, extra
     if path.is_file():
+        # only files that look like interaction tables are read: an error quoting the first line
+        # of, say, /etc/passwd would disclose a file the user never meant as data
+        if Path(path.name.lower().removesuffix(".gz")).suffix not in INTERACTION_SUFFIXES:
+            raise ConfigError(
+                f"data.dataset: {str(path)[:200]!r} is a file but not an interaction table "
+                f"({', '.join(INTERACTION_SUFFIXES)}); give a registered name, a directory of RecBole atomic files "
+                "or a CSV/TSV interaction file"
+            )
         extra = _check_extra(overrides, CSV_EXTRA, f"interaction file {path}")
         sep = extra["sep"] or ("\t" if path.suffix.lower() in (".tsv", ".tab", ".inter") else ",")
         source = _Source(

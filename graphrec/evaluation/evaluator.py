@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -119,8 +120,21 @@ class EvaluationResult:
 
     @classmethod
     def load(cls, path: str | Path) -> "EvaluationResult":
-        """Read a result written by :meth:`save` (give the same ``path``)."""
+        """Read a result written by :meth:`save` (give the same ``path``).
+
+        A missing, truncated or corrupt file is a :class:`DataFormatError` naming it.
+        """
         npz_path, json_path = cls.paths(path)
+        try:
+            return cls._load(npz_path, json_path)
+        except DataFormatError:
+            raise
+        except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            detail = " ".join(str(exc).split())[:200]
+            raise DataFormatError(f"corrupt evaluation result ({type(exc).__name__}: {detail})", path=npz_path) from None
+
+    @classmethod
+    def _load(cls, npz_path: Path, json_path: Path) -> "EvaluationResult":
         for p in (npz_path, json_path):
             if not p.exists():
                 raise DataFormatError("evaluation result file not found", path=p)

@@ -19,8 +19,8 @@ class EASEConfig:
     """EASE: a dense item-item weight matrix with zero diagonal, in closed form (no SGD; `train.*` optimiser keys are unused)."""
 
     name: str = doc("Model name.", "ease")
-    l2: float = doc("L2 regularisation λ of B (added to the Gram matrix's diagonal); choose it on validation, typically 10-5000.", 500.0)
-    max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (20 bytes per item pair while fitting: ~8 GB at 20k items).", 8.0)
+    l2: float = doc("L2 regularisation λ of B (added to the Gram matrix's diagonal); choose it on validation, typically 10-5000.", 500.0, gt=0.0, le=1e12)
+    max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (20 bytes per item pair while fitting: ~8 GB at 20k items).", 8.0, gt=0.0, le=1e6)
 
     def validate(self, prefix: str = "model") -> None:
         if not self.l2 > 0:

@@ -35,8 +35,8 @@ class GCLConfig(LightGCNConfig):
     """Base of the contrastive configs (not registered itself)."""
 
     include_ego: bool = doc("Whether layer 0 (the ego embeddings) enters the layer combination: true in LightGCN, SGL and RLMRec's SimGCL; false in the SimGCL/XSimGCL reference code (SELFRec).", True)
-    cl_weight: float = doc("Weight of the InfoNCE contrastive term (lambda).", 0.1)
-    temperature: float = doc("InfoNCE temperature tau.", 0.2)
+    cl_weight: float = doc("Weight of the InfoNCE contrastive term (lambda).", 0.1, ge=0.0, le=1e6)
+    temperature: float = doc("InfoNCE temperature tau.", 0.2, gt=0.0, le=1e6)
     cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's SimGCL) or unique positives and negatives (RLMRec's SGL).", "pos")
     cl_negatives: Literal["batch", "all"] = doc("InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).", "batch")
     l2_scope: Literal["batch", "parameters"] = doc("L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, the trainer's convention); `parameters` = squared norms of all parameters, not divided by B (RLMRec's `reg_params`).", "batch")

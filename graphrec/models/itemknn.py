@@ -22,8 +22,8 @@ class ItemKNNConfig:
     """ItemKNN: shrunk cosine item-item similarity, top-k neighbours per item, scores = X_u · S (sparse; no SGD)."""
 
     name: str = doc("Model name.", "itemknn")
-    neighbours: int = doc("Neighbours k kept per item (the k most similar other items; capped at n_items - 1).", 100)
-    shrink: float = doc("Shrinkage h in sim(i, j) = <x_i, x_j> / (‖x_i‖ ‖x_j‖ + h): damps similarities resting on few co-occurrences.", 10.0)
+    neighbours: int = doc("Neighbours k kept per item (the k most similar other items; capped at n_items - 1).", 100, ge=1, le=10**7)
+    shrink: float = doc("Shrinkage h in sim(i, j) = <x_i, x_j> / (‖x_i‖ ‖x_j‖ + h): damps similarities resting on few co-occurrences.", 10.0, ge=0.0, le=1e12)
 
     def validate(self, prefix: str = "model") -> None:
         if self.neighbours <= 0:

@@ -22,12 +22,12 @@ class KGATConfig(KGModelConfig):
     """KGAT: attentive bi-interaction propagation over the collaborative KG, trained jointly with a TransR KG loss."""
 
     name: str = doc("Model name.", "kgat")
-    num_layers: int = doc("Number of propagation layers L.", 3)
-    relation_dim: int = doc("TransR relation space size k (KGAT: 64).", 64)
-    dropout: float = doc("Message dropout on each layer's output during training (KGAT: 0.1).", 0.1)
-    kg_weight: float = doc("Weight of the TransR KG loss added to every BPR batch (KGAT alternates the two phases; here they are summed).", 1.0)
-    kg_batch_size: int = doc("KG triples (CKG edges, interactions included, as in KGAT) sampled per batch for the TransR loss.", 2048)
-    kg_l2_weight: float = doc("L2 weight on the TransR-projected embeddings of the KG batch (KGAT: 1e-5).", 1e-5)
+    num_layers: int = doc("Number of propagation layers L.", 3, ge=0, le=64)
+    relation_dim: int = doc("TransR relation space size k (KGAT: 64).", 64, ge=1, le=65536)
+    dropout: float = doc("Message dropout on each layer's output during training (KGAT: 0.1).", 0.1, ge=0.0, lt=1.0)
+    kg_weight: float = doc("Weight of the TransR KG loss added to every BPR batch (KGAT alternates the two phases; here they are summed).", 1.0, ge=0.0, le=1e6)
+    kg_batch_size: int = doc("KG triples (CKG edges, interactions included, as in KGAT) sampled per batch for the TransR loss.", 2048, ge=1, le=2**31 - 1)
+    kg_l2_weight: float = doc("L2 weight on the TransR-projected embeddings of the KG batch (KGAT: 1e-5).", 1e-5, ge=0.0, le=1e6)
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)

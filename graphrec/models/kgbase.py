@@ -25,13 +25,13 @@ from graphrec.models.mf import EmbeddingRecommender, init_embedding
 class KGModelConfig(LightGCNConfig):
     """Base of the knowledge-aware configs (not registered itself)."""
 
-    kg: str | None = doc("KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).", None)
-    kg_link: str | None = doc("Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.", None)
+    kg: str | None = doc("KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).", None, path=True)
+    kg_link: str | None = doc("Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.", None, path=True)
     kg_relations: list[str] | None = doc("Keep only these KG relations; null = all.", None)
-    kg_min_entity_degree: int = doc("Drop non-item entities occurring in fewer triples (1 = keep all; 2 drops leaves attached to a single item).", 1)
+    kg_min_entity_degree: int = doc("Drop non-item entities occurring in fewer triples (1 = keep all; 2 drops leaves attached to a single item).", 1, ge=1, le=10**9)
     kg_score: Literal["source", "collaborative"] = doc("Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.", "source")
     kg_min_score: float | None = doc("Prune KG triples scoring below this; null = no threshold.", None)
-    kg_drop_fraction: float | None = doc("Prune this share of the scored KG triples, lowest scores first; null = none.", None)
+    kg_drop_fraction: float | None = doc("Prune this share of the scored KG triples, lowest scores first; null = none.", None, ge=0.0, le=1.0)
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)

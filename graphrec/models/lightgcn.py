@@ -20,11 +20,11 @@ class LightGCNConfig:
     """LightGCN: parameter-free propagation over the normalised user-item graph."""
 
     name: str = doc("Model name.", "lightgcn")
-    embedding_dim: int = doc("Embedding size d.", 64)
-    num_layers: int = doc("Number of propagation layers L.", 3)
+    embedding_dim: int = doc("Embedding size d.", 64, ge=1, le=65536)
+    num_layers: int = doc("Number of propagation layers L.", 3, ge=0, le=64)
     layer_combination: Literal["mean", "sum"] = doc("Combine layers 0..L by `mean` (LightGCN paper, PyG) or `sum` (RLMRec).", "mean")
     init: Literal["xavier_uniform", "normal"] = doc("Embedding initialisation: `xavier_uniform` (PyG, RLMRec), or `normal` with std 0.1 (LightGCN's code).", "xavier_uniform")
-    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None)
+    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None, ge=0.0, le=1e6)
 
     def validate(self, prefix: str = "model") -> None:
         if self.embedding_dim <= 0:

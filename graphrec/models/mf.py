@@ -19,9 +19,9 @@ class MFConfig:
     """Matrix factorisation (MF-BPR): a user and an item embedding table, dot-product scores."""
 
     name: str = doc("Model name.", "mf")
-    embedding_dim: int = doc("Embedding size d.", 64)
+    embedding_dim: int = doc("Embedding size d.", 64, ge=1, le=65536)
     init: Literal["xavier_uniform", "normal"] = doc("Embedding initialisation: `xavier_uniform`, or `normal` with std 0.1.", "xavier_uniform")
-    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None)
+    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None, ge=0.0, le=1e6)
 
     def validate(self, prefix: str = "model") -> None:
         if self.embedding_dim <= 0:

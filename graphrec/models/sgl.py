@@ -20,7 +20,7 @@ class SGLConfig(GCLConfig):
 
     name: str = doc("Model name.", "sgl")
     augmentation: Literal["ed", "nd", "rw"] = doc("View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` random walk (a different thinned graph per layer).", "ed")
-    drop_ratio: float = doc("Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).", 0.1)
+    drop_ratio: float = doc("Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).", 0.1, ge=0.0, lt=1.0)
     cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or unique positives and negatives (RLMRec's SGL).", "pos")
     views: Literal["sgl", "rlmrec"] = doc("How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised (SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept independently and the kept entries of the normalised adjacency not re-normalised (RLMRec's / SSLRec's SpAdjEdgeDrop).", "sgl")
 

@@ -13,7 +13,7 @@ class SimGCLConfig(GCLConfig):
     """SimGCL: LightGCN + InfoNCE between two forward passes with random noise added at every layer."""
 
     name: str = doc("Model name.", "simgcl")
-    eps: float = doc("Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` (SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).", 0.1)
+    eps: float = doc("Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` (SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).", 0.1, ge=0.0, le=1e3)
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
@@ -52,8 +52,8 @@ class XSimGCLConfig(SimGCLConfig):
 
     name: str = doc("Model name.", "xsimgcl")
     include_ego: bool = doc("Whether layer 0 enters the layer combination (false in XSimGCL's reference code).", False)
-    eps: float = doc("Noise magnitude epsilon added at every layer (XSimGCL paper: 0.2).", 0.2)
-    cl_layer: int = doc("Layer l* (1..num_layers) whose perturbed output is contrasted with the final embeddings (XSimGCL paper: 1).", 1)
+    eps: float = doc("Noise magnitude epsilon added at every layer (XSimGCL paper: 0.2).", 0.2, ge=0.0, le=1e3)
+    cl_layer: int = doc("Layer l* (1..num_layers) whose perturbed output is contrasted with the final embeddings (XSimGCL paper: 1).", 1, ge=1, le=64)
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)

@@ -9,14 +9,15 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from graphrec.config import DataConfig, RunConfig, dump_config, load_config
+from graphrec.config import DataConfig, RunConfig, dump_config, load_config, to_dict
 from graphrec.data.dataset import InteractionData
-from graphrec.errors import CheckpointError
+from graphrec.errors import CheckpointError, LockError
 from graphrec.io import atomic_write_text
 from graphrec.models import Recommender, build_model
-from graphrec.training.checkpoint import data_fingerprint, load_checkpoint
+from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, load_model_state
 from graphrec.training.distributed import init_from_env
 from graphrec.training.trainer import Trainer, TrainResult
+from kg.lock import folder_lock
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +55,24 @@ def run_training(
     context = init_from_env(config.train.device)
     if data is None:
         data = load_data(config.data)
+    if not context.is_main:
+        return _train(config, data, callbacks, write=False)
+    # one writer per run directory: two trainings would interleave metrics.jsonl and mix artefacts
+    with folder_lock(config.run_dir, "training run", error=LockError):
+        return _train(config, data, callbacks, write=True)
+
+
+def _train(config: RunConfig, data: InteractionData, callbacks: Sequence[Callable[[dict], None]],
+           write: bool) -> TrainResult:
     run_dir = config.run_dir
-    if context.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
+    trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir, callbacks=callbacks)
+    trainer.check_resume()  # a refused resume must leave config.yaml describing the weights beside it
+    if write:
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
              config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
-    trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir, callbacks=callbacks)
     return trainer.fit()
 
 
@@ -81,7 +91,24 @@ def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[
             f"{run_dir}: the dataset split differs from the one this run was trained on "
             "(dataset files or split settings changed)"
         )
+    trained_with = _trained_model_settings(best, run_dir)
+    if trained_with is not None and trained_with != to_dict(config.model):
+        raise CheckpointError(
+            f"{config_path}: the model settings differ from those {run_dir / 'checkpoints' / 'best.pt'} "
+            f"was trained with (config.yaml: {to_dict(config.model)}; checkpoint: {trained_with})"[:1000]
+        )
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
-    model.load_state_dict(best["model_state"])
+    load_model_state(model, best["model_state"], run_dir / "checkpoints" / "best.pt")
     model.eval()
     return config, data, model
+
+
+def _trained_model_settings(best: dict, run_dir: Path) -> dict | None:
+    """The model settings ``best.pt`` was trained with; runs from before best.pt carried them fall
+    back to ``last.pt``'s resume signature (same run, same settings); ``None`` when neither says."""
+    signature = best.get("signature")
+    if not isinstance(signature, dict):
+        last = run_dir / "checkpoints" / "last.pt"
+        signature = load_checkpoint(last).get("signature") if last.is_file() else None
+    model = signature.get("model") if isinstance(signature, dict) else None
+    return model if isinstance(model, dict) else None

@@ -37,7 +37,7 @@ from graphrec.errors import CheckpointError, ConfigError, TrainingError
 from graphrec.evaluation import EvaluationResult, Evaluator
 from graphrec.io import atomic_write_json, atomic_write_text, append_jsonl
 from graphrec.models.base import Recommender
-from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
+from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, load_model_state, save_checkpoint
 from graphrec.training.distributed import (
     DistributedContext,
     all_reduce_gradients,
@@ -196,11 +196,22 @@ class Trainer:
         evaluation = {k: v for k, v in to_dict(self.eval_cfg).items() if k != "batch_size"}
         return {"model": to_dict(self.model.config), "train": train, "eval": evaluation}
 
-    def _resume(self) -> bool:
-        path = self._read_path("checkpoints", "last.pt")
-        if path is None or not self.cfg.resume or not path.exists():
-            broadcast_parameters(self.model)
-            return False
+    def check_resume(self) -> dict[str, Any] | None:
+        """The checkpoint a :meth:`fit` would resume from, after checking it may be resumed.
+
+        Raises :class:`CheckpointError` when ``last.pt`` was written with other data or
+        settings; called before anything is written to the run directory, so a refused
+        resume leaves the run as it was (its ``config.yaml`` still describes its weights).
+        """
+        if not hasattr(self, "_resume_state"):
+            path = self._read_path("checkpoints", "last.pt")
+            if path is None or not self.cfg.resume or not path.exists():
+                self._resume_state = None
+            else:
+                self._resume_state = self._checked_state(path)
+        return self._resume_state
+
+    def _checked_state(self, path: Path) -> dict[str, Any]:
         state = load_checkpoint(path, map_location=self.device)
         if state.get("data_fingerprint") != self.fingerprint:
             raise CheckpointError(
@@ -213,9 +224,20 @@ class Trainer:
                 f"(saved {state.get('signature')}, now {self._signature()}); "
                 "use another run name or set train.resume=false to start over"
             )
-        self.model.load_state_dict(state["model_state"])
+        return state
+
+    def _resume(self) -> bool:
+        state = self.check_resume()
+        path = self._read_path("checkpoints", "last.pt")
+        if state is None:
+            broadcast_parameters(self.model)
+            return False
+        load_model_state(self.model, state["model_state"], path)
         if self.optimizer is not None:
-            self.optimizer.load_state_dict(state["optimizer_state"])
+            try:
+                self.optimizer.load_state_dict(state["optimizer_state"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise CheckpointError(f"{path}: optimiser state does not fit this model: {str(err)[:200]}") from None
         self.generator.set_state(state["generator_state"])
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best_epoch"])
@@ -225,6 +247,7 @@ class Trainer:
         # A run that stopped at its epoch limit continues when the limit was raised.
         self.finished = self.stop_reason in ("early_stopping", "closed_form") or self.epoch >= self.cfg.epochs
         self.history = list(state["history"])
+        self._resume_state = None  # loaded: do not keep a second copy of the weights
         # The JSONL log may hold epochs after the checkpoint (crash between the two writes)
         # or miss the last one: rebuild it from the checkpoint's history.
         log_path = self._path("metrics.jsonl")
@@ -241,8 +264,10 @@ class Trainer:
     def _save_best(self) -> None:
         path = self._path("checkpoints", "best.pt")
         if path is not None:
+            # the settings travel with the weights: evaluate.py refuses a config.yaml they do not match
             save_checkpoint(path, {"model_name": self.model.name, "model_state": self.model.state_dict(),
-                                   "epoch": self.epoch, "data_fingerprint": self.fingerprint})
+                                   "epoch": self.epoch, "data_fingerprint": self.fingerprint,
+                                   "signature": self._signature()})
         else:
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
@@ -254,7 +279,7 @@ class Trainer:
             return
         path = self._read_path("checkpoints", "best.pt")
         if path is not None and path.exists():
-            self.model.load_state_dict(load_checkpoint(path, map_location=self.device)["model_state"])
+            load_model_state(self.model, load_checkpoint(path, map_location=self.device)["model_state"], path)
 
     # -------------------------------------------------------------- training
     def _fit_closed_form(self) -> dict[str, float]:

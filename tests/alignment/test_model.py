@@ -43,7 +43,7 @@ def test_config_nested_backbone_overrides_and_round_trip(tmp_path):
 @pytest.mark.parametrize("values, message", [
     ({"backbone": {"name": "aligned"}}, "cannot be `aligned`"),
     ({"backbone": {"name": "lightgcn", "bogus": 1}}, "model.backbone.bogus"),
-    ({"temperature": 0}, "temperature must be positive"),
+    ({"temperature": 0}, "model.temperature: 0.0 is out of range"),
     ({"objective": "generative", "fusion_weight": 0.2}, "needs objective=contrastive"),
     ({"objective": "generative", "text_bpr_weight": 0.2}, "needs objective=contrastive"),
     ({"backbone": "lightgcn"}, "expected a model section"),

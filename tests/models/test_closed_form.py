@@ -67,8 +67,8 @@ def test_ease_refuses_catalogues_over_the_memory_limit():
         build_model(config, 10, 3000, train)
 
 
-@pytest.mark.parametrize("settings, message", [({"l2": 0.0}, "l2 must be positive"),
-                                               ({"max_memory_gb": -1.0}, "max_memory_gb must be positive")])
+@pytest.mark.parametrize("settings, message", [({"l2": 0.0}, "model.l2: 0.0 is out of range"),
+                                               ({"max_memory_gb": -1.0}, "model.max_memory_gb: -1.0 is out of range")])
 def test_ease_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         model_config_from_dict({"name": "ease", **settings})
@@ -137,8 +137,8 @@ def test_itemknn_blocks_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("settings, message", [({"neighbours": 0}, "neighbours must be positive"),
-                                               ({"shrink": -1.0}, "shrink must be >= 0")])
+@pytest.mark.parametrize("settings, message", [({"neighbours": 0}, "model.neighbours: 0 is out of range"),
+                                               ({"shrink": -1.0}, "model.shrink: -1.0 is out of range")])
 def test_itemknn_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         model_config_from_dict({"name": "itemknn", **settings})
