@@ -61,14 +61,15 @@ SELECT = "recall@20"
 REPORTED = ("recall@10", "ndcg@10", "recall@20", "ndcg@20", "coverage@20")
 GRID_SIZE = 4
 LGCN = {"name": "lightgcn", "embedding_dim": 64, "num_layers": 3}
+#: (learning rate, L2 weight) of LightGCN and its text-initialised twin
+LGCN_GRID = ((5e-3, 1e-4), (5e-3, 1e-3), (1e-2, 1e-4), (1e-2, 1e-3))
 #: arm -> (label, model section or None for text item-kNN, the grid of (model overrides, train overrides))
 ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
     "popularity": ("most popular", [({"name": "popularity"}, {})]),
     "itemknn": ("ItemKNN", [({"name": "itemknn", "neighbours": k, "shrink": h}, {}) for k, h in
                             ((100, 10.0), (100, 100.0), (1000, 10.0), (1000, 100.0))]),
     "ease": ("EASE", [({"name": "ease", "l2": v}, {}) for v in (50.0, 100.0, 200.0, 500.0)]),
-    "lightgcn": ("LightGCN", [(LGCN, {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in
-                              ((1e-3, 1e-4), (5e-3, 1e-4), (5e-3, 1e-3), (1e-2, 1e-4))]),
+    "lightgcn": ("LightGCN", [(LGCN, {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in LGCN_GRID]),
     "simgcl": ("SimGCL", [({"name": "simgcl", "embedding_dim": 64, "num_layers": 3, "eps": eps, "cl_weight": w},
                            {"learning_rate": 5e-3}) for eps, w in ((0.1, 0.1), (0.1, 0.01), (0.2, 0.1), (0.2, 0.01))]),
     "text_knn": ("text item-kNN", [({"name": "text_ease", "text_only": True, "similarity": "lae",
@@ -77,10 +78,9 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
                                   "text_weight": c}, {}) for mu, rho, c in
                                  ((10.0, 200.0, 1.0), (30.0, 200.0, 1.0), (30.0, 200.0, 1.5), (30.0, 400.0, 1.0))]),
     "alpharec": ("AlphaRec-style", [({"name": "alpharec", "temperature": t}, {"learning_rate": lr, "batch_size": 4096})
-                                    for lr, t in ((5e-4, 0.15), (1e-3, 0.15), (1e-3, 0.1), (2e-3, 0.2))]),
+                                    for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))]),
     "text_init": ("LightGCN, text-initialised", [({"name": "text_init", "backbone": LGCN},
-                                                  {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in
-                                                 ((1e-3, 1e-4), (5e-3, 1e-4), (5e-3, 1e-3), (1e-2, 1e-4))]),
+                                                  {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in LGCN_GRID]),
     "aligned": ("LightGCN + RLMRec-Con", [({"name": "aligned", "backbone": LGCN, "objective": "contrastive",
                                            "weight": w}, {"learning_rate": 5e-3}) for w in (0.02, 0.05, 0.1, 0.2)]),
 }
@@ -168,11 +168,15 @@ def run_arm(store: Store, dataset: str, arm: str, data, texts: Texts, protocol, 
     block = store.block(dataset)
     search = block["search"].setdefault(arm, {})
     trainable = MODELS[ARMS[arm][1][0][0]["name"]].trainable
-    for i in range(len(ARMS[arm][1])):
+    for i, setting in enumerate(ARMS[arm][1]):
+        if search.get(str(i), {}).get("setting") != json.loads(json.dumps(setting)):
+            search.pop(str(i), None)  # the grid changed since this cell ran
+            block["seeds"].pop(arm, None)
+            block["cold"].pop(arm, None)
         if str(i) in search:
             continue
         result, _, seconds = fit(arm, i, seeds[0], data, texts, protocol, threads)
-        search[str(i)] = summarise(result, seconds)
+        search[str(i)] = {**summarise(result, seconds), "setting": json.loads(json.dumps(setting))}
         store.save()
         log(dataset, arm, f"setting {i}", search[str(i)])
     best = chosen_setting(block, arm)
