@@ -54,13 +54,13 @@ class AlphaRecConfig:
     """Items and users as MLP-projected text embeddings, LightGCN propagation, cosine InfoNCE (no ID embeddings)."""
 
     name: str = doc("Model name.", "alpharec")
-    embedding_dim: int = doc("Output size of the MLP (the collaborative space).", 64)
-    hidden_dim: int = doc("Hidden size of the two-layer MLP.", 256)
-    num_layers: int = doc("LightGCN propagation layers L on top of the projected embeddings (0 = none).", 2)
-    temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15)
+    embedding_dim: int = doc("Output size of the MLP (the collaborative space).", 64, ge=1, le=65536)
+    hidden_dim: int = doc("Hidden size of the two-layer MLP.", 256, ge=1, le=65536)
+    num_layers: int = doc("LightGCN propagation layers L on top of the projected embeddings (0 = none).", 2, ge=0, le=64)
+    temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15, gt=0.0, le=100.0)
     item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
-    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
+    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
 
     def validate(self, prefix: str = "model") -> None:
         for key in ("embedding_dim", "hidden_dim"):

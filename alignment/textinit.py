@@ -43,10 +43,10 @@ class TextInitConfig:
 
     name: str = doc("Model name.", "text_init")
     backbone: Any = doc("The wrapped model's section (a model with user/item embedding tables), e.g. `{name: lightgcn}`.", default_factory=lambda: {"name": "lightgcn"})
-    mix: float = doc("Share of the text initialisation in the initial tables (1 = text only, 0 = the backbone's random init).", 1.0)
+    mix: float = doc("Share of the text initialisation in the initial tables (1 = text only, 0 = the backbone's random init).", 1.0, ge=0.0, le=1.0)
     item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER)
-    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None)
+    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
+    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
