@@ -15,8 +15,8 @@ an undeclared exception.  Each call is timed with ``time.perf_counter``.
     python benchmarks/robustness.py --n 2000 --seed 1
     python benchmarks/robustness.py --kill-only --kill-runs 5   # kill -9 suite only
 
-``--kill-runs R`` adds the crash suite: a LightGCN training (``train.py``) and a ``kg build`` against the
-tests' fake chat server are each run once uninterrupted, then R times with ``kill -9`` at uniformly random
+``--kill-runs R`` adds the crash suite: a LightGCN training (``train.py``), a ``kg build`` and an augmentation
+run (``python -m graphrec.augmentation generate``) against the tests' fake chat server are each run once uninterrupted, then R times with ``kill -9`` at uniformly random
 moments (up to 4 kills per run, the same command rerun after each); the final outputs (metrics, best
 weights, per-user results; triples) must be identical to the uninterrupted run's, ``metrics.jsonl`` and the
 KG journal must hold every epoch / item exactly once, and a killed build may repeat at most one LLM call
@@ -416,6 +416,76 @@ def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills
     return result
 
 
+def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_kills: int = 4) -> dict[str, Any]:
+    """``graphrec.augmentation generate`` against the local fake chat server, uninterrupted, then ``runs`` times
+    with kill -9 at random moments: the same edge file, every user journaled once, at most one repeated LLM
+    call per kill (the base run is a 1-epoch MF on ml-latest-small-tmdb, trained once, never killed)."""
+    import json
+    from collections import Counter
+
+    sys.path.insert(0, str(REPO / "tests" / "kg"))
+    sys.path.insert(0, str(REPO / "tests" / "augmentation"))
+    from augmentation_helpers import comedy_fan
+    from chat_server import ChatServer
+
+    from graphrec.augmentation import read_records
+    from kg.io import read_jsonl
+
+    sets = ["model.name=mf", "model.embedding_dim=8", "train.epochs=1", "train.progress=false", "train.num_threads=1",
+            "eval.ks=[10]", "train.select_metric=recall@10"]
+    _run_killed([sys.executable, str(REPO / "train.py"), "--out-dir", str(work / "runs"), "--name", "base", "--quiet",
+                 *[x for item in sets for x in ("--set", item)]], random.Random(seed), 0.0, 0)
+
+    def journal(out: Path) -> list[dict]:
+        path = Path(str(out) + ".work") / "journal.jsonl"
+        return [r for r in read_jsonl(path) if r.get("kind") == "item"] if path.exists() else []
+
+    def edges(out: Path) -> list[str]:
+        """The edge records without their wall-clock ``time``, in a fixed order."""
+        records = [{k: v for k, v in record.items() if k != "time"} for _, record in read_records(out)[1]]
+        return sorted(json.dumps(record, sort_keys=True) for record in records)
+
+    rng = random.Random(seed)
+    result: dict[str, Any] = {"runs": runs, "users": n_users, "kills": 0, "identical_runs": 0, "problems": [],
+                              "llm_calls": 0, "repeated_calls": 0}
+    with ChatServer(responder=comedy_fan, delay=0.03) as server:
+        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
+
+        def command(out: Path) -> list[str]:
+            return [sys.executable, "-m", "graphrec.augmentation", "generate", "--run", str(work / "runs" / "base"),
+                    "--backend", "openai", "--base-url", server.base_url, "--model", "fake", "--users", str(n_users),
+                    "--candidates", "8", "--concurrency", "1", "--out", str(out), "--quiet"]
+
+        _, reference_s = _run_killed(command(work / "reference.jsonl"), rng, 0.0, 0)
+        reference, calls_per_run = edges(work / "reference.jsonl"), len(server.requests)
+        for r in range(runs):
+            out = work / f"killed{r}.jsonl"
+            before = len(server.requests)
+
+            def check() -> None:
+                counts = Counter(rec["item_id"] for rec in journal(out))
+                if any(c != 1 for c in counts.values()):
+                    result["problems"].append(f"{out.name}: a user journaled twice {counts.most_common(2)}")
+
+            hit, _ = _run_killed(command(out), rng, reference_s, max_kills, check)
+            calls = len(server.requests) - before
+            result["kills"] += hit
+            result["llm_calls"] += calls
+            result["repeated_calls"] += calls - calls_per_run
+            if calls - calls_per_run > hit:
+                result["problems"].append(f"{out.name}: {calls - calls_per_run} repeated calls for {hit} kills")
+            counts = Counter(rec["item_id"] for rec in journal(out))
+            if len(counts) != n_users or set(counts.values()) != {1}:
+                result["problems"].append(f"{out.name}: journal holds {len(counts)} users, counts {set(counts.values())}")
+            if edges(out) == reference:
+                result["identical_runs"] += 1
+            else:
+                result["problems"].append(f"{out.name}: edges differ from the uninterrupted run")
+    result["reference_seconds"] = round(reference_s, 2)
+    result["calls_per_run"] = calls_per_run
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100_000, help="inputs per parser (default 100,000)")
@@ -448,7 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="robustness-kills-") as tmp:
-            for name, suite in (("training", kill_training), ("kg_build", kill_kg_build)):
+            for name, suite in (("training", kill_training), ("kg_build", kill_kg_build),
+                                ("augmentation", kill_augmentation)):
                 result = suite(args.kill_runs, args.seed, Path(tmp) / name)
                 report.setdefault("kills", {})[name] = result
                 print(f"kill -9 {name}: {result['runs']} runs, {result['kills']} kills, "

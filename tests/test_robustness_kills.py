@@ -26,3 +26,10 @@ def test_killed_kg_build_ends_identical_and_repeats_at_most_one_call_per_kill(tm
     result = _robustness().kill_kg_build(runs=1, seed=3, work=tmp_path, n_items=20, max_kills=2)
     assert result["problems"] == [] and result["identical_runs"] == 1 and result["kills"] >= 1
     assert result["repeated_calls"] <= result["kills"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses SIGKILL")
+def test_killed_augmentation_run_ends_identical_and_repeats_at_most_one_call_per_kill(tmp_path):
+    result = _robustness().kill_augmentation(runs=1, seed=3, work=tmp_path, n_users=12, max_kills=2)
+    assert result["problems"] == [] and result["identical_runs"] == 1 and result["kills"] >= 1
+    assert result["repeated_calls"] <= result["kills"]
