@@ -60,6 +60,9 @@ ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"
 RESULTS = REPO / "benchmarks" / "results"
 
+#: benchmarks/baselines.py's EASE λ grid
+EASE_GRID = [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
+
 #: the issue's reference figures (2-core machine, uncontended), for the markdown table
 ISSUE = {
     "recbole": ("3.76", "1.23 s", "1.30 GiB"),
@@ -87,7 +90,12 @@ def rows(models: list[str]) -> list[dict]:
         {"key": "floor-stock", "label": "same products through stock autograd", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"]},
     ]
     for model in models:
-        if model != "lightgcn":
+        if model == "ease":  # the whole validation search over EASE's λ grid, float32 (auto) and the float64 path
+            for precision in ("auto", "float64"):
+                out.append({"key": f"graphrec-ease-search-{precision}", "backbone": True,
+                            "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
+                            "cmd": [py, me, "--worker", "ease-search", "--variant", precision]})
+        elif model != "lightgcn":
             out.append({"key": f"graphrec-{model}", "label": f"graphrec {model}", "cmd": [py, me, "--worker", model], "backbone": True})
     return out
 
@@ -134,6 +142,43 @@ def reference_lightgcn(model_config, data):
             return EmbeddingRecommender.loss(self, users, pos_items, neg_items)
 
     return ReferenceLightGCN(data.n_users, data.n_items, model_config, data.train)
+
+
+def ease_search_worker(args: argparse.Namespace) -> None:
+    """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
+    sys.path.insert(0, str(ANCHORS))
+    from common import emit  # noqa: E402
+
+    import torch
+
+    if args.threads != "default":
+        torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
+    from graphrec.config import load_config, model_config_from_dict
+    from graphrec.evaluation import Evaluator
+    from graphrec.models import build_model
+    from graphrec.training import load_data
+    from graphrec.training.threads import configure_threads
+
+    config = load_config(str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
+                         [] if args.threads == "default" else [f"train.num_threads={args.threads}"])
+    threads_used = configure_threads(config.train.num_threads)
+    data = load_data(config.data)
+    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, batch_size=config.eval.batch_size)
+    started, cells = time.perf_counter(), []
+    for l2 in EASE_GRID:
+        model = build_model(model_config_from_dict({"name": "ease", "l2": l2, "precision": args.variant}),
+                            data.n_users, data.n_items, data.train)
+        t0 = time.perf_counter()
+        figures = model.fit()
+        t1 = time.perf_counter()
+        valid = evaluator.evaluate(model.scorer(), data.valid, exclude=[data.train]).metrics
+        cells.append({"l2": l2, "fit_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
+                      "float32": bool(figures.get("float32")), "valid_recall@20": valid["recall@20"]})
+    total = time.perf_counter() - started
+    best = max(cells, key=lambda c: c["valid_recall@20"])
+    emit({"epoch_seconds": [total], "eval_seconds": [c["eval_seconds"] for c in cells], "cells": cells,
+          "best_l2": best["l2"], "recall@20": best["valid_recall@20"], "threads_used": threads_used,
+          "items": data.n_items, "config": "configs/rlmrec-amazon-book/ease.yaml"})
 
 
 def graphrec_worker(args: argparse.Namespace) -> None:
@@ -304,7 +349,8 @@ def aggregate(row: dict, results: list[dict]) -> dict:
         "eval_seconds_all": evals,
         "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
         "recall@20": ok[-1].get("recall@20"),
-        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch")},
+        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch",
+                                                             "threads_used", "cells", "best_l2", "items")},
         "backbone": bool(row.get("backbone")),
     }
 
@@ -516,7 +562,7 @@ def main(argv=None) -> int:
     parser.add_argument("--load-seconds", type=float, default=3600,
                         help="upper bound on each competing process's life (they also stop with the benchmark)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
-    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "simgcl", "xsimgcl"],
+    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease"],
                         help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null")
     parser.add_argument("--only", nargs="+", default=None, metavar="KEY", help="run only these rows (keys as in the JSON)")
     parser.add_argument("--convergence", type=int, default=0, metavar="EPOCHS",
@@ -531,7 +577,7 @@ def main(argv=None) -> int:
 
     if args.worker:
         args.threads = args.threads[0]
-        graphrec_worker(args)
+        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
         return 0
     if args.setup_anchors:
         setup_anchors()
