@@ -117,3 +117,37 @@ def test_simgcl_shared_passes_equal_separate_passes(small_data, overrides):
     torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------- SGL's passes
+def reference_sgl_contrastive_loss(model, users, pos, neg):
+    """SGL's batch before the polynomial passes: layer-by-layer encodes, combined."""
+    final = model.combine(model.encode())
+    if model.config.views == "rlmrec":
+        view1, view2 = (model.combine(model._encode_directed(model._batch_view(final.device))) for _ in range(2))
+    else:
+        view1, view2 = (model.combine(model.encode(v)) for v in model.views())
+    u, i = model.contrast_ids(users, pos, neg)
+    return final, model.contrast(view1, view2, u, i)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"augmentation": "nd"}, {"augmentation": "rw"}, {"views": "rlmrec"},
+                                       {"layer_combination": "mean", "cl_items": "pos_neg"}, {"include_ego": False}])
+def test_sgl_polynomial_passes_equal_layer_by_layer(small_data, overrides):
+    torch.manual_seed(0)
+    config = model_config_from_dict({"name": "sgl", "embedding_dim": 8, "num_layers": 2, "drop_ratio": 0.3, **overrides})
+    model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
+    model.draw_epoch_views(torch.Generator().manual_seed(3))
+    users, pos, neg = torch.tensor([0, 1, 2, 1]), torch.tensor([0, 3, 5, 2]), torch.tensor([4, 1, 6, 0])
+    results = []
+    for contrastive in (model.contrastive_loss, lambda u, p, n: reference_sgl_contrastive_loss(model, u, p, n)):
+        model.zero_grad()
+        model._rng = torch.Generator().manual_seed(7)
+        final, cl = contrastive(users, pos, neg)
+        (cl + final.pow(2).sum()).backward()
+        results.append((final.detach(), cl.detach(), [p.grad.clone() for p in model.parameters()]))
+    (f1, c1, g1), (f2, c2, g2) = results
+    torch.testing.assert_close(f1, f2, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
