@@ -121,7 +121,9 @@ class GCLRecommender(LightGCN):
             x = propagate(a.to(x.device) if a.device != x.device else a, x)
             if noise_eps > 0:
                 noise = torch.nn.functional.normalize(self.rand(*x.shape, device=x.device), dim=-1)
-                x = x + noise_eps * torch.sign(x) * noise
+                # sign() has a zero gradient: the noise term is built outside autograd (the same
+                # values; the backward skips two products and a zero-filled gradient per layer)
+                x = x + noise_eps * torch.sign(x.detach()) * noise
             layers.append(x)
         return layers
 

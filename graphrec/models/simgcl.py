@@ -68,7 +68,8 @@ class SimGCL(GCLRecommender):
             layers[0].append(produced[0])
             for j in range(views):
                 x = produced[1 + j]
-                layers[1 + j].append(x + eps * torch.sign(x) * noise[j][depth])
+                # the noise term outside autograd: sign() has a zero gradient (same values, cheaper backward)
+                layers[1 + j].append(x + eps * torch.sign(x.detach()) * noise[j][depth])
         return layers
 
     def contrastive_loss(self, users, pos, neg):

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from graphrec.config import model_config_from_dict
 from graphrec.models import build_model, losses
 from graphrec.models.losses import info_nce
+from graphrec.models.propagation import propagate
 
 
 class _ReferenceInfoNCEScaled(torch.autograd.Function):
@@ -89,11 +90,25 @@ def test_blocked_info_nce_without_grad_skips_the_gradients():
 
 
 # ------------------------------------------------------------ SimGCL's passes
+def reference_encode(model, noise_eps=0.0):
+    """GCLRecommender.encode before the speed work (noise through autograd, sign() included)."""
+    x = model.ego()
+    adjacency = model._adjacency_on(x.device)
+    layers = [x]
+    for _ in range(model.num_layers):
+        x = propagate(adjacency, x)
+        if noise_eps > 0:
+            noise = F.normalize(model.rand(*x.shape, device=x.device), dim=-1)
+            x = x + noise_eps * torch.sign(x) * noise
+        layers.append(x)
+    return layers
+
+
 def reference_simgcl_contrastive_loss(model, users, pos, neg):
     """SimGCL's batch before the shared passes: a clean pass and two separate noisy passes."""
-    final = model.combine(model.encode())
-    view1 = model.combine(model.encode(noise_eps=model.config.eps))
-    view2 = model.combine(model.encode(noise_eps=model.config.eps))
+    final = model.combine(reference_encode(model))
+    view1 = model.combine(reference_encode(model, model.config.eps))
+    view2 = model.combine(reference_encode(model, model.config.eps))
     u, i = model.contrast_ids(users, pos, neg)
     return final, model.contrast(view1, view2, u, i)
 
@@ -151,3 +166,21 @@ def test_sgl_polynomial_passes_equal_layer_by_layer(small_data, overrides):
     torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
     for a, b in zip(g1, g2):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_xsimgcl_detached_noise_equals_noise_through_autograd(small_data):
+    torch.manual_seed(0)
+    config = model_config_from_dict({"name": "xsimgcl", "embedding_dim": 8, "num_layers": 3, "eps": 0.3})
+    model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
+    grads, values = [], []
+    for encode in (lambda: model.encode(noise_eps=0.3), lambda: reference_encode(model, 0.3)):
+        model.zero_grad()
+        model._rng = torch.Generator().manual_seed(5)
+        layers = encode()
+        loss = model.combine(layers).pow(2).sum() + layers[1].sin().sum()
+        loss.backward()
+        values.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(values[0], values[1], rtol=0, atol=0)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
