@@ -6,6 +6,8 @@
     python benchmarks/speed.py --rounds 2 --epochs 3    # interleaved rounds: medians over both
     python benchmarks/speed.py --device cuda            # the same on a GPU (RecBole and PyG included)
     python benchmarks/speed.py --convergence 10         # also: test Recall@20 by epoch, fast path vs the old path
+    python benchmarks/speed.py --only graphrec --threads default 0 1 --load 1 3 --rounds 3
+        # quiet vs beside 1 and 3 busy processes, graphrec's default threads vs torch's (0) vs 1
 
 Setup (the issue's): LightGCN on ``rlmrec-amazon-book`` (11,000 users, 9,332 items,
 120,464 training interactions), embedding 32, 3 layers, batch 4096 = 30 batches per
@@ -23,6 +25,14 @@ epoch, Adam 1e-3, one thread (``--threads``).  Rows:
   the backward reusing the symmetric adjacency, and the same through stock autograd;
 * the other backbones on the same setup with their RLMRec configs: SGL, SimGCL, XSimGCL
   (and the knowledge-aware ones with ``--models``).
+
+With ``--load N ...`` every row is also timed beside N competing CPU-bound processes (pure
+Python busy loops started just before the row and stopped after it; each also exits on its
+own when the benchmark's process is gone or after ``--load-seconds``), interleaved with the
+quiet measurement in every round, and a table puts quiet and loaded figures side by side with
+the load average at each.  ``--threads`` takes several settings to compare them in the same
+moment: a count, ``default`` (``train.num_threads`` left unset: graphrec's default policy,
+:mod:`graphrec.training.threads`) or ``0`` (torch's default, one thread per core).
 
 Every row runs in its own subprocess, so peak RSS is per implementation.  With several
 ``--rounds`` the rows are interleaved (round 1: all rows, round 2: all rows, ...) and the
@@ -44,9 +54,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+from graphrec.training.threads import default_num_threads  # noqa: E402
+
 ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"
 RESULTS = REPO / "benchmarks" / "results"
+
+#: benchmarks/baselines.py's EASE λ grid
+EASE_GRID = [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
 
 #: the issue's reference figures (2-core machine, uncontended), for the markdown table
 ISSUE = {
@@ -75,7 +90,12 @@ def rows(models: list[str]) -> list[dict]:
         {"key": "floor-stock", "label": "same products through stock autograd", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"]},
     ]
     for model in models:
-        if model != "lightgcn":
+        if model == "ease":  # the whole validation search over EASE's λ grid, float32 (auto) and the float64 path
+            for precision in ("auto", "float64"):
+                out.append({"key": f"graphrec-ease-search-{precision}", "backbone": True,
+                            "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
+                            "cmd": [py, me, "--worker", "ease-search", "--variant", precision]})
+        elif model != "lightgcn":
             out.append({"key": f"graphrec-{model}", "label": f"graphrec {model}", "cmd": [py, me, "--worker", model], "backbone": True})
     return out
 
@@ -124,6 +144,43 @@ def reference_lightgcn(model_config, data):
     return ReferenceLightGCN(data.n_users, data.n_items, model_config, data.train)
 
 
+def ease_search_worker(args: argparse.Namespace) -> None:
+    """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
+    sys.path.insert(0, str(ANCHORS))
+    from common import emit  # noqa: E402
+
+    import torch
+
+    if args.threads != "default":
+        torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
+    from graphrec.config import load_config, model_config_from_dict
+    from graphrec.evaluation import Evaluator
+    from graphrec.models import build_model
+    from graphrec.training import load_data
+    from graphrec.training.threads import configure_threads
+
+    config = load_config(str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
+                         [] if args.threads == "default" else [f"train.num_threads={args.threads}"])
+    threads_used = configure_threads(config.train.num_threads)
+    data = load_data(config.data)
+    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, batch_size=config.eval.batch_size)
+    started, cells = time.perf_counter(), []
+    for l2 in EASE_GRID:
+        model = build_model(model_config_from_dict({"name": "ease", "l2": l2, "precision": args.variant}),
+                            data.n_users, data.n_items, data.train)
+        t0 = time.perf_counter()
+        figures = model.fit()
+        t1 = time.perf_counter()
+        valid = evaluator.evaluate(model.scorer(), data.valid, exclude=[data.train]).metrics
+        cells.append({"l2": l2, "fit_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
+                      "float32": bool(figures.get("float32")), "valid_recall@20": valid["recall@20"]})
+    total = time.perf_counter() - started
+    best = max(cells, key=lambda c: c["valid_recall@20"])
+    emit({"epoch_seconds": [total], "eval_seconds": [c["eval_seconds"] for c in cells], "cells": cells,
+          "best_l2": best["l2"], "recall@20": best["valid_recall@20"], "threads_used": threads_used,
+          "items": data.n_items, "config": "configs/rlmrec-amazon-book/ease.yaml"})
+
+
 def graphrec_worker(args: argparse.Namespace) -> None:
     """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
     sys.path.insert(0, str(ANCHORS))
@@ -131,19 +188,24 @@ def graphrec_worker(args: argparse.Namespace) -> None:
 
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads != "default":
+        torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
     from graphrec.config import load_config
     from graphrec.evaluation import Evaluator
     from graphrec.models import build_model
     from graphrec.training import Trainer, load_data, seed_everything
+    from graphrec.training.threads import configure_threads
 
     model_name = args.worker
     config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
-    overrides = [f"train.num_threads={args.threads}", f"train.device={args.device}", f"train.seed={args.seed}"]
+    overrides = [f"train.device={args.device}", f"train.seed={args.seed}"]
+    if args.threads != "default":  # else the config's train.num_threads: graphrec's default when unset
+        overrides.append(f"train.num_threads={args.threads}")
     if not config_path.exists():  # knowledge-aware models: LightGCN's setup, interactions only (kg: null)
         config_path = REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"
         overrides = [f"model.name={model_name}", *overrides]
     config = load_config(str(config_path), overrides)
+    threads_used = configure_threads(config.train.num_threads)  # what Trainer.fit does
     data = load_data(config.data)
     seed_everything(args.seed)
     if args.variant == "reference":
@@ -184,6 +246,7 @@ def graphrec_worker(args: argparse.Namespace) -> None:
         "eval_seconds": eval_seconds,
         "recall@20": result.get("recall@20"),
         "batches_per_epoch": trainer.sampler.num_batches(config.train.batch_size),
+        "threads_used": threads_used,
         "config": str(config_path.relative_to(REPO)),
     })
 
@@ -191,13 +254,20 @@ def graphrec_worker(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ driver
 def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None, timeout: float = 1800) -> dict:
     """Run one row's worker in a subprocess; returns its RESULT dict (or an error)."""
-    cmd = [*row["cmd"], "--threads", str(args.threads), "--device", args.device]
+    threads = str(args.threads)
+    if not row["key"].startswith("graphrec"):  # the anchors take a count
+        threads = str(anchor_threads(threads))
+    cmd = [*row["cmd"], "--threads", threads, "--device", args.device]
     epochs = args.backbone_epochs if row.get("backbone") and args.backbone_epochs else args.epochs
     cmd += extra if extra is not None else ["--epochs", str(epochs), "--evals", str(args.evals)]
     if not Path(cmd[0]).exists():
         return {"error": f"{cmd[0]} not found (run: python benchmarks/speed.py --setup-anchors)"}
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if threads.isdigit() and int(threads) > 0:
+            env[name] = threads
+        else:  # `default` / 0: what a user with a clean environment gets
+            env.pop(name, None)
     started = time.perf_counter()
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
@@ -210,6 +280,53 @@ def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None,
     out = json.loads(lines[-1][len("RESULT "):])
     out["wall_seconds"] = time.perf_counter() - started
     return out
+
+
+def anchor_threads(setting: str) -> int:
+    """The count an anchor gets for a ``--threads`` setting (``default``: graphrec's policy)."""
+    if setting == "default":
+        return default_num_threads()
+    return int(setting) or (os.cpu_count() or 1)
+
+
+#: a competing CPU-bound process: busy until its parent (the benchmark) is gone or time is up
+BUSY = """import os, sys, time
+parent, end = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end and os.getppid() == parent:
+    for _ in range(200000):
+        pass
+"""
+
+
+class CompetingLoad:
+    """``n`` busy-looping processes for the duration of a ``with`` block (bounded: each also
+    stops after ``seconds`` or as soon as this process is gone)."""
+
+    def __init__(self, n: int, seconds: float) -> None:
+        self.n, self.seconds, self.procs = n, seconds, []
+
+    def __enter__(self) -> "CompetingLoad":
+        for _ in range(self.n):
+            self.procs.append(subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid()), str(self.seconds)],
+                                               stdin=subprocess.DEVNULL))
+        if self.n:
+            time.sleep(1.0)  # let them reach the CPUs before the row starts
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.procs = []
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def median(values):
@@ -232,7 +349,8 @@ def aggregate(row: dict, results: list[dict]) -> dict:
         "eval_seconds_all": evals,
         "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
         "recall@20": ok[-1].get("recall@20"),
-        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch")},
+        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch",
+                                                             "threads_used", "cells", "best_l2", "items")},
         "backbone": bool(row.get("backbone")),
     }
 
@@ -255,6 +373,63 @@ def ratios(table: list[dict]) -> dict:
 
 def fmt(value, unit: str = "", digits: int = 2) -> str:
     return "—" if value is None else f"{value:.{digits}f}{unit}"
+
+
+def thread_setting(text: str) -> str:
+    if text != "default" and not text.isdigit():
+        raise argparse.ArgumentTypeError(f"a thread count, 0 or `default`, got {text!r}")
+    return text
+
+
+def load_table(selected: list[dict], settings: list[str], loads: list[int], results: dict) -> list[dict]:
+    """Per row and thread setting: median s/epoch quiet and beside each load, with the ratios."""
+    out = []
+    for row in selected:
+        for setting in settings:
+            entry = {"key": row["key"], "threads": setting, "by_load": {}}
+            for n in loads:
+                ok = [r for r in results[(row["key"], setting, n)] if "error" not in r]
+                if not ok:
+                    continue
+                entry["threads_used"] = ok[-1].get("threads_used")
+                entry["by_load"][str(n)] = {
+                    "epoch_seconds": median([x for r in ok for x in r["epoch_seconds"]]),
+                    "eval_seconds": median([x for r in ok for x in r.get("eval_seconds") or []]),
+                    "epoch_seconds_all": [x for r in ok for x in r["epoch_seconds"]],
+                    "load_averages": [r["load_average"] for r in ok],
+                }
+            quiet = entry["by_load"].get("0")
+            for n, figures in entry["by_load"].items():
+                if quiet and n != "0":
+                    figures["x_quiet"] = figures["epoch_seconds"] / quiet["epoch_seconds"]
+            out.append(entry)
+    return out
+
+
+#: the issue's targets for an epoch beside N competing processes, as a multiple of its quiet time
+LOAD_TARGETS = {1: 2.0, 3: 4.0}
+
+
+def render_load(entries: list[dict], loads: list[int]) -> list[str]:
+    head = "| implementation | threads (in use) | quiet s/epoch | " + " | ".join(
+        f"beside {n} busy: s/epoch (× quiet)" for n in loads[1:]) + " | load averages (quiet; " + "; ".join(
+        f"beside {n}" for n in loads[1:]) + ") |"
+    lines = ["", "Quiet and beside competing CPU-bound processes (medians over the rounds; load averages "
+             "1/5/15 min from the end of each measurement, first round):", "", head, "|---" * (3 + len(loads)) + "|"]
+    for e in entries:
+        figures = e["by_load"]
+        cells = []
+        for n in loads[1:]:
+            f = figures.get(str(n))
+            target = LOAD_TARGETS.get(n)
+            mark = "" if f is None or target is None or "x_quiet" not in f else (" ✓" if f["x_quiet"] <= target else " ✗")
+            cells.append("—" if f is None else f"{f['epoch_seconds']:.2f} ({fmt(f.get('x_quiet'), '×')}{mark})")
+        quiet = figures.get("0")
+        avgs = "; ".join(figures[str(n)]["load_averages"][0] if str(n) in figures else "—" for n in loads)
+        lines.append(f"| {e['key']} | {e['threads']} ({e.get('threads_used', '?')}) | "
+                     f"{fmt(quiet['epoch_seconds'] if quiet else None)} | " + " | ".join(cells) + f" | {avgs} |")
+    lines += ["", "Targets (issue 18 §1, default settings): beside 1 busy process ≤ 2× quiet, beside 3 ≤ 4× (✓ met, ✗ missed)."]
+    return lines
 
 
 def render(payload: dict) -> str:
@@ -293,6 +468,8 @@ def render(payload: dict) -> str:
                 continue
             rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
             lines.append(f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |")
+    if payload.get("under_load"):
+        lines += render_load(payload["under_load"], [0, *payload["loads"]])
     checks = payload.get("targets")
     if checks:
         lines += ["", "Targets (issue 6): " + "; ".join(
@@ -378,9 +555,14 @@ def main(argv=None) -> int:
     parser.add_argument("--backbone-rounds", type=int, default=1, help="rounds that include the SGL/SimGCL/... rows")
     parser.add_argument("--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", nargs="+", default=["1"], type=thread_setting,
+                        help="thread settings to compare: counts, `default` (graphrec's policy) or 0 (torch's default)")
+    parser.add_argument("--load", nargs="+", type=int, default=[], metavar="N",
+                        help="also time every row beside N competing busy processes (several N: one column each)")
+    parser.add_argument("--load-seconds", type=float, default=3600,
+                        help="upper bound on each competing process's life (they also stop with the benchmark)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
-    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "simgcl", "xsimgcl"],
+    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease"],
                         help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null")
     parser.add_argument("--only", nargs="+", default=None, metavar="KEY", help="run only these rows (keys as in the JSON)")
     parser.add_argument("--convergence", type=int, default=0, metavar="EPOCHS",
@@ -394,7 +576,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.worker:
-        graphrec_worker(args)
+        args.threads = args.threads[0]
+        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
         return 0
     if args.setup_anchors:
         setup_anchors()
@@ -408,22 +591,29 @@ def main(argv=None) -> int:
     table_rows = rows(models)
     selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
     load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    results: dict[str, list[dict]] = {r["key"]: [] for r in selected}
+    settings, loads = args.threads, [0, *args.load]
+    results: dict[tuple, list[dict]] = {(r["key"], t, n): [] for r in selected for t in settings for n in loads}
     for round_index in range(args.rounds):
         for row in selected:
             if row.get("backbone") and round_index >= args.backbone_rounds:
                 continue
-            res = run_row(row, args)
-            results[row["key"]].append(res)
-            summary = res.get("error") or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
-            print(f"[round {round_index + 1}] {row['key']}: {summary}", flush=True)
-    table = [aggregate(r, results[r["key"]]) for r in selected]
+            for setting in settings:
+                for n in loads:
+                    with CompetingLoad(n, args.load_seconds):
+                        res = run_row(row, argparse.Namespace(**{**vars(args), "threads": setting}))
+                        res["load_average"] = load_average()
+                    results[(row["key"], setting, n)].append(res)
+                    summary = res.get("error") or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
+                    print(f"[round {round_index + 1}] {row['key']} threads={setting} load={n}: {summary} "
+                          f"(load average {res['load_average']})", flush=True)
+    table = [aggregate(r, results[(r["key"], settings[0], 0)]) for r in selected]
     payload = {
         "benchmark": "speed",
         "dataset": "rlmrec-amazon-book",
         "setup": {"model": "LightGCN", "embedding_dim": 32, "num_layers": 3, "batch_size": 4096, "batches_per_epoch": 30},
         "device": args.device,
-        "threads": args.threads,
+        "threads": settings[0] if len(settings) == 1 else settings,
+        "loads": args.load,
         "rounds": args.rounds,
         "epochs": args.epochs,
         "backbone_epochs": args.backbone_epochs or args.epochs,
@@ -438,6 +628,8 @@ def main(argv=None) -> int:
         "ratios": ratios(table),
     }
     payload["targets"] = target_checks(table)
+    if args.load or len(settings) > 1:
+        payload["under_load"] = load_table(selected, settings, loads, results)
     if args.convergence:
         payload["convergence"] = convergence(args, table_rows)
     text = render(payload)

@@ -160,7 +160,7 @@ class TrainConfig:
     select_metric: str = doc("Validation metric that selects the best epoch, e.g. `recall@20` or `ndcg@20`.", "recall@20", pattern=r"[a-z_]+@[0-9]{1,7}")
     seed: int = doc("Seed of initialisation and negative sampling; a fixed seed gives identical metrics on CPU.", 2024, ge=0, le=2**32 - 1)
     device: str = doc("`cpu`, `cuda`, `cuda:1`, ... (`auto` = cuda when available).", "cpu", pattern=r"auto|cpu|mps|cuda(:[0-9]{1,3})?")
-    num_threads: int | None = doc("torch intra-op threads; null = torch's default (one per core).", None, ge=1, le=4096)
+    num_threads: int | None = doc("torch intra-op threads; null = graphrec's default, half the available CPUs (1-8; 1 on 2 cores), which keeps an epoch within 2x of its quiet time beside one CPU-bound job and 4x beside three (graphrec/training/threads.py); 0 = torch's default (one per core, collapses 3-20x under load).", None, ge=0, le=4096)
     resume: bool = doc("Continue from the run directory's last checkpoint when one exists.", True)
     progress: bool = doc("Show tqdm progress bars on a terminal.", True)
     augmentation: AugmentationConfig = doc("LLM-augmented triplets (section `train.augmentation`).", default_factory=AugmentationConfig)

@@ -79,8 +79,10 @@ def evaluate_run(argv: Sequence[str]) -> int:
     setup_logging(args.quiet)
     from graphrec.evaluation import evaluate_scorer
     from graphrec.training import load_run
+    from graphrec.training.threads import configure_threads
 
     config, data, model = load_run(args.run)
+    configure_threads(config.train.num_threads)  # as training did: no oversubscription under load
     result = evaluate_scorer(
         model.scorer(), data, split=args.split, ks=args.ks or config.eval.ks,
         mask_valid=args.mask_valid or (args.split == "test" and config.eval.mask_valid_at_test),

@@ -27,7 +27,7 @@ from graphrec.errors import ConfigError
 from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.base import LossOutput
 from graphrec.models.losses import bpr_loss, info_nce, l2_parameters, l2_penalty
-from graphrec.models.propagation import propagate
+from graphrec.models.propagation import propagate, propagate_sum
 
 
 @dataclass
@@ -121,15 +121,35 @@ class GCLRecommender(LightGCN):
             x = propagate(a.to(x.device) if a.device != x.device else a, x)
             if noise_eps > 0:
                 noise = torch.nn.functional.normalize(self.rand(*x.shape, device=x.device), dim=-1)
-                x = x + noise_eps * torch.sign(x) * noise
+                # sign() has a zero gradient: the noise term is built outside autograd (the same
+                # values; the backward skips two products and a zero-filled gradient per layer)
+                x = x + noise_eps * torch.sign(x.detach()) * noise
             layers.append(x)
         return layers
+
+    def encode_combined(self, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """``combine(encode(adjacency))`` without noise, for one symmetric adjacency.
+
+        With layer 0 included this is LightGCN's polynomial :math:`\sum_l \hat A^l E_0`
+        (divided by ``L + 1`` for ``mean``), run as one autograd node
+        (:func:`~graphrec.models.propagation.propagate_sum`: the same sums in the same
+        order, so the same values, without keeping ``L`` layers and their graph).
+        """
+        if not self.include_ego or isinstance(adjacency, (list, tuple)):
+            return self.combine(self.encode(adjacency))
+        x = self.ego()
+        if adjacency is None:
+            adjacency = self._adjacency_on(x.device)
+        elif adjacency.device != x.device:
+            adjacency = adjacency.to(x.device)
+        total = propagate_sum(adjacency, x, self.num_layers)
+        return total / (self.num_layers + 1) if self.layer_combination == "mean" else total
 
     def split(self, nodes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return nodes[: self.n_users], nodes[self.n_users :]
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split(self.combine(self.encode()))
+        return self.split(self.encode_combined())
 
     # ------------------------------------------------------------------ loss
     def regularization(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:

@@ -142,11 +142,11 @@ class SGL(GCLRecommender):
 
     # ------------------------------------------------------------------ loss
     def contrastive_loss(self, users, pos, neg):
-        final = self.combine(self.encode())
+        final = self.encode_combined()
         if self.config.views == "rlmrec":
             device = final.device
             view1, view2 = (self.combine(self._encode_directed(self._batch_view(device))) for _ in range(2))
         else:
-            view1, view2 = (self.combine(self.encode(v)) for v in self.views())
+            view1, view2 = (self.encode_combined(v) for v in self.views())
         u, i = self.contrast_ids(users, pos, neg)
         return final, self.contrast(view1, view2, u, i)

@@ -45,6 +45,7 @@ from graphrec.training.distributed import (
     broadcast_parameters,
 )
 from graphrec.training.sampler import build_sampler
+from graphrec.training.threads import configure_threads
 
 log = logging.getLogger(__name__)
 
@@ -344,8 +345,7 @@ class Trainer:
 
     def fit(self) -> TrainResult:
         """Train until ``epochs`` or early stopping, then evaluate the best epoch."""
-        if self.cfg.num_threads:
-            torch.set_num_threads(self.cfg.num_threads)
+        configure_threads(self.cfg.num_threads, self.dist.world_size)
         resumed = self._resume()
         has_valid = self.data.valid is not None and self.data.valid.nnz > 0
         if not has_valid:

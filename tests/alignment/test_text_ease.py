@@ -83,7 +83,9 @@ def make(data, embeddings, train=None, **values):
 
 def test_text_weight_zero_is_ease_exactly(topics, topic_views):
     ours = make(topics, topic_views.item, l2=50.0, text_weight=0.0)
-    ease = EASE(topics.n_users, topics.n_items, model_config_from_dict({"name": "ease", "l2": 50.0}), topics.train)
+    # text_ease fits in float64; EASE's default (precision: auto) would take float32 here
+    ease = EASE(topics.n_users, topics.n_items, model_config_from_dict({"name": "ease", "l2": 50.0, "precision": "float64"}),
+                topics.train)
     ease.fit()
     assert torch.equal(ours.weights, ease.weights)
 

@@ -7,6 +7,7 @@ import torch
 from graphrec.config import model_config_from_dict
 from graphrec.errors import ConfigError
 from graphrec.models import build_model
+from graphrec.models.ease import condition_bound, fit_precision, gram_matrix
 from graphrec.models.itemknn import top_k_similarities
 
 # 4 users x 5 items; item 4 is never interacted with
@@ -63,11 +64,47 @@ def test_ease_columns_are_ridge_regressions_on_the_other_items():
 def test_ease_refuses_catalogues_over_the_memory_limit():
     train = sp.random(10, 3000, density=0.01, format="csr", random_state=0)
     config = model_config_from_dict({"name": "ease", "max_memory_gb": 0.1})
-    with pytest.raises(ConfigError, match=r"3000 items.*0\.2 GB.*max_memory_gb = 0\.1"):
+    with pytest.raises(ConfigError, match=r"3000 items.*0\.108 GB while fitting in float32.*max_memory_gb = 0\.1"):
+        build_model(config, 10, 3000, train)
+    config = model_config_from_dict({"name": "ease", "max_memory_gb": 0.1, "precision": "float64"})
+    with pytest.raises(ConfigError, match=r"0\.18 GB while fitting in float64"):
         build_model(config, 10, 3000, train)
 
 
+def test_ease_beyond_50k_items_says_what_it_would_need():
+    train = sp.random(10, 60_000, density=1e-4, format="csr", random_state=0)
+    with pytest.raises(ConfigError, match=r"60000 items.*43\.2 GB while fitting in float32 \(14\.4 GB for B alone\)"
+                                          r".*max_memory_gb = 8.*itemknn"):
+        build_model(model_config_from_dict({"name": "ease"}), 10, 60_000, train)
+
+
+@pytest.mark.parametrize("l2", [0.5, 10.0, 500.0])
+def test_ease_float32_fit_matches_float64(l2):
+    rng = np.random.default_rng(int(l2))
+    matrix = (rng.random((400, 150)) < 0.05).astype(np.float64)
+    b64 = fitted("ease", matrix, l2=l2, precision="float64").weights.numpy()
+    b32 = fitted("ease", matrix, l2=l2, precision="float32").weights.numpy()
+    np.testing.assert_allclose(b32, b64, rtol=1e-3, atol=1e-5 * np.abs(b64).max())
+    scores64, scores32 = matrix @ b64, matrix @ b32
+    # the same top 10 of every user wherever the 10th and 11th scores are not (near) tied
+    order64 = np.argsort(-scores64, axis=1)
+    gaps = np.take_along_axis(scores64, order64[:, 9:11], axis=1)
+    clear = (gaps[:, 0] - gaps[:, 1]) > 1e-4
+    top64 = np.sort(order64[:, :10], axis=1)
+    top32 = np.sort(np.argsort(-scores32, axis=1)[:, :10], axis=1)
+    assert clear.mean() > 0.5 and np.array_equal(top64[clear], top32[clear])
+
+
+def test_ease_auto_precision_follows_the_condition_bound():
+    gram = gram_matrix(sp.csr_matrix(X))
+    assert condition_bound(gram, 2.0) == pytest.approx((8 + 2) / 2)  # largest row sum of X^T X is 8
+    assert fit_precision(gram, 2.0, "auto") == "float32"
+    assert fit_precision(gram, 1e-4, "auto") == "float64"
+    assert fit_precision(gram, 1e-4, "float32") == "float32"
+
+
 @pytest.mark.parametrize("settings, message", [({"l2": 0.0}, "model.l2: 0.0 is out of range"),
+                                               ({"precision": "half"}, "precision"),
                                                ({"max_memory_gb": -1.0}, "model.max_memory_gb: -1.0 is out of range")])
 def test_ease_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
