@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from graphrec.config import DataConfig, RunConfig, dump_config, load_config
+from graphrec.data.bundle import save_bundle
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import CheckpointError
 from graphrec.io import atomic_write_text
@@ -58,6 +59,7 @@ def run_training(
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        save_bundle(run_dir, data, data_fingerprint(data))  # what graphrec.inference needs to use the run without its dataset
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
