@@ -6,6 +6,7 @@
 >>> rec.recommend_for_items(["318", "296"], k=10)                         # doctest: +SKIP
 """
 from graphrec.data.bundle import BUNDLE_DIR, has_bundle, load_bundle, save_bundle
+from graphrec.inference.explain import explain
 from graphrec.inference.load import load_recommender
 from graphrec.inference.recommender import (
     InvalidRequestError,
@@ -20,6 +21,7 @@ __all__ = [
     "Recommendation",
     "TrainedRecommender",
     "UnknownIdError",
+    "explain",
     "has_bundle",
     "load_bundle",
     "load_recommender",
