@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from graphrec.cli.common import setup_logging, user_errors_exit
+from graphrec.inference import server
 from graphrec.inference.export import export_topk, read_user_file
 from graphrec.inference.load import load_recommender
 from graphrec.inference.recommender import DEFAULT_MEMORY_MB
@@ -67,8 +68,6 @@ def serve_parser() -> argparse.ArgumentParser:
 
 @user_errors_exit
 def serve_main(argv: Sequence[str] | None = None) -> int:
-    from graphrec.inference import server  # fastapi is optional: imported only when serving
-
     args = serve_parser().parse_args(argv)
     setup_logging(args.quiet)
     server.require_server()
