@@ -33,7 +33,6 @@ REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages: import the repository's packages, not them
 sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import psutil  # noqa: E402
 import torch  # noqa: E402
 
 from graphrec.config import load_config  # noqa: E402
@@ -48,26 +47,32 @@ CONFIG = REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"
 GIB = 2**30
 
 
+def rss_bytes() -> int:
+    """This process's resident set size (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm", encoding="ascii") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 class PeakRSS:
     """Samples this process's RSS every ``interval`` seconds while active."""
 
     def __init__(self, interval: float = 0.01) -> None:
-        self.process, self.interval, self.peak, self._stop = psutil.Process(), interval, 0, threading.Event()
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
 
     def __enter__(self) -> "PeakRSS":
-        self.peak = self.process.memory_info().rss
+        self.peak = rss_bytes()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.process.memory_info().rss)
+            self.peak = max(self.peak, rss_bytes())
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
+        self.peak = max(self.peak, rss_bytes())
 
 
 def build(args):

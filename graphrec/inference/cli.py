@@ -6,6 +6,8 @@ import json
 import sys
 from typing import Sequence
 
+import torch
+
 from graphrec.cli.common import setup_logging, user_errors_exit
 from graphrec.inference import server
 from graphrec.inference.export import export_topk, read_user_file
@@ -62,6 +64,9 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     parser.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask for")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads per request (default 1: requests are small and run concurrently; "
+                             "more threads per request only contend for the cores)")
     parser.add_argument("--quiet", "-q", action="store_true", help="warnings only")
     return parser
 
@@ -71,6 +76,7 @@ def serve_main(argv: Sequence[str] | None = None) -> int:
     args = serve_parser().parse_args(argv)
     setup_logging(args.quiet)
     server.require_server()
+    torch.set_num_threads(max(1, args.threads))
     rec = load_recommender(args.run, device=args.device)
     server.run(rec, host=args.host, port=args.port, max_k=args.max_k, quiet=args.quiet)
     return 0

@@ -194,14 +194,15 @@ class TrainedRecommender:
         return allowed
 
     def rank(self, scores: torch.Tensor, k: int, seen: sp.csr_matrix | None = None,
-             allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` ``(scores, items)`` of a score block; ``seen`` rows and items outside ``allowed``
-        are masked; ``-inf`` positions (fewer than ``k`` items left) carry item ``-1``."""
+             allowed: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` ``(scores, items)`` of a score block; items outside ``allowed`` and the entries of
+        ``seen`` (its ``rows``, default all, one per score row) are masked; ``-inf`` positions (fewer
+        than ``k`` items left) carry item ``-1``."""
         scores = scores.float().contiguous()
         if allowed is not None:
             scores.masked_fill_(~torch.from_numpy(allowed).to(scores.device), float("-inf"))
         if seen is not None:
-            local, cols = gather_csr_rows(seen, np.arange(seen.shape[0]))
+            local, cols = gather_csr_rows(seen, np.arange(seen.shape[0]) if rows is None else rows)
             mask_scores(scores, local, cols)
         values, indices = topk_with_ties(scores, k)
         values, indices = values.cpu().numpy(), indices.cpu().numpy()
@@ -220,8 +221,8 @@ class TrainedRecommender:
             block = users[start : start + self.block_users]
             with torch.no_grad():
                 scores = scorer(torch.from_numpy(block))
-            seen = self.train[block] if exclude_seen else None
-            values[start : start + len(block)], indices[start : start + len(block)] = self.rank(scores, k, seen, allowed)
+            seen = self.train if exclude_seen else None  # its rows `block`, gathered without slicing the matrix
+            values[start : start + len(block)], indices[start : start + len(block)] = self.rank(scores, k, seen, allowed, block)
         return values, indices
 
     def _lists(self, users: Sequence[str | None], values: np.ndarray, indices: np.ndarray,
