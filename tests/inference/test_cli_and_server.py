@@ -169,3 +169,13 @@ def test_serve_command_line_starts_a_server(run):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_dispatcher_forwards_and_rejects_unknown_commands(capsys):
+    assert main(["nope"]) == 2 and "unknown command 'nope'" in capsys.readouterr().err
+    assert main([]) == 2
+    for command in ("train", "evaluate", "recommend", "serve", "compare"):
+        with pytest.raises(SystemExit) as done:
+            main([command, "--help"])
+        assert done.value.code == 0
+    assert "graphrec-train" in capsys.readouterr().out
