@@ -121,6 +121,7 @@ async def _send_json(send, status: int, body: dict) -> None:
 def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
     """The FastAPI application serving ``rec``."""
     require_server()
+    rec.scorer()  # propagation and embeddings now, not in the first request
     app = FastAPI(title="graphrec", version="1", description=f"Recommendations of run {rec.run_dir} "
                   f"({rec.model.name}: {rec.n_users} users, {rec.n_items} items).")
 
