@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from conftest import train_tiny
+from inference_helpers import train_tiny
 
 from graphrec.__main__ import main
 from graphrec.inference import export, load_recommender

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import train_tiny
+from inference_helpers import train_tiny
 
 from graphrec.data.bundle import has_bundle
 from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties

@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import train_tiny
+from inference_helpers import train_tiny
 
 from graphrec.data.bundle import bundle_dir
 from graphrec.errors import CheckpointError
