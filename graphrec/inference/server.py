@@ -143,21 +143,23 @@ def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int =
         return {"status": "ok", "model": rec.model.name, "users": rec.n_users, "items": rec.n_items,
                 "run": None if rec.run_dir is None else str(rec.run_dir)}
 
+    # The handlers return a JSONResponse of plain lists and floats: FastAPI's generic encoder
+    # (jsonable_encoder) would walk them again for nothing.
     @app.post("/recommend")
-    async def recommend(body: RecommendRequest) -> dict:
+    async def recommend(body: RecommendRequest) -> JSONResponse:
         result = rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
                                candidates=body.candidates, unknown=body.unknown)[0]
-        return result.to_dict()
+        return JSONResponse(result.to_dict())
 
     @app.post("/recommend/new-user")
-    async def new_user(body: NewUserRequest) -> dict:
-        return rec.recommend_for_items(body.items, k=check_k(body.k), exclude_seen=body.exclude_seen,
-                                       candidates=body.candidates, unknown_items=body.unknown_items).to_dict()
+    async def new_user(body: NewUserRequest) -> JSONResponse:
+        return JSONResponse(rec.recommend_for_items(body.items, k=check_k(body.k), exclude_seen=body.exclude_seen,
+                                                    candidates=body.candidates, unknown_items=body.unknown_items).to_dict())
 
     @app.post("/similar-items")
-    async def similar(body: SimilarItemsRequest) -> dict:
+    async def similar(body: SimilarItemsRequest) -> JSONResponse:
         result = rec.similar_items(body.item, k=check_k(body.k)).to_dict()
-        return {"item": body.item, "items": result["items"], "scores": result["scores"]}
+        return JSONResponse({"item": body.item, "items": result["items"], "scores": result["scores"]})
 
     @app.post("/explain")
     def explain_items(body: ExplainRequest) -> dict:
