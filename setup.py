@@ -44,7 +44,11 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7.0", "optuna>=4.0"],
+        "test": ["pytest>=7.0", "optuna>=4.0", "fastapi>=0.100", "uvicorn[standard]>=0.23", "httpx>=0.24"],
+        # `python -m graphrec serve` (HTTP API of a trained run)
+        "serve": ["fastapi>=0.100", "uvicorn[standard]>=0.23"],
+        # `python -m graphrec recommend --out *.parquet`
+        "parquet": ["pyarrow>=12"],
         # hyper-parameter search (`evaluate.py search`)
         "experiment": ["optuna>=4.0"],
         "tensorboard": ["tensorboard>=2.14"],

@@ -18,6 +18,9 @@ EXTRAS: dict[str, str | None] = {
     "optuna": "experiment",
     "tensorboard": "tensorboard",
     "oxrdflib": "kg-oxigraph",
+    "pyarrow": "parquet",
+    "fastapi": "serve",
+    "uvicorn": "serve",
 }
 
 

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from graphrec.config import DataConfig, RunConfig, dump_config, load_config, to_dict
+from graphrec.data.bundle import save_bundle
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import CheckpointError, LockError
 from graphrec.io import atomic_write_text
@@ -71,6 +72,7 @@ def _train(config: RunConfig, data: InteractionData, callbacks: Sequence[Callabl
     trainer.check_resume()  # a refused resume must leave config.yaml describing the weights beside it
     if write:
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        save_bundle(run_dir, data, data_fingerprint(data))  # what graphrec.inference needs to use the run without its dataset
     log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
              config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
     return trainer.fit()
