@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import item_text_embeddings
+from alignment.linear import model_item_embeddings
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput, Recommender
@@ -99,14 +99,7 @@ class AlphaRec(Recommender):
     def __init__(self, n_users: int, n_items: int, config: AlphaRecConfig, train: sp.csr_matrix, data=None,
                  item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
         super().__init__(n_users, n_items, config, train)
-        if item_embeddings is None:
-            if data is None:
-                raise ConfigError("model alpharec needs the dataset's item texts: build it with "
-                                  "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
-            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
-        items = np.asarray(item_embeddings, dtype=np.float32)
-        if items.ndim != 2 or items.shape[0] != n_items:
-            raise ConfigError(f"item text embeddings have shape {items.shape}, expected ({n_items}, d)")
+        items = model_item_embeddings("alpharec", config, data, item_embeddings, n_items)
         items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False)

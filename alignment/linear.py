@@ -164,6 +164,20 @@ def item_text_embeddings(data, item_text: str = "catalogue+attributes", encoder:
     return _MEMO[key].copy()
 
 
+def model_item_embeddings(model: str, config, data, item_embeddings, n_items: int) -> np.ndarray:
+    """``[n_items, d]`` float32 text embeddings for a text model: ``item_embeddings`` when given (shared
+    encodings), else encoded from ``data``'s item texts with the config's ``item_text``/``encoder``/``cache_dir``."""
+    if item_embeddings is None:
+        if data is None:
+            raise ConfigError(f"model {model} needs the dataset's item texts: build it with "
+                              "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
+        item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
+    vectors = np.asarray(item_embeddings, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != n_items:
+        raise ConfigError(f"item text embeddings have shape {vectors.shape}, expected ({n_items}, d)")
+    return vectors
+
+
 # ------------------------------------------------------------------------ math
 def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2: float = 10.0,
                 neighbours: int = 0, min_similarity: float | None = None) -> torch.Tensor:
@@ -238,16 +252,7 @@ class TextEASE(ClosedFormRecommender):
                 f"about {needed:.1f} GB while fitting, more than model.max_memory_gb = {config.max_memory_gb:g}"
             )
         super().__init__(n_users, n_items, config, train)
-        if item_embeddings is None:
-            if data is None:
-                raise ConfigError(
-                    "model text_ease needs the dataset's item texts: build it with build_model(config, n_users, "
-                    "n_items, train, data=data) or pass item_embeddings="
-                )
-            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
-        vectors = torch.as_tensor(np.asarray(item_embeddings, dtype=np.float32))
-        if vectors.ndim != 2 or vectors.shape[0] != n_items:
-            raise ConfigError(f"item text embeddings have shape {tuple(vectors.shape)}, expected ({n_items}, d)")
+        vectors = torch.from_numpy(model_item_embeddings("text_ease", config, data, item_embeddings, n_items))
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("item_text", vectors.clone(), persistent=False)
         self.register_buffer("weights", torch.zeros(n_items, n_items))

@@ -30,7 +30,7 @@ import torch
 
 from alignment.alpharec import mean_item_rows
 from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import item_text_embeddings
+from alignment.linear import model_item_embeddings
 from graphrec.config import doc, model_config_from_dict
 from graphrec.errors import ConfigError
 from graphrec.models import build_model
@@ -98,14 +98,7 @@ class TextInitRecommender(Recommender):
         tables = [getattr(self.backbone, key, None) for key in ("user_embedding", "item_embedding")]
         if not all(isinstance(t, torch.nn.Embedding) for t in tables):
             raise ConfigError(f"model.backbone: {config.backbone.name!r} has no user/item embedding tables to initialise")
-        if item_embeddings is None:
-            if data is None:
-                raise ConfigError("model text_init needs the dataset's item texts: build it with "
-                                  "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
-            item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
-        vectors = np.asarray(item_embeddings, dtype=np.float32)
-        if vectors.ndim != 2 or vectors.shape[0] != n_items:
-            raise ConfigError(f"item text embeddings have shape {vectors.shape}, expected ({n_items}, d)")
+        vectors = model_item_embeddings("text_init", config, data, item_embeddings, n_items)
         user_table, item_table = tables
         users, items = text_initial_tables(train, vectors, item_table.weight.shape[1])
         with torch.no_grad():

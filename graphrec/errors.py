@@ -8,20 +8,14 @@ from __future__ import annotations
 
 from os import PathLike
 
-#: longest error message; a longer one is cut in the middle
-MAX_MESSAGE = 1000
+from kg.errors import capped_message
 
 
 class GraphrecError(Exception):
     """Base class of all errors graphrec raises on purpose."""
 
     def __init__(self, *args: object) -> None:
-        # an error quotes what it is about, never a whole 10^6-character value
-        if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE:
-            text = args[0]
-            args = (f"{text[:MAX_MESSAGE - 200]} ...[{len(text) - MAX_MESSAGE + 50} characters cut]... "
-                    f"{text[-150:]}", *args[1:])
-        super().__init__(*args)
+        super().__init__(*capped_message(args))
 
 
 class DataFormatError(GraphrecError, ValueError):

@@ -1,4 +1,4 @@
-"""Atomic file output.
+"""Atomic file output (:func:`atomic_open` is ``kg.io``'s) and JSON-lines helpers.
 
 Every file graphrec writes (checkpoints, splits, logs, results) goes through these
 helpers: data is written to a temporary file in the same directory, flushed and
@@ -7,51 +7,12 @@ file or the new one, never a half-written file that a later run would trust.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import Any, Iterator
 
-
-def _umask() -> int:
-    """The process umask: from /proc (Linux), else by setting and restoring it (not thread-safe)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
-
-    ``mode`` is ``"w"`` (text) or ``"wb"`` (binary). On an exception the temporary
-    file is removed and ``path`` is left untouched.
-    """
-    if mode not in ("w", "wb"):
-        raise ValueError(f"atomic_open supports modes 'w' and 'wb', not {mode!r}")
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets what open() would give
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
+from kg.io import atomic_open  # the one atomic writer of all three packages (kg is the lowest layer)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

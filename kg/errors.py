@@ -12,16 +12,21 @@ from os import PathLike
 MAX_MESSAGE = 1000
 
 
+def capped_message(args: tuple) -> tuple:
+    """Exception ``args`` whose message (the first, if a string) is cut in the middle to :data:`MAX_MESSAGE`
+    characters: an error quotes what it is about, never a whole 10^6-character value."""
+    if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE:
+        text = args[0]
+        args = (f"{text[:MAX_MESSAGE - 200]} ...[{len(text) - MAX_MESSAGE + 50} characters cut]... "
+                f"{text[-150:]}", *args[1:])
+    return args
+
+
 class KGError(Exception):
     """Base class of all errors kg raises on purpose."""
 
     def __init__(self, *args: object) -> None:
-        # an error quotes what it is about, never a whole 10^6-character value
-        if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE:
-            text = args[0]
-            args = (f"{text[:MAX_MESSAGE - 200]} ...[{len(text) - MAX_MESSAGE + 50} characters cut]... "
-                    f"{text[-150:]}", *args[1:])
-        super().__init__(*args)
+        super().__init__(*capped_message(args))
 
 
 class DataFormatError(KGError, ValueError):

@@ -2,7 +2,7 @@
 
 Writes go to a temporary file in the target's directory, are fsynced, then renamed
 over the target, so a crash leaves the old file or the new one, never half a file.
-(Same contract as ``graphrec.io``; duplicated because kg must not import graphrec.)
+``graphrec.io`` re-exports :func:`atomic_open` (kg is the lowest layer, so graphrec and alignment use it).
 """
 from __future__ import annotations
 
