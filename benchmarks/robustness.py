@@ -349,11 +349,48 @@ def kill_training(runs: int, seed: int, work: Path, epochs: int = 8, max_kills: 
             "reference_seconds": round(reference_s, 2), "epochs": epochs}
 
 
+def _kill_llm_job(server, command: Callable[[Path], list[str]], outputs: Callable[[Path], Any],
+                  journal: Callable[[Path], list[dict]], paths: tuple[Path, list[Path]], expected: int,
+                  rng: random.Random, max_kills: int, result: dict[str, Any]) -> dict[str, Any]:
+    """The kill -9 loop shared by the LLM jobs: run ``command(reference)`` once, then each killed path's command
+    with kills; every key journaled exactly once (after every kill and at the end), at most one repeated LLM call
+    per kill, and ``outputs`` equal to the reference's.  Fills and returns ``result``."""
+    from collections import Counter
+
+    reference_path, killed_paths = paths
+    _, reference_s = _run_killed(command(reference_path), rng, 0.0, 0)
+    reference, calls_per_run = outputs(reference_path), len(server.requests)
+    for out in killed_paths:
+        before = len(server.requests)
+
+        def check(out: Path = out) -> None:
+            counts = Counter(rec["item_id"] for rec in journal(out))
+            if any(c != 1 for c in counts.values()):
+                result["problems"].append(f"{out.name}: journaled twice {counts.most_common(2)}")
+
+        hit, _ = _run_killed(command(out), rng, reference_s, max_kills, check)
+        calls = len(server.requests) - before
+        result["kills"] += hit
+        result["llm_calls"] += calls
+        result["repeated_calls"] += calls - calls_per_run
+        if calls - calls_per_run > hit:
+            result["problems"].append(f"{out.name}: {calls - calls_per_run} repeated calls for {hit} kills")
+        counts = Counter(rec["item_id"] for rec in journal(out))
+        if len(counts) != expected or set(counts.values()) != {1}:
+            result["problems"].append(f"{out.name}: journal holds {len(counts)} keys, counts {set(counts.values())}")
+        if outputs(out) == reference:
+            result["identical_runs"] += 1
+        else:
+            result["problems"].append(f"{out.name}: outputs differ from the uninterrupted run")
+    result["reference_seconds"] = round(reference_s, 2)
+    result["calls_per_run"] = calls_per_run
+    return result
+
+
 def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills: int = 4) -> dict[str, Any]:
     """``kg build`` against the local fake chat server (tests/kg), uninterrupted, then ``runs`` times with kill -9
     at random moments: same triples, every item journaled once, at most one repeated LLM call per kill."""
     import csv
-    from collections import Counter
 
     sys.path.insert(0, str(REPO / "tests" / "kg"))
     from chat_server import ChatServer
@@ -386,34 +423,8 @@ def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills
                     "--base-url", server.base_url, "--model", "fake", "--out", str(out), "--concurrency", "1",
                     "--no-embeddings", "--quiet", "--formats", "nq.gz"]
 
-        _, reference_s = _run_killed(command(work / "reference"), rng, 0.0, 0)
-        reference, calls_per_build = triples(work / "reference"), len(server.requests)
-        for r in range(runs):
-            out = work / f"killed{r}"
-            before = len(server.requests)
-
-            def check() -> None:
-                counts = Counter(rec["item_id"] for rec in journal(out))
-                if any(c != 1 for c in counts.values()):
-                    result["problems"].append(f"{out.name}: an item journaled twice {counts.most_common(2)}")
-
-            hit, _ = _run_killed(command(out), rng, reference_s, max_kills, check)
-            calls = len(server.requests) - before
-            result["kills"] += hit
-            result["llm_calls"] += calls
-            result["repeated_calls"] += calls - calls_per_build
-            if calls - calls_per_build > hit:
-                result["problems"].append(f"{out.name}: {calls - calls_per_build} repeated calls for {hit} kills")
-            counts = Counter(rec["item_id"] for rec in journal(out))
-            if len(counts) != n_items or set(counts.values()) != {1}:
-                result["problems"].append(f"{out.name}: journal holds {len(counts)} items, counts {set(counts.values())}")
-            if triples(out) == reference:
-                result["identical_runs"] += 1
-            else:
-                result["problems"].append(f"{out.name}: triples differ from the uninterrupted build")
-    result["reference_seconds"] = round(reference_s, 2)
-    result["calls_per_build"] = calls_per_build
-    return result
+        return _kill_llm_job(server, command, triples, journal, (work / "reference", [work / f"killed{r}" for r in range(runs)]),
+                             n_items, rng, max_kills, result)
 
 
 def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_kills: int = 4) -> dict[str, Any]:
@@ -421,7 +432,6 @@ def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_k
     with kill -9 at random moments: the same edge file, every user journaled once, at most one repeated LLM
     call per kill (the base run is a 1-epoch MF on ml-latest-small-tmdb, trained once, never killed)."""
     import json
-    from collections import Counter
 
     sys.path.insert(0, str(REPO / "tests" / "kg"))
     sys.path.insert(0, str(REPO / "tests" / "augmentation"))
@@ -456,34 +466,9 @@ def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_k
                     "--backend", "openai", "--base-url", server.base_url, "--model", "fake", "--users", str(n_users),
                     "--candidates", "8", "--concurrency", "1", "--out", str(out), "--quiet"]
 
-        _, reference_s = _run_killed(command(work / "reference.jsonl"), rng, 0.0, 0)
-        reference, calls_per_run = edges(work / "reference.jsonl"), len(server.requests)
-        for r in range(runs):
-            out = work / f"killed{r}.jsonl"
-            before = len(server.requests)
-
-            def check() -> None:
-                counts = Counter(rec["item_id"] for rec in journal(out))
-                if any(c != 1 for c in counts.values()):
-                    result["problems"].append(f"{out.name}: a user journaled twice {counts.most_common(2)}")
-
-            hit, _ = _run_killed(command(out), rng, reference_s, max_kills, check)
-            calls = len(server.requests) - before
-            result["kills"] += hit
-            result["llm_calls"] += calls
-            result["repeated_calls"] += calls - calls_per_run
-            if calls - calls_per_run > hit:
-                result["problems"].append(f"{out.name}: {calls - calls_per_run} repeated calls for {hit} kills")
-            counts = Counter(rec["item_id"] for rec in journal(out))
-            if len(counts) != n_users or set(counts.values()) != {1}:
-                result["problems"].append(f"{out.name}: journal holds {len(counts)} users, counts {set(counts.values())}")
-            if edges(out) == reference:
-                result["identical_runs"] += 1
-            else:
-                result["problems"].append(f"{out.name}: edges differ from the uninterrupted run")
-    result["reference_seconds"] = round(reference_s, 2)
-    result["calls_per_run"] = calls_per_run
-    return result
+        return _kill_llm_job(server, command, edges, journal,
+                             (work / "reference.jsonl", [work / f"killed{r}.jsonl" for r in range(runs)]),
+                             n_users, rng, max_kills, result)
 
 
 def main(argv: list[str] | None = None) -> int:
