@@ -128,7 +128,7 @@ class GCLRecommender(LightGCN):
         return layers
 
     def encode_combined(self, adjacency: torch.Tensor | None = None) -> torch.Tensor:
-        """``combine(encode(adjacency))`` without noise, for one symmetric adjacency.
+        r"""``combine(encode(adjacency))`` without noise, for one symmetric adjacency.
 
         With layer 0 included this is LightGCN's polynomial :math:`\sum_l \hat A^l E_0`
         (divided by ``L + 1`` for ``mean``), run as one autograd node
