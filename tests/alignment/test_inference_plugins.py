@@ -1,4 +1,4 @@
-"""graphrec.inference on the alignment package's models (`aligned`, `text_ease`): train tiny -> load
+"""graphrec.inference on the alignment package's models (`aligned`, `text_ease`, `alpharec`, `text_init`): train tiny -> load
 from the run directory alone (item texts from the serving bundle) -> recommend -> fold-in."""
 import numpy as np
 import pytest
@@ -14,6 +14,8 @@ VARIANTS = {
     "aligned": ["model.name=aligned", "model.embedding_dim=8", "model.backbone={name: lightgcn, num_layers: 2}",
                 "model.objective=contrastive"],
     "text_ease": ["model.name=text_ease"],
+    "alpharec": ["model.name=alpharec", "model.embedding_dim=8", "model.hidden_dim=16", "model.num_layers=2"],
+    "text_init": ["model.name=text_init", "model.backbone={name: lightgcn, embedding_dim: 8, num_layers: 2}"],
 }
 
 
