@@ -25,7 +25,9 @@ the row's own positive elsewhere in the batch is masked, so an item is never its
 
 Because an item's representation is a function of its text only, an item without training
 interactions is scored zero-shot: its layer-0 embedding is the MLP of its text and, having no edges,
-it keeps that direction through propagation.
+it keeps that direction through propagation.  :meth:`AlphaRec.score_new_items` does this from raw
+texts (encoded with the model's encoder): exactly the score the item would get had it been in the
+catalogue without interactions.
 
 Item texts and their embeddings are those of ``text_ease`` (:func:`alignment.linear.item_text_embeddings`,
 on-disk cache); they are non-persistent buffers, so checkpoints hold the MLP only.
@@ -41,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import item_text_embeddings
+from alignment.encoders import EMBEDDED_ENCODER, SentenceEncoder
+from alignment.linear import encode_item_texts, item_text_embeddings
 from graphrec.config import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput, Recommender
@@ -112,6 +114,7 @@ class AlphaRec(Recommender):
         self.register_buffer("user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False)
         self.register_buffer("item_text", torch.from_numpy(items), persistent=False)
         self.adjacency = normalized_adjacency(train)
+        self._encoder: SentenceEncoder | None = None  # for new items' texts, loaded on first use
         self.mlp = nn.Sequential(nn.Linear(items.shape[1], config.hidden_dim), nn.LeakyReLU(),
                                  nn.Linear(config.hidden_dim, config.embedding_dim))
 
@@ -146,3 +149,10 @@ class AlphaRec(Recommender):
         user_emb, _ = self.embeddings()
         new = F.normalize(self.mlp(F.normalize(item_text.to(self.item_text), dim=1)), dim=1)
         return user_emb[users] @ new.T
+
+    def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Zero-shot scores ``[B, m]`` of ``users`` against new items given by their texts (:meth:`score_items`)."""
+        if self._encoder is None:
+            self._encoder = SentenceEncoder(self.config.encoder)
+        vectors = torch.from_numpy(encode_item_texts(texts, self._encoder, self.config.cache_dir))
+        return self.score_items(users.to(self.item_text.device), vectors)
