@@ -216,19 +216,26 @@ def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2
     return s
 
 
+def text_gram_factor(catalogue: torch.Tensor, similarity_l2: float) -> torch.Tensor:
+    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows (the `lae` text matrix's)."""
+    cat = catalogue.to(torch.float64)
+    gram = cat @ cat.T
+    gram.diagonal().add_(similarity_l2)
+    return torch.linalg.cholesky(gram)
+
+
 def new_item_text_columns(catalogue: torch.Tensor, new: torch.Tensor, similarity: str = "lae",
                           similarity_l2: float = 10.0, neighbours: int = 0,
-                          min_similarity: float | None = None) -> torch.Tensor:
+                          min_similarity: float | None = None, factor: torch.Tensor | None = None) -> torch.Tensor:
     """``[n, m]``: the column of S that each of ``new`` (``[m, d]`` unit rows) would have were it appended alone
-    to ``catalogue`` (``[n, d]`` unit rows); see "New items" in the module docstring."""
+    to ``catalogue`` (``[n, d]`` unit rows); see "New items" in the module docstring.  ``factor``: a ready
+    :func:`text_gram_factor` (`lae`; computed here otherwise)."""
     cat = catalogue.to(torch.float64)
     cross = cat @ new.to(cat).T
     if similarity == "cosine":
         s = cross
     elif similarity == "lae":
-        gram = cat @ cat.T
-        gram.diagonal().add_(similarity_l2)
-        s = torch.cholesky_solve(cross, torch.linalg.cholesky(gram))
+        s = torch.cholesky_solve(cross, text_gram_factor(cat, similarity_l2) if factor is None else factor)
     else:
         raise ConfigError(f"model.similarity: unknown {similarity!r}")
     if min_similarity is not None:
@@ -301,7 +308,8 @@ class TextEASE(ClosedFormRecommender):
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("item_text", vectors.clone(), persistent=False)
         self.register_buffer("weights", torch.zeros(n_items, n_items))
-        self._inverse: torch.Tensor | None = None  # P of the fit, for new items
+        self._fit_factor: torch.Tensor | None = None  # Cholesky of A + rho I, for new items
+        self._text_factor: torch.Tensor | None = None  # Cholesky of K + mu I (lae), for new items
         self._encoder: SentenceEncoder | None = None
         self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = None  # last new items' B columns
 
@@ -343,15 +351,20 @@ class TextEASE(ClosedFormRecommender):
         device = self.weights.device
         catalogue = torch.nn.functional.normalize(self.item_text.to(device, torch.float64), dim=1)
         new = torch.nn.functional.normalize(torch.as_tensor(vectors).to(device, torch.float64), dim=1)
-        s = new_item_text_columns(catalogue, new, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity)
+        # Cholesky factors of K + mu I and of A + rho I (P = its inverse), computed on the first request
+        # and kept: later requests cost O(n^2) per new item, not a refit (they are not in checkpoints)
+        if c.similarity == "lae" and self._text_factor is None:
+            self._text_factor = text_gram_factor(catalogue, c.similarity_l2)
+        s = new_item_text_columns(catalogue, new, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity,
+                                  factor=self._text_factor)
         if c.text_only:
             return c.text_weight * s
-        if self._inverse is None:  # P = (X^T X + rho I)^-1 of the fit, recomputed once (not in checkpoints)
+        if self._fit_factor is None:
             x = self.interactions
             gram = torch.from_numpy((x.T @ x).toarray()).to(device=device, dtype=torch.float64)
             gram.diagonal().add_(c.l2)
-            self._inverse = torch.cholesky_inverse(torch.linalg.cholesky(gram))
-        return (c.l2 * c.text_weight) * (self._inverse @ s)
+            self._fit_factor = torch.linalg.cholesky(gram)
+        return (c.l2 * c.text_weight) * torch.cholesky_solve(s, self._fit_factor)
 
     def score_new_item_vectors(self, users: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
         """``[B, m]`` scores of ``users`` against new items given by their text embeddings (``X_u B_{:,new}``)."""

@@ -16,7 +16,8 @@ field), bodies over ``max_body_bytes`` 413, each with ``{"detail": ...}``.
 millisecond per request on catalogues of this size (k and the id lists are bounded), so
 they run on the event loop itself: handing each to a worker thread costs more than the
 request and, with 32 in flight on 2 cores, thrashes the GIL (measured by
-``benchmarks/serve_load.py``).  ``/explain`` (heavier) runs in the thread pool.
+``benchmarks/serve_load.py``).  ``/explain`` and ``/recommend`` with ``new_items`` (their
+texts are encoded) are heavier and run in the thread pool.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ MAX_TEXT_CHARS = 20_000
 if available("fastapi") and available("uvicorn"):
     import uvicorn
     from fastapi import FastAPI, HTTPException
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse
     from pydantic import BaseModel, Field, StringConstraints
 
@@ -161,9 +163,12 @@ def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int =
     # (jsonable_encoder) would walk them again for nothing.
     @app.post("/recommend")
     async def recommend(body: RecommendRequest) -> JSONResponse:
-        result = rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
-                               candidates=body.candidates, unknown=body.unknown, new_items=body.new_items)[0]
-        return JSONResponse(result.to_dict())
+        def answer() -> dict:
+            return rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
+                                 candidates=body.candidates, unknown=body.unknown, new_items=body.new_items)[0].to_dict()
+
+        # new items' texts go through the sentence encoder (milliseconds): off the event loop
+        return JSONResponse(answer() if body.new_items is None else await run_in_threadpool(answer))
 
     @app.post("/recommend/new-user")
     async def new_user(body: NewUserRequest) -> JSONResponse:
