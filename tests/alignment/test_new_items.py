@@ -161,3 +161,20 @@ def test_server_recommends_new_items_and_validates_them(server, text_ease_run):
                                  ({f"n{i}": "t" for i in range(1001)}, 422, "at most 1000"), ([SPACE], 422, "valid dictionary")):
         response = httpx.post(server + "/recommend", json={"user": "u0", "new_items": bad})
         assert response.status_code == status and message in str(response.json()["detail"]), response.text
+
+
+def test_readme_new_items_snippet_runs(text_ease_run):
+    """The README's "New items from text" Python snippet, on the tiny text_ease run (its user ids)."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## New items from text"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert 'rec.recommend(["1"], k=10, new_items=new)' in code
+    code = code.replace('"runs/text-ease"', repr(str(text_ease_run[0]))).replace('"1"', '"u1"').replace('"2"', '"u2"')
+    namespace = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    rec, new = namespace["rec"], namespace["new"]
+    assert rec.score_new_items(["u1", "u2"], new).shape == (2, 1)
+    assert "tt-new-1" in rec.recommend(["u1"], k=rec.n_items + 1, new_items=new)[0].items
