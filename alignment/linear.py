@@ -375,11 +375,13 @@ class TextEASE(ClosedFormRecommender):
     def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """``[B, m]`` scores of ``users`` against new items given by their texts (encoded with the model's encoder)."""
         key = tuple(texts)
-        if self._new_columns is None or self._new_columns[0] != key:  # one request's items, scored block by block
+        cached = self._new_columns  # read once: a server thread may replace it meanwhile
+        if cached is None or cached[0] != key:  # one request's items, scored block by block
             if self._encoder is None:
                 self._encoder = SentenceEncoder(self.config.encoder)
             vectors = torch.from_numpy(encode_item_texts(list(texts), self._encoder, self.config.cache_dir))
-            self._new_columns = (key, self.new_item_weights(vectors).to(torch.float32))
+            cached = (key, self.new_item_weights(vectors).to(torch.float32))
+            self._new_columns = cached
         self._check_fitted()
-        columns = self._new_columns[1]
+        columns = cached[1]
         return torch.sparse.mm(self.user_rows(users, columns.device), columns)
