@@ -178,3 +178,18 @@ def test_readme_new_items_snippet_runs(text_ease_run):
     rec, new = namespace["rec"], namespace["new"]
     assert rec.score_new_items(["u1", "u2"], new).shape == (2, 1)
     assert "tt-new-1" in rec.recommend(["u1"], k=rec.n_items + 1, new_items=new)[0].items
+
+
+def test_concurrent_new_item_requests_each_get_their_own_scores(text_ease_run):
+    """The server scores new items in worker threads: concurrent requests with different texts must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rec = load_recommender(text_ease_run[0])
+    texts = [SPACE, "Film 902. Romance. Two strangers fall in love in Paris.", "Film 903. Crime. A detective hunts a killer.",
+             "Film 904. Cooking. Bakers compete to make the perfect cake."]
+    users = list(rec.user_ids[:10])
+    expected = [rec.score_new_items(users, {"n": text}) for text in texts]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda j: (j % 4, rec.score_new_items(users, {"n": texts[j % 4]})), range(64)))
+    for which, scores in got:
+        np.testing.assert_allclose(scores, expected[which], atol=1e-6)
