@@ -56,6 +56,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
+            # `graphrec recommend|serve|train|evaluate|compare|...` (the dispatcher of `python -m graphrec`)
+            "graphrec=graphrec.__main__:main",
             "graphrec-train=graphrec.cli.train:main",
             "graphrec-evaluate=graphrec.cli.evaluate:main",
             "graphrec-kg=kg.cli:main",

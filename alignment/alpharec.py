@@ -25,7 +25,17 @@ the row's own positive elsewhere in the batch is masked, so an item is never its
 
 Because an item's representation is a function of its text only, an item without training
 interactions is scored zero-shot: its layer-0 embedding is the MLP of its text and, having no edges,
-it keeps that direction through propagation.
+it keeps that direction through propagation.  :meth:`AlphaRec.score_new_items` does this from raw
+texts (encoded with the model's encoder): exactly the score the item would get had it been in the
+catalogue without interactions.
+
+A new user (:meth:`AlphaRec.fold_in`, used by :mod:`graphrec.inference` for users not in the training
+data) is embedded the model's own way: :math:`e_u^{(0)} = \operatorname{MLP}(z_u)` from the mean text of
+their items, then :math:`e_u^{(l)} = \sum_{j \in I_u} e_j^{(l-1)} / \sqrt{|I_u|(d_j + 1)}` (the rows
+of :math:`\hat A` once the user's edges are added; ``d_j``: item ``j``'s training degree), averaged over
+layers and normalised.  The items' layer embeddings are the trained graph's (the new user does not
+propagate into them), so with ``num_layers`` ≤ 1 this is exactly the user's embedding in the graph
+with the user added.
 
 Item texts and their embeddings are those of ``text_ease`` (:func:`alignment.linear.item_text_embeddings`,
 on-disk cache); they are non-persistent buffers, so checkpoints hold the MLP only.
@@ -41,12 +51,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import model_item_embeddings
+from alignment.encoders import EMBEDDED_ENCODER, SentenceEncoder
+from alignment.linear import encode_item_texts, model_item_embeddings
 from graphrec.config import doc
 from graphrec.errors import ConfigError
-from graphrec.models.base import LossOutput, Recommender
-from graphrec.models.propagation import normalized_adjacency, propagate_sum
+from graphrec.models.base import LossOutput, Recommender, sparse_csr
+from graphrec.models.propagation import normalized_adjacency, propagate_sum, sparse_dense_mm
 
 
 @dataclass
@@ -105,6 +115,8 @@ class AlphaRec(Recommender):
         self.register_buffer("user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False)
         self.register_buffer("item_text", torch.from_numpy(items), persistent=False)
         self.adjacency = normalized_adjacency(train)
+        self.train_matrix = sp.csr_matrix(train)  # item degrees for fold-in
+        self._encoder: SentenceEncoder | None = None  # for new items' texts, loaded on first use
         self.mlp = nn.Sequential(nn.Linear(items.shape[1], config.hidden_dim), nn.LeakyReLU(),
                                  nn.Linear(config.hidden_dim, config.embedding_dim))
 
@@ -139,3 +151,38 @@ class AlphaRec(Recommender):
         user_emb, _ = self.embeddings()
         new = F.normalize(self.mlp(F.normalize(item_text.to(self.item_text), dim=1)), dim=1)
         return user_emb[users] @ new.T
+
+    @torch.no_grad()
+    def fold_in_embeddings(self, rows: sp.csr_matrix) -> torch.Tensor:
+        """Unit ``[B, d]`` embeddings of new users from their ``[B, n_items]`` rows (see the module docstring)."""
+        rows = sp.csr_matrix(rows, dtype=np.float32, copy=True)
+        rows.data[:] = 1.0
+        device = self.item_text.device
+        ego = self.mlp(torch.cat([self.user_text, self.item_text]))
+        if self.adjacency.device != ego.device:
+            self.adjacency = self.adjacency.to(ego.device)
+        degree = torch.from_numpy(np.asarray((self.train_matrix > 0).sum(axis=0), dtype=np.float32).ravel())
+        counts = np.diff(rows.indptr)
+        weights = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts) / np.sqrt(degree.numpy()[rows.indices] + 1.0)
+        matrix = sparse_csr(rows.indptr, rows.indices, weights.astype(np.float32), rows.shape, device)
+        mean_text = torch.from_numpy(mean_item_rows(rows, self.item_text.cpu().numpy())).to(device)
+        layer = ego
+        user = self.mlp(mean_text)
+        total = user.clone()
+        for _ in range(self.config.num_layers):
+            total += torch.sparse.mm(matrix, layer[self.n_users:])
+            layer = sparse_dense_mm(self.adjacency, layer)
+        return F.normalize(total / (self.config.num_layers + 1), dim=1)
+
+    @torch.no_grad()
+    def fold_in(self, rows: sp.csr_matrix) -> torch.Tensor:
+        """Scores ``[B, n_items]`` of new users given by their interaction rows (cosines, as for training users)."""
+        _, item_emb = self.embeddings()
+        return self.fold_in_embeddings(rows) @ item_emb.T
+
+    def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """Zero-shot scores ``[B, m]`` of ``users`` against new items given by their texts (:meth:`score_items`)."""
+        if self._encoder is None:
+            self._encoder = SentenceEncoder(self.config.encoder)
+        vectors = torch.from_numpy(encode_item_texts(texts, self._encoder, self.config.cache_dir))
+        return self.score_items(users.to(self.item_text.device), vectors)

@@ -47,6 +47,20 @@ settings have :math:`\lambda_X < 0`, i.e. :math:`c > 1`).
 then optionally sparsified per column (scored item) to its ``neighbours`` largest entries
 and/or entries ``>= min_similarity``.
 
+**New items from their text** (:meth:`TextEASE.score_new_items`, no refit).  A new item
+:math:`n` with no interactions has, had it been in the catalogue at fit time (and
+:math:`\beta = 0`), :math:`P_{:,n} = e_n/\rho`, so its column of :math:`B` is only the prior
+term :math:`B_{:,n} = \rho c\,P\,S_{:,n}` (``text_only``: :math:`c\,S_{:,n}`), where
+:math:`P` is the fitted :math:`(A + \rho I)^{-1}` of the catalogue and :math:`S_{:,n}` the new
+item's text column: ``cosine``: :math:`S_{jn} = z_j^\top z_n`; ``lae``: by the block inverse of
+:math:`K + \mu I` with the new item appended, :math:`S_{:,n} = -Q_{:,n}/Q_{nn} = (K + \mu I)^{-1} k`
+with :math:`k_j = z_j^\top z_n` (ridge regression of the new text on the catalogue's); then the
+same ``min_similarity``/``neighbours`` sparsification.  The user's score is :math:`X_u B_{:,n}`.
+This is exactly the column the new item would get from a refit with it in the catalogue; each
+new item is treated as the only one added, and the catalogue's own columns are kept as trained
+(with ``lae``, adding an item would also shift their :math:`S` slightly).  Not available with
+``feature_weight`` > 0 (the new item's text would then enter :math:`A`) or ``text_weight`` 0.
+
 Item texts come from the dataset (``needs_data``): the catalogue text of
 :func:`alignment.texts.catalogue_text`, by default with the ``brand`` and ``categories``
 columns inserted after the title (``item_text: catalogue+attributes``; identical to
@@ -178,6 +192,17 @@ def model_item_embeddings(model: str, config, data, item_embeddings, n_items: in
     return vectors
 
 
+def encode_item_texts(texts: list[str], encoder: SentenceEncoder, cache_dir: str | Path | None = None) -> np.ndarray:
+    """``[len(texts), d]`` float32 L2-normalised embeddings of new item texts (through the on-disk cache)."""
+    cache = EmbeddingCache((Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite")
+    try:
+        vectors = encode_texts(encoder, list(texts), cache)
+    finally:
+        cache.close()
+    vectors = np.asarray(vectors, dtype=np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
 # ------------------------------------------------------------------------ math
 def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2: float = 10.0,
                 neighbours: int = 0, min_similarity: float | None = None) -> torch.Tensor:
@@ -198,6 +223,38 @@ def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2
         s[s < min_similarity] = 0.0
     if 0 < neighbours < s.shape[0] - 1:
         s.diagonal().fill_(-torch.inf)  # never a neighbour of itself
+        top = torch.topk(s, neighbours, dim=0).indices
+        kept = torch.zeros_like(s)
+        kept.scatter_(0, top, s.gather(0, top))
+        s = kept
+    return s
+
+
+def text_gram_factor(catalogue: torch.Tensor, similarity_l2: float) -> torch.Tensor:
+    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows (the `lae` text matrix's)."""
+    cat = catalogue.to(torch.float64)
+    gram = cat @ cat.T
+    gram.diagonal().add_(similarity_l2)
+    return torch.linalg.cholesky(gram)
+
+
+def new_item_text_columns(catalogue: torch.Tensor, new: torch.Tensor, similarity: str = "lae",
+                          similarity_l2: float = 10.0, neighbours: int = 0,
+                          min_similarity: float | None = None, factor: torch.Tensor | None = None) -> torch.Tensor:
+    """``[n, m]``: the column of S that each of ``new`` (``[m, d]`` unit rows) would have were it appended alone
+    to ``catalogue`` (``[n, d]`` unit rows); see "New items" in the module docstring.  ``factor``: a ready
+    :func:`text_gram_factor` (`lae`; computed here otherwise)."""
+    cat = catalogue.to(torch.float64)
+    cross = cat @ new.to(cat).T
+    if similarity == "cosine":
+        s = cross
+    elif similarity == "lae":
+        s = torch.cholesky_solve(cross, text_gram_factor(cat, similarity_l2) if factor is None else factor)
+    else:
+        raise ConfigError(f"model.similarity: unknown {similarity!r}")
+    if min_similarity is not None:
+        s[s < min_similarity] = 0.0
+    if 0 < neighbours < s.shape[0]:  # text_matrix's per-column rule, on n + 1 items
         top = torch.topk(s, neighbours, dim=0).indices
         kept = torch.zeros_like(s)
         kept.scatter_(0, top, s.gather(0, top))
@@ -256,6 +313,10 @@ class TextEASE(ClosedFormRecommender):
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("item_text", vectors.clone(), persistent=False)
         self.register_buffer("weights", torch.zeros(n_items, n_items))
+        self._fit_factor: torch.Tensor | None = None  # Cholesky of A + rho I, for new items
+        self._text_factor: torch.Tensor | None = None  # Cholesky of K + mu I (lae), for new items
+        self._encoder: SentenceEncoder | None = None
+        self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = None  # last new items' B columns
 
     def text_similarity(self) -> torch.Tensor:
         """The text matrix S ``[n_items, n_items]`` (float64) of the config."""
@@ -283,3 +344,49 @@ class TextEASE(ClosedFormRecommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         self._check_fitted()
         return torch.sparse.mm(self.user_rows(users, self.weights.device), self.weights)
+
+    def new_item_weights(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``[n_items, m]`` float64: the columns of ``B`` of new items given by their ``[m, d]`` text embeddings."""
+        c = self.config
+        if c.feature_weight:
+            raise ConfigError("text_ease with feature_weight > 0 cannot score new items without a refit "
+                              "(their text would enter the Gram matrix)")
+        if c.text_weight == 0:
+            raise ConfigError("text_ease with text_weight 0 is plain EASE: it has no text prior to score new items with")
+        device = self.weights.device
+        catalogue = torch.nn.functional.normalize(self.item_text.to(device, torch.float64), dim=1)
+        new = torch.nn.functional.normalize(torch.as_tensor(vectors).to(device, torch.float64), dim=1)
+        # Cholesky factors of K + mu I and of A + rho I (P = its inverse), computed on the first request
+        # and kept: later requests cost O(n^2) per new item, not a refit (they are not in checkpoints)
+        if c.similarity == "lae" and self._text_factor is None:
+            self._text_factor = text_gram_factor(catalogue, c.similarity_l2)
+        s = new_item_text_columns(catalogue, new, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity,
+                                  factor=self._text_factor)
+        if c.text_only:
+            return c.text_weight * s
+        if self._fit_factor is None:
+            x = self.interactions
+            gram = torch.from_numpy((x.T @ x).toarray()).to(device=device, dtype=torch.float64)
+            gram.diagonal().add_(c.l2)
+            self._fit_factor = torch.linalg.cholesky(gram)
+        return (c.l2 * c.text_weight) * torch.cholesky_solve(s, self._fit_factor)
+
+    def score_new_item_vectors(self, users: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+        """``[B, m]`` scores of ``users`` against new items given by their text embeddings (``X_u B_{:,new}``)."""
+        self._check_fitted()
+        columns = self.new_item_weights(vectors).to(torch.float32)
+        return torch.sparse.mm(self.user_rows(users, columns.device), columns)
+
+    def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
+        """``[B, m]`` scores of ``users`` against new items given by their texts (encoded with the model's encoder)."""
+        key = tuple(texts)
+        cached = self._new_columns  # read once: a server thread may replace it meanwhile
+        if cached is None or cached[0] != key:  # one request's items, scored block by block
+            if self._encoder is None:
+                self._encoder = SentenceEncoder(self.config.encoder)
+            vectors = torch.from_numpy(encode_item_texts(list(texts), self._encoder, self.config.cache_dir))
+            cached = (key, self.new_item_weights(vectors).to(torch.float32))
+            self._new_columns = cached
+        self._check_fitted()
+        columns = cached[1]
+        return torch.sparse.mm(self.user_rows(users, columns.device), columns)

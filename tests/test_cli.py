@@ -88,6 +88,31 @@ def test_console_scripts_and_wrappers_agree():
         assert "usage:" in out.stdout
 
 
+def test_every_console_script_of_setup_py_resolves_to_a_working_main(capsys):
+    """setup.py's console scripts (`graphrec` included: the `python -m graphrec` dispatcher) point at
+    importable functions that answer `--help` (tested without installing: pip would touch the shared env)."""
+    import ast
+    import importlib
+
+    tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
+    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
+    entry_points = ast.literal_eval(next(k.value for k in call.keywords if k.arg == "entry_points"))
+    scripts = dict(line.replace(" ", "").split("=", 1) for line in entry_points["console_scripts"])
+    assert scripts["graphrec"] == "graphrec.__main__:main"
+    for name, target in scripts.items():
+        module, _, attribute = target.partition(":")
+        main = getattr(importlib.import_module(module), attribute)
+        try:
+            code = main(["--help"])
+        except SystemExit as done:  # argparse's --help exits 0
+            code = done.code
+        assert code in (0, None), name
+    from graphrec.__main__ import main as dispatcher
+
+    assert dispatcher(["recommend", "/nonexistent-run", "--users", "all", "--out", "x.csv"]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
 def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     """SIGKILL a real training process mid-run, rerun the same command, compare with a clean run."""
     epochs = 4

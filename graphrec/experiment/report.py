@@ -13,7 +13,10 @@ Inputs (each path is recognised by what it holds):
 
 Sections: comparison table with significance marks, training curves, metric@K
 curves, long tail (recall and exposure per item-popularity bucket), cold-start /
-sparse users (plus any extra evaluation such as ``per_user/cold_start.npz``), KG
+sparse users (plus any extra evaluation such as ``per_user/cold_start.npz``),
+explanations (top recommendations of the best run for a few sampled users, with the
+reasons of :mod:`graphrec.inference.explain` and KG paths with evidence;
+:mod:`graphrec.experiment.explanations`), KG
 statistics and quality, noise robustness (``noise_robustness.json`` in an
 experiment or run directory, or ``--noise FILE``), search, and the runs with
 their configs.  Sections without data are left out.
@@ -52,6 +55,7 @@ from graphrec.experiment.compare import (
     summarize_variant,
 )
 from graphrec.experiment.config import NEUTRAL_KEYS, SignificanceConfig, flatten
+from graphrec.experiment.explanations import explanations_section
 from graphrec.experiment.runs import RunRecord, is_finished_run, load_run_record
 from graphrec.io import atomic_write_text
 
@@ -549,6 +553,10 @@ def build_report(
                     analyses[label].append(result)
         if data_cache:
             dataset_stats = next(iter(data_cache.values())).statistics()
+    explanations = ""
+    if analysis and inputs.groups and inputs.metrics:
+        explanations, failed = explanations_section(inputs.groups, inputs.metrics[0])
+        warnings += failed
 
     overview = ""
     if warnings:
@@ -578,6 +586,8 @@ def build_report(
         body = _cold_start_section(analyses, inputs, palette)
         if body:
             sections.append(("cold-start", "Cold start and sparse users", body))
+        if explanations:
+            sections.append(("explanations", "Explanations", explanations))
     if inputs.kg_dirs:
         sections.append(("kg", "Knowledge graph", _kg_section(inputs)))
     if inputs.noise:

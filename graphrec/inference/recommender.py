@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -209,11 +209,15 @@ class TrainedRecommender:
         indices[~np.isfinite(values)] = -1
         return values, indices
 
-    def topk_users(self, users: np.ndarray, k: int, exclude_seen: bool = True,
-                   allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Top-``k`` of internal ``users`` in blocks of :attr:`block_users` (bounded memory)."""
+    def topk_users(self, users: np.ndarray, k: int, exclude_seen: bool = True, allowed: np.ndarray | None = None,
+                   extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` of internal ``users`` in blocks of :attr:`block_users` (bounded memory).
+
+        ``extra(users) -> [B, m]`` scores ``m`` new items (columns ``n_items ..``) ranked with the catalogue.
+        """
         users = np.asarray(users, dtype=np.int64)
-        k = min(int(k), self.n_items)
+        width = self.n_items if allowed is None else len(allowed)
+        k = min(int(k), width)
         values = np.empty((len(users), k), dtype=np.float32)
         indices = np.empty((len(users), k), dtype=np.int64)
         scorer = self.scorer()
@@ -221,48 +225,111 @@ class TrainedRecommender:
             block = users[start : start + self.block_users]
             with torch.no_grad():
                 scores = scorer(torch.from_numpy(block))
+                if extra is not None:
+                    new = extra(torch.from_numpy(block))
+                    scores = torch.cat([scores.float(), new.to(scores.device, torch.float32)], dim=1)
             seen = self.train if exclude_seen else None  # its rows `block`, gathered without slicing the matrix
             values[start : start + len(block)], indices[start : start + len(block)] = self.rank(scores, k, seen, allowed, block)
         return values, indices
 
     def _lists(self, users: Sequence[str | None], values: np.ndarray, indices: np.ndarray,
-               fallback: str | None = None) -> list[Recommendation]:
+               fallback: str | None = None, item_ids: np.ndarray | None = None) -> list[Recommendation]:
+        item_ids = self.item_ids if item_ids is None else item_ids
         out = []
         for user, row_values, row_items in zip(users, values, indices):
             keep = row_items >= 0
-            out.append(Recommendation(user, [str(x) for x in self.item_ids[row_items[keep]]],
+            out.append(Recommendation(user, [str(x) for x in item_ids[row_items[keep]]],
                                       [float(v) for v in row_values[keep]], fallback))
         return out
 
     # ----------------------------------------------------------- public API
     def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True, candidates: Iterable[Any] | None = None,
-                  filter: Callable[[str], bool] | None = None, unknown: str = "error") -> list[Recommendation]:
+                  filter: Callable[[str], bool] | None = None, unknown: str = "error",
+                  new_items: Mapping[str, str] | None = None) -> list[Recommendation]:
         """Top-``k`` recommendations of known users (raw ids; one id or a list).
 
         Args:
             users: raw user id(s).
             k: list length (at most the number of allowed items).
             exclude_seen: drop the user's training items.
-            candidates: raw item ids to choose from (default: the whole catalogue).
+            candidates: raw item ids to choose from (default: the whole catalogue); new items are always candidates.
             filter: ``filter(raw_item_id) -> bool``; items for which it is false are never recommended.
             unknown: ``"error"`` (default: :class:`UnknownIdError`) or ``"popularity"``: unknown
                 users get the most popular allowed items, marked ``fallback="popularity"``.
+            new_items: ``{raw id: text}`` of items not in the training data, ranked with the catalogue
+                (text-capable models only; see :meth:`score_new_items`).  Popularity fallbacks never hold them.
         """
         _check_k(k)
         if unknown not in ("error", "popularity"):
             raise InvalidRequestError(f"unknown must be 'error' or 'popularity', not {unknown!r}")
         users = [users] if isinstance(users, (str, int, np.integer)) else list(users)
         allowed = self.allowed_items(candidates, filter)
-        if unknown == "error":
-            values, indices = self.topk_users(self.user_index(users), k, exclude_seen, allowed)
-            return self._lists([str(u) for u in users], values, indices)
-        known = [self.knows_user(u) for u in users]
+        catalogue_allowed = allowed
+        item_ids, extra = self.item_ids, None
+        if new_items is not None:
+            new_ids, texts = self._check_new_items(new_items)
+            new_allowed = np.ones(len(new_ids), dtype=bool) if filter is None else np.fromiter(
+                (bool(filter(raw)) for raw in new_ids), dtype=bool, count=len(new_ids))
+            allowed = np.concatenate([np.ones(self.n_items, dtype=bool) if allowed is None else allowed, new_allowed])
+            item_ids = np.concatenate([self.item_ids, np.asarray(new_ids, dtype=object)])
+            extra = lambda block: self.model.score_new_items(block.to(self._device()), texts)  # noqa: E731
+        known = [self.knows_user(u) for u in users] if unknown == "popularity" else [True] * len(users)
         known_users = [str(u) for u, ok in zip(users, known) if ok]
-        values, indices = self.topk_users(self.user_index(known_users), k, exclude_seen, allowed)
-        lists = iter(self._lists(known_users, values, indices))
-        popular = self.popular(k, allowed)
+        values, indices = self.topk_users(self.user_index(known_users), k, exclude_seen, allowed, extra)
+        lists = iter(self._lists(known_users, values, indices, item_ids=item_ids))
+        if all(known):
+            return list(lists)
+        popular = self.popular(k, catalogue_allowed)
         return [next(lists) if ok else Recommendation(str(u), popular.items, popular.scores, "popularity")
                 for u, ok in zip(users, known)]
+
+    # ------------------------------------------------------------ new items
+    @property
+    def scores_new_items(self) -> bool:
+        """Whether the model can score items it never saw from their text."""
+        return callable(getattr(self.model, "score_new_items", None))
+
+    def _device(self) -> torch.device:
+        for tensor in [*self.model.parameters(), *self.model.buffers()]:
+            return tensor.device
+        return torch.device("cpu")
+
+    def _check_new_items(self, new_items: Mapping[str, str]) -> tuple[list[str], list[str]]:
+        """``(raw ids, texts)`` of a ``{raw id: text}`` mapping of new items, validated."""
+        if not self.scores_new_items:
+            raise InvalidRequestError(
+                f"model {self.model.name!r} cannot score unseen items: it has no representation of an item from its "
+                "text (text-capable models: alpharec, text_ease); retrain with the items in the data")
+        if not isinstance(new_items, Mapping) or not new_items:
+            raise InvalidRequestError("new_items must be a non-empty mapping {raw item id: item text}")
+        ids, texts = [], []
+        for raw, text in new_items.items():
+            raw = str(raw)
+            if not raw.strip():
+                raise InvalidRequestError("new_items: an item id is empty")
+            if raw in self._item_index:
+                raise InvalidRequestError(f"new_items: {raw!r} is a catalogue item already (a new item needs a new id)")
+            if not isinstance(text, str) or not text.strip():
+                raise InvalidRequestError(f"new_items[{raw!r}]: the item text must be a non-empty string")
+            ids.append(raw)
+            texts.append(text)
+        return ids, texts
+
+    @torch.no_grad()
+    def score_new_items(self, users: Any, new_items: Mapping[str, str]) -> np.ndarray:
+        """``[len(users), m]`` float32 scores of known raw ``users`` against new items ``{raw id: text}``
+        (columns in the mapping's order), in blocks of :attr:`block_users`.
+
+        Text-capable models only (``alpharec``, ``text_ease``); others raise :class:`InvalidRequestError`.
+        """
+        users = [users] if isinstance(users, (str, int, np.integer)) else list(users)
+        _, texts = self._check_new_items(new_items)
+        index = self.user_index(users)
+        out = np.empty((len(index), len(texts)), dtype=np.float32)
+        for start in range(0, len(index), self.block_users):
+            block = torch.from_numpy(index[start : start + self.block_users]).to(self._device())
+            out[start : start + len(block)] = self.model.score_new_items(block, texts).float().cpu().numpy()
+        return out
 
     def popular(self, k: int = 10, allowed: np.ndarray | None = None) -> Recommendation:
         """The ``k`` items with the most training users (the unknown-user fallback)."""

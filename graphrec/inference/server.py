@@ -3,7 +3,9 @@
 Endpoints (OpenAPI page at ``/docs``, schema at ``/openapi.json``):
 
 * ``GET  /health`` — model, sizes, run directory;
-* ``POST /recommend`` — ``{"user", "k", "exclude_seen", "candidates", "unknown"}``;
+* ``POST /recommend`` — ``{"user", "k", "exclude_seen", "candidates", "unknown", "new_items"}``
+  (``new_items``: ``{raw id: text}`` of items not in the training data, ranked with the
+  catalogue; text-capable models only, else 422);
 * ``POST /recommend/new-user`` — ``{"items", "k", "exclude_seen", "candidates"}`` (fold-in);
 * ``POST /similar-items`` — ``{"item", "k"}``;
 * ``POST /explain`` — ``{"user"}`` or ``{"items"}`` (a new user's), optional ``"targets"``, ``"k"``.
@@ -14,28 +16,39 @@ field), bodies over ``max_body_bytes`` 413, each with ``{"detail": ...}``.
 millisecond per request on catalogues of this size (k and the id lists are bounded), so
 they run on the event loop itself: handing each to a worker thread costs more than the
 request and, with 32 in flight on 2 cores, thrashes the GIL (measured by
-``benchmarks/serve_load.py``).  ``/explain`` (heavier) runs in the thread pool.
+``benchmarks/serve_load.py``).  ``/explain`` and ``/recommend`` with ``new_items`` (their
+texts are encoded) are heavier and run in the thread pool.
 """
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from graphrec.errors import GraphrecError
 from graphrec.inference.explain import explain
 from graphrec.inference.recommender import InvalidRequestError, TrainedRecommender, UnknownIdError
 from graphrec.optional import available, require
 
+#: most new items (with their texts) one request may carry, and the longest text
+MAX_NEW_ITEMS = 1000
+MAX_TEXT_CHARS = 20_000
+
 if available("fastapi") and available("uvicorn"):
     import uvicorn
     from fastapi import FastAPI, HTTPException
+    from fastapi.concurrency import run_in_threadpool
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, Field
+    from pydantic import BaseModel, Field, StringConstraints
+
+    ItemText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT_CHARS)]
+    NewItemId = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 else:  # the rest of graphrec works without the serve extra; require_server() explains
     BaseModel = object  # type: ignore[assignment,misc]
 
     def Field(*args, **kwargs):  # type: ignore[no-redef]  # noqa: N802
         return None
+
+    ItemText = NewItemId = str  # type: ignore[misc]
 
 #: default limit of a request body (413 beyond it)
 MAX_BODY_BYTES = 1 << 20
@@ -55,6 +68,9 @@ class RecommendRequest(BaseModel):
     exclude_seen: bool = Field(True, description="drop the user's training items")
     candidates: list[str] | None = Field(None, max_length=MAX_IDS, description="raw item ids to choose from")
     unknown: Literal["error", "popularity"] = Field("error", description="unknown user: 404, or the popular items")
+    new_items: dict[NewItemId, ItemText] | None = Field(
+        None, max_length=MAX_NEW_ITEMS, description="{raw id: text} of items not in the training data, ranked with the "
+        "catalogue (text-capable models: alpharec, text_ease)")
 
 
 class NewUserRequest(BaseModel):
@@ -147,9 +163,12 @@ def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int =
     # (jsonable_encoder) would walk them again for nothing.
     @app.post("/recommend")
     async def recommend(body: RecommendRequest) -> JSONResponse:
-        result = rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
-                               candidates=body.candidates, unknown=body.unknown)[0]
-        return JSONResponse(result.to_dict())
+        def answer() -> dict:
+            return rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
+                                 candidates=body.candidates, unknown=body.unknown, new_items=body.new_items)[0].to_dict()
+
+        # new items' texts go through the sentence encoder (milliseconds): off the event loop
+        return JSONResponse(answer() if body.new_items is None else await run_in_threadpool(answer))
 
     @app.post("/recommend/new-user")
     async def new_user(body: NewUserRequest) -> JSONResponse:

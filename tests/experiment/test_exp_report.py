@@ -49,7 +49,7 @@ def report(finished_experiment, tmp_path_factory):
 def test_report_has_every_section_and_the_comparison_table(report):
     out, exp, result = report
     page = out.read_text(encoding="utf-8")
-    for anchor in ("comparison", "training", "metric-at-k", "long-tail", "cold-start", "kg", "noise", "runs"):
+    for anchor in ("comparison", "training", "metric-at-k", "long-tail", "cold-start", "explanations", "kg", "noise", "runs"):
         assert f'id="{anchor}"' in page, anchor
     assert "MF (baseline)" in page and "LightGCN" in page
     mean = result.summaries[1].metrics["recall@20"]
@@ -60,6 +60,32 @@ def test_report_has_every_section_and_the_comparison_table(report):
         assert text in page.lower(), text
     assert "noise 0.2" in page
     assert page.count("<img ") >= 8
+
+
+def test_report_explains_the_best_runs_recommendations(report):
+    from html import escape
+
+    from graphrec.experiment.explanations import best_record, sample_users
+    from graphrec.inference import explain, load_recommender
+
+    out, exp, result = report
+    page = out.read_text(encoding="utf-8")
+    section = page.split('<section id="explanations">')[1].split("</section>")[0]
+    groups = {"MF": result.records["mf"], "LightGCN": result.records["lightgcn"]}
+    label, record = best_record(groups, "recall@20")
+    assert f"<b>{escape(label)}</b> (seed {record.seed}" in section
+    rec = load_recommender(record.run_dir)
+    users = sample_users(rec)
+    assert len(users) == 3
+    reasons = 0
+    for user in users:
+        assert f"<h3>user {user}</h3>" in section
+        for entry in explain(rec, user=user, k=5):  # the real reasons: the user's most contributing items
+            assert escape(entry["title"]) in section
+            for reason in entry["because"]:
+                reasons += 1
+                assert f"{escape(reason['title'])} <span" in section
+    assert reasons >= 3
 
 
 def test_report_is_self_contained(report):

@@ -131,6 +131,7 @@ def test_server_endpoints(server, run):
     ("/recommend", {"user": "u1", "k": 51}, 422, "k: at most 50"),
     ("/recommend", {"k": 3}, 422, "Field required"),
     ("/recommend", {"user": "u1", "candidates": ["nope"]}, 404, "unknown item id(s) 'nope'"),
+    ("/recommend", {"user": "u1", "new_items": {"new": "a film"}}, 422, "model 'ease' cannot score unseen items"),
     ("/recommend/new-user", {"items": ["i1", "nope"]}, 404, "unknown item id(s) 'nope'"),
     ("/recommend/new-user", {"items": "i1"}, 422, "valid list"),
     ("/similar-items", {"item": "nope"}, 404, "unknown item id(s) 'nope'"),
