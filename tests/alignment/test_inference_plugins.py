@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from conftest import topic_data
+from alignment_topics import topic_data
 
 from graphrec.config import load_config
 from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties

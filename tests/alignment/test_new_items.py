@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
-from conftest import topic_data
+from alignment_topics import topic_data
 
 from alignment.alpharec import AlphaRec
 from alignment.linear import TextEASE

@@ -53,6 +53,7 @@ class ChatServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
+                self._counted = True
                 with server._lock:
                     server.in_flight += 1
                     server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
@@ -95,8 +96,19 @@ class ChatServer:
                     }
                     return self._send(200, json.dumps(reply).encode())
                 finally:
+                    self._leave()
+
+            def _leave(self) -> None:
+                if getattr(self, "_counted", False):
+                    self._counted = False
                     with server._lock:
                         server.in_flight -= 1
+
+            def _send(self, *args, **kwargs):
+                # leave before the reply is written: once the client has it, it may send its next request
+                # at once, and counting the finished one too would report one request too many in flight
+                self._leave()
+                return super()._send(*args, **kwargs)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
