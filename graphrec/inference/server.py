@@ -21,8 +21,12 @@ texts are encoded) are heavier and run in the thread pool.
 """
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Annotated, Any, Literal
+import socket
+import threading
+import time
+from typing import Annotated, Any, Iterator, Literal
 
 from graphrec.errors import GraphrecError
 from graphrec.inference.explain import explain
@@ -196,3 +200,31 @@ def run(rec: TrainedRecommender, host: str = "127.0.0.1", port: int = 8000, max_
 
 
 __all__ = ["MAX_BODY_BYTES", "create_app", "require_server", "run"]
+
+
+@contextlib.contextmanager
+def running_server(rec: TrainedRecommender, host: str = "127.0.0.1", port: int = 0, max_k: int = 1000,
+                   start_timeout: float = 30.0) -> Iterator[str]:
+    """Serve ``rec`` from a background thread (a notebook, a test); yields the base URL, stops on exit.
+
+    ``port`` 0 picks a free port.  Raises ``RuntimeError`` if the server has not started within ``start_timeout`` s.
+    """
+    require_server()
+    if port == 0:
+        with socket.socket() as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(rec, max_k=max_k), host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        raise RuntimeError(f"the server on {host}:{port} did not start within {start_timeout:g} s")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

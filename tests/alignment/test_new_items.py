@@ -1,9 +1,6 @@
 """New items from their text (issue 15): `text_ease`'s prior column and `alpharec`'s zero-shot projection score an
 item that is not in the training data exactly as a refit with it in the catalogue (and no interactions) would;
 the recommender ranks them with the catalogue, the server takes them in `/recommend`, other models refuse."""
-import socket
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +12,7 @@ from alignment.alpharec import AlphaRec
 from alignment.linear import TextEASE
 from graphrec.config import load_config, model_config_from_dict
 from graphrec.inference import InvalidRequestError, load_recommender
+from graphrec.inference.server import running_server
 from graphrec.training import run_training
 
 
@@ -131,23 +129,10 @@ def test_alpharec_run_scores_new_items_and_id_models_refuse(tmp_path):
 
 @pytest.fixture(scope="module")
 def server(text_ease_run):
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     pytest.importorskip("fastapi")
-    from graphrec.inference.server import create_app
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app(load_recommender(text_ease_run[0]), max_k=50), host="127.0.0.1",
-                                        port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with running_server(load_recommender(text_ease_run[0]), max_k=50) as url:
+        yield url
 
 
 def test_server_recommends_new_items_and_validates_them(server, text_ease_run):

@@ -5,7 +5,6 @@ import json
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -90,21 +89,12 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(run):
-    uvicorn = pytest.importorskip("uvicorn")
+    pytest.importorskip("uvicorn")
     pytest.importorskip("fastapi")
-    from graphrec.inference.server import create_app
+    from graphrec.inference.server import running_server
 
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(load_recommender(run), max_k=50), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not srv.started and time.time() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(10)
+    with running_server(load_recommender(run), max_k=50) as url:
+        yield url
 
 
 def test_server_endpoints(server, run):
