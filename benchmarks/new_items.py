@@ -45,6 +45,7 @@ import torch  # noqa: E402
 from alignment.linear import TextEASE, item_text_embeddings, linear_item_texts  # noqa: E402
 from graphrec.config import load_config  # noqa: E402
 from graphrec.inference import TrainedRecommender  # noqa: E402
+from graphrec.io import atomic_write_json  # noqa: E402
 from graphrec.training import load_data  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
@@ -71,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--held-out", type=int, default=100, help="items removed from the catalogue and scored as new")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS / "new_items.json", help="JSON result path")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(CONFIG)
@@ -116,11 +118,7 @@ def main(argv=None) -> int:
         "threads": args.threads, "load_average": os.getloadavg(), "cpu": platform.processor() or platform.machine(),
         "command": "python benchmarks/new_items.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "new_items.json"
-    tmp = out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return 0
 

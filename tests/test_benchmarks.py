@@ -96,3 +96,12 @@ def test_text_models_benchmark_trains_seeds_of_a_text_native_model(tmp_path):
     block = json.loads(out.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
     assert len(block["search"]["alpharec"]) == 4 and set(block["seeds"]["alpharec"]) == {"0", "1"}
     assert set(block["cold"]["alpharec"]) == {"0", "1"}
+
+
+def test_new_items_benchmark_scores_held_out_items_from_their_text(tmp_path):
+    out = tmp_path / "new_items.json"
+    subprocess.run([sys.executable, str(REPO / "benchmarks" / "new_items.py"), "--held-out", "20", "--threads", "1",
+                    "--out", str(out)], check=True, capture_output=True, text=True, cwd=REPO)
+    result = json.loads(out.read_text())
+    assert result["held_out"] == 20 and result["request_s_1_item"] > 0
+    assert result["auc_mean"] > 0.55  # the text prior places unseen items better than chance
