@@ -349,12 +349,33 @@ def kill_training(runs: int, seed: int, work: Path, epochs: int = 8, max_kills: 
             "reference_seconds": round(reference_s, 2), "epochs": epochs}
 
 
-def _kill_llm_job(server, command: Callable[[Path], list[str]], outputs: Callable[[Path], Any],
-                  journal: Callable[[Path], list[dict]], paths: tuple[Path, list[Path]], expected: int,
+def _kill_llm_job(responder: Callable, command: Callable[[str, Path], list[str]], outputs: Callable[[Path], Any],
+                  journal_path: Callable[[Path], Path], paths: tuple[Path, list[Path]], expected: int,
                   rng: random.Random, max_kills: int, result: dict[str, Any]) -> dict[str, Any]:
-    """The kill -9 loop shared by the LLM jobs: run ``command(reference)`` once, then each killed path's command
-    with kills; every key journaled exactly once (after every kill and at the end), at most one repeated LLM call
-    per kill, and ``outputs`` equal to the reference's.  Fills and returns ``result``."""
+    """The kill -9 loop shared by the LLM jobs, against the tests' fake chat server answering with ``responder``:
+    run ``command(base_url, reference)`` once, then each killed path's command with kills; every key journaled
+    exactly once (after every kill and at the end), at most one repeated LLM call per kill, and ``outputs`` equal
+    to the reference's.  Adds the counts to ``result`` and returns it."""
+    sys.path.insert(0, str(REPO / "tests" / "kg"))
+    from chat_server import ChatServer
+
+    from kg.io import read_jsonl
+
+    def journal(out: Path) -> list[dict]:
+        path = journal_path(out)
+        return [r for r in read_jsonl(path) if r.get("kind") == "item"] if path.exists() else []
+
+    result.update(kills=0, identical_runs=0, problems=[], llm_calls=0, repeated_calls=0)
+    with ChatServer(responder=responder, delay=0.03) as server:
+        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
+        return _kill_loop(server, lambda out: command(server.base_url, out), outputs, journal, paths, expected,
+                          rng, max_kills, result)
+
+
+def _kill_loop(server, command: Callable[[Path], list[str]], outputs: Callable[[Path], Any],
+               journal: Callable[[Path], list[dict]], paths: tuple[Path, list[Path]], expected: int,
+               rng: random.Random, max_kills: int, result: dict[str, Any]) -> dict[str, Any]:
+    """The loop of :func:`_kill_llm_job` with the server running."""
     from collections import Counter
 
     reference_path, killed_paths = paths
@@ -393,10 +414,7 @@ def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills
     import csv
 
     sys.path.insert(0, str(REPO / "tests" / "kg"))
-    from chat_server import ChatServer
     from fakes import fake_reply
-
-    from kg.io import read_jsonl
 
     items = work / "items.tsv"
     work.mkdir(parents=True, exist_ok=True)
@@ -405,26 +423,18 @@ def kill_kg_build(runs: int, seed: int, work: Path, n_items: int = 40, max_kills
               for i in range(1, n_items + 1)]
     items.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def journal(out: Path) -> list[dict]:
-        path = out / "journal.text.jsonl"
-        return [r for r in read_jsonl(path) if r.get("kind") == "item"] if path.exists() else []
-
     def triples(out: Path) -> list[tuple[str, ...]]:
         with open(out / "triples.tsv", encoding="utf-8") as handle:
             return sorted(tuple(row.values()) for row in csv.DictReader(handle, delimiter="\t"))
 
-    rng = random.Random(seed)
-    result: dict[str, Any] = {"runs": runs, "items": n_items, "kills": 0, "identical_runs": 0, "problems": [],
-                              "llm_calls": 0, "repeated_calls": 0}
-    with ChatServer(responder=fake_reply, delay=0.03) as server:
-        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
-        def command(out: Path) -> list[str]:
-            return [sys.executable, "-m", "kg", "build", "--items", str(items), "--backend", "openai",
-                    "--base-url", server.base_url, "--model", "fake", "--out", str(out), "--concurrency", "1",
-                    "--no-embeddings", "--quiet", "--formats", "nq.gz"]
+    def command(base_url: str, out: Path) -> list[str]:
+        return [sys.executable, "-m", "kg", "build", "--items", str(items), "--backend", "openai",
+                "--base-url", base_url, "--model", "fake", "--out", str(out), "--concurrency", "1",
+                "--no-embeddings", "--quiet", "--formats", "nq.gz"]
 
-        return _kill_llm_job(server, command, triples, journal, (work / "reference", [work / f"killed{r}" for r in range(runs)]),
-                             n_items, rng, max_kills, result)
+    return _kill_llm_job(fake_reply, command, triples, lambda out: out / "journal.text.jsonl",
+                         (work / "reference", [work / f"killed{r}" for r in range(runs)]), n_items,
+                         random.Random(seed), max_kills, {"runs": runs, "items": n_items})
 
 
 def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_kills: int = 4) -> dict[str, Any]:
@@ -436,39 +446,27 @@ def kill_augmentation(runs: int, seed: int, work: Path, n_users: int = 24, max_k
     sys.path.insert(0, str(REPO / "tests" / "kg"))
     sys.path.insert(0, str(REPO / "tests" / "augmentation"))
     from augmentation_helpers import comedy_fan
-    from chat_server import ChatServer
 
     from graphrec.augmentation import read_records
-    from kg.io import read_jsonl
 
     sets = ["model.name=mf", "model.embedding_dim=8", "train.epochs=1", "train.progress=false", "train.num_threads=1",
             "eval.ks=[10]", "train.select_metric=recall@10"]
     _run_killed([sys.executable, str(REPO / "train.py"), "--out-dir", str(work / "runs"), "--name", "base", "--quiet",
                  *[x for item in sets for x in ("--set", item)]], random.Random(seed), 0.0, 0)
 
-    def journal(out: Path) -> list[dict]:
-        path = Path(str(out) + ".work") / "journal.jsonl"
-        return [r for r in read_jsonl(path) if r.get("kind") == "item"] if path.exists() else []
-
     def edges(out: Path) -> list[str]:
         """The edge records without their wall-clock ``time``, in a fixed order."""
         records = [{k: v for k, v in record.items() if k != "time"} for _, record in read_records(out)[1]]
         return sorted(json.dumps(record, sort_keys=True) for record in records)
 
-    rng = random.Random(seed)
-    result: dict[str, Any] = {"runs": runs, "users": n_users, "kills": 0, "identical_runs": 0, "problems": [],
-                              "llm_calls": 0, "repeated_calls": 0}
-    with ChatServer(responder=comedy_fan, delay=0.03) as server:
-        server.httpd.handle_error = lambda request, address: None  # a killed client's broken pipe is expected
+    def command(base_url: str, out: Path) -> list[str]:
+        return [sys.executable, "-m", "graphrec.augmentation", "generate", "--run", str(work / "runs" / "base"),
+                "--backend", "openai", "--base-url", base_url, "--model", "fake", "--users", str(n_users),
+                "--candidates", "8", "--concurrency", "1", "--out", str(out), "--quiet"]
 
-        def command(out: Path) -> list[str]:
-            return [sys.executable, "-m", "graphrec.augmentation", "generate", "--run", str(work / "runs" / "base"),
-                    "--backend", "openai", "--base-url", server.base_url, "--model", "fake", "--users", str(n_users),
-                    "--candidates", "8", "--concurrency", "1", "--out", str(out), "--quiet"]
-
-        return _kill_llm_job(server, command, edges, journal,
-                             (work / "reference.jsonl", [work / f"killed{r}.jsonl" for r in range(runs)]),
-                             n_users, rng, max_kills, result)
+    return _kill_llm_job(comedy_fan, command, edges, lambda out: Path(str(out) + ".work") / "journal.jsonl",
+                         (work / "reference.jsonl", [work / f"killed{r}.jsonl" for r in range(runs)]), n_users,
+                         random.Random(seed), max_kills, {"runs": runs, "users": n_users})
 
 
 def main(argv: list[str] | None = None) -> int:

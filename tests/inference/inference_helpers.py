@@ -40,3 +40,17 @@ def two_clusters() -> InteractionData:
                                               "tail": ["Person/scott", "Person/scott", "Genre/animation", "Genre/animation"]}))
     return InteractionData(name="clusters", user_ids=user_ids, item_ids=item_ids, train=train,
                            test=sp.csr_matrix((41, 5), dtype=np.float32), item_info=info, kg=kg)
+
+
+def kg_folder(tmp_path):
+    """A kg export (kg_table, triples with evidence, entities): items a, b directed by Ridley Scott, c, d animation."""
+    folder = tmp_path / "kg"
+    folder.mkdir()
+    (folder / "kg_table.tsv").write_text(
+        "head\trelation\ttail\na\tdirected_by\tPerson/scott\nb\tdirected_by\tPerson/scott\nc\tgenre\tGenre/animation\n"
+        "d\tgenre\tGenre/animation\n")
+    (folder / "triples.tsv").write_text(
+        "item_id\trelation\ttail\ttail_type\tentity\tsource\tsurface\n"
+        "b\tdirected_by\tRidley Scott\tPerson\tPerson/scott\ttext\tdirected by Ridley Scott\n")
+    (folder / "entities.tsv").write_text("entity\ttype\tlabel\taliases\tmentions\nPerson/scott\tPerson\tRidley Scott\t\t1\n")
+    return folder / "kg_table.tsv"

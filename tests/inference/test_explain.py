@@ -1,6 +1,7 @@
 """Explanations on a tiny graph whose right answer is known (conftest.two_clusters)."""
 import numpy as np
 import torch
+from inference_helpers import kg_folder
 
 from graphrec.config import model_config_from_dict
 from graphrec.inference import TrainedRecommender, explain
@@ -51,16 +52,7 @@ def test_embedding_reasons_follow_the_propagation_weights(clusters):
 
 
 def test_kg_paths_name_the_shared_entity_with_provenance(tmp_path, clusters):
-    folder = tmp_path / "kg"
-    folder.mkdir()
-    (folder / "kg_table.tsv").write_text(
-        "head\trelation\ttail\na\tdirected_by\tPerson/scott\nb\tdirected_by\tPerson/scott\nc\tgenre\tGenre/animation\n"
-        "d\tgenre\tGenre/animation\n")
-    (folder / "triples.tsv").write_text(
-        "item_id\trelation\ttail\ttail_type\tentity\tsource\tsurface\n"
-        "b\tdirected_by\tRidley Scott\tPerson\tPerson/scott\ttext\tdirected by Ridley Scott\n")
-    (folder / "entities.tsv").write_text("entity\ttype\tlabel\taliases\tmentions\nPerson/scott\tPerson\tRidley Scott\t\t1\n")
-    rec = fitted("kglightgcn", clusters, embedding_dim=8, kg=str(folder / "kg_table.tsv"))
+    rec = fitted("kglightgcn", clusters, embedding_dim=8, kg=str(kg_folder(tmp_path)))
     out = explain(rec, user="x", items=["b", "d", "e"])
     b_paths, d_paths, e_paths = (o["kg_paths"] for o in out)
     assert e_paths == []

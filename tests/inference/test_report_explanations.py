@@ -5,7 +5,7 @@ import html
 
 import numpy as np
 import scipy.sparse as sp
-from inference_helpers import train_tiny, two_clusters
+from inference_helpers import kg_folder, train_tiny, two_clusters
 
 from graphrec.experiment.explanations import best_record, explanations_section, sample_users
 from graphrec.experiment.runs import load_run_record
@@ -17,19 +17,6 @@ def clusters_with_test():
     data = two_clusters()
     test = sp.csr_matrix((np.ones(3, np.float32), ([0, 20, 40], [2, 0, 1])), shape=data.train.shape)
     return dataclasses.replace(data, test=test)
-
-
-def kg_folder(tmp_path):
-    folder = tmp_path / "kg"
-    folder.mkdir()
-    (folder / "kg_table.tsv").write_text(
-        "head\trelation\ttail\na\tdirected_by\tPerson/scott\nb\tdirected_by\tPerson/scott\nc\tgenre\tGenre/animation\n"
-        "d\tgenre\tGenre/animation\n")
-    (folder / "triples.tsv").write_text(
-        "item_id\trelation\ttail\ttail_type\tentity\tsource\tsurface\n"
-        "b\tdirected_by\tRidley Scott\tPerson\tPerson/scott\ttext\tdirected by Ridley Scott\n")
-    (folder / "entities.tsv").write_text("entity\ttype\tlabel\taliases\tmentions\nPerson/scott\tPerson\tRidley Scott\t\t1\n")
-    return folder / "kg_table.tsv"
 
 
 def test_section_explains_the_best_runs_sampled_users_with_kg_paths_and_evidence(tmp_path):

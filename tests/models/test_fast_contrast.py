@@ -104,6 +104,23 @@ def reference_encode(model, noise_eps=0.0):
     return layers
 
 
+def assert_same_batch(model, reference, users, pos, neg):
+    """``model.contrastive_loss`` and ``reference`` give the same final embeddings, loss and parameter gradients
+    (the same noise for both: the model's generator is reseeded before each)."""
+    results = []
+    for contrastive in (model.contrastive_loss, reference):
+        model.zero_grad()
+        model._rng = torch.Generator().manual_seed(7)
+        final, cl = contrastive(users, pos, neg)
+        (cl + final.pow(2).sum()).backward()
+        results.append((final.detach(), cl.detach(), [p.grad.clone() for p in model.parameters()]))
+    (f1, c1, g1), (f2, c2, g2) = results
+    torch.testing.assert_close(f1, f2, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
 def reference_simgcl_contrastive_loss(model, users, pos, neg):
     """SimGCL's batch before the shared passes: a clean pass and two separate noisy passes."""
     final = model.combine(reference_encode(model))
@@ -120,18 +137,7 @@ def test_simgcl_shared_passes_equal_separate_passes(small_data, overrides):
     config = model_config_from_dict({"name": "simgcl", "embedding_dim": 8, "num_layers": 2, "eps": 0.5, **overrides})
     model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
     users, pos, neg = torch.tensor([0, 1, 2, 1]), torch.tensor([0, 3, 5, 2]), torch.tensor([4, 1, 6, 0])
-    results = []
-    for contrastive in (model.contrastive_loss, lambda u, p, n: reference_simgcl_contrastive_loss(model, u, p, n)):
-        model.zero_grad()
-        model._rng = torch.Generator().manual_seed(7)  # the same noise for both
-        final, cl = contrastive(users, pos, neg)
-        (cl + final.pow(2).sum()).backward()
-        results.append((final.detach(), cl.detach(), [p.grad.clone() for p in model.parameters()]))
-    (f1, c1, g1), (f2, c2, g2) = results
-    torch.testing.assert_close(f1, f2, rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert_same_batch(model, lambda u, p, n: reference_simgcl_contrastive_loss(model, u, p, n), users, pos, neg)
 
 
 # --------------------------------------------------------------- SGL's passes
@@ -154,18 +160,7 @@ def test_sgl_polynomial_passes_equal_layer_by_layer(small_data, overrides):
     model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
     model.draw_epoch_views(torch.Generator().manual_seed(3))
     users, pos, neg = torch.tensor([0, 1, 2, 1]), torch.tensor([0, 3, 5, 2]), torch.tensor([4, 1, 6, 0])
-    results = []
-    for contrastive in (model.contrastive_loss, lambda u, p, n: reference_sgl_contrastive_loss(model, u, p, n)):
-        model.zero_grad()
-        model._rng = torch.Generator().manual_seed(7)
-        final, cl = contrastive(users, pos, neg)
-        (cl + final.pow(2).sum()).backward()
-        results.append((final.detach(), cl.detach(), [p.grad.clone() for p in model.parameters()]))
-    (f1, c1, g1), (f2, c2, g2) = results
-    torch.testing.assert_close(f1, f2, rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(c1, c2, rtol=1e-6, atol=1e-7)
-    for a, b in zip(g1, g2):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    assert_same_batch(model, lambda u, p, n: reference_sgl_contrastive_loss(model, u, p, n), users, pos, neg)
 
 
 def test_xsimgcl_detached_noise_equals_noise_through_autograd(small_data):
