@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_helpers import write_atomic_dataset
+
 
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.cli import train as train_cli
@@ -74,16 +76,6 @@ def test_in_memory_run_without_validation_split(small_data):
 def test_augmentation_is_refused_for_closed_form_models(small_data, tmp_path):
     with pytest.raises(ConfigError, match="closed-form"):
         make_trainer(small_data, tmp_path, augmentation=AugmentationConfig(path="edges.jsonl"))
-
-
-def write_atomic_dataset(data, folder: Path) -> Path:
-    """``data``'s splits as pre-split RecBole atomic files: a dataset train.py loads by directory."""
-    folder.mkdir()
-    for split in ("train", "valid", "test"):
-        coo = getattr(data, split).tocoo()
-        rows = "".join(f"{data.user_ids[u]}\t{data.item_ids[i]}\n" for u, i in zip(coo.row, coo.col))
-        (folder / f"tiny.{split}.inter").write_text("user_id:token\titem_id:token\n" + rows)
-    return folder
 
 
 @pytest.mark.parametrize("name", sorted(CLOSED_FORM))

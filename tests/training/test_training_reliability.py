@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from training_helpers import write_atomic_dataset
+
 
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.cli import train as train_cli
@@ -17,15 +19,6 @@ from graphrec.training import load_checkpoint
 from graphrec.training.checkpoint import DIGEST_KEY, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def write_atomic_dataset(data, folder: Path) -> Path:
-    folder.mkdir()
-    for split in ("train", "valid", "test"):
-        coo = getattr(data, split).tocoo()
-        rows = "".join(f"{data.user_ids[u]}\t{data.item_ids[i]}\n" for u, i in zip(coo.row, coo.col))
-        (folder / f"tiny.{split}.inter").write_text("user_id:token\titem_id:token\n" + rows)
-    return folder
 
 
 def args_for(dataset, out, name="run", model="mf", extra=()):
