@@ -86,29 +86,29 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
 }
 TEXT_ARMS = ("text_knn", "text_ease", "alpharec", "text_init", "aligned")
 COLD_ARMS = ("text_knn", "text_ease", "alpharec", "aligned")
-#: a cap on epochs (``--max-epochs``, for smoke runs); a list so main() can set it
-MAX_EPOCHS = [10**9]
 TARGET = {"amazon18-scientific": (0.15, 0.01), "ml-latest-small-tmdb": (0.05, 0.05)}
 
 
 # ------------------------------------------------------------------ one cell
 class Texts:
-    """The dataset's item text embeddings and text views, encoded once and shared by every fit."""
+    """One dataset's item text embeddings and text views, encoded once and shared by every fit on it."""
 
     def __init__(self, data) -> None:
+        self.data = data
         self.items = item_text_embeddings(data, "catalogue+attributes")
-        self._encoder = None
+        self._views = None
 
-    def views(self, data):
-        self._encoder = self._encoder or SentenceEncoder()
-        return build_text_views(data, encoder=self._encoder)
+    def views(self):
+        if self._views is None:  # only the alignment arm needs them (it loads the encoder)
+            self._views = build_text_views(self.data, encoder=SentenceEncoder())
+        return self._views
 
 
 def make_model(section: dict, data, texts: Texts):
     config = model_config_from_dict(dict(section))
     cls = MODELS[config.name]
     if config.name == "aligned":
-        return cls(data.n_users, data.n_items, config, data.train, data=data, text_views=texts.views(data))
+        return cls(data.n_users, data.n_items, config, data.train, data=data, text_views=texts.views())
     if config.name in ("text_ease", "alpharec", "text_init"):
         return cls(data.n_users, data.n_items, config, data.train, item_embeddings=texts.items)
     return build_model(config, data.n_users, data.n_items, data.train, data=data)
@@ -118,7 +118,7 @@ def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads
     """Train (or fit) one arm's setting on one seed; returns the trainer's result, the model and seconds."""
     section, train_overrides = ARMS[arm][1][setting]
     base = protocol.train
-    train = TrainConfig(epochs=min(base.epochs, MAX_EPOCHS[0]), batch_size=base.batch_size, learning_rate=base.learning_rate,
+    train = TrainConfig(epochs=base.epochs, batch_size=base.batch_size, learning_rate=base.learning_rate,
                         l2_weight=base.l2_weight, eval_every=base.eval_every, patience=base.patience,
                         select_metric=SELECT, seed=seed, num_threads=threads, progress=False, resume=False)
     for key, value in train_overrides.items():
@@ -299,7 +299,7 @@ def significance(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> tu
 
 
 def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
-    out = [f"# Text-native models vs the strongest text-free baselines", "",
+    out = ["# Text-native models vs the strongest text-free baselines", "",
            f"Command: `python benchmarks/text_models.py` ({len(seeds)} seeds; {GRID_SIZE} settings per arm chosen on "
            "validation Recall@20 with seed 0; closed-form arms are deterministic).", ""]
     for dataset in datasets:
@@ -375,13 +375,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     load_plugins()
     seeds = list(range(args.seeds))
-    if args.max_epochs:
-        MAX_EPOCHS[0] = args.max_epochs
     store = Store(args.out)
     store.report.update(machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}", threads=args.threads,
                         grid={arm: [list(cell) for cell in grid] for arm, (_, grid) in ARMS.items()}, seeds=seeds)
     for dataset in [] if args.report_only else args.datasets:
         protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
+        if args.max_epochs:
+            protocol.train.epochs = min(protocol.train.epochs, args.max_epochs)
         data = load_data(protocol.data)
         texts = Texts(data)
         if "warm" in args.parts:
