@@ -3,6 +3,7 @@
 
 Thin wrapper over :mod:`graphrec.cli.evaluate` (installed as ``graphrec-evaluate``).
 """
+
 import sys
 
 from graphrec.cli.evaluate import main

@@ -3,6 +3,7 @@
 Install the CPU build of torch first (``pip install torch==2.13.0``), then
 ``pip install -e .[test]``.  No dataset ships with the package: see datasets/README.md.
 """
+
 from pathlib import Path
 
 from setuptools import find_packages, setup
@@ -14,11 +15,15 @@ setup(
     name="graphrec",
     version="0.1.0",
     description="Graph-centric, LLM-augmented recommendation toolkit: GNN recommenders, LLM-built knowledge graphs, text-graph alignment.",
-    long_description=(HERE / "README.md").read_text(encoding="utf-8") if (HERE / "README.md").exists() else "",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8")
+    if (HERE / "README.md").exists()
+    else "",
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.10",
-    packages=find_packages(include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]),
+    packages=find_packages(
+        include=["graphrec", "graphrec.*", "kg", "kg.*", "alignment", "alignment.*"]
+    ),
     include_package_data=True,
     package_data={"graphrec": ["py.typed"], "kg": ["schemas/*.yaml", "README.md"]},
     install_requires=[
@@ -44,7 +49,13 @@ setup(
         "matplotlib>=3.7",
     ],
     extras_require={
-        "test": ["pytest>=7.0", "optuna>=4.0", "fastapi>=0.100", "uvicorn[standard]>=0.23", "httpx>=0.24"],
+        "test": [
+            "pytest>=7.0",
+            "optuna>=4.0",
+            "fastapi>=0.100",
+            "uvicorn[standard]>=0.23",
+            "httpx>=0.24",
+        ],
         # `python -m graphrec serve` (HTTP API of a trained run)
         "serve": ["fastapi>=0.100", "uvicorn[standard]>=0.23"],
         # `python -m graphrec recommend --out *.parquet`
@@ -63,10 +74,12 @@ setup(
             "graphrec-kg=kg.cli:main",
         ],
         # models of other packages, loaded lazily by graphrec.models.load_plugins
-        "graphrec.models": ["aligned=alignment.model:AlignedRecommender",
-                            "text_ease=alignment.linear:TextEASE",
-                            "alpharec=alignment.alpharec:AlphaRec",
-                            "text_init=alignment.textinit:TextInitRecommender"],
+        "graphrec.models": [
+            "aligned=alignment.model:AlignedRecommender",
+            "text_ease=alignment.linear:TextEASE",
+            "alpharec=alignment.alpharec:AlphaRec",
+            "text_init=alignment.textinit:TextInitRecommender",
+        ],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -3,6 +3,7 @@
 
 Thin wrapper over :mod:`graphrec.cli.train` (installed as ``graphrec-train``).
 """
+
 import sys
 
 from graphrec.cli.train import main

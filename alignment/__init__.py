@@ -13,7 +13,13 @@ through the ``graphrec.models`` entry point, so any config can use it::
 
 See ``alignment/README.md`` for the full API.
 """
-from alignment.coldstart import cold_start_split, restrict_to_items, text_item_knn_scorer, text_profile_scorer
+
+from alignment.coldstart import (
+    cold_start_split,
+    restrict_to_items,
+    text_item_knn_scorer,
+    text_profile_scorer,
+)
 from alignment.denoise import (
     DenoiseReport,
     denoise_interactions,

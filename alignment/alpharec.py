@@ -40,6 +40,7 @@ with the user added.
 Item texts and their embeddings are those of ``text_ease`` (:func:`alignment.linear.item_text_embeddings`,
 on-disk cache); they are non-persistent buffers, so checkpoints hold the MLP only.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,13 +65,30 @@ class AlphaRecConfig:
     """Items and users as MLP-projected text embeddings, LightGCN propagation, cosine InfoNCE (no ID embeddings)."""
 
     name: str = doc("Model name.", "alpharec")
-    embedding_dim: int = doc("Output size of the MLP (the collaborative space).", 64, ge=1, le=65536)
+    embedding_dim: int = doc(
+        "Output size of the MLP (the collaborative space).", 64, ge=1, le=65536
+    )
     hidden_dim: int = doc("Hidden size of the two-layer MLP.", 256, ge=1, le=65536)
-    num_layers: int = doc("LightGCN propagation layers L on top of the projected embeddings (0 = none).", 2, ge=0, le=64)
+    num_layers: int = doc(
+        "LightGCN propagation layers L on top of the projected embeddings (0 = none).",
+        2,
+        ge=0,
+        le=64,
+    )
     temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15, gt=0.0, le=100.0)
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
-    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
+        "Item text, as for text_ease.", "catalogue+attributes"
+    )
+    encoder: str = doc(
+        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        EMBEDDED_ENCODER,
+        path=True,
+    )
+    cache_dir: str | None = doc(
+        "Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
+        None,
+        path=True,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         for key in ("embedding_dim", "hidden_dim"):
@@ -106,21 +124,33 @@ class AlphaRec(Recommender):
     config_class = AlphaRecConfig
     needs_data = True
 
-    def __init__(self, n_users: int, n_items: int, config: AlphaRecConfig, train: sp.csr_matrix, data=None,
-                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        config: AlphaRecConfig,
+        train: sp.csr_matrix,
+        data=None,
+        item_embeddings: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         items = model_item_embeddings("alpharec", config, data, item_embeddings, n_items)
         items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
         # derived from the data (and cached on disk), so kept out of checkpoints
-        self.register_buffer("user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False)
+        self.register_buffer(
+            "user_text", torch.from_numpy(mean_item_rows(train, items)), persistent=False
+        )
         self.register_buffer("item_text", torch.from_numpy(items), persistent=False)
         self.adjacency = normalized_adjacency(train)
         self.train_matrix = sp.csr_matrix(train)  # item degrees for fold-in
         self._encoder: SentenceEncoder | None = None  # for new items' texts, loaded on first use
-        self.mlp = nn.Sequential(nn.Linear(items.shape[1], config.hidden_dim), nn.LeakyReLU(),
-                                 nn.Linear(config.hidden_dim, config.embedding_dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(items.shape[1], config.hidden_dim),
+            nn.LeakyReLU(),
+            nn.Linear(config.hidden_dim, config.embedding_dim),
+        )
 
-    def to_device(self, device: torch.device) -> "AlphaRec":
+    def to_device(self, device: torch.device) -> AlphaRec:
         self.adjacency = self.adjacency.to(device)
         return self.to(device)
 
@@ -129,14 +159,22 @@ class AlphaRec(Recommender):
         ego = self.mlp(torch.cat([self.user_text, self.item_text]))
         if self.adjacency.device != ego.device:
             self.adjacency = self.adjacency.to(ego.device)
-        nodes = propagate_sum(self.adjacency, ego, self.config.num_layers) / (self.config.num_layers + 1)
+        nodes = propagate_sum(self.adjacency, ego, self.config.num_layers) / (
+            self.config.num_layers + 1
+        )
         nodes = F.normalize(nodes, dim=1)
-        return nodes[: self.n_users], nodes[self.n_users:]
+        return nodes[: self.n_users], nodes[self.n_users :]
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         user_emb, item_emb = self.embeddings()
         candidates = torch.cat([pos_items, neg_items])
-        logits = user_emb.index_select(0, users) @ item_emb.index_select(0, candidates).T / self.config.temperature
+        logits = (
+            user_emb.index_select(0, users)
+            @ item_emb.index_select(0, candidates).T
+            / self.config.temperature
+        )
         rows = torch.arange(len(users), device=logits.device)
         duplicate = candidates[None, :] == pos_items[:, None]
         duplicate[rows, rows] = False  # the row's own positive stays
@@ -161,16 +199,22 @@ class AlphaRec(Recommender):
         ego = self.mlp(torch.cat([self.user_text, self.item_text]))
         if self.adjacency.device != ego.device:
             self.adjacency = self.adjacency.to(ego.device)
-        degree = torch.from_numpy(np.asarray((self.train_matrix > 0).sum(axis=0), dtype=np.float32).ravel())
+        degree = torch.from_numpy(
+            np.asarray((self.train_matrix > 0).sum(axis=0), dtype=np.float32).ravel()
+        )
         counts = np.diff(rows.indptr)
-        weights = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts) / np.sqrt(degree.numpy()[rows.indices] + 1.0)
-        matrix = sparse_csr(rows.indptr, rows.indices, weights.astype(np.float32), rows.shape, device)
+        weights = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts) / np.sqrt(
+            degree.numpy()[rows.indices] + 1.0
+        )
+        matrix = sparse_csr(
+            rows.indptr, rows.indices, weights.astype(np.float32), rows.shape, device
+        )
         mean_text = torch.from_numpy(mean_item_rows(rows, self.item_text.cpu().numpy())).to(device)
         layer = ego
         user = self.mlp(mean_text)
         total = user.clone()
         for _ in range(self.config.num_layers):
-            total += torch.sparse.mm(matrix, layer[self.n_users:])
+            total += torch.sparse.mm(matrix, layer[self.n_users :])
             layer = sparse_dense_mm(self.adjacency, layer)
         return F.normalize(total / (self.config.num_layers + 1), dim=1)
 

@@ -9,9 +9,10 @@ recommendation.  The baselines score with text only:
 :func:`text_profile_scorer` (cosine of the user profile and the item text) and
 :func:`text_item_knn_scorer` (item-kNN over text similarity).
 """
+
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import scipy.sparse as sp
@@ -29,7 +30,9 @@ def _drop_columns(matrix: sp.csr_matrix | None, keep: np.ndarray) -> sp.csr_matr
     return sp.csr_matrix(matrix @ sp.diags(keep.astype(np.float32)), dtype=np.float32)
 
 
-def cold_start_split(data: InteractionData, fraction: float = 0.1, seed: int = 0) -> InteractionData:
+def cold_start_split(
+    data: InteractionData, fraction: float = 0.1, seed: int = 0
+) -> InteractionData:
     """A copy of ``data`` in which ``fraction`` of the items (random, ``seed``) have no training
     or validation interactions; the test split holds all interactions with those items.
 
@@ -56,11 +59,25 @@ def cold_start_split(data: InteractionData, fraction: float = 0.1, seed: int = 0
     if valid is not None:
         valid.eliminate_zeros()
     meta = dict(data.meta)
-    meta["cold_start"] = {"fraction": fraction, "seed": seed, "items": cold.tolist(), "n_items": int(n_cold),
-                          "test_interactions": int(test.nnz)}
-    return InteractionData(name=f"{data.name}-cold{fraction:g}-seed{seed}", user_ids=data.user_ids, item_ids=data.item_ids,
-                           train=train, valid=valid, test=test, item_info=data.item_info, user_info=data.user_info,
-                           kg=data.kg, meta=meta)
+    meta["cold_start"] = {
+        "fraction": fraction,
+        "seed": seed,
+        "items": cold.tolist(),
+        "n_items": int(n_cold),
+        "test_interactions": int(test.nnz),
+    }
+    return InteractionData(
+        name=f"{data.name}-cold{fraction:g}-seed{seed}",
+        user_ids=data.user_ids,
+        item_ids=data.item_ids,
+        train=train,
+        valid=valid,
+        test=test,
+        item_info=data.item_info,
+        user_info=data.user_info,
+        kg=data.kg,
+        meta=meta,
+    )
 
 
 def cold_items_of(data: InteractionData) -> np.ndarray:
@@ -74,7 +91,12 @@ def cold_items_of(data: InteractionData) -> np.ndarray:
 def restrict_to_items(scorer: Scorer, items: Iterable[int], n_items: int) -> Scorer:
     """A scorer that ranks only ``items``: every other item scores ``-inf`` (never recommended)."""
     allowed = torch.zeros(n_items, dtype=torch.bool)
-    allowed[torch.as_tensor(np.asarray(list(items) if not isinstance(items, np.ndarray) else items), dtype=torch.long)] = True
+    allowed[
+        torch.as_tensor(
+            np.asarray(list(items) if not isinstance(items, np.ndarray) else items),
+            dtype=torch.long,
+        )
+    ] = True
 
     def score(users: torch.Tensor) -> torch.Tensor:
         scores = scorer(users)
@@ -85,8 +107,12 @@ def restrict_to_items(scorer: Scorer, items: Iterable[int], n_items: int) -> Sco
 
 def text_profile_scorer(user_vectors: np.ndarray, item_vectors: np.ndarray) -> Scorer:
     """Cosine of each user's profile embedding with every item's text embedding, ``[B, n_items]``."""
-    users = torch.nn.functional.normalize(torch.as_tensor(user_vectors, dtype=torch.float32), dim=-1)
-    items = torch.nn.functional.normalize(torch.as_tensor(item_vectors, dtype=torch.float32), dim=-1)
+    users = torch.nn.functional.normalize(
+        torch.as_tensor(user_vectors, dtype=torch.float32), dim=-1
+    )
+    items = torch.nn.functional.normalize(
+        torch.as_tensor(item_vectors, dtype=torch.float32), dim=-1
+    )
 
     def score(batch: torch.Tensor) -> torch.Tensor:
         return users[batch.cpu()] @ items.T
@@ -94,7 +120,9 @@ def text_profile_scorer(user_vectors: np.ndarray, item_vectors: np.ndarray) -> S
     return score
 
 
-def text_item_knn_scorer(train: sp.csr_matrix, item_vectors: np.ndarray, k: int = 50, block: int = 1024) -> Scorer:
+def text_item_knn_scorer(
+    train: sp.csr_matrix, item_vectors: np.ndarray, k: int = 50, block: int = 1024
+) -> Scorer:
     r"""Item-kNN on text: :math:`s_{ui} = \sum_{j \in N_k(i) \cap I_u} \cos(t_i, t_j)`.
 
     ``N_k(i)`` are the ``k`` training-warm items most similar to ``i`` by text (items
@@ -102,7 +130,9 @@ def text_item_knn_scorer(train: sp.csr_matrix, item_vectors: np.ndarray, k: int 
     sparse (``k`` entries per item), built block by block.
     """
     train = sp.csr_matrix(train, dtype=np.float32)
-    items = torch.nn.functional.normalize(torch.as_tensor(item_vectors, dtype=torch.float32), dim=-1)
+    items = torch.nn.functional.normalize(
+        torch.as_tensor(item_vectors, dtype=torch.float32), dim=-1
+    )
     n_items = items.shape[0]
     warm = torch.from_numpy(np.asarray((train != 0).sum(axis=0)).ravel() > 0)
     k = min(k, int(warm.sum()))
@@ -116,7 +146,10 @@ def text_item_knn_scorer(train: sp.csr_matrix, item_vectors: np.ndarray, k: int 
         rows.append(index.repeat_interleave(k).numpy())
         cols.append(top.indices.reshape(-1).numpy())
         vals.append(top.values.reshape(-1).clamp_min(0).numpy())
-    neighbours = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items))
+    neighbours = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+    )
     binary = train.copy()
     binary.data[:] = 1.0
     neighbours_t = neighbours.T.tocsr()
@@ -129,9 +162,13 @@ def text_item_knn_scorer(train: sp.csr_matrix, item_vectors: np.ndarray, k: int 
     return score
 
 
-def evaluate_cold_start(scorer: Scorer, data: InteractionData, ks: Iterable[int] = (10, 20), **kw) -> EvaluationResult:
+def evaluate_cold_start(
+    scorer: Scorer, data: InteractionData, ks: Iterable[int] = (10, 20), **kw
+) -> EvaluationResult:
     """Evaluate on a :func:`cold_start_split` dataset's test split, ranking the cold items only."""
     cold = cold_items_of(data)
-    result = evaluate_scorer(restrict_to_items(scorer, cold, data.n_items), data, split="test", ks=ks, **kw)
+    result = evaluate_scorer(
+        restrict_to_items(scorer, cold, data.n_items), data, split="test", ks=ks, **kw
+    )
     result.meta["candidates"] = f"{len(cold)} cold items"
     return result

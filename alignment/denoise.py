@@ -17,6 +17,7 @@ edges (a share or a score threshold) and report how many, and which relations.
 Scored triples (``score`` column) also feed the knowledge-aware models'
 ``kg_score: source`` pruning.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -53,7 +54,9 @@ class DenoiseReport:
         return asdict(self)
 
 
-def _drop_mask(scores: np.ndarray, drop_fraction: float | None, min_score: float | None) -> tuple[np.ndarray, float | None]:
+def _drop_mask(
+    scores: np.ndarray, drop_fraction: float | None, min_score: float | None
+) -> tuple[np.ndarray, float | None]:
     if (drop_fraction is None) == (min_score is None):
         raise ValueError("give exactly one of drop_fraction and min_score")
     finite = np.isfinite(scores)
@@ -67,7 +70,9 @@ def _drop_mask(scores: np.ndarray, drop_fraction: float | None, min_score: float
     if n_drop == 0:
         return drop, None
     candidates = np.flatnonzero(finite)
-    order = candidates[np.lexsort((candidates, scores[candidates]))]  # lowest first, ties by position
+    order = candidates[
+        np.lexsort((candidates, scores[candidates]))
+    ]  # lowest first, ties by position
     drop[order[:n_drop]] = True
     return drop, float(scores[order[n_drop - 1]])
 
@@ -87,7 +92,9 @@ def _views(model) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tenso
 def train_edges(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
     """``(users, items)`` of the stored entries of ``train`` in CSR order."""
     train = sp.csr_matrix(train)
-    return np.repeat(np.arange(train.shape[0]), np.diff(train.indptr)), train.indices.astype(np.int64)
+    return np.repeat(np.arange(train.shape[0]), np.diff(train.indptr)), train.indices.astype(
+        np.int64
+    )
 
 
 @torch.no_grad()
@@ -100,9 +107,15 @@ def interaction_agreement(model, users: np.ndarray, items: np.ndarray) -> np.nda
     return score.cpu().numpy().astype(np.float64)
 
 
-def denoise_interactions(data: InteractionData, scores: np.ndarray, *, drop_fraction: float | None = None,
-                         min_score: float | None = None, candidates: sp.spmatrix | None = None,
-                         truth: sp.spmatrix | None = None) -> tuple[InteractionData, DenoiseReport]:
+def denoise_interactions(
+    data: InteractionData,
+    scores: np.ndarray,
+    *,
+    drop_fraction: float | None = None,
+    min_score: float | None = None,
+    candidates: sp.spmatrix | None = None,
+    truth: sp.spmatrix | None = None,
+) -> tuple[InteractionData, DenoiseReport]:
     """Drop the least consistent training interactions.
 
     Args:
@@ -117,16 +130,26 @@ def denoise_interactions(data: InteractionData, scores: np.ndarray, *, drop_frac
     users, items = train_edges(data.train)
     scores = np.asarray(scores, dtype=np.float64).copy()
     if scores.shape != (len(users),):
-        raise ValueError(f"scores must have one value per training interaction ({len(users)}), got {scores.shape}")
+        raise ValueError(
+            f"scores must have one value per training interaction ({len(users)}), got {scores.shape}"
+        )
     if candidates is not None:
         allowed = np.asarray(sp.csr_matrix(candidates)[users, items]).ravel() != 0
         scores[~allowed] = np.nan
     drop, threshold = _drop_mask(scores, drop_fraction, min_score)
     train = data.train.tocoo()
     keep = ~drop
-    cleaned = sp.csr_matrix((train.data[keep], (train.row[keep], train.col[keep])), shape=train.shape)
-    report = DenoiseReport(scored=int(np.isfinite(scores).sum()), dropped=int(drop.sum()), threshold=threshold,
-                           by_relation={"interaction": {"scored": int(np.isfinite(scores).sum()), "dropped": int(drop.sum())}})
+    cleaned = sp.csr_matrix(
+        (train.data[keep], (train.row[keep], train.col[keep])), shape=train.shape
+    )
+    report = DenoiseReport(
+        scored=int(np.isfinite(scores).sum()),
+        dropped=int(drop.sum()),
+        threshold=threshold,
+        by_relation={
+            "interaction": {"scored": int(np.isfinite(scores).sum()), "dropped": int(drop.sum())}
+        },
+    )
     if truth is not None:
         fake = np.asarray(sp.csr_matrix(truth)[users, items]).ravel() != 0
         report.detection = {
@@ -136,9 +159,18 @@ def denoise_interactions(data: InteractionData, scores: np.ndarray, *, drop_frac
         }
     meta = dict(data.meta)
     meta["denoise"] = report.to_dict()
-    out = InteractionData(name=f"{data.name}-denoised", user_ids=data.user_ids, item_ids=data.item_ids, train=cleaned,
-                          valid=data.valid, test=data.test, item_info=data.item_info, user_info=data.user_info,
-                          kg=data.kg, meta=meta)
+    out = InteractionData(
+        name=f"{data.name}-denoised",
+        user_ids=data.user_ids,
+        item_ids=data.item_ids,
+        train=cleaned,
+        valid=data.valid,
+        test=data.test,
+        item_info=data.item_info,
+        user_info=data.user_info,
+        kg=data.kg,
+        meta=meta,
+    )
     return out, report
 
 
@@ -159,7 +191,9 @@ def triple_agreement(model, data: InteractionData, triples: pd.DataFrame) -> np.
     if not known.any():
         return scores
     _, item_g, _, item_z = _views(model)
-    facts = pd.factorize(pd.Series(list(zip(triples["relation"].astype(str), triples["tail"].astype(str))))[known])[0]
+    facts = pd.factorize(
+        pd.Series(list(zip(triples["relation"].astype(str), triples["tail"].astype(str))))[known]
+    )[0]
     head = torch.as_tensor(heads[known])
     fact = torch.as_tensor(facts, dtype=torch.long)
     n_facts = int(fact.max()) + 1
@@ -168,14 +202,22 @@ def triple_agreement(model, data: InteractionData, triples: pd.DataFrame) -> np.
     count = torch.zeros(n_facts).index_add_(0, fact, torch.ones(len(fact)))
     others_g = sum_g[fact] - item_g[head].cpu()
     others_z = sum_z[fact] - item_z[head].cpu()
-    score = 0.5 * (cosine_agreement(item_g[head].cpu(), others_z) + cosine_agreement(item_z[head].cpu(), others_g))
+    score = 0.5 * (
+        cosine_agreement(item_g[head].cpu(), others_z)
+        + cosine_agreement(item_z[head].cpu(), others_g)
+    )
     score[count[fact] < 2] = float("nan")
     scores[known] = score.numpy()
     return scores
 
 
-def denoise_triples(triples: pd.DataFrame, scores: np.ndarray, *, drop_fraction: float | None = None,
-                    min_score: float | None = None) -> tuple[pd.DataFrame, DenoiseReport]:
+def denoise_triples(
+    triples: pd.DataFrame,
+    scores: np.ndarray,
+    *,
+    drop_fraction: float | None = None,
+    min_score: float | None = None,
+) -> tuple[pd.DataFrame, DenoiseReport]:
     """Drop the least consistent triples; returns the kept rows with a ``score`` column and a report per relation."""
     scores = np.asarray(scores, dtype=np.float64)
     if len(scores) != len(triples):
@@ -183,10 +225,17 @@ def denoise_triples(triples: pd.DataFrame, scores: np.ndarray, *, drop_fraction:
     drop, threshold = _drop_mask(scores, drop_fraction, min_score)
     relations = triples["relation"].astype(str).to_numpy()
     by_relation = {
-        rel: {"scored": int(np.isfinite(scores[relations == rel]).sum()), "dropped": int(drop[relations == rel].sum())}
+        rel: {
+            "scored": int(np.isfinite(scores[relations == rel]).sum()),
+            "dropped": int(drop[relations == rel].sum()),
+        }
         for rel in sorted(set(relations.tolist()))
     }
     kept = triples.loc[~drop].copy()
     kept["score"] = scores[~drop]
-    return kept, DenoiseReport(scored=int(np.isfinite(scores).sum()), dropped=int(drop.sum()), threshold=threshold,
-                               by_relation=by_relation)
+    return kept, DenoiseReport(
+        scored=int(np.isfinite(scores).sum()),
+        dropped=int(drop.sum()),
+        threshold=threshold,
+        by_relation=by_relation,
+    )

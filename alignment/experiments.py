@@ -5,19 +5,26 @@ stopping on validation, test at the best validation epoch) and evaluation harnes
 only model construction is done here, so that one encoding of the text views is
 shared by all runs (``text_views``).
 """
+
 from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from alignment.coldstart import evaluate_cold_start, text_item_knn_scorer, text_profile_scorer
-from alignment.denoise import DenoiseReport, denoise_interactions, interaction_agreement, train_edges
+from alignment.denoise import (
+    DenoiseReport,
+    denoise_interactions,
+    interaction_agreement,
+    train_edges,
+)
 from alignment.model import AlignedRecommender
 from alignment.noise import inject_noise
 from alignment.texts import mean_profiles
@@ -51,22 +58,43 @@ def views_for_train(views: TextViews, train: sp.csr_matrix) -> TextViews:
     """
     if views.meta.get("user_profile", "mean") != "mean":
         return views
-    return TextViews(mean_profiles(train, views.item), views.item, views.user_ids, views.item_ids, dict(views.meta))
+    return TextViews(
+        mean_profiles(train, views.item),
+        views.item,
+        views.user_ids,
+        views.item_ids,
+        dict(views.meta),
+    )
 
 
-def build_variant(model: Mapping[str, Any], data: InteractionData, views: TextViews | None, seed: int):
+def build_variant(
+    model: Mapping[str, Any], data: InteractionData, views: TextViews | None, seed: int
+):
     """The model of config section ``model`` on ``data`` (views re-based on ``data.train``)."""
     config = model_config_from_dict(dict(model))
     seed_everything(seed)
     if config.name == "aligned":
-        return AlignedRecommender(data.n_users, data.n_items, config, data.train, data=data,
-                                  text_views=None if views is None else views_for_train(views, data.train))
+        return AlignedRecommender(
+            data.n_users,
+            data.n_items,
+            config,
+            data.train,
+            data=data,
+            text_views=None if views is None else views_for_train(views, data.train),
+        )
     return build_model(config, data.n_users, data.n_items, data.train, data=data)
 
 
-def train_variant(model: Mapping[str, Any], data: InteractionData, train: TrainConfig, evaluation: EvalConfig,
-                  views: TextViews | None = None, seed: int = 0, run_dir: str | Path | None = None,
-                  exclude: sp.csr_matrix | None = None) -> VariantResult:
+def train_variant(
+    model: Mapping[str, Any],
+    data: InteractionData,
+    train: TrainConfig,
+    evaluation: EvalConfig,
+    views: TextViews | None = None,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    exclude: sp.csr_matrix | None = None,
+) -> VariantResult:
     """Train ``model`` (a config mapping) on ``data`` and evaluate the best validation epoch.
 
     ``exclude``: the matrix masked at the final evaluation (default ``data.train``); a
@@ -80,19 +108,40 @@ def train_variant(model: Mapping[str, Any], data: InteractionData, train: TrainC
     result = trainer.fit()
     test, valid = result.test, result.valid
     if exclude is not None:
-        evaluator = Evaluator(ks=tuple(evaluation.ks), metrics=tuple(evaluation.metrics), batch_size=evaluation.batch_size,
-                              item_popularity=data.item_popularity())
+        evaluator = Evaluator(
+            ks=tuple(evaluation.ks),
+            metrics=tuple(evaluation.metrics),
+            batch_size=evaluation.batch_size,
+            item_popularity=data.item_popularity(),
+        )
         scorer = net.scorer()
         test = evaluator.evaluate(scorer, data.test, exclude=[exclude])
-        valid = evaluator.evaluate(scorer, data.valid, exclude=[exclude]) if data.valid is not None else None
-    return VariantResult(test=test, valid=valid, best_epoch=result.best_epoch, model=net,
-                         info={"epochs_run": result.epochs_run, "seconds_per_epoch": result.seconds_per_epoch})
+        valid = (
+            evaluator.evaluate(scorer, data.valid, exclude=[exclude])
+            if data.valid is not None
+            else None
+        )
+    return VariantResult(
+        test=test,
+        valid=valid,
+        best_epoch=result.best_epoch,
+        model=net,
+        info={"epochs_run": result.epochs_run, "seconds_per_epoch": result.seconds_per_epoch},
+    )
 
 
-def denoise_and_train(scoring_model: Mapping[str, Any], final_model: Mapping[str, Any], data: InteractionData,
-                      train: TrainConfig, evaluation: EvalConfig, views: TextViews, seed: int = 0,
-                      drop_fraction: float = 0.1, truth: sp.spmatrix | None = None,
-                      scorer_result: VariantResult | None = None) -> tuple[VariantResult, DenoiseReport]:
+def denoise_and_train(
+    scoring_model: Mapping[str, Any],
+    final_model: Mapping[str, Any],
+    data: InteractionData,
+    train: TrainConfig,
+    evaluation: EvalConfig,
+    views: TextViews,
+    seed: int = 0,
+    drop_fraction: float = 0.1,
+    truth: sp.spmatrix | None = None,
+    scorer_result: VariantResult | None = None,
+) -> tuple[VariantResult, DenoiseReport]:
     """Train an aligned (contrastive) model, drop the ``drop_fraction`` least consistent
     training edges (:func:`~alignment.denoise.interaction_agreement`), retrain ``final_model``
     on the rest; evaluation masks the original training matrix.
@@ -109,10 +158,15 @@ def denoise_and_train(scoring_model: Mapping[str, Any], final_model: Mapping[str
     return final, report
 
 
-def noise_robustness(data: InteractionData, variants: Mapping[str, Callable[[InteractionData, int, sp.csr_matrix | None], VariantResult]],
-                     levels: Sequence[float] = (0.0, 0.05, 0.1, 0.2), seeds: Sequence[int] = (0, 1, 2),
-                     metric: str = "recall@20", noise_seed_offset: int = 1000,
-                     on_result: Callable[[dict], None] | None = None) -> dict:
+def noise_robustness(
+    data: InteractionData,
+    variants: Mapping[str, Callable[[InteractionData, int, sp.csr_matrix | None], VariantResult]],
+    levels: Sequence[float] = (0.0, 0.05, 0.1, 0.2),
+    seeds: Sequence[int] = (0, 1, 2),
+    metric: str = "recall@20",
+    noise_seed_offset: int = 1000,
+    on_result: Callable[[dict], None] | None = None,
+) -> dict:
     """Train every variant on data with ``level`` fake training edges injected, for each seed.
 
     Args:
@@ -136,8 +190,14 @@ def noise_robustness(data: InteractionData, variants: Mapping[str, Callable[[Int
                 noisy, fake = data, None
             for name, fn in variants.items():
                 result = fn(noisy, seed, fake)
-                record = {"variant": name, "noise": float(level), "seed": int(seed), "value": float(result.test.metrics[metric]),
-                          "best_epoch": result.best_epoch, **({"denoise": result.info["denoise"]} if "denoise" in result.info else {})}
+                record = {
+                    "variant": name,
+                    "noise": float(level),
+                    "seed": int(seed),
+                    "value": float(result.test.metrics[metric]),
+                    "best_epoch": result.best_epoch,
+                    **({"denoise": result.info["denoise"]} if "denoise" in result.info else {}),
+                }
                 records.append(record)
                 if on_result is not None:
                     on_result(record)
@@ -157,15 +217,29 @@ def summarize_noise(records: Sequence[dict], metric: str) -> dict:
             stds.append(float(np.std(values)) if values else None)
         results[name], std[name] = means, stds
         base = means[0] if levels and levels[0] == 0.0 else None
-        degradation[name] = [None if (base in (None, 0) or m is None) else (base - m) / base for m in means]
-    return {"metric": metric, "levels": levels, "results": results, "std": std, "degradation": degradation,
-            "records": list(records)}
+        degradation[name] = [
+            None if (base in (None, 0) or m is None) else (base - m) / base for m in means
+        ]
+    return {
+        "metric": metric,
+        "levels": levels,
+        "results": results,
+        "std": std,
+        "degradation": degradation,
+        "records": list(records),
+    }
 
 
-def cold_start_baselines(cold: InteractionData, views: TextViews, ks: Sequence[int] = (10, 20), k_neighbours: int = 50) -> dict[str, EvaluationResult]:
+def cold_start_baselines(
+    cold: InteractionData, views: TextViews, ks: Sequence[int] = (10, 20), k_neighbours: int = 50
+) -> dict[str, EvaluationResult]:
     """Text-only baselines on a cold-start split: profile cosine and item-kNN over text."""
     profiles = mean_profiles(cold.train, views.item)
     return {
-        "text profile cosine": evaluate_cold_start(text_profile_scorer(profiles, views.item), cold, ks=ks),
-        "text item-kNN": evaluate_cold_start(text_item_knn_scorer(cold.train, views.item, k=k_neighbours), cold, ks=ks),
+        "text profile cosine": evaluate_cold_start(
+            text_profile_scorer(profiles, views.item), cold, ks=ks
+        ),
+        "text item-kNN": evaluate_cold_start(
+            text_item_knn_scorer(cold.train, views.item, k=k_neighbours), cold, ks=ks
+        ),
     }

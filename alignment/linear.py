@@ -68,6 +68,7 @@ columns inserted after the title (``item_text: catalogue+attributes``; identical
 :class:`~alignment.encoders.EmbeddingCache` (and a small in-process memo), so each text
 is encoded once; they are a non-persistent buffer, and checkpoints hold only ``B``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -80,7 +81,13 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from alignment.encoders import EMBEDDED_ENCODER, EmbeddingCache, SentenceEncoder, default_cache_dir, encode_texts
+from alignment.encoders import (
+    EMBEDDED_ENCODER,
+    EmbeddingCache,
+    SentenceEncoder,
+    default_cache_dir,
+    encode_texts,
+)
 from alignment.texts import catalogue_text
 from graphrec.config import doc
 from graphrec.errors import ConfigError
@@ -99,18 +106,62 @@ class TextEASEConfig:
     """EASE whose weights are pulled towards an item-item text matrix (L3AE-style), in closed form (no SGD)."""
 
     name: str = doc("Model name.", "text_ease")
-    l2: float = doc("Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.", 200.0, ge=0.0, le=1e12)
-    text_weight: float = doc("c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.", 1.0, ge=-1e6, le=1e6)
-    feature_weight: float = doc("β: weight of also reconstructing the item text features, β‖F − FB‖² (adds β·K to the Gram matrix; 0 = off).", 0.0, ge=0.0, le=1e12)
-    similarity: Literal["lae", "cosine"] = doc("Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.", "lae")
-    similarity_l2: float = doc("Ridge μ of the `lae` text matrix, (K + μI)^-1 (unused for cosine).", 10.0, ge=0.0, le=1e12)
-    neighbours: int = doc("Keep the largest `neighbours` entries of S per scored item (column); 0 = all.", 0, ge=0, le=10**7)
-    min_similarity: float | None = doc("Drop entries of S below this value; null = keep all.", None, ge=-1e6, le=1e6)
-    text_only: bool = doc("Score with B = text_weight·S only (text item-kNN, the l2 → ∞ limit); no interaction fit.", False)
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
-    cache_dir: str | None = doc("Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
-    max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).", 8.0)
+    l2: float = doc(
+        "Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.",
+        200.0,
+        ge=0.0,
+        le=1e12,
+    )
+    text_weight: float = doc(
+        "c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.",
+        1.0,
+        ge=-1e6,
+        le=1e6,
+    )
+    feature_weight: float = doc(
+        "β: weight of also reconstructing the item text features, β‖F − FB‖² (adds β·K to the Gram matrix; 0 = off).",
+        0.0,
+        ge=0.0,
+        le=1e12,
+    )
+    similarity: Literal["lae", "cosine"] = doc(
+        "Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.",
+        "lae",
+    )
+    similarity_l2: float = doc(
+        "Ridge μ of the `lae` text matrix, (K + μI)^-1 (unused for cosine).", 10.0, ge=0.0, le=1e12
+    )
+    neighbours: int = doc(
+        "Keep the largest `neighbours` entries of S per scored item (column); 0 = all.",
+        0,
+        ge=0,
+        le=10**7,
+    )
+    min_similarity: float | None = doc(
+        "Drop entries of S below this value; null = keep all.", None, ge=-1e6, le=1e6
+    )
+    text_only: bool = doc(
+        "Score with B = text_weight·S only (text item-kNN, the l2 → ∞ limit); no interaction fit.",
+        False,
+    )
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
+        "Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.",
+        "catalogue+attributes",
+    )
+    encoder: str = doc(
+        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        EMBEDDED_ENCODER,
+        path=True,
+    )
+    cache_dir: str | None = doc(
+        "Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
+        None,
+        path=True,
+    )
+    max_memory_gb: float = doc(
+        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).",
+        8.0,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         if not self.l2 > 0:
@@ -161,14 +212,20 @@ def linear_item_texts(data, mode: str = "catalogue+attributes") -> list[str]:
 _MEMO: dict[tuple[str, str], np.ndarray] = {}
 
 
-def item_text_embeddings(data, item_text: str = "catalogue+attributes", encoder: str = EMBEDDED_ENCODER,
-                         cache_dir: str | Path | None = None) -> np.ndarray:
+def item_text_embeddings(
+    data,
+    item_text: str = "catalogue+attributes",
+    encoder: str = EMBEDDED_ENCODER,
+    cache_dir: str | Path | None = None,
+) -> np.ndarray:
     """``[n_items, d]`` float32 L2-normalised embeddings of the item texts (on-disk cache + in-process memo)."""
     texts = linear_item_texts(data, item_text)
     digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
     key = (encoder, digest)
     if key not in _MEMO:
-        cache = EmbeddingCache((Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite")
+        cache = EmbeddingCache(
+            (Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite"
+        )
         try:
             vectors = encode_texts(SentenceEncoder(encoder), texts, cache)
         finally:
@@ -183,18 +240,28 @@ def model_item_embeddings(model: str, config, data, item_embeddings, n_items: in
     encodings), else encoded from ``data``'s item texts with the config's ``item_text``/``encoder``/``cache_dir``."""
     if item_embeddings is None:
         if data is None:
-            raise ConfigError(f"model {model} needs the dataset's item texts: build it with "
-                              "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings=")
-        item_embeddings = item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir)
+            raise ConfigError(
+                f"model {model} needs the dataset's item texts: build it with "
+                "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings="
+            )
+        item_embeddings = item_text_embeddings(
+            data, config.item_text, config.encoder, config.cache_dir
+        )
     vectors = np.asarray(item_embeddings, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != n_items:
-        raise ConfigError(f"item text embeddings have shape {vectors.shape}, expected ({n_items}, d)")
+        raise ConfigError(
+            f"item text embeddings have shape {vectors.shape}, expected ({n_items}, d)"
+        )
     return vectors
 
 
-def encode_item_texts(texts: list[str], encoder: SentenceEncoder, cache_dir: str | Path | None = None) -> np.ndarray:
+def encode_item_texts(
+    texts: list[str], encoder: SentenceEncoder, cache_dir: str | Path | None = None
+) -> np.ndarray:
     """``[len(texts), d]`` float32 L2-normalised embeddings of new item texts (through the on-disk cache)."""
-    cache = EmbeddingCache((Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite")
+    cache = EmbeddingCache(
+        (Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite"
+    )
     try:
         vectors = encode_texts(encoder, list(texts), cache)
     finally:
@@ -204,8 +271,13 @@ def encode_item_texts(texts: list[str], encoder: SentenceEncoder, cache_dir: str
 
 
 # ------------------------------------------------------------------------ math
-def text_matrix(embeddings: torch.Tensor, similarity: str = "lae", similarity_l2: float = 10.0,
-                neighbours: int = 0, min_similarity: float | None = None) -> torch.Tensor:
+def text_matrix(
+    embeddings: torch.Tensor,
+    similarity: str = "lae",
+    similarity_l2: float = 10.0,
+    neighbours: int = 0,
+    min_similarity: float | None = None,
+) -> torch.Tensor:
     """The item-item text matrix S ``[n, n]`` (zero diagonal; column j = weights onto scored item j)."""
     e = embeddings.to(torch.float64)
     gram = e @ e.T
@@ -238,9 +310,15 @@ def text_gram_factor(catalogue: torch.Tensor, similarity_l2: float) -> torch.Ten
     return torch.linalg.cholesky(gram)
 
 
-def new_item_text_columns(catalogue: torch.Tensor, new: torch.Tensor, similarity: str = "lae",
-                          similarity_l2: float = 10.0, neighbours: int = 0,
-                          min_similarity: float | None = None, factor: torch.Tensor | None = None) -> torch.Tensor:
+def new_item_text_columns(
+    catalogue: torch.Tensor,
+    new: torch.Tensor,
+    similarity: str = "lae",
+    similarity_l2: float = 10.0,
+    neighbours: int = 0,
+    min_similarity: float | None = None,
+    factor: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``[n, m]``: the column of S that each of ``new`` (``[m, d]`` unit rows) would have were it appended alone
     to ``catalogue`` (``[n, d]`` unit rows); see "New items" in the module docstring.  ``factor``: a ready
     :func:`text_gram_factor` (`lae`; computed here otherwise)."""
@@ -249,7 +327,9 @@ def new_item_text_columns(catalogue: torch.Tensor, new: torch.Tensor, similarity
     if similarity == "cosine":
         s = cross
     elif similarity == "lae":
-        s = torch.cholesky_solve(cross, text_gram_factor(cat, similarity_l2) if factor is None else factor)
+        s = torch.cholesky_solve(
+            cross, text_gram_factor(cat, similarity_l2) if factor is None else factor
+        )
     else:
         raise ConfigError(f"model.similarity: unknown {similarity!r}")
     if min_similarity is not None:
@@ -262,7 +342,9 @@ def new_item_text_columns(catalogue: torch.Tensor, new: torch.Tensor, similarity
     return s
 
 
-def text_ease_weights(gram: torch.Tensor, s: torch.Tensor | None, l2: float, text_weight: float) -> torch.Tensor:
+def text_ease_weights(
+    gram: torch.Tensor, s: torch.Tensor | None, l2: float, text_weight: float
+) -> torch.Tensor:
     r"""``B`` of the module docstring from ``A`` (``gram``, float64, not modified) and ``S``; float64, zero diagonal.
 
     ``s`` may be ``None`` (or ``text_weight`` 0): then ``B`` is EASE on ``A`` with ``l2``.
@@ -300,8 +382,15 @@ class TextEASE(ClosedFormRecommender):
     config_class = TextEASEConfig
     needs_data = True
 
-    def __init__(self, n_users: int, n_items: int, config: TextEASEConfig, train: sp.csr_matrix, data=None,
-                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        config: TextEASEConfig,
+        train: sp.csr_matrix,
+        data=None,
+        item_embeddings: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
         needed = FIT_BYTES_PER_ITEM_PAIR * n_items**2 / 1e9
         if needed > config.max_memory_gb:
             raise ConfigError(
@@ -309,19 +398,25 @@ class TextEASE(ClosedFormRecommender):
                 f"about {needed:.1f} GB while fitting, more than model.max_memory_gb = {config.max_memory_gb:g}"
             )
         super().__init__(n_users, n_items, config, train)
-        vectors = torch.from_numpy(model_item_embeddings("text_ease", config, data, item_embeddings, n_items))
+        vectors = torch.from_numpy(
+            model_item_embeddings("text_ease", config, data, item_embeddings, n_items)
+        )
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("item_text", vectors.clone(), persistent=False)
         self.register_buffer("weights", torch.zeros(n_items, n_items))
         self._fit_factor: torch.Tensor | None = None  # Cholesky of A + rho I, for new items
         self._text_factor: torch.Tensor | None = None  # Cholesky of K + mu I (lae), for new items
         self._encoder: SentenceEncoder | None = None
-        self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = None  # last new items' B columns
+        self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = (
+            None  # last new items' B columns
+        )
 
     def text_similarity(self) -> torch.Tensor:
         """The text matrix S ``[n_items, n_items]`` (float64) of the config."""
         c = self.config
-        vectors = torch.nn.functional.normalize(self.item_text.to(self.weights.device, torch.float64), dim=1)
+        vectors = torch.nn.functional.normalize(
+            self.item_text.to(self.weights.device, torch.float64), dim=1
+        )
         return text_matrix(vectors, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity)
 
     def _fit(self) -> dict[str, float]:
@@ -349,19 +444,32 @@ class TextEASE(ClosedFormRecommender):
         """``[n_items, m]`` float64: the columns of ``B`` of new items given by their ``[m, d]`` text embeddings."""
         c = self.config
         if c.feature_weight:
-            raise ConfigError("text_ease with feature_weight > 0 cannot score new items without a refit "
-                              "(their text would enter the Gram matrix)")
+            raise ConfigError(
+                "text_ease with feature_weight > 0 cannot score new items without a refit "
+                "(their text would enter the Gram matrix)"
+            )
         if c.text_weight == 0:
-            raise ConfigError("text_ease with text_weight 0 is plain EASE: it has no text prior to score new items with")
+            raise ConfigError(
+                "text_ease with text_weight 0 is plain EASE: it has no text prior to score new items with"
+            )
         device = self.weights.device
         catalogue = torch.nn.functional.normalize(self.item_text.to(device, torch.float64), dim=1)
-        new = torch.nn.functional.normalize(torch.as_tensor(vectors).to(device, torch.float64), dim=1)
+        new = torch.nn.functional.normalize(
+            torch.as_tensor(vectors).to(device, torch.float64), dim=1
+        )
         # Cholesky factors of K + mu I and of A + rho I (P = its inverse), computed on the first request
         # and kept: later requests cost O(n^2) per new item, not a refit (they are not in checkpoints)
         if c.similarity == "lae" and self._text_factor is None:
             self._text_factor = text_gram_factor(catalogue, c.similarity_l2)
-        s = new_item_text_columns(catalogue, new, c.similarity, c.similarity_l2, c.neighbours, c.min_similarity,
-                                  factor=self._text_factor)
+        s = new_item_text_columns(
+            catalogue,
+            new,
+            c.similarity,
+            c.similarity_l2,
+            c.neighbours,
+            c.min_similarity,
+            factor=self._text_factor,
+        )
         if c.text_only:
             return c.text_weight * s
         if self._fit_factor is None:
@@ -384,7 +492,9 @@ class TextEASE(ClosedFormRecommender):
         if cached is None or cached[0] != key:  # one request's items, scored block by block
             if self._encoder is None:
                 self._encoder = SentenceEncoder(self.config.encoder)
-            vectors = torch.from_numpy(encode_item_texts(list(texts), self._encoder, self.config.cache_dir))
+            vectors = torch.from_numpy(
+                encode_item_texts(list(texts), self._encoder, self.config.cache_dir)
+            )
             cached = (key, self.new_item_weights(vectors).to(torch.float32))
             self._new_columns = cached
         self._check_fitted()

@@ -1,4 +1,5 @@
 """Alignment losses between the graph view and the text view."""
+
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,9 @@ def info_nce(anchor: torch.Tensor, positive: torch.Tensor, temperature: float) -
         temperature: :math:`\tau > 0`.
     """
     if anchor.shape != positive.shape or anchor.dim() != 2:
-        raise ValueError(f"anchor {tuple(anchor.shape)} and positive {tuple(positive.shape)} must both be [N, d]")
+        raise ValueError(
+            f"anchor {tuple(anchor.shape)} and positive {tuple(positive.shape)} must both be [N, d]"
+        )
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     logits = F.normalize(anchor, dim=-1) @ F.normalize(positive, dim=-1).T / temperature

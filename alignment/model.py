@@ -30,6 +30,7 @@ The model is built with the dataset (``needs_data``): item texts and user profil
 come from it (profiles from the training matrix only), or from a saved
 :class:`~alignment.views.TextViews` file (``text_views``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -58,36 +59,103 @@ class AlignedConfig:
     """Text-graph alignment around any backbone model (RLMRec-Con / -Gen), fused ranking and cold items."""
 
     name: str = doc("Model name.", "aligned")
-    backbone: Any = doc("The wrapped model's section (any registered model except `aligned`), e.g. `{name: lightgcn, num_layers: 3}`.", default_factory=lambda: {"name": "lightgcn"})
-    embedding_dim: int | None = doc("Sets `backbone.embedding_dim`; null = the backbone's own value.", None, ge=1, le=65536)
-    objective: Literal["contrastive", "generative"] = doc("`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or `generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).", "contrastive")
-    weight: float = doc("Weight of the alignment loss added to the backbone's loss.", 0.1, ge=0.0, le=1e6)
-    temperature: float = doc("InfoNCE temperature tau (cosine similarities / tau).", 0.2, gt=0.0, le=1e6)
-    mask_ratio: float = doc("Generative: share of the batch's users and items whose ego embedding is masked.", 0.1, ge=0.0, lt=1.0)
-    max_align_nodes: int = doc("At most this many users and this many items of a batch take part in the alignment loss (random subset; bounds the [N, N] InfoNCE and projection cost).", 256, ge=1, le=10**7)
-    hidden_dim: int | None = doc("Hidden width of the projection MLPs; null = (text dim + graph dim) / 2 as in RLMRec.", None, ge=1, le=65536)
-    fusion_weight: float = doc("Ranking: weight w of the projected text embedding added to each item's graph embedding (contrastive only; 0 = graph scores).", 0.0, ge=-1e6, le=1e6)
-    text_bpr_weight: float = doc("Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i (contrastive only; trains the text path cold items are ranked by, as in DropoutNet/CLCRec); 0 = off.", 0.0, ge=0.0, le=1e6)
-    cold_items: Literal["text", "graph"] = doc("Items without training interactions are scored through their projected text (`text`, contrastive only) or their untrained graph embedding (`graph`).", "text")
-    text_views: str | None = doc("Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null = build them from the dataset.", None, path=True)
-    item_text: Literal["catalogue", "catalogue+kg"] = doc("Item text: catalogue text (title, genres, tagline, overview), optionally with the dataset's KG facts serialised.", "catalogue")
-    user_profile: Literal["mean", "llm"] = doc("User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = LLM-written profile from training interactions (cached; slow with the embedded model).", "mean")
-    llm_backend: str = doc("Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / OPENAI_API_KEY), or a local model path (transformers).", "embedded")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
-    cache_dir: str | None = doc("Folder of the embedding and LLM caches; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
+    backbone: Any = doc(
+        "The wrapped model's section (any registered model except `aligned`), e.g. `{name: lightgcn, num_layers: 3}`.",
+        default_factory=lambda: {"name": "lightgcn"},
+    )
+    embedding_dim: int | None = doc(
+        "Sets `backbone.embedding_dim`; null = the backbone's own value.", None, ge=1, le=65536
+    )
+    objective: Literal["contrastive", "generative"] = doc(
+        "`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or `generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).",
+        "contrastive",
+    )
+    weight: float = doc(
+        "Weight of the alignment loss added to the backbone's loss.", 0.1, ge=0.0, le=1e6
+    )
+    temperature: float = doc(
+        "InfoNCE temperature tau (cosine similarities / tau).", 0.2, gt=0.0, le=1e6
+    )
+    mask_ratio: float = doc(
+        "Generative: share of the batch's users and items whose ego embedding is masked.",
+        0.1,
+        ge=0.0,
+        lt=1.0,
+    )
+    max_align_nodes: int = doc(
+        "At most this many users and this many items of a batch take part in the alignment loss (random subset; bounds the [N, N] InfoNCE and projection cost).",
+        256,
+        ge=1,
+        le=10**7,
+    )
+    hidden_dim: int | None = doc(
+        "Hidden width of the projection MLPs; null = (text dim + graph dim) / 2 as in RLMRec.",
+        None,
+        ge=1,
+        le=65536,
+    )
+    fusion_weight: float = doc(
+        "Ranking: weight w of the projected text embedding added to each item's graph embedding (contrastive only; 0 = graph scores).",
+        0.0,
+        ge=-1e6,
+        le=1e6,
+    )
+    text_bpr_weight: float = doc(
+        "Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i (contrastive only; trains the text path cold items are ranked by, as in DropoutNet/CLCRec); 0 = off.",
+        0.0,
+        ge=0.0,
+        le=1e6,
+    )
+    cold_items: Literal["text", "graph"] = doc(
+        "Items without training interactions are scored through their projected text (`text`, contrastive only) or their untrained graph embedding (`graph`).",
+        "text",
+    )
+    text_views: str | None = doc(
+        "Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null = build them from the dataset.",
+        None,
+        path=True,
+    )
+    item_text: Literal["catalogue", "catalogue+kg"] = doc(
+        "Item text: catalogue text (title, genres, tagline, overview), optionally with the dataset's KG facts serialised.",
+        "catalogue",
+    )
+    user_profile: Literal["mean", "llm"] = doc(
+        "User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = LLM-written profile from training interactions (cached; slow with the embedded model).",
+        "mean",
+    )
+    llm_backend: str = doc(
+        "Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / OPENAI_API_KEY), or a local model path (transformers).",
+        "embedded",
+    )
+    encoder: str = doc(
+        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        EMBEDDED_ENCODER,
+        path=True,
+    )
+    cache_dir: str | None = doc(
+        "Folder of the embedding and LLM caches; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
+        None,
+        path=True,
+    )
 
     def __post_init__(self) -> None:
         if dataclasses.is_dataclass(self.backbone):
             pass
         elif isinstance(self.backbone, dict):
             if self.backbone.get("name", "lightgcn") == "aligned":
-                raise ConfigError("model.backbone.name: the backbone of `aligned` cannot be `aligned`")
+                raise ConfigError(
+                    "model.backbone.name: the backbone of `aligned` cannot be `aligned`"
+                )
             self.backbone = model_config_from_dict(self.backbone, "model.backbone")
         else:
-            raise ConfigError(f"model.backbone: expected a model section (mapping with `name`), got {self.backbone!r}")
+            raise ConfigError(
+                f"model.backbone: expected a model section (mapping with `name`), got {self.backbone!r}"
+            )
         if self.embedding_dim is not None:
             if not hasattr(self.backbone, "embedding_dim"):
-                raise ConfigError(f"model.embedding_dim: backbone {self.backbone.name!r} has no embedding_dim")
+                raise ConfigError(
+                    f"model.embedding_dim: backbone {self.backbone.name!r} has no embedding_dim"
+                )
             self.backbone.embedding_dim = self.embedding_dim
 
     def validate(self, prefix: str = "model") -> None:
@@ -104,9 +172,13 @@ class AlignedConfig:
         if self.text_bpr_weight < 0:
             raise ConfigError(f"{prefix}.text_bpr_weight must be >= 0, got {self.text_bpr_weight}")
         if self.text_bpr_weight > 0 and self.objective != "contrastive":
-            raise ConfigError(f"{prefix}.text_bpr_weight needs objective=contrastive (the text->graph projection)")
+            raise ConfigError(
+                f"{prefix}.text_bpr_weight needs objective=contrastive (the text->graph projection)"
+            )
         if self.fusion_weight > 0 and self.objective != "contrastive":
-            raise ConfigError(f"{prefix}.fusion_weight needs objective=contrastive (the text->graph projection)")
+            raise ConfigError(
+                f"{prefix}.fusion_weight needs objective=contrastive (the text->graph projection)"
+            )
         validate = getattr(self.backbone, "validate", None)
         if callable(validate):
             validate(f"{prefix}.backbone")
@@ -133,7 +205,9 @@ class _Embeddings(nn.Module):
         return self.backbone.embeddings()
 
 
-def text_views_for(config: AlignedConfig, data, train: sp.csr_matrix, n_users: int, n_items: int) -> TextViews:
+def text_views_for(
+    config: AlignedConfig, data, train: sp.csr_matrix, n_users: int, n_items: int
+) -> TextViews:
     """The text views a config asks for: a saved file, or built from ``data`` and ``train``."""
     if config.text_views:
         views = TextViews.load(config.text_views, data)
@@ -155,12 +229,21 @@ def text_views_for(config: AlignedConfig, data, train: sp.csr_matrix, n_users: i
 
             backend = make_profile_backend(config.llm_backend)
             llm_cache = ResponseCache(cache_dir / "llm_profiles.sqlite")
-        views = build_text_views(data, train, encoder=config.encoder, cache=cache_dir / "text_embeddings.sqlite",
-                                 item_text=config.item_text, user_profile=config.user_profile,
-                                 llm_backend=backend, llm_cache=llm_cache)
+        views = build_text_views(
+            data,
+            train,
+            encoder=config.encoder,
+            cache=cache_dir / "text_embeddings.sqlite",
+            item_text=config.item_text,
+            user_profile=config.user_profile,
+            llm_backend=backend,
+            llm_cache=llm_cache,
+        )
     if views.user.shape[0] != n_users or views.item.shape[0] != n_items:
-        raise ConfigError(f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, "
-                          f"the model {n_users} x {n_items}")
+        raise ConfigError(
+            f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, "
+            f"the model {n_users} x {n_items}"
+        )
     return views
 
 
@@ -179,13 +262,26 @@ class AlignedRecommender(Recommender):
     config_class = AlignedConfig
     needs_data = True
 
-    def __init__(self, n_users: int, n_items: int, config: AlignedConfig, train: sp.csr_matrix, data=None,
-                 text_views: TextViews | None = None) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        config: AlignedConfig,
+        train: sp.csr_matrix,
+        data=None,
+        text_views: TextViews | None = None,
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
-        views = text_views if text_views is not None else text_views_for(config, data, train, n_users, n_items)
+        views = (
+            text_views
+            if text_views is not None
+            else text_views_for(config, data, train, n_users, n_items)
+        )
         if views.user.shape[0] != n_users or views.item.shape[0] != n_items:
-            raise ValueError(f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, expected {n_users} x {n_items}")
+            raise ValueError(
+                f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, expected {n_users} x {n_items}"
+            )
         self.text_meta = dict(views.meta)
         # Derived from the data (and cached on disk), so kept out of checkpoints.
         self.register_buffer("user_text", torch.from_numpy(views.user.copy()), persistent=False)
@@ -198,7 +294,9 @@ class AlignedRecommender(Recommender):
                 graph_dim = int(self.backbone.embeddings()[0].shape[1])
         text_dim = views.dim
         hidden = config.hidden_dim or (text_dim + graph_dim) // 2
-        self.projector = mlp(text_dim, hidden, graph_dim) if config.objective == "contrastive" else None
+        self.projector = (
+            mlp(text_dim, hidden, graph_dim) if config.objective == "contrastive" else None
+        )
         if config.objective == "generative":
             self._check_ego_tables()
             self.decoder = mlp(graph_dim, hidden, text_dim)
@@ -241,7 +339,11 @@ class AlignedRecommender(Recommender):
             return user_emb, item_emb
         text = F.normalize(self.projector(self.item_text), dim=-1)
         warm = ~self.cold_items
-        scale = item_emb[warm].norm(dim=-1).mean().detach() if bool(warm.any()) else item_emb.new_tensor(1.0)
+        scale = (
+            item_emb[warm].norm(dim=-1).mean().detach()
+            if bool(warm.any())
+            else item_emb.new_tensor(1.0)
+        )
         text = text * scale
         fused = item_emb + weight * text if weight else item_emb
         if use_cold:
@@ -276,7 +378,11 @@ class AlignedRecommender(Recommender):
 
     def _mask(self, nodes: torch.Tensor) -> torch.Tensor:
         nodes = torch.unique(nodes)
-        count = min(len(nodes), max(2, int(round(self.config.mask_ratio * len(nodes)))), self.config.max_align_nodes)
+        count = min(
+            len(nodes),
+            max(2, int(round(self.config.mask_ratio * len(nodes)))),
+            self.config.max_align_nodes,
+        )
         keep = torch.randperm(len(nodes), generator=self._rng)[:count].to(nodes.device)
         return nodes[keep]
 
@@ -295,26 +401,38 @@ class AlignedRecommender(Recommender):
         }
         user_emb, item_emb = functional_call(_Embeddings(self.backbone), swapped, ())
         tau = self.config.temperature
-        loss_users = info_nce(self.decoder(user_emb[masked_users]), self.user_text[masked_users], tau)
-        loss_items = info_nce(self.decoder(item_emb[masked_items]), self.item_text[masked_items], tau)
+        loss_users = info_nce(
+            self.decoder(user_emb[masked_users]), self.user_text[masked_users], tau
+        )
+        loss_items = info_nce(
+            self.decoder(item_emb[masked_items]), self.item_text[masked_items], tau
+        )
         return (loss_users + loss_items) / 2
 
-    def alignment_loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+    def alignment_loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> torch.Tensor:
         items = torch.cat([pos_items, neg_items])
         if self.config.objective == "contrastive":
             return self.contrastive_loss(users, items)
         return self.generative_loss(users, items)
 
-    def text_bpr_loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> torch.Tensor:
+    def text_bpr_loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> torch.Tensor:
         r"""BPR on :math:`e_u^\top z_i` over a random subset (``max_align_nodes``) of the batch's triples."""
-        keep = self._subset(torch.arange(len(users), device=users.device), self.config.max_align_nodes)
+        keep = self._subset(
+            torch.arange(len(users), device=users.device), self.config.max_align_nodes
+        )
         user_emb, _ = self.backbone.embeddings()
         u = user_emb[users[keep]]
         pos = (u * self.projector(self.item_text[pos_items[keep]])).sum(-1)
         neg = (u * self.projector(self.item_text[neg_items[keep]])).sum(-1)
         return bpr_loss(pos, neg)
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         out = self.backbone.loss(users, pos_items, neg_items)
         align = self.alignment_loss(users, pos_items, neg_items)
         parts = dict(out.parts)

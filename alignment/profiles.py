@@ -1,4 +1,5 @@
 """LLM backends for user profiles (thin glue over :mod:`kg.backends`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,12 +18,22 @@ def make_profile_backend(spec: str, threads: int = 0):
 
     if spec == "openai":
         defaults = OpenAIConfig()
-        return make_backend("openai", openai=OpenAIConfig(base_url=os.environ.get("OPENAI_BASE_URL", defaults.base_url),
-                                                          model=os.environ.get("OPENAI_MODEL", defaults.model)))
+        return make_backend(
+            "openai",
+            openai=OpenAIConfig(
+                base_url=os.environ.get("OPENAI_BASE_URL", defaults.base_url),
+                model=os.environ.get("OPENAI_MODEL", defaults.model),
+            ),
+        )
     if spec == "embedded":
         return make_backend(spec, transformers=TransformersConfig(threads=threads))
     if not Path(spec).expanduser().exists():
         from graphrec.errors import ConfigError
 
-        raise ConfigError(f"model.llm_backend {spec!r}: not `embedded`, `openai` or an existing model path")
-    return make_backend("transformers", transformers=TransformersConfig(model_path=str(Path(spec).expanduser()), threads=threads))
+        raise ConfigError(
+            f"model.llm_backend {spec!r}: not `embedded`, `openai` or an existing model path"
+        )
+    return make_backend(
+        "transformers",
+        transformers=TransformersConfig(model_path=str(Path(spec).expanduser()), threads=threads),
+    )

@@ -18,6 +18,7 @@ Optionally (``mix`` < 1) the text rows are blended with the random ones:
 Training, scoring and checkpoints are the backbone's own (the wrapper only adds the
 initialisation), so ``mix: 0`` trains exactly like the bare backbone with the same seed.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,19 +43,41 @@ class TextInitConfig:
     """Any ID-embedding backbone whose user and item tables start from PCA-projected item text."""
 
     name: str = doc("Model name.", "text_init")
-    backbone: Any = doc("The wrapped model's section (a model with user/item embedding tables), e.g. `{name: lightgcn}`.", default_factory=lambda: {"name": "lightgcn"})
-    mix: float = doc("Share of the text initialisation in the initial tables (1 = text only, 0 = the backbone's random init).", 1.0, ge=0.0, le=1.0)
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc("Item text, as for text_ease.", "catalogue+attributes")
-    encoder: str = doc("Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.", EMBEDDED_ENCODER, path=True)
-    cache_dir: str | None = doc("Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.", None, path=True)
+    backbone: Any = doc(
+        "The wrapped model's section (a model with user/item embedding tables), e.g. `{name: lightgcn}`.",
+        default_factory=lambda: {"name": "lightgcn"},
+    )
+    mix: float = doc(
+        "Share of the text initialisation in the initial tables (1 = text only, 0 = the backbone's random init).",
+        1.0,
+        ge=0.0,
+        le=1.0,
+    )
+    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
+        "Item text, as for text_ease.", "catalogue+attributes"
+    )
+    encoder: str = doc(
+        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        EMBEDDED_ENCODER,
+        path=True,
+    )
+    cache_dir: str | None = doc(
+        "Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
+        None,
+        path=True,
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
             if self.backbone.get("name", "lightgcn") == "text_init":
-                raise ConfigError("model.backbone.name: the backbone of `text_init` cannot be `text_init`")
+                raise ConfigError(
+                    "model.backbone.name: the backbone of `text_init` cannot be `text_init`"
+                )
             self.backbone = model_config_from_dict(self.backbone, "model.backbone")
         elif not dataclasses.is_dataclass(self.backbone):
-            raise ConfigError(f"model.backbone: expected a model section (mapping with `name`), got {self.backbone!r}")
+            raise ConfigError(
+                f"model.backbone: expected a model section (mapping with `name`), got {self.backbone!r}"
+            )
 
     def validate(self, prefix: str = "model") -> None:
         if not 0.0 <= self.mix <= 1.0:
@@ -64,14 +87,18 @@ class TextInitConfig:
             validate(f"{prefix}.backbone")
 
 
-def text_initial_tables(train: sp.csr_matrix, item_text: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+def text_initial_tables(
+    train: sp.csr_matrix, item_text: np.ndarray, dim: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim`` principal axes, users' means.
 
     Raises :class:`ConfigError` when the text has fewer than ``dim`` dimensions.
     """
     z = np.asarray(item_text, dtype=np.float64)
     if z.shape[1] < dim:
-        raise ConfigError(f"text embeddings have {z.shape[1]} dimensions, fewer than the backbone's embedding_dim {dim}")
+        raise ConfigError(
+            f"text embeddings have {z.shape[1]} dimensions, fewer than the backbone's embedding_dim {dim}"
+        )
     z = z - z.mean(axis=0, keepdims=True)
     _, _, vt = np.linalg.svd(z, full_matrices=False)
     items = (z @ vt[:dim].T).astype(np.float32)
@@ -91,13 +118,22 @@ class TextInitRecommender(Recommender):
     config_class = TextInitConfig
     needs_data = True
 
-    def __init__(self, n_users: int, n_items: int, config: TextInitConfig, train: sp.csr_matrix, data=None,
-                 item_embeddings: np.ndarray | torch.Tensor | None = None) -> None:
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        config: TextInitConfig,
+        train: sp.csr_matrix,
+        data=None,
+        item_embeddings: np.ndarray | torch.Tensor | None = None,
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
         tables = [getattr(self.backbone, key, None) for key in ("user_embedding", "item_embedding")]
         if not all(isinstance(t, torch.nn.Embedding) for t in tables):
-            raise ConfigError(f"model.backbone: {config.backbone.name!r} has no user/item embedding tables to initialise")
+            raise ConfigError(
+                f"model.backbone: {config.backbone.name!r} has no user/item embedding tables to initialise"
+            )
         vectors = model_item_embeddings("text_init", config, data, item_embeddings, n_items)
         user_table, item_table = tables
         users, items = text_initial_tables(train, vectors, item_table.weight.shape[1])
@@ -118,7 +154,9 @@ class TextInitRecommender(Recommender):
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.backbone.embeddings()
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         return self.backbone.loss(users, pos_items, neg_items)
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
@@ -127,6 +165,6 @@ class TextInitRecommender(Recommender):
     def scorer(self):
         return self.backbone.scorer()
 
-    def to_device(self, device: torch.device) -> "TextInitRecommender":
+    def to_device(self, device: torch.device) -> TextInitRecommender:
         self.backbone.to_device(device)
         return self.to(device)

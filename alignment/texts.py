@@ -14,12 +14,13 @@ Both profile builders take the training matrix, never an
 :class:`~graphrec.data.dataset.InteractionData`, so validation and test
 interactions cannot reach them (tested in ``tests/alignment/test_texts.py``).
 """
+
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -80,12 +81,16 @@ def serialise_facts(facts: pd.DataFrame, max_per_relation: int = 5) -> dict[str,
         for relation, rows in group.groupby("relation", sort=False):
             tails = [_clean(t) for t in rows["tail"].tolist()[:max_per_relation] if _clean(t)]
             if tails:
-                pieces.append(f"{_RELATION_LABELS.get(relation, str(relation).replace('_', ' '))}: {', '.join(tails)}.")
+                pieces.append(
+                    f"{_RELATION_LABELS.get(relation, str(relation).replace('_', ' '))}: {', '.join(tails)}."
+                )
         out[head] = " ".join(pieces)
     return out
 
 
-def item_texts(data: InteractionData, facts: pd.DataFrame | None = None, max_facts_per_relation: int = 5) -> list[str]:
+def item_texts(
+    data: InteractionData, facts: pd.DataFrame | None = None, max_facts_per_relation: int = 5
+) -> list[str]:
     """One text per internal item (catalogue text, then the serialised ``facts`` when given).
 
     ``facts`` is a (head = raw item id, relation, tail) table, e.g. ``data.kg.triples`` or a
@@ -105,7 +110,9 @@ def item_texts(data: InteractionData, facts: pd.DataFrame | None = None, max_fac
             text = f"item {raw}"
         texts.append(text)
     if bare:
-        log.warning("%d of %d items of %s have no text; their raw id is used", bare, data.n_items, data.name)
+        log.warning(
+            "%d of %d items of %s have no text; their raw id is used", bare, data.n_items, data.name
+        )
     return texts
 
 
@@ -121,7 +128,9 @@ def item_titles(data: InteractionData) -> list[str]:
 
 
 # --------------------------------------------------------------------- no-LLM profile
-def mean_profiles(train: sp.csr_matrix, item_vectors: np.ndarray, normalize: bool = True) -> np.ndarray:
+def mean_profiles(
+    train: sp.csr_matrix, item_vectors: np.ndarray, normalize: bool = True
+) -> np.ndarray:
     r"""User profiles ``[n_users, D]``: :math:`p_u = \sum_i w_{ui} t_i / \sum_i w_{ui}` over training items.
 
     ``w`` are the stored values of ``train`` (ratings or 1).  Users without training
@@ -129,7 +138,9 @@ def mean_profiles(train: sp.csr_matrix, item_vectors: np.ndarray, normalize: boo
     """
     train = sp.csr_matrix(train, dtype=np.float32)
     if train.shape[1] != len(item_vectors):
-        raise ValueError(f"train has {train.shape[1]} items but item_vectors has {len(item_vectors)} rows")
+        raise ValueError(
+            f"train has {train.shape[1]} items but item_vectors has {len(item_vectors)} rows"
+        )
     weights = np.asarray(train.sum(axis=1)).ravel()
     profiles = np.asarray(train @ item_vectors, dtype=np.float32)
     nonzero = weights > 0
@@ -168,8 +179,12 @@ SYSTEM_PROMPT = (
 )
 
 
-def profile_prompts(train: sp.csr_matrix, titles: Sequence[str], max_items: int = 30,
-                    dislike_below: float | None = None) -> list[ProfilePrompt]:
+def profile_prompts(
+    train: sp.csr_matrix,
+    titles: Sequence[str],
+    max_items: int = 30,
+    dislike_below: float | None = None,
+) -> list[ProfilePrompt]:
     """The LLM prompt of every user, built from ``train`` (and ``titles``) only.
 
     A user's items are ordered by training value (rating) descending, then by item id;
@@ -191,8 +206,13 @@ def profile_prompts(train: sp.csr_matrix, titles: Sequence[str], max_items: int 
         liked, disliked = liked[:max_items], disliked[: max(1, max_items // 3)]
         lines = ["Movies the user liked: " + ("; ".join(titles[i] for i in liked) or "none") + "."]
         if disliked:
-            lines.append("Movies the user disliked: " + "; ".join(titles[i] for i in disliked) + ".")
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": "\n".join(lines)}]
+            lines.append(
+                "Movies the user disliked: " + "; ".join(titles[i] for i in disliked) + "."
+            )
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": "\n".join(lines)},
+        ]
         prompts.append(ProfilePrompt(user=user, liked=liked, disliked=disliked, messages=messages))
     return prompts
 
@@ -205,9 +225,18 @@ def validate_profile(text: str, max_chars: int = 800) -> str | None:
     return cleaned[:max_chars]
 
 
-def llm_profiles(train: sp.csr_matrix, titles: Sequence[str], backend, cache=None, *, max_items: int = 30,
-                 dislike_below: float | None = None, max_tokens: int = 96, batch_size: int | None = None,
-                 progress: bool = True) -> tuple[list[str], ProfileReport]:
+def llm_profiles(
+    train: sp.csr_matrix,
+    titles: Sequence[str],
+    backend,
+    cache=None,
+    *,
+    max_items: int = 30,
+    dislike_below: float | None = None,
+    max_tokens: int = 96,
+    batch_size: int | None = None,
+    progress: bool = True,
+) -> tuple[list[str], ProfileReport]:
     """LLM-written profile text per user from training interactions only.
 
     Args:
@@ -229,7 +258,10 @@ def llm_profiles(train: sp.csr_matrix, titles: Sequence[str], backend, cache=Non
     prompts = profile_prompts(train, titles, max_items=max_items, dislike_below=dislike_below)
     report = ProfileReport(users=len(prompts))
     profiles: list[str | None] = [None] * len(prompts)
-    keys = [cache_key(backend.identity(), PROFILE_PROMPT_VERSION, "free-text", p.messages) for p in prompts]
+    keys = [
+        cache_key(backend.identity(), PROFILE_PROMPT_VERSION, "free-text", p.messages)
+        for p in prompts
+    ]
     todo = []
     for prompt, key in zip(prompts, keys):
         hit = cache.get(key) if cache is not None else None
@@ -240,10 +272,14 @@ def llm_profiles(train: sp.csr_matrix, titles: Sequence[str], backend, cache=Non
         else:
             todo.append(prompt)
     size = batch_size or max(1, int(getattr(backend, "max_batch", 1)))
-    bar = tqdm(total=len(todo), desc="LLM user profiles", unit="user", disable=None if progress else True)
+    bar = tqdm(
+        total=len(todo), desc="LLM user profiles", unit="user", disable=None if progress else True
+    )
     for start in range(0, len(todo), size):
         chunk = todo[start : start + size]
-        replies = backend.complete_batch([p.messages for p in chunk], max_tokens=max_tokens, json_mode=False)
+        replies = backend.complete_batch(
+            [p.messages for p in chunk], max_tokens=max_tokens, json_mode=False
+        )
         for prompt, reply in zip(chunk, replies):
             text = None if isinstance(reply, BackendError) else validate_profile(reply.text)
             if text is None:
@@ -257,5 +293,9 @@ def llm_profiles(train: sp.csr_matrix, titles: Sequence[str], backend, cache=Non
         bar.update(len(chunk))
     bar.close()
     if report.invalid:
-        log.warning("%d of %d LLM profiles were unusable and replaced by the liked titles", len(report.invalid), report.users)
+        log.warning(
+            "%d of %d LLM profiles were unusable and replaced by the liked titles",
+            len(report.invalid),
+            report.users,
+        )
     return [str(p) for p in profiles], report

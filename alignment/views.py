@@ -8,6 +8,7 @@ matrix); :meth:`TextViews.save` / :meth:`TextViews.load` store them by raw id in
 an ``.npz`` file, so expensive views (LLM profiles) are built once and reused
 through the model config key ``text_views``.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from alignment.encoders import EMBEDDED_ENCODER, EmbeddingCache, SentenceEncoder, TextEncoder, default_cache_dir, encode_texts
+from alignment.encoders import (
+    EMBEDDED_ENCODER,
+    EmbeddingCache,
+    SentenceEncoder,
+    TextEncoder,
+    default_cache_dir,
+    encode_texts,
+)
 from alignment.texts import item_texts, item_titles, llm_profiles, mean_profiles
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import DataFormatError
@@ -47,7 +55,9 @@ class TextViews:
         self.user = np.ascontiguousarray(self.user, dtype=np.float32)
         self.item = np.ascontiguousarray(self.item, dtype=np.float32)
         if self.user.ndim != 2 or self.item.ndim != 2 or self.user.shape[1] != self.item.shape[1]:
-            raise ValueError(f"user {self.user.shape} and item {self.item.shape} views must be 2-D with the same width")
+            raise ValueError(
+                f"user {self.user.shape} and item {self.item.shape} views must be 2-D with the same width"
+            )
         if len(self.user) != len(self.user_ids) or len(self.item) != len(self.item_ids):
             raise ValueError("text views and their id arrays differ in length")
 
@@ -58,12 +68,17 @@ class TextViews:
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` (vectors, raw ids as unicode, meta as JSON) atomically."""
         with atomic_open(path, "wb", encoding=None) as handle:
-            np.savez(handle, user=self.user, item=self.item,
-                     user_ids=np.asarray(self.user_ids, dtype=str), item_ids=np.asarray(self.item_ids, dtype=str),
-                     meta=np.asarray(json.dumps(self.meta)))
+            np.savez(
+                handle,
+                user=self.user,
+                item=self.item,
+                user_ids=np.asarray(self.user_ids, dtype=str),
+                item_ids=np.asarray(self.item_ids, dtype=str),
+                meta=np.asarray(json.dumps(self.meta)),
+            )
 
     @classmethod
-    def load(cls, path: str | Path, data: InteractionData | None = None) -> "TextViews":
+    def load(cls, path: str | Path, data: InteractionData | None = None) -> TextViews:
         """Read views saved by :meth:`save`; with ``data``, rows are re-ordered to its internal ids.
 
         Raises :class:`~graphrec.errors.DataFormatError` naming the file when it is
@@ -78,21 +93,36 @@ class TextViews:
         except (KeyError, ValueError, OSError) as err:
             raise DataFormatError(f"not a text views file: {err}", path=path) from err
         meta = json.loads(str(arrays["meta"]))
-        views = cls(arrays["user"], arrays["item"], arrays["user_ids"].astype(object), arrays["item_ids"].astype(object), meta)
+        views = cls(
+            arrays["user"],
+            arrays["item"],
+            arrays["user_ids"].astype(object),
+            arrays["item_ids"].astype(object),
+            meta,
+        )
         return views if data is None else views.aligned_to(data, source=path)
 
-    def aligned_to(self, data: InteractionData, source: str | Path = "text views") -> "TextViews":
+    def aligned_to(self, data: InteractionData, source: str | Path = "text views") -> TextViews:
         """Rows re-ordered to ``data``'s internal ids (every user and item must be present)."""
+
         def order(saved: np.ndarray, wanted: np.ndarray, kind: str) -> np.ndarray:
             index = {str(raw): i for i, raw in enumerate(saved.tolist())}
             missing = [str(r) for r in wanted.tolist() if str(r) not in index]
             if missing:
-                raise DataFormatError(f"has no {kind} {missing[0]!r} ({len(missing)} {kind}s of {data.name} missing)",
-                                      path=source, field=f"{kind}_ids")
+                raise DataFormatError(
+                    f"has no {kind} {missing[0]!r} ({len(missing)} {kind}s of {data.name} missing)",
+                    path=source,
+                    field=f"{kind}_ids",
+                )
             return np.asarray([index[str(r)] for r in wanted.tolist()], dtype=np.int64)
 
-        users, items = order(self.user_ids, data.user_ids, "user"), order(self.item_ids, data.item_ids, "item")
-        return TextViews(self.user[users], self.item[items], data.user_ids, data.item_ids, dict(self.meta))
+        users, items = (
+            order(self.user_ids, data.user_ids, "user"),
+            order(self.item_ids, data.item_ids, "item"),
+        )
+        return TextViews(
+            self.user[users], self.item[items], data.user_ids, data.item_ids, dict(self.meta)
+        )
 
 
 def build_text_views(
@@ -136,23 +166,36 @@ def build_text_views(
     try:
         if item_text == "catalogue+kg" and facts is None:
             if data.kg is None:
-                raise ValueError(f"item_text=catalogue+kg but dataset {data.name!r} has no KG; pass facts=")
+                raise ValueError(
+                    f"item_text=catalogue+kg but dataset {data.name!r} has no KG; pass facts="
+                )
             facts = data.kg.triples
         texts = item_texts(data, facts if item_text == "catalogue+kg" else None)
         item = encode_texts(encoder, texts, cache, progress=progress)
-        meta: dict = {"encoder": encoder.model_id, "item_text": item_text, "user_profile": user_profile,
-                      "train_interactions": int(train.nnz)}
+        meta: dict = {
+            "encoder": encoder.model_id,
+            "item_text": item_text,
+            "user_profile": user_profile,
+            "train_interactions": int(train.nnz),
+        }
         if user_profile == "mean":
             user = mean_profiles(train, item)
         elif user_profile == "llm":
             if llm_backend is None:
                 raise ValueError("user_profile=llm needs an llm_backend (kg.backends.make_backend)")
-            profiles, report = llm_profiles(train, item_titles(data), llm_backend, llm_cache, progress=progress)
+            profiles, report = llm_profiles(
+                train, item_titles(data), llm_backend, llm_cache, progress=progress
+            )
             user = encode_texts(encoder, profiles, cache, progress=progress)
             empty = np.diff(train.indptr) == 0
             user[empty] = 0.0  # nothing to summarise: no text signal rather than the fallback text
-            meta["llm"] = {"backend": llm_backend.identity(), "users": report.users, "cached": report.cached,
-                           "generated": report.generated, "invalid": len(report.invalid)}
+            meta["llm"] = {
+                "backend": llm_backend.identity(),
+                "users": report.users,
+                "cached": report.cached,
+                "generated": report.generated,
+                "invalid": len(report.invalid),
+            }
         else:
             raise ValueError(f"unknown user_profile {user_profile!r}; choose mean or llm")
     finally:

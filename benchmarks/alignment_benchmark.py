@@ -14,6 +14,7 @@ under-trained), every variant selected on validation Recall@20, test at the best
 validation epoch, full ranking with training items masked.  Paired Wilcoxon tests on
 per-user values averaged over seeds, Holm-corrected over the comparisons of a metric.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,13 +52,24 @@ BACKBONE = {"name": "lightgcn", "embedding_dim": 64, "num_layers": 3, "layer_com
 
 
 def variants(args) -> dict[str, dict]:
-    con = {"name": "aligned", "backbone": BACKBONE, "objective": "contrastive", "weight": args.weight,
-           "temperature": args.temperature}
+    con = {
+        "name": "aligned",
+        "backbone": BACKBONE,
+        "objective": "contrastive",
+        "weight": args.weight,
+        "temperature": args.temperature,
+    }
     return {
         "LightGCN": dict(BACKBONE),
         "LightGCN + alignment (con)": con,
-        "LightGCN + alignment (gen)": {"name": "aligned", "backbone": BACKBONE, "objective": "generative",
-                                       "weight": args.gen_weight, "temperature": args.temperature, "mask_ratio": 0.1},
+        "LightGCN + alignment (gen)": {
+            "name": "aligned",
+            "backbone": BACKBONE,
+            "objective": "generative",
+            "weight": args.gen_weight,
+            "temperature": args.temperature,
+            "mask_ratio": 0.1,
+        },
         "fused + denoised": {**con, "fusion_weight": args.fusion_weight},
     }
 
@@ -95,18 +107,43 @@ def run_main(args, data, views, train_cfg, eval_cfg, store, report) -> None:
                 started = time.perf_counter()
                 if name == "fused + denoised":
                     if con_result is None:
-                        con_result = train_variant(specs["LightGCN + alignment (con)"], data, train_cfg, eval_cfg, views, seed)
-                    result, _ = denoise_and_train(specs["LightGCN + alignment (con)"], spec, data, train_cfg, eval_cfg, views,
-                                                  seed, drop_fraction=args.drop_fraction, scorer_result=con_result)
+                        con_result = train_variant(
+                            specs["LightGCN + alignment (con)"],
+                            data,
+                            train_cfg,
+                            eval_cfg,
+                            views,
+                            seed,
+                        )
+                    result, _ = denoise_and_train(
+                        specs["LightGCN + alignment (con)"],
+                        spec,
+                        data,
+                        train_cfg,
+                        eval_cfg,
+                        views,
+                        seed,
+                        drop_fraction=args.drop_fraction,
+                        scorer_result=con_result,
+                    )
                 else:
                     result = train_variant(spec, data, train_cfg, eval_cfg, views, seed)
                     if name == "LightGCN + alignment (con)":
                         con_result = result
-                extra = {"best_epoch": result.best_epoch, "seconds": time.perf_counter() - started, **result.info}
+                extra = {
+                    "best_epoch": result.best_epoch,
+                    "seconds": time.perf_counter() - started,
+                    **result.info,
+                }
                 extra.pop("model", None)
                 store.put(result.test, extra, "main", name, seed)
                 cached = (result.test, extra)
-                log.info("main %s seed %d: %s", name, seed, {m: round(result.test.metrics[m], 4) for m in METRICS})
+                log.info(
+                    "main %s seed %d: %s",
+                    name,
+                    seed,
+                    {m: round(result.test.metrics[m], 4) for m in METRICS},
+                )
             per_seed[name].append(cached[0])
             info[name].append(cached[1])
         report["main"] = summarize_main(per_seed, info, baseline="LightGCN")
@@ -122,7 +159,9 @@ def mean_per_user(results: list[EvaluationResult], metric: str) -> tuple[np.ndar
     return users, np.mean([np.asarray(r.per_user[metric]) for r in results], axis=0)
 
 
-def summarize_main(per_seed: dict[str, list[EvaluationResult]], info: dict[str, list[dict]], baseline: str) -> dict:
+def summarize_main(
+    per_seed: dict[str, list[EvaluationResult]], info: dict[str, list[dict]], baseline: str
+) -> dict:
     rows = []
     n = min(len(v) for v in per_seed.values())
     for name, results in per_seed.items():
@@ -130,7 +169,11 @@ def summarize_main(per_seed: dict[str, list[EvaluationResult]], info: dict[str, 
         row = {"variant": name, "seeds": n}
         for metric in METRICS:
             values = [r.metrics[metric] for r in results]
-            row[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "per_seed": values}
+            row[metric] = {
+                "mean": float(np.mean(values)),
+                "std": float(np.std(values)),
+                "per_seed": values,
+            }
         row["best_epoch"] = [i.get("best_epoch") for i in info[name][:n]]
         denoise = [i["denoise"] for i in info[name][:n] if "denoise" in i]
         if denoise:
@@ -143,8 +186,13 @@ def summarize_main(per_seed: dict[str, list[EvaluationResult]], info: dict[str, 
         outs = [paired_tests(base, mean_per_user(per_seed[v][:n], metric)[1]) for v in names]
         adjusted = holm_adjust([o["p_wilcoxon"] for o in outs])
         for v, o, p in zip(names, outs, adjusted):
-            tests.setdefault(v, {})[metric] = {"rel_improvement": o["rel_improvement"], "p_wilcoxon": o["p_wilcoxon"],
-                                               "p_holm": float(p), "p_ttest": o["p_ttest"], "users": o["n"]}
+            tests.setdefault(v, {})[metric] = {
+                "rel_improvement": o["rel_improvement"],
+                "p_wilcoxon": o["p_wilcoxon"],
+                "p_holm": float(p),
+                "p_ttest": o["p_ttest"],
+                "users": o["n"],
+            }
     return {"baseline": baseline, "rows": rows, "tests": tests}
 
 
@@ -153,13 +201,24 @@ def run_cold(args, data, views, train_cfg, eval_cfg, store, report) -> None:
     records = []
     for seed in args.seeds:
         cold = cold_start_split(data, fraction=0.1, seed=seed)
-        record = {"seed": seed, "cold_items": len(cold.meta["cold_start"]["items"]),
-                  "test_interactions": cold.meta["cold_start"]["test_interactions"]}
-        for label, key, extra in (("aligned (projected text)", "aligned", {}),
-                                  ("aligned + text BPR (projected text)", "aligned-textbpr", {"text_bpr_weight": args.text_bpr_weight})):
+        record = {
+            "seed": seed,
+            "cold_items": len(cold.meta["cold_start"]["items"]),
+            "test_interactions": cold.meta["cold_start"]["test_interactions"],
+        }
+        for label, key, extra in (
+            ("aligned (projected text)", "aligned", {}),
+            (
+                "aligned + text BPR (projected text)",
+                "aligned-textbpr",
+                {"text_bpr_weight": args.text_bpr_weight},
+            ),
+        ):
             cached = store.get("cold", key, seed)
             if cached is None:
-                result = train_variant({**con, "cold_items": "text", **extra}, cold, train_cfg, eval_cfg, views, seed)
+                result = train_variant(
+                    {**con, "cold_items": "text", **extra}, cold, train_cfg, eval_cfg, views, seed
+                )
                 evaluation = evaluate_cold_start(result.model.scorer(), cold, ks=(10, 20))
                 store.put(evaluation, {"best_epoch": result.best_epoch}, "cold", key, seed)
                 cached = (evaluation, {"best_epoch": result.best_epoch})
@@ -169,12 +228,31 @@ def run_cold(args, data, views, train_cfg, eval_cfg, store, report) -> None:
         records.append(record)
         log.info("cold seed %d: %s", seed, {k: v for k, v in record.items() if isinstance(v, dict)})
         names = [k for k in records[0] if isinstance(records[0][k], dict)]
-        summary = {name: {m: {"mean": float(np.mean([r[name][m] for r in records])),
-                              "std": float(np.std([r[name][m] for r in records]))} for m in METRICS} for name in names}
-        best_knn = max(("text profile cosine", "text item-kNN"), key=lambda k: summary[k]["recall@20"]["mean"])
-        best_aligned = max((k for k in names if k.startswith("aligned")), key=lambda k: summary[k]["recall@20"]["mean"])
-        report["cold_start"] = {"records": records, "summary": summary, "strongest_baseline": best_knn, "best_aligned": best_aligned,
-                                "ratio_recall@20": summary[best_aligned]["recall@20"]["mean"] / summary[best_knn]["recall@20"]["mean"]}
+        summary = {
+            name: {
+                m: {
+                    "mean": float(np.mean([r[name][m] for r in records])),
+                    "std": float(np.std([r[name][m] for r in records])),
+                }
+                for m in METRICS
+            }
+            for name in names
+        }
+        best_knn = max(
+            ("text profile cosine", "text item-kNN"), key=lambda k: summary[k]["recall@20"]["mean"]
+        )
+        best_aligned = max(
+            (k for k in names if k.startswith("aligned")),
+            key=lambda k: summary[k]["recall@20"]["mean"],
+        )
+        report["cold_start"] = {
+            "records": records,
+            "summary": summary,
+            "strongest_baseline": best_knn,
+            "best_aligned": best_aligned,
+            "ratio_recall@20": summary[best_aligned]["recall@20"]["mean"]
+            / summary[best_knn]["recall@20"]["mean"],
+        }
         save(report, args)
 
 
@@ -184,26 +262,54 @@ def run_noise(args, data, views, train_cfg, eval_cfg, store, report) -> None:
     records = []
     for level in [0.0, *args.noise_levels]:
         for seed in args.noise_seeds:
-            noisy, fake = (data, None) if level == 0 else inject_noise(data, level, seed=1000 + seed)
+            noisy, fake = (
+                (data, None) if level == 0 else inject_noise(data, level, seed=1000 + seed)
+            )
             con_result = None
             for name in ("LightGCN", "aligned (con)", "denoised + aligned"):
                 key = ("noise", f"{level:g}", name, seed)
                 cached = store.get(*key)
                 if cached is None:
                     if name == "LightGCN":
-                        result = train_variant(specs["LightGCN"], noisy, train_cfg, eval_cfg, views, seed)
+                        result = train_variant(
+                            specs["LightGCN"], noisy, train_cfg, eval_cfg, views, seed
+                        )
                     elif name == "aligned (con)":
-                        result = con_result = train_variant(con, noisy, train_cfg, eval_cfg, views, seed)
+                        result = con_result = train_variant(
+                            con, noisy, train_cfg, eval_cfg, views, seed
+                        )
                     else:
-                        result, _ = denoise_and_train(con, con, noisy, train_cfg, eval_cfg, views, seed,
-                                                      drop_fraction=args.noise_drop_fraction, truth=fake,
-                                                      scorer_result=con_result)
-                    extra = {"best_epoch": result.best_epoch, **({"denoise": result.info["denoise"]} if "denoise" in result.info else {})}
+                        result, _ = denoise_and_train(
+                            con,
+                            con,
+                            noisy,
+                            train_cfg,
+                            eval_cfg,
+                            views,
+                            seed,
+                            drop_fraction=args.noise_drop_fraction,
+                            truth=fake,
+                            scorer_result=con_result,
+                        )
+                    extra = {
+                        "best_epoch": result.best_epoch,
+                        **({"denoise": result.info["denoise"]} if "denoise" in result.info else {}),
+                    }
                     store.put(result.test, extra, *key)
                     cached = (result.test, extra)
-                records.append({"variant": name, "noise": level, "seed": seed, "value": cached[0].metrics["recall@20"],
-                                "ndcg@20": cached[0].metrics["ndcg@20"], **({"denoise": cached[1]["denoise"]} if "denoise" in cached[1] else {})})
-                log.info("noise %.2f %s seed %d: recall@20 %.4f", level, name, seed, records[-1]["value"])
+                records.append(
+                    {
+                        "variant": name,
+                        "noise": level,
+                        "seed": seed,
+                        "value": cached[0].metrics["recall@20"],
+                        "ndcg@20": cached[0].metrics["ndcg@20"],
+                        **({"denoise": cached[1]["denoise"]} if "denoise" in cached[1] else {}),
+                    }
+                )
+                log.info(
+                    "noise %.2f %s seed %d: recall@20 %.4f", level, name, seed, records[-1]["value"]
+                )
             report["noise"] = summarize_noise(records, "recall@20")
             save(report, args)
 
@@ -214,38 +320,81 @@ def fmt(cell: dict) -> str:
 
 
 def markdown(report: dict) -> str:
-    out = ["# Text-graph alignment on ml-latest-small-tmdb", "", f"Command: `{report['command']}`", ""]
+    out = [
+        "# Text-graph alignment on ml-latest-small-tmdb",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+    ]
     if "main" in report:
         main = report["main"]
-        out += ["## LightGCN vs alignment", "",
-                "| variant | seeds | Recall@20 | NDCG@20 | Δ Recall@20 (p Holm) | Δ NDCG@20 (p Holm) |", "|---|---|---|---|---|---|"]
+        out += [
+            "## LightGCN vs alignment",
+            "",
+            "| variant | seeds | Recall@20 | NDCG@20 | Δ Recall@20 (p Holm) | Δ NDCG@20 (p Holm) |",
+            "|---|---|---|---|---|---|",
+        ]
         for row in main["rows"]:
             tests = main["tests"].get(row["variant"], {})
-            cells = [f"{tests[m]['rel_improvement'] * 100:+.1f}% ({tests[m]['p_holm']:.3g})" if m in tests else "baseline" for m in METRICS]
-            out.append(f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | {fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |")
-        out += ["", "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, Holm-corrected over the three comparisons of each metric.", ""]
+            cells = [
+                f"{tests[m]['rel_improvement'] * 100:+.1f}% ({tests[m]['p_holm']:.3g})"
+                if m in tests
+                else "baseline"
+                for m in METRICS
+            ]
+            out.append(
+                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | {fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
+            )
+        out += [
+            "",
+            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, Holm-corrected over the three comparisons of each metric.",
+            "",
+        ]
     if "cold_start" in report:
         cold = report["cold_start"]
-        out += ["## Cold start (10% of items held out entirely; ranking among the cold items)", "",
-                "| scorer | Recall@20 | NDCG@20 |", "|---|---|---|"]
+        out += [
+            "## Cold start (10% of items held out entirely; ranking among the cold items)",
+            "",
+            "| scorer | Recall@20 | NDCG@20 |",
+            "|---|---|---|",
+        ]
         for name, cells in cold["summary"].items():
             out.append(f"| {name} | {fmt(cells['recall@20'])} | {fmt(cells['ndcg@20'])} |")
-        out += ["", f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline ({cold['strongest_baseline']}) on Recall@20: "
-                f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).", ""]
+        out += [
+            "",
+            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline ({cold['strongest_baseline']}) on Recall@20: "
+            f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).",
+            "",
+        ]
     if "noise" in report:
         noise = report["noise"]
         levels = noise["levels"]
-        out += ["## Noise robustness (fake training edges; test Recall@20, relative loss vs no noise)", "",
-                "| variant | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |", "|---|" + "---|" * len(levels)]
+        out += [
+            "## Noise robustness (fake training edges; test Recall@20, relative loss vs no noise)",
+            "",
+            "| variant | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
+            "|---|" + "---|" * len(levels),
+        ]
         for name, means in noise["results"].items():
             cells = []
             for mean, deg in zip(means, noise["degradation"][name]):
-                cells.append("–" if mean is None else f"{mean:.4f}" + ("" if not deg else f" ({-deg * 100:+.1f}%)"))
+                cells.append(
+                    "–"
+                    if mean is None
+                    else f"{mean:.4f}" + ("" if not deg else f" ({-deg * 100:+.1f}%)")
+                )
             out.append(f"| {name} | " + " | ".join(cells) + " |")
-        detections = [r["denoise"]["detection"] for r in noise["records"] if r.get("denoise", {}).get("detection")]
+        detections = [
+            r["denoise"]["detection"]
+            for r in noise["records"]
+            if r.get("denoise", {}).get("detection")
+        ]
         if detections:
-            out += ["", "Denoiser detection of the injected edges (dropped share fixed, not tuned to the noise level): precision "
-                    f"{np.mean([d['precision'] for d in detections]):.2f}, recall {np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs)."]
+            out += [
+                "",
+                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the noise level): precision "
+                f"{np.mean([d['precision'] for d in detections]):.2f}, recall {np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
+            ]
         out.append("")
     return "\n".join(out)
 
@@ -256,13 +405,22 @@ def save(report: dict, args) -> None:
     atomic_write_text(out.with_suffix(".md"), markdown(report))
     if "noise" in report:
         noise = report["noise"]
-        atomic_write_json(out.parent / (out.name + "_noise_robustness.json"),
-                          {"metric": noise["metric"], "levels": noise["levels"], "results": noise["results"], "std": noise["std"]})
+        atomic_write_json(
+            out.parent / (out.name + "_noise_robustness.json"),
+            {
+                "metric": noise["metric"],
+                "levels": noise["levels"],
+                "results": noise["results"],
+                "std": noise["std"],
+            },
+        )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["main", "cold", "noise"], choices=["main", "cold", "noise"])
+    parser.add_argument(
+        "--parts", nargs="+", default=["main", "cold", "noise"], choices=["main", "cold", "noise"]
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[2024, 2025, 2026, 2027, 2028])
     parser.add_argument("--noise-seeds", nargs="+", type=int, default=[2024, 2025, 2026])
     parser.add_argument("--noise-levels", nargs="+", type=float, default=[0.05, 0.1, 0.2])
@@ -270,23 +428,44 @@ def main(argv=None) -> int:
     parser.add_argument("--gen-weight", type=float, default=0.1, help="generative alignment weight")
     parser.add_argument("--temperature", type=float, default=0.2)
     parser.add_argument("--fusion-weight", type=float, default=0.2)
-    parser.add_argument("--text-bpr-weight", type=float, default=1.0, help="cold start: weight of the projected-text BPR loss")
-    parser.add_argument("--drop-fraction", type=float, default=0.05, help="share of training edges the fused+denoised variant drops")
-    parser.add_argument("--noise-drop-fraction", type=float, default=0.1, help="share of training edges dropped in the noise experiment")
-    parser.add_argument("--set", nargs="*", default=[], help="train/eval overrides, e.g. train.patience=3")
+    parser.add_argument(
+        "--text-bpr-weight",
+        type=float,
+        default=1.0,
+        help="cold start: weight of the projected-text BPR loss",
+    )
+    parser.add_argument(
+        "--drop-fraction",
+        type=float,
+        default=0.05,
+        help="share of training edges the fused+denoised variant drops",
+    )
+    parser.add_argument(
+        "--noise-drop-fraction",
+        type=float,
+        default=0.1,
+        help="share of training edges dropped in the noise experiment",
+    )
+    parser.add_argument(
+        "--set", nargs="*", default=[], help="train/eval overrides, e.g. train.patience=3"
+    )
     parser.add_argument("--out", default=str(RESULTS / "alignment"))
     parser.add_argument("--work", default=str(REPO / "runs" / "benchmarks" / "alignment"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("graphrec").setLevel(logging.WARNING)
     torch.set_num_threads(1)
-    config = load_config(REPO / "configs" / "ml-latest-small-tmdb" / "lightgcn.yaml",
-                         ["train.learning_rate=5e-3", "train.num_threads=1", "train.progress=false", *args.set])
+    config = load_config(
+        REPO / "configs" / "ml-latest-small-tmdb" / "lightgcn.yaml",
+        ["train.learning_rate=5e-3", "train.num_threads=1", "train.progress=false", *args.set],
+    )
     data = datasets.load("ml-latest-small-tmdb")
     views = build_text_views(data, progress=True)
     out = Path(args.out).with_suffix(".json")
     report = json.loads(out.read_text()) if out.exists() else {}
-    report["command"] = "python benchmarks/alignment_benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report["command"] = "python benchmarks/alignment_benchmark.py " + " ".join(
+        argv if argv is not None else sys.argv[1:]
+    )
     report["settings"] = {k: v for k, v in vars(args).items() if k not in ("out", "work")}
     report["encoder"] = views.meta["encoder"]
     store = Store(Path(args.work))

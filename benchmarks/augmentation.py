@@ -18,6 +18,7 @@ seconds per training epoch.  Writes ``benchmarks/results/augmentation.{json,md}`
 for ``--users`` users (resumable: journal and cache under ``runs/augmentation/``); without it the
 committed edge file is replayed and no LLM is called.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,13 +43,29 @@ def generate(args, experiment) -> None:
     from graphrec.augmentation.cli import main as augmentation_main
 
     config = experiment.run_configs["lightgcn"][args.base_seed]
-    experiment.run(variants=["lightgcn"], quiet=args.quiet)  # the base model: the baseline's own run
-    code = augmentation_main([
-        "generate", "--run", str(config.run_dir), "--backend", args.backend, "--users", str(args.users),
-        "--seed", str(args.base_seed), "--out", args.edges, "--work", str(REPO / "runs" / "augmentation" / Path(args.edges).stem),
-        *(["--model", args.model] if args.model else []), *(["--base-url", args.base_url] if args.base_url else []),
-        *(["--quiet"] if args.quiet else []),
-    ])
+    experiment.run(
+        variants=["lightgcn"], quiet=args.quiet
+    )  # the base model: the baseline's own run
+    code = augmentation_main(
+        [
+            "generate",
+            "--run",
+            str(config.run_dir),
+            "--backend",
+            args.backend,
+            "--users",
+            str(args.users),
+            "--seed",
+            str(args.base_seed),
+            "--out",
+            args.edges,
+            "--work",
+            str(REPO / "runs" / "augmentation" / Path(args.edges).stem),
+            *(["--model", args.model] if args.model else []),
+            *(["--base-url", args.base_url] if args.base_url else []),
+            *(["--quiet"] if args.quiet else []),
+        ]
+    )
     if code != 0:
         raise SystemExit(code)
 
@@ -64,8 +81,11 @@ def edge_summary(path: Path) -> dict:
     return {
         "held_out": held_out,
         "path": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
-        "backend": header.get("backend"), "prompt_version": header.get("prompt_version"),
-        "base_run": header.get("base_run"), "settings": header.get("settings"), "counts": header.get("counts"),
+        "backend": header.get("backend"),
+        "prompt_version": header.get("prompt_version"),
+        "base_run": header.get("base_run"),
+        "settings": header.get("settings"),
+        "counts": header.get("counts"),
         "distinct_liked_items": len({e["pos"] for e in edges}),
         "liked_position_in_prompt": dict(sorted(positions.items())),
         "disliked_position_in_prompt": dict(sorted(negatives.items())),
@@ -77,8 +97,8 @@ def held_out_agreement(edges: list[dict]) -> dict:
 
     A signal check of the LLM's picks: an informative "like" hits held-out items more often
     than an average candidate, an informative "dislike" less often."""
-    from graphrec.training import load_data
     from graphrec.config import DataConfig
+    from graphrec.training import load_data
 
     data = load_data(DataConfig(dataset="ml-latest-small-tmdb"))
     held = (data.valid + data.test).tocsr()
@@ -89,23 +109,45 @@ def held_out_agreement(edges: list[dict]) -> dict:
     n = max(1, len(edges))
     liked = sum(is_held(e["user"], e["pos"]) for e in edges)
     disliked = sum(is_held(e["user"], e["neg"]) for e in edges)
-    candidates = sum(is_held(e["user"], c) for e in edges for c in e["candidates"]) / max(1, sum(len(e["candidates"]) for e in edges))
-    return {"liked_in_valid_or_test": liked / n, "disliked_in_valid_or_test": disliked / n,
-            "any_candidate_in_valid_or_test": candidates, "edges": len(edges)}
+    candidates = sum(is_held(e["user"], c) for e in edges for c in e["candidates"]) / max(
+        1, sum(len(e["candidates"]) for e in edges)
+    )
+    return {
+        "liked_in_valid_or_test": liked / n,
+        "disliked_in_valid_or_test": disliked / n,
+        "any_candidate_in_valid_or_test": candidates,
+        "edges": len(edges),
+    }
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the experiment file's (2023-2025)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="default: the experiment file's (2023-2025)",
+    )
     parser.add_argument("--variants", nargs="+", default=None)
-    parser.add_argument("--edges", default=EDGES, help="edge file (relative to the repository root)")
-    parser.add_argument("--generate", action="store_true", help="create/extend the edge file with the LLM first")
+    parser.add_argument(
+        "--edges", default=EDGES, help="edge file (relative to the repository root)"
+    )
+    parser.add_argument(
+        "--generate", action="store_true", help="create/extend the edge file with the LLM first"
+    )
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--base-seed", type=int, default=2024)
-    parser.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
+    parser.add_argument(
+        "--backend", default="embedded", choices=["embedded", "transformers", "openai"]
+    )
     parser.add_argument("--model")
     parser.add_argument("--base-url")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run (train.num_threads)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per run (train.num_threads)"
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "augmentation"))
     parser.add_argument("--report-only", action="store_true")
@@ -121,7 +163,9 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     overrides = [f"train.num_threads={args.threads}", *args.overrides]
     if args.edges != EDGES:
-        overrides.append(f"train.augmentation.path={args.edges}")  # only the augmented variants read it
+        overrides.append(
+            f"train.augmentation.path={args.edges}"
+        )  # only the augmented variants read it
     experiment_overrides = [f"seeds={json.dumps(args.seeds)}"] if args.seeds else []
     experiment = Experiment.from_yaml(EXPERIMENT, overrides, experiment_overrides)
     if args.generate:
@@ -130,21 +174,36 @@ def main(argv=None) -> int:
         print(f"{args.edges} not found: run with --generate first", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = experiment.results() if args.report_only else experiment.run(variants=args.variants, quiet=args.quiet)
+    result = (
+        experiment.results()
+        if args.report_only
+        else experiment.run(variants=args.variants, quiet=args.quiet)
+    )
     denoising = denoising_comparisons(result)
     timing = {}
     for variant, records in result.records.items():
         if records:
             per_epoch = [r.results["seconds_per_epoch"] for r in records]
-            timing[variant] = {"seconds_per_epoch": {"mean": statistics.fmean(per_epoch),
-                                                     "std": statistics.stdev(per_epoch) if len(per_epoch) > 1 else 0.0},
-                               "epochs_run": statistics.fmean(r.epochs_run for r in records),
-                               "per_seed": {r.seed: {"epochs_run": r.epochs_run, "best_epoch": r.best_epoch,
-                                                     "test_recall@20": r.metrics("test")["recall@20"]} for r in records},
-                               "best_epoch": statistics.fmean(r.best_epoch for r in records)}
+            timing[variant] = {
+                "seconds_per_epoch": {
+                    "mean": statistics.fmean(per_epoch),
+                    "std": statistics.stdev(per_epoch) if len(per_epoch) > 1 else 0.0,
+                },
+                "epochs_run": statistics.fmean(r.epochs_run for r in records),
+                "per_seed": {
+                    r.seed: {
+                        "epochs_run": r.epochs_run,
+                        "best_epoch": r.best_epoch,
+                        "test_recall@20": r.metrics("test")["recall@20"],
+                    }
+                    for r in records
+                },
+                "best_epoch": statistics.fmean(r.best_epoch for r in records),
+            }
     report = {
         "benchmark": "augmentation",
-        "command": "python benchmarks/augmentation.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/augmentation.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "experiment": str(EXPERIMENT.relative_to(REPO)),
         "experiment_dir": str(result.directory),
         "edges": edge_summary(REPO / args.edges),
@@ -152,8 +211,12 @@ def main(argv=None) -> int:
         "timing": timing,
         "denoising_vs_none": [c.as_dict() for c in denoising],
         "seconds": time.perf_counter() - started,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "date": time.strftime("%Y-%m-%d"),
     }
     out = Path(args.out)
@@ -180,20 +243,34 @@ def render_markdown(report: dict, result) -> str:
     rejected = {k: v for k, v in (counts.get("rejected") or {}).items() if v}
     lines = [
         "**LLM edge augmentation on ml-latest-small-tmdb** (test at the best validation Recall@20; mean ± std over "
-        "seeds; ▲/▼: Holm-corrected paired Wilcoxon p < 0.05 over users vs LightGCN)", "",
-        result.table(), "", result.significance_table(), "",
-        "| variant | s/epoch | epochs run | best epoch | per seed: epochs run / test Recall@20 |", "|---|---|---|---|---|",
+        "seeds; ▲/▼: Holm-corrected paired Wilcoxon p < 0.05 over users vs LightGCN)",
+        "",
+        result.table(),
+        "",
+        result.significance_table(),
+        "",
+        "| variant | s/epoch | epochs run | best epoch | per seed: epochs run / test Recall@20 |",
+        "|---|---|---|---|---|",
     ]
     if report.get("denoising_vs_none"):
         from graphrec.experiment import format_significance_table
 
-        lines[-2:-2] = ["Denoising directions against augmentation without denoising (baseline = `+ augmentation`):", "",
-                        format_significance_table(denoising_comparisons(result), result.labels), ""]
+        lines[-2:-2] = [
+            "Denoising directions against augmentation without denoising (baseline = `+ augmentation`):",
+            "",
+            format_significance_table(denoising_comparisons(result), result.labels),
+            "",
+        ]
     for variant, t in report["timing"].items():
-        lines.append(f"| {result.labels.get(variant, variant)} | {t['seconds_per_epoch']['mean']:.2f} ± "
-                     f"{t['seconds_per_epoch']['std']:.2f} | {t['epochs_run']:.0f} | {t['best_epoch']:.0f} | "
-                     + ", ".join(f"{seed}: {v['epochs_run']} / {v['test_recall@20']:.4f}" for seed, v in t["per_seed"].items())
-                     + " |")
+        lines.append(
+            f"| {result.labels.get(variant, variant)} | {t['seconds_per_epoch']['mean']:.2f} ± "
+            f"{t['seconds_per_epoch']['std']:.2f} | {t['epochs_run']:.0f} | {t['best_epoch']:.0f} | "
+            + ", ".join(
+                f"{seed}: {v['epochs_run']} / {v['test_recall@20']:.4f}"
+                for seed, v in t["per_seed"].items()
+            )
+            + " |"
+        )
     backend = edges.get("backend") or {}
     held = edges["held_out"]
     lines += [

@@ -18,6 +18,7 @@ JSON but take no part in the choice), and the seconds ``fit()`` took (1 torch th
 Resumable: finished cells are kept in ``benchmarks/results/baselines.json`` (written atomically after
 every cell) and skipped when the command runs again; ``--out`` changes where the JSON and Markdown go.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,7 +47,11 @@ LABELS = {"popularity": "most-popular", "itemknn": "ItemKNN", "ease": "EASE"}
 def cells(args: argparse.Namespace) -> list[tuple[str, dict]]:
     """``(model name, model settings)`` of every grid cell, in running order."""
     out: list[tuple[str, dict]] = [("popularity", {})]
-    out += [("itemknn", {"neighbours": k, "shrink": h}) for k in args.knn_neighbours for h in args.knn_shrink]
+    out += [
+        ("itemknn", {"neighbours": k, "shrink": h})
+        for k in args.knn_neighbours
+        for h in args.knn_shrink
+    ]
     out += [("ease", {"l2": lam}) for lam in args.ease_l2]
     return out
 
@@ -62,7 +67,9 @@ def run_cell(dataset: str, model: str, settings: dict, data, threads: int) -> di
 
     protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
     config = model_config_from_dict({"name": model, **settings})
-    train = TrainConfig(epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False)
+    train = TrainConfig(
+        epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False
+    )
     built = build_model(config, data.n_users, data.n_items, data.train, data=data)
     result = Trainer(built, data, train, protocol.eval, run_dir=None).fit()
     return {
@@ -71,7 +78,10 @@ def run_cell(dataset: str, model: str, settings: dict, data, threads: int) -> di
         "fit_seconds": result.seconds_per_epoch,
         "valid": {k: result.valid.metrics[k] for k in (SELECT, *REPORTED)},
         "test": {k: result.test.metrics[k] for k in REPORTED},
-        "eval": {"ks": list(protocol.eval.ks), "mask_valid_at_test": protocol.eval.mask_valid_at_test},
+        "eval": {
+            "ks": list(protocol.eval.ks),
+            "mask_valid_at_test": protocol.eval.mask_valid_at_test,
+        },
     }
 
 
@@ -95,12 +105,18 @@ def markdown(report: dict, datasets: list[str], grid: set[str]) -> str:
             n = sum(c["model"] == model and key in grid for key, c in block["cells"].items())
             setting = ", ".join(f"{k} {v:g}" for k, v in sorted(cell["settings"].items())) or "-"
             test = cell["test"]
-            lines.append(f"| {dataset} | {LABELS[model]} | {setting} | {n} | {cell['valid'][SELECT]:.4f} | "
-                         + " | ".join(f"{test[m]:.4f}" for m in REPORTED) + f" | {cell['fit_seconds']:.2f} |")
-    lines += ["", f"Test metrics at the setting with the best validation Recall@20 (full ranking, training items "
-              f"masked; split and evaluation of each dataset's `configs/<dataset>/lightgcn.yaml`). "
-              f"`fit s`: seconds of `fit()` with {report['threads']} torch thread(s) on {report['machine']}, "
-              "shared with other jobs, so upper bounds."]
+            lines.append(
+                f"| {dataset} | {LABELS[model]} | {setting} | {n} | {cell['valid'][SELECT]:.4f} | "
+                + " | ".join(f"{test[m]:.4f}" for m in REPORTED)
+                + f" | {cell['fit_seconds']:.2f} |"
+            )
+    lines += [
+        "",
+        f"Test metrics at the setting with the best validation Recall@20 (full ranking, training items "
+        f"masked; split and evaluation of each dataset's `configs/<dataset>/lightgcn.yaml`). "
+        f"`fit s`: seconds of `fit()` with {report['threads']} torch thread(s) on {report['machine']}, "
+        "shared with other jobs, so upper bounds.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -116,9 +132,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--knn-neighbours", nargs="+", type=int, default=KNN_NEIGHBOURS)
     parser.add_argument("--knn-shrink", nargs="+", type=float, default=KNN_SHRINK)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "baselines",
-                        help="JSON and Markdown path without suffix")
-    parser.add_argument("--report-only", action="store_true", help="write the tables from finished cells only")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results" / "baselines",
+        help="JSON and Markdown path without suffix",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the tables from finished cells only"
+    )
     return parser.parse_args(argv)
 
 
@@ -132,22 +154,32 @@ def main(argv=None) -> int:
     path = args.out.with_suffix(".json")
     report = json.loads(path.read_text()) if path.exists() else {"datasets": {}}
     grid = {cell_key(m, s) for m, s in cells(args)}
-    report.update(threads=args.threads, machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}")
+    report.update(
+        threads=args.threads,
+        machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
+    )
     for dataset in args.datasets:
         block = report["datasets"].setdefault(dataset, {"cells": {}})
         todo = [(m, s) for m, s in cells(args) if cell_key(m, s) not in block["cells"]]
         if args.report_only or not todo:  # the table covers this call's grid and datasets only
             continue
         data = load_data(load_config(REPO / "configs" / dataset / "lightgcn.yaml").data)
-        block["statistics"] = {"users": data.n_users, "items": data.n_items, "train": int(data.train.nnz)}
+        block["statistics"] = {
+            "users": data.n_users,
+            "items": data.n_items,
+            "train": int(data.train.nnz),
+        }
         for model, settings in todo:
             started = time.perf_counter()
             cell = run_cell(dataset, model, settings, data, args.threads)
             block["cells"][cell_key(model, settings)] = cell
             save(report, args.out, args.datasets, grid)
-            print(f"{dataset:22s} {cell_key(model, settings):32s} valid {SELECT} {cell['valid'][SELECT]:.4f}  "
-                  f"test recall@20 {cell['test']['recall@20']:.4f} ndcg@20 {cell['test']['ndcg@20']:.4f}  "
-                  f"fit {cell['fit_seconds']:.1f}s  total {time.perf_counter() - started:.1f}s", flush=True)
+            print(
+                f"{dataset:22s} {cell_key(model, settings):32s} valid {SELECT} {cell['valid'][SELECT]:.4f}  "
+                f"test recall@20 {cell['test']['recall@20']:.4f} ndcg@20 {cell['test']['ndcg@20']:.4f}  "
+                f"fit {cell['fit_seconds']:.1f}s  total {time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
     save(report, args.out, args.datasets, grid)
     print(markdown(report, args.datasets, grid), end="")
     return 0

@@ -33,6 +33,7 @@ Seconds per epoch: the training runs' own figure depends on what else ran beside
 first epoch discarded as warm-up) and reports that median as ``s/epoch``; the timings are kept in
 ``runs/kg_models/<dataset>/epoch_timing.json`` for later ``--report-only`` calls.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -74,14 +75,29 @@ def arms_for(dataset: str, llm_kg: str | None) -> dict[str, tuple[str, list[str]
     return arms
 
 
-def arm_config(dataset: str, source: str, arm: tuple[str, list[str]], overrides: list[str], seed: int,
-               extra: list[str]):
+def arm_config(
+    dataset: str,
+    source: str,
+    arm: tuple[str, list[str]],
+    overrides: list[str],
+    seed: int,
+    extra: list[str],
+):
     """The run config of one arm (``(config file, overrides)`` from :func:`arms_for`) and seed."""
     from graphrec.config import load_config
 
     config_file, arm_overrides = arm
-    return load_config(CONFIGS / config_file, [f"data.dataset={source}", *DATASET_OVERRIDES.get(dataset, []),
-                                               *arm_overrides, *overrides, f"train.seed={seed}", *extra])
+    return load_config(
+        CONFIGS / config_file,
+        [
+            f"data.dataset={source}",
+            *DATASET_OVERRIDES.get(dataset, []),
+            *arm_overrides,
+            *overrides,
+            f"train.seed={seed}",
+            *extra,
+        ],
+    )
 
 
 def train_arm(config, data, quiet: bool):
@@ -125,7 +141,9 @@ def _train_locked(config, data, run_dir: Path):
     if getattr(model, "relation_weights", None) is not None and callable(model.relation_weights):
         weights = model.relation_weights()
         if weights is not None:
-            summary["relation_weights"] = dict(zip(model.ckg.relation_names, weights.detach().mean(0).tolist()))
+            summary["relation_weights"] = dict(
+                zip(model.ckg.relation_names, weights.detach().mean(0).tolist())
+            )
     atomic_write_text(run_dir / "kg_summary.json", json.dumps(summary, indent=1))
     return result
 
@@ -150,8 +168,12 @@ def time_epochs(config, data, epochs: int) -> dict:
         trainer.fit()
         seconds = [r["train_seconds"] for r in trainer.history]
     timed = seconds[1:] or seconds
-    return {"seconds_per_epoch": statistics.median(timed), "epochs": len(timed), "threads": 1,
-            "date": time.strftime("%Y-%m-%d %H:%M")}
+    return {
+        "seconds_per_epoch": statistics.median(timed),
+        "epochs": len(timed),
+        "threads": 1,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def finished(run_dir: Path) -> dict | None:
@@ -160,24 +182,43 @@ def finished(run_dir: Path) -> dict | None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=None,
-                        help="ml-latest-small-tmdb and/or ml-100k (default: both; ml-100k only when ../shared has it)")
-    parser.add_argument("--arms", nargs="+", default=None, help="arms to run (default: all that apply)")
-    parser.add_argument("--llm-kg", default=None, help="the kg package's export folder (kg_arrays.npz + id maps) for ml-latest-small-tmdb")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=None,
+        help="ml-latest-small-tmdb and/or ml-100k (default: both; ml-100k only when ../shared has it)",
+    )
+    parser.add_argument(
+        "--arms", nargs="+", default=None, help="arms to run (default: all that apply)"
+    )
+    parser.add_argument(
+        "--llm-kg",
+        default=None,
+        help="the kg package's export folder (kg_arrays.npz + id maps) for ml-latest-small-tmdb",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024, 2025])
     parser.add_argument("--runs-dir", default=str(REPO / "runs" / "kg_models"))
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "kg_models"))
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--report-only", action="store_true", help="train nothing; tabulate finished runs")
-    parser.add_argument("--time-epochs", type=int, default=0, metavar="N",
-                        help="also time N training epochs of every arm back to back (1 thread; first epoch = warm-up)")
+    parser.add_argument(
+        "--report-only", action="store_true", help="train nothing; tabulate finished runs"
+    )
+    parser.add_argument(
+        "--time-epochs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time N training epochs of every arm back to back (1 thread; first epoch = warm-up)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
     from graphrec.cli.common import setup_logging
-    from graphrec.io import atomic_write_json, atomic_write_text
     from graphrec.datasets import dataset_info
+    from graphrec.io import atomic_write_json, atomic_write_text
     from graphrec.training import load_data
 
     setup_logging(args.quiet)
@@ -185,27 +226,43 @@ def main(argv=None) -> int:
     report: dict = {"benchmark": "kg_models", "datasets": {}, "skipped": []}
     for dataset in datasets:
         if dataset_info(dataset)["path"] is None:
-            report["skipped"].append(f"{dataset}: not found (python -m graphrec.datasets fetch {dataset})")
+            report["skipped"].append(
+                f"{dataset}: not found (python -m graphrec.datasets fetch {dataset})"
+            )
             print(f"skipping {dataset}: not found", flush=True)
             continue
         arms = arms_for(dataset, args.llm_kg)
         if dataset == "ml-latest-small-tmdb" and not args.llm_kg:
-            report["skipped"].append("ml-latest-small-tmdb LLM-extracted KG: no --llm-kg export given")
+            report["skipped"].append(
+                "ml-latest-small-tmdb LLM-extracted KG: no --llm-kg export given"
+            )
         wanted = [a for a in arms if args.arms is None or a in args.arms]
         data = None
         block = {"arms": {}, "kg": {}}
         for arm in wanted:
             rows = []
             for seed in args.seeds:
-                config = arm_config(dataset, dataset, arms[arm], args.overrides, seed, [
-                    f"out_dir={Path(args.runs_dir) / dataset}", f"name={arm}-seed{seed}",
-                    f"train.progress={'false' if args.quiet else 'true'}"])
+                config = arm_config(
+                    dataset,
+                    dataset,
+                    arms[arm],
+                    args.overrides,
+                    seed,
+                    [
+                        f"out_dir={Path(args.runs_dir) / dataset}",
+                        f"name={arm}-seed{seed}",
+                        f"train.progress={'false' if args.quiet else 'true'}",
+                    ],
+                )
                 if not args.report_only and finished(config.run_dir) is None:
                     if data is None:
                         data = load_data(config.data)
                     start = time.perf_counter()
                     train_arm(config, data, args.quiet)
-                    print(f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s", flush=True)
+                    print(
+                        f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s",
+                        flush=True,
+                    )
                 saved = finished(config.run_dir)
                 if saved is None:
                     print(f"{dataset} {arm} seed {seed}: not finished, skipped", flush=True)
@@ -214,45 +271,65 @@ def main(argv=None) -> int:
                 extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
                 if extra.get("kg"):
                     block["kg"][arm] = extra["kg"]
-                rows.append({
-                    "seed": seed,
-                    **{m: saved["test"][m] for m in METRICS},
-                    "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
-                    "best_epoch": saved["best_epoch"],
-                    "epochs_run": saved["epochs_run"],
-                    "seconds_per_epoch": saved["seconds_per_epoch"],
-                    "relation_weights": extra.get("relation_weights"),
-                    "run_dir": str(config.run_dir),
-                })
+                rows.append(
+                    {
+                        "seed": seed,
+                        **{m: saved["test"][m] for m in METRICS},
+                        "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
+                        "best_epoch": saved["best_epoch"],
+                        "epochs_run": saved["epochs_run"],
+                        "seconds_per_epoch": saved["seconds_per_epoch"],
+                        "relation_weights": extra.get("relation_weights"),
+                        "run_dir": str(config.run_dir),
+                    }
+                )
             if rows:
                 block["arms"][arm] = {"seeds": rows, "summary": summarise(rows)}
         timing_path = Path(args.runs_dir) / dataset / "epoch_timing.json"
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
         if args.time_epochs:
             for arm in wanted:
-                config = arm_config(dataset, dataset, arms[arm], args.overrides, args.seeds[0], ["train.progress=false"])
+                config = arm_config(
+                    dataset,
+                    dataset,
+                    arms[arm],
+                    args.overrides,
+                    args.seeds[0],
+                    ["train.progress=false"],
+                )
                 if data is None:
                     data = load_data(config.data)
                 timing[arm] = time_epochs(config, data, args.time_epochs)
-                print(f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True)
+                print(
+                    f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True
+                )
             timing_path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(timing_path, timing)
         block["epoch_timing"] = {arm: t for arm, t in timing.items() if arm in block["arms"]}
         if "lightgcn" in block["arms"]:
             for arm, entry in block["arms"].items():
                 if arm != "lightgcn":
-                    entry["vs_lightgcn"] = paired_against(block["arms"]["lightgcn"]["seeds"], entry["seeds"])
+                    entry["vs_lightgcn"] = paired_against(
+                        block["arms"]["lightgcn"]["seeds"], entry["seeds"]
+                    )
         report["datasets"][dataset] = block
 
-    report.update({
-        "command": "python benchmarks/kg_models.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "seeds": args.seeds,
-        "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test metrics at the best validation "
-                    "Recall@20; paired tests over users on per-user metrics averaged across seeds",
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
-        "date": time.strftime("%Y-%m-%d"),
-    })
+    report.update(
+        {
+            "command": "python benchmarks/kg_models.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "seeds": args.seeds,
+            "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test metrics at the best validation "
+            "Recall@20; paired tests over users on per-user metrics averaged across seeds",
+            "machine": {
+                "python": platform.python_version(),
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "processor": platform.processor() or platform.machine(),
+            },
+            "date": time.strftime("%Y-%m-%d"),
+        }
+    )
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), report)
     markdown = render_markdown(report)
@@ -265,7 +342,10 @@ def summarise(rows: list[dict]) -> dict:
     out = {}
     for key in (*METRICS, "seconds_per_epoch", "epochs_run", "best_epoch"):
         values = [float(r[key]) for r in rows]
-        out[key] = {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        out[key] = {
+            "mean": statistics.fmean(values),
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        }
     return out
 
 
@@ -278,7 +358,11 @@ def _per_user_mean(rows: list[dict]):
     for res in results[1:]:
         if not np.array_equal(res.users, users):
             raise ValueError("seeds evaluated different users")
-    return users, {m: np.mean([res.per_user[m] for res in results], axis=0) for m in PAIRED if m in results[0].per_user}
+    return users, {
+        m: np.mean([res.per_user[m] for res in results], axis=0)
+        for m in PAIRED
+        if m in results[0].per_user
+    }
 
 
 def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
@@ -299,7 +383,10 @@ def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
     for rb, rm in zip(base, mine):
         ra = EvaluationResult.load(Path(rb["run_dir"]) / "per_user" / "test")
         rr = EvaluationResult.load(Path(rm["run_dir"]) / "per_user" / "test")
-        per_seed[str(rb["seed"])] = {m: paired_tests(ra.per_user[m], rr.per_user[m])["p_wilcoxon"] for m in ("recall@20", "ndcg@20")}
+        per_seed[str(rb["seed"])] = {
+            m: paired_tests(ra.per_user[m], rr.per_user[m])["p_wilcoxon"]
+            for m in ("recall@20", "ndcg@20")
+        }
     out["per_seed_p_wilcoxon"] = per_seed
     return out
 
@@ -312,24 +399,36 @@ def render_markdown(report: dict) -> str:
         if not block["arms"]:
             continue
         n_seeds = max(len(e["seeds"]) for e in block["arms"].values())
-        lines += [f"**{dataset}** (test, mean ± std over {n_seeds} seeds; Δ and p: paired over users vs LightGCN, "
-                  "per-user metrics averaged over seeds; Wilcoxon signed-rank p, * p<0.05, ** p<0.01)", "",
-                  "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | ΔN@20 (p) | s/epoch | epochs | KG triples |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**{dataset}** (test, mean ± std over {n_seeds} seeds; Δ and p: paired over users vs LightGCN, "
+            "per-user metrics averaged over seeds; Wilcoxon signed-rank p, * p<0.05, ** p<0.01)",
+            "",
+            "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | ΔN@20 (p) | s/epoch | epochs | KG triples |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
         for arm, entry in block["arms"].items():
             s = entry["summary"]
             cells = [f"{arm} ({len(entry['seeds'])})"]
-            cells += [f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}" for m in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")]
+            cells += [
+                f"{s[m]['mean']:.4f} ± {s[m]['std']:.4f}"
+                for m in ("recall@10", "recall@20", "ndcg@10", "ndcg@20")
+            ]
             cells += [f"{s[m]['mean']:.3f}" for m in ("coverage@10", "coverage@20")]
             vs = entry.get("vs_lightgcn", {}).get("pooled")
             for m in ("recall@20", "ndcg@20"):
                 if vs and m in vs:
                     t = vs[m]
-                    cells.append(f"{100 * t['rel_improvement']:+.1f}% ({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}")
+                    cells.append(
+                        f"{100 * t['rel_improvement']:+.1f}% ({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}"
+                    )
                 else:
                     cells.append("—")
             timed = block.get("epoch_timing", {}).get(arm)
-            cells.append(f"{timed['seconds_per_epoch']:.2f}" if timed else f"{s['seconds_per_epoch']['mean']:.2f}†")
+            cells.append(
+                f"{timed['seconds_per_epoch']:.2f}"
+                if timed
+                else f"{s['seconds_per_epoch']['mean']:.2f}†"
+            )
             cells.append(f"{s['epochs_run']['mean']:.0f}")
             kg = block["kg"].get(arm)
             cells.append(f"{kg['triples']:,}" if kg else "—")
@@ -338,11 +437,15 @@ def render_markdown(report: dict) -> str:
             weights = [r["relation_weights"] for r in entry["seeds"] if r.get("relation_weights")]
             if weights:
                 mean = {k: statistics.fmean(w[k] for w in weights) for k in weights[0]}
-                top = ", ".join(f"{k} {v:.2f}" for k, v in sorted(mean.items(), key=lambda kv: -kv[1]))
+                top = ", ".join(
+                    f"{k} {v:.2f}" for k, v in sorted(mean.items(), key=lambda kv: -kv[1])
+                )
                 lines.append(f"\n{arm}: learned relation weights (mean over seeds): {top}")
         lines.append("")
-    lines.append("s/epoch: median of back-to-back timed epochs, 1 thread (`--time-epochs`); † = the training runs' "
-                 "own mean, which depends on what else ran beside them.")
+    lines.append(
+        "s/epoch: median of back-to-back timed epochs, 1 thread (`--time-epochs`); † = the training runs' "
+        "own mean, which depends on what else ran beside them."
+    )
     for skipped in report.get("skipped", []):
         lines.append(f"- skipped: {skipped}")
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ scores the model's triples and the lexicon's additions apart ("by origin").
 
 Another backend: ``--backend openai --base-url http://host:8000/v1 --model NAME``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,15 @@ TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
 
 def _run_counters(out: Path, mode: str) -> dict:
     """Sum the per-invocation counters of one mode (a resumed build has several)."""
-    total = {"invocations": 0, "items": 0, "seconds": 0.0, "calls": 0, "cache_hits": 0,
-             "prompt_tokens": 0, "completion_tokens": 0}
+    total = {
+        "invocations": 0,
+        "items": 0,
+        "seconds": 0.0,
+        "calls": 0,
+        "cache_hits": 0,
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+    }
     for path in sorted((out / "runs").glob("*.json")):
         rec = json.loads(path.read_text())
         if rec.get("mode") != mode:
@@ -62,8 +70,10 @@ def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
 
     data = read_recbole(kg_file)
     ns = Namespaces()
-    triples = [(ns.entity[f"Entity/{h}"], ns.ont[r], ns.entity[f"Entity/{t}"]) for h, r, t in data.triples]
-    sparql = ("SELECT ?r (COUNT(*) AS ?n) WHERE { ?s ?r ?o } GROUP BY ?r ORDER BY DESC(?n) LIMIT 5")
+    triples = [
+        (ns.entity[f"Entity/{h}"], ns.ont[r], ns.entity[f"Entity/{t}"]) for h, r, t in data.triples
+    ]
+    sparql = "SELECT ?r (COUNT(*) AS ?n) WHERE { ?s ?r ?o } GROUP BY ?r ORDER BY DESC(?n) LIMIT 5"
     out: dict = {"kg": kg_file.name, "triples": len(triples)}
     for store in ("default", "oxigraph"):
         try:
@@ -80,8 +90,12 @@ def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
         t2 = time.perf_counter()
         ds.serialize(format="nquads")
         t3 = time.perf_counter()
-        out[store] = {"add_s": round(t1 - t0, 2), "sparql_group_count_s": round(t2 - t1, 2),
-                      "nquads_export_s": round(t3 - t2, 2), "top_relation": rows[0] if rows else None}
+        out[store] = {
+            "add_s": round(t1 - t0, 2),
+            "sparql_group_count_s": round(t2 - t1, 2),
+            "nquads_export_s": round(t3 - t2, 2),
+            "top_relation": rows[0] if rows else None,
+        }
     return out
 
 
@@ -94,37 +108,63 @@ def genre_word_baseline(sample, gold, items, schema) -> dict:
     for it in sample:
         ev = EvidenceIndex(it.evidence)
         for genre in schema.vocabularies["Genre"]:
-            if any(ev.supports(x) for x in schema.vocabulary_spellings("Genre", genre) if len(x) > 2):
+            if any(
+                ev.supports(x) for x in schema.vocabulary_spellings("Genre", genre) if len(x) > 2
+            ):
                 preds.append((it.item_id, "genre", genre, "Genre"))
     by_id = {it.item_id: it for it in items}
-    return score_against_gold(preds, gold, by_id, {it.item_id for it in sample}, schema, relations=["genre"])["genre"]
+    return score_against_gold(
+        preds, gold, by_id, {it.item_id for it in sample}, schema, relations=["genre"]
+    )["genre"]
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--dataset", default="ml-latest-small-tmdb")
     ap.add_argument("--items", help="items TSV (default: the dataset's)")
     ap.add_argument("--gold", help="gold facts TSV (default: the dataset's)")
     ap.add_argument("--n", type=int, default=200, help="items in the text-mode sample")
-    ap.add_argument("--knowledge", type=int, default=40, help="items (first of the sample) for knowledge mode; 0 = off")
+    ap.add_argument(
+        "--knowledge",
+        type=int,
+        default=40,
+        help="items (first of the sample) for knowledge mode; 0 = off",
+    )
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--relations", default=TEXT_RELATIONS, help="relations asked for in text mode ('' = all)")
+    ap.add_argument(
+        "--relations", default=TEXT_RELATIONS, help="relations asked for in text mode ('' = all)"
+    )
     ap.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
     ap.add_argument("--model")
     ap.add_argument("--base-url")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 on a shared machine)")
     ap.add_argument("--max-new-tokens", type=int, default=120)
-    ap.add_argument("--batch-size", type=int, default=32, help="items decoded together (embedded/transformers)")
-    ap.add_argument("--lexicon", default="", help="keyword lexicon file, or 'auto' to learn it into the run folder")
+    ap.add_argument(
+        "--batch-size", type=int, default=32, help="items decoded together (embedded/transformers)"
+    )
+    ap.add_argument(
+        "--lexicon",
+        default="",
+        help="keyword lexicon file, or 'auto' to learn it into the run folder",
+    )
     ap.add_argument("--lexicon-max", type=int, default=8)
     ap.add_argument("--out", default=str(REPO / "runs" / "kg" / "kg_quality"))
     ap.add_argument("--labels", default=str(REPO / "tests" / "kg" / "fixtures" / "hand_labels.tsv"))
     ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "kg_quality.json"))
-    ap.add_argument("--score-only", action="store_true", help="do not extract; score what the run folder holds")
-    ap.add_argument("--store-bench", help="RecBole .kg file: also time rdflib's memory store vs Oxigraph on it")
+    ap.add_argument(
+        "--score-only", action="store_true", help="do not extract; score what the run folder holds"
+    )
+    ap.add_argument(
+        "--store-bench", help="RecBole .kg file: also time rdflib's memory store vs Oxigraph on it"
+    )
     ap.add_argument("-q", "--quiet", action="store_true")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
 
     schema = load_schema("films")
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
@@ -139,24 +179,50 @@ def main() -> int:
 
         lexicon = str(out / "lexicon.json.gz")
         if not Path(lexicon).exists():
-            build_lexicon(items, read_gold(gold_path), source=f"{args.dataset}:gold_facts.tsv").save(lexicon)
+            build_lexicon(
+                items, read_gold(gold_path), source=f"{args.dataset}:gold_facts.tsv"
+            ).save(lexicon)
     if not args.score_only:
         backend = make_backend(
             args.backend,
-            openai=OpenAIConfig(base_url=args.base_url, model=args.model) if args.backend == "openai" else None,
-            transformers=TransformersConfig(model_path=args.model or "", batch_size=args.batch_size,
-                                            threads=args.threads),
+            openai=OpenAIConfig(base_url=args.base_url, model=args.model)
+            if args.backend == "openai"
+            else None,
+            transformers=TransformersConfig(
+                model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
+            ),
         )
         resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
         start = time.perf_counter()
-        run_build(sample, schema, backend, out, ExtractConfig(max_new_tokens=args.max_new_tokens, relations=relations,
-                                                              lexicon=lexicon, lexicon_max=args.lexicon_max),
-                  resolve_cfg, OutputConfig(), quiet=args.quiet)
+        run_build(
+            sample,
+            schema,
+            backend,
+            out,
+            ExtractConfig(
+                max_new_tokens=args.max_new_tokens,
+                relations=relations,
+                lexicon=lexicon,
+                lexicon_max=args.lexicon_max,
+            ),
+            resolve_cfg,
+            OutputConfig(),
+            quiet=args.quiet,
+        )
         if args.knowledge:
-            run_build(sample[: args.knowledge], schema, backend, out,
-                      ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens), resolve_cfg,
-                      OutputConfig(), quiet=args.quiet)
-        finalize(out, schema, sample)  # item labels for all sampled items, not only the knowledge subset
+            run_build(
+                sample[: args.knowledge],
+                schema,
+                backend,
+                out,
+                ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens),
+                resolve_cfg,
+                OutputConfig(),
+                quiet=args.quiet,
+            )
+        finalize(
+            out, schema, sample
+        )  # item labels for all sampled items, not only the knowledge subset
         log.info("extraction finished in %.0fs", time.perf_counter() - start)
         backend.close()
     else:
@@ -169,25 +235,42 @@ def main() -> int:
         "dataset": args.dataset,
         "sample": {"n": len(sample), "seed": args.seed, "items_with_overview_only": True},
         "backend": args.backend,
-        "model": args.model or ("SmolLM2-135M-Instruct.Q4_1.gguf" if args.backend == "embedded" else ""),
+        "model": args.model
+        or ("SmolLM2-135M-Instruct.Q4_1.gguf" if args.backend == "embedded" else ""),
         "relations_asked": list(relations) or schema.item_relations(),
         "lexicon": {"file": lexicon, "max_per_item": args.lexicon_max} if lexicon else None,
-        "throughput": {"text": _run_counters(out, "text"), "knowledge": _run_counters(out, "knowledge")},
+        "throughput": {
+            "text": _run_counters(out, "text"),
+            "knowledge": _run_counters(out, "knowledge"),
+        },
         "rejections": stats["journals"],
         "entities": stats["entities"],
-        "graph": {k: stats["graph"][k] for k in ("nodes", "edges", "nodes_per_type", "weak_components")},
+        "graph": {
+            k: stats["graph"][k] for k in ("nodes", "edges", "nodes_per_type", "weak_components")
+        },
         "quality": report,
-        "baseline_genre_words_in_text": genre_word_baseline(sample, read_gold(gold_path), items, schema),
+        "baseline_genre_words_in_text": genre_word_baseline(
+            sample, read_gold(gold_path), items, schema
+        ),
     }
     if args.store_bench:
         results["rdf_store"] = store_benchmark(Path(args.store_bench))
     atomic_write_json(args.results, results)
     table = format_report(report)
-    md = [f"# kg quality ({results['model']}, {len(sample)} items, seed {args.seed})", "",
-          "Command: `" + results["command"] + "`", "", "```", table, "```", "",
-          "Throughput: " + json.dumps(results["throughput"]), "",
-          "Deterministic reference (no model): every genre whose spelling occurs in the text: "
-          + json.dumps(results["baseline_genre_words_in_text"])]
+    md = [
+        f"# kg quality ({results['model']}, {len(sample)} items, seed {args.seed})",
+        "",
+        "Command: `" + results["command"] + "`",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        "Throughput: " + json.dumps(results["throughput"]),
+        "",
+        "Deterministic reference (no model): every genre whose spelling occurs in the text: "
+        + json.dumps(results["baseline_genre_words_in_text"]),
+    ]
     atomic_write_text(Path(args.results).with_suffix(".md"), "\n".join(md) + "\n")
     print(table)
     print(json.dumps(results["throughput"], indent=1))

@@ -15,6 +15,7 @@ Measures, on a fixed sample of ml-latest-small-tmdb items with overviews (seed 0
 
 Writes ``benchmarks/results/kg_throughput.json`` and ``.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,17 +71,25 @@ def _timed_extract(items, schema, backend, out: Path, cfg: ExtractConfig, cache_
 def embedded(items, schema, args, work: Path) -> dict:
     cfg = ExtractConfig(max_new_tokens=args.max_new_tokens, relations=TEXT_RELATIONS)
     res: dict = {"threads": args.threads, "batch_size": args.batch_size}
-    backend = make_backend("embedded", transformers=TransformersConfig(batch_size=args.batch_size,
-                                                                       threads=args.threads))
+    backend = make_backend(
+        "embedded",
+        transformers=TransformersConfig(batch_size=args.batch_size, threads=args.threads),
+    )
     t0 = time.perf_counter()
     backend._load()  # noqa: SLF001 - load time reported apart from extraction
     res["load_seconds"] = round(time.perf_counter() - t0, 1)
     res["batched"] = _timed_extract(items, schema, backend, work / "emb", cfg, work / "emb.sqlite")
-    res["rebuild_from_cache"] = _timed_extract(items, schema, backend, work / "emb-again", cfg, work / "emb.sqlite")
+    res["rebuild_from_cache"] = _timed_extract(
+        items, schema, backend, work / "emb-again", cfg, work / "emb.sqlite"
+    )
     if args.baseline:
-        old = make_backend("embedded", transformers=TransformersConfig(batch_size=1, threads=args.threads, fast=False))
-        res["one_at_a_time_generate"] = _timed_extract(items[: args.baseline], schema, old, work / "old", cfg,
-                                                       work / "old.sqlite")
+        old = make_backend(
+            "embedded",
+            transformers=TransformersConfig(batch_size=1, threads=args.threads, fast=False),
+        )
+        res["one_at_a_time_generate"] = _timed_extract(
+            items[: args.baseline], schema, old, work / "old", cfg, work / "old.sqlite"
+        )
         old.close()
     backend.close()
     return res
@@ -91,25 +100,59 @@ def sharded_processes(args, work: Path) -> dict:
     procs = []
     wall = time.perf_counter()
     for k in range(args.processes):
-        cmd = [sys.executable, "-m", "kg", "build", "--dataset", args.dataset, "--backend", "embedded",
-               "--sample", str(args.n), "--seed", "0", "--relations", ",".join(TEXT_RELATIONS),
-               "--max-new-tokens", str(args.max_new_tokens), "--threads", "1",
-               "--batch-size", str(args.batch_size), "--shard", f"{k}/{args.processes}",
-               "--out", str(work / f"shard{k}"), "--formats", "nq.gz", "--no-embeddings", "-q"]
-        procs.append(subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        cmd = [
+            sys.executable,
+            "-m",
+            "kg",
+            "build",
+            "--dataset",
+            args.dataset,
+            "--backend",
+            "embedded",
+            "--sample",
+            str(args.n),
+            "--seed",
+            "0",
+            "--relations",
+            ",".join(TEXT_RELATIONS),
+            "--max-new-tokens",
+            str(args.max_new_tokens),
+            "--threads",
+            "1",
+            "--batch-size",
+            str(args.batch_size),
+            "--shard",
+            f"{k}/{args.processes}",
+            "--out",
+            str(work / f"shard{k}"),
+            "--formats",
+            "nq.gz",
+            "--no-embeddings",
+            "-q",
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+        )
     outs = [p.communicate() for p in procs]
     wall = time.perf_counter() - wall
     per = []
     for p, (stdout, stderr) in zip(procs, outs):
         if p.returncode != 0:
             return {"error": stderr[-2000:]}
-        stats = json.loads(stdout[stdout.index("{"):])
+        stats = json.loads(stdout[stdout.index("{") :])
         per.append({k: stats[k] for k in ("items_done", "calls", "seconds", "items_per_s")})
     items = sum(s["items_done"] for s in per)
     extract_wall = max(s["seconds"] for s in per)
-    return {"processes": args.processes, "items": items, "wall_incl_load_s": round(wall, 1),
-            "extraction_wall_s": round(extract_wall, 1), "items_per_s": round(items / extract_wall, 3),
-            "per_shard": per}
+    return {
+        "processes": args.processes,
+        "items": items,
+        "wall_incl_load_s": round(wall, 1),
+        "extraction_wall_s": round(extract_wall, 1),
+        "items_per_s": round(items / extract_wall, 3),
+        "per_shard": per,
+    }
 
 
 def openai(items, schema, args, work: Path) -> dict:
@@ -120,13 +163,21 @@ def openai(items, schema, args, work: Path) -> dict:
     res: dict = {"latency_s": args.latency, "runs": {}}
     with ChatServer(responder=fake_reply, delay=args.latency) as server:
         for conc in args.concurrency:
-            backend = make_backend("openai", openai=OpenAIConfig(base_url=server.base_url, model="bench",
-                                                                 concurrency=conc, api_key_env=""))
+            backend = make_backend(
+                "openai",
+                openai=OpenAIConfig(
+                    base_url=server.base_url, model="bench", concurrency=conc, api_key_env=""
+                ),
+            )
             server.peak_in_flight = 0
-            run = _timed_extract(items, schema, backend, work / f"oa{conc}", cfg, work / f"oa{conc}.sqlite")
+            run = _timed_extract(
+                items, schema, backend, work / f"oa{conc}", cfg, work / f"oa{conc}.sqlite"
+            )
             run["peak_in_flight"] = server.peak_in_flight
             before = len(server.requests)
-            again = _timed_extract(items, schema, backend, work / f"oa{conc}-again", cfg, work / f"oa{conc}.sqlite")
+            again = _timed_extract(
+                items, schema, backend, work / f"oa{conc}-again", cfg, work / f"oa{conc}.sqlite"
+            )
             again["requests_seen_by_server"] = len(server.requests) - before
             res["runs"][str(conc)] = {"build": run, "rebuild_from_cache": again}
             backend.close()
@@ -134,60 +185,93 @@ def openai(items, schema, args, work: Path) -> dict:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# kg throughput ({results['n']} ml-latest-small-tmdb items with overviews, seed 0)", "",
-             f"Command: `{results['command']}`", "",
-             "| backend | setting | items | calls | wall s | items/s | items per CPU-s | rebuild calls |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# kg throughput ({results['n']} ml-latest-small-tmdb items with overviews, seed 0)",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        "| backend | setting | items | calls | wall s | items/s | items per CPU-s | rebuild calls |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     emb = results.get("embedded")
     if emb:
         b, r = emb["batched"], emb["rebuild_from_cache"]
-        lines.append(f"| embedded SmolLM2-135M | batched structured, batch {emb['batch_size']}, "
-                     f"{emb['threads'] or 'default'} thread(s) | {b['items']} | {b['calls']} | {b['seconds']} | "
-                     f"{b['items_per_s']} | {b['items_per_cpu_s']} | {r['calls']} |")
+        lines.append(
+            f"| embedded SmolLM2-135M | batched structured, batch {emb['batch_size']}, "
+            f"{emb['threads'] or 'default'} thread(s) | {b['items']} | {b['calls']} | {b['seconds']} | "
+            f"{b['items_per_s']} | {b['items_per_cpu_s']} | {r['calls']} |"
+        )
         old = emb.get("one_at_a_time_generate")
         if old:
-            lines.append(f"| embedded SmolLM2-135M | previous path: generate(), one item at a time | {old['items']} | "
-                         f"{old['calls']} | {old['seconds']} | {old['items_per_s']} | {old['items_per_cpu_s']} | - |")
+            lines.append(
+                f"| embedded SmolLM2-135M | previous path: generate(), one item at a time | {old['items']} | "
+                f"{old['calls']} | {old['seconds']} | {old['items_per_s']} | {old['items_per_cpu_s']} | - |"
+            )
     sh = results.get("sharded")
     if sh and "error" not in sh:
-        lines.append(f"| embedded SmolLM2-135M | {sh['processes']} shard processes x 1 thread (2 cores) | "
-                     f"{sh['items']} | {sum(s['calls'] for s in sh['per_shard'])} | {sh['extraction_wall_s']} | "
-                     f"{sh['items_per_s']} | - | - |")
+        lines.append(
+            f"| embedded SmolLM2-135M | {sh['processes']} shard processes x 1 thread (2 cores) | "
+            f"{sh['items']} | {sum(s['calls'] for s in sh['per_shard'])} | {sh['extraction_wall_s']} | "
+            f"{sh['items_per_s']} | - | - |"
+        )
     oa = results.get("openai")
     if oa:
         for conc, run in oa["runs"].items():
             b, r = run["build"], run["rebuild_from_cache"]
-            lines.append(f"| openai (local server, {oa['latency_s']} s/request) | concurrency {conc} "
-                         f"(peak in flight {b['peak_in_flight']}) | {b['items']} | {b['calls']} | {b['seconds']} | "
-                         f"{b['items_per_s']} | - | {r['calls']} (server saw {r['requests_seen_by_server']}) |")
+            lines.append(
+                f"| openai (local server, {oa['latency_s']} s/request) | concurrency {conc} "
+                f"(peak in flight {b['peak_in_flight']}) | {b['items']} | {b['calls']} | {b['seconds']} | "
+                f"{b['items_per_s']} | - | {r['calls']} (server saw {r['requests_seen_by_server']}) |"
+            )
     if emb:
         b = emb["batched"]
-        lines += ["", f"Load average (1 min) on the shared 2-core machine during the embedded run: "
-                      f"{b['load_average_1min'][0]} -> {b['load_average_1min'][1]}; per item "
-                      f"{b['prompt_tokens_per_item']} prompt and {b['completion_tokens_per_item']} completion tokens."]
+        lines += [
+            "",
+            f"Load average (1 min) on the shared 2-core machine during the embedded run: "
+            f"{b['load_average_1min'][0]} -> {b['load_average_1min'][1]}; per item "
+            f"{b['prompt_tokens_per_item']} prompt and {b['completion_tokens_per_item']} completion tokens.",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--dataset", default="ml-latest-small-tmdb")
     ap.add_argument("--n", type=int, default=96, help="items (fixed sample, seed 0)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--max-new-tokens", type=int, default=120)
-    ap.add_argument("--baseline", type=int, default=0, help="also time the old generate() path on this many items")
-    ap.add_argument("--processes", type=int, default=0, help="also run this many shard processes side by side")
-    ap.add_argument("--latency", type=float, default=0.25, help="openai test server: seconds per request")
+    ap.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        help="also time the old generate() path on this many items",
+    )
+    ap.add_argument(
+        "--processes", type=int, default=0, help="also run this many shard processes side by side"
+    )
+    ap.add_argument(
+        "--latency", type=float, default=0.25, help="openai test server: seconds per request"
+    )
     ap.add_argument("--concurrency", default="1,4,16", help="openai: requests in flight to try")
     ap.add_argument("--skip-embedded", action="store_true")
-    ap.add_argument("--results", default=str(REPO / "benchmarks" / "results" / "kg_throughput.json"))
+    ap.add_argument(
+        "--results", default=str(REPO / "benchmarks" / "results" / "kg_throughput.json")
+    )
     args = ap.parse_args()
     args.concurrency = [int(c) for c in args.concurrency.split(",") if c]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     schema = load_schema("films")
-    items = select_items(read_items(dataset_file(args.dataset, "items.tsv")), SelectConfig(sample=args.n, seed=0))
-    results: dict = {"command": "nice -n 5 python benchmarks/kg_throughput.py " + " ".join(sys.argv[1:]),
-                     "n": len(items), "cpu_count": os.cpu_count()}
+    items = select_items(
+        read_items(dataset_file(args.dataset, "items.tsv")), SelectConfig(sample=args.n, seed=0)
+    )
+    results: dict = {
+        "command": "nice -n 5 python benchmarks/kg_throughput.py " + " ".join(sys.argv[1:]),
+        "n": len(items),
+        "cpu_count": os.cpu_count(),
+    }
     work = Path(tempfile.mkdtemp(prefix="kg_throughput_"))
     try:
         results["openai"] = openai(items, schema, args, work)

@@ -23,6 +23,7 @@ Reported:
 
 Results go to ``benchmarks/results/new_items.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages: import the repository's packages, not them
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
@@ -69,10 +72,17 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--held-out", type=int, default=100, help="items removed from the catalogue and scored as new")
+    parser.add_argument(
+        "--held-out",
+        type=int,
+        default=100,
+        help="items removed from the catalogue and scored as new",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=RESULTS / "new_items.json", help="JSON result path")
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS / "new_items.json", help="JSON result path"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     config = load_config(CONFIG)
@@ -82,15 +92,26 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     held = np.sort(rng.choice(np.flatnonzero(degree >= 5), size=args.held_out, replace=False))
     kept = np.setdiff1d(np.arange(data.n_items), held)
-    vectors = item_text_embeddings(data, config.model.item_text, config.model.encoder, config.model.cache_dir)
+    vectors = item_text_embeddings(
+        data, config.model.item_text, config.model.encoder, config.model.cache_dir
+    )
     texts = linear_item_texts(data, config.model.item_text)
 
     started = time.perf_counter()
-    model = TextEASE(data.n_users, len(kept), config.model, train[:, kept], item_embeddings=vectors[kept])
+    model = TextEASE(
+        data.n_users, len(kept), config.model, train[:, kept], item_embeddings=vectors[kept]
+    )
     model.fit()
     fit_s = time.perf_counter() - started
-    reduced = dataclasses.replace(data, item_ids=np.asarray(data.item_ids, dtype=object)[kept], train=train[:, kept],
-                                  valid=None, test=None, item_info=None, kg=None)
+    reduced = dataclasses.replace(
+        data,
+        item_ids=np.asarray(data.item_ids, dtype=object)[kept],
+        train=train[:, kept],
+        valid=None,
+        test=None,
+        item_info=None,
+        kg=None,
+    )
     rec = TrainedRecommender(model, reduced)
 
     new_items = {f"new-{data.item_ids[i]}": texts[i] for i in held}
@@ -104,19 +125,33 @@ def main(argv=None) -> int:
     for n_new in (1, 10):
         samples = []
         for trial in range(5):  # a nonce: texts never encoded before, so the encoder runs
-            fresh = {f"fresh-{trial}-{j}": f"{texts[held[j]]} (edition {time.time_ns()})" for j in range(n_new)}
+            fresh = {
+                f"fresh-{trial}-{j}": f"{texts[held[j]]} (edition {time.time_ns()})"
+                for j in range(n_new)
+            }
             started = time.perf_counter()
             rec.recommend([rec.user_ids[trial]], k=20, new_items=fresh)
             samples.append(time.perf_counter() - started)
         timings[n_new] = float(np.median(samples))
     result = {
-        "dataset": config.data.dataset, "model": "text_ease", "config": str(CONFIG.relative_to(REPO)),
-        "items": int(data.n_items), "users": int(data.n_users), "held_out": int(args.held_out), "seed": args.seed,
-        "fit_s": round(fit_s, 2), "first_request_s": round(first_request_s, 2),
-        "request_s_1_item": round(timings[1], 4), "request_s_10_items": round(timings[10], 4),
-        "auc_mean": round(float(np.mean(aucs)), 4), "auc_median": round(float(np.median(aucs)), 4),
-        "threads": args.threads, "load_average": os.getloadavg(), "cpu": platform.processor() or platform.machine(),
-        "command": "python benchmarks/new_items.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "dataset": config.data.dataset,
+        "model": "text_ease",
+        "config": str(CONFIG.relative_to(REPO)),
+        "items": int(data.n_items),
+        "users": int(data.n_users),
+        "held_out": int(args.held_out),
+        "seed": args.seed,
+        "fit_s": round(fit_s, 2),
+        "first_request_s": round(first_request_s, 2),
+        "request_s_1_item": round(timings[1], 4),
+        "request_s_10_items": round(timings[10], 4),
+        "auc_mean": round(float(np.mean(aucs)), 4),
+        "auc_median": round(float(np.median(aucs)), 4),
+        "threads": args.threads,
+        "load_average": os.getloadavg(),
+        "cpu": platform.processor() or platform.machine(),
+        "command": "python benchmarks/new_items.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))

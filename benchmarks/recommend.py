@@ -17,6 +17,7 @@ recommender is ready (model, graph, embeddings) and the peak RSS above it during
 export (sampled every 10 ms), which the block size bounds (``--memory-mb``, default
 256 MB of scores per block).  Results go to ``benchmarks/results/recommend_<name>.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages: import the repository's packages, not them
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import torch  # noqa: E402
 
@@ -59,7 +62,7 @@ class PeakRSS:
     def __init__(self, interval: float = 0.01) -> None:
         self.interval, self.peak, self._stop = interval, 0, threading.Event()
 
-    def __enter__(self) -> "PeakRSS":
+    def __enter__(self) -> PeakRSS:
         self.peak = rss_bytes()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -85,7 +88,9 @@ def build(args):
         n_users, n_items = n // 40, n * 3 // 400  # benchmarks/scaling.py's shapes
         started = time.perf_counter()
         data = power_law_interactions(n_users, n_items, n, seed=0)
-        print(f"generated {n_users} users x {n_items} items x {data.train.nnz} in {time.perf_counter() - started:.0f} s")
+        print(
+            f"generated {n_users} users x {n_items} items x {data.train.nnz} in {time.perf_counter() - started:.0f} s"
+        )
         name = f"synthetic_{args.size}"
     seed_everything(0)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
@@ -95,7 +100,11 @@ def build(args):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("dataset", choices=("amazon", "synthetic"))
-    parser.add_argument("--size", default="4e7", help="synthetic: interactions (users = size/40, items = 3 size/400)")
+    parser.add_argument(
+        "--size",
+        default="4e7",
+        help="synthetic: interactions (users = size/40, items = 3 size/400)",
+    )
     parser.add_argument("--max-users", type=int, default=None, help="export only the first N users")
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--memory-mb", type=float, default=256)
@@ -111,23 +120,45 @@ def main(argv=None) -> int:
     users = data.user_ids.tolist()[: args.max_users]
     with tempfile.TemporaryDirectory() as tmp, PeakRSS() as memory:
         baseline = memory.peak
-        figures = export_topk(rec, Path(tmp) / "topk.csv", [str(u) for u in users], k=args.k, progress=False)
+        figures = export_topk(
+            rec, Path(tmp) / "topk.csv", [str(u) for u in users], k=args.k, progress=False
+        )
         out_bytes = (Path(tmp) / "topk.csv").stat().st_size
     result = {
-        "benchmark": "recommend", "graph": name, "n_users": data.n_users, "n_items": data.n_items,
-        "train_interactions": int(data.train.nnz), "users_exported": len(users), "k": args.k,
+        "benchmark": "recommend",
+        "graph": name,
+        "n_users": data.n_users,
+        "n_items": data.n_items,
+        "train_interactions": int(data.train.nnz),
+        "users_exported": len(users),
+        "k": args.k,
         "model": "lightgcn (configs/rlmrec-amazon-book/lightgcn.yaml, untrained weights)",
-        "device": args.device, "threads": args.threads, "memory_mb": args.memory_mb, "block_users": rec.block_users,
-        "embeddings_seconds": ready_seconds, "export_seconds": figures["seconds"],
+        "device": args.device,
+        "threads": args.threads,
+        "memory_mb": args.memory_mb,
+        "block_users": rec.block_users,
+        "embeddings_seconds": ready_seconds,
+        "export_seconds": figures["seconds"],
         "users_per_second": len(users) / figures["seconds"],
-        "rss_ready_gib": baseline / GIB, "peak_above_ready_gib": (memory.peak - baseline) / GIB,
+        "rss_ready_gib": baseline / GIB,
+        "peak_above_ready_gib": (memory.peak - baseline) / GIB,
         "output_mib": out_bytes / 2**20,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg(),
-                    "torch": torch.__version__, "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "command": " ".join(["python", "benchmarks/recommend.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg": os.getloadavg(),
+            "torch": torch.__version__,
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+        "command": " ".join(
+            ["python", "benchmarks/recommend.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"recommend_{name}{'' if args.max_users is None else f'_first{args.max_users}'}.json"
+    path = (
+        RESULTS
+        / f"recommend_{name}{'' if args.max_users is None else f'_first{args.max_users}'}.json"
+    )
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0

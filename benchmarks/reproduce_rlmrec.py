@@ -20,6 +20,7 @@ users: ``benchmarks/results/reproduce_rlmrec.{json,md}`` for LightGCN (as before
 the same files are written under the stem ``reproduce_rlmrec_yelp`` instead
 (``reproduce_rlmrec_yelp.{json,md}``, ``reproduce_rlmrec_yelp_<model>.{json,md}``, ...).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,10 @@ REPO = Path(__file__).resolve().parents[1]
 PAPERS = {
     "lightgcn": {"recall@20": 0.1411, "ndcg@20": 0.0856},
     "sgl": {"recall@20": 0.1473, "ndcg@20": 0.0913},
-    "sgl-rlmrec": {"recall@20": 0.1473, "ndcg@20": 0.0913},  # the same row, RLMRec's own view/negative scheme
+    "sgl-rlmrec": {
+        "recall@20": 0.1473,
+        "ndcg@20": 0.0913,
+    },  # the same row, RLMRec's own view/negative scheme
     "simgcl": {"recall@20": 0.1512, "ndcg@20": 0.0919},
     "xsimgcl": None,
 }
@@ -53,30 +57,63 @@ PAPERS_YELP = {
 #: per dataset: the paper's rows, the default runs directory and the default output stem
 DATASETS = {
     "rlmrec-amazon-book": {"papers": PAPERS, "runs": "reproduce_rlmrec", "out": "reproduce_rlmrec"},
-    "rlmrec-yelp": {"papers": PAPERS_YELP, "runs": "reproduce_rlmrec_yelp", "out": "reproduce_rlmrec_yelp"},
+    "rlmrec-yelp": {
+        "papers": PAPERS_YELP,
+        "runs": "reproduce_rlmrec_yelp",
+        "out": "reproduce_rlmrec_yelp",
+    },
 }
-DISPLAY = {"lightgcn": "LightGCN", "sgl": "SGL", "sgl-rlmrec": "SGL, RLMRec's views and negatives", "simgcl": "SimGCL", "xsimgcl": "XSimGCL"}
+DISPLAY = {
+    "lightgcn": "LightGCN",
+    "sgl": "SGL",
+    "sgl-rlmrec": "SGL, RLMRec's views and negatives",
+    "simgcl": "SimGCL",
+    "xsimgcl": "XSimGCL",
+}
 TOLERANCE = 0.03
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", choices=sorted(DATASETS), default="rlmrec-amazon-book",
-                        help="RLMRec split to run on; picks configs/DATASET/ and the paper's columns (default: rlmrec-amazon-book)")
-    parser.add_argument("--models", nargs="+", default=["lightgcn"], metavar="MODEL",
-                        help="models to run, each with configs/DATASET/MODEL.yaml (default: lightgcn)")
-    parser.add_argument("--config", default=None,
-                        help="config file (only with a single model; default configs/DATASET/MODEL.yaml)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--dataset",
+        choices=sorted(DATASETS),
+        default="rlmrec-amazon-book",
+        help="RLMRec split to run on; picks configs/DATASET/ and the paper's columns (default: rlmrec-amazon-book)",
+    )
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["lightgcn"],
+        metavar="MODEL",
+        help="models to run, each with configs/DATASET/MODEL.yaml (default: lightgcn)",
+    )
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="config file (only with a single model; default configs/DATASET/MODEL.yaml)",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024, 2025])
-    parser.add_argument("--runs-dir", default=None,
-                        help="parent of the run directories (default runs/reproduce_rlmrec, Yelp: runs/reproduce_rlmrec_yelp)")
-    parser.add_argument("--out", default=None,
-                        help="output path of LightGCN's results without extension (.json and .md are written); "
-                             "other models write <out>_<model>.{json,md} (default benchmarks/results/reproduce_rlmrec, "
-                             "Yelp: benchmarks/results/reproduce_rlmrec_yelp)")
+    parser.add_argument(
+        "--runs-dir",
+        default=None,
+        help="parent of the run directories (default runs/reproduce_rlmrec, Yelp: runs/reproduce_rlmrec_yelp)",
+    )
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="output path of LightGCN's results without extension (.json and .md are written); "
+        "other models write <out>_<model>.{json,md} (default benchmarks/results/reproduce_rlmrec, "
+        "Yelp: benchmarks/results/reproduce_rlmrec_yelp)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: tabulate the seeds whose runs have finished (writes only <out>_models.{md,json})")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: tabulate the seeds whose runs have finished (writes only <out>_models.{md,json})",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     if args.config is not None and len(args.models) != 1:
@@ -97,8 +134,12 @@ def main(argv=None) -> int:
     for model in args.models:
         config_path = args.config or str(REPO / "configs" / args.dataset / f"{model}.yaml")
         data_config = load_config(config_path, args.overrides).data
-        if data_config.dataset in DATASETS and data_config.dataset != args.dataset:  # the paper's other split
-            parser.error(f"{config_path} trains on {data_config.dataset}, not on --dataset {args.dataset}")
+        if (
+            data_config.dataset in DATASETS and data_config.dataset != args.dataset
+        ):  # the paper's other split
+            parser.error(
+                f"{config_path} trains on {data_config.dataset}, not on --dataset {args.dataset}"
+            )
         if data is None:
             data = load_data(data_config)
         out = Path(args.out) if model == "lightgcn" else Path(f"{args.out}_{model}")
@@ -126,8 +167,16 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
     base = load_config(config_path, args.overrides)
     rows = []
     for seed in args.seeds:
-        config = load_config(config_path, [*args.overrides, f"train.seed={seed}", f"out_dir={args.runs_dir}",
-                                           f"name={model}-seed{seed}", f"train.progress={'false' if args.quiet else 'true'}"])
+        config = load_config(
+            config_path,
+            [
+                *args.overrides,
+                f"train.seed={seed}",
+                f"out_dir={args.runs_dir}",
+                f"name={model}-seed{seed}",
+                f"train.progress={'false' if args.quiet else 'true'}",
+            ],
+        )
         if args.report_only:
             row = finished_row(config, seed)
             if row is None:
@@ -140,22 +189,29 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
         _, _, trained = load_run(config.run_dir, data)
         start = time.perf_counter()
         scorer = trained.scorer()
-        timed = evaluate_scorer(scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size)
+        timed = evaluate_scorer(
+            scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size
+        )
         eval_seconds = time.perf_counter() - start
         assert abs(timed.metrics["recall@20"] - result.test.metrics["recall@20"]) < 1e-9
-        rows.append({
-            "seed": seed,
-            "best_epoch": result.best_epoch,
-            "epochs_run": result.epochs_run,
-            "recall@20": result.test.metrics["recall@20"],
-            "ndcg@20": result.test.metrics["ndcg@20"],
-            "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
-            "seconds_per_epoch": result.seconds_per_epoch,
-            "seconds_full_eval_test": eval_seconds,
-            "run_dir": str(config.run_dir),
-        })
-        print(f"{model} seed {seed}: recall@20={rows[-1]['recall@20']:.4f} ndcg@20={rows[-1]['ndcg@20']:.4f} "
-              f"best epoch {result.best_epoch}/{result.epochs_run}", flush=True)
+        rows.append(
+            {
+                "seed": seed,
+                "best_epoch": result.best_epoch,
+                "epochs_run": result.epochs_run,
+                "recall@20": result.test.metrics["recall@20"],
+                "ndcg@20": result.test.metrics["ndcg@20"],
+                "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
+                "seconds_per_epoch": result.seconds_per_epoch,
+                "seconds_full_eval_test": eval_seconds,
+                "run_dir": str(config.run_dir),
+            }
+        )
+        print(
+            f"{model} seed {seed}: recall@20={rows[-1]['recall@20']:.4f} ndcg@20={rows[-1]['ndcg@20']:.4f} "
+            f"best epoch {result.best_epoch}/{result.epochs_run}",
+            flush=True,
+        )
     if not rows:
         return None
 
@@ -164,18 +220,26 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
     for metric in ("recall@20", "ndcg@20"):
         values = [r[metric] for r in rows]
         mean = statistics.fmean(values)
-        summary[metric] = {"mean": mean, "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+        summary[metric] = {
+            "mean": mean,
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        }
         if paper is not None:
-            summary[metric].update({
-                "paper": paper[metric],
-                "relative_gap": (mean - paper[metric]) / paper[metric],
-                "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
-            })
-    eval_times = [r["seconds_full_eval_test"] for r in rows if r.get("seconds_full_eval_test") is not None]
+            summary[metric].update(
+                {
+                    "paper": paper[metric],
+                    "relative_gap": (mean - paper[metric]) / paper[metric],
+                    "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
+                }
+            )
+    eval_times = [
+        r["seconds_full_eval_test"] for r in rows if r.get("seconds_full_eval_test") is not None
+    ]
     payload = {
         "benchmark": "reproduce_rlmrec",
         "model": model,
-        "command": "python benchmarks/reproduce_rlmrec.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "command": "python benchmarks/reproduce_rlmrec.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
         "dataset": data.name,
         "statistics": data.statistics(),
         "config": to_dict(base),
@@ -184,12 +248,18 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
         "seconds_per_epoch_mean": statistics.fmean(r["seconds_per_epoch"] for r in rows),
         "seconds_full_eval_mean": statistics.fmean(eval_times) if eval_times else None,
         "tolerance": TOLERANCE,
-        "machine": {"python": platform.python_version(), "torch": torch.__version__,
-                    "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "date": time.strftime("%Y-%m-%d"),
     }
     markdown = render_markdown(payload)
-    if not args.report_only:  # per-model files come from real runs (they carry the timed evaluation)
+    if (
+        not args.report_only
+    ):  # per-model files come from real runs (they carry the timed evaluation)
         atomic_write_json(out.with_suffix(".json"), payload)
         atomic_write_text(out.with_suffix(".md"), markdown)
     print(markdown)
@@ -198,7 +268,6 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
 
 def finished_row(config, seed: int) -> dict | None:
     """The row of a finished run read from its ``results.json`` (no retraining), else None."""
-    import json
 
     path = config.run_dir / "results.json"
     if not path.exists():
@@ -224,15 +293,23 @@ def render_markdown(payload: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in payload["seeds"]:
-        lines.append(f"| seed {r['seed']} | {r['recall@20']:.4f} | {r['ndcg@20']:.4f} | {r['best_epoch']} "
-                     f"| {r['seconds_per_epoch']:.2f} | {_seconds(r['seconds_full_eval_test'])} |")
+        lines.append(
+            f"| seed {r['seed']} | {r['recall@20']:.4f} | {r['ndcg@20']:.4f} | {r['best_epoch']} "
+            f"| {r['seconds_per_epoch']:.2f} | {_seconds(r['seconds_full_eval_test'])} |"
+        )
     s = payload["summary"]
-    lines.append(f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | **{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
-                 f"| **{s['ndcg@20']['mean']:.4f} ± {s['ndcg@20']['std']:.4f}** | | {payload['seconds_per_epoch_mean']:.2f} "
-                 f"| {_seconds(payload['seconds_full_eval_mean'])} |")
+    lines.append(
+        f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | **{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
+        f"| **{s['ndcg@20']['mean']:.4f} ± {s['ndcg@20']['std']:.4f}** | | {payload['seconds_per_epoch_mean']:.2f} "
+        f"| {_seconds(payload['seconds_full_eval_mean'])} |"
+    )
     if "paper" in s["recall@20"]:
-        lines.append(f"| RLMRec paper, Table 1 | {s['recall@20']['paper']:.4f} | {s['ndcg@20']['paper']:.4f} | | | |")
-        lines.append(f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | {100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |")
+        lines.append(
+            f"| RLMRec paper, Table 1 | {s['recall@20']['paper']:.4f} | {s['ndcg@20']['paper']:.4f} | | | |"
+        )
+        lines.append(
+            f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | {100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |"
+        )
     else:
         lines.append("| RLMRec paper, Table 1 | not reported | not reported | | | |")
     return "\n".join(lines) + "\n"
@@ -254,7 +331,11 @@ def render_summary(payloads: list[dict]) -> str:
         for metric in ("recall@20", "ndcg@20"):
             s = p["summary"][metric]
             cells.append(f"{s['mean']:.4f} ± {s['std']:.4f}")
-            cells += ([f"{s['paper']:.4f}", f"{100 * s['relative_gap']:+.1f}%"] if "paper" in s else ["n/a", "n/a"])
+            cells += (
+                [f"{s['paper']:.4f}", f"{100 * s['relative_gap']:+.1f}%"]
+                if "paper" in s
+                else ["n/a", "n/a"]
+            )
         cells.append(f"{p['seconds_per_epoch_mean']:.2f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

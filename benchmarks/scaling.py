@@ -22,6 +22,7 @@ Writes ``scaling.{json,md,png}``; the markdown includes a linear memory model
 (bytes per interaction) fitted on the measured sizes and its prediction for the sizes
 not measured.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,7 +37,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SIZES = [1e5, 3e5, 1e6, 3e6, 1e7, 2e7, 4e7]
 BUDGET_GIB = 24.0
@@ -54,7 +57,9 @@ def read_progress(n: int) -> list[dict]:
     path = progress_file(n)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
 
 
 def rss_gib() -> float:
@@ -95,18 +100,40 @@ def worker(args: argparse.Namespace) -> None:
 
     start = time.perf_counter()
     data = power_law_interactions(n_users, n_items, n, seed=args.seed)
-    phase["generate"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    phase["generate"] = {
+        "seconds": time.perf_counter() - start,
+        "rss_gib": rss_gib(),
+        "peak_gib": peak_gib(),
+    }
     note(phase="generate", seconds=phase["generate"]["seconds"])
     out["adjacency_nnz"] = 2 * data.train.nnz
 
     start = time.perf_counter()
     torch.manual_seed(args.seed)
-    model = LightGCN(n_users, n_items, LightGCNConfig(embedding_dim=32, num_layers=3, layer_combination="sum"), data.train)
+    model = LightGCN(
+        n_users,
+        n_items,
+        LightGCNConfig(embedding_dim=32, num_layers=3, layer_combination="sum"),
+        data.train,
+    )
     batch = math.ceil(n / 30)
-    train_cfg = TrainConfig(epochs=1, batch_size=batch, learning_rate=1e-3, l2_weight=1e-7, num_threads=args.threads,
-                            device=args.device, progress=False)
-    trainer = Trainer(model, data, train_cfg, EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None)
-    phase["build"] = {"seconds": time.perf_counter() - start, "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    train_cfg = TrainConfig(
+        epochs=1,
+        batch_size=batch,
+        learning_rate=1e-3,
+        l2_weight=1e-7,
+        num_threads=args.threads,
+        device=args.device,
+        progress=False,
+    )
+    trainer = Trainer(
+        model, data, train_cfg, EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None
+    )
+    phase["build"] = {
+        "seconds": time.perf_counter() - start,
+        "rss_gib": rss_gib(),
+        "peak_gib": peak_gib(),
+    }
     note(phase="build", seconds=phase["build"]["seconds"])
     batches_per_epoch = trainer.sampler.num_batches(batch)
     epoch_batches = trainer.sampler.epoch
@@ -115,7 +142,12 @@ def worker(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         for index, item in enumerate(epoch_batches(batch_size)):
             yield item
-            note(phase="train", batch=index + 1, of=batches_per_epoch, seconds=time.perf_counter() - started)
+            note(
+                phase="train",
+                batch=index + 1,
+                of=batches_per_epoch,
+                seconds=time.perf_counter() - started,
+            )
 
     trainer.sampler.epoch = tracked_epoch
 
@@ -133,16 +165,30 @@ def worker(args: argparse.Namespace) -> None:
 
     with_targets = np.flatnonzero(np.diff(data.test.indptr) > 0)
     rng = np.random.default_rng(args.seed)
-    sample = np.sort(rng.choice(with_targets, size=min(args.eval_users, len(with_targets)), replace=False))
-    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, device=trainer.device)
+    sample = np.sort(
+        rng.choice(with_targets, size=min(args.eval_users, len(with_targets)), replace=False)
+    )
+    evaluator = Evaluator(
+        ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, device=trainer.device
+    )
     before = rss_gib()
     start = time.perf_counter()
     result = evaluator.evaluate(model.scorer(), data.test, exclude=[data.train], users=sample)
     eval_seconds = time.perf_counter() - start
-    phase["evaluate"] = {"seconds": eval_seconds, "rss_gib": rss_gib(), "peak_gib": peak_gib(), "rss_before_gib": before}
-    out["eval"] = {"users": int(len(sample)), "seconds": eval_seconds, "seconds_per_1k_users": eval_seconds / len(sample) * 1000,
-                   "rows_per_block": result.meta["rows_per_block"], "recall@20": result.metrics["recall@20"],
-                   "users_with_test_items": int(len(with_targets))}
+    phase["evaluate"] = {
+        "seconds": eval_seconds,
+        "rss_gib": rss_gib(),
+        "peak_gib": peak_gib(),
+        "rss_before_gib": before,
+    }
+    out["eval"] = {
+        "users": int(len(sample)),
+        "seconds": eval_seconds,
+        "seconds_per_1k_users": eval_seconds / len(sample) * 1000,
+        "rows_per_block": result.meta["rows_per_block"],
+        "recall@20": result.metrics["recall@20"],
+        "users_with_test_items": int(len(with_targets)),
+    }
     note(phase="evaluate", seconds=eval_seconds)
     out["phases"] = phase
     out["peak_rss_gib"] = peak_gib()
@@ -164,8 +210,11 @@ def memory_model(sizes: dict) -> dict | None:
     xs, ys = [p[0] for p in points], [p[1] for p in points]
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     slope = sum((x - mx) * (y - my) for x, y in points) / max(1e-12, sum((x - mx) ** 2 for x in xs))
-    return {"intercept_gib": my - slope * mx, "bytes_per_interaction": slope * 2**30,
-            "predict": lambda n: my - slope * mx + slope * n}
+    return {
+        "intercept_gib": my - slope * mx,
+        "bytes_per_interaction": slope * 2**30,
+        "predict": lambda n: my - slope * mx + slope * n,
+    }
 
 
 def render(payload: dict, requested: list[int]) -> str:
@@ -182,9 +231,17 @@ def render(payload: dict, requested: list[int]) -> str:
         if "error" in r:
             users, items = shape_for(int(key))
             last = (r.get("progress") or [{}])[-1]
-            reached = (f"; reached {last.get('phase')} batch {last.get('batch', '-')}/{last.get('of', '-')} after "
-                       f"{last.get('seconds', 0):.0f} s, peak RSS so far {last.get('peak_gib', 0):.2f} GiB") if last else ""
-            lines.append(f"| {int(key):,} | {users:,} | {items:,} | not finished: {r['error'][:80]}{reached} | | | | | |")
+            reached = (
+                (
+                    f"; reached {last.get('phase')} batch {last.get('batch', '-')}/{last.get('of', '-')} after "
+                    f"{last.get('seconds', 0):.0f} s, peak RSS so far {last.get('peak_gib', 0):.2f} GiB"
+                )
+                if last
+                else ""
+            )
+            lines.append(
+                f"| {int(key):,} | {users:,} | {items:,} | not finished: {r['error'][:80]}{reached} | | | | | |"
+            )
             continue
         ph = r["phases"]
         added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
@@ -196,18 +253,26 @@ def render(payload: dict, requested: list[int]) -> str:
         )
     model = memory_model(sizes)
     if model is not None:
-        lines += ["", f"Memory model fitted on the measured sizes: peak RSS ≈ {model['intercept_gib']:.2f} GiB + "
-                      f"{model['bytes_per_interaction']:.0f} B × interactions."]
+        lines += [
+            "",
+            f"Memory model fitted on the measured sizes: peak RSS ≈ {model['intercept_gib']:.2f} GiB + "
+            f"{model['bytes_per_interaction']:.0f} B × interactions.",
+        ]
         missing = [n for n in requested if str(n) not in sizes or "error" in sizes[str(n)]]
         for n in missing:
-            lines.append(f"Predicted peak RSS at {n:,} interactions (not measured here): {model['predict'](n):.1f} GiB "
-                         f"(budget {BUDGET_GIB:.0f} GiB).")
+            lines.append(
+                f"Predicted peak RSS at {n:,} interactions (not measured here): {model['predict'](n):.1f} GiB "
+                f"(budget {BUDGET_GIB:.0f} GiB)."
+            )
     biggest = max((int(k) for k, v in sizes.items() if "error" not in v), default=None)
     if biggest is not None:
         r = sizes[str(biggest)]
         verdict = "fits" if r["peak_rss_gib"] <= BUDGET_GIB else "does NOT fit"
-        lines += ["", f"Largest measured: {biggest:,} interactions ({r['users']:,} users × {r['items']:,} items): one epoch "
-                      f"{r['epoch_seconds']:.0f} s, peak RSS {r['peak_rss_gib']:.2f} GiB — {verdict} in {BUDGET_GIB:.0f} GiB."]
+        lines += [
+            "",
+            f"Largest measured: {biggest:,} interactions ({r['users']:,} users × {r['items']:,} items): one epoch "
+            f"{r['epoch_seconds']:.0f} s, peak RSS {r['peak_rss_gib']:.2f} GiB — {verdict} in {BUDGET_GIB:.0f} GiB.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -231,7 +296,13 @@ def plot(payload: dict, path: Path) -> None:
     model = memory_model(payload["sizes"])
     if model is not None:
         grid = [10 ** (5 + i * 0.1) for i in range(int((math.log10(4e7) - 5) / 0.1) + 1)]
-        right.loglog(grid, [max(1e-3, model["predict"](n)) for n in grid], "--", alpha=0.6, label="linear memory model")
+        right.loglog(
+            grid,
+            [max(1e-3, model["predict"](n)) for n in grid],
+            "--",
+            alpha=0.6,
+            label="linear memory model",
+        )
     right.axhline(BUDGET_GIB, color="red", linestyle=":", label=f"{BUDGET_GIB:.0f} GiB")
     right.set_xlabel("training interactions")
     right.set_ylabel("GiB")
@@ -246,16 +317,30 @@ def plot(payload: dict, path: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--sizes", nargs="+", type=float, default=DEFAULT_SIZES, help="training interactions per graph")
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        type=float,
+        default=DEFAULT_SIZES,
+        help="training interactions per graph",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval-users", type=int, default=4096, help="users in the sampled full-ranking evaluation")
-    parser.add_argument("--warmup-below", type=int, default=3_000_000, help="sizes up to this get a warm-up epoch")
+    parser.add_argument(
+        "--eval-users", type=int, default=4096, help="users in the sampled full-ranking evaluation"
+    )
+    parser.add_argument(
+        "--warmup-below", type=int, default=3_000_000, help="sizes up to this get a warm-up epoch"
+    )
     parser.add_argument("--timeout", type=float, default=5400, help="seconds per size")
-    parser.add_argument("--force", action="store_true", help="re-measure sizes already in the results")
+    parser.add_argument(
+        "--force", action="store_true", help="re-measure sizes already in the results"
+    )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "scaling"))
     args = parser.parse_args(argv)
@@ -280,21 +365,45 @@ def main(argv=None) -> int:
     if not args.report_only:
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         for n in sorted(requested):
-            if str(n) in payload["sizes"] and "error" not in payload["sizes"][str(n)] and not args.force:
+            if (
+                str(n) in payload["sizes"]
+                and "error" not in payload["sizes"][str(n)]
+                and not args.force
+            ):
                 print(f"{n:,}: already measured (use --force to redo)", flush=True)
                 continue
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", str(n), "--threads", str(args.threads),
-                   "--device", args.device, "--seed", str(args.seed), "--eval-users", str(args.eval_users),
-                   "--warmup-below", str(args.warmup_below)]
-            print(f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...", flush=True)
+            cmd = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--worker",
+                str(n),
+                "--threads",
+                str(args.threads),
+                "--device",
+                args.device,
+                "--seed",
+                str(args.seed),
+                "--eval-users",
+                str(args.eval_users),
+                "--warmup-below",
+                str(args.warmup_below),
+            ]
+            print(
+                f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
+                flush=True,
+            )
             try:
-                proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout)
+                proc = subprocess.run(
+                    cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
+                )
                 lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
                 if proc.returncode != 0 or not lines:
                     tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-                    result = {"error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"}
+                    result = {
+                        "error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"
+                    }
                 else:
-                    result = json.loads(lines[-1][len("RESULT "):])
+                    result = json.loads(lines[-1][len("RESULT ") :])
             except subprocess.TimeoutExpired:
                 result = {"error": f"timed out after {args.timeout:.0f} s"}
             if "error" in result:
@@ -302,9 +411,16 @@ def main(argv=None) -> int:
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
             result["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
             payload["sizes"][str(n)] = result
-            payload["command"] = "python benchmarks/scaling.py " + " ".join(sys.argv[1:] if argv is None else argv)
+            payload["command"] = "python benchmarks/scaling.py " + " ".join(
+                sys.argv[1:] if argv is None else argv
+            )
             save()
-            print("   ", result.get("error") or f"{result['epoch_seconds']:.2f} s/epoch, peak {result['peak_rss_gib']:.2f} GiB", flush=True)
+            print(
+                "   ",
+                result.get("error")
+                or f"{result['epoch_seconds']:.2f} s/epoch, peak {result['peak_rss_gib']:.2f} GiB",
+                flush=True,
+            )
             if "error" in result:
                 break  # larger sizes would fail the same way
     print(save())

@@ -20,6 +20,7 @@ Writes ``benchmarks/results/search_lightgcn[_eN].json`` and ``.md``: the paper t
 and the best trial's validation Recall@20 (the selection criterion) and, for
 information only, their test Recall@20 / NDCG@20, trial counts, time per trial.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,15 +35,35 @@ SEARCH = REPO / "configs" / "search" / "lightgcn-amazon-book.yaml"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default=str(SEARCH), help="search YAML file")
-    parser.add_argument("--n-trials", type=int, help="total finished trials (default: the file's n_trials)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop starting new trials after this long")
-    parser.add_argument("--max-epochs", type=int, help="cut every trial at this many epochs (a separate study)")
-    parser.add_argument("--out-dir", default=str(REPO / "runs" / "search"), help="parent directory of the study")
-    parser.add_argument("--results", default=str(REPO / "benchmarks" / "results"), help="where the JSON/MD results go")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="run-config override for every trial (e.g. train.num_threads=1)")
+    parser.add_argument(
+        "--n-trials", type=int, help="total finished trials (default: the file's n_trials)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop starting new trials after this long"
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, help="cut every trial at this many epochs (a separate study)"
+    )
+    parser.add_argument(
+        "--out-dir", default=str(REPO / "runs" / "search"), help="parent directory of the study"
+    )
+    parser.add_argument(
+        "--results",
+        default=str(REPO / "benchmarks" / "results"),
+        help="where the JSON/MD results go",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override for every trial (e.g. train.num_threads=1)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
@@ -61,12 +82,20 @@ def main(argv=None) -> int:
     if args.max_epochs:
         config.name = f"{config.search_name}-e{args.max_epochs}"
     started = time.perf_counter()
-    result = run_search(config, run_overrides, n_trials=args.n_trials, timeout_s=args.timeout, quiet=args.quiet)
+    result = run_search(
+        config, run_overrides, n_trials=args.n_trials, timeout_s=args.timeout, quiet=args.quiet
+    )
     wall = time.perf_counter() - started
 
     paper_params = dict(config.enqueue[0]) if config.enqueue else {}
-    paper = next((t for t in sorted(result.trials, key=lambda t: t["number"])
-                  if t["state"] == "COMPLETE" and t["params"] == paper_params), None)
+    paper = next(
+        (
+            t
+            for t in sorted(result.trials, key=lambda t: t["number"])
+            if t["state"] == "COMPLETE" and t["params"] == paper_params
+        ),
+        None,
+    )
     best = next((t for t in result.trials if t["number"] == result.best_trial), None)
 
     def test_metrics(trial):
@@ -79,34 +108,59 @@ def main(argv=None) -> int:
         if trial is None:
             return None
         test = test_metrics(trial) or {}
-        return {"trial": trial["number"], "params": trial["params"], "valid_recall@20": trial["value"],
-                "best_epoch": trial.get("best_epoch"), "epochs_run": trial.get("epochs_run"),
-                "train_seconds": trial.get("train_seconds"),
-                "test_recall@20": test.get("recall@20"), "test_ndcg@20": test.get("ndcg@20")}
+        return {
+            "trial": trial["number"],
+            "params": trial["params"],
+            "valid_recall@20": trial["value"],
+            "best_epoch": trial.get("best_epoch"),
+            "epochs_run": trial.get("epochs_run"),
+            "train_seconds": trial.get("train_seconds"),
+            "test_recall@20": test.get("recall@20"),
+            "test_ndcg@20": test.get("ndcg@20"),
+        }
 
     counts = result.counts()
-    finished = [t for t in result.trials if t["state"] in ("COMPLETE", "PRUNED") and t.get("train_seconds")]
+    finished = [
+        t for t in result.trials if t["state"] in ("COMPLETE", "PRUNED") and t.get("train_seconds")
+    ]
     payload = {
         "benchmark": "search_lightgcn",
-        "command": "python benchmarks/search_lightgcn.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "search": str(Path(args.config).relative_to(REPO)) if Path(args.config).is_relative_to(REPO) else args.config,
+        "command": "python benchmarks/search_lightgcn.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "search": str(Path(args.config).relative_to(REPO))
+        if Path(args.config).is_relative_to(REPO)
+        else args.config,
         "study": str(result.directory),
         "max_epochs": args.max_epochs,
         "metric": f"valid {result.metric}",
         "trials": counts,
         "paper_config": row(paper),
         "best": row(best),
-        "best_is_at_least_as_good_as_paper": (None if paper is None or best is None else best["value"] >= paper["value"]),
-        "improvement_over_paper": (None if paper is None or best is None or not paper["value"]
-                                   else (best["value"] - paper["value"]) / paper["value"]),
-        "another_config_beats_paper": (None if paper is None or best is None else best["number"] != paper["number"]),
+        "best_is_at_least_as_good_as_paper": (
+            None if paper is None or best is None else best["value"] >= paper["value"]
+        ),
+        "improvement_over_paper": (
+            None
+            if paper is None or best is None or not paper["value"]
+            else (best["value"] - paper["value"]) / paper["value"]
+        ),
+        "another_config_beats_paper": (
+            None if paper is None or best is None else best["number"] != paper["number"]
+        ),
         "seconds_this_call": wall,
-        "seconds_per_complete_trial": (sum(t["train_seconds"] for t in finished if t["state"] == "COMPLETE") /
-                                       max(1, sum(1 for t in finished if t["state"] == "COMPLETE"))),
-        "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine()},
+        "seconds_per_complete_trial": (
+            sum(t["train_seconds"] for t in finished if t["state"] == "COMPLETE")
+            / max(1, sum(1 for t in finished if t["state"] == "COMPLETE"))
+        ),
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.processor() or platform.machine(),
+        },
         "date": time.strftime("%Y-%m-%d"),
-        "note": ("Selection on validation only; test metrics are reported for information and never used. "
-                 "The paper's config is trial 0, so 'at least as good' holds by construction once it has finished."),
+        "note": (
+            "Selection on validation only; test metrics are reported for information and never used. "
+            "The paper's config is trial 0, so 'at least as good' holds by construction once it has finished."
+        ),
     }
     out = Path(args.results) / f"search_lightgcn{suffix}"
     atomic_write_json(out.with_suffix(".json"), payload)
@@ -132,12 +186,17 @@ def render_markdown(payload: dict, trials_table: str) -> str:
         if r is None:
             lines.append(f"| {name} | - | not finished yet | | | | |")
             continue
-        lines.append(f"| {name} | {r['trial']} | {fmt(r['valid_recall@20'])} | {fmt(r['test_recall@20'])} | "
-                     f"{fmt(r['test_ndcg@20'])} | {r['best_epoch'] or '-'} | `{json.dumps(r['params'], sort_keys=True)}` |")
+        lines.append(
+            f"| {name} | {r['trial']} | {fmt(r['valid_recall@20'])} | {fmt(r['test_recall@20'])} | "
+            f"{fmt(r['test_ndcg@20'])} | {r['best_epoch'] or '-'} | `{json.dumps(r['params'], sort_keys=True)}` |"
+        )
     if payload["improvement_over_paper"] is not None:
-        lines += ["", f"Best vs paper on validation: {100 * payload['improvement_over_paper']:+.1f}% "
-                      f"({'another config beats the paper' if payload['another_config_beats_paper'] else 'no other config beat the paper'}); "
-                      f"{payload['seconds_per_complete_trial']:.0f} s of training per complete trial."]
+        lines += [
+            "",
+            f"Best vs paper on validation: {100 * payload['improvement_over_paper']:+.1f}% "
+            f"({'another config beats the paper' if payload['another_config_beats_paper'] else 'no other config beat the paper'}); "
+            f"{payload['seconds_per_complete_trial']:.0f} s of training per complete trial.",
+        ]
     lines += ["", "Top trials (validation):", "", trials_table]
     return "\n".join(lines) + "\n"
 

@@ -17,6 +17,7 @@ counts), or with ``--rate 0`` back to back by ``--concurrency`` workers (maximum
 Reported: requests per second, p50/p90/p99/max latency, errors (any non-200 or transport
 error), and the server process's CPU time per request.  Written to ``benchmarks/results/serve_load_<run name>.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
@@ -52,8 +55,24 @@ def ensure_run(config: Path, epochs: int) -> Path:
     name = f"serve_{config.stem}"
     run = out / name
     if not (run / "serving" / "manifest.json").is_file() or not (run / "results.json").is_file():
-        subprocess.run([sys.executable, str(REPO / "train.py"), "-c", str(config), "--set", f"train.epochs={epochs}",
-                        "--set", "train.num_threads=2", "--out-dir", str(out), "--name", name, "-q"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "train.py"),
+                "-c",
+                str(config),
+                "--set",
+                f"train.epochs={epochs}",
+                "--set",
+                "train.num_threads=2",
+                "--out-dir",
+                str(out),
+                "--name",
+                name,
+                "-q",
+            ],
+            check=True,
+        )
     return run
 
 
@@ -96,8 +115,11 @@ class Connection:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = json.dumps(body).encode()
-        self.writer.write(b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                          % (path.encode(), self.host.encode(), len(payload)) + payload)
+        self.writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (path.encode(), self.host.encode(), len(payload))
+            + payload
+        )
         await self.writer.drain()
         head = await self.reader.readuntil(b"\r\n\r\n")
         length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
@@ -110,7 +132,9 @@ class Connection:
             self.reader = self.writer = None
 
 
-async def load(host: str, port: int, users: list[str], items: list[str], args) -> tuple[list[float], int, float]:
+async def load(
+    host: str, port: int, users: list[str], items: list[str], args
+) -> tuple[list[float], int, float]:
     """Open loop at ``args.rate`` requests/s (latency counted from each request's scheduled time,
     so queueing in the client counts), at most ``args.concurrency`` in flight (one connection
     each); ``rate`` 0: closed loop, ``concurrency`` workers sending back to back."""
@@ -159,10 +183,17 @@ async def load(host: str, port: int, users: list[str], items: list[str], args) -
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", help="a finished run directory (default: train --config)")
-    parser.add_argument("--config", default=str(REPO / "configs" / "ml-latest-small-tmdb" / "lightgcn.yaml"))
+    parser.add_argument(
+        "--config", default=str(REPO / "configs" / "ml-latest-small-tmdb" / "lightgcn.yaml")
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=32, help="most requests in flight")
-    parser.add_argument("--rate", type=float, default=200, help="requests per second (open loop); 0 = closed loop, as fast as answered")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=200,
+        help="requests per second (open loop); 0 = closed loop, as fast as answered",
+    )
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--new-user-share", type=float, default=0.0)
@@ -173,7 +204,9 @@ def main(argv=None) -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    server = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", str(run), "--port", str(port), "-q"], env=env)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "graphrec", "serve", str(run), "--port", str(port), "-q"], env=env
+    )
     try:
         wait_ready(base, server)
         for user in users[:50]:  # warm-up (embeddings, first allocations)
@@ -186,18 +219,38 @@ def main(argv=None) -> int:
         server.wait(30)
     ms = np.asarray(latencies) * 1000
     result = {
-        "benchmark": "serve_load", "run": str(run), "model": json.loads((run / "serving" / "manifest.json").read_text())["dataset"],
-        "concurrency": args.concurrency, "rate": args.rate or "closed loop", "seconds": elapsed, "requests": len(ms), "errors": errors,
+        "benchmark": "serve_load",
+        "run": str(run),
+        "model": json.loads((run / "serving" / "manifest.json").read_text())["dataset"],
+        "concurrency": args.concurrency,
+        "rate": args.rate or "closed loop",
+        "seconds": elapsed,
+        "requests": len(ms),
+        "errors": errors,
         "requests_per_second": len(ms) / elapsed,
-        "latency_ms": {"p50": float(np.percentile(ms, 50)), "p90": float(np.percentile(ms, 90)),
-                       "p99": float(np.percentile(ms, 99)), "max": float(ms.max())},
+        "latency_ms": {
+            "p50": float(np.percentile(ms, 50)),
+            "p90": float(np.percentile(ms, 90)),
+            "p99": float(np.percentile(ms, 99)),
+            "max": float(ms.max()),
+        },
         "server_cpu_ms_per_request": 1000 * server_cpu / max(1, len(ms)),
-        "k": args.k, "new_user_share": args.new_user_share,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg": os.getloadavg()},
-        "command": " ".join(["python", "benchmarks/serve_load.py", *(argv if argv is not None else sys.argv[1:])]),
+        "k": args.k,
+        "new_user_share": args.new_user_share,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg": os.getloadavg(),
+        },
+        "command": " ".join(
+            ["python", "benchmarks/serve_load.py", *(argv if argv is not None else sys.argv[1:])]
+        ),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"serve_load_{run.name}_{'closed' if not args.rate else f'rate{args.rate:g}'}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (
+        RESULTS
+        / f"serve_load_{run.name}_{'closed' if not args.rate else f'rate{args.rate:g}'}.json"
+    ).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
     return 0
 

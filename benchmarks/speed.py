@@ -39,6 +39,7 @@ Every row runs in its own subprocess, so peak RSS is per implementation.  With s
 medians are reported, which is what makes ratios meaningful on a shared machine.  Times
 are seconds of wall clock; one warm-up epoch and one warm-up evaluation are not timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,7 +54,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
-sys.path[:] = [str(REPO)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(REPO)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 from graphrec.training.threads import default_num_threads  # noqa: E402
 
 ANCHORS = REPO / "benchmarks" / "anchors"
@@ -81,22 +84,64 @@ def rows(models: list[str]) -> list[dict]:
     py = sys.executable
     me = str(Path(__file__).resolve())
     out = [
-        {"key": "graphrec", "label": "**graphrec** LightGCN", "cmd": [py, me, "--worker", "lightgcn"]},
-        {"key": "recbole", "label": "RecBole 1.2.1 LightGCN", "cmd": [str(ANCHOR_VENV / "bin" / "python"), str(ANCHORS / "recbole_lightgcn.py")]},
-        {"key": "pyg-edge_index", "label": "PyG `LightGCN` with `edge_index` (PyG's example)", "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "edge_index"]},
-        {"key": "pyg-sparse", "label": "PyG `LightGCN` with a sparse adjacency", "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "sparse"]},
-        {"key": "rlmrec", "label": "RLMRec's official LightGCN (re-implemented)", "cmd": [py, str(ANCHORS / "rlmrec_lightgcn.py")]},
-        {"key": "floor", "label": "floor: 6 CSR products per batch, backward reusing Â", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "custom"]},
-        {"key": "floor-stock", "label": "same products through stock autograd", "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"]},
+        {
+            "key": "graphrec",
+            "label": "**graphrec** LightGCN",
+            "cmd": [py, me, "--worker", "lightgcn"],
+        },
+        {
+            "key": "recbole",
+            "label": "RecBole 1.2.1 LightGCN",
+            "cmd": [str(ANCHOR_VENV / "bin" / "python"), str(ANCHORS / "recbole_lightgcn.py")],
+        },
+        {
+            "key": "pyg-edge_index",
+            "label": "PyG `LightGCN` with `edge_index` (PyG's example)",
+            "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "edge_index"],
+        },
+        {
+            "key": "pyg-sparse",
+            "label": "PyG `LightGCN` with a sparse adjacency",
+            "cmd": [py, str(ANCHORS / "pyg_lightgcn.py"), "--variant", "sparse"],
+        },
+        {
+            "key": "rlmrec",
+            "label": "RLMRec's official LightGCN (re-implemented)",
+            "cmd": [py, str(ANCHORS / "rlmrec_lightgcn.py")],
+        },
+        {
+            "key": "floor",
+            "label": "floor: 6 CSR products per batch, backward reusing Â",
+            "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "custom"],
+        },
+        {
+            "key": "floor-stock",
+            "label": "same products through stock autograd",
+            "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"],
+        },
     ]
     for model in models:
-        if model == "ease":  # the whole validation search over EASE's λ grid, float32 (auto) and the float64 path
+        if (
+            model == "ease"
+        ):  # the whole validation search over EASE's λ grid, float32 (auto) and the float64 path
             for precision in ("auto", "float64"):
-                out.append({"key": f"graphrec-ease-search-{precision}", "backbone": True,
-                            "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
-                            "cmd": [py, me, "--worker", "ease-search", "--variant", precision]})
+                out.append(
+                    {
+                        "key": f"graphrec-ease-search-{precision}",
+                        "backbone": True,
+                        "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
+                        "cmd": [py, me, "--worker", "ease-search", "--variant", precision],
+                    }
+                )
         elif model != "lightgcn":
-            out.append({"key": f"graphrec-{model}", "label": f"graphrec {model}", "cmd": [py, me, "--worker", model], "backbone": True})
+            out.append(
+                {
+                    "key": f"graphrec-{model}",
+                    "label": f"graphrec {model}",
+                    "cmd": [py, me, "--worker", model],
+                    "backbone": True,
+                }
+            )
     return out
 
 
@@ -128,13 +173,19 @@ def reference_lightgcn(model_config, data):
     class ReferenceLightGCN(LightGCN):
         def __init__(self, *a):
             super().__init__(*a)
-            self.adjacency = to_torch_csr(symmetric_normalize(bipartite_adjacency(data.train)), index_dtype=torch.int64)
+            self.adjacency = to_torch_csr(
+                symmetric_normalize(bipartite_adjacency(data.train)), index_dtype=torch.int64
+            )
 
         def propagate_layers(self, ego):
             adjacency = self._adjacency_on(ego.device)
             total = layer = ego
             for _ in range(self.num_layers):
-                layer = _SpMM.apply(adjacency, layer) if torch.is_grad_enabled() else torch.sparse.mm(adjacency, layer)
+                layer = (
+                    _SpMM.apply(adjacency, layer)
+                    if torch.is_grad_enabled()
+                    else torch.sparse.mm(adjacency, layer)
+                )
                 total = total + layer
             return total / (self.num_layers + 1) if self.layer_combination == "mean" else total
 
@@ -147,9 +198,8 @@ def reference_lightgcn(model_config, data):
 def ease_search_worker(args: argparse.Namespace) -> None:
     """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
     sys.path.insert(0, str(ANCHORS))
-    from common import emit  # noqa: E402
-
     import torch
+    from common import emit  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
@@ -159,34 +209,60 @@ def ease_search_worker(args: argparse.Namespace) -> None:
     from graphrec.training import load_data
     from graphrec.training.threads import configure_threads
 
-    config = load_config(str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
-                         [] if args.threads == "default" else [f"train.num_threads={args.threads}"])
+    config = load_config(
+        str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
+        [] if args.threads == "default" else [f"train.num_threads={args.threads}"],
+    )
     threads_used = configure_threads(config.train.num_threads)
     data = load_data(config.data)
-    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, batch_size=config.eval.batch_size)
+    evaluator = Evaluator(
+        ks=(20,),
+        metrics=("recall", "ndcg"),
+        beyond_accuracy=False,
+        batch_size=config.eval.batch_size,
+    )
     started, cells = time.perf_counter(), []
     for l2 in EASE_GRID:
-        model = build_model(model_config_from_dict({"name": "ease", "l2": l2, "precision": args.variant}),
-                            data.n_users, data.n_items, data.train)
+        model = build_model(
+            model_config_from_dict({"name": "ease", "l2": l2, "precision": args.variant}),
+            data.n_users,
+            data.n_items,
+            data.train,
+        )
         t0 = time.perf_counter()
         figures = model.fit()
         t1 = time.perf_counter()
         valid = evaluator.evaluate(model.scorer(), data.valid, exclude=[data.train]).metrics
-        cells.append({"l2": l2, "fit_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1,
-                      "float32": bool(figures.get("float32")), "valid_recall@20": valid["recall@20"]})
+        cells.append(
+            {
+                "l2": l2,
+                "fit_seconds": t1 - t0,
+                "eval_seconds": time.perf_counter() - t1,
+                "float32": bool(figures.get("float32")),
+                "valid_recall@20": valid["recall@20"],
+            }
+        )
     total = time.perf_counter() - started
     best = max(cells, key=lambda c: c["valid_recall@20"])
-    emit({"epoch_seconds": [total], "eval_seconds": [c["eval_seconds"] for c in cells], "cells": cells,
-          "best_l2": best["l2"], "recall@20": best["valid_recall@20"], "threads_used": threads_used,
-          "items": data.n_items, "config": "configs/rlmrec-amazon-book/ease.yaml"})
+    emit(
+        {
+            "epoch_seconds": [total],
+            "eval_seconds": [c["eval_seconds"] for c in cells],
+            "cells": cells,
+            "best_l2": best["l2"],
+            "recall@20": best["valid_recall@20"],
+            "threads_used": threads_used,
+            "items": data.n_items,
+            "config": "configs/rlmrec-amazon-book/ease.yaml",
+        }
+    )
 
 
 def graphrec_worker(args: argparse.Namespace) -> None:
     """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
     sys.path.insert(0, str(ANCHORS))
-    from common import emit, sync  # noqa: E402
-
     import torch
+    from common import emit, sync  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
@@ -199,9 +275,13 @@ def graphrec_worker(args: argparse.Namespace) -> None:
     model_name = args.worker
     config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
     overrides = [f"train.device={args.device}", f"train.seed={args.seed}"]
-    if args.threads != "default":  # else the config's train.num_threads: graphrec's default when unset
+    if (
+        args.threads != "default"
+    ):  # else the config's train.num_threads: graphrec's default when unset
         overrides.append(f"train.num_threads={args.threads}")
-    if not config_path.exists():  # knowledge-aware models: LightGCN's setup, interactions only (kg: null)
+    if (
+        not config_path.exists()
+    ):  # knowledge-aware models: LightGCN's setup, interactions only (kg: null)
         config_path = REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"
         overrides = [f"model.name={model_name}", *overrides]
     config = load_config(str(config_path), overrides)
@@ -213,8 +293,13 @@ def graphrec_worker(args: argparse.Namespace) -> None:
     else:
         model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     trainer = Trainer(model, data, config.train, config.eval, run_dir=None)
-    evaluator = Evaluator(ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False,
-                          batch_size=config.eval.batch_size, device=trainer.device)
+    evaluator = Evaluator(
+        ks=(20,),
+        metrics=("recall", "ndcg"),
+        beyond_accuracy=False,
+        batch_size=config.eval.batch_size,
+        device=trainer.device,
+    )
     result: dict = {}
 
     def epoch() -> None:
@@ -241,18 +326,22 @@ def graphrec_worker(args: argparse.Namespace) -> None:
 
     epoch_seconds = timed(epoch, args.epochs)
     eval_seconds = timed(evaluate, args.evals)
-    emit({
-        "epoch_seconds": epoch_seconds,
-        "eval_seconds": eval_seconds,
-        "recall@20": result.get("recall@20"),
-        "batches_per_epoch": trainer.sampler.num_batches(config.train.batch_size),
-        "threads_used": threads_used,
-        "config": str(config_path.relative_to(REPO)),
-    })
+    emit(
+        {
+            "epoch_seconds": epoch_seconds,
+            "eval_seconds": eval_seconds,
+            "recall@20": result.get("recall@20"),
+            "batches_per_epoch": trainer.sampler.num_batches(config.train.batch_size),
+            "threads_used": threads_used,
+            "config": str(config_path.relative_to(REPO)),
+        }
+    )
 
 
 # ------------------------------------------------------------------ driver
-def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None, timeout: float = 1800) -> dict:
+def run_row(
+    row: dict, args: argparse.Namespace, extra: list[str] | None = None, timeout: float = 1800
+) -> dict:
     """Run one row's worker in a subprocess; returns its RESULT dict (or an error)."""
     threads = str(args.threads)
     if not row["key"].startswith("graphrec"):  # the anchors take a count
@@ -262,7 +351,9 @@ def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None,
     cmd += extra if extra is not None else ["--epochs", str(epochs), "--evals", str(args.evals)]
     if not Path(cmd[0]).exists():
         return {"error": f"{cmd[0]} not found (run: python benchmarks/speed.py --setup-anchors)"}
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
+    )
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         if threads.isdigit() and int(threads) > 0:
             env[name] = threads
@@ -270,14 +361,16 @@ def run_row(row: dict, args: argparse.Namespace, extra: list[str] | None = None,
             env.pop(name, None)
     started = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
         return {"error": f"exit code {proc.returncode}: " + " | ".join(tail)}
-    out = json.loads(lines[-1][len("RESULT "):])
+    out = json.loads(lines[-1][len("RESULT ") :])
     out["wall_seconds"] = time.perf_counter() - started
     return out
 
@@ -305,10 +398,14 @@ class CompetingLoad:
     def __init__(self, n: int, seconds: float) -> None:
         self.n, self.seconds, self.procs = n, seconds, []
 
-    def __enter__(self) -> "CompetingLoad":
+    def __enter__(self) -> CompetingLoad:
         for _ in range(self.n):
-            self.procs.append(subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid()), str(self.seconds)],
-                                               stdin=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", BUSY, str(os.getpid()), str(self.seconds)],
+                    stdin=subprocess.DEVNULL,
+                )
+            )
         if self.n:
             time.sleep(1.0)  # let them reach the CPUs before the row starts
         return self
@@ -337,7 +434,11 @@ def median(values):
 def aggregate(row: dict, results: list[dict]) -> dict:
     ok = [r for r in results if "error" not in r]
     if not ok:
-        return {"key": row["key"], "label": row["label"], "error": results[-1]["error"] if results else "not run"}
+        return {
+            "key": row["key"],
+            "label": row["label"],
+            "error": results[-1]["error"] if results else "not run",
+        }
     epochs = [s for r in ok for s in r.get("epoch_seconds") or []]
     evals = [s for r in ok for s in (r.get("eval_seconds") or [])]
     return {
@@ -349,8 +450,21 @@ def aggregate(row: dict, results: list[dict]) -> dict:
         "eval_seconds_all": evals,
         "peak_rss_gib": max(r["peak_rss_gib"] for r in ok),
         "recall@20": ok[-1].get("recall@20"),
-        "notes": {k: v for k, v in ok[-1].items() if k in ("eval_masks", "versions", "config", "batches_per_epoch",
-                                                             "threads_used", "cells", "best_l2", "items")},
+        "notes": {
+            k: v
+            for k, v in ok[-1].items()
+            if k
+            in (
+                "eval_masks",
+                "versions",
+                "config",
+                "batches_per_epoch",
+                "threads_used",
+                "cells",
+                "best_l2",
+                "items",
+            )
+        },
         "backbone": bool(row.get("backbone")),
     }
 
@@ -381,7 +495,9 @@ def thread_setting(text: str) -> str:
     return text
 
 
-def load_table(selected: list[dict], settings: list[str], loads: list[int], results: dict) -> list[dict]:
+def load_table(
+    selected: list[dict], settings: list[str], loads: list[int], results: dict
+) -> list[dict]:
     """Per row and thread setting: median s/epoch quiet and beside each load, with the ratios."""
     out = []
     for row in selected:
@@ -411,24 +527,51 @@ LOAD_TARGETS = {1: 2.0, 3: 4.0}
 
 
 def render_load(entries: list[dict], loads: list[int]) -> list[str]:
-    head = "| implementation | threads (in use) | quiet s/epoch | " + " | ".join(
-        f"beside {n} busy: s/epoch (× quiet)" for n in loads[1:]) + " | load averages (quiet; " + "; ".join(
-        f"beside {n}" for n in loads[1:]) + ") |"
-    lines = ["", "Quiet and beside competing CPU-bound processes (medians over the rounds; load averages "
-             "1/5/15 min from the end of each measurement, first round):", "", head, "|---" * (3 + len(loads)) + "|"]
+    head = (
+        "| implementation | threads (in use) | quiet s/epoch | "
+        + " | ".join(f"beside {n} busy: s/epoch (× quiet)" for n in loads[1:])
+        + " | load averages (quiet; "
+        + "; ".join(f"beside {n}" for n in loads[1:])
+        + ") |"
+    )
+    lines = [
+        "",
+        "Quiet and beside competing CPU-bound processes (medians over the rounds; load averages "
+        "1/5/15 min from the end of each measurement, first round):",
+        "",
+        head,
+        "|---" * (3 + len(loads)) + "|",
+    ]
     for e in entries:
         figures = e["by_load"]
         cells = []
         for n in loads[1:]:
             f = figures.get(str(n))
             target = LOAD_TARGETS.get(n)
-            mark = "" if f is None or target is None or "x_quiet" not in f else (" ✓" if f["x_quiet"] <= target else " ✗")
-            cells.append("—" if f is None else f"{f['epoch_seconds']:.2f} ({fmt(f.get('x_quiet'), '×')}{mark})")
+            mark = (
+                ""
+                if f is None or target is None or "x_quiet" not in f
+                else (" ✓" if f["x_quiet"] <= target else " ✗")
+            )
+            cells.append(
+                "—"
+                if f is None
+                else f"{f['epoch_seconds']:.2f} ({fmt(f.get('x_quiet'), '×')}{mark})"
+            )
         quiet = figures.get("0")
-        avgs = "; ".join(figures[str(n)]["load_averages"][0] if str(n) in figures else "—" for n in loads)
-        lines.append(f"| {e['key']} | {e['threads']} ({e.get('threads_used', '?')}) | "
-                     f"{fmt(quiet['epoch_seconds'] if quiet else None)} | " + " | ".join(cells) + f" | {avgs} |")
-    lines += ["", "Targets (issue 18 §1, default settings): beside 1 busy process ≤ 2× quiet, beside 3 ≤ 4× (✓ met, ✗ missed)."]
+        avgs = "; ".join(
+            figures[str(n)]["load_averages"][0] if str(n) in figures else "—" for n in loads
+        )
+        lines.append(
+            f"| {e['key']} | {e['threads']} ({e.get('threads_used', '?')}) | "
+            f"{fmt(quiet['epoch_seconds'] if quiet else None)} | "
+            + " | ".join(cells)
+            + f" | {avgs} |"
+        )
+    lines += [
+        "",
+        "Targets (issue 18 §1, default settings): beside 1 busy process ≤ 2× quiet, beside 3 ≤ 4× (✓ met, ✗ missed).",
+    ]
     return lines
 
 
@@ -451,7 +594,11 @@ def render(payload: dict) -> str:
             lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | | |")
             continue
         ratio = rat.get(r["key"])
-        ratio_text = "—" if ratio is None else f"{ratio['epoch']:.2f}× / " + (f"{ratio['eval']:.2f}×" if "eval" in ratio else "—")
+        ratio_text = (
+            "—"
+            if ratio is None
+            else f"{ratio['epoch']:.2f}× / " + (f"{ratio['eval']:.2f}×" if "eval" in ratio else "—")
+        )
         issue = ISSUE.get(r["key"], ("", "", ""))
         lines.append(
             f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | "
@@ -459,30 +606,55 @@ def render(payload: dict) -> str:
         )
     backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
     if len(backbones) > 1:
-        lines += ["", "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path):", "",
-                  "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path):",
+            "",
+            "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |",
+            "|---|---|---|---|---|",
+        ]
         base = next((r for r in backbones if r["key"] == "graphrec" and "error" not in r), None)
         for r in backbones:
             if "error" in r:
                 lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | |")
                 continue
             rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
-            lines.append(f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |")
+            lines.append(
+                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
+            )
     if payload.get("under_load"):
         lines += render_load(payload["under_load"], [0, *payload["loads"]])
     checks = payload.get("targets")
     if checks:
-        lines += ["", "Targets (issue 6): " + "; ".join(
-            f"{c['name']} {c['measured']} (target {c['target']}): {'met' if c['met'] else 'missed'}" for c in checks)]
+        lines += [
+            "",
+            "Targets (issue 6): "
+            + "; ".join(
+                f"{c['name']} {c['measured']} (target {c['target']}): {'met' if c['met'] else 'missed'}"
+                for c in checks
+            ),
+        ]
     conv = payload.get("convergence")
     if conv:
-        lines += ["", f"Convergence: test Recall@20 by epoch (mean over seeds {conv['seeds']}):", "",
-                  "| epoch | " + " | ".join(conv["implementations"]) + " |", "|---|" + "---|" * len(conv["implementations"])]
+        lines += [
+            "",
+            f"Convergence: test Recall@20 by epoch (mean over seeds {conv['seeds']}):",
+            "",
+            "| epoch | " + " | ".join(conv["implementations"]) + " |",
+            "|---|" + "---|" * len(conv["implementations"]),
+        ]
         for row in conv["table"]:
-            lines.append(f"| {row['epoch']} | " + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"]) + " |")
-        lines += ["", f"Largest |difference| between the fast and the pre-optimisation path at the same seed and epoch: "
-                      f"{conv['max_abs_difference_same_seed']:.5f}; largest spread of the fast path between seeds: "
-                      f"{conv['max_spread_between_seeds']:.5f}."]
+            lines.append(
+                f"| {row['epoch']} | "
+                + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"])
+                + " |"
+            )
+        lines += [
+            "",
+            f"Largest |difference| between the fast and the pre-optimisation path at the same seed and epoch: "
+            f"{conv['max_abs_difference_same_seed']:.5f}; largest spread of the fast path between seeds: "
+            f"{conv['max_spread_between_seeds']:.5f}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -492,19 +664,44 @@ def target_checks(table: list[dict]) -> list[dict]:
     if ours is None:
         return []
     checks = [
-        {"name": "graphrec s/epoch", "measured": round(ours["epoch_seconds"], 3), "target": f"<= {TARGETS['epoch_seconds']}",
-         "met": ours["epoch_seconds"] <= TARGETS["epoch_seconds"]},
-        {"name": "graphrec eval s", "measured": round(ours["eval_seconds"], 3), "target": f"<= {TARGETS['eval_seconds']}",
-         "met": ours["eval_seconds"] <= TARGETS["eval_seconds"]},
+        {
+            "name": "graphrec s/epoch",
+            "measured": round(ours["epoch_seconds"], 3),
+            "target": f"<= {TARGETS['epoch_seconds']}",
+            "met": ours["epoch_seconds"] <= TARGETS["epoch_seconds"],
+        },
+        {
+            "name": "graphrec eval s",
+            "measured": round(ours["eval_seconds"], 3),
+            "target": f"<= {TARGETS['eval_seconds']}",
+            "met": ours["eval_seconds"] <= TARGETS["eval_seconds"],
+        },
     ]
     if floor is not None:
         ratio = ours["epoch_seconds"] / floor["epoch_seconds"]
-        checks.append({"name": "graphrec / floor", "measured": round(ratio, 2), "target": f"<= {TARGETS['floor_ratio']}",
-                       "met": ratio <= TARGETS["floor_ratio"]})
-    anchors = [by_key[k]["epoch_seconds"] for k in ("recbole", "pyg-edge_index", "pyg-sparse", "rlmrec") if k in by_key]
+        checks.append(
+            {
+                "name": "graphrec / floor",
+                "measured": round(ratio, 2),
+                "target": f"<= {TARGETS['floor_ratio']}",
+                "met": ratio <= TARGETS["floor_ratio"],
+            }
+        )
+    anchors = [
+        by_key[k]["epoch_seconds"]
+        for k in ("recbole", "pyg-edge_index", "pyg-sparse", "rlmrec")
+        if k in by_key
+    ]
     if anchors:
         ratio = min(anchors) / ours["epoch_seconds"]
-        checks.append({"name": "best anchor / graphrec", "measured": round(ratio, 2), "target": ">= 3", "met": ratio >= 3})
+        checks.append(
+            {
+                "name": "best anchor / graphrec",
+                "measured": round(ratio, 2),
+                "target": ">= 3",
+                "met": ratio >= 3,
+            }
+        )
     return checks
 
 
@@ -512,67 +709,144 @@ def convergence(args: argparse.Namespace, table_rows: list[dict]) -> dict:
     """Test Recall@20 every few epochs: graphrec's fast path vs its pre-optimisation path (and RLMRec's
     LightGCN with ``--convergence-rlmrec``), per seed; same seed = same initialisation and batches."""
     graphrec_row = next(r for r in table_rows if r["key"] == "graphrec")
-    picks = {"graphrec": graphrec_row,
-             "graphrec (pre-optimisation path)": {**graphrec_row, "cmd": [*graphrec_row["cmd"], "--variant", "reference"]}}
+    picks = {
+        "graphrec": graphrec_row,
+        "graphrec (pre-optimisation path)": {
+            **graphrec_row,
+            "cmd": [*graphrec_row["cmd"], "--variant", "reference"],
+        },
+    }
     if args.convergence_rlmrec:
         picks["RLMRec LightGCN"] = next(r for r in table_rows if r["key"] == "rlmrec")
     curves: dict[str, dict[int, list[float]]] = {}
     for seed in args.seeds:
         for name, row in picks.items():
-            extra = ["--curve-epochs", str(args.convergence), "--curve-every", str(args.curve_every), "--seed", str(seed)]
+            extra = [
+                "--curve-epochs",
+                str(args.convergence),
+                "--curve-every",
+                str(args.curve_every),
+                "--seed",
+                str(seed),
+            ]
             res = run_row(row, args, extra, timeout=7200)
             if "error" in res:
                 raise SystemExit(f"convergence run {name} seed {seed} failed: {res['error']}")
             for point in res["curve"]:
-                curves.setdefault(name, {}).setdefault(point["epoch"], []).append(point["recall@20"])
+                curves.setdefault(name, {}).setdefault(point["epoch"], []).append(
+                    point["recall@20"]
+                )
             print(f"  convergence {name} seed {seed}: {res['curve'][-1]}", flush=True)
     epochs = sorted(curves["graphrec"])
-    table = [{"epoch": e, **{name: statistics.mean(curves[name][e]) for name in picks}} for e in epochs]
+    table = [
+        {"epoch": e, **{name: statistics.mean(curves[name][e]) for name in picks}} for e in epochs
+    ]
     reference = "graphrec (pre-optimisation path)"
-    same_seed = max(abs(a - b) for e in epochs for a, b in zip(curves["graphrec"][e], curves[reference][e]))
+    same_seed = max(
+        abs(a - b) for e in epochs for a, b in zip(curves["graphrec"][e], curves[reference][e])
+    )
     between_seeds = max(max(v) - min(v) for e in epochs for v in [curves["graphrec"][e]])
-    return {"seeds": args.seeds, "implementations": list(picks), "table": table,
-            "max_abs_difference_same_seed": same_seed, "max_spread_between_seeds": between_seeds,
-            "per_seed": {name: {str(e): v for e, v in c.items()} for name, c in curves.items()}}
+    return {
+        "seeds": args.seeds,
+        "implementations": list(picks),
+        "table": table,
+        "max_abs_difference_same_seed": same_seed,
+        "max_spread_between_seeds": between_seeds,
+        "per_seed": {name: {str(e): v for e, v in c.items()} for name, c in curves.items()},
+    }
 
 
 def setup_anchors() -> None:
     """Create benchmarks/anchors/.venv with RecBole 1.2.1 (never touches the project venv)."""
     if not (ANCHOR_VENV / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(ANCHOR_VENV)], check=True)
-    subprocess.run([str(ANCHOR_VENV / "bin" / "pip"), "install", "-r", str(ANCHORS / "requirements.txt")], check=True)
+    subprocess.run(
+        [str(ANCHOR_VENV / "bin" / "pip"), "install", "-r", str(ANCHORS / "requirements.txt")],
+        check=True,
+    )
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--curve-epochs", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--curve-every", type=int, default=5, help="convergence: evaluate every N epochs")
+    parser.add_argument(
+        "--curve-every", type=int, default=5, help="convergence: evaluate every N epochs"
+    )
     parser.add_argument("--seed", type=int, default=2023, help=argparse.SUPPRESS)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)")
-    parser.add_argument("--backbone-epochs", type=int, default=1,
-                        help="timed epochs of the SGL/SimGCL/... rows (their epochs are long; 0 = --epochs)")
-    parser.add_argument("--backbone-rounds", type=int, default=1, help="rounds that include the SGL/SimGCL/... rows")
-    parser.add_argument("--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)"
+    )
+    parser.add_argument(
+        "--backbone-epochs",
+        type=int,
+        default=1,
+        help="timed epochs of the SGL/SimGCL/... rows (their epochs are long; 0 = --epochs)",
+    )
+    parser.add_argument(
+        "--backbone-rounds", type=int, default=1, help="rounds that include the SGL/SimGCL/... rows"
+    )
+    parser.add_argument(
+        "--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)"
+    )
     parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
-    parser.add_argument("--threads", nargs="+", default=["1"], type=thread_setting,
-                        help="thread settings to compare: counts, `default` (graphrec's policy) or 0 (torch's default)")
-    parser.add_argument("--load", nargs="+", type=int, default=[], metavar="N",
-                        help="also time every row beside N competing busy processes (several N: one column each)")
-    parser.add_argument("--load-seconds", type=float, default=3600,
-                        help="upper bound on each competing process's life (they also stop with the benchmark)")
+    parser.add_argument(
+        "--threads",
+        nargs="+",
+        default=["1"],
+        type=thread_setting,
+        help="thread settings to compare: counts, `default` (graphrec's policy) or 0 (torch's default)",
+    )
+    parser.add_argument(
+        "--load",
+        nargs="+",
+        type=int,
+        default=[],
+        metavar="N",
+        help="also time every row beside N competing busy processes (several N: one column each)",
+    )
+    parser.add_argument(
+        "--load-seconds",
+        type=float,
+        default=3600,
+        help="upper bound on each competing process's life (they also stop with the benchmark)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
-    parser.add_argument("--models", nargs="+", default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease"],
-                        help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null")
-    parser.add_argument("--only", nargs="+", default=None, metavar="KEY", help="run only these rows (keys as in the JSON)")
-    parser.add_argument("--convergence", type=int, default=0, metavar="EPOCHS",
-                        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed and compare test Recall@20")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease"],
+        help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="KEY",
+        help="run only these rows (keys as in the JSON)",
+    )
+    parser.add_argument(
+        "--convergence",
+        type=int,
+        default=0,
+        metavar="EPOCHS",
+        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed and compare test Recall@20",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
-    parser.add_argument("--convergence-rlmrec", action="store_true",
-                        help="convergence: also train RLMRec's LightGCN (its own sampler; slow)")
+    parser.add_argument(
+        "--convergence-rlmrec",
+        action="store_true",
+        help="convergence: also train RLMRec's LightGCN (its own sampler; slow)",
+    )
     parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--setup-anchors", action="store_true", help="create the RecBole venv and exit")
-    parser.add_argument("--out", default=str(RESULTS / "speed"), help="output path without extension")
+    parser.add_argument(
+        "--setup-anchors", action="store_true", help="create the RecBole venv and exit"
+    )
+    parser.add_argument(
+        "--out", default=str(RESULTS / "speed"), help="output path without extension"
+    )
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -592,7 +866,9 @@ def main(argv=None) -> int:
     selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
     load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
     settings, loads = args.threads, [0, *args.load]
-    results: dict[tuple, list[dict]] = {(r["key"], t, n): [] for r in selected for t in settings for n in loads}
+    results: dict[tuple, list[dict]] = {
+        (r["key"], t, n): [] for r in selected for t in settings for n in loads
+    }
     for round_index in range(args.rounds):
         for row in selected:
             if row.get("backbone") and round_index >= args.backbone_rounds:
@@ -603,14 +879,26 @@ def main(argv=None) -> int:
                         res = run_row(row, argparse.Namespace(**{**vars(args), "threads": setting}))
                         res["load_average"] = load_average()
                     results[(row["key"], setting, n)].append(res)
-                    summary = res.get("error") or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
-                    print(f"[round {round_index + 1}] {row['key']} threads={setting} load={n}: {summary} "
-                          f"(load average {res['load_average']})", flush=True)
+                    summary = (
+                        res.get("error")
+                        or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
+                    )
+                    print(
+                        f"[round {round_index + 1}] {row['key']} threads={setting} load={n}: {summary} "
+                        f"(load average {res['load_average']})",
+                        flush=True,
+                    )
     table = [aggregate(r, results[(r["key"], settings[0], 0)]) for r in selected]
     payload = {
         "benchmark": "speed",
         "dataset": "rlmrec-amazon-book",
-        "setup": {"model": "LightGCN", "embedding_dim": 32, "num_layers": 3, "batch_size": 4096, "batches_per_epoch": 30},
+        "setup": {
+            "model": "LightGCN",
+            "embedding_dim": 32,
+            "num_layers": 3,
+            "batch_size": 4096,
+            "batches_per_epoch": 30,
+        },
         "device": args.device,
         "threads": settings[0] if len(settings) == 1 else settings,
         "loads": args.load,
@@ -621,9 +909,16 @@ def main(argv=None) -> int:
         "evals": args.evals,
         "load_average_start": load_start,
         "load_average_end": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__},
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "command": " ".join(
+            [Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]
+        ),
         "rows": table,
         "ratios": ratios(table),
     }
@@ -635,7 +930,10 @@ def main(argv=None) -> int:
     text = render(payload)
     out = Path(args.out)
     atomic_write_json(out.with_suffix(".json"), payload)
-    atomic_write_text(out.with_suffix(".md"), "# benchmarks/speed.py\n\n`python benchmarks/" + payload["command"] + "`\n\n" + text)
+    atomic_write_text(
+        out.with_suffix(".md"),
+        "# benchmarks/speed.py\n\n`python benchmarks/" + payload["command"] + "`\n\n" + text,
+    )
     print(text)
     return 0
 

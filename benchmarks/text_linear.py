@@ -26,6 +26,7 @@ Resumable: finished cells are kept in ``benchmarks/results/text_linear.json`` (w
 every cell) and skipped on the next run; the per-user vectors of the chosen cells go to
 ``text_linear_per_user.npz`` and the table to ``text_linear.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,16 +64,44 @@ TARGET = {"amazon18-scientific": (0.15, 0.01), "ml-latest-small-tmdb": (0.05, 0.
 def cells() -> list[tuple[str, dict]]:
     """``(arm, model settings)`` of every cell, in running order (24 per arm)."""
     out: list[tuple[str, dict]] = [("ease", {"name": "ease", "l2": lam}) for lam in EASE_L2]
-    out += [("text_ease", {"name": "text_ease", "similarity": "lae", "similarity_l2": mu, "l2": rho, "text_weight": c})
-            for mu in TE_MU for rho in TE_L2 for c in TE_C]
-    out += [("text_knn", {"name": "text_ease", "text_only": True, "similarity": sim, "similarity_l2": mu, "neighbours": k})
-            for sim, mu in KNN_SIMS for k in KNN_NEIGHBOURS]
+    out += [
+        (
+            "text_ease",
+            {
+                "name": "text_ease",
+                "similarity": "lae",
+                "similarity_l2": mu,
+                "l2": rho,
+                "text_weight": c,
+            },
+        )
+        for mu in TE_MU
+        for rho in TE_L2
+        for c in TE_C
+    ]
+    out += [
+        (
+            "text_knn",
+            {
+                "name": "text_ease",
+                "text_only": True,
+                "similarity": sim,
+                "similarity_l2": mu,
+                "neighbours": k,
+            },
+        )
+        for sim, mu in KNN_SIMS
+        for k in KNN_NEIGHBOURS
+    ]
     return out
 
 
 def cell_key(arm: str, settings: dict) -> str:
-    return arm + "".join(f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
-                         for k, v in sorted(settings.items()) if k != "name")
+    return arm + "".join(
+        f" {k}={v:g}" if isinstance(v, float) else f" {k}={v}"
+        for k, v in sorted(settings.items())
+        if k != "name"
+    )
 
 
 def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
@@ -87,7 +116,9 @@ def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
         model = TextEASE(data.n_users, data.n_items, config, data.train, item_embeddings=embeddings)
     else:
         model = build_model(config, data.n_users, data.n_items, data.train, data=data)
-    train = TrainConfig(epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False)
+    train = TrainConfig(
+        epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False
+    )
     result = Trainer(model, data, train, protocol.eval, run_dir=None).fit()
     summary = {
         "settings": {k: v for k, v in settings.items() if k != "name"},
@@ -110,8 +141,10 @@ def fmt_p(p: float) -> str:
 
 
 def markdown(report: dict, datasets: list[str]) -> str:
-    lines = ["| dataset | arm | cells | chosen on validation | valid R@20 | R@10 | N@10 | R@20 | N@20 | fit s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | arm | cells | chosen on validation | valid R@20 | R@10 | N@10 | R@20 | N@20 | fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for dataset in datasets:
         block = report["datasets"].get(dataset)
         if not block:
@@ -122,26 +155,47 @@ def markdown(report: dict, datasets: list[str]) -> str:
                 continue
             key, cell = pick
             n = sum(1 for a, s in cells() if a == arm and cell_key(a, s) in block["cells"])
-            setting = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(cell["settings"].items()))
-            lines.append(f"| {dataset} | {label} | {n} | {setting} | {cell['valid'][SELECT]:.4f} | "
-                         + " | ".join(f"{cell['test'][m]:.4f}" for m in REPORTED) + f" | {cell['fit_seconds']:.1f} |")
+            setting = ", ".join(
+                f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                for k, v in sorted(cell["settings"].items())
+            )
+            lines.append(
+                f"| {dataset} | {label} | {n} | {setting} | {cell['valid'][SELECT]:.4f} | "
+                + " | ".join(f"{cell['test'][m]:.4f}" for m in REPORTED)
+                + f" | {cell['fit_seconds']:.1f} |"
+            )
         for name, ref in REFERENCE.get(dataset, {}).items():
-            lines.append(f"| {dataset} | {name} (README, 1 seed) | | | | | | {ref['recall@20']:.4f} | {ref['ndcg@20']:.4f} | |")
-    lines += ["", "Paired tests over users on test (B vs A; Wilcoxon signed-rank, users with equal values dropped; "
-              "paired t-test), at the settings chosen on validation:", "",
-              "| dataset | A | B | metric | mean A | mean B | rel. change | p Wilcoxon | p t-test | users |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {dataset} | {name} (README, 1 seed) | | | | | | {ref['recall@20']:.4f} | {ref['ndcg@20']:.4f} | |"
+            )
+    lines += [
+        "",
+        "Paired tests over users on test (B vs A; Wilcoxon signed-rank, users with equal values dropped; "
+        "paired t-test), at the settings chosen on validation:",
+        "",
+        "| dataset | A | B | metric | mean A | mean B | rel. change | p Wilcoxon | p t-test | users |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for dataset in datasets:
         for row in report["datasets"].get(dataset, {}).get("paired", []):
-            lines.append(f"| {dataset} | {ARMS[row['a']]} | {ARMS[row['b']]} | {row['metric']} | {row['mean_a']:.4f} | "
-                         f"{row['mean_b']:.4f} | {100 * row['rel_improvement']:+.1f}% | {fmt_p(row['p_wilcoxon'])} | "
-                         f"{fmt_p(row['p_ttest'])} | {row['n']} |")
-    lines += ["", "Target of the issue (text model vs the better of LightGCN and EASE, on test):", "",
-              "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target | p vs EASE (Wilcoxon) | met |",
-              "|---|---|---|---|---|---|---|---|"]
+            lines.append(
+                f"| {dataset} | {ARMS[row['a']]} | {ARMS[row['b']]} | {row['metric']} | {row['mean_a']:.4f} | "
+                f"{row['mean_b']:.4f} | {100 * row['rel_improvement']:+.1f}% | {fmt_p(row['p_wilcoxon'])} | "
+                f"{fmt_p(row['p_ttest'])} | {row['n']} |"
+            )
+    lines += [
+        "",
+        "Target of the issue (text model vs the better of LightGCN and EASE, on test):",
+        "",
+        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target | p vs EASE (Wilcoxon) | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for dataset in datasets:
         block = report["datasets"].get(dataset, {})
-        te, ease = chosen(block, "text_ease") if block else None, chosen(block, "ease") if block else None
+        te, ease = (
+            chosen(block, "text_ease") if block else None,
+            chosen(block, "ease") if block else None,
+        )
         if not te or not ease:
             continue
         gain, alpha = TARGET[dataset]
@@ -149,12 +203,24 @@ def markdown(report: dict, datasets: list[str]) -> str:
             best = max(ease[1]["test"][metric], *(r[metric] for r in REFERENCE[dataset].values()))
             value = te[1]["test"][metric]
             rel = value / best - 1
-            p = next((r["p_wilcoxon"] for r in block.get("paired", []) if r["b"] == "text_ease" and r["metric"] == metric), None)
+            p = next(
+                (
+                    r["p_wilcoxon"]
+                    for r in block.get("paired", [])
+                    if r["b"] == "text_ease" and r["metric"] == metric
+                ),
+                None,
+            )
             met = rel >= gain and p is not None and p < alpha
-            lines.append(f"| {dataset} | {metric} | {best:.4f} | {value:.4f} | {100 * rel:+.1f}% | "
-                         f"≥ +{100 * gain:.0f}%, p < {alpha} | {fmt_p(p)} | {'yes' if met else 'no'} |")
-    lines += ["", f"24 settings per arm, each chosen on validation Recall@20; {report['threads']} torch thread(s) on "
-              f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). Encoder: {report.get('encoder', '')}."]
+            lines.append(
+                f"| {dataset} | {metric} | {best:.4f} | {value:.4f} | {100 * rel:+.1f}% | "
+                f"≥ +{100 * gain:.0f}%, p < {alpha} | {fmt_p(p)} | {'yes' if met else 'no'} |"
+            )
+    lines += [
+        "",
+        f"24 settings per arm, each chosen on validation Recall@20; {report['threads']} torch thread(s) on "
+        f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). Encoder: {report.get('encoder', '')}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -167,9 +233,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "text_linear",
-                        help="JSON and Markdown path without suffix")
-    parser.add_argument("--report-only", action="store_true", help="write the tables from finished cells only")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results" / "text_linear",
+        help="JSON and Markdown path without suffix",
+    )
+    parser.add_argument(
+        "--report-only", action="store_true", help="write the tables from finished cells only"
+    )
     return parser.parse_args(argv)
 
 
@@ -182,10 +254,16 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
     report = json.loads(path.read_text()) if path.exists() else {"datasets": {}}
-    report.update(threads=args.threads, machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
-                  encoder="all-MiniLM-L6-v2, item_text catalogue+attributes",
-                  grid={"ease_l2": EASE_L2, "text_ease": {"similarity_l2": TE_MU, "l2": TE_L2, "text_weight": TE_C},
-                        "text_knn": {"similarity": [list(s) for s in KNN_SIMS], "neighbours": KNN_NEIGHBOURS}})
+    report.update(
+        threads=args.threads,
+        machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
+        encoder="all-MiniLM-L6-v2, item_text catalogue+attributes",
+        grid={
+            "ease_l2": EASE_L2,
+            "text_ease": {"similarity_l2": TE_MU, "l2": TE_L2, "text_weight": TE_C},
+            "text_knn": {"similarity": [list(s) for s in KNN_SIMS], "neighbours": KNN_NEIGHBOURS},
+        },
+    )
     per_user_path = args.out.parent / (args.out.name + "_per_user.npz")
     per_user: dict[str, np.ndarray] = dict(np.load(per_user_path)) if per_user_path.exists() else {}
     for dataset in args.datasets:
@@ -197,15 +275,22 @@ def main(argv=None) -> int:
         if todo or "paired" not in block:
             data = load_data(load_config(REPO / "configs" / dataset / "lightgcn.yaml").data)
             embeddings = item_text_embeddings(data, "catalogue+attributes")
-            block["statistics"] = {"users": data.n_users, "items": data.n_items, "train": int(data.train.nnz)}
+            block["statistics"] = {
+                "users": data.n_users,
+                "items": data.n_items,
+                "train": int(data.train.nnz),
+            }
         for arm, settings in todo:
             started = time.perf_counter()
             summary, _ = run_cell(dataset, settings, data, embeddings, args.threads)
             block["cells"][cell_key(arm, settings)] = {"arm": arm, **summary}
             block.pop("paired", None)
             save(report, args.out, args.datasets)
-            print(f"{dataset:22s} {cell_key(arm, settings):70s} valid R@20 {summary['valid'][SELECT]:.4f}  "
-                  f"fit {summary['fit_seconds']:.1f}s  total {time.perf_counter() - started:.1f}s", flush=True)
+            print(
+                f"{dataset:22s} {cell_key(arm, settings):70s} valid R@20 {summary['valid'][SELECT]:.4f}  "
+                f"fit {summary['fit_seconds']:.1f}s  total {time.perf_counter() - started:.1f}s",
+                flush=True,
+            )
         if "paired" not in block:
             results = {}
             for arm in ARMS:
@@ -213,7 +298,9 @@ def main(argv=None) -> int:
                 settings = {"name": "ease" if arm == "ease" else "text_ease", **cell["settings"]}
                 summary, result = run_cell(dataset, settings, data, embeddings, args.threads)
                 if summary["test"] != cell["test"]:
-                    raise RuntimeError(f"{dataset} {key}: refit differs from the saved cell (not deterministic?)")
+                    raise RuntimeError(
+                        f"{dataset} {key}: refit differs from the saved cell (not deterministic?)"
+                    )
                 results[arm] = result.test
                 for metric in ("recall@20", "ndcg@20"):
                     per_user[f"{dataset}/{arm}/{metric}"] = np.asarray(result.test.per_user[metric])
@@ -222,8 +309,16 @@ def main(argv=None) -> int:
             for b in ("text_ease", "text_knn"):
                 assert np.array_equal(results["ease"].users, results[b].users)
                 for metric in ("recall@20", "ndcg@20"):
-                    rows.append({"a": "ease", "b": b, "metric": metric,
-                                 **paired_tests(results["ease"].per_user[metric], results[b].per_user[metric])})
+                    rows.append(
+                        {
+                            "a": "ease",
+                            "b": b,
+                            "metric": metric,
+                            **paired_tests(
+                                results["ease"].per_user[metric], results[b].per_user[metric]
+                            ),
+                        }
+                    )
             block["paired"] = rows
             with atomic_open(per_user_path, "wb", encoding=None) as handle:
                 np.savez(handle, **per_user)

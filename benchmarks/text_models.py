@@ -26,6 +26,7 @@ Item texts: catalogue text with brand and categories, encoded once by the embedd
 (on-disk cache). Resumable: each finished cell is written atomically to ``<out>.json`` and skipped on the
 next run; per-user vectors go to ``<out>_per_user.npz``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,11 +48,11 @@ from alignment.linear import item_text_embeddings  # noqa: E402
 from alignment.views import build_text_views  # noqa: E402
 from graphrec.config import TrainConfig, load_config, model_config_from_dict  # noqa: E402
 from graphrec.evaluation import paired_tests  # noqa: E402
+from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties  # noqa: E402
 from graphrec.evaluation.significance import holm_adjust  # noqa: E402
 from graphrec.experiment.analysis import popularity_buckets  # noqa: E402
-from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
-from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties  # noqa: E402
 from graphrec.experiment.plots import colors, grouped_bars  # noqa: E402
+from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.models import MODELS, build_model, load_plugins  # noqa: E402
 from graphrec.training import Trainer  # noqa: E402
 from graphrec.training.run import load_data  # noqa: E402
@@ -66,23 +67,95 @@ LGCN_GRID = ((5e-3, 1e-4), (5e-3, 1e-3), (1e-2, 1e-4), (1e-2, 1e-3))
 #: arm -> (label, model section or None for text item-kNN, the grid of (model overrides, train overrides))
 ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
     "popularity": ("most popular", [({"name": "popularity"}, {})]),
-    "itemknn": ("ItemKNN", [({"name": "itemknn", "neighbours": k, "shrink": h}, {}) for k, h in
-                            ((100, 10.0), (100, 100.0), (1000, 10.0), (1000, 100.0))]),
+    "itemknn": (
+        "ItemKNN",
+        [
+            ({"name": "itemknn", "neighbours": k, "shrink": h}, {})
+            for k, h in ((100, 10.0), (100, 100.0), (1000, 10.0), (1000, 100.0))
+        ],
+    ),
     "ease": ("EASE", [({"name": "ease", "l2": v}, {}) for v in (50.0, 100.0, 200.0, 500.0)]),
-    "lightgcn": ("LightGCN", [(LGCN, {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in LGCN_GRID]),
-    "simgcl": ("SimGCL", [({"name": "simgcl", "embedding_dim": 64, "num_layers": 3, "eps": eps, "cl_weight": w},
-                           {"learning_rate": 5e-3}) for eps, w in ((0.1, 0.1), (0.1, 0.01), (0.2, 0.1), (0.2, 0.01))]),
-    "text_knn": ("text item-kNN", [({"name": "text_ease", "text_only": True, "similarity": "lae",
-                                     "similarity_l2": 10.0, "neighbours": k}, {}) for k in (20, 50, 200, 0)]),
-    "text_ease": ("text-EASE", [({"name": "text_ease", "similarity": "lae", "similarity_l2": mu, "l2": rho,
-                                  "text_weight": c}, {}) for mu, rho, c in
-                                 ((10.0, 200.0, 1.0), (30.0, 200.0, 1.0), (30.0, 200.0, 1.5), (30.0, 400.0, 1.0))]),
-    "alpharec": ("AlphaRec-style", [({"name": "alpharec", "temperature": t}, {"learning_rate": lr, "batch_size": 4096})
-                                    for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))]),
-    "text_init": ("LightGCN, text-initialised", [({"name": "text_init", "backbone": LGCN},
-                                                  {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in LGCN_GRID]),
-    "aligned": ("LightGCN + RLMRec-Con", [({"name": "aligned", "backbone": LGCN, "objective": "contrastive",
-                                           "weight": w}, {"learning_rate": 5e-3}) for w in (0.02, 0.05, 0.1, 0.2)]),
+    "lightgcn": (
+        "LightGCN",
+        [(LGCN, {"learning_rate": lr, "l2_weight": l2}) for lr, l2 in LGCN_GRID],
+    ),
+    "simgcl": (
+        "SimGCL",
+        [
+            (
+                {
+                    "name": "simgcl",
+                    "embedding_dim": 64,
+                    "num_layers": 3,
+                    "eps": eps,
+                    "cl_weight": w,
+                },
+                {"learning_rate": 5e-3},
+            )
+            for eps, w in ((0.1, 0.1), (0.1, 0.01), (0.2, 0.1), (0.2, 0.01))
+        ],
+    ),
+    "text_knn": (
+        "text item-kNN",
+        [
+            (
+                {
+                    "name": "text_ease",
+                    "text_only": True,
+                    "similarity": "lae",
+                    "similarity_l2": 10.0,
+                    "neighbours": k,
+                },
+                {},
+            )
+            for k in (20, 50, 200, 0)
+        ],
+    ),
+    "text_ease": (
+        "text-EASE",
+        [
+            (
+                {
+                    "name": "text_ease",
+                    "similarity": "lae",
+                    "similarity_l2": mu,
+                    "l2": rho,
+                    "text_weight": c,
+                },
+                {},
+            )
+            for mu, rho, c in (
+                (10.0, 200.0, 1.0),
+                (30.0, 200.0, 1.0),
+                (30.0, 200.0, 1.5),
+                (30.0, 400.0, 1.0),
+            )
+        ],
+    ),
+    "alpharec": (
+        "AlphaRec-style",
+        [
+            ({"name": "alpharec", "temperature": t}, {"learning_rate": lr, "batch_size": 4096})
+            for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))
+        ],
+    ),
+    "text_init": (
+        "LightGCN, text-initialised",
+        [
+            ({"name": "text_init", "backbone": LGCN}, {"learning_rate": lr, "l2_weight": l2})
+            for lr, l2 in LGCN_GRID
+        ],
+    ),
+    "aligned": (
+        "LightGCN + RLMRec-Con",
+        [
+            (
+                {"name": "aligned", "backbone": LGCN, "objective": "contrastive", "weight": w},
+                {"learning_rate": 5e-3},
+            )
+            for w in (0.02, 0.05, 0.1, 0.2)
+        ],
+    ),
 }
 TEXT_ARMS = ("text_knn", "text_ease", "alpharec", "text_init", "aligned")
 COLD_ARMS = ("text_knn", "text_ease", "alpharec", "aligned")
@@ -108,7 +181,9 @@ def make_model(section: dict, data, texts: Texts):
     config = model_config_from_dict(dict(section))
     cls = MODELS[config.name]
     if config.name == "aligned":
-        return cls(data.n_users, data.n_items, config, data.train, data=data, text_views=texts.views())
+        return cls(
+            data.n_users, data.n_items, config, data.train, data=data, text_views=texts.views()
+        )
     if config.name in ("text_ease", "alpharec", "text_init"):
         return cls(data.n_users, data.n_items, config, data.train, item_embeddings=texts.items)
     return build_model(config, data.n_users, data.n_items, data.train, data=data)
@@ -118,9 +193,19 @@ def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads
     """Train (or fit) one arm's setting on one seed; returns the trainer's result, the model and seconds."""
     section, train_overrides = ARMS[arm][1][setting]
     base = protocol.train
-    train = TrainConfig(epochs=base.epochs, batch_size=base.batch_size, learning_rate=base.learning_rate,
-                        l2_weight=base.l2_weight, eval_every=base.eval_every, patience=base.patience,
-                        select_metric=SELECT, seed=seed, num_threads=threads, progress=False, resume=False)
+    train = TrainConfig(
+        epochs=base.epochs,
+        batch_size=base.batch_size,
+        learning_rate=base.learning_rate,
+        l2_weight=base.l2_weight,
+        eval_every=base.eval_every,
+        patience=base.patience,
+        select_metric=SELECT,
+        seed=seed,
+        num_threads=threads,
+        progress=False,
+        resume=False,
+    )
     for key, value in train_overrides.items():
         setattr(train, key, value)
     torch.manual_seed(seed)
@@ -131,9 +216,12 @@ def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads
 
 
 def summarise(result, seconds: float) -> dict:
-    return {"best_epoch": result.best_epoch, "train_seconds": seconds,
-            "valid": {k: result.valid.metrics[k] for k in ("recall@20", "ndcg@20")},
-            "test": {k: result.test.metrics[k] for k in REPORTED if k in result.test.metrics}}
+    return {
+        "best_epoch": result.best_epoch,
+        "train_seconds": seconds,
+        "valid": {k: result.valid.metrics[k] for k in ("recall@20", "ndcg@20")},
+        "test": {k: result.test.metrics[k] for k in REPORTED if k in result.test.metrics},
+    }
 
 
 # ------------------------------------------------------------------ bookkeeping
@@ -144,7 +232,9 @@ class Store:
         self.out = out
         self.json_path = out.with_suffix(".json")
         self.npz_path = out.parent / (out.name + "_per_user.npz")
-        self.report = json.loads(self.json_path.read_text()) if self.json_path.exists() else {"datasets": {}}
+        self.report = (
+            json.loads(self.json_path.read_text()) if self.json_path.exists() else {"datasets": {}}
+        )
         self.per_user = dict(np.load(self.npz_path)) if self.npz_path.exists() else {}
 
     def block(self, dataset: str) -> dict:
@@ -164,7 +254,16 @@ def chosen_setting(block: dict, arm: str) -> int | None:
     return max(range(len(ARMS[arm][1])), key=lambda i: (cells[str(i)]["valid"][SELECT], -i))
 
 
-def run_arm(store: Store, dataset: str, arm: str, data, texts: Texts, protocol, seeds: list[int], threads: int) -> None:
+def run_arm(
+    store: Store,
+    dataset: str,
+    arm: str,
+    data,
+    texts: Texts,
+    protocol,
+    seeds: list[int],
+    threads: int,
+) -> None:
     block = store.block(dataset)
     search = block["search"].setdefault(arm, {})
     trainable = MODELS[ARMS[arm][1][0][0]["name"]].trainable
@@ -187,15 +286,21 @@ def run_arm(store: Store, dataset: str, arm: str, data, texts: Texts, protocol, 
         result, model, seconds = fit(arm, best, seed, data, texts, protocol, threads)
         runs[str(seed)] = summarise(result, seconds)
         for metric in ("recall@20", "ndcg@20"):
-            store.per_user[f"{dataset}/{arm}/{seed}/{metric}"] = np.asarray(result.test.per_user[metric])
+            store.per_user[f"{dataset}/{arm}/{seed}/{metric}"] = np.asarray(
+                result.test.per_user[metric]
+            )
         store.per_user[f"{dataset}/{arm}/{seed}/users"] = np.asarray(result.test.users)
         if seed == seeds[0]:
-            block.setdefault("buckets", {})[arm] = bucket_recall(model, data, protocol.eval.mask_valid_at_test)
+            block.setdefault("buckets", {})[arm] = bucket_recall(
+                model, data, protocol.eval.mask_valid_at_test
+            )
         store.save()
         log(dataset, arm, f"seed {seed}", runs[str(seed)])
 
 
-def run_cold(store: Store, dataset: str, arm: str, data, protocol, seeds: list[int], threads: int) -> None:
+def run_cold(
+    store: Store, dataset: str, arm: str, data, protocol, seeds: list[int], threads: int
+) -> None:
     """Cold-start cells of a text arm at its warm-chosen setting, one cold split per seed."""
     block = store.block(dataset)
     best = chosen_setting(block, arm)
@@ -210,24 +315,37 @@ def run_cold(store: Store, dataset: str, arm: str, data, protocol, seeds: list[i
         started = time.perf_counter()
         result, model, _ = fit(arm, best, seed, cold, texts, protocol, threads)
         evaluation = evaluate_cold_start(model.scorer(), cold, ks=(10, 20))
-        cells[str(seed)] = {"test": {k: evaluation.metrics[k] for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")},
-                            "train_seconds": time.perf_counter() - started, "best_epoch": result.best_epoch}
+        cells[str(seed)] = {
+            "test": {
+                k: evaluation.metrics[k] for k in ("recall@10", "ndcg@10", "recall@20", "ndcg@20")
+            },
+            "train_seconds": time.perf_counter() - started,
+            "best_epoch": result.best_epoch,
+        }
         if "knn" not in block["cold"].get("_baseline", {}).get(str(seed), {}):
-            knn = evaluate_cold_start(text_item_knn_scorer(cold.train, texts.items, k=50), cold, ks=(10, 20))
+            knn = evaluate_cold_start(
+                text_item_knn_scorer(cold.train, texts.items, k=50), cold, ks=(10, 20)
+            )
             block["cold"].setdefault("_baseline", {})[str(seed)] = {
-                "knn": {k: knn.metrics[k] for k in ("recall@20", "ndcg@20")}}
+                "knn": {k: knn.metrics[k] for k in ("recall@20", "ndcg@20")}
+            }
         store.save()
         log(dataset, f"cold {arm}", f"seed {seed}", cells[str(seed)])
 
 
 def log(dataset: str, arm: str, what: str, cell: dict) -> None:
     test = cell["test"]
-    print(f"{dataset:22s} {arm:12s} {what:10s} valid R@20 {cell.get('valid', {}).get(SELECT, float('nan')):.4f}  "
-          f"test R@20 {test['recall@20']:.4f} N@20 {test['ndcg@20']:.4f}  {cell['train_seconds']:.0f}s", flush=True)
+    print(
+        f"{dataset:22s} {arm:12s} {what:10s} valid R@20 {cell.get('valid', {}).get(SELECT, float('nan')):.4f}  "
+        f"test R@20 {test['recall@20']:.4f} N@20 {test['ndcg@20']:.4f}  {cell['train_seconds']:.0f}s",
+        flush=True,
+    )
 
 
 # ------------------------------------------------------------------ where text helps
-def bucket_recall(model, data, mask_valid: bool, k: int = 20, n_buckets: int = 5, batch: int = 2048) -> list[float | None]:
+def bucket_recall(
+    model, data, mask_valid: bool, k: int = 20, n_buckets: int = 5, batch: int = 2048
+) -> list[float | None]:
     """Test Recall@k restricted to each item-popularity bucket (1 = head), averaged over users with test items there."""
     bucket_of = popularity_buckets(data.item_popularity(), n_buckets)
     masks = [data.train] + ([data.valid] if mask_valid and data.valid is not None else [])
@@ -237,13 +355,13 @@ def bucket_recall(model, data, mask_valid: bool, k: int = 20, n_buckets: int = 5
     scorer = model.scorer()
     with torch.no_grad():
         for begin in range(0, len(users), batch):
-            rows = users[begin:begin + batch]
+            rows = users[begin : begin + batch]
             scores = scorer(torch.from_numpy(rows)).to(torch.float32).clone()
             for matrix in masks:
                 mask_scores(scores, *gather_csr_rows(matrix.tocsr(), rows))
             top = topk_with_ties(scores, k)[1].numpy()
             for local, user in enumerate(rows):
-                items = target.indices[target.indptr[user]:target.indptr[user + 1]]
+                items = target.indices[target.indptr[user] : target.indptr[user + 1]]
                 found = np.isin(items, top[local])
                 for b in range(n_buckets):
                     inside = bucket_of[items] == b
@@ -254,13 +372,21 @@ def bucket_recall(model, data, mask_valid: bool, k: int = 20, n_buckets: int = 5
 
 
 # ------------------------------------------------------------------ report
-def seed_mean(store: Store, dataset: str, arm: str, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+def seed_mean(
+    store: Store, dataset: str, arm: str, metric: str
+) -> tuple[np.ndarray, np.ndarray] | None:
     """``(users, per-user metric averaged over the arm's finished seeds)``."""
     runs = store.block(dataset)["seeds"].get(arm, {})
-    keys = [f"{dataset}/{arm}/{seed}" for seed in runs if f"{dataset}/{arm}/{seed}/{metric}" in store.per_user]
+    keys = [
+        f"{dataset}/{arm}/{seed}"
+        for seed in runs
+        if f"{dataset}/{arm}/{seed}/{metric}" in store.per_user
+    ]
     if not keys:
         return None
-    return store.per_user[keys[0] + "/users"], np.mean([store.per_user[f"{k}/{metric}"] for k in keys], axis=0)
+    return store.per_user[keys[0] + "/users"], np.mean(
+        [store.per_user[f"{k}/{metric}"] for k in keys], axis=0
+    )
 
 
 def arm_rows(block: dict) -> list[tuple[str, dict]]:
@@ -270,16 +396,28 @@ def arm_rows(block: dict) -> list[tuple[str, dict]]:
         runs = list(block["seeds"].get(arm, {}).values())
         if not runs:
             continue
-        stats = {m: (float(np.mean([r["test"][m] for r in runs])), float(np.std([r["test"][m] for r in runs])))
-                 for m in REPORTED if all(m in r["test"] for r in runs)}
+        stats = {
+            m: (
+                float(np.mean([r["test"][m] for r in runs])),
+                float(np.std([r["test"][m] for r in runs])),
+            )
+            for m in REPORTED
+            if all(m in r["test"] for r in runs)
+        }
         best = chosen_setting(block, arm)
-        stats.update(seeds=len(runs), setting=best, seconds=float(np.mean([r["train_seconds"] for r in runs])),
-                     valid=block["search"][arm][str(best)]["valid"][SELECT])
+        stats.update(
+            seeds=len(runs),
+            setting=best,
+            seconds=float(np.mean([r["train_seconds"] for r in runs])),
+            valid=block["search"][arm][str(best)]["valid"][SELECT],
+        )
         rows.append((arm, stats))
     return rows
 
 
-def significance(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> tuple[str | None, list[dict]]:
+def significance(
+    store: Store, dataset: str, rows: list[tuple[str, dict]]
+) -> tuple[str | None, list[dict]]:
     """Paired Wilcoxon of each text arm against the better of LightGCN and EASE, Holm-corrected."""
     means = dict(rows)
     bases = [a for a in ("lightgcn", "ease") if a in means]
@@ -289,7 +427,10 @@ def significance(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> tu
     tests = []
     for arm in (a for a, _ in rows if a in TEXT_ARMS):
         for metric in ("recall@20", "ndcg@20"):
-            ref, new = seed_mean(store, dataset, reference, metric), seed_mean(store, dataset, arm, metric)
+            ref, new = (
+                seed_mean(store, dataset, reference, metric),
+                seed_mean(store, dataset, arm, metric),
+            )
             if ref is None or new is None or not np.array_equal(ref[0], new[0]):
                 continue
             tests.append({"arm": arm, "metric": metric, **paired_tests(ref[1], new[1])})
@@ -299,29 +440,48 @@ def significance(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> tu
 
 
 def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
-    out = ["# Text-native models vs the strongest text-free baselines", "",
-           f"Command: `python benchmarks/text_models.py` ({len(seeds)} seeds; {GRID_SIZE} settings per arm chosen on "
-           "validation Recall@20 with seed 0; closed-form arms are deterministic).", ""]
+    out = [
+        "# Text-native models vs the strongest text-free baselines",
+        "",
+        f"Command: `python benchmarks/text_models.py` ({len(seeds)} seeds; {GRID_SIZE} settings per arm chosen on "
+        "validation Recall@20 with seed 0; closed-form arms are deterministic).",
+        "",
+    ]
     for dataset in datasets:
         block = store.block(dataset)
         rows = arm_rows(block)
         if not rows:
             continue
         reference, tests = significance(store, dataset, rows)
-        out += [f"## {dataset}", "", "| arm | seeds | valid R@20 | R@10 | N@10 | R@20 | N@20 | coverage@20 | train s |",
-                "|---|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"## {dataset}",
+            "",
+            "| arm | seeds | valid R@20 | R@10 | N@10 | R@20 | N@20 | coverage@20 | train s |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for arm, s in rows:
-            cells = " | ".join(f"{s[m][0]:.4f} ± {s[m][1]:.4f}" if m in s else "—" for m in REPORTED)
-            out.append(f"| {ARMS[arm][0]} | {s['seeds']} | {s['valid']:.4f} | {cells} | {s['seconds']:.0f} |")
+            cells = " | ".join(
+                f"{s[m][0]:.4f} ± {s[m][1]:.4f}" if m in s else "—" for m in REPORTED
+            )
+            out.append(
+                f"| {ARMS[arm][0]} | {s['seeds']} | {s['valid']:.4f} | {cells} | {s['seconds']:.0f} |"
+            )
         if tests:
             gain, alpha = TARGET.get(dataset, (0.0, 0.05))
-            out += ["", f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test Recall@20), paired Wilcoxon over "
-                    f"users (per-user values averaged over seeds), Holm-corrected; target ≥ +{100 * gain:.0f}% with p < {alpha}:", "",
-                    "| arm | metric | reference | arm | rel. change | p (Wilcoxon) | p (Holm) | target met |", "|---|---|---|---|---|---|---|---|"]
+            out += [
+                "",
+                f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test Recall@20), paired Wilcoxon over "
+                f"users (per-user values averaged over seeds), Holm-corrected; target ≥ +{100 * gain:.0f}% with p < {alpha}:",
+                "",
+                "| arm | metric | reference | arm | rel. change | p (Wilcoxon) | p (Holm) | target met |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
             for t in tests:
                 met = t["rel_improvement"] >= gain and t["p_holm"] < alpha
-                out.append(f"| {ARMS[t['arm']][0]} | {t['metric']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | "
-                           f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | {t['p_holm']:.1e} | {'yes' if met else 'no'} |")
+                out.append(
+                    f"| {ARMS[t['arm']][0]} | {t['metric']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | "
+                    f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | {t['p_holm']:.1e} | {'yes' if met else 'no'} |"
+                )
         out += cold_rows(block) + [""]
     return "\n".join(out) + "\n"
 
@@ -332,9 +492,14 @@ def cold_rows(block: dict) -> list[str]:
     if not arms or not base:
         return []
     knn = float(np.mean([b["knn"]["recall@20"] for b in base.values()]))
-    lines = ["", "Cold start (10% of items held out entirely, one split per seed; ranking among the cold items; "
-             f"text item-kNN with k = 50: Recall@20 {knn:.4f}; target ≥ 1.5×):", "",
-             "| arm | splits | R@20 | N@20 | × text item-kNN |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        "Cold start (10% of items held out entirely, one split per seed; ranking among the cold items; "
+        f"text item-kNN with k = 50: Recall@20 {knn:.4f}; target ≥ 1.5×):",
+        "",
+        "| arm | splits | R@20 | N@20 | × text item-kNN |",
+        "|---|---|---|---|---|",
+    ]
     for arm in arms:
         cells = list(block["cold"][arm].values())
         r = float(np.mean([c["test"]["recall@20"] for c in cells]))
@@ -349,9 +514,15 @@ def bucket_plot(store: Store, datasets: list[str]) -> None:
         if not buckets:
             continue
         labels = {ARMS[a][0]: v for a, v in buckets.items() if a in ARMS}
-        figure = grouped_bars([f"bucket {i + 1}" for i in range(5)], labels, None, colors(list(labels)),
-                              f"{dataset}: test Recall@20 by item popularity (1 = head; seed 0)", "Recall@20",
-                              "item-popularity bucket (equal shares of training interactions)")
+        figure = grouped_bars(
+            [f"bucket {i + 1}" for i in range(5)],
+            labels,
+            None,
+            colors(list(labels)),
+            f"{dataset}: test Recall@20 by item popularity (1 = head; seed 0)",
+            "Recall@20",
+            "item-popularity bucket (equal shares of training interactions)",
+        )
         atomic_write_text(store.out.parent / f"{store.out.name}_{dataset}_buckets.svg", figure)
 
 
@@ -363,10 +534,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--parts", nargs="+", default=["warm", "cold"], choices=["warm", "cold"])
     parser.add_argument("--seeds", type=int, default=3, help="seeds per trainable arm (default 3)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "text_models",
-                        help="output path without suffix (JSON, per-user .npz, Markdown, SVG plots)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="cap every arm's epochs (smoke runs only)")
-    parser.add_argument("--report-only", action="store_true", help="write the tables and plots from finished cells only")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "benchmarks" / "results" / "text_models",
+        help="output path without suffix (JSON, per-user .npz, Markdown, SVG plots)",
+    )
+    parser.add_argument(
+        "--max-epochs", type=int, default=None, help="cap every arm's epochs (smoke runs only)"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write the tables and plots from finished cells only",
+    )
     return parser.parse_args(argv)
 
 
@@ -376,8 +557,12 @@ def main(argv=None) -> int:
     load_plugins()
     seeds = list(range(args.seeds))
     store = Store(args.out)
-    store.report.update(machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}", threads=args.threads,
-                        grid={arm: [list(cell) for cell in grid] for arm, (_, grid) in ARMS.items()}, seeds=seeds)
+    store.report.update(
+        machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
+        threads=args.threads,
+        grid={arm: [list(cell) for cell in grid] for arm, (_, grid) in ARMS.items()},
+        seeds=seeds,
+    )
     for dataset in [] if args.report_only else args.datasets:
         protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
         if args.max_epochs:

@@ -5,10 +5,11 @@ and ``evaluate`` (with its ``compare``/``experiment``/``search``/``report``/``pi
 subcommands) are forwarded to the existing ``graphrec-train`` / ``graphrec-evaluate``
 commands unchanged.
 """
+
 from __future__ import annotations
 
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.cli import train as train_cli
@@ -19,8 +20,10 @@ COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
     "serve": serve_main,
     "train": train_cli.main,
     "evaluate": evaluate_cli.main,
-    **{name: (lambda argv, name=name: evaluate_cli.main([name, *argv]))
-       for name in ("compare", "experiment", "search", "report", "pipeline")},
+    **{
+        name: (lambda argv, name=name: evaluate_cli.main([name, *argv]))
+        for name in ("compare", "experiment", "search", "report", "pipeline")
+    },
 }
 
 USAGE = "usage: python -m graphrec {" + ",".join(COMMANDS) + "} ...\n"

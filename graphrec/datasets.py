@@ -11,6 +11,7 @@ datasets or print the statistics of one (the tables in the dataset cards)::
 No dataset ships with graphrec: a name resolves to ``$GRAPHREC_DATA_DIR/NAME``, else
 ``../shared/data/NAME`` beside a source checkout, else the user's cache that ``fetch`` fills.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,9 @@ __all__ = [
 @user_errors_exit
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``list`` or ``stats NAME_OR_PATH [options]``."""
-    parser = argparse.ArgumentParser(prog="python -m graphrec.datasets", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m graphrec.datasets", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registered datasets and where they are found")
     stats = sub.add_parser("stats", help="load a dataset and print its statistics as Markdown")
@@ -62,22 +65,37 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--k-core", type=int)
     stats.add_argument("--seed", type=int)
     stats.add_argument("--unseen-users", choices=("error", "drop", "keep"))
-    get = sub.add_parser("fetch", help="download a dataset from its original sources into the user's cache, "
-                                       "checking pinned checksums")
+    get = sub.add_parser(
+        "fetch",
+        help="download a dataset from its original sources into the user's cache, "
+        "checking pinned checksums",
+    )
     get.add_argument("dataset", choices=sorted(set(RECIPES) | set(list_datasets())))
     get.add_argument("--cache-dir", help="install here instead of ~/.cache/graphrec/datasets")
-    get.add_argument("--mirror", help="a URL holding every source file under its own name (instead of the originals)")
-    get.add_argument("--force", action="store_true", help="download and rebuild even if already there")
+    get.add_argument(
+        "--mirror",
+        help="a URL holding every source file under its own name (instead of the originals)",
+    )
+    get.add_argument(
+        "--force", action="store_true", help="download and rebuild even if already there"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "list":
         for name in list_datasets():
             info = dataset_info(name)
-            print(f"{name}\t{info['path'] or 'NOT FOUND (python -m graphrec.datasets fetch ' + name + ')'}\t"
-                  f"{info['description']}")
+            print(
+                f"{name}\t{info['path'] or 'NOT FOUND (python -m graphrec.datasets fetch ' + name + ')'}\t"
+                f"{info['description']}"
+            )
         return 0
     if args.command == "fetch":
-        folder = fetch(args.dataset, args.cache_dir and Path(args.cache_dir), base_url=args.mirror, force=args.force)
+        folder = fetch(
+            args.dataset,
+            args.cache_dir and Path(args.cache_dir),
+            base_url=args.mirror,
+            force=args.force,
+        )
         print(f"{args.dataset}: {folder}")
         return 0
     data = load(
@@ -97,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{preprocessing['input_items']:,} items; preprocessing: {'; '.join(preprocessing['steps'])}"
         )
     split = data.meta.get("split") or {}
-    print(f"split: {split.get('method')}" + "".join(f", {k}={split[k]}" for k in ("ratios", "seed") if split.get(k) is not None))
+    print(
+        f"split: {split.get('method')}"
+        + "".join(f", {k}={split[k]}" for k in ("ratios", "seed") if split.get(k) is not None)
+    )
     return 0
 
 

@@ -4,6 +4,7 @@ Every error a user can cause (bad files, bad configs, diverging training) is a
 subclass of :class:`GraphrecError` and names where the problem is: the file and
 line, the config key, or the epoch.
 """
+
 from __future__ import annotations
 
 from os import PathLike

@@ -5,14 +5,18 @@ helpers: data is written to a temporary file in the same directory, flushed and
 fsynced, then renamed over the target.  A crash therefore leaves either the old
 file or the new one, never a half-written file that a later run would trust.
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from kg.io import atomic_open  # the one atomic writer of all three packages (kg is the lowest layer)
+from kg.io import (
+    atomic_open,
+)  # the one atomic writer of all three packages (kg is the lowest layer)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -51,8 +55,10 @@ def iter_json_objects(path: str | os.PathLike, what: str = "file") -> Iterator[t
 
     path = Path(path)
     if not path.is_file():
-        raise DataFormatError(f"{what} not found" if not path.exists() else f"not a regular file (a {what} expected)",
-                              path=path)
+        raise DataFormatError(
+            f"{what} not found" if not path.exists() else f"not a regular file (a {what} expected)",
+            path=path,
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -61,8 +67,11 @@ def iter_json_objects(path: str | os.PathLike, what: str = "file") -> Iterator[t
         try:
             line = line_bytes.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise DataFormatError(f"not UTF-8 text (byte 0x{line_bytes[exc.start]:02x} at column {exc.start + 1})",
-                                  path=path, line=number) from None
+            raise DataFormatError(
+                f"not UTF-8 text (byte 0x{line_bytes[exc.start]:02x} at column {exc.start + 1})",
+                path=path,
+                line=number,
+            ) from None
         if not line.strip():
             continue
         try:

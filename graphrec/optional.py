@@ -5,6 +5,7 @@ hour of training, Optuna for a search) calls :func:`require` first, so a missing
 package is a clear error that names the extra to install, never a traceback at the
 end of a long job.
 """
+
 from __future__ import annotations
 
 from importlib.util import find_spec
@@ -45,7 +46,7 @@ def require(module: str, purpose: str) -> None:
     raise MissingDependencyError(
         f"{purpose} needs the Python package {module!r}, which is not installed; run `{install}` "
         f"(from a checkout: `pip install -e \".[{extra}]\"`) or `pip install {module}`"
-        if extra else
-        f"{purpose} needs the Python package {module!r}, which is not installed; it is a core dependency of "
+        if extra
+        else f"{purpose} needs the Python package {module!r}, which is not installed; it is a core dependency of "
         f"graphrec: reinstall with `{install}` (from a checkout: `pip install -e .`) or `pip install {module}`"
     )

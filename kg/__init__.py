@@ -10,6 +10,7 @@ atomic files and RDF.  Entry points:
 Heavy dependencies (torch, transformers, sentence-transformers) load only when the
 local backends or embedding-based entity resolution are used.
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

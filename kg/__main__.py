@@ -1,4 +1,5 @@
 """``python -m kg``: see :mod:`kg.cli`."""
+
 import sys
 
 from .cli import main

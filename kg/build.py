@@ -11,6 +11,7 @@ Output folder layout (``--out runs/kg/NAME``)::
     stats.json                                     graph statistics and cumulative run counters
     runs/<run id>.json                             counters of each build invocation
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,16 @@ from .journal import read_journal
 from .lock import folder_lock
 from .pipeline import MODES, ExtractConfig, Prices, RunStats, extract_items, journal_name
 from .prompt import PROMPT_VERSION
-from .rdf import DEFAULT_BASE, FORMATS, ItemGraph, Namespaces, build_dataset, export, graph_stats, to_networkx
+from .rdf import (
+    DEFAULT_BASE,
+    FORMATS,
+    ItemGraph,
+    Namespaces,
+    build_dataset,
+    export,
+    graph_stats,
+    to_networkx,
+)
 from .resolve import ResolveConfig, resolve
 from .schema import Schema
 
@@ -76,7 +86,9 @@ class OutputConfig:
         known = sorted(f"{ext[1:]}{gz}" for ext in FORMATS for gz in ("", ".gz"))
         bad = [f for f in self.formats if f.removesuffix(".gz") not in {e[1:] for e in FORMATS}]
         if bad:
-            raise ConfigError(f"formats: unknown RDF format {bad[0][:200]!r}; use {', '.join(known)}")
+            raise ConfigError(
+                f"formats: unknown RDF format {bad[0][:200]!r}; use {', '.join(known)}"
+            )
 
 
 def select_items(items: list[Item], cfg: SelectConfig, mode: str = "text") -> list[Item]:
@@ -98,7 +110,9 @@ def select_items(items: list[Item], cfg: SelectConfig, mode: str = "text") -> li
     return items
 
 
-def load_items_for(dataset: str | None, items_path: str | None, text_columns: tuple[str, ...]) -> tuple[list[Item], Path]:
+def load_items_for(
+    dataset: str | None, items_path: str | None, text_columns: tuple[str, ...]
+) -> tuple[list[Item], Path]:
     if items_path:
         path = Path(items_path)
     elif dataset:
@@ -124,7 +138,9 @@ def run_build(
     out = Path(out)
     # one writer per output folder: two builds would pay every call twice and journal every item twice
     with folder_lock(out, "kg build output"):
-        return _run_build_locked(items, schema, backend, out, extract, resolve_cfg, output, cache_path, prices, quiet)
+        return _run_build_locked(
+            items, schema, backend, out, extract, resolve_cfg, output, cache_path, prices, quiet
+        )
 
 
 def _run_build_locked(
@@ -149,12 +165,16 @@ def _run_build_locked(
     except (BackendError, KeyboardInterrupt) as exc:  # unavailable, or refused (e.g. HTTP 401)
         partial = getattr(exc, "kg_stats", None)
         if partial is not None:  # calls and tokens of a stopped run were spent: keep the counters
-            atomic_write_json(out / "runs" / f"{partial.run_id}.json", {"mode": extract.mode, **partial.to_dict()})
+            atomic_write_json(
+                out / "runs" / f"{partial.run_id}.json", {"mode": extract.mode, **partial.to_dict()}
+            )
         raise
     finally:
         if cache is not None:
             cache.close()
-    atomic_write_json(out / "runs" / f"{stats.run_id}.json", {"mode": extract.mode, **stats.to_dict()})
+    atomic_write_json(
+        out / "runs" / f"{stats.run_id}.json", {"mode": extract.mode, **stats.to_dict()}
+    )
     finalize(out, schema, items, backend.model, resolve_cfg, output, quiet=quiet)
     return stats
 
@@ -193,11 +213,16 @@ def finalize(
             for k in ("calls", "candidates", "candidates_supported", "unparsed"):
                 tot[k] += int(rec.get(k, 0))
             rejections.update(rec.get("rejections", {}))
-            meta[(rec["item_id"], source)] = {"run_id": rec.get("run_id", ""), "time": rec.get("time"),
-                                             "model": fingerprint.get("backend", {}).get("model", model)}
+            meta[(rec["item_id"], source)] = {
+                "run_id": rec.get("run_id", ""),
+                "time": rec.get("time"),
+                "model": fingerprint.get("backend", {}).get("model", model),
+            }
             if rec.get("title"):
                 journal_titles[rec["item_id"]] = (rec["title"], rec.get("year", ""))
-        tot["kept"] = sum(1 for r in rows if r[4] == ("llm_knowledge" if mode == "knowledge" else "text"))
+        tot["kept"] = sum(
+            1 for r in rows if r[4] == ("llm_knowledge" if mode == "knowledge" else "text")
+        )
         totals[mode] = tot
         totals[mode + "_rejections"] = rejections
     resolution = resolve(((ttype, tail) for _, _, tail, ttype, _ in rows), resolve_cfg)
@@ -207,11 +232,15 @@ def finalize(
     for item_id, relation, tail, ttype, source in rows:
         ent = resolution.lookup(ttype, tail)
         resolved.append((item_id, relation, ttype, ent.slug, source))
-        lines.append("\t".join([item_id, relation, ent.label, ttype, f"{ttype}/{ent.slug}", source, tail]))
+        lines.append(
+            "\t".join([item_id, relation, ent.label, ttype, f"{ttype}/{ent.slug}", source, tail])
+        )
     atomic_write_text(out / "triples.tsv", "\n".join(lines) + "\n")
     ent_lines = ["entity\ttype\tlabel\taliases\tmentions"]
     for ent in resolution.entities:
-        ent_lines.append(f"{ent.type}/{ent.slug}\t{ent.type}\t{ent.label}\t{'|'.join(ent.aliases)}\t{ent.mentions}")
+        ent_lines.append(
+            f"{ent.type}/{ent.slug}\t{ent.type}\t{ent.label}\t{'|'.join(ent.aliases)}\t{ent.mentions}"
+        )
     atomic_write_text(out / "entities.tsv", "\n".join(ent_lines) + "\n")
     # RDF
     by_graph: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
@@ -223,17 +252,31 @@ def finalize(
     done_items = {k[0] for k in by_graph}
     ns = Namespaces(output.base_iri)
     graphs = [
-        ItemGraph(item_id, source, triples, meta[(item_id, source)]["model"], PROMPT_VERSION,
-                  f"{schema.name}@{schema.version}", meta[(item_id, source)]["run_id"], meta[(item_id, source)]["time"])
+        ItemGraph(
+            item_id,
+            source,
+            triples,
+            meta[(item_id, source)]["model"],
+            PROMPT_VERSION,
+            f"{schema.name}@{schema.version}",
+            meta[(item_id, source)]["run_id"],
+            meta[(item_id, source)]["time"],
+        )
         for (item_id, source), triples in sorted(by_graph.items())
     ]
-    ds = build_dataset(graphs, resolution.entities,
-                       {i: item_meta.get(i, ("", "")) for i in sorted(done_items)}, schema.item_type, ns, output.store)
+    ds = build_dataset(
+        graphs,
+        resolution.entities,
+        {i: item_meta.get(i, ("", "")) for i in sorted(done_items)},
+        schema.item_type,
+        ns,
+        output.store,
+    )
     for fmt in output.formats:
         export(ds, out / f"kg.{fmt}")
     # graphrec export (grounded triples; knowledge ones only on request)
     kgdata = KGData()
-    for (item_id, relation, ttype, slug, source) in resolved:
+    for item_id, relation, ttype, slug, source in resolved:
         if source != "text" and not output.include_knowledge_in_export:
             continue
         kgdata.triples.append((f"item/{item_id}", relation, f"{ttype}/{slug}"))

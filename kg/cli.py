@@ -7,6 +7,7 @@ refused the credentials (HTTP 401/403) or a redirect, or where every item failed
 3 backend unavailable (finished items are journaled: rerun the same command to
 resume); 130 interrupted (same).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
-TEXT_COLUMNS_HELP = ("comma-separated text columns (default: the dataset's, e.g. overview,tagline for "
-                     "ml-latest-small-tmdb, title,description for amazon18-scientific)")
+TEXT_COLUMNS_HELP = (
+    "comma-separated text columns (default: the dataset's, e.g. overview,tagline for "
+    "ml-latest-small-tmdb, title,description for amazon18-scientific)"
+)
 SCHEMA_HELP = "shipped schema name or a YAML path (default: the dataset's, e.g. films, products)"
 
 
@@ -43,28 +46,46 @@ def _schema_name(args: argparse.Namespace) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kg", description="Build knowledge graphs from catalogue text with LLMs.")
+    parser = argparse.ArgumentParser(
+        prog="kg", description="Build knowledge graphs from catalogue text with LLMs."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="extract facts and build the graph (resumable)")
-    b.add_argument("--dataset", help="dataset folder name under the data dir (e.g. ml-latest-small-tmdb)")
+    b.add_argument(
+        "--dataset", help="dataset folder name under the data dir (e.g. ml-latest-small-tmdb)"
+    )
     b.add_argument("--items", help="items TSV (item_id, title, text columns); overrides --dataset")
     b.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
     b.add_argument("--schema", help=SCHEMA_HELP)
     b.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
     b.add_argument("--model", help="openai: model name; transformers: model folder or .gguf file")
     b.add_argument("--base-url", help="openai: endpoint root, e.g. http://127.0.0.1:8000/v1")
-    b.add_argument("--api-key-env", default="OPENAI_API_KEY", help="openai: variable holding the API key")
+    b.add_argument(
+        "--api-key-env", default="OPENAI_API_KEY", help="openai: variable holding the API key"
+    )
     b.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
     b.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
     b.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
-    b.add_argument("--json-mode", default="auto", choices=["auto", "schema", "on", "off"],
-                   help="openai: structured output (auto: json_schema -> json_object -> plain as the server allows)")
-    b.add_argument("--batch-size", type=int, default=32, help="transformers/embedded: items decoded together")
-    b.add_argument("--threads", type=int, default=0, help="transformers/embedded: torch CPU threads")
-    b.add_argument("--out", required=True, help="output folder (resumes when it holds the same build)")
+    b.add_argument(
+        "--json-mode",
+        default="auto",
+        choices=["auto", "schema", "on", "off"],
+        help="openai: structured output (auto: json_schema -> json_object -> plain as the server allows)",
+    )
+    b.add_argument(
+        "--batch-size", type=int, default=32, help="transformers/embedded: items decoded together"
+    )
+    b.add_argument(
+        "--threads", type=int, default=0, help="transformers/embedded: torch CPU threads"
+    )
+    b.add_argument(
+        "--out", required=True, help="output folder (resumes when it holds the same build)"
+    )
     b.add_argument("--mode", default="text", choices=["text", "knowledge"])
-    b.add_argument("--gleaning", action="store_true", help="second pass for missed facts (strong models)")
+    b.add_argument(
+        "--gleaning", action="store_true", help="second pass for missed facts (strong models)"
+    )
     b.add_argument("--relations", default="", help="comma-separated subset of relations to ask for")
     b.add_argument("--max-new-tokens", type=int, default=160)
     b.add_argument("--chunk-chars", type=int, default=2000)
@@ -72,20 +93,40 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--item-ids", help="comma-separated item ids")
-    b.add_argument("--item-ids-file", help="file with one item id per line (e.g. the items a recommender trains on)")
-    b.add_argument("--shard", default="0/1", help="i/n: only the items whose stable id hash mod n is i (0-based); "
-                   "each shard its own --out; combine with 'kg merge'")
-    b.add_argument("--lexicon", help="keyword lexicon (kg lexicon): deterministic candidates learned from other "
-                   "items' curated keywords, recorded apart from the model's")
+    b.add_argument(
+        "--item-ids-file",
+        help="file with one item id per line (e.g. the items a recommender trains on)",
+    )
+    b.add_argument(
+        "--shard",
+        default="0/1",
+        help="i/n: only the items whose stable id hash mod n is i (0-based); "
+        "each shard its own --out; combine with 'kg merge'",
+    )
+    b.add_argument(
+        "--lexicon",
+        help="keyword lexicon (kg lexicon): deterministic candidates learned from other "
+        "items' curated keywords, recorded apart from the model's",
+    )
     b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
     b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
     b.add_argument("--no-cache", action="store_true")
     b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
-    b.add_argument("--price-completion", type=float, default=0.0, help="price per 1k completion tokens")
-    b.add_argument("--no-embeddings", action="store_true", help="entity resolution by string similarity only")
+    b.add_argument(
+        "--price-completion", type=float, default=0.0, help="price per 1k completion tokens"
+    )
+    b.add_argument(
+        "--no-embeddings", action="store_true", help="entity resolution by string similarity only"
+    )
     b.add_argument("--formats", default="nq.gz,ttl", help="RDF outputs, e.g. nq.gz,ttl,nt")
-    b.add_argument("--store", default="default", choices=["default", "oxigraph"], help="rdflib store")
-    b.add_argument("--export-knowledge", action="store_true", help="include llm_knowledge triples in the graphrec export")
+    b.add_argument(
+        "--store", default="default", choices=["default", "oxigraph"], help="rdflib store"
+    )
+    b.add_argument(
+        "--export-knowledge",
+        action="store_true",
+        help="include llm_knowledge triples in the graphrec export",
+    )
     _add_common(b)
 
     s = sub.add_parser("stats", help="graph statistics of a build folder or RDF file")
@@ -110,16 +151,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", dest="json_out", help="also write the report as JSON here")
     _add_common(e)
 
-    m = sub.add_parser("merge", help="merge shard build folders (kg build --shard i/n) into one graph")
+    m = sub.add_parser(
+        "merge", help="merge shard build folders (kg build --shard i/n) into one graph"
+    )
     m.add_argument("shards", nargs="+", help="shard output folders")
     m.add_argument("--out", required=True, help="new folder for the merged build")
     m.add_argument("--schema", default="films")
-    m.add_argument("--no-embeddings", action="store_true", help="entity resolution by string similarity only")
+    m.add_argument(
+        "--no-embeddings", action="store_true", help="entity resolution by string similarity only"
+    )
     m.add_argument("--formats", default="nq.gz,ttl")
     m.add_argument("--export-knowledge", action="store_true")
     _add_common(m)
 
-    lx = sub.add_parser("lexicon", help="learn a cross-fitted keyword lexicon from curated gold keywords")
+    lx = sub.add_parser(
+        "lexicon", help="learn a cross-fitted keyword lexicon from curated gold keywords"
+    )
     lx.add_argument("--dataset", default="ml-latest-small-tmdb")
     lx.add_argument("--items", help="items TSV (default: the dataset's)")
     lx.add_argument("--gold", help="gold facts TSV (default: the dataset's gold_facts.tsv)")
@@ -131,7 +178,9 @@ def _parser() -> argparse.ArgumentParser:
     lx.add_argument("--out", required=True, help="lexicon file (.json.gz)")
     _add_common(lx)
 
-    ce = sub.add_parser("cache-export", help="write a response cache as gzipped JSON lines (compact, shippable)")
+    ce = sub.add_parser(
+        "cache-export", help="write a response cache as gzipped JSON lines (compact, shippable)"
+    )
     ce.add_argument("cache", help="cache.sqlite (or a build folder)")
     ce.add_argument("--out", required=True, help="file .jsonl.gz")
     _add_common(ce)
@@ -167,7 +216,11 @@ def _cmd_build(args: argparse.Namespace) -> int:
     if args.item_ids_file:
         from .io import read_text_any
 
-        ids += [line.strip() for line in read_text_any(args.item_ids_file, "item id file").splitlines() if line.strip()]
+        ids += [
+            line.strip()
+            for line in read_text_any(args.item_ids_file, "item id file").splitlines()
+            if line.strip()
+        ]
     select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed, item_ids=ids)
     chosen = select_items(items, select, args.mode)
     from .shard import in_shard, parse_shard
@@ -175,39 +228,76 @@ def _cmd_build(args: argparse.Namespace) -> int:
     shard, shards = parse_shard(args.shard)
     if shards > 1:
         chosen = [it for it in chosen if in_shard(it.item_id, shard, shards)]
-    log.info("%s: %d items, %d selected%s", path, len(items), len(chosen),
-             f" (shard {shard}/{shards})" if shards > 1 else "")
+    log.info(
+        "%s: %d items, %d selected%s",
+        path,
+        len(items),
+        len(chosen),
+        f" (shard {shard}/{shards})" if shards > 1 else "",
+    )
     # before the backend starts: a bad --formats must fail before any LLM call
-    output = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f), store=args.store,
-                          include_knowledge_in_export=args.export_knowledge)
+    output = OutputConfig(
+        formats=tuple(f for f in args.formats.split(",") if f),
+        store=args.store,
+        include_knowledge_in_export=args.export_knowledge,
+    )
     openai_cfg = None
     if args.backend == "openai":
         if not args.base_url or not args.model:
             from .errors import ConfigError
 
             raise ConfigError("--backend openai needs --base-url and --model")
-        openai_cfg = OpenAIConfig(base_url=args.base_url, model=args.model, api_key_env=args.api_key_env,
-                                  timeout_s=args.timeout, max_retries=args.max_retries,
-                                  concurrency=args.concurrency, json_mode=args.json_mode)
-    hf_cfg = TransformersConfig(model_path=args.model or "", batch_size=args.batch_size, threads=args.threads)
+        openai_cfg = OpenAIConfig(
+            base_url=args.base_url,
+            model=args.model,
+            api_key_env=args.api_key_env,
+            timeout_s=args.timeout,
+            max_retries=args.max_retries,
+            concurrency=args.concurrency,
+            json_mode=args.json_mode,
+        )
+    hf_cfg = TransformersConfig(
+        model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
+    )
     backend = make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
-    extract = ExtractConfig(mode=args.mode, max_new_tokens=args.max_new_tokens, chunk_chars=args.chunk_chars,
-                            gleaning=args.gleaning, json_mode=args.json_mode != "off",
-                            relations=tuple(r for r in args.relations.split(",") if r),
-                            lexicon=args.lexicon or "", lexicon_max=args.lexicon_max)
-    resolve_cfg = ResolveConfig(use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies))
+    extract = ExtractConfig(
+        mode=args.mode,
+        max_new_tokens=args.max_new_tokens,
+        chunk_chars=args.chunk_chars,
+        gleaning=args.gleaning,
+        json_mode=args.json_mode != "off",
+        relations=tuple(r for r in args.relations.split(",") if r),
+        lexicon=args.lexicon or "",
+        lexicon_max=args.lexicon_max,
+    )
+    resolve_cfg = ResolveConfig(
+        use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies)
+    )
     cache = None if args.no_cache else (args.cache or "default")
     try:
-        stats = run_build(chosen, schema, backend, args.out, extract, resolve_cfg, output, cache,
-                          Prices(args.price_prompt, args.price_completion), quiet=args.quiet)
+        stats = run_build(
+            chosen,
+            schema,
+            backend,
+            args.out,
+            extract,
+            resolve_cfg,
+            output,
+            cache,
+            Prices(args.price_prompt, args.price_completion),
+            quiet=args.quiet,
+        )
     finally:
         backend.close()
     summary = {k: v for k, v in stats.to_dict().items() if k != "rejections"}
     print(json.dumps({**summary, "rejections": stats.rejections}, indent=1))
     if stats.items_failed and not stats.items_done:
         first = " ".join((stats.first_error or "").split())
-        print(f"kg: error: every item of this run failed ({stats.items_failed} failed, none done); "
-              f"first error: {first}", file=sys.stderr)
+        print(
+            f"kg: error: every item of this run failed ({stats.items_failed} failed, none done); "
+            f"first error: {first}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -279,12 +369,19 @@ def _cmd_merge(args: argparse.Namespace) -> int:
     from .shard import merge_builds
 
     schema = load_schema(args.schema)
-    report = merge_builds(args.shards, args.out, schema,
-                          resolve_cfg=ResolveConfig(use_embeddings=not args.no_embeddings,
-                                                    skip_types=tuple(schema.vocabularies)),
-                          output=OutputConfig(formats=tuple(f for f in args.formats.split(",") if f),
-                                              include_knowledge_in_export=args.export_knowledge),
-                          quiet=args.quiet)
+    report = merge_builds(
+        args.shards,
+        args.out,
+        schema,
+        resolve_cfg=ResolveConfig(
+            use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies)
+        ),
+        output=OutputConfig(
+            formats=tuple(f for f in args.formats.split(",") if f),
+            include_knowledge_in_export=args.export_knowledge,
+        ),
+        quiet=args.quiet,
+    )
     print(json.dumps(report, indent=1))
     return 0
 
@@ -296,11 +393,27 @@ def _cmd_lexicon(args: argparse.Namespace) -> int:
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
     gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
     items = read_items(items_path, text_columns=_text_columns(args))
-    lex = build_lexicon(items, read_gold(gold_path), args.relation, args.folds, args.min_hits, args.min_ratio,
-                        source=f"{items_path.parent.name}:{gold_path.name}")
+    lex = build_lexicon(
+        items,
+        read_gold(gold_path),
+        args.relation,
+        args.folds,
+        args.min_hits,
+        args.min_ratio,
+        source=f"{items_path.parent.name}:{gold_path.name}",
+    )
     lex.save(args.out)
-    print(json.dumps({"out": args.out, "relation": lex.relation, "folds": lex.folds,
-                      "phrases_per_fold": [len(e) for e in lex.entries], "fingerprint": lex.fingerprint()}))
+    print(
+        json.dumps(
+            {
+                "out": args.out,
+                "relation": lex.relation,
+                "folds": lex.folds,
+                "phrases_per_fold": [len(e) for e in lex.entries],
+                "fingerprint": lex.fingerprint(),
+            }
+        )
+    )
     return 0
 
 
@@ -362,17 +475,30 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args)
-    handlers = {"build": _cmd_build, "stats": _cmd_stats, "query": _cmd_query,
-                "evaluate": _cmd_evaluate, "import-recbole": _cmd_import, "merge": _cmd_merge,
-                "lexicon": _cmd_lexicon, "cache-export": _cmd_cache_export, "cache-import": _cmd_cache_import}
+    handlers = {
+        "build": _cmd_build,
+        "stats": _cmd_stats,
+        "query": _cmd_query,
+        "evaluate": _cmd_evaluate,
+        "import-recbole": _cmd_import,
+        "merge": _cmd_merge,
+        "lexicon": _cmd_lexicon,
+        "cache-export": _cmd_cache_export,
+        "cache-import": _cmd_cache_import,
+    }
     try:
         return handlers[args.command](args)
     except BackendUnavailable as exc:
-        print(f"kg: backend unavailable: {exc}\nFinished items are saved; rerun the same command to resume.",
-              file=sys.stderr)
+        print(
+            f"kg: backend unavailable: {exc}\nFinished items are saved; rerun the same command to resume.",
+            file=sys.stderr,
+        )
         return 3
     except KeyboardInterrupt:
-        print("kg: interrupted; finished items are saved, rerun the same command to resume.", file=sys.stderr)
+        print(
+            "kg: interrupted; finished items are saved, rerun the same command to resume.",
+            file=sys.stderr,
+        )
         return 130
     except KGError as exc:
         print(f"kg: error: {exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ Third-party data is never part of the repository.  A dataset ``NAME`` is the fol
 This lowest layer owns the rule so that ``kg`` and ``graphrec`` resolve names alike.
 Any file can still be passed explicitly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,14 +76,20 @@ def data_roots(explicit: str | os.PathLike | None = None) -> list[Path]:
     return roots
 
 
-def missing_dataset_message(name: str, roots: list[Path], explicit: str | os.PathLike | None = None) -> str:
+def missing_dataset_message(
+    name: str, roots: list[Path], explicit: str | os.PathLike | None = None
+) -> str:
     """Where ``name`` was looked for, and how to get it."""
     searched = ", ".join(str(root / name) for root in roots)
     if explicit is None and os.environ.get(DATA_ENV):
-        how = f"${DATA_ENV} is set, so only that folder is searched; unset it or put '{name}/' there"
+        how = (
+            f"${DATA_ENV} is set, so only that folder is searched; unset it or put '{name}/' there"
+        )
     else:
-        how = (f"download it with `python -m graphrec.datasets fetch {name}`, or set ${DATA_ENV} "
-               f"to a folder holding '{name}/'")
+        how = (
+            f"download it with `python -m graphrec.datasets fetch {name}`, or set ${DATA_ENV} "
+            f"to a folder holding '{name}/'"
+        )
     return f"dataset {name!r} not found; looked in {searched}; {how}"
 
 
@@ -100,8 +107,10 @@ def first_dataset_dir(name: str, roots: list[Path]) -> Path | None:
     ``name`` must be a name: ``../../etc`` would leave the data roots, so it is refused.
     """
     if not is_dataset_name(name):
-        raise DataFormatError(f"dataset name {name[:200]!r} is not a name (letters, digits, '.', '_', '-', '+'; "
-                              "no path separators); pass files explicitly instead")
+        raise DataFormatError(
+            f"dataset name {name[:200]!r} is not a name (letters, digits, '.', '_', '-', '+'; "
+            "no path separators); pass files explicitly instead"
+        )
     return next((root / name for root in roots if (root / name).is_dir()), None)
 
 
@@ -118,7 +127,9 @@ def dataset_file(dataset: str, name: str) -> Path:
     """File ``name`` of dataset ``dataset`` (see :func:`find_dataset`)."""
     path = find_dataset(dataset) / name
     if not path.exists():
-        raise DataFormatError(f"dataset {dataset!r} has no {name}; pass the file explicitly", path=path)
+        raise DataFormatError(
+            f"dataset {dataset!r} has no {name}; pass the file explicitly", path=path
+        )
     return path
 
 
@@ -148,7 +159,9 @@ def catalogue_defaults(dataset: str | None) -> CatalogueDefaults:
     return CATALOGUES.get(dataset or "", CATALOGUES["ml-latest-small-tmdb"])
 
 
-def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+def _read_tsv(
+    path: str | Path, required: tuple[str, ...]
+) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """Header and (line number, fields) rows; non-UTF-8 bytes are replaced with a warning."""
     path = Path(path)
     raw = read_input_bytes(path, "TSV file")
@@ -172,7 +185,12 @@ def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], l
     header = [h.strip().lstrip("\ufeff") for h in decoded[0].rstrip("\r").split("\t")]
     for column in required:
         if column not in header:
-            raise DataFormatError(f"missing column (header has: {', '.join(header)[:200]})", path=path, line=1, field=column)
+            raise DataFormatError(
+                f"missing column (header has: {', '.join(header)[:200]})",
+                path=path,
+                line=1,
+                field=column,
+            )
     rows: list[tuple[int, list[str]]] = []
     for number, line in enumerate(decoded[1:], start=2):
         line = line.rstrip("\r")
@@ -180,7 +198,11 @@ def _read_tsv(path: str | Path, required: tuple[str, ...]) -> tuple[list[str], l
             continue
         fields = line.split("\t")
         if len(fields) != len(header):
-            raise DataFormatError(f"expected {len(header)} tab-separated fields, found {len(fields)}", path=path, line=number)
+            raise DataFormatError(
+                f"expected {len(header)} tab-separated fields, found {len(fields)}",
+                path=path,
+                line=number,
+            )
         rows.append((number, fields))
     return header, rows
 
@@ -200,13 +222,21 @@ def read_items(
         if not item_id:
             raise DataFormatError("empty item id", path=path, line=number, field="item_id")
         if item_id in seen:
-            raise DataFormatError(f"duplicate item id {item_id!r} (first on line {seen[item_id]})",
-                                  path=path, line=number, field="item_id")
+            raise DataFormatError(
+                f"duplicate item id {item_id!r} (first on line {seen[item_id]})",
+                path=path,
+                line=number,
+                field="item_id",
+            )
         seen[item_id] = number
         title = clean_text(fields[idx[title_column]])
         year = fields[idx["year"]].strip() if "year" in idx else ""
         parts = [(c, clean_text(fields[idx[c]])) for c in text_columns]
-        parts = [(c, v) for c, v in parts if v and v.casefold() not in ("nan", "none", "null", "no overview found.")]
+        parts = [
+            (c, v)
+            for c, v in parts
+            if v and v.casefold() not in ("nan", "none", "null", "no overview found.")
+        ]
         evidence = " ".join(v for _, v in parts)
         if evidence:
             # no "Overview:" style labels: SmolLM2 copied them as JSON keys
@@ -234,5 +264,7 @@ def read_gold(path: str | Path) -> list[GoldFact]:
         value = fields[idx["value"]].strip()
         if not value:
             continue
-        facts.append(GoldFact(fields[idx["item_id"]].strip(), fields[idx["relation"]].strip(), value))
+        facts.append(
+            GoldFact(fields[idx["item_id"]].strip(), fields[idx["relation"]].strip(), value)
+        )
     return facts

@@ -4,6 +4,7 @@ Every error a user can cause names where the problem is: the file and line, the
 config field, or the backend endpoint.  ``kg`` does not import ``graphrec``, so it
 keeps its own small hierarchy with the same shape.
 """
+
 from __future__ import annotations
 
 from os import PathLike
@@ -17,8 +18,11 @@ def capped_message(args: tuple) -> tuple:
     characters: an error quotes what it is about, never a whole 10^6-character value."""
     if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE:
         text = args[0]
-        args = (f"{text[:MAX_MESSAGE - 200]} ...[{len(text) - MAX_MESSAGE + 50} characters cut]... "
-                f"{text[-150:]}", *args[1:])
+        args = (
+            f"{text[: MAX_MESSAGE - 200]} ...[{len(text) - MAX_MESSAGE + 50} characters cut]... "
+            f"{text[-150:]}",
+            *args[1:],
+        )
     return args
 
 

@@ -13,6 +13,7 @@ Three views (see the package README):
 Knowledge-mode triples (``source = llm_knowledge``) are scored separately against
 gold, never pooled with grounded ones.
 """
+
 from __future__ import annotations
 
 import csv
@@ -47,13 +48,22 @@ def read_labels(path: str | Path) -> list[Label]:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if not header or header[:4] != ["item_id", "relation", "tail", "correct"]:
-            raise DataFormatError("header must start with item_id, relation, tail, correct", path=path, line=1)
+            raise DataFormatError(
+                "header must start with item_id, relation, tail, correct", path=path, line=1
+            )
         for number, row in enumerate(reader, start=2):
             if not row or not "".join(row).strip():
                 continue
             if len(row) < 4 or row[3].strip() not in ("0", "1"):
-                raise DataFormatError("expected 4+ fields with correct = 0 or 1", path=path, line=number, field="correct")
-            labels.append(Label(row[0].strip(), row[1].strip(), row[2].strip(), row[3].strip() == "1"))
+                raise DataFormatError(
+                    "expected 4+ fields with correct = 0 or 1",
+                    path=path,
+                    line=number,
+                    field="correct",
+                )
+            labels.append(
+                Label(row[0].strip(), row[1].strip(), row[2].strip(), row[3].strip() == "1")
+            )
     return labels
 
 
@@ -71,7 +81,9 @@ def run_triples(out: str | Path) -> dict[str, list[tuple[str, str, str, str]]]:
             for rec in records:
                 if rec["status"] == "done":
                     for relation, tail, ttype in rec.get("triples", []):
-                        by_source[rec.get("source", "text")].append((rec["item_id"], relation, tail, ttype))
+                        by_source[rec.get("source", "text")].append(
+                            (rec["item_id"], relation, tail, ttype)
+                        )
     return by_source
 
 
@@ -109,7 +121,9 @@ def _supported(schema: Schema, relation: str, value: str, index: EvidenceIndex) 
         if schema.is_closed(ttype):
             canonical = schema.canonical_value(ttype, value)
             if canonical is not None:
-                spellings = [s for s in schema.vocabulary_spellings(ttype, canonical) if len(s) > 2] or [canonical]
+                spellings = [
+                    s for s in schema.vocabulary_spellings(ttype, canonical) if len(s) > 2
+                ] or [canonical]
     return any(index.supports(s) for s in spellings)
 
 
@@ -211,10 +225,14 @@ def evaluate_run(
             lex_set = set(from_lexicon)
             model_only = [t for t in text_triples if t not in lex_set]
             report["text"]["by_origin"] = {
-                "llm": {"triples": len(model_only),
-                        "gold": score_against_gold(model_only, gold, by_id, text_items, schema)},
-                "lexicon": {"triples": len(from_lexicon),
-                            "gold": score_against_gold(from_lexicon, gold, by_id, text_items, schema)},
+                "llm": {
+                    "triples": len(model_only),
+                    "gold": score_against_gold(model_only, gold, by_id, text_items, schema),
+                },
+                "lexicon": {
+                    "triples": len(from_lexicon),
+                    "gold": score_against_gold(from_lexicon, gold, by_id, text_items, schema),
+                },
             }
         if labels:
             report["text"]["hand_labels"] = score_labels(labels, text_triples)
@@ -225,7 +243,9 @@ def evaluate_run(
         report["llm_knowledge"] = {
             "items": len(know_items),
             "triples": len(know),
-            "gold": score_against_gold(know, gold, by_id, know_items, schema, relations=rels or None),
+            "gold": score_against_gold(
+                know, gold, by_id, know_items, schema, relations=rels or None
+            ),
         }
     return report
 
@@ -242,7 +262,10 @@ def score_labels(labels: list[Label], triples: list[tuple[str, str, str, str]]) 
         "labelled": len(labels),
         "labelled_in_this_run": in_run,
         "precision": _ratio(sum(lab.correct for lab in labels), len(labels)),
-        "per_relation": {r: {"labelled": len(v), "precision": _ratio(sum(v), len(v))} for r, v in sorted(per_rel.items())},
+        "per_relation": {
+            r: {"labelled": len(v), "precision": _ratio(sum(v), len(v))}
+            for r, v in sorted(per_rel.items())
+        },
     }
 
 
@@ -255,9 +278,13 @@ def format_report(report: dict[str, Any]) -> str:
             continue
         lines.append(f"== {source}: {part['items']} items, {part['triples']} triples")
         if source == "text":
-            lines.append(f"grounded precision {part['grounded_precision']}  "
-                         f"(before validation {part['grounded_share_before_validation']})")
-        lines.append(f"{'relation':<20}{'pred':>6}{'prec':>8}{'gold':>7}{'recall':>8}{'gold@text':>10}{'recall@text':>12}")
+            lines.append(
+                f"grounded precision {part['grounded_precision']}  "
+                f"(before validation {part['grounded_share_before_validation']})"
+            )
+        lines.append(
+            f"{'relation':<20}{'pred':>6}{'prec':>8}{'gold':>7}{'recall':>8}{'gold@text':>10}{'recall@text':>12}"
+        )
         for rel, row in part["gold"].items():
             lines.append(
                 f"{rel:<20}{row['predicted']:>6}{_f(row['precision']):>8}{row['gold']:>7}{_f(row['recall']):>8}"
@@ -271,10 +298,13 @@ def format_report(report: dict[str, Any]) -> str:
                 if row["predicted"]:
                     lines.append(
                         f"  {rel:<18}{row['predicted']:>6}{_f(row['precision']):>8}{row['gold']:>7}"
-                        f"{_f(row['recall']):>8}{row['gold_text_supported']:>10}{_f(row['recall_text_supported']):>12}")
+                        f"{_f(row['recall']):>8}{row['gold_text_supported']:>10}{_f(row['recall_text_supported']):>12}"
+                    )
         labels = part.get("hand_labels")
         if labels:
-            lines.append(f"hand-labelled sample: {labels['labelled']} triples, precision {_f(labels['precision'])}")
+            lines.append(
+                f"hand-labelled sample: {labels['labelled']} triples, precision {_f(labels['precision'])}"
+            )
             for rel, row in labels["per_relation"].items():
                 lines.append(f"  {rel:<18}{row['labelled']:>4}  precision {_f(row['precision'])}")
     return "\n".join(lines)

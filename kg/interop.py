@@ -4,6 +4,7 @@
 It converts to contiguous integer ids (items first, so entity ``i < n_items`` is item
 ``i``, the KGAT/KGIN convention) and to/from RecBole atomic ``.kg`` / ``.link`` files.
 """
+
 from __future__ import annotations
 
 import io
@@ -86,12 +87,21 @@ def write_arrays(arrays: KGArrays, folder: str | Path) -> None:
     buf = io.BytesIO()
     np.savez_compressed(buf, heads=arrays.heads, relations=arrays.relations, tails=arrays.tails)
     atomic_write_bytes(folder / "kg_arrays.npz", buf.getvalue())
-    atomic_write_text(folder / "item_map.tsv", "item_id\tentity_index\n"
-                      + "".join(f"{item}\t{i}\n" for i, item in enumerate(arrays.item_ids)))
-    atomic_write_text(folder / "entity_map.tsv", "entity_id\tentity_index\n"
-                      + "".join(f"{e}\t{i}\n" for i, e in enumerate(arrays.entity_ids)))
-    atomic_write_text(folder / "relation_map.tsv", "relation_id\trelation_index\n"
-                      + "".join(f"{r}\t{i}\n" for i, r in enumerate(arrays.relation_ids)))
+    atomic_write_text(
+        folder / "item_map.tsv",
+        "item_id\tentity_index\n"
+        + "".join(f"{item}\t{i}\n" for i, item in enumerate(arrays.item_ids)),
+    )
+    atomic_write_text(
+        folder / "entity_map.tsv",
+        "entity_id\tentity_index\n"
+        + "".join(f"{e}\t{i}\n" for i, e in enumerate(arrays.entity_ids)),
+    )
+    atomic_write_text(
+        folder / "relation_map.tsv",
+        "relation_id\trelation_index\n"
+        + "".join(f"{r}\t{i}\n" for i, r in enumerate(arrays.relation_ids)),
+    )
 
 
 def read_arrays(folder: str | Path) -> KGArrays:
@@ -104,8 +114,18 @@ def read_arrays(folder: str | Path) -> KGArrays:
 
     n_items = len(column("item_map.tsv"))
     entity_ids = column("entity_map.tsv")
-    return KGArrays(data["heads"], data["relations"], data["tails"], column("item_map.tsv"),
-                    entity_ids, column("relation_map.tsv")) if n_items <= len(entity_ids) else _bad(folder)
+    return (
+        KGArrays(
+            data["heads"],
+            data["relations"],
+            data["tails"],
+            column("item_map.tsv"),
+            entity_ids,
+            column("relation_map.tsv"),
+        )
+        if n_items <= len(entity_ids)
+        else _bad(folder)
+    )
 
 
 def _bad(folder: Path) -> KGArrays:
@@ -118,7 +138,11 @@ def write_recbole(data: KGData, folder: str | Path, name: str) -> tuple[Path, Pa
     kg_path, link_path = folder / f"{name}.kg", folder / f"{name}.link"
     for path, header, rows in (
         (kg_path, "head_id:token\trelation_id:token\ttail_id:token", data.triples),
-        (link_path, "item_id:token\tentity_id:token", sorted(data.item_entity.items(), key=lambda kv: _natural(kv[0]))),
+        (
+            link_path,
+            "item_id:token\tentity_id:token",
+            sorted(data.item_entity.items(), key=lambda kv: _natural(kv[0])),
+        ),
     ):
         with atomic_open(path, "w") as handle:
             handle.write(header + "\n")
@@ -131,14 +155,18 @@ def write_recbole(data: KGData, folder: str | Path, name: str) -> tuple[Path, Pa
 
 
 def _read_atomic(path: Path, columns: tuple[str, ...]) -> list[tuple[int, list[str]]]:
-    lines = read_text_any(path, "RecBole atomic file").splitlines()  # missing, unreadable, binary: clear errors
+    lines = read_text_any(
+        path, "RecBole atomic file"
+    ).splitlines()  # missing, unreadable, binary: clear errors
     if not lines:
         raise DataFormatError("empty file (expected a header)", path=path, line=1)
     header = [h.split(":")[0].strip() for h in lines[0].split("\t")]
     idx = []
     for col in columns:
         if col not in header:
-            raise DataFormatError(f"missing column (header: {lines[0]!r})", path=path, line=1, field=col)
+            raise DataFormatError(
+                f"missing column (header: {lines[0]!r})", path=path, line=1, field=col
+            )
         idx.append(header.index(col))
     rows = []
     for number, line in enumerate(lines[1:], start=2):
@@ -146,7 +174,9 @@ def _read_atomic(path: Path, columns: tuple[str, ...]) -> list[tuple[int, list[s
             continue
         fields = line.split("\t")
         if len(fields) < len(header):
-            raise DataFormatError(f"expected {len(header)} fields, found {len(fields)}", path=path, line=number)
+            raise DataFormatError(
+                f"expected {len(header)} fields, found {len(fields)}", path=path, line=number
+            )
         rows.append((number, [fields[i].strip() for i in idx]))
     return rows
 
@@ -156,12 +186,16 @@ def read_recbole(kg_path: str | Path, link_path: str | Path | None = None) -> KG
     kg_path = Path(kg_path)
     if link_path is None:
         link_path = kg_path.with_suffix(".link")
-    triples = [(h, r, t) for _, (h, r, t) in _read_atomic(kg_path, ("head_id", "relation_id", "tail_id"))]
+    triples = [
+        (h, r, t) for _, (h, r, t) in _read_atomic(kg_path, ("head_id", "relation_id", "tail_id"))
+    ]
     link: dict[str, str] = {}
     link_path = Path(link_path)
     if link_path.exists():
         for number, (item, entity) in _read_atomic(link_path, ("item_id", "entity_id")):
             if item in link and link[item] != entity:
-                raise DataFormatError(f"item {item!r} linked twice", path=link_path, line=number, field="item_id")
+                raise DataFormatError(
+                    f"item {item!r} linked twice", path=link_path, line=number, field="item_id"
+                )
             link[item] = entity
     return KGData(triples, link)

@@ -4,6 +4,7 @@ Writes go to a temporary file in the target's directory, are fsynced, then renam
 over the target, so a crash leaves the old file or the new one, never half a file.
 ``graphrec.io`` re-exports :func:`atomic_open` (kg is the lowest layer, so graphrec and alignment use it).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,8 +12,9 @@ import gzip
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 
 def _umask() -> int:
@@ -30,7 +32,9 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"
+) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
 
     ``mode`` is ``"w"`` (text) or ``"wb"`` (binary).  On an exception the temporary
@@ -100,7 +104,9 @@ def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line) from None
+        raise DataFormatError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line
+        ) from None
 
 
 def read_text_any(path: str | os.PathLike, what: str = "file") -> str:
@@ -144,5 +150,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
                 break
             from .errors import DataFormatError
 
-            raise DataFormatError("corrupt journal line (not JSON)", path=path, line=number) from None
+            raise DataFormatError(
+                "corrupt journal line (not JSON)", path=path, line=number
+            ) from None
     return records

@@ -8,11 +8,13 @@ is lost and none is recorded twice (``failed`` items are retried).  The first li
 is a header with the build fingerprint; resuming with a different schema, prompt,
 model or mode is refused instead of silently mixing outputs.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from .errors import JournalError
 from .io import append_jsonl, read_jsonl

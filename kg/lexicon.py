@@ -14,15 +14,16 @@ stable hash of their id, and an item's candidates come from the lexicon learned 
 contributed.  Use it only where the curated keywords are not themselves the
 evaluation target of a downstream experiment.
 """
+
 from __future__ import annotations
 
 import gzip
 import json
 import zlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from .data import GoldFact, Item
 from .errors import DataFormatError
@@ -74,19 +75,40 @@ class Lexicon:
         """(surface, keyphraseness) of lexicon phrases in ``text``, best first; a phrase
         contained in a longer candidate is kept too (gold lists both, e.g. "war", "civil war")."""
         table = self.entries[item_fold(item_id, self.folds)]
-        found = [(table[g][0], float(table[g][1])) for g in text_ngrams(text, self.max_words) if g in table]
+        found = [
+            (table[g][0], float(table[g][1]))
+            for g in text_ngrams(text, self.max_words)
+            if g in table
+        ]
         return sorted(found, key=lambda x: (-x[1], x[0]))
 
     def fingerprint(self) -> str:
-        blob = json.dumps([self.relation, self.folds, self.min_hits, self.min_ratio, self.source,
-                           sum(len(e) for e in self.entries)])
+        blob = json.dumps(
+            [
+                self.relation,
+                self.folds,
+                self.min_hits,
+                self.min_ratio,
+                self.source,
+                sum(len(e) for e in self.entries),
+            ]
+        )
         return f"{zlib.crc32(blob.encode()):08x}"
 
     def save(self, path: str | Path) -> None:
-        data = {"format": FORMAT, "relation": self.relation, "folds": self.folds, "min_hits": self.min_hits,
-                "min_ratio": self.min_ratio, "max_words": self.max_words, "source": self.source,
-                "entries": self.entries}
-        atomic_write_bytes(path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), mtime=0))
+        data = {
+            "format": FORMAT,
+            "relation": self.relation,
+            "folds": self.folds,
+            "min_hits": self.min_hits,
+            "min_ratio": self.min_ratio,
+            "max_words": self.max_words,
+            "source": self.source,
+            "entries": self.entries,
+        }
+        atomic_write_bytes(
+            path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), mtime=0)
+        )
 
 
 def load_lexicon(path: str | Path) -> Lexicon:
@@ -102,9 +124,15 @@ def load_lexicon(path: str | Path) -> Lexicon:
     entries = data.get("entries")
     if not isinstance(entries, list) or len(entries) != data.get("folds"):
         raise DataFormatError("entries must hold one table per fold", path=path, field="entries")
-    return Lexicon(relation=data["relation"], folds=data["folds"], min_hits=data["min_hits"],
-                   min_ratio=data["min_ratio"], max_words=data.get("max_words", 4), entries=entries,
-                   source=data.get("source", ""))
+    return Lexicon(
+        relation=data["relation"],
+        folds=data["folds"],
+        min_hits=data["min_hits"],
+        min_ratio=data["min_ratio"],
+        max_words=data.get("max_words", 4),
+        entries=entries,
+        source=data.get("source", ""),
+    )
 
 
 def build_lexicon(
@@ -119,7 +147,9 @@ def build_lexicon(
 ) -> Lexicon:
     """Learn the cross-fitted lexicon (see module doc) from items with text and gold facts."""
     if folds < 2:
-        raise ValueError("folds must be >= 2 (an item's own gold must never produce its candidates)")
+        raise ValueError(
+            "folds must be >= 2 (an item's own gold must never produce its candidates)"
+        )
     gold_by_item: dict[str, dict[str, Counter]] = defaultdict(lambda: defaultdict(Counter))
     for g in gold:
         if g.relation == relation and g.value:

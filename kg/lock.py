@@ -10,6 +10,7 @@ lock is taken.  Stale-lock rule: when the lock is still held but the recorded ho
 (on this host) is no longer alive — a child it forked kept the descriptor — the lock
 file is replaced and taken over, with a warning.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,8 @@ import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from filelock import FileLock, Timeout
 
@@ -75,15 +76,21 @@ def _stale(owner: dict) -> bool:
 
 
 def _write_owner(folder: Path) -> None:
-    owner = {"pid": os.getpid(), "host": socket.gethostname(),
-             "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": " ".join(sys.argv)[:500]}
+    owner = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": " ".join(sys.argv)[:500],
+    }
     tmp = folder / f"{OWNER_NAME}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(owner) + "\n", encoding="utf-8")
     os.replace(tmp, folder / OWNER_NAME)
 
 
 @contextlib.contextmanager
-def folder_lock(folder: str | os.PathLike, what: str = "folder", error: type[Exception] = FolderLocked) -> Iterator[None]:
+def folder_lock(
+    folder: str | os.PathLike, what: str = "folder", error: type[Exception] = FolderLocked
+) -> Iterator[None]:
     """Hold ``folder``'s writer lock for the ``with`` block, or raise ``error`` at once.
 
     The folder is created when missing.  ``what`` names it in the error (``kg build
@@ -101,16 +108,22 @@ def folder_lock(folder: str | os.PathLike, what: str = "folder", error: type[Exc
             if read_owner(folder) != owner:
                 owner = read_owner(folder)
         if not _stale(owner):
-            raise error(f"{folder}: this {what} is in use by {_describe(owner)}; wait for it to finish "
-                        "or use another folder (two writers would duplicate work and mix outputs)") from None
-        log.warning("%s: taking over the lock of pid %s, which is no longer alive", folder, owner.get("pid"))
+            raise error(
+                f"{folder}: this {what} is in use by {_describe(owner)}; wait for it to finish "
+                "or use another folder (two writers would duplicate work and mix outputs)"
+            ) from None
+        log.warning(
+            "%s: taking over the lock of pid %s, which is no longer alive", folder, owner.get("pid")
+        )
         with contextlib.suppress(FileNotFoundError):
             os.unlink(folder / LOCK_NAME)  # an orphan still holds the old file; ours is new
         lock = FileLock(str(folder / LOCK_NAME), timeout=0)
         try:
             lock.acquire()
         except Timeout:
-            raise error(f"{folder}: this {what} is in use by {_describe(read_owner(folder))}") from None
+            raise error(
+                f"{folder}: this {what} is in use by {_describe(read_owner(folder))}"
+            ) from None
     try:
         _write_owner(folder)
         yield

@@ -10,6 +10,7 @@ longer than :data:`MAX_OUTPUT_CHARS`, nested deeper than :data:`MAX_NESTING` or
 holding a number of more than :data:`MAX_NUMBER_DIGITS` digits, it is rejected
 before any decoding, and every scan is linear, so no reply can wedge a build.
 """
+
 from __future__ import annotations
 
 import re
@@ -20,14 +21,36 @@ from typing import Any
 from . import safejson
 
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
-_WRAPPER_KEYS = ("facts", "triples", "relations", "result", "results", "output", "data", "entities", "answer", "json")
+_WRAPPER_KEYS = (
+    "facts",
+    "triples",
+    "relations",
+    "result",
+    "results",
+    "output",
+    "data",
+    "entities",
+    "answer",
+    "json",
+)
 _REL_KEYS = ("relation", "predicate", "rel", "r", "property", "relationship", "type_of_relation")
 _TAIL_KEYS = ("tail", "object", "value", "values", "t", "name", "target", "entity", "o")
 _TYPE_KEYS = ("type", "tail_type", "object_type", "entity_type", "target_type", "label")
 #: keys stating whom a fact is about, kept so validation can prune facts about another item: in a
 #: fact object ({"subject": s, "relation": r, "object": o}) and in a relation -> values map, where
 #: "subject" is a synonym of a relation (keyword) and so cannot name the subject
-_FACT_SUBJECT_KEYS = ("subject", "head", "h", "s", "item", "film", "movie", "product", "book", "title")
+_FACT_SUBJECT_KEYS = (
+    "subject",
+    "head",
+    "h",
+    "s",
+    "item",
+    "film",
+    "movie",
+    "product",
+    "book",
+    "title",
+)
 _MAP_SUBJECT_KEYS = ("head", "item", "film", "movie", "product", "title")
 _MAX_DEPTH = 6
 _MAX_CANDIDATES = 500  # a runaway generation cannot flood the graph
@@ -37,7 +60,9 @@ MAX_OUTPUT_CHARS = 20_000
 MAX_NESTING = 32
 #: longest run of digits parsed (``int()`` of a 5,000-digit string raises)
 MAX_NUMBER_DIGITS = 100
-_LIMITS = safejson.Limits(max_chars=MAX_OUTPUT_CHARS, max_depth=MAX_NESTING, max_digits=MAX_NUMBER_DIGITS)
+_LIMITS = safejson.Limits(
+    max_chars=MAX_OUTPUT_CHARS, max_depth=MAX_NESTING, max_digits=MAX_NUMBER_DIGITS
+)
 _MAX_REPAIRS = 200  # cut points tried when closing truncated output
 #: error labels of :class:`ParseResult` (``output_<label>`` in build statistics)
 ERRORS = ("empty_output", "too_long", "too_deep", "number_too_long", "no_json")
@@ -124,7 +149,11 @@ def _repair(s: str) -> Any | None:
     body = s[start:]
     budget = 4 * len(body) + 1024
     limit = len(body) + 1  # cuts whose kept prefix is at least this long are known to fail
-    stripped = (-1, -1, 0)  # cut points in (lo, hi] all strip back to the same end (a run of "," / spaces)
+    stripped = (
+        -1,
+        -1,
+        0,
+    )  # cut points in (lo, hi] all strip back to the same end (a run of "," / spaces)
     for pos, closers in reversed(_scan_truncation(body)):
         lo, hi, end = stripped
         if not lo < pos <= hi:  # strip each run once: rstrip over a long run per cut is quadratic
@@ -170,7 +199,9 @@ def _first(d: dict, keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _interpret(value: Any, out: list[Candidate], relation: str | None = None, depth: int = 0) -> None:
+def _interpret(
+    value: Any, out: list[Candidate], relation: str | None = None, depth: int = 0
+) -> None:
     if depth > _MAX_DEPTH or len(out) >= _MAX_CANDIDATES:
         return
     if isinstance(value, dict):
@@ -236,7 +267,11 @@ def _interpret_values(relation: str, value: Any, out: list[Candidate], depth: in
         text = _as_text(value)
         if text is not None:
             # "a, b, c" in one string is a list the model forgot to split
-            parts = [p.strip() for p in text.split(",")] if text.count(",") >= 1 and len(text) < 200 else [text]
+            parts = (
+                [p.strip() for p in text.split(",")]
+                if text.count(",") >= 1 and len(text) < 200
+                else [text]
+            )
             for part in parts:
                 if part:
                     out.append(Candidate(relation, part))

@@ -11,16 +11,18 @@ group as failed.  A reply that cannot be parsed is never cached and never raises
 :func:`kg.parse.parse_output` rejects it with a reason, counted as
 ``output_<reason>``, so a rerun cannot replay a crash.
 """
+
 from __future__ import annotations
 
 import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .backends.base import Completion, LLMBackend, Message
 from .cache import ResponseCache, cache_key
@@ -28,7 +30,13 @@ from .data import Item
 from .errors import BackendError, BackendUnavailable, ConfigError
 from .journal import Journal
 from .parse import Candidate, ParseResult, parse_output
-from .prompt import PROMPT_VERSION, extraction_messages, gleaning_messages, knowledge_messages, knowledge_relations
+from .prompt import (
+    PROMPT_VERSION,
+    extraction_messages,
+    gleaning_messages,
+    knowledge_messages,
+    knowledge_relations,
+)
 from .schema import Schema
 from .text import EvidenceIndex, chunk_text
 from .validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
@@ -89,7 +97,10 @@ class Prices:
     completion_per_1k: float = 0.0
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return prompt_tokens / 1000 * self.prompt_per_1k + completion_tokens / 1000 * self.completion_per_1k
+        return (
+            prompt_tokens / 1000 * self.prompt_per_1k
+            + completion_tokens / 1000 * self.completion_per_1k
+        )
 
 
 @dataclass
@@ -127,7 +138,11 @@ def _parse(text: str) -> ParseResult:
     try:
         return parse_output(text)
     except Exception as exc:  # noqa: BLE001 - one reply must not wedge the build (nor a rerun)
-        log.error("parser error on a reply (%s: %s); counted as unparsed", type(exc).__name__, str(exc)[:200])
+        log.error(
+            "parser error on a reply (%s: %s); counted as unparsed",
+            type(exc).__name__,
+            str(exc)[:200],
+        )
         return ParseResult(error="parser_error")
 
 
@@ -204,14 +219,18 @@ class Extractor:
         if cfg.mode == "text":
             # closed vocabularies first: a choice list costs a few tokens, and asked last
             # it found the reply's token budget spent on open lists (genre was never filled)
-            self._keys = [k for k in self._keys if k in self._choices] + [k for k in self._keys if k not in self._choices]
+            self._keys = [k for k in self._keys if k in self._choices] + [
+                k for k in self._keys if k not in self._choices
+            ]
         self._lexicon = None
         if cfg.lexicon and cfg.mode == "text":
             from .lexicon import load_lexicon
 
             self._lexicon = load_lexicon(cfg.lexicon)
             if self._lexicon.relation not in schema.relations:
-                raise ConfigError(f"lexicon relation {self._lexicon.relation!r} is not in schema {schema.name}")
+                raise ConfigError(
+                    f"lexicon relation {self._lexicon.relation!r} is not in schema {schema.name}"
+                )
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
@@ -220,7 +239,10 @@ class Extractor:
         chunks = chunk_text(item.text, self.cfg.chunk_chars, self.cfg.chunk_overlap)
         # values come from the catalogue text proper, not the title line (self-loops)
         sources = [item.evidence] if len(chunks) == 1 else chunks
-        return [(extraction_messages(self.schema, c, self._keys), src) for c, src in zip(chunks, sources)]
+        return [
+            (extraction_messages(self.schema, c, self._keys), src)
+            for c, src in zip(chunks, sources)
+        ]
 
     def _key(self, messages: list[Message]) -> str:
         return cache_key(self.backend.identity(), PROMPT_VERSION, self._fp, messages)
@@ -241,8 +263,11 @@ class Extractor:
         for start in range(0, len(misses), step):
             group = misses[start : start + step]
             answers = self.backend.complete_batch(
-                [calls[i].messages for i in group], max_tokens=self.cfg.max_new_tokens,
-                json_mode=self.cfg.json_mode, keys=self._keys, spans_from=[calls[i].source for i in group],
+                [calls[i].messages for i in group],
+                max_tokens=self.cfg.max_new_tokens,
+                json_mode=self.cfg.json_mode,
+                keys=self._keys,
+                spans_from=[calls[i].source for i in group],
                 choices=self._choices,
             )
             for i, answer in zip(group, answers):
@@ -257,7 +282,10 @@ class Extractor:
             if any(_stops_build(a) for a in answers):
                 break  # the server is down or refuses us: do not hammer it with the rest of the group
         # calls not made are not journaled: the resumed build makes them
-        return [r if r is not None else BackendUnavailable("not attempted: backend unavailable") for r in results]
+        return [
+            r if r is not None else BackendUnavailable("not attempted: backend unavailable")
+            for r in results
+        ]
 
     # -- items -----------------------------------------------------------------------
     def process(self, items: list[Item], progress: Any = None) -> None:
@@ -271,11 +299,15 @@ class Extractor:
                 self.stats.items_already_done += 1
                 continue
             if self.cfg.mode == "text" and not item.text:
-                self.journal.record(item.item_id, "skipped", reason="empty_text", run_id=self.stats.run_id)
+                self.journal.record(
+                    item.item_id, "skipped", reason="empty_text", run_id=self.stats.run_id
+                )
                 self.stats.items_skipped_empty += 1
                 continue
             if self.cfg.mode == "knowledge" and not item.title:
-                self.journal.record(item.item_id, "skipped", reason="empty_title", run_id=self.stats.run_id)
+                self.journal.record(
+                    item.item_id, "skipped", reason="empty_title", run_id=self.stats.run_id
+                )
                 self.stats.items_skipped_empty += 1
                 continue
             todo.append(item)
@@ -295,7 +327,9 @@ class Extractor:
             done = self.stats.items_done + self.stats.items_failed
             self.stats.items_per_s = done / self.stats.seconds if self.stats.seconds > 0 else 0.0
             self.stats.rejections = dict(sorted(self._rejections.items()))
-            self.stats.cost = self.prices.cost(self.stats.prompt_tokens, self.stats.completion_tokens)
+            self.stats.cost = self.prices.cost(
+                self.stats.prompt_tokens, self.stats.completion_tokens
+            )
 
     def _process_group(self, items: list[Item], progress: Any) -> BackendError | None:
         calls: list[_Call] = []
@@ -321,22 +355,30 @@ class Extractor:
         for item in items:
             idx = per_item[item.item_id]
             errors = [answers[i] for i in idx if isinstance(answers[i], BackendError)]
-            errors += [glean_answers[i] for i in idx if isinstance(glean_answers.get(i), BackendError)]
-            fatal = fatal or next((e for e in errors if _stops_build(e) and not isinstance(e, BackendUnavailable)),
-                                  None)
+            errors += [
+                glean_answers[i] for i in idx if isinstance(glean_answers.get(i), BackendError)
+            ]
+            fatal = fatal or next(
+                (e for e in errors if _stops_build(e) and not isinstance(e, BackendUnavailable)),
+                None,
+            )
             down = [e for e in errors if isinstance(e, BackendUnavailable)]
             if down:
                 unavailable = unavailable or down[0]  # type: ignore[assignment]
                 continue  # not journaled: the resumed build does this item
             if errors:
-                self.journal.record(item.item_id, "failed", error=str(errors[0])[:300], run_id=self.stats.run_id)
+                self.journal.record(
+                    item.item_id, "failed", error=str(errors[0])[:300], run_id=self.stats.run_id
+                )
                 self.stats.items_failed += 1
                 if self.stats.first_error is None:
                     self.stats.first_error = str(errors[0])[:300]
                 if progress is not None:
                     progress.update(1)
                 continue
-            outputs = [answers[i] for i in idx] + [glean_answers[i] for i in idx if i in glean_answers]
+            outputs = [answers[i] for i in idx] + [
+                glean_answers[i] for i in idx if i in glean_answers
+            ]
             self._finish_item(item, outputs)  # type: ignore[arg-type]
             if progress is not None:
                 progress.update(1)
@@ -345,8 +387,12 @@ class Extractor:
 
     def _finish_item(self, item: Item, outputs: list[Completion]) -> None:
         knowledge = self.cfg.mode == "knowledge"
-        vcfg = ValidationConfig(**{**asdict(self.cfg.validation), "require_evidence": not knowledge
-                                   and self.cfg.validation.require_evidence})
+        vcfg = ValidationConfig(
+            **{
+                **asdict(self.cfg.validation),
+                "require_evidence": not knowledge and self.cfg.validation.require_evidence,
+            }
+        )
         evidence = EvidenceIndex(item.evidence)
         seen: set[tuple[str, str]] = set()
         kept_all = []
@@ -362,9 +408,15 @@ class Extractor:
             n_cand += len(parsed.candidates)
             n_supported += sum(1 for c in parsed.candidates if evidence.supports(str(c.tail)))
             kept, rej = validate(
-                parsed.candidates, self.schema, item.item_id, item.evidence, item.title,
-                allowed_relations=self._allowed, config=vcfg,
-                source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT, seen=seen,
+                parsed.candidates,
+                self.schema,
+                item.item_id,
+                item.evidence,
+                item.title,
+                allowed_relations=self._allowed,
+                config=vcfg,
+                source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT,
+                seen=seen,
             )
             kept_all.extend(kept)
             rejections.update(rej)
@@ -373,8 +425,17 @@ class Extractor:
             # deterministic candidates, after the model's so its triples keep their attribution
             found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
             cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
-            lexicon_kept, rej = validate(cands, self.schema, item.item_id, item.evidence, item.title,
-                                         allowed_relations=None, config=vcfg, source=SOURCE_TEXT, seen=seen)
+            lexicon_kept, rej = validate(
+                cands,
+                self.schema,
+                item.item_id,
+                item.evidence,
+                item.title,
+                allowed_relations=None,
+                config=vcfg,
+                source=SOURCE_TEXT,
+                seen=seen,
+            )
             rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
             kept_all.extend(lexicon_kept)
         self.stats.outputs_unparsed += unparsed
@@ -396,7 +457,11 @@ class Extractor:
             candidates=n_cand,
             candidates_supported=n_supported,
             rejections=dict(rejections),
-            **({"lexicon": [t.to_json() for t in lexicon_kept]} if self._lexicon is not None else {}),
+            **(
+                {"lexicon": [t.to_json() for t in lexicon_kept]}
+                if self._lexicon is not None
+                else {}
+            ),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
@@ -417,7 +482,9 @@ def closed_choices(schema: Schema, relations: list[str], mode: str) -> dict[str,
         values: list[str] = []
         for t in types:
             for canonical in schema.vocabularies[t]:
-                spellings = schema.vocabulary_spellings(t, canonical) if mode == "text" else [canonical]
+                spellings = (
+                    schema.vocabulary_spellings(t, canonical) if mode == "text" else [canonical]
+                )
                 values.extend(v for v in spellings if len(v) > 2 and v not in values)
         out[rel] = values
     return out
@@ -453,7 +520,9 @@ def extract_items(
     extractor = Extractor(schema, backend, cfg, cache, journal, prices)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(items), unit="item", desc=f"kg {cfg.mode}", disable=quiet, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(items), unit="item", desc=f"kg {cfg.mode}", disable=quiet, dynamic_ncols=True
+    )
     try:
         extractor.process(items, bar)
     except (BackendError, KeyboardInterrupt) as exc:

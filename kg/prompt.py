@@ -6,11 +6,12 @@ only the last user message changes.  Catalogue text is data: it is placed betwee
 ``<text>`` and ``</text>``, and any delimiter-looking sequence inside it is defused so
 a text cannot close the data block and speak as the user.
 """
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from .schema import Schema
 
@@ -64,7 +65,9 @@ def compact_json(obj: object) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
 
 
-def extraction_messages(schema: Schema, text: str, relations: list[str] | None = None) -> list[Message]:
+def extraction_messages(
+    schema: Schema, text: str, relations: list[str] | None = None
+) -> list[Message]:
     """Chat messages that ask for the facts stated in ``text`` about one item."""
     rels = list(relations) if relations else schema.item_relations()
     item = schema.item_type.lower()
@@ -83,7 +86,9 @@ def extraction_messages(schema: Schema, text: str, relations: list[str] | None =
     messages: list[Message] = [{"role": "system", "content": system}]
     if schema.example:
         messages.append({"role": "user", "content": wrap(schema.example["text"])})
-        messages.append({"role": "assistant", "content": compact_json(skeleton(schema.example["output"], rels))})
+        messages.append(
+            {"role": "assistant", "content": compact_json(skeleton(schema.example["output"], rels))}
+        )
     messages.append({"role": "user", "content": wrap(text)})
     return messages
 
@@ -106,7 +111,9 @@ def knowledge_messages(schema: Schema, title: str, year: object | None = None) -
     example = schema.knowledge.get("example")
     if example:
         messages.append({"role": "user", "content": wrap(example["text"])})
-        messages.append({"role": "assistant", "content": compact_json(skeleton(example["output"], rels))})
+        messages.append(
+            {"role": "assistant", "content": compact_json(skeleton(example["output"], rels))}
+        )
     label = f"{title}" + (f" ({year})" if year not in (None, "") else "")
     messages.append({"role": "user", "content": wrap(label)})
     return messages
@@ -120,4 +127,8 @@ GLEAN_PROMPT = (
 
 def gleaning_messages(first: list[Message], first_answer: str) -> list[Message]:
     """Second-pass conversation: the first exchange, then a request for what was missed."""
-    return [*first, {"role": "assistant", "content": first_answer}, {"role": "user", "content": GLEAN_PROMPT}]
+    return [
+        *first,
+        {"role": "assistant", "content": first_answer},
+        {"role": "user", "content": GLEAN_PROMPT},
+    ]

@@ -12,13 +12,15 @@ Provenance of every named graph (default graph): ``prov:wasDerivedFrom`` the ite
 ``ont:schemaVersion``, ``ont:runId``, ``prov:generatedAtTime``.  Grounded and
 knowledge triples live in different graphs, so they are never mixed silently.
 """
+
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, unquote
 
 from rdflib import RDF, RDFS, XSD, Dataset, Graph, Literal, Namespace, URIRef
@@ -66,7 +68,7 @@ class Namespaces:
 
     def item_id_of(self, iri: str) -> str | None:
         prefix = str(self.item)
-        return unquote(iri[len(prefix):]) if iri.startswith(prefix) else None
+        return unquote(iri[len(prefix) :]) if iri.startswith(prefix) else None
 
 
 def new_dataset(store: str = "default") -> Dataset:
@@ -77,7 +79,9 @@ def new_dataset(store: str = "default") -> Dataset:
         try:
             return Dataset(store="Oxigraph", default_union=True)
         except Exception as exc:  # plugin missing
-            raise DataFormatError(f"the oxigraph store needs oxrdflib: pip install oxrdflib ({exc})") from None
+            raise DataFormatError(
+                f"the oxigraph store needs oxrdflib: pip install oxrdflib ({exc})"
+            ) from None
     raise DataFormatError(f"unknown RDF store {store!r} (default or oxigraph)")
 
 
@@ -153,7 +157,10 @@ def _format_of(path: Path) -> tuple[str, bool]:
     gz = bool(suffixes) and suffixes[-1] == ".gz"
     ext = suffixes[-2] if gz and len(suffixes) > 1 else (suffixes[-1] if suffixes else "")
     if ext not in FORMATS:
-        raise DataFormatError(f"unknown RDF format {ext!r}; use one of {', '.join(FORMATS)} (optionally .gz)", path=path)
+        raise DataFormatError(
+            f"unknown RDF format {ext!r}; use one of {', '.join(FORMATS)} (optionally .gz)",
+            path=path,
+        )
     return FORMATS[ext], gz
 
 
@@ -205,7 +212,9 @@ def query(ds: Dataset, sparql: str) -> list[dict[str, str]]:
     if result.type != "SELECT":
         raise DataFormatError("only SELECT and ASK queries are supported")
     names = [str(v) for v in result.vars]
-    return [{n: ("" if row[i] is None else str(row[i])) for i, n in enumerate(names)} for row in result]
+    return [
+        {n: ("" if row[i] is None else str(row[i])) for i, n in enumerate(names)} for row in result
+    ]
 
 
 def to_networkx(ds: Dataset, ns: Namespaces | None = None):
@@ -223,7 +232,7 @@ def to_networkx(ds: Dataset, ns: Namespaces | None = None):
         if p == RDFS.label:
             labels[str(s)] = str(o)
         elif p == RDF.type and str(o).startswith(ont):
-            types[str(s)] = str(o)[len(ont):]
+            types[str(s)] = str(o)[len(ont) :]
         elif p == ns.ont.source:
             sources[str(s)] = str(o)
     graph_prefix = str(ns.graph)
@@ -231,7 +240,7 @@ def to_networkx(ds: Dataset, ns: Namespaces | None = None):
         ctx = str(getattr(c, "identifier", c)) if c is not None else ""
         if not ctx.startswith(graph_prefix) or not isinstance(o, URIRef):
             continue
-        rel = str(p)[len(ont):] if str(p).startswith(ont) else str(p)
+        rel = str(p)[len(ont) :] if str(p).startswith(ont) else str(p)
         g.add_edge(str(s), str(o), key=rel, relation=rel, source=sources.get(ctx, ""))
     for node in g.nodes:
         g.nodes[node]["label"] = labels.get(node, "")
@@ -250,7 +259,9 @@ def graph_stats(g) -> dict[str, Any]:
     return {
         "nodes": g.number_of_nodes(),
         "edges": g.number_of_edges(),
-        "nodes_per_type": dict(sorted(Counter(d.get("type", "") for _, d in g.nodes(data=True)).items())),
+        "nodes_per_type": dict(
+            sorted(Counter(d.get("type", "") for _, d in g.nodes(data=True)).items())
+        ),
         "edges_per_relation": dict(sorted(Counter(k for _, _, k in g.edges(keys=True)).items())),
         "degree": {
             "min": degrees[0] if n else 0,

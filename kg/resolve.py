@@ -9,15 +9,16 @@
    surface form is kept as an alias.  A ``Person`` is never merged with a
    ``Character`` of the same name.
 """
+
 from __future__ import annotations
 
 import importlib.util
 import logging
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -112,7 +113,9 @@ class _Embedder:
         self.model = SentenceTransformer(path, device="cpu")
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        vectors = self.model.encode(list(texts), batch_size=128, normalize_embeddings=True, show_progress_bar=False)
+        vectors = self.model.encode(
+            list(texts), batch_size=128, normalize_embeddings=True, show_progress_bar=False
+        )
         return np.asarray(vectors, dtype=np.float32)
 
 
@@ -183,7 +186,9 @@ def resolve(mentions: Iterable[tuple[str, str]], config: ResolveConfig | None = 
             while (etype, slug) in used_slugs:
                 slug, n = f"{base}-{n}", n + 1
             used_slugs.add((etype, slug))
-            entity = Entity(etype, label, sorted(set(members) - {label}), slug, sum(counts.values()))
+            entity = Entity(
+                etype, label, sorted(set(members) - {label}), slug, sum(counts.values())
+            )
             entities.append(entity)
             for surface in members:
                 index[(etype, surface)] = len(entities) - 1

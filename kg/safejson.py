@@ -11,12 +11,14 @@ length of the text.
 
 ``kg`` does not import ``graphrec``; ``graphrec.augmentation.parse`` uses this module.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 #: reasons :func:`check` and :func:`loads` reject a text for
 REASONS = ("too_long", "too_deep", "number_too_long", "not_json")
@@ -108,7 +110,7 @@ def check(text: str, limits: Limits = DEFAULT_LIMITS) -> Rejected | None:
         pattern = _DIGIT_RES.setdefault(limits.max_digits, _digit_run_re(limits.max_digits))
     long_number = pattern.search(text)
     if long_number is not None:
-        run = len(text) - len(text[long_number.start():].lstrip("0123456789"))
+        run = len(text) - len(text[long_number.start() :].lstrip("0123456789"))
         return Rejected("number_too_long", f"a {run}-digit number (limit {limits.max_digits})")
     depth = nesting(text)
     if depth > limits.max_depth:
@@ -156,7 +158,10 @@ def decode(text: str, limits: Limits = DEFAULT_LIMITS) -> Any:
         return decoder(limits).decode(text)
     except json.JSONDecodeError as exc:
         raise Rejected("not_json", exc.msg[:200], exc.pos) from None
-    except (ValueError, RecursionError) as exc:  # an over-long integer; nesting past the recursion limit
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # an over-long integer; nesting past the recursion limit
         raise Rejected("not_json", f"{type(exc).__name__}: {str(exc)[:200]}") from None
 
 
@@ -185,8 +190,9 @@ def _attempt(text: str, pos: int, limits: Limits) -> tuple[tuple[Any, int] | Non
         return None, 1
 
 
-def iter_values(text: str | Sequence[str], openers: str = "{[",
-                limits: Limits = DEFAULT_LIMITS) -> Iterator[tuple[Any, int, int]]:
+def iter_values(
+    text: str | Sequence[str], openers: str = "{[", limits: Limits = DEFAULT_LIMITS
+) -> Iterator[tuple[Any, int, int]]:
     """Every JSON value embedded in prose: ``(value, start, end)`` in order.
 
     A decode is tried at each ``openers`` character not inside a value already found.

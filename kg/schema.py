@@ -4,6 +4,7 @@ A schema is a YAML file (see ``kg/schemas/films.yaml``).  The catalogue item is 
 known subject of every extracted triple, so a schema's patterns whose source is the
 item type are what the model may produce; the model names only relation and tail.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -115,7 +116,9 @@ class Schema:
                 "name": self.name,
                 "version": self.version,
                 "types": self.entity_types,
-                "relations": {k: [v.description, list(v.synonyms)] for k, v in self.relations.items()},
+                "relations": {
+                    k: [v.description, list(v.synonyms)] for k, v in self.relations.items()
+                },
                 "patterns": self.patterns,
                 "vocab": self.vocabularies,
                 "example": self.example,
@@ -160,7 +163,9 @@ def load_schema(name_or_path: str | Path) -> Schema:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        raise SchemaError(f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1) from None
+        raise SchemaError(
+            f"invalid YAML: {exc}", path=path, line=None if line is None else line + 1
+        ) from None
     return schema_from_dict(data, path=str(path))
 
 
@@ -175,8 +180,19 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
     for key in ("name", "version", "item_type", "entity_types", "relations", "patterns"):
         if key not in data:
             raise fail("missing required field", key)
-    known = {"name", "version", "item_type", "description", "entity_types", "relations", "patterns",
-             "vocabularies", "example", "knowledge", "name_types"}
+    known = {
+        "name",
+        "version",
+        "item_type",
+        "description",
+        "entity_types",
+        "relations",
+        "patterns",
+        "vocabularies",
+        "example",
+        "knowledge",
+        "name_types",
+    }
     for key in data:
         if key not in known:
             raise fail(f"unknown field (allowed: {', '.join(sorted(known))})", str(key))
@@ -185,7 +201,10 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         raise fail("must be a non-empty mapping type -> definition", "entity_types")
     for tname, definition in types.items():
         if not _NAME_RE.match(str(tname)) or not isinstance(definition, str):
-            raise fail(f"bad entity type {tname!r} (name must be an identifier, definition a string)", "entity_types")
+            raise fail(
+                f"bad entity type {tname!r} (name must be an identifier, definition a string)",
+                "entity_types",
+            )
     item_type = str(data["item_type"])
     if item_type not in types:
         raise fail(f"{item_type!r} is not one of entity_types", "item_type")
@@ -206,13 +225,18 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         synonyms = spec.get("synonyms", []) or []
         if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
             raise fail("synonyms must be a list of strings", fld + ".synonyms")
-        relations[str(rname)] = Relation(str(rname), str(spec.get("description", "")), tuple(synonyms))
+        relations[str(rname)] = Relation(
+            str(rname), str(spec.get("description", "")), tuple(synonyms)
+        )
     seen_syn: dict[str, str] = {}
     for rel in relations.values():
         for s in (rel.name, *rel.synonyms):
             k = _relation_key(s)
             if k in seen_syn and seen_syn[k] != rel.name:
-                raise fail(f"synonym {s!r} is used by both {seen_syn[k]} and {rel.name}", f"relations.{rel.name}")
+                raise fail(
+                    f"synonym {s!r} is used by both {seen_syn[k]} and {rel.name}",
+                    f"relations.{rel.name}",
+                )
             seen_syn[k] = rel.name
     patterns: list[tuple[str, str, str]] = []
     if not isinstance(data["patterns"], list) or not data["patterns"]:
@@ -254,10 +278,17 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
     for t in schema.name_types:
         if t not in schema.entity_types:
             raise fail(f"unknown entity type {t!r}", "name_types")
-    for label, ex in (("example", schema.example), ("knowledge.example", schema.knowledge.get("example"))):
+    for label, ex in (
+        ("example", schema.example),
+        ("knowledge.example", schema.knowledge.get("example")),
+    ):
         if not ex:
             continue
-        if not isinstance(ex, dict) or not isinstance(ex.get("text"), str) or not isinstance(ex.get("output"), dict):
+        if (
+            not isinstance(ex, dict)
+            or not isinstance(ex.get("text"), str)
+            or not isinstance(ex.get("output"), dict)
+        ):
             raise fail("needs 'text' (string) and 'output' (mapping relation -> values)", label)
         for rel in ex["output"]:
             if rel not in relations:

@@ -9,6 +9,7 @@ their response caches (so the merged folder rebuilds with zero calls) and run
 counters, then assembles the graph once over all items: entity resolution runs
 across shards and every item keeps its own named graph.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,9 @@ def parse_shard(spec: str) -> tuple[int, int]:
     except ValueError:
         raise ConfigError(f"--shard must look like i/n (e.g. 0/4), got {spec!r}") from None
     if count < 1 or not 0 <= index < count:
-        raise ConfigError(f"--shard {spec}: need n >= 1 and 0 <= i < n (shards are numbered from 0)")
+        raise ConfigError(
+            f"--shard {spec}: need n >= 1 and 0 <= i < n (shards are numbered from 0)"
+        )
     return index, count
 
 
@@ -83,8 +86,10 @@ def merge_journals(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
             if fingerprint is None:
                 fingerprint, first = fp, d
             elif fp != fingerprint:
-                raise JournalError(f"{d}: {mode} journal was built with other settings than {first}; "
-                                   "only shards of one build can be merged")
+                raise JournalError(
+                    f"{d}: {mode} journal was built with other settings than {first}; "
+                    "only shards of one build can be merged"
+                )
             per_shard[str(d)] = len(records)
             for rec in records:
                 old = merged.get(rec["item_id"])
@@ -98,14 +103,23 @@ def merge_journals(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
         target = out / journal_name(mode)
         tmp = target.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps({"kind": "header", "fingerprint": fingerprint}, ensure_ascii=False) + "\n")
+            handle.write(
+                json.dumps({"kind": "header", "fingerprint": fingerprint}, ensure_ascii=False)
+                + "\n"
+            )
             for item_id in sorted(merged, key=_natural):
                 handle.write(json.dumps(merged[item_id], ensure_ascii=False) + "\n")
         tmp.replace(target)
-        report[mode] = {"items": len(merged), "duplicates_dropped": duplicates,
-                        "statuses": dict(Counter(r["status"] for r in merged.values())), "per_shard": per_shard}
+        report[mode] = {
+            "items": len(merged),
+            "duplicates_dropped": duplicates,
+            "statuses": dict(Counter(r["status"] for r in merged.values())),
+            "per_shard": per_shard,
+        }
     if not report:
-        raise ConfigError("none of the shard folders holds a kg journal: " + ", ".join(map(str, shard_dirs)))
+        raise ConfigError(
+            "none of the shard folders holds a kg journal: " + ", ".join(map(str, shard_dirs))
+        )
     return report
 
 
@@ -113,8 +127,15 @@ def _natural(item_id: str) -> tuple[int, Any]:
     return (0, int(item_id)) if item_id.isdigit() else (1, item_id)
 
 
-def merge_builds(shard_dirs: list[str | Path], out: str | Path, schema: Any, items: list | None = None,
-                 resolve_cfg: Any = None, output: Any = None, quiet: bool = False) -> dict[str, Any]:
+def merge_builds(
+    shard_dirs: list[str | Path],
+    out: str | Path,
+    schema: Any,
+    items: list | None = None,
+    resolve_cfg: Any = None,
+    output: Any = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
     """Merge shard folders into ``out`` and assemble the graph there (see module doc)."""
     from .build import finalize
 
@@ -127,7 +148,9 @@ def merge_builds(shard_dirs: list[str | Path], out: str | Path, schema: Any, ite
             raise ConfigError(f"{d}: the merge output must be a new folder, not one of the shards")
     out.mkdir(parents=True, exist_ok=True)
     report = merge_journals(dirs, out)
-    report["cache_responses_added"] = _merge_caches([d / "cache.sqlite" for d in dirs], out / "cache.sqlite")
+    report["cache_responses_added"] = _merge_caches(
+        [d / "cache.sqlite" for d in dirs], out / "cache.sqlite"
+    )
     runs = out / "runs"
     for d in dirs:
         for run in sorted((d / "runs").glob("*.json")) if (d / "runs").is_dir() else []:

@@ -4,6 +4,7 @@ The same functions decide (a) whether an extracted tail is supported by the sour
 text (validation) and (b) whether a gold fact is text-supported (evaluation), so the
 hallucination filter and the recall ceiling use one definition.
 """
+
 from __future__ import annotations
 
 import re

@@ -9,6 +9,7 @@ asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``not_a_name`
 ``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
 ``duplicate``.  Every rejection is counted by reason.
 """
+
 from __future__ import annotations
 
 import re
@@ -168,7 +169,9 @@ def validate(
             continue
         tail_type = targets[0]
         if cand.tail_type:
-            given = [t for t in schema.entity_types if t.casefold() == cand.tail_type.strip().casefold()]
+            given = [
+                t for t in schema.entity_types if t.casefold() == cand.tail_type.strip().casefold()
+            ]
             if given and given[0] in targets:
                 tail_type = given[0]
             elif given or len(targets) > 1:
@@ -181,7 +184,9 @@ def validate(
                 rejected["not_in_vocabulary"] += 1
                 continue
             # 1-2 letter spellings (ISO codes such as "it") are too ambiguous as evidence
-            spellings = [x for x in schema.vocabulary_spellings(tail_type, canonical) if len(x) > 2] or [canonical]
+            spellings = [
+                x for x in schema.vocabulary_spellings(tail_type, canonical) if len(x) > 2
+            ] or [canonical]
             tail = canonical
         else:
             spellings = [tail]

@@ -1,4 +1,5 @@
 """The knowledge-aware benchmark runs end to end from its one command (tiny settings)."""
+
 import json
 import subprocess
 import sys
@@ -11,10 +12,32 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_kg_models_benchmark_trains_compares_and_times_every_arm(tmp_path):
     out = tmp_path / "kg_models"
-    command = [sys.executable, str(REPO / "benchmarks" / "kg_models.py"), "--datasets", "ml-latest-small-tmdb",
-               "--arms", "lightgcn", "kglightgcn-gold", "--seeds", "1", "--set", "train.epochs=2",
-               "--set", "train.eval_every=1", "--set", "model.embedding_dim=8", "--set", "train.num_threads=1",
-               "--time-epochs", "2", "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--quiet"]
+    command = [
+        sys.executable,
+        str(REPO / "benchmarks" / "kg_models.py"),
+        "--datasets",
+        "ml-latest-small-tmdb",
+        "--arms",
+        "lightgcn",
+        "kglightgcn-gold",
+        "--seeds",
+        "1",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.eval_every=1",
+        "--set",
+        "model.embedding_dim=8",
+        "--set",
+        "train.num_threads=1",
+        "--time-epochs",
+        "2",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
     report = json.loads(out.with_suffix(".json").read_text())
     block = report["datasets"]["ml-latest-small-tmdb"]
@@ -24,17 +47,46 @@ def test_kg_models_benchmark_trains_compares_and_times_every_arm(tmp_path):
     assert 0.0 <= kg["vs_lightgcn"]["pooled"]["recall@20"]["p_wilcoxon"] <= 1.0
     assert set(kg["seeds"][0]["relation_weights"]) >= {"genre", "starring", "directed_by"}
     assert block["kg"]["kglightgcn-gold"]["triples"] > 10_000
-    assert all(block["epoch_timing"][arm]["seconds_per_epoch"] > 0 for arm in ("lightgcn", "kglightgcn-gold"))
+    assert all(
+        block["epoch_timing"][arm]["seconds_per_epoch"] > 0
+        for arm in ("lightgcn", "kglightgcn-gold")
+    )
     table = out.with_suffix(".md").read_text()
     assert "| kglightgcn-gold (1) |" in table and "ΔR@20" in table
     # a second call with --report-only trains nothing and keeps the timings
-    again = subprocess.run([*command[:2], "--datasets", "ml-latest-small-tmdb", "--arms", "lightgcn", "kglightgcn-gold",
-                            "--seeds", "1", "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "again"),
-                            "--report-only", "--set", "train.epochs=2", "--set", "train.eval_every=1",
-                            "--set", "model.embedding_dim=8", "--set", "train.num_threads=1"],
-                           check=True, capture_output=True, text=True, cwd=REPO)
+    again = subprocess.run(
+        [
+            *command[:2],
+            "--datasets",
+            "ml-latest-small-tmdb",
+            "--arms",
+            "lightgcn",
+            "kglightgcn-gold",
+            "--seeds",
+            "1",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "again"),
+            "--report-only",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.eval_every=1",
+            "--set",
+            "model.embedding_dim=8",
+            "--set",
+            "train.num_threads=1",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert "not finished" not in again.stdout
-    assert json.loads((tmp_path / "again.json").read_text())["datasets"]["ml-latest-small-tmdb"]["epoch_timing"]
+    assert json.loads((tmp_path / "again.json").read_text())["datasets"]["ml-latest-small-tmdb"][
+        "epoch_timing"
+    ]
 
 
 def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
@@ -43,9 +95,23 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
 
     script = str(REPO / "benchmarks" / "reproduce_rlmrec.py")
     # a config of the other split is refused before any data is read
-    wrong = subprocess.run([sys.executable, script, "--dataset", "rlmrec-yelp", "--config",
-                            str(REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"), "--runs-dir", str(tmp_path),
-                            "--out", str(tmp_path / "wrong")], capture_output=True, text=True, cwd=REPO)
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--dataset",
+            "rlmrec-yelp",
+            "--config",
+            str(REPO / "configs" / "rlmrec-amazon-book" / "lightgcn.yaml"),
+            "--runs-dir",
+            str(tmp_path),
+            "--out",
+            str(tmp_path / "wrong"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert wrong.returncode == 2 and "not on --dataset rlmrec-yelp" in wrong.stderr
     try:
         from graphrec.datasets import load
@@ -54,21 +120,59 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
     except Exception as error:  # noqa: BLE001 - the split lives outside the repository
         pytest.skip(f"rlmrec-yelp not available: {error}")
     out = tmp_path / "yelp"
-    subprocess.run([sys.executable, script, "--dataset", "rlmrec-yelp", "--seeds", "1", "--set", "train.epochs=2",
-                    "--set", "train.eval_every=1", "--set", "model.embedding_dim=8", "--set", "train.num_threads=1",
-                    "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--quiet"],
-                   check=True, capture_output=True, text=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            script,
+            "--dataset",
+            "rlmrec-yelp",
+            "--seeds",
+            "1",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            "train.eval_every=1",
+            "--set",
+            "model.embedding_dim=8",
+            "--set",
+            "train.num_threads=1",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     report = json.loads(out.with_suffix(".json").read_text())
     assert report["dataset"] == "rlmrec-yelp" and report["statistics"]["users"] == 11091
-    assert report["summary"]["recall@20"]["paper"] == 0.1157 and report["summary"]["ndcg@20"]["paper"] == 0.0733
+    assert (
+        report["summary"]["recall@20"]["paper"] == 0.1157
+        and report["summary"]["ndcg@20"]["paper"] == 0.0733
+    )
     assert report["config"]["data"]["dataset"] == "rlmrec-yelp"
     assert out.with_suffix(".md").read_text().startswith("| LightGCN on rlmrec-yelp |")
 
 
 def run_text_models(tmp_path, arms):
     out = tmp_path / "tm"
-    command = [sys.executable, str(REPO / "benchmarks" / "text_models.py"), "--datasets", "ml-latest-small-tmdb",
-               "--arms", *arms, "--seeds", "2", "--max-epochs", "1", "--out", str(out)]
+    command = [
+        sys.executable,
+        str(REPO / "benchmarks" / "text_models.py"),
+        "--datasets",
+        "ml-latest-small-tmdb",
+        "--arms",
+        *arms,
+        "--seeds",
+        "2",
+        "--max-epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
     completed = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
     return command, out, completed
 
@@ -83,7 +187,12 @@ def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
     assert len(block["buckets"]["text_ease"]) == 5
     table = out.with_suffix(".md").read_text()
     assert "| text-EASE | 1 |" in table and "p (Holm)" in table and "× text item-kNN" in table
-    assert (tmp_path / "tm_ml-latest-small-tmdb_buckets.svg").read_text().lstrip().startswith(("<?xml", "<svg"))
+    assert (
+        (tmp_path / "tm_ml-latest-small-tmdb_buckets.svg")
+        .read_text()
+        .lstrip()
+        .startswith(("<?xml", "<svg"))
+    )
     # resumable: a second run fits nothing and keeps the same cells
     again = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
     assert "test R@20 " not in again.stdout
@@ -100,8 +209,22 @@ def test_text_models_benchmark_trains_seeds_of_a_text_native_model(tmp_path):
 
 def test_new_items_benchmark_scores_held_out_items_from_their_text(tmp_path):
     out = tmp_path / "new_items.json"
-    subprocess.run([sys.executable, str(REPO / "benchmarks" / "new_items.py"), "--held-out", "20", "--threads", "1",
-                    "--out", str(out)], check=True, capture_output=True, text=True, cwd=REPO)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "new_items.py"),
+            "--held-out",
+            "20",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     result = json.loads(out.read_text())
     assert result["held_out"] == 20 and result["request_s_1_item"] > 0
     assert result["auc_mean"] > 0.55  # the text prior places unseen items better than chance

@@ -1,4 +1,5 @@
 """End to end through the command lines, on the MovieLens + TMDB dataset."""
+
 import json
 import os
 import signal
@@ -15,13 +16,27 @@ from graphrec.cli import train as train_cli
 from graphrec.evaluation import EvaluationResult
 
 REPO = Path(__file__).resolve().parents[1]
-FAST = ["model.embedding_dim=16", "train.batch_size=2048", "train.num_threads=1", "train.eval_every=1", "train.patience=0",
-        "train.learning_rate=0.005", "eval.batch_size=256"]
+FAST = [
+    "model.embedding_dim=16",
+    "train.batch_size=2048",
+    "train.num_threads=1",
+    "train.eval_every=1",
+    "train.patience=0",
+    "train.learning_rate=0.005",
+    "eval.batch_size=256",
+]
 
 
 def train_args(out_dir, name, model="lightgcn", epochs=3, extra=()):
-    args = ["--config", str(REPO / "configs" / "ml-latest-small-tmdb" / f"{model}.yaml"), "--out-dir", str(out_dir),
-            "--name", name, "--quiet"]
+    args = [
+        "--config",
+        str(REPO / "configs" / "ml-latest-small-tmdb" / f"{model}.yaml"),
+        "--out-dir",
+        str(out_dir),
+        "--name",
+        name,
+        "--quiet",
+    ]
     for item in [*FAST, f"train.epochs={epochs}", *extra]:
         args += ["--set", item]
     return args
@@ -37,8 +52,16 @@ def two_runs(tmp_path_factory):
 
 def test_train_prints_a_results_table_and_writes_the_run(two_runs, capsys):
     run = two_runs / "lgcn"
-    for name in ("config.yaml", "metrics.jsonl", "results.json", "train.log", "checkpoints/best.pt",
-                 "checkpoints/last.pt", "per_user/test.npz", "per_user/valid.npz"):
+    for name in (
+        "config.yaml",
+        "metrics.jsonl",
+        "results.json",
+        "train.log",
+        "checkpoints/best.pt",
+        "checkpoints/last.pt",
+        "per_user/test.npz",
+        "per_user/valid.npz",
+    ):
         assert (run / name).exists(), name
     results = json.loads((run / "results.json").read_text())
     assert 0 < results["test"]["recall@20"] < 1
@@ -57,7 +80,10 @@ def test_evaluate_reproduces_the_saved_test_metrics(two_runs, capsys):
 
 
 def test_evaluate_with_valid_items_masked_changes_nothing_it_should_not(two_runs, capsys):
-    assert evaluate_cli.main([str(two_runs / "lgcn"), "--mask-valid", "--ks", "5", "50", "--quiet"]) == 0
+    assert (
+        evaluate_cli.main([str(two_runs / "lgcn"), "--mask-valid", "--ks", "5", "50", "--quiet"])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "recall@50" in printed and "recall@5 " in printed.replace("|", " ")
 
@@ -84,7 +110,12 @@ def test_user_errors_exit_2_without_traceback(tmp_path, capsys):
 
 def test_console_scripts_and_wrappers_agree():
     for script in ("train.py", "evaluate.py"):
-        out = subprocess.run([sys.executable, str(REPO / script), "--help"], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, str(REPO / script), "--help"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         assert "usage:" in out.stdout
 
 
@@ -95,7 +126,11 @@ def test_every_console_script_of_setup_py_resolves_to_a_working_main(capsys):
     import importlib
 
     tree = ast.parse((REPO / "setup.py").read_text(encoding="utf-8"))
-    call = next(n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup")
+    call = next(
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "setup"
+    )
     entry_points = ast.literal_eval(next(k.value for k in call.keywords if k.arg == "entry_points"))
     scripts = dict(line.replace(" ", "").split("=", 1) for line in entry_points["console_scripts"])
     assert scripts["graphrec"] == "graphrec.__main__:main"
@@ -119,7 +154,11 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     reference = tmp_path / "reference"
     assert train_cli.main(train_args(tmp_path, "reference", epochs=epochs)) == 0
 
-    command = [sys.executable, str(REPO / "train.py"), *train_args(tmp_path, "killed", epochs=epochs)]
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *train_args(tmp_path, "killed", epochs=epochs),
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     log = tmp_path / "killed" / "metrics.jsonl"
@@ -128,7 +167,9 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
         if log.exists() and len(log.read_text().splitlines()) >= 1:
             break
         time.sleep(0.05)
-    assert proc.poll() is None, "training finished before it could be killed: " + proc.stderr.read().decode()
+    assert proc.poll() is None, (
+        "training finished before it could be killed: " + proc.stderr.read().decode()
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_before_kill = len(log.read_text().splitlines())

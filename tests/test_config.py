@@ -1,4 +1,5 @@
 """Typed configs: YAML + overrides, clear errors, documented defaults."""
+
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_defaults_and_overrides():
-    config = load_config(None, ["model.num_layers=2", "eval.ks=[5, 50]", "train.learning_rate=1e-2", "data.seed=null"])
+    config = load_config(
+        None,
+        ["model.num_layers=2", "eval.ks=[5, 50]", "train.learning_rate=1e-2", "data.seed=null"],
+    )
     assert isinstance(config, RunConfig)
     assert isinstance(config.model, LightGCNConfig) and config.model.num_layers == 2
     assert config.eval.ks == [5, 50]
@@ -56,7 +60,10 @@ def test_key_of_another_model_is_rejected():
 def test_unknown_top_level_section(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("trian:\n  epochs: 3\n")
-    with pytest.raises(ConfigError, match="unknown config key 'trian'; valid keys: data, eval, model, name, out_dir, train"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown config key 'trian'; valid keys: data, eval, model, name, out_dir, train",
+    ):
         load_config(path)
 
 
@@ -68,7 +75,10 @@ def test_unknown_top_level_section(tmp_path):
         ("train.resume=maybe", "train.resume: expected bool"),
         ("eval.ks=20", r"eval.ks: expected a list \(list\[int\]\)"),
         ("eval.ks=[10, x]", r"eval.ks\[1\]: expected int"),
-        ("model.layer_combination=max", "model.layer_combination: 'max' is not one of 'mean' | 'sum'"),
+        (
+            "model.layer_combination=max",
+            "model.layer_combination: 'max' is not one of 'mean' | 'sum'",
+        ),
         ("model.name=gcn", r"model.name: unknown model .gcn.; available: .*lightgcn.*mf"),
         ("model.num_layers=-1", "model.num_layers: -1 is out of range"),
         ("train.epochs=__import__('os').system('true')", "train.epochs: expected int, got str"),
@@ -145,8 +155,15 @@ def test_shipped_configs_load(path):
 
 def test_reference_documents_every_key_and_is_in_sync():
     reference = config_reference()
-    for key in ("train.learning_rate", "data.rating_threshold", "eval.mask_valid_at_test", "model.layer_combination"):
+    for key in (
+        "train.learning_rate",
+        "data.rating_threshold",
+        "eval.mask_valid_at_test",
+        "model.layer_combination",
+    ):
         assert f"`{key}`" in reference
     assert "| `model.num_layers` | `int` | `3` |" in reference
     committed = (REPO / "configs" / "README.md").read_text(encoding="utf-8")
-    assert committed == reference, "configs/README.md is stale: run `python -m graphrec.config > configs/README.md`"
+    assert committed == reference, (
+        "configs/README.md is stale: run `python -m graphrec.config > configs/README.md`"
+    )

@@ -1,4 +1,5 @@
 """The README's two commands and CI stay in sync."""
+
 import re
 from pathlib import Path
 
@@ -15,7 +16,10 @@ def test_readme_opens_with_the_two_commands():
     text = (REPO / "README.md").read_text(encoding="utf-8")
     assert text.index("```bash") < 40, "the README must open with its commands"
     main_job, tests = readme_commands()
-    assert main_job.startswith("pip install torch==2.13.0 && ") and "python evaluate.py pipeline" in main_job
+    assert (
+        main_job.startswith("pip install torch==2.13.0 && ")
+        and "python evaluate.py pipeline" in main_job
+    )
     assert tests.startswith("pip install torch==2.13.0 && ") and "pytest" in tests
 
 
@@ -30,7 +34,7 @@ def test_ci_runs_the_readme_main_job_verbatim_in_quick_mode():
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
     quick = [line for line in ci if line.startswith(main_job)]
     assert quick, "CI must run the README's main-job command verbatim"
-    assert quick[0][len(main_job):].split() == ["--quick", "--quiet"]
+    assert quick[0][len(main_job) :].split() == ["--quick", "--quiet"]
     # in its own environment, not the test environment (whose extras once hid a missing dependency)
     venv = ci.index(". .ci-main-venv/bin/activate")
     assert venv < ci.index(quick[0]) < ci.index(". .ci-venv/bin/activate")
@@ -43,18 +47,25 @@ def test_main_job_installs_everything_it_imports():
     assert re.search(r'"matplotlib>=', core)
 
 
-def test_a_missing_report_dependency_stops_the_main_job_before_any_work(tmp_path, monkeypatch, capsys):
+def test_a_missing_report_dependency_stops_the_main_job_before_any_work(
+    tmp_path, monkeypatch, capsys
+):
     from graphrec import optional
     from graphrec.cli.evaluate import main
 
     real_find_spec = optional.find_spec
-    monkeypatch.setattr(optional, "find_spec", lambda name: None if name == "matplotlib" else real_find_spec(name))
+    monkeypatch.setattr(
+        optional, "find_spec", lambda name: None if name == "matplotlib" else real_find_spec(name)
+    )
     main_job, _ = readme_commands()
     config = REPO / re.search(r"python evaluate.py pipeline (\S+)", main_job).group(1)
     assert main(["pipeline", str(config), "--out-dir", str(tmp_path / "out"), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert "'matplotlib'" in error and "pip install" in error
-    assert not any((tmp_path / "out").rglob("*.pt")) and not (tmp_path / "out" / "ml-latest-small-tmdb" / "kg").exists()
+    assert (
+        not any((tmp_path / "out").rglob("*.pt"))
+        and not (tmp_path / "out" / "ml-latest-small-tmdb" / "kg").exists()
+    )
 
 
 def test_main_job_config_exists_and_ships_its_llm_outputs():

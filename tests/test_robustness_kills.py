@@ -1,4 +1,5 @@
 """A fast sample of the kill -9 suite of ``benchmarks/robustness.py`` (one killed run each)."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -9,7 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _robustness():
-    spec = importlib.util.spec_from_file_location("robustness_bench", REPO / "benchmarks" / "robustness.py")
+    spec = importlib.util.spec_from_file_location(
+        "robustness_bench", REPO / "benchmarks" / "robustness.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,4 +1,5 @@
 """benchmarks/speed.py --load: competing busy processes that run during a row and never outlive the benchmark."""
+
 import importlib.util
 import os
 import subprocess
@@ -13,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def speed():
-    spec = importlib.util.spec_from_file_location("speed_benchmark", REPO / "benchmarks" / "speed.py")
+    spec = importlib.util.spec_from_file_location(
+        "speed_benchmark", REPO / "benchmarks" / "speed.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

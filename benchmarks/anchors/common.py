@@ -1,5 +1,6 @@
 """Helpers shared by the anchor workers of ``benchmarks/speed.py`` (standard library only,
 so the RecBole worker can import it from its own virtual environment)."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,19 +18,34 @@ DATASET = "rlmrec-amazon-book"
 DATA_DIR = Path(os.environ.get("GRAPHREC_DATA_DIR") or REPO.parent / "shared" / "data") / DATASET
 
 #: the issue's setup: LightGCN, embedding 32, 3 layers, batch 4096 (30 batches per epoch)
-SETUP = {"embedding_dim": 32, "num_layers": 3, "batch_size": 4096, "learning_rate": 1e-3, "l2_weight": 1e-7, "topk": 20}
+SETUP = {
+    "embedding_dim": 32,
+    "num_layers": 3,
+    "batch_size": 4096,
+    "learning_rate": 1e-3,
+    "l2_weight": 1e-7,
+    "topk": 20,
+}
 
 
 def worker_arguments(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)")
-    parser.add_argument("--evals", type=int, default=2, help="timed full-ranking evaluations (after one warm-up)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="timed epochs (after one warm-up epoch)"
+    )
+    parser.add_argument(
+        "--evals", type=int, default=2, help="timed full-ranking evaluations (after one warm-up)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=2023)
     parser.add_argument("--variant", default=None, help="worker-specific variant")
-    parser.add_argument("--curve-epochs", type=int, default=0, help="convergence mode: train this many epochs")
-    parser.add_argument("--curve-every", type=int, default=5, help="convergence mode: evaluate every N epochs")
+    parser.add_argument(
+        "--curve-epochs", type=int, default=0, help="convergence mode: train this many epochs"
+    )
+    parser.add_argument(
+        "--curve-every", type=int, default=5, help="convergence mode: evaluate every N epochs"
+    )
     return parser.parse_args()
 
 

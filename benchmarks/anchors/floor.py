@@ -7,6 +7,7 @@ on an int64 CSR tensor, the way a plain PyTorch implementation calls it).
 matrix on every backward.  The evaluation floor is dense scores for all test users in
 batches of 4096, their training items set to ``-inf`` and ``torch.topk(20)``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -38,7 +39,9 @@ def main() -> None:
 
     data = load("rlmrec-amazon-book")
     device = torch.device(args.device)
-    adjacency = to_torch_csr(symmetric_normalize(bipartite_adjacency(data.train)), device, index_dtype=torch.int64)
+    adjacency = to_torch_csr(
+        symmetric_normalize(bipartite_adjacency(data.train)), device, index_dtype=torch.int64
+    )
     n_nodes = adjacency.shape[0]
     x = torch.nn.Parameter(torch.randn(n_nodes, SETUP["embedding_dim"], device=device) * 0.1)
     grad = torch.randn(n_nodes, SETUP["embedding_dim"], device=device)
@@ -71,11 +74,13 @@ def main() -> None:
                 torch.topk(scores, SETUP["topk"], dim=1)
         sync(args.device)
 
-    emit({
-        "epoch_seconds": timed(epoch, args.epochs),
-        "eval_seconds": None if stock else timed(evaluate, args.evals),
-        "batches_per_epoch": batches,
-    })
+    emit(
+        {
+            "epoch_seconds": timed(epoch, args.epochs),
+            "eval_seconds": None if stock else timed(evaluate, args.evals),
+            "batches_per_epoch": batches,
+        }
+    )
 
 
 if __name__ == "__main__":

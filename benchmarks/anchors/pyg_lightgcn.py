@@ -10,6 +10,7 @@ default L2 on the batch's node embeddings.  Evaluation as in the example's ``tes
 user batches, training edges set to ``-inf``, a dense boolean ground-truth matrix,
 ``topk(20)``, recall per batch.
 """
+
 from __future__ import annotations
 
 import sys
@@ -37,27 +38,40 @@ def main() -> None:
     n_users, n_items = data.n_users, data.n_items
     num_nodes = n_users + n_items
     coo = data.train.tocoo()
-    train_edge_label_index = torch.from_numpy(np.stack([coo.row, coo.col + n_users]).astype(np.int64)).to(device)
-    edge_index = torch.cat([train_edge_label_index, train_edge_label_index.flip(0)], dim=1)  # ToUndirected
+    train_edge_label_index = torch.from_numpy(
+        np.stack([coo.row, coo.col + n_users]).astype(np.int64)
+    ).to(device)
+    edge_index = torch.cat(
+        [train_edge_label_index, train_edge_label_index.flip(0)], dim=1
+    )  # ToUndirected
     if args.variant == "sparse":
         graph = to_torch_csr_tensor(edge_index, size=(num_nodes, num_nodes))
     else:
         graph = edge_index
     test = data.test.tocoo()
-    test_edge_label_index = torch.from_numpy(np.stack([test.row, test.col + n_users]).astype(np.int64)).to(device)
+    test_edge_label_index = torch.from_numpy(
+        np.stack([test.row, test.col + n_users]).astype(np.int64)
+    ).to(device)
 
-    model = LightGCN(num_nodes=num_nodes, embedding_dim=SETUP["embedding_dim"], num_layers=SETUP["num_layers"]).to(device)
+    model = LightGCN(
+        num_nodes=num_nodes, embedding_dim=SETUP["embedding_dim"], num_layers=SETUP["num_layers"]
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=SETUP["learning_rate"])
     n_edges = train_edge_label_index.size(1)
-    loader = torch.utils.data.DataLoader(range(n_edges), shuffle=True, batch_size=SETUP["batch_size"])
+    loader = torch.utils.data.DataLoader(
+        range(n_edges), shuffle=True, batch_size=SETUP["batch_size"]
+    )
 
     def epoch():
         for index in loader:
             pos_edge_label_index = train_edge_label_index[:, index]
-            neg_edge_label_index = torch.stack([
-                pos_edge_label_index[0],
-                torch.randint(n_users, n_users + n_items, (index.numel(),), device=device),
-            ], dim=0)
+            neg_edge_label_index = torch.stack(
+                [
+                    pos_edge_label_index[0],
+                    torch.randint(n_users, n_users + n_items, (index.numel(),), device=device),
+                ],
+                dim=0,
+            )
             edge_label_index = torch.cat([pos_edge_label_index, neg_edge_label_index], dim=1)
             optimizer.zero_grad()
             pos_rank, neg_rank = model(graph, edge_label_index).chunk(2)
@@ -77,10 +91,14 @@ def main() -> None:
             end = start + batch_size
             logits = user_emb[start:end] @ book_emb.t()
             mask = (train_edge_label_index[0] >= start) & (train_edge_label_index[0] < end)
-            logits[train_edge_label_index[0, mask] - start, train_edge_label_index[1, mask] - n_users] = float("-inf")
+            logits[
+                train_edge_label_index[0, mask] - start, train_edge_label_index[1, mask] - n_users
+            ] = float("-inf")
             ground_truth = torch.zeros_like(logits, dtype=torch.bool)
             mask = (test_edge_label_index[0] >= start) & (test_edge_label_index[0] < end)
-            ground_truth[test_edge_label_index[0, mask] - start, test_edge_label_index[1, mask] - n_users] = True
+            ground_truth[
+                test_edge_label_index[0, mask] - start, test_edge_label_index[1, mask] - n_users
+            ] = True
             node_count = degree(test_edge_label_index[0, mask] - start, num_nodes=logits.size(0))
             topk_index = logits.topk(k, dim=-1).indices
             isin_mat = ground_truth.gather(1, topk_index)
@@ -89,12 +107,14 @@ def main() -> None:
         sync(args.device)
         result["recall@20"] = recall / total_examples
 
-    emit({
-        "epoch_seconds": timed(epoch, args.epochs),
-        "eval_seconds": timed(evaluate, args.evals),
-        "recall@20": result["recall@20"],
-        "batches_per_epoch": len(loader),
-    })
+    emit(
+        {
+            "epoch_seconds": timed(epoch, args.epochs),
+            "eval_seconds": timed(evaluate, args.evals),
+            "recall@20": result["recall@20"],
+            "batches_per_epoch": len(loader),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ one training epoch is ``Trainer._train_epoch`` (RecBole's own sampler and data l
 the evaluation is ``Trainer.evaluate`` on the test split (full ranking, train and valid items
 masked, RecBole's own top-k and metrics).
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,14 +79,16 @@ def main() -> None:
         result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
         if repeat > 0:
             eval_seconds.append(time.perf_counter() - start)
-    emit({
-        "epoch_seconds": epoch_seconds,
-        "eval_seconds": eval_seconds,
-        "recall@20": float(result["recall@20"]),
-        "eval_masks": "train + valid (RecBole's full ranking)",
-        "batches_per_epoch": len(train_data),
-        "versions": {"recbole": __import__("recbole").__version__, "torch": torch.__version__},
-    })
+    emit(
+        {
+            "epoch_seconds": epoch_seconds,
+            "eval_seconds": eval_seconds,
+            "recall@20": float(result["recall@20"]),
+            "eval_masks": "train + valid (RecBole's full ranking)",
+            "batches_per_epoch": len(train_data),
+            "versions": {"recbole": __import__("recbole").__version__, "torch": torch.__version__},
+        }
+    )
 
 
 if __name__ == "__main__":

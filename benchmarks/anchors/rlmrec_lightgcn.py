@@ -16,6 +16,7 @@ What RLMRec's code does, and this file does the same way:
   a dense 0/1 training mask per user (``csr[users].toarray()``), ``preds * (1 - mask) -
   1e8 * mask``, ``t.topk(20)`` and Recall@20 computed per user in Python.
 """
+
 from __future__ import annotations
 
 import sys
@@ -57,7 +58,9 @@ def main() -> None:
         mat = mat.dot(d_inv_sqrt_mat).transpose().dot(d_inv_sqrt_mat).tocoo()
         idxs = torch.from_numpy(np.vstack([mat.row, mat.col]).astype(np.int64))
         vals = torch.from_numpy(mat.data.astype(np.float32))
-        with warnings.catch_warnings():  # t.sparse.FloatTensor in RLMRec; same uncoalesced COO tensor
+        with (
+            warnings.catch_warnings()
+        ):  # t.sparse.FloatTensor in RLMRec; same uncoalesced COO tensor
             warnings.simplefilter("ignore")
             return torch.sparse_coo_tensor(idxs, vals, mat.shape).to(device)
 
@@ -123,7 +126,9 @@ def main() -> None:
     model = LightGCN().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=SETUP["learning_rate"])
     trn_data = PairwiseTrnData(train)
-    loader = dataloader.DataLoader(trn_data, batch_size=SETUP["batch_size"], shuffle=True, num_workers=0)
+    loader = dataloader.DataLoader(
+        trn_data, batch_size=SETUP["batch_size"], shuffle=True, num_workers=0
+    )
 
     def epoch():
         model.train()
@@ -139,7 +144,10 @@ def main() -> None:
     train_csr = data.train.tocsr()
     test_csr = data.test.tocsr()
     test_users = np.flatnonzero(np.diff(test_csr.indptr) > 0)
-    test_lists = [test_csr.indices[test_csr.indptr[u] : test_csr.indptr[u + 1]].tolist() for u in range(n_users)]
+    test_lists = [
+        test_csr.indices[test_csr.indptr[u] : test_csr.indptr[u + 1]].tolist()
+        for u in range(n_users)
+    ]
     recall_holder = {}
 
     def evaluate():
@@ -169,12 +177,14 @@ def main() -> None:
         emit({"curve": curve, "seed": args.seed})
         return
 
-    emit({
-        "epoch_seconds": timed(epoch, args.epochs),
-        "eval_seconds": timed(evaluate, args.evals),
-        "recall@20": recall_holder["recall@20"],
-        "batches_per_epoch": len(loader),
-    })
+    emit(
+        {
+            "epoch_seconds": timed(epoch, args.epochs),
+            "eval_seconds": timed(evaluate, args.evals),
+            "recall@20": recall_holder["recall@20"],
+            "batches_per_epoch": len(loader),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 
 Command line: ``python -m graphrec.augmentation generate|inspect`` (see :mod:`~graphrec.augmentation.cli`).
 """
+
 from graphrec.augmentation.edges import AugmentedEdges, load_edges, read_records, write_edges
 from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
 from graphrec.augmentation.prompt import PROMPT_VERSION, build_messages, item_text

@@ -12,6 +12,7 @@ Training replays it (``train.augmentation.path``) without calling any LLM.  The 
 ``data_fingerprint`` ties the file to the split it was generated on: the candidates were
 unseen training items of exactly that split, so loading it against another split is refused.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,7 +55,9 @@ class AugmentedEdges:
 def write_edges(path: str | Path, header: dict[str, Any], edges: list[dict[str, Any]]) -> None:
     """Write the header and edge records atomically (a crash leaves the old file or the new one)."""
     with atomic_open(path, "w") as handle:
-        handle.write(json.dumps({"kind": "header", "format": FORMAT, **header}, ensure_ascii=False) + "\n")
+        handle.write(
+            json.dumps({"kind": "header", "format": FORMAT, **header}, ensure_ascii=False) + "\n"
+        )
         for edge in edges:
             handle.write(json.dumps({"kind": "edge", **edge}, ensure_ascii=False) + "\n")
 
@@ -68,13 +71,21 @@ def read_records(path: str | Path) -> tuple[dict[str, Any], list[tuple[int, dict
         kind = record.get("kind")
         if header is None:
             if kind != "header" or record.get("format") != FORMAT:
-                raise DataFormatError(f"the first line must be a header with format {FORMAT!r}",
-                                      path=path, line=number, field="format")
+                raise DataFormatError(
+                    f"the first line must be a header with format {FORMAT!r}",
+                    path=path,
+                    line=number,
+                    field="format",
+                )
             header = record
             continue
         if kind != "edge":
-            raise DataFormatError(f"unknown record kind {kind!r} (expected 'edge')", path=path, line=number,
-                                  field="kind")
+            raise DataFormatError(
+                f"unknown record kind {kind!r} (expected 'edge')",
+                path=path,
+                line=number,
+                field="kind",
+            )
         for name in _EDGE_FIELDS:
             if not isinstance(record.get(name), (str, int)) or isinstance(record.get(name), bool):
                 raise DataFormatError("missing or not an id", path=path, line=number, field=name)
@@ -84,7 +95,9 @@ def read_records(path: str | Path) -> tuple[dict[str, Any], list[tuple[int, dict
     return header, edges
 
 
-def load_edges(path: str | Path, data: InteractionData, check_fingerprint: bool = True) -> AugmentedEdges:
+def load_edges(
+    path: str | Path, data: InteractionData, check_fingerprint: bool = True
+) -> AugmentedEdges:
     """Read an augmented edge file and map it to ``data``'s internal ids.
 
     Raises :class:`~graphrec.errors.DataFormatError` naming the file, line and field for
@@ -98,25 +111,45 @@ def load_edges(path: str | Path, data: InteractionData, check_fingerprint: bool 
     if check_fingerprint and header.get("data_fingerprint") not in (None, data_fingerprint(data)):
         raise DataFormatError(
             f"generated on another split of {header.get('dataset')!r} (data_fingerprint differs): its candidates were "
-            "unseen items of that split; regenerate it for this split", path=path, line=1, field="data_fingerprint")
+            "unseen items of that split; regenerate it for this split",
+            path=path,
+            line=1,
+            field="data_fingerprint",
+        )
     users, pos, neg = [], [], []
     for number, record in records:
         ids = []
-        for name, lookup in (("user", data.user_index), ("pos", data.item_index), ("neg", data.item_index)):
+        for name, lookup in (
+            ("user", data.user_index),
+            ("pos", data.item_index),
+            ("neg", data.item_index),
+        ):
             try:
                 ids.append(int(lookup([str(record[name])])[0]))
             except KeyError as err:
-                raise DataFormatError(f"{err.args[0]} in dataset {data.name!r}", path=path, line=number,
-                                      field=name) from None
+                raise DataFormatError(
+                    f"{err.args[0]} in dataset {data.name!r}", path=path, line=number, field=name
+                ) from None
         if ids[1] == ids[2]:
-            raise DataFormatError("the liked and the disliked item are the same", path=path, line=number, field="neg")
+            raise DataFormatError(
+                "the liked and the disliked item are the same", path=path, line=number, field="neg"
+            )
         for field_name, item in (("pos", ids[1]), ("neg", ids[2])):
-            if data.train[ids[0], item] != 0:  # candidates are unseen items: this file is not for this split
-                raise DataFormatError(f"the {'liked' if field_name == 'pos' else 'disliked'} item is already a "
-                                      "training interaction of the user", path=path, line=number, field=field_name)
+            if (
+                data.train[ids[0], item] != 0
+            ):  # candidates are unseen items: this file is not for this split
+                raise DataFormatError(
+                    f"the {'liked' if field_name == 'pos' else 'disliked'} item is already a "
+                    "training interaction of the user",
+                    path=path,
+                    line=number,
+                    field=field_name,
+                )
         users.append(ids[0])
         pos.append(ids[1])
         neg.append(ids[2])
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     as_tensor = lambda values: torch.from_numpy(np.asarray(values, dtype=np.int64))  # noqa: E731
-    return AugmentedEdges(as_tensor(users), as_tensor(pos), as_tensor(neg), header=header, sha256=digest)
+    return AugmentedEdges(
+        as_tensor(users), as_tensor(pos), as_tensor(neg), header=header, sha256=digest
+    )

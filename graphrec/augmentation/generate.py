@@ -19,15 +19,17 @@ parser is bounded and never raises (:func:`~graphrec.augmentation.parse.parse_ch
 and should it ever, the reply is journaled as a rejection (``no_answer``) rather than
 crashing this run and, through the cache, every rerun.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -78,7 +80,9 @@ class GenerationSettings:
 
     def __post_init__(self) -> None:
         if self.users < 0 or self.candidates < 2 or self.history < 1 or self.max_tokens < 4:
-            raise ConfigError("augmentation: users >= 0, candidates >= 2, history >= 1 and max_tokens >= 4 are required")
+            raise ConfigError(
+                "augmentation: users >= 0, candidates >= 2, history >= 1 and max_tokens >= 4 are required"
+            )
 
 
 @dataclass
@@ -106,19 +110,25 @@ def sample_users(n_users: int, count: int, seed: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def top_unseen(scorer: Scorer, train, users: np.ndarray, k: int, batch_size: int = 1024) -> np.ndarray:
+def top_unseen(
+    scorer: Scorer, train, users: np.ndarray, k: int, batch_size: int = 1024
+) -> np.ndarray:
     """``[len(users), k]`` best-scored items per user excluding their training items."""
     rows = []
     for start in range(0, len(users), batch_size):
-        batch = torch.as_tensor(users[start:start + batch_size], dtype=torch.long)
+        batch = torch.as_tensor(users[start : start + batch_size], dtype=torch.long)
         scores = scorer(batch).float().cpu().clone()
         sub = train[batch.numpy()].tocoo()
-        scores[torch.as_tensor(sub.row, dtype=torch.long), torch.as_tensor(sub.col, dtype=torch.long)] = -torch.inf
+        scores[
+            torch.as_tensor(sub.row, dtype=torch.long), torch.as_tensor(sub.col, dtype=torch.long)
+        ] = -torch.inf
         rows.append(torch.topk(scores, k, dim=1).indices.numpy())
     return np.concatenate(rows) if rows else np.zeros((0, k), dtype=np.int64)
 
 
-def _user_prompt(data: InteractionData, user: int, candidates: np.ndarray, settings: GenerationSettings):
+def _user_prompt(
+    data: InteractionData, user: int, candidates: np.ndarray, settings: GenerationSettings
+):
     rng = np.random.default_rng([settings.seed, int(user)])
     train_items = data.train[int(user)].indices
     history = rng.choice(train_items, size=min(settings.history, len(train_items)), replace=False)
@@ -173,7 +183,9 @@ def generate_augmentation(
     work = Path(work_dir) if work_dir is not None else out.with_name(out.name + ".work")
     # one writer per work folder: two runs would ask every user twice and journal them twice
     with folder_lock(work, "augmentation work folder"):
-        return _generate_locked(data, scorer, backend, out, settings, work, cache, base_run, progress, command)
+        return _generate_locked(
+            data, scorer, backend, out, settings, work, cache, base_run, progress, command
+        )
 
 
 def _generate_locked(
@@ -193,7 +205,9 @@ def _generate_locked(
 
     settings = settings or GenerationSettings()
     own_cache = not isinstance(cache, ResponseCache)
-    response_cache = cache if isinstance(cache, ResponseCache) else ResponseCache(cache or work / "cache.sqlite")
+    response_cache = (
+        cache if isinstance(cache, ResponseCache) else ResponseCache(cache or work / "cache.sqlite")
+    )
     identity = backend.identity()
     fingerprint = {
         "prompt_version": PROMPT_VERSION,
@@ -212,27 +226,39 @@ def _generate_locked(
         candidates = top_unseen(scorer, data.train, users, settings.candidates)
         report.users = len(users)
         report.resumed_users = sum(journal.is_finished(data.user_ids[u]) for u in users)
-        bar = tqdm(total=len(users), initial=report.resumed_users, desc="augmentation", unit="user",
-                   disable=None if progress else True)
-        todo = [(int(u), c) for u, c in zip(users, candidates) if not journal.is_finished(data.user_ids[u])]
+        bar = tqdm(
+            total=len(users),
+            initial=report.resumed_users,
+            desc="augmentation",
+            unit="user",
+            disable=None if progress else True,
+        )
+        todo = [
+            (int(u), c)
+            for u, c in zip(users, candidates)
+            if not journal.is_finished(data.user_ids[u])
+        ]
         batch_size = max(1, int(getattr(backend, "max_batch", 1)))
         for offset in range(0, len(todo), batch_size):
-            group = todo[offset:offset + batch_size]
+            group = todo[offset : offset + batch_size]
             prompts = [_user_prompt(data, u, c, settings) for u, c in group]
             keys = [cache_key(identity, PROMPT_VERSION, CACHE_NAMESPACE, p[0]) for p in prompts]
             replies: list[Completion | BackendError | None] = [response_cache.get(k) for k in keys]
             report.cache_hits += sum(r is not None for r in replies)
             missing = [i for i, r in enumerate(replies) if r is None]
             if missing:
-                answers = backend.complete_batch([prompts[i][0] for i in missing], max_tokens=settings.max_tokens,
-                                                 json_mode=True)
+                answers = backend.complete_batch(
+                    [prompts[i][0] for i in missing], max_tokens=settings.max_tokens, json_mode=True
+                )
                 report.llm_calls += len(missing)
                 for i, answer in zip(missing, answers):
                     replies[i] = answer
                     if isinstance(answer, Completion):
                         response_cache.put(keys[i], answer, model=str(identity.get("model", "")))
             unavailable = None
-            for (user, _), (messages, shown, titles), key, reply in zip(group, prompts, keys, replies):
+            for (user, _), (messages, shown, titles), key, reply in zip(
+                group, prompts, keys, replies
+            ):
                 raw_user = str(data.user_ids[user])
                 # unreachable, or a failure every call would share (e.g. HTTP 401): stop, journal nothing,
                 # so the next run asks again instead of recording every user as failed
@@ -244,13 +270,24 @@ def _generate_locked(
                     journal.record(raw_user, "failed", error=str(reply)[:300])
                     continue
                 outcome = _parse(reply.text, titles)
-                common = {"candidates": [str(data.item_ids[i]) for i in shown], "cache_key": key,
-                          "response": reply.text[:500], "time": _now()}
+                common = {
+                    "candidates": [str(data.item_ids[i]) for i in shown],
+                    "cache_key": key,
+                    "response": reply.text[:500],
+                    "time": _now(),
+                }
                 if isinstance(outcome, Choice):
-                    journal.record(raw_user, "done", pos=str(data.item_ids[shown[outcome.like]]),
-                                   neg=str(data.item_ids[shown[outcome.dislike]]), **common)
+                    journal.record(
+                        raw_user,
+                        "done",
+                        pos=str(data.item_ids[shown[outcome.like]]),
+                        neg=str(data.item_ids[shown[outcome.dislike]]),
+                        **common,
+                    )
                 else:
-                    journal.record(raw_user, "skipped", reason=outcome.reason, detail=outcome.detail, **common)
+                    journal.record(
+                        raw_user, "skipped", reason=outcome.reason, detail=outcome.detail, **common
+                    )
                 bar.update(1)
             done = [r for r in journal.finished()]
             bar.set_postfix(edges=sum(r["status"] == "done" for r in done), calls=report.llm_calls)
@@ -261,7 +298,9 @@ def _generate_locked(
         edges, rejected = _collect(journal, data, users, identity)
         report.edges = len(edges)
         report.rejected = rejected
-        report.failed = sum(journal.records.get(str(data.user_ids[u]), {}).get("status") == "failed" for u in users)
+        report.failed = sum(
+            journal.records.get(str(data.user_ids[u]), {}).get("status") == "failed" for u in users
+        )
         report.seconds = time.perf_counter() - start
         header = {
             "dataset": data.name,
@@ -270,15 +309,27 @@ def _generate_locked(
             "backend": identity,
             "base_run": base_run or {},
             "settings": asdict(settings),
-            "counts": {"users": report.users, "edges": report.edges, "rejected": rejected, "failed": report.failed,
-                       "acceptance": round(report.acceptance, 4)},
+            "counts": {
+                "users": report.users,
+                "edges": report.edges,
+                "rejected": rejected,
+                "failed": report.failed,
+                "acceptance": round(report.acceptance, 4),
+            },
             "created": _now(),
             "command": command,
         }
         write_edges(out, header, edges)
-        log.info("%d users -> %d augmented triplets (%s rejected: %s; %d failed); %d LLM calls, %d cache hits",
-                 report.users, report.edges, sum(rejected.values()), rejected, report.failed, report.llm_calls,
-                 report.cache_hits)
+        log.info(
+            "%d users -> %d augmented triplets (%s rejected: %s; %d failed); %d LLM calls, %d cache hits",
+            report.users,
+            report.edges,
+            sum(rejected.values()),
+            rejected,
+            report.failed,
+            report.llm_calls,
+            report.cache_hits,
+        )
         return report
     finally:
         journal.close()
@@ -295,7 +346,9 @@ def _parse(text: str, titles: Sequence[str]) -> Choice | Rejection:
         return Rejection("no_answer", f"parser error: {type(exc).__name__}")
 
 
-def _collect(journal: Journal, data: InteractionData, users: Sequence[int], identity: dict) -> tuple[list[dict], dict]:
+def _collect(
+    journal: Journal, data: InteractionData, users: Sequence[int], identity: dict
+) -> tuple[list[dict], dict]:
     edges: list[dict] = []
     rejected: Counter = Counter({reason: 0 for reason in REASONS})
     for user in users:
@@ -303,9 +356,19 @@ def _collect(journal: Journal, data: InteractionData, users: Sequence[int], iden
         if record is None:
             continue
         if record["status"] == "done":
-            edges.append({"user": record["item_id"], "pos": record["pos"], "neg": record["neg"],
-                          "candidates": record["candidates"], "backend": identity, "prompt_version": PROMPT_VERSION,
-                          "time": record["time"], "cache_key": record["cache_key"], "response": record["response"]})
+            edges.append(
+                {
+                    "user": record["item_id"],
+                    "pos": record["pos"],
+                    "neg": record["neg"],
+                    "candidates": record["candidates"],
+                    "backend": identity,
+                    "prompt_version": PROMPT_VERSION,
+                    "time": record["time"],
+                    "cache_key": record["cache_key"],
+                    "response": record["response"],
+                }
+            )
         elif record["status"] == "skipped":
             rejected[record["reason"]] += 1
     return edges, dict(rejected)
@@ -338,7 +401,14 @@ def base_run_provenance(run_dir: str | Path) -> dict[str, Any]:
     from graphrec.config import load_config
 
     config = load_config(run_dir / "config.yaml")
-    return {"path": str(run_dir), "model": config.model.name, "seed": config.train.seed,
-            "best_epoch": results.get("best_epoch"), "test": {k: v for k, v in (results.get("test") or {}).items()
-                                                               if k in ("recall@20", "ndcg@20")},
-            "checkpoint_sha256": digest, "weights_sha256": weights}
+    return {
+        "path": str(run_dir),
+        "model": config.model.name,
+        "seed": config.train.seed,
+        "best_epoch": results.get("best_epoch"),
+        "test": {
+            k: v for k, v in (results.get("test") or {}).items() if k in ("recall@20", "ndcg@20")
+        },
+        "checkpoint_sha256": digest,
+        "weights_sha256": weights,
+    }

@@ -15,36 +15,77 @@ than 100 digits is rejected (``no_answer``, with the bound in the detail) before
 JSON or regular-expression work (:mod:`kg.safejson`), and every pattern used on
 reply text runs in linear time, so no reply can wedge a run.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from kg import safejson
 
 #: rejection reasons, in the order they are checked
 REASONS = ("empty", "no_answer", "missing_like", "missing_dislike", "not_a_candidate", "same_item")
 
-_LIKE_KEYS = {"like", "liked", "likes", "favorite", "favourite", "best", "positive", "pos", "most", "most_liked",
-              "like_most", "prefer", "preferred", "recommend", "recommended", "yes", "would_like"}
-_DISLIKE_KEYS = {"dislike", "disliked", "dislikes", "least", "least_liked", "like_least", "worst", "negative", "neg",
-                 "not_like", "wouldnt_like", "would_not_like", "hate", "no", "avoid"}
+_LIKE_KEYS = {
+    "like",
+    "liked",
+    "likes",
+    "favorite",
+    "favourite",
+    "best",
+    "positive",
+    "pos",
+    "most",
+    "most_liked",
+    "like_most",
+    "prefer",
+    "preferred",
+    "recommend",
+    "recommended",
+    "yes",
+    "would_like",
+}
+_DISLIKE_KEYS = {
+    "dislike",
+    "disliked",
+    "dislikes",
+    "least",
+    "least_liked",
+    "like_least",
+    "worst",
+    "negative",
+    "neg",
+    "not_like",
+    "wouldnt_like",
+    "would_not_like",
+    "hate",
+    "no",
+    "avoid",
+}
 #: longest reply parsed (characters); answers are a few dozen
 MAX_REPLY_CHARS = 16_000
 _LIMITS = safejson.Limits(max_chars=MAX_REPLY_CHARS, max_depth=32, max_digits=100, max_attempts=64)
 # The two number patterns run on whitespace-collapsed, stripped text (one space between
 # tokens), so each optional space is one bounded choice: no ``\s*\s*`` backtracking,
 # which took minutes on a value holding a long run of spaces.
-_NUMBER_RE = re.compile(r"^(?:(?:candidate|movie|item|number|no\.?|#) ?)?[\[(#]? ?(\d{1,4}) ?[\])]? ?[.:)]?$",
-                        re.IGNORECASE)
+_NUMBER_RE = re.compile(
+    r"^(?:(?:candidate|movie|item|number|no\.?|#) ?)?[\[(#]? ?(\d{1,4}) ?[\])]? ?[.:)]?$",
+    re.IGNORECASE,
+)
 _LEADING_NUMBER_RE = re.compile(r"^[\[(#]? ?(\d{1,4}) ?[\])]?[.:)]? \S")
-_NUMBER_MAX_CHARS = 40  # longer (collapsed) values cannot match _NUMBER_RE; _LEADING_NUMBER_RE reads a prefix
+_NUMBER_MAX_CHARS = (
+    40  # longer (collapsed) values cannot match _NUMBER_RE; _LEADING_NUMBER_RE reads a prefix
+)
 _PROSE_LIKE_RE = re.compile(
     r"(?<![\w-])(?<!dis)(?<!not )(?<!n't )(?:like|liked|likes|favou?rite|prefer\w*|best|most)\b[^\d\n]{0,30}?(\d{1,4})\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _PROSE_DISLIKE_RE = re.compile(
-    r"\b(?:dislike[sd]?|least|worst|not like|n't like|hate[sd]?|avoid)\b[^\d\n]{0,30}?(\d{1,4})\b", re.IGNORECASE)
+    r"\b(?:dislike[sd]?|least|worst|not like|n't like|hate[sd]?|avoid)\b[^\d\n]{0,30}?(\d{1,4})\b",
+    re.IGNORECASE,
+)
 _BRACKETED_RE = re.compile(r"\[\s*(\d{1,4})\s*\]")
 
 
@@ -103,8 +144,9 @@ def _resolve(value: Any, titles: Sequence[str]) -> int:
         raise _NotACandidate(f"number {value} outside 1-{n}")
     if isinstance(value, str):
         compact = " ".join(value.split())
-        match = ((_NUMBER_RE.match(compact) if len(compact) <= _NUMBER_MAX_CHARS else None)
-                 or _LEADING_NUMBER_RE.match(compact[:_NUMBER_MAX_CHARS]))
+        match = (
+            _NUMBER_RE.match(compact) if len(compact) <= _NUMBER_MAX_CHARS else None
+        ) or _LEADING_NUMBER_RE.match(compact[:_NUMBER_MAX_CHARS])
         if match:
             return _resolve(int(match.group(1)), titles)
         wanted = _casefold_title(value)
@@ -152,9 +194,16 @@ def parse_choice(text: str, titles: Sequence[str]) -> Choice | Rejection:
     if like_raw is None and dislike_raw is None:
         dislike_match = _PROSE_DISLIKE_RE.search(text)
         # "would like least 4" / "least liked 4" are dislikes: a like match overlapping it is skipped
-        like_match = next((m for m in _PROSE_LIKE_RE.finditer(text)
-                           if dislike_match is None or m.end() <= dislike_match.start()
-                           or m.start() >= dislike_match.end()), None)
+        like_match = next(
+            (
+                m
+                for m in _PROSE_LIKE_RE.finditer(text)
+                if dislike_match is None
+                or m.end() <= dislike_match.start()
+                or m.start() >= dislike_match.end()
+            ),
+            None,
+        )
         like_raw = int(like_match.group(1)) if like_match else None
         dislike_raw = int(dislike_match.group(1)) if dislike_match else None
         if like_raw is None and dislike_raw is None:

@@ -6,10 +6,11 @@ the last user message changes.  Catalogue text is data: it sits between
 ``<history>``/``<candidates>`` tags, and tag-looking sequences inside it are
 defused so an overview cannot close the block and speak as the user.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -66,7 +67,11 @@ def item_text(info: pd.DataFrame | None, item: int, description_chars: int = 100
 
     def field(name: str) -> str:
         value = row.get(name, "") if hasattr(row, "get") else ""
-        return "" if value is None or (isinstance(value, float) and value != value) else str(value).strip()
+        return (
+            ""
+            if value is None or (isinstance(value, float) and value != value)
+            else str(value).strip()
+        )
 
     title = field("title") or field("name") or f"item {item}"
     year = field("year").removesuffix(".0")
@@ -83,8 +88,10 @@ def item_text(info: pd.DataFrame | None, item: int, description_chars: int = 100
 def _user_turn(history: Sequence[str], candidates: Sequence[str]) -> str:
     lines = ["<history>", *(f"- {h}" for h in history), "</history>", "<candidates>"]
     lines += [f"{n}. {c}" for n, c in enumerate(candidates, start=1)]
-    lines += ["</candidates>",
-              f"Which candidate (1-{len(candidates)}) would this user like most, and which least? Answer with JSON."]
+    lines += [
+        "</candidates>",
+        f"Which candidate (1-{len(candidates)}) would this user like most, and which least? Answer with JSON.",
+    ]
     return "\n".join(lines)
 
 

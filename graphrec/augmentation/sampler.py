@@ -21,9 +21,11 @@ All randomness comes from the trainer's generator and the selection is a functio
 the parameters at the epoch start, so resumed runs and torch.distributed ranks (which
 hold identical parameters) draw identical batches.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -41,7 +43,9 @@ def augmented_losses(model: Any, edges: AugmentedEdges) -> torch.Tensor:
             user_emb, item_emb = model.embeddings()
             device = user_emb.device
             u = user_emb[edges.users.to(device)]
-            diff = (u * item_emb[edges.pos_items.to(device)]).sum(-1) - (u * item_emb[edges.neg_items.to(device)]).sum(-1)
+            diff = (u * item_emb[edges.pos_items.to(device)]).sum(-1) - (
+                u * item_emb[edges.neg_items.to(device)]
+            ).sum(-1)
             return F.softplus(-diff).float().cpu()
     finally:
         model.train(was_training)
@@ -61,7 +65,7 @@ def select_by_loss(losses: torch.Tensor, denoise: str, rate: float) -> torch.Ten
     if denoise == "drop":
         chosen = order[k:]
     elif denoise == "keep_hard":
-        chosen = order[:max(1, k)]
+        chosen = order[: max(1, k)]
     else:
         raise ValueError(f"unknown denoise mode {denoise!r}")
     return torch.sort(chosen).values
@@ -78,8 +82,14 @@ class AugmentedBPRSampler:
         rate: share dropped or kept by denoising.
     """
 
-    def __init__(self, base: BPRSampler, edges: AugmentedEdges, fraction: float, denoise: str = "none",
-                 rate: float = 0.2) -> None:
+    def __init__(
+        self,
+        base: BPRSampler,
+        edges: AugmentedEdges,
+        fraction: float,
+        denoise: str = "none",
+        rate: float = 0.2,
+    ) -> None:
         self.base = base
         self.edges = edges
         self.fraction = fraction
@@ -110,13 +120,18 @@ class AugmentedBPRSampler:
         losses = augmented_losses(model, self.edges)
         self.active = select_by_loss(losses, self.denoise, self.rate)
         kept = losses[self.active]
-        return {"aug_active": float(len(self.active)), "aug_loss_all": float(losses.mean()),
-                "aug_loss_kept": float(kept.mean()) if len(kept) else 0.0}
+        return {
+            "aug_active": float(len(self.active)),
+            "aug_loss_all": float(losses.mean()),
+            "aug_loss_kept": float(kept.mean()) if len(kept) else 0.0,
+        }
 
     def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The base sampler's batches, each followed by its share of augmented triplets."""
         pool = None
-        if self.fraction > 0 and len(self.active):  # fraction 0 draws nothing: identical to plain BPR
+        if self.fraction > 0 and len(
+            self.active
+        ):  # fraction 0 draws nothing: identical to plain BPR
             pool = self.active[torch.randperm(len(self.active), generator=self.generator)]
         cursor = 0
         for users, pos, neg in self.base.epoch(batch_size):
@@ -126,5 +141,8 @@ class AugmentedBPRSampler:
                 continue
             take = pool[torch.arange(cursor, cursor + k) % len(pool)]
             cursor += k
-            yield (torch.cat([users, self.edges.users[take]]), torch.cat([pos, self.edges.pos_items[take]]),
-                   torch.cat([neg, self.edges.neg_items[take]]))
+            yield (
+                torch.cat([users, self.edges.users[take]]),
+                torch.cat([pos, self.edges.pos_items[take]]),
+                torch.cat([neg, self.edges.neg_items[take]]),
+            )

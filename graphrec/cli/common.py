@@ -1,11 +1,12 @@
 """Shared CLI plumbing: logging setup and turning graphrec errors into clean exits."""
+
 from __future__ import annotations
 
 import functools
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from graphrec.errors import GraphrecError
 
@@ -20,7 +21,9 @@ def setup_logging(quiet: bool = False, log_file: str | Path | None = None) -> No
         root.removeHandler(handler)
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING if quiet else logging.INFO)
-    console.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    console.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    )
     root.addHandler(console)
     if log_file is not None:
         add_log_file(log_file)

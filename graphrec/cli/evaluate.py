@@ -16,36 +16,55 @@
   and LLM augmentation stages, then an experiment whose variants use their outputs
   (:mod:`graphrec.pipeline`), and prints the comparison table.
 """
+
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
 from graphrec.errors import GraphrecError
+from graphrec.evaluation import (
+    EvaluationResult,
+    compare_results,
+    format_comparison_table,
+    format_metrics_table,
+)
 from graphrec.optional import require
-from graphrec.evaluation import EvaluationResult, compare_results, format_comparison_table, format_metrics_table
 
 
 def _eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphrec-evaluate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="graphrec-evaluate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("run", help="run directory written by graphrec-train")
     parser.add_argument("--split", choices=("valid", "test"), default="test")
-    parser.add_argument("--mask-valid", action="store_true", help="also mask validation items when ranking for test")
+    parser.add_argument(
+        "--mask-valid", action="store_true", help="also mask validation items when ranking for test"
+    )
     parser.add_argument("--ks", type=int, nargs="+", help="cut-offs (default: the run's eval.ks)")
-    parser.add_argument("--batch-size", type=int, help="users per scoring batch (default: the run's eval.batch_size)")
-    parser.add_argument("--save", metavar="NPZ", help="also save the per-user vectors to this .npz file")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="users per scoring batch (default: the run's eval.batch_size)",
+    )
+    parser.add_argument(
+        "--save", metavar="NPZ", help="also save the per-user vectors to this .npz file"
+    )
     parser.add_argument("--quiet", "-q", action="store_true")
     return parser
 
 
 def _compare_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="graphrec-evaluate compare",
-                                     description="Paired significance tests between two runs (B against A).")
+    parser = argparse.ArgumentParser(
+        prog="graphrec-evaluate compare",
+        description="Paired significance tests between two runs (B against A).",
+    )
     parser.add_argument("run_a", help="baseline run directory (or a per-user .npz file)")
     parser.add_argument("run_b", help="compared run directory (or a per-user .npz file)")
     parser.add_argument("--split", choices=("valid", "test"), default="test")
@@ -84,13 +103,19 @@ def evaluate_run(argv: Sequence[str]) -> int:
     config, data, model = load_run(args.run)
     configure_threads(config.train.num_threads)  # as training did: no oversubscription under load
     result = evaluate_scorer(
-        model.scorer(), data, split=args.split, ks=args.ks or config.eval.ks,
+        model.scorer(),
+        data,
+        split=args.split,
+        ks=args.ks or config.eval.ks,
         mask_valid=args.mask_valid or (args.split == "test" and config.eval.mask_valid_at_test),
-        metrics=config.eval.metrics, batch_size=args.batch_size or config.eval.batch_size,
+        metrics=config.eval.metrics,
+        batch_size=args.batch_size or config.eval.batch_size,
     )
     if args.save:
         result.save(args.save)
-    print(f"run: {args.run}  split: {args.split}  users: {result.num_users}  {result.seconds:.2f} s")
+    print(
+        f"run: {args.run}  split: {args.split}  users: {result.num_users}  {result.seconds:.2f} s"
+    )
     print(format_metrics_table({config.model.name: result}))
     return 0
 
@@ -102,16 +127,39 @@ def _experiment_parser() -> argparse.ArgumentParser:
         epilog="Example: graphrec-evaluate experiment configs/experiments/ml-small-3x3.yaml --report report.html",
     )
     parser.add_argument("config", help="experiment YAML file (see graphrec/experiment/config.py)")
-    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="run-config override for every variant, e.g. --set train.num_threads=1")
+    parser.add_argument(
+        "--set",
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override for every variant, e.g. --set train.num_threads=1",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds")
-    parser.add_argument("--out-dir", help="parent directory of experiments (default: the file's out_dir)")
+    parser.add_argument(
+        "--out-dir", help="parent directory of experiments (default: the file's out_dir)"
+    )
     parser.add_argument("--only", nargs="+", metavar="VARIANT", help="train only these variants")
-    parser.add_argument("--rerun", nargs="+", default=[], metavar="VARIANT", help="delete and retrain these variants' runs")
-    parser.add_argument("--no-train", action="store_true", help="train nothing: tabulate the finished runs")
-    parser.add_argument("--report", metavar="HTML", help="also write the HTML report of the experiment")
-    parser.add_argument("--tensorboard", action="store_true", help="log epochs to <experiment>/tensorboard/")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="VARIANT",
+        help="delete and retrain these variants' runs",
+    )
+    parser.add_argument(
+        "--no-train", action="store_true", help="train nothing: tabulate the finished runs"
+    )
+    parser.add_argument(
+        "--report", metavar="HTML", help="also write the HTML report of the experiment"
+    )
+    parser.add_argument(
+        "--tensorboard", action="store_true", help="log epochs to <experiment>/tensorboard/"
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
+    )
     return parser
 
 
@@ -131,11 +179,17 @@ def experiment(argv: Sequence[str]) -> int:
         exp_overrides.append("tensorboard=true")
     exp = Experiment.from_yaml(args.config, args.overrides, exp_overrides)
     add_log_file(exp.directory / "experiment.log")
-    result = exp.results() if args.no_train else exp.run(variants=args.only, rerun=args.rerun, quiet=args.quiet)
+    result = (
+        exp.results()
+        if args.no_train
+        else exp.run(variants=args.only, rerun=args.rerun, quiet=args.quiet)
+    )
     if args.no_train:
         result.save()
     print()
-    print(f"experiment: {exp.directory}  dataset: {next(iter(exp.run_configs.values()))[exp.config.seeds[0]].data.dataset}")
+    print(
+        f"experiment: {exp.directory}  dataset: {next(iter(exp.run_configs.values()))[exp.config.seeds[0]].data.dataset}"
+    )
     print(result.table())
     print()
     print(result.significance_table())
@@ -154,13 +208,28 @@ def _search_parser() -> argparse.ArgumentParser:
         epilog="Example: graphrec-evaluate search configs/search/lightgcn-ml-small.yaml --n-trials 20",
     )
     parser.add_argument("config", help="search YAML file (see graphrec/experiment/search.py)")
-    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="run-config override for every trial, e.g. --set train.num_threads=1")
-    parser.add_argument("--n-trials", type=int, help="total number of finished trials (over all calls)")
-    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="stop starting trials after this long")
-    parser.add_argument("--method", choices=("tpe", "random", "grid"), help="override the file's method")
+    parser.add_argument(
+        "--set",
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override for every trial, e.g. --set train.num_threads=1",
+    )
+    parser.add_argument(
+        "--n-trials", type=int, help="total number of finished trials (over all calls)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="stop starting trials after this long"
+    )
+    parser.add_argument(
+        "--method", choices=("tpe", "random", "grid"), help="override the file's method"
+    )
     parser.add_argument("--out-dir", help="parent directory of searches")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
+    )
     return parser
 
 
@@ -177,14 +246,20 @@ def search(argv: Sequence[str]) -> int:
         overrides.append(f"out_dir={args.out_dir}")
     config = load_search_config(args.config, overrides)
     add_log_file(config.directory / "search.log")
-    result = run_search(config, args.overrides, n_trials=args.n_trials, timeout_s=args.timeout, quiet=args.quiet)
+    result = run_search(
+        config, args.overrides, n_trials=args.n_trials, timeout_s=args.timeout, quiet=args.quiet
+    )
     counts = ", ".join(f"{n} {state.lower()}" for state, n in sorted(result.counts().items()))
     print()
     print(f"search: {result.directory}  trials: {counts or 'none'}")
     print(result.table())
     if result.best_value is not None:
-        print(f"\nbest valid {result.metric} = {result.best_value:.4f} (trial {result.best_trial}): {result.best_params}")
-        print(f"best config: {result.best_config_path}  (train it: python train.py --config {result.best_config_path})")
+        print(
+            f"\nbest valid {result.metric} = {result.best_value:.4f} (trial {result.best_trial}): {result.best_params}"
+        )
+        print(
+            f"best config: {result.best_config_path}  (train it: python train.py --config {result.best_config_path})"
+        )
     return 0
 
 
@@ -194,19 +269,48 @@ def _report_parser() -> argparse.ArgumentParser:
         description="Write one self-contained HTML report (tables and plots) of runs, experiments, searches and KG builds.",
         epilog="Example: graphrec-evaluate report runs/experiments/ml-small-3x3 --out report.html",
     )
-    parser.add_argument("runs", nargs="+", help="run directories, directories of runs, experiment, search or KG build directories")
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        help="run directories, directories of runs, experiment, search or KG build directories",
+    )
     parser.add_argument("--out", "-o", required=True, metavar="HTML", help="output file")
     parser.add_argument("--title", help="page title")
-    parser.add_argument("--baseline", help="group the others are tested against (default: the experiment's, else the first)")
-    parser.add_argument("--metrics", nargs="+", help="table columns (default: the experiment's, else recall/ndcg@ks)")
-    parser.add_argument("--kg", nargs="+", default=[], metavar="DIR", help="KG build directories (stats.json)")
-    parser.add_argument("--kg-eval", nargs="+", default=[], metavar="JSON", help="KG quality reports (kg evaluate --json)")
-    parser.add_argument("--noise", nargs="+", default=[], metavar="JSON", help="noise-robustness tables")
-    parser.add_argument("--no-analysis", action="store_true",
-                        help="skip the checkpoint-based sections (metric@K, long tail, sparse users)")
-    parser.add_argument("--check", action="store_true",
-                        help="open the page in headless Chromium and fail on console errors or network requests")
-    parser.add_argument("--screenshot", metavar="PNG", help="with --check: save a full-page screenshot")
+    parser.add_argument(
+        "--baseline",
+        help="group the others are tested against (default: the experiment's, else the first)",
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        help="table columns (default: the experiment's, else recall/ndcg@ks)",
+    )
+    parser.add_argument(
+        "--kg", nargs="+", default=[], metavar="DIR", help="KG build directories (stats.json)"
+    )
+    parser.add_argument(
+        "--kg-eval",
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="KG quality reports (kg evaluate --json)",
+    )
+    parser.add_argument(
+        "--noise", nargs="+", default=[], metavar="JSON", help="noise-robustness tables"
+    )
+    parser.add_argument(
+        "--no-analysis",
+        action="store_true",
+        help="skip the checkpoint-based sections (metric@K, long tail, sparse users)",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="open the page in headless Chromium and fail on console errors or network requests",
+    )
+    parser.add_argument(
+        "--screenshot", metavar="PNG", help="with --check: save a full-page screenshot"
+    )
     parser.add_argument("--quiet", "-q", action="store_true")
     return parser
 
@@ -217,8 +321,17 @@ def report(argv: Sequence[str]) -> int:
     require("matplotlib", "the HTML report")
     from graphrec.experiment.report import write_report
 
-    path = write_report(args.runs, args.out, title=args.title, baseline=args.baseline, metrics=args.metrics,
-                        kg_dirs=args.kg, kg_eval=args.kg_eval, noise_files=args.noise, analysis=not args.no_analysis)
+    path = write_report(
+        args.runs,
+        args.out,
+        title=args.title,
+        baseline=args.baseline,
+        metrics=args.metrics,
+        kg_dirs=args.kg,
+        kg_eval=args.kg_eval,
+        noise_files=args.noise,
+        analysis=not args.no_analysis,
+    )
     print(f"report: {path} ({path.stat().st_size / 1024:.0f} KB)")
     if args.check or args.screenshot:
         from graphrec.experiment.browser import check_page, find_chromium
@@ -231,8 +344,10 @@ def report(argv: Sequence[str]) -> int:
             problems.append(f"{page.images_broken} of {page.images} images did not render")
         for line in problems:
             print(f"check: {line}", file=sys.stderr)
-        print(f"check: {page.images} figures, {page.page_height} px tall, "
-              f"{'no console errors, no network requests' if not problems else f'{len(problems)} problem(s)'}")
+        print(
+            f"check: {page.images} figures, {page.page_height} px tall, "
+            f"{'no console errors, no network requests' if not problems else f'{len(problems)} problem(s)'}"
+        )
         return 1 if problems else 0
     return 0
 
@@ -241,22 +356,47 @@ def _pipeline_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrec-evaluate pipeline",
         description="End to end: catalogue text -> KG (LLM) -> augmentation -> models (+ alignment) -> comparison "
-                    "table with significance. Finished stages and runs are reused; rerun to resume.",
+        "table with significance. Finished stages and runs are reused; rerun to resume.",
         epilog="Example: graphrec-evaluate pipeline configs/pipeline/ml-latest-small-tmdb.yaml",
     )
     parser.add_argument("config", help="pipeline YAML file (see graphrec/pipeline/config.py)")
-    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="run-config override for every variant, e.g. --set train.num_threads=1")
-    parser.add_argument("--pipeline-set", dest="pipeline_overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="pipeline-file override, e.g. --pipeline-set kg.backend=openai")
+    parser.add_argument(
+        "--set",
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="run-config override for every variant, e.g. --set train.num_threads=1",
+    )
+    parser.add_argument(
+        "--pipeline-set",
+        dest="pipeline_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="pipeline-file override, e.g. --pipeline-set kg.backend=openai",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds")
-    parser.add_argument("--out-dir", help="parent directory of pipeline outputs (default: the file's out_dir)")
-    parser.add_argument("--rerun", nargs="+", default=[], metavar="VARIANT",
-                        help="delete and retrain these variants' runs of the pipeline's experiment")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run of every stage in a few minutes: first seed only, "
-                             f"{QUICK_EPOCHS} epochs per variant, outputs under OUT_DIR-quick (not a result)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
+    parser.add_argument(
+        "--out-dir", help="parent directory of pipeline outputs (default: the file's out_dir)"
+    )
+    parser.add_argument(
+        "--rerun",
+        nargs="+",
+        default=[],
+        metavar="VARIANT",
+        help="delete and retrain these variants' runs of the pipeline's experiment",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of every stage in a few minutes: first seed only, "
+        f"{QUICK_EPOCHS} epochs per variant, outputs under OUT_DIR-quick (not a result)",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
+    )
     return parser
 
 
@@ -264,7 +404,9 @@ def _pipeline_parser() -> argparse.ArgumentParser:
 QUICK_EPOCHS = 2
 
 
-def _quick_overrides(config_out_dir: Path, seeds: Sequence[int]) -> tuple[list[str], list[str], list[str]]:
+def _quick_overrides(
+    config_out_dir: Path, seeds: Sequence[int]
+) -> tuple[list[str], list[str], list[str]]:
     """(pipeline, experiment, run) overrides that turn the main job into a smoke run."""
     pipeline_overrides = [f"out_dir={config_out_dir.parent / (config_out_dir.name + '-quick')}"]
     experiment_overrides = [f"seeds=[{seeds[0]}]"]
@@ -289,12 +431,16 @@ def pipeline(argv: Sequence[str]) -> int:
         experiment_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
     if args.quick:
         seeds = args.seeds or load_experiment_config(config.resolve(config.experiment)).seeds
-        quick_pipeline, quick_experiment, quick_run = _quick_overrides(config.directory.parent, seeds)
+        quick_pipeline, quick_experiment, quick_run = _quick_overrides(
+            config.directory.parent, seeds
+        )
         config = load_pipeline_config(args.config, pipeline_overrides + quick_pipeline)
         experiment_overrides, run_overrides = quick_experiment, quick_run + run_overrides
     config.directory.mkdir(parents=True, exist_ok=True)
     add_log_file(config.directory / "pipeline.log")
-    outcome = run_pipeline(config, run_overrides, experiment_overrides, quiet=args.quiet, rerun=args.rerun)
+    outcome = run_pipeline(
+        config, run_overrides, experiment_overrides, quiet=args.quiet, rerun=args.rerun
+    )
     print()
     print(f"pipeline: {config.directory}  {config.description}")
     if outcome.kg_export is not None:
@@ -307,11 +453,20 @@ def pipeline(argv: Sequence[str]) -> int:
     print(f"\ntable: {outcome.experiment.directory / 'table.md'}")
     if outcome.report is not None:
         print(f"report: {outcome.report}")
-    print(f"wall time: {time.monotonic() - started:.0f} s" + ("  (--quick: a smoke run, not a result)" if args.quick else ""))
+    print(
+        f"wall time: {time.monotonic() - started:.0f} s"
+        + ("  (--quick: a smoke run, not a result)" if args.quick else "")
+    )
     return 0
 
 
-SUBCOMMANDS = {"compare": compare, "experiment": experiment, "search": search, "report": report, "pipeline": pipeline}
+SUBCOMMANDS = {
+    "compare": compare,
+    "experiment": experiment,
+    "search": search,
+    "report": report,
+    "pipeline": pipeline,
+}
 
 
 @user_errors_exit

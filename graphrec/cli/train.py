@@ -1,8 +1,9 @@
 """``graphrec-train`` / ``python train.py``: train a model from a YAML config."""
+
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
 from graphrec.config import load_config
@@ -15,15 +16,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a recommender, select the best epoch on validation, report test metrics.",
         epilog="Example: graphrec-train --config configs/ml-latest-small-tmdb/lightgcn.yaml --set train.epochs=50",
     )
-    parser.add_argument("--config", "-c", action="append", default=[], metavar="YAML",
-                        help="config file (repeatable; later files override earlier ones)")
-    parser.add_argument("--set", "-s", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set model.num_layers=2 (value parsed as YAML)")
+    parser.add_argument(
+        "--config",
+        "-c",
+        action="append",
+        default=[],
+        metavar="YAML",
+        help="config file (repeatable; later files override earlier ones)",
+    )
+    parser.add_argument(
+        "--set",
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set model.num_layers=2 (value parsed as YAML)",
+    )
     parser.add_argument("--name", help="run name (shortcut for --set name=...)")
-    parser.add_argument("--out-dir", help="parent directory of runs (shortcut for --set out_dir=...)")
+    parser.add_argument(
+        "--out-dir", help="parent directory of runs (shortcut for --set out_dir=...)"
+    )
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=...")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars, warnings only")
-    parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
+    )
+    parser.add_argument(
+        "--print-config", action="store_true", help="print the resolved config and exit"
+    )
     return parser
 
 
@@ -61,11 +81,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if result.valid is not None:
         rows[f"{config.model.name} valid"] = result.valid
     rows[f"{config.model.name} test"] = result.test
-    columns = [f"{m}@{k}" for k in config.eval.ks for m in ("recall", "ndcg") if m in config.eval.metrics]
-    columns += [f"{m}@{max(config.eval.ks)}" for m in ("precision", "hitrate", "mrr", "map", "coverage")]
+    columns = [
+        f"{m}@{k}" for k in config.eval.ks for m in ("recall", "ndcg") if m in config.eval.metrics
+    ]
+    columns += [
+        f"{m}@{max(config.eval.ks)}" for m in ("precision", "hitrate", "mrr", "map", "coverage")
+    ]
     columns = [c for c in columns if c in result.test.metrics]
     print()
-    print(f"run: {config.run_dir}  dataset: {config.data.dataset}  best epoch: {result.best_epoch}/{result.epochs_run}  "
-          f"{result.seconds_per_epoch:.2f} s/epoch  {result.seconds_per_eval:.2f} s/eval")
+    print(
+        f"run: {config.run_dir}  dataset: {config.data.dataset}  best epoch: {result.best_epoch}/{result.epochs_run}  "
+        f"{result.seconds_per_epoch:.2f} s/epoch  {result.seconds_per_eval:.2f} s/eval"
+    )
     print(format_metrics_table(rows, columns))
     return 0

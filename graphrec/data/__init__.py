@@ -8,8 +8,15 @@ for custom pipelines::
     frames, info = split_interactions(frame, "ratio", ratios=(0.8, 0.1, 0.1), seed=2024)
     data = build_interaction_data(frames, "my-ratings", meta={"split": info})
 """
+
 from graphrec.data.dataset import SPLITS, InteractionData, KnowledgeGraph
-from graphrec.data.preprocess import PreprocessReport, apply_rating_threshold, deduplicate, k_core_filter, preprocess
+from graphrec.data.preprocess import (
+    PreprocessReport,
+    apply_rating_threshold,
+    deduplicate,
+    k_core_filter,
+    preprocess,
+)
 from graphrec.data.readers import (
     ITEM,
     RATING,

@@ -15,6 +15,7 @@ no code from it.  The fingerprint is that of the full split
 (:func:`graphrec.training.checkpoint.data_fingerprint`), the same one the
 checkpoints store: a bundle that does not belong to a run's checkpoint is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -72,21 +73,39 @@ def save_bundle(run_dir: str | Path, data: InteractionData, fingerprint: str) ->
         manifest_path.unlink()  # an outdated bundle is invalid until rewritten
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_open(folder / "ids.npz", "wb") as handle:
-        np.savez(handle, user_ids=np.asarray(data.user_ids, dtype=str), item_ids=np.asarray(data.item_ids, dtype=str),
-                 item_popularity=np.asarray(data.item_popularity(), dtype=np.int64))
+        np.savez(
+            handle,
+            user_ids=np.asarray(data.user_ids, dtype=str),
+            item_ids=np.asarray(data.item_ids, dtype=str),
+            item_popularity=np.asarray(data.item_popularity(), dtype=np.int64),
+        )
     with atomic_open(folder / "train.npz", "wb") as handle:
         sp.save_npz(handle, sp.csr_matrix(data.train), compressed=False)
     kg = None
     if data.kg is not None:
-        kg = {"triples": _frame_json(data.kg.triples), "item_entity": _frame_json(data.kg.item_entity)}
-    side = {"item_info": _frame_json(data.item_info), "user_info": _frame_json(data.user_info), "kg": kg,
-            "meta": json.loads(json.dumps(data.meta, default=str))}
+        kg = {
+            "triples": _frame_json(data.kg.triples),
+            "item_entity": _frame_json(data.kg.item_entity),
+        }
+    side = {
+        "item_info": _frame_json(data.item_info),
+        "user_info": _frame_json(data.user_info),
+        "kg": kg,
+        "meta": json.loads(json.dumps(data.meta, default=str)),
+    }
     with atomic_open(folder / "side.json", "w") as handle:
         json.dump(side, handle)
-    atomic_write_json(manifest_path, {
-        "version": BUNDLE_VERSION, "dataset": data.name, "n_users": data.n_users, "n_items": data.n_items,
-        "train_nnz": int(data.train.nnz), "data_fingerprint": fingerprint,
-    })
+    atomic_write_json(
+        manifest_path,
+        {
+            "version": BUNDLE_VERSION,
+            "dataset": data.name,
+            "n_users": data.n_users,
+            "n_items": data.n_items,
+            "train_nnz": int(data.train.nnz),
+            "data_fingerprint": fingerprint,
+        },
+    )
     return folder
 
 
@@ -116,18 +135,31 @@ def load_bundle(run_dir: str | Path) -> tuple[InteractionData, dict]:
         train = sp.load_npz(folder / "train.npz").tocsr()
         side = json.loads((folder / "side.json").read_text(encoding="utf-8"))
     except (OSError, ValueError, KeyError) as err:
-        raise CheckpointError(f"{folder}: serving bundle is damaged ({type(err).__name__}: {err})") from err
+        raise CheckpointError(
+            f"{folder}: serving bundle is damaged ({type(err).__name__}: {err})"
+        ) from err
     shape = (manifest["n_users"], manifest["n_items"])
     if train.shape != shape or len(user_ids) != shape[0] or len(item_ids) != shape[1]:
-        raise CheckpointError(f"{folder}: serving bundle files disagree with its manifest (expected {shape[0]} users x {shape[1]} items)")
+        raise CheckpointError(
+            f"{folder}: serving bundle files disagree with its manifest (expected {shape[0]} users x {shape[1]} items)"
+        )
     kg = None
     if side.get("kg") is not None:
-        kg = KnowledgeGraph(triples=_frame_from(side["kg"]["triples"]), item_entity=_frame_from(side["kg"]["item_entity"]))
+        kg = KnowledgeGraph(
+            triples=_frame_from(side["kg"]["triples"]),
+            item_entity=_frame_from(side["kg"]["item_entity"]),
+        )
     data = InteractionData(
-        name=manifest["dataset"], user_ids=user_ids, item_ids=item_ids, train=train,
-        test=sp.csr_matrix(shape, dtype=np.float32), valid=None,
-        item_info=_frame_from(side.get("item_info")), user_info=_frame_from(side.get("user_info")),
-        kg=kg, meta=side.get("meta") or {},
+        name=manifest["dataset"],
+        user_ids=user_ids,
+        item_ids=item_ids,
+        train=train,
+        test=sp.csr_matrix(shape, dtype=np.float32),
+        valid=None,
+        item_info=_frame_from(side.get("item_info")),
+        user_info=_frame_from(side.get("user_info")),
+        kg=kg,
+        meta=side.get("meta") or {},
     )
     return data, manifest
 
@@ -137,5 +169,13 @@ def bundle_bytes(run_dir: str | Path) -> int:
     return sum(p.stat().st_size for p in bundle_dir(run_dir).iterdir() if p.is_file())
 
 
-__all__ = ["BUNDLE_DIR", "BUNDLE_VERSION", "bundle_bytes", "bundle_dir", "has_bundle", "load_bundle", "read_manifest",
-           "save_bundle"]
+__all__ = [
+    "BUNDLE_DIR",
+    "BUNDLE_VERSION",
+    "bundle_bytes",
+    "bundle_dir",
+    "has_bundle",
+    "load_bundle",
+    "read_manifest",
+    "save_bundle",
+]

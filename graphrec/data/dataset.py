@@ -7,10 +7,11 @@ optional knowledge-graph triples.  Internal ids are contiguous integers
 ``0..n_users-1`` and ``0..n_items-1``; raw ids are kept as strings exactly as they
 appear in the source files.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,9 @@ class KnowledgeGraph:
 
     triples: pd.DataFrame
     item_entity: pd.DataFrame = field(
-        default_factory=lambda: pd.DataFrame({"item_id": pd.Series(dtype=str), "entity_id": pd.Series(dtype=str)})
+        default_factory=lambda: pd.DataFrame(
+            {"item_id": pd.Series(dtype=str), "entity_id": pd.Series(dtype=str)}
+        )
     )
 
     @property
@@ -78,12 +81,16 @@ class InteractionData:
             if matrix is None:
                 continue
             if not sp.issparse(matrix):
-                raise TypeError(f"{split} must be a scipy sparse matrix, got {type(matrix).__name__}")
+                raise TypeError(
+                    f"{split} must be a scipy sparse matrix, got {type(matrix).__name__}"
+                )
             matrix = sp.csr_matrix(matrix, dtype=np.float32)
             matrix.sum_duplicates()
             matrix.sort_indices()
             if matrix.shape != shape:
-                raise ValueError(f"{split} has shape {matrix.shape}, expected {shape} (users x items)")
+                raise ValueError(
+                    f"{split} has shape {matrix.shape}, expected {shape} (users x items)"
+                )
             setattr(self, split, matrix)
         self._user_index = {raw: i for i, raw in enumerate(self.user_ids.tolist())}
         self._item_index = {raw: i for i, raw in enumerate(self.item_ids.tolist())}

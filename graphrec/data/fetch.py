@@ -16,6 +16,7 @@ Any failure removes the staging folder; ``<cache>/NAME`` then either does not ex
 is the previous, untouched copy.  Pins come from the dataset cards of the reference
 copies (``shared/data/<name>/README.md``, ``build.py``, ``PROVENANCE.txt``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,9 +33,10 @@ import sys
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
 
 from graphrec import __version__
 from graphrec.data.fetch_builders import (
@@ -86,7 +88,13 @@ def git_blob_id(data: bytes) -> str:
 
 
 def _plain_name(name: str, what: str) -> None:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith(".staging-"):
+    if (
+        not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or name.startswith(".staging-")
+    ):
         raise ConfigError(f"{what} {name!r} must be a plain file name")
 
 
@@ -117,7 +125,9 @@ class Source:
         for key, length in _HEX.items():
             value = getattr(self, key)
             if value is not None and not re.fullmatch(f"[0-9a-f]{{{length}}}", value):
-                raise ConfigError(f"source {self.name!r}: {key} must be {length} lower-case hex digits, got {value!r}")
+                raise ConfigError(
+                    f"source {self.name!r}: {key} must be {length} lower-case hex digits, got {value!r}"
+                )
         if self.size is not None and self.size < 0:
             raise ConfigError(f"source {self.name!r}: size must be >= 0")
 
@@ -149,7 +159,9 @@ class Recipe:
         for out, pin in self.outputs.items():
             _plain_name(out, "output name")
             if out == MANIFEST or not re.fullmatch(r"[0-9a-f]{64}", pin):
-                raise ConfigError(f"recipe {self.name!r}: output {out!r} needs a sha256 pin, got {pin!r}")
+                raise ConfigError(
+                    f"recipe {self.name!r}: output {out!r} needs a sha256 pin, got {pin!r}"
+                )
         loose = [s.name for s in self.sources if not s.hash_pinned]
         if loose and not self.outputs:
             raise ConfigError(
@@ -177,13 +189,23 @@ def _bar(total: int | None, desc: str, progress: bool) -> Iterator[Callable[[int
         yield lambda n: None
         return
     # disable=None: a bar on a terminal only, as graphrec's other bars
-    with tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, disable=None) as bar:
+    with tqdm(
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        leave=False,
+        disable=None,
+    ) as bar:
         yield bar.update
 
 
 def _open(url: str, timeout: float) -> http.client.HTTPResponse:
     """Open ``url``; unreachable hosts and HTTP errors become :class:`DataFormatError`."""
-    request = urllib.request.Request(url, headers={"User-Agent": f"graphrec/{__version__} (dataset fetch)"})
+    request = urllib.request.Request(
+        url, headers={"User-Agent": f"graphrec/{__version__} (dataset fetch)"}
+    )
     try:
         return urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
@@ -206,16 +228,25 @@ def download(source: Source, dest: Path, *, timeout: float = 60.0, progress: boo
                     fh.write(chunk)
                     got += len(chunk)
                     update(len(chunk))
-                    if source.size is not None and got > source.size:  # never fill a disk with a wrong file
-                        raise DataFormatError(f"size mismatch: expected {source.size} bytes, got more", path=source.url)
+                    if (
+                        source.size is not None and got > source.size
+                    ):  # never fill a disk with a wrong file
+                        raise DataFormatError(
+                            f"size mismatch: expected {source.size} bytes, got more",
+                            path=source.url,
+                        )
             except http.client.IncompleteRead as exc:  # chunked transfer cut short
                 got += len(exc.partial)
                 message = f"truncated download: connection closed after {got} bytes"
                 raise DataFormatError(message, path=source.url) from exc
             except (OSError, http.client.HTTPException) as exc:
-                raise DataFormatError(f"download broke off after {got} bytes: {exc}", path=source.url) from exc
+                raise DataFormatError(
+                    f"download broke off after {got} bytes: {exc}", path=source.url
+                ) from exc
     if announced is not None and got != announced:
-        raise DataFormatError(f"truncated download: got {got} of {announced} bytes", path=source.url)
+        raise DataFormatError(
+            f"truncated download: got {got} of {announced} bytes", path=source.url
+        )
 
 
 def verify(source: Source, path: Path) -> dict[str, Any]:
@@ -224,15 +255,23 @@ def verify(source: Source, path: Path) -> dict[str, Any]:
     where = f"{source.url} (saved as {source.name})"
     if source.size is not None and found["size"] != source.size:
         if found["size"] < source.size:
-            raise DataFormatError(f"truncated download: got {found['size']} of {source.size} bytes", path=where)
-        raise DataFormatError(f"size mismatch: expected {source.size} bytes, got {found['size']}", path=where)
+            raise DataFormatError(
+                f"truncated download: got {found['size']} of {source.size} bytes", path=where
+            )
+        raise DataFormatError(
+            f"size mismatch: expected {source.size} bytes, got {found['size']}", path=where
+        )
     for key in ("git_blob", "sha256"):
         expected = getattr(source, key)
         if expected is not None and found[key] != expected:
             label = "git blob id" if key == "git_blob" else key
-            raise DataFormatError(f"{label} mismatch: expected {expected}, got {found[key]}", path=where)
+            raise DataFormatError(
+                f"{label} mismatch: expected {expected}, got {found[key]}", path=where
+            )
     if not source.hash_pinned:
-        logger.info("%s has no hash pin; its content is checked through the output pins only", source.url)
+        logger.info(
+            "%s has no hash pin; its content is checked through the output pins only", source.url
+        )
     pinned = [key for key in ("size", "git_blob", "sha256") if getattr(source, key) is not None]
     return {"name": source.name, "url": source.url, **found, "pinned": pinned}
 
@@ -256,7 +295,9 @@ def check_outputs(recipe: Recipe, out: Path) -> dict[str, str]:
     return built
 
 
-def _write_manifest(recipe: Recipe, out: Path, sources: list[dict], outputs: Mapping[str, str]) -> None:
+def _write_manifest(
+    recipe: Recipe, out: Path, sources: list[dict], outputs: Mapping[str, str]
+) -> None:
     manifest = {
         "dataset": recipe.name,
         "card": recipe.card,
@@ -305,7 +346,9 @@ def fetch_recipe(
     if target.exists() and not target.is_dir():
         raise DataFormatError("exists but is not a folder; remove it first", path=target)
     if target.is_dir() and not force:
-        logger.info("%s is already in %s; pass force=True to download it again", recipe.name, target)
+        logger.info(
+            "%s is already in %s; pass force=True to download it again", recipe.name, target
+        )
         return target
     logger.info("%s: %s", recipe.name, recipe.card)
     if progress:
@@ -350,7 +393,9 @@ def fetch(
         raise ConfigError(f"unknown dataset {name!r}; fetchable: {', '.join(sorted(RECIPES))}")
     recipe = RECIPES[name]
     if base_url is not None:
-        mirrored = tuple(dataclasses.replace(s, url=f"{base_url.rstrip('/')}/{s.name}") for s in recipe.sources)
+        mirrored = tuple(
+            dataclasses.replace(s, url=f"{base_url.rstrip('/')}/{s.name}") for s in recipe.sources
+        )
         recipe = dataclasses.replace(recipe, sources=mirrored)
     return fetch_recipe(recipe, cache_dir, force=force, progress=progress, timeout=timeout)
 
@@ -364,18 +409,32 @@ _SPLIT_FILES = {"train": "trn_mat.pkl", "valid": "val_mat.pkl", "test": "tst_mat
 def _rlmrec_yelp() -> Recipe:
     """Pins from shared/data/rlmrec-yelp/README.md (blobs, sizes) and its SHA256SUMS."""
     sources = (
-        Source("trn_mat.pkl", f"{_IRLLREC}/yelp/trn_mat.pkl", size=2666322,
-               git_blob="cde7fb95e9a492c854fc6d77bccd657de16e7b55"),
-        Source("val_mat.pkl", f"{_IRLLREC}/yelp/val_mat.pkl", size=888060,
-               git_blob="fa02ceac7f2074bbd94c75e030ea17fa9a9167af"),
-        Source("tst_mat.pkl", f"{_IRLLREC}/yelp/tst_mat.pkl", size=887372,
-               git_blob="918a5874d16feb7f5ccc645f6af050388a465075"),
+        Source(
+            "trn_mat.pkl",
+            f"{_IRLLREC}/yelp/trn_mat.pkl",
+            size=2666322,
+            git_blob="cde7fb95e9a492c854fc6d77bccd657de16e7b55",
+        ),
+        Source(
+            "val_mat.pkl",
+            f"{_IRLLREC}/yelp/val_mat.pkl",
+            size=888060,
+            git_blob="fa02ceac7f2074bbd94c75e030ea17fa9a9167af",
+        ),
+        Source(
+            "tst_mat.pkl",
+            f"{_IRLLREC}/yelp/tst_mat.pkl",
+            size=887372,
+            git_blob="918a5874d16feb7f5ccc645f6af050388a465075",
+        ),
     )
     counts = {"train": 166620, "valid": 55479, "test": 55436}
     return Recipe(
         name="rlmrec-yelp",
         sources=sources,
-        build=rlmrec_builder("rlmrec-yelp", (11091, 11010), {s: (_SPLIT_FILES[s], n) for s, n in counts.items()}),
+        build=rlmrec_builder(
+            "rlmrec-yelp", (11091, 11010), {s: (_SPLIT_FILES[s], n) for s, n in counts.items()}
+        ),
         outputs={
             "rlmrec-yelp.train.inter": "515f5726efda9a55381bcc6379d8c2dcd95af2c4b678e4c45c675d08b2055bfe",
             "rlmrec-yelp.valid.inter": "b8c362e88d7c2f014140101fd6dfe44e0a79af5b44d5d7554f60fe64e8fe96d2",
@@ -397,14 +456,27 @@ def _rlmrec_amazon_book() -> Recipe:
     rlmrec = f"{_GITHUB_RAW}/HKUDS/RLMRec/main"
     licence = "LICENSE-RLMRec-Apache-2.0.txt"
     sources = tuple(Source(f, f"{_IRLLREC}/amazon/{f}") for f in _SPLIT_FILES.values()) + (
-        Source("amazon_item.json", f"{rlmrec}/data/mapper/amazon_item.json", size=334841,
-               git_blob="f307fe45f150deff5bed95dc923f0118882d1243",
-               sha256="b473f639c1e8995f5eb8590835b3c2ef89a744290b2ab92ff63b1cafe83d4e25"),
-        Source("amazon_user.json", f"{rlmrec}/data/mapper/amazon_user.json", size=503061,
-               git_blob="cc209fd3a2e98553cf36f38fb45a0ca507e35046",
-               sha256="56495e3dd4bb0e94a64771876064216e829a779721e37e69e96cbfac5fe3fbd4"),
-        Source(licence, f"{rlmrec}/LICENSE", size=11357, git_blob="261eeb9e9f8b2b4b0d119366dda99c6fd7d35c64",
-               sha256="c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4"),
+        Source(
+            "amazon_item.json",
+            f"{rlmrec}/data/mapper/amazon_item.json",
+            size=334841,
+            git_blob="f307fe45f150deff5bed95dc923f0118882d1243",
+            sha256="b473f639c1e8995f5eb8590835b3c2ef89a744290b2ab92ff63b1cafe83d4e25",
+        ),
+        Source(
+            "amazon_user.json",
+            f"{rlmrec}/data/mapper/amazon_user.json",
+            size=503061,
+            git_blob="cc209fd3a2e98553cf36f38fb45a0ca507e35046",
+            sha256="56495e3dd4bb0e94a64771876064216e829a779721e37e69e96cbfac5fe3fbd4",
+        ),
+        Source(
+            licence,
+            f"{rlmrec}/LICENSE",
+            size=11357,
+            git_blob="261eeb9e9f8b2b4b0d119366dda99c6fd7d35c64",
+            sha256="c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4",
+        ),
     )
     counts = {"train": 120464, "valid": 40290, "test": 40106}
     splits = {s: (_SPLIT_FILES[s], n) for s, n in counts.items()}
@@ -431,19 +503,36 @@ def _amazon18_scientific() -> Recipe:
     collision = f"{_GITHUB_RAW}/Nishikata97/CollisionGenRec/505d5be3166f7c38ae67957daf8a3b7ec7092577/data/Scientific"
     decorec = f"{_GITHUB_RAW}/KIKIENAO/decorec/3d93ec5812fa7267eb7be368fdddd9117f066d21/dataset/downstream/Scientific"
     sources = (
-        Source("Scientific.inter.json", f"{collision}/Scientific.inter.json", size=408626,
-               git_blob="b92cd4a75ff304454031cc07017e952a87984927"),
-        Source("Scientific.item.json", f"{collision}/Scientific.item.json", size=3709486,
-               git_blob="abd862b199879b8793be544963a00c5167ac0299"),
+        Source(
+            "Scientific.inter.json",
+            f"{collision}/Scientific.inter.json",
+            size=408626,
+            git_blob="b92cd4a75ff304454031cc07017e952a87984927",
+        ),
+        Source(
+            "Scientific.item.json",
+            f"{collision}/Scientific.item.json",
+            size=3709486,
+            git_blob="abd862b199879b8793be544963a00c5167ac0299",
+        ),
         # ASIN -> index of decorec's UniSRec export: provenance of the recovered ASINs (the builder reads .text)
-        Source("Scientific.item2index", f"{decorec}/Scientific.item2index",
-               git_blob="49d661a6df547423f7d1be5fda67aa12d8bfc8d0"),
-        Source("Scientific.text", f"{decorec}/Scientific.text", git_blob="3dcfa35aa028937693cd9cbe55ad0d59303d38a7"),
+        Source(
+            "Scientific.item2index",
+            f"{decorec}/Scientific.item2index",
+            git_blob="49d661a6df547423f7d1be5fda67aa12d8bfc8d0",
+        ),
+        Source(
+            "Scientific.text",
+            f"{decorec}/Scientific.text",
+            git_blob="3dcfa35aa028937693cd9cbe55ad0d59303d38a7",
+        ),
     )
     return Recipe(
         name="amazon18-scientific",
         sources=sources,
-        build=amazon18_scientific_builder("Scientific.inter.json", "Scientific.item.json", "Scientific.text"),
+        build=amazon18_scientific_builder(
+            "Scientific.inter.json", "Scientific.item.json", "Scientific.text"
+        ),
         outputs={
             "interactions.tsv": "b83124ae13fc8d1c00f2e7822dce0a621400a6809e48ccf08de0ccd3fabf1a5b",
             "items.tsv": "ee9ad1ecbb1598d7fde7bed03c296decf7bfe3922c068062ea6ef92ad5ef9c62",

@@ -12,6 +12,7 @@ The RLMRec splits are pickled ``scipy.sparse`` matrices.  Unpickling runs arbitr
 in general, so it goes through :class:`RestrictedUnpickler`, which admits only the numpy
 and scipy.sparse names such a pickle needs.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -22,8 +23,9 @@ import json
 import pickle
 import re
 import zipfile
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,7 +51,10 @@ __all__ = [
 Builder = Callable[[Path, Path], None]
 
 #: numpy globals a pickled array needs, under the module names numpy 1.x and 2.x write.
-_NUMPY_GLOBALS: dict[tuple[str, str], Any] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+_NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
 for _core in ("numpy.core", "numpy._core"):
     _NUMPY_GLOBALS[(f"{_core}.multiarray", "_reconstruct")] = _multiarray._reconstruct
     _NUMPY_GLOBALS[(f"{_core}.multiarray", "scalar")] = _multiarray.scalar
@@ -57,7 +62,9 @@ for _core in ("numpy.core", "numpy._core"):
 #: protocol-2 pickles encode bytes through this pure function.
 _NUMPY_GLOBALS[("_codecs", "encode")] = codecs.encode
 #: sparse classes, looked up on ``scipy.sparse`` whatever (old, private) module the pickle names.
-_SPARSE_CLASSES = frozenset({"coo_matrix", "csr_matrix", "csc_matrix", "coo_array", "csr_array", "csc_array"})
+_SPARSE_CLASSES = frozenset(
+    {"coo_matrix", "csr_matrix", "csc_matrix", "coo_array", "csr_array", "csc_array"}
+)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -78,7 +85,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         """Return an allowed global; raise :class:`DataFormatError` for anything else."""
         if (module, name) in _NUMPY_GLOBALS:
             return _NUMPY_GLOBALS[(module, name)]
-        if (module == "scipy.sparse" or module.startswith("scipy.sparse.")) and name in _SPARSE_CLASSES:
+        if (
+            module == "scipy.sparse" or module.startswith("scipy.sparse.")
+        ) and name in _SPARSE_CLASSES:
             return getattr(sp, name)
         raise DataFormatError(
             f"refusing to unpickle {module}.{name}: only numpy arrays and scipy.sparse matrices are allowed",
@@ -94,9 +103,13 @@ def load_sparse_pickle(path: Path) -> sp.coo_matrix:
     except DataFormatError:
         raise
     except Exception as exc:  # a corrupt stream can fail in many ways
-        raise DataFormatError(f"cannot unpickle a sparse matrix: {type(exc).__name__}: {exc}", path=path.name) from exc
+        raise DataFormatError(
+            f"cannot unpickle a sparse matrix: {type(exc).__name__}: {exc}", path=path.name
+        ) from exc
     if not sp.issparse(obj):
-        raise DataFormatError(f"expected a scipy.sparse matrix, found {type(obj).__name__}", path=path.name)
+        raise DataFormatError(
+            f"expected a scipy.sparse matrix, found {type(obj).__name__}", path=path.name
+        )
     return sp.coo_matrix(obj)
 
 
@@ -104,24 +117,33 @@ def load_sparse_pickle(path: Path) -> sp.coo_matrix:
 INTER_HEADER = "user_id:token\titem_id:token\n"
 
 
-def inter_bytes(matrix: sp.coo_matrix, shape: tuple[int, int], n_expected: int, origin: str) -> bytes:
+def inter_bytes(
+    matrix: sp.coo_matrix, shape: tuple[int, int], n_expected: int, origin: str
+) -> bytes:
     """RecBole ``.inter`` bytes of a 0/1 matrix: its non-zeros sorted by (user, item), LF.
 
     Same checks and output as the reference ``rlmrec-yelp/build.py``: shape, all values 1,
     the expected number of distinct pairs.
     """
     if tuple(matrix.shape) != tuple(shape):
-        raise DataFormatError(f"matrix shape {tuple(matrix.shape)}, expected {tuple(shape)}", path=origin)
+        raise DataFormatError(
+            f"matrix shape {tuple(matrix.shape)}, expected {tuple(shape)}", path=origin
+        )
     if not (matrix.data == 1).all():
         raise DataFormatError("matrix has values other than 1", path=origin)
     pairs = sorted(zip(matrix.row.tolist(), matrix.col.tolist()))
     if len(pairs) != n_expected or len(set(pairs)) != len(pairs):
-        raise DataFormatError(f"{len(pairs)} entries (or duplicates), expected {n_expected} distinct", path=origin)
+        raise DataFormatError(
+            f"{len(pairs)} entries (or duplicates), expected {n_expected} distinct", path=origin
+        )
     return (INTER_HEADER + "".join(f"{u}\t{i}\n" for u, i in pairs)).encode("ascii")
 
 
 def rlmrec_builder(
-    name: str, shape: tuple[int, int], splits: Mapping[str, tuple[str, int]], copies: tuple[str, ...] = ()
+    name: str,
+    shape: tuple[int, int],
+    splits: Mapping[str, tuple[str, int]],
+    copies: tuple[str, ...] = (),
 ) -> Builder:
     """A builder writing ``NAME.{split}.inter`` from pickled matrices, plus verbatim ``copies``.
 
@@ -131,7 +153,9 @@ def rlmrec_builder(
     def build(raw: Path, out: Path) -> None:
         for split, (source, n_expected) in splits.items():
             matrix = load_sparse_pickle(raw / source)
-            (out / f"{name}.{split}.inter").write_bytes(inter_bytes(matrix, shape, n_expected, source))
+            (out / f"{name}.{split}.inter").write_bytes(
+                inter_bytes(matrix, shape, n_expected, source)
+            )
         copy_builder(copies)(raw, out)
 
     return build
@@ -148,7 +172,9 @@ def copy_builder(names: tuple[str, ...]) -> Builder:
 
 
 # ------------------------------------------------------------------ RecBole wheel
-def recbole_wheel_builder(wheel: str, member_dir: str, names: tuple[str, ...], max_bytes: int = 256 << 20) -> Builder:
+def recbole_wheel_builder(
+    wheel: str, member_dir: str, names: tuple[str, ...], max_bytes: int = 256 << 20
+) -> Builder:
     """A builder extracting ``member_dir/NAME`` for each of ``names`` from a wheel (a zip).
 
     ``max_bytes`` caps each member's declared size, so a hostile archive cannot fill the disk.
@@ -162,7 +188,9 @@ def recbole_wheel_builder(wheel: str, member_dir: str, names: tuple[str, ...], m
                     try:
                         info = archive.getinfo(member)
                     except KeyError:
-                        raise DataFormatError(f"the archive has no member {member}", path=wheel) from None
+                        raise DataFormatError(
+                            f"the archive has no member {member}", path=wheel
+                        ) from None
                     if info.file_size > max_bytes:
                         message = f"member {member} is {info.file_size} bytes, over {max_bytes}"
                         raise DataFormatError(message, path=wheel)
@@ -201,7 +229,12 @@ def split_categories(path: str) -> list[str]:
         return []
     out = []
     for part in (p.strip() for p in re.split(r",(?! )", path)):
-        if not part or "&amp;" in part or len(part) > 60 or re.fullmatch(r"\d+\s*(pack|count|pcs?)", part, re.I):
+        if (
+            not part
+            or "&amp;" in part
+            or len(part) > 60
+            or re.fullmatch(r"\d+\s*(pack|count|pcs?)", part, re.I)
+        ):
             break
         out.append(html.unescape(part))
     return out
@@ -218,7 +251,9 @@ def _load_json(path: Path) -> dict:
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataFormatError(f"not valid JSON: {exc}", path=path.name) from exc
     if not isinstance(data, dict):
-        raise DataFormatError(f"expected a JSON object, found {type(data).__name__}", path=path.name)
+        raise DataFormatError(
+            f"expected a JSON object, found {type(data).__name__}", path=path.name
+        )
     return data
 
 
@@ -236,14 +271,26 @@ def check_export(inter: dict, items: dict, origin: str) -> None:
         raise DataFormatError("user or item ids are not contiguous from 0", path=origin)
     seen: set = set()
     for user, seq in inter.items():
-        if not isinstance(seq, list) or not all(type(i) is int for i in seq) or len(seq) != len(set(seq)):
-            raise DataFormatError(f"user {user}: not a list of distinct integer item ids", path=origin)
+        if (
+            not isinstance(seq, list)
+            or not all(type(i) is int for i in seq)
+            or len(seq) != len(set(seq))
+        ):
+            raise DataFormatError(
+                f"user {user}: not a list of distinct integer item ids", path=origin
+            )
         seen.update(seq)
     if seen != set(item_ids):
-        raise DataFormatError("the items of the interactions and of the item file differ", path=origin)
+        raise DataFormatError(
+            "the items of the interactions and of the item file differ", path=origin
+        )
     for key, value in items.items():
-        if not isinstance(value, dict) or not all(isinstance(value.get(f), str) for f in ITEM_FIELDS):
-            raise DataFormatError(f"item {key}: expected string fields {', '.join(ITEM_FIELDS)}", path=origin)
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(f), str) for f in ITEM_FIELDS
+        ):
+            raise DataFormatError(
+                f"item {key}: expected string fields {', '.join(ITEM_FIELDS)}", path=origin
+            )
 
 
 def recover_asins(items: dict, text_path: Path) -> dict[str, str]:
@@ -284,14 +331,18 @@ def item_row(value: Mapping[str, str]) -> tuple[str, str, str, list[str]]:
     return title, desc, clean_field(value["brand"]), split_categories(value["categories"])
 
 
-def write_items_and_facts(items: dict, asin_of: Mapping[str, str], items_path: Path, facts_path: Path) -> None:
+def write_items_and_facts(
+    items: dict, asin_of: Mapping[str, str], items_path: Path, facts_path: Path
+) -> None:
     """``items.tsv`` and ``gold_facts.tsv`` (brand, category below the root, category_leaf)."""
     facts = []
     with open(items_path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write("item_id\tasin\ttitle\tdescription\tbrand\tcategories\n")
         for key in sorted(items, key=int):
             title, desc, brand, cats = item_row(items[key])
-            fh.write("\t".join([key, asin_of.get(key, ""), title, desc, brand, " > ".join(cats)]) + "\n")
+            fh.write(
+                "\t".join([key, asin_of.get(key, ""), title, desc, brand, " > ".join(cats)]) + "\n"
+            )
             if brand:
                 facts.append((key, "brand", brand))
             sub = [c for c in cats if c != ROOT_CATEGORY]

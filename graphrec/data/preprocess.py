@@ -5,6 +5,7 @@ All functions take and return the standard interaction frame (``user_id``,
 many rows, users and items each step removed, so that a dataset card or a log
 can say exactly what happened to the raw data.
 """
+
 from __future__ import annotations
 
 import logging
@@ -78,13 +79,19 @@ def deduplicate(frame: pd.DataFrame, keep: DuplicatePolicy = "first") -> tuple[p
         order = np.argsort(frame[TIME].to_numpy(), kind="stable")
     else:
         order = np.arange(len(frame))
-    duplicated = frame.iloc[order].duplicated([USER, ITEM], keep=False if keep == "drop" else keep).to_numpy()
+    duplicated = (
+        frame.iloc[order]
+        .duplicated([USER, ITEM], keep=False if keep == "drop" else keep)
+        .to_numpy()
+    )
     remove = np.zeros(len(frame), dtype=bool)
     remove[order[duplicated]] = True
     return frame.loc[~remove], int(remove.sum())
 
 
-def apply_rating_threshold(frame: pd.DataFrame, threshold: float | None) -> tuple[pd.DataFrame, int]:
+def apply_rating_threshold(
+    frame: pd.DataFrame, threshold: float | None
+) -> tuple[pd.DataFrame, int]:
     """Keep interactions with ``rating >= threshold`` (implicit feedback).
 
     ``None`` keeps everything.  Returns ``(frame, removed)``.
@@ -101,7 +108,9 @@ def apply_rating_threshold(frame: pd.DataFrame, threshold: float | None) -> tupl
     return frame.loc[keep], int((~keep).sum())
 
 
-def k_core_filter(frame: pd.DataFrame, user_core: int = 0, item_core: int = 0) -> tuple[pd.DataFrame, dict]:
+def k_core_filter(
+    frame: pd.DataFrame, user_core: int = 0, item_core: int = 0
+) -> tuple[pd.DataFrame, dict]:
     """Iteratively drop users with < ``user_core`` and items with < ``item_core`` interactions.
 
     Removing an item can push a user below the threshold and vice versa, so the
@@ -120,9 +129,13 @@ def k_core_filter(frame: pd.DataFrame, user_core: int = 0, item_core: int = 0) -
     while (user_core > 1 or item_core > 1) and len(current):
         keep = np.ones(len(current), dtype=bool)
         if user_core > 1:
-            keep &= current.groupby(USER, sort=False)[USER].transform("size").to_numpy() >= user_core
+            keep &= (
+                current.groupby(USER, sort=False)[USER].transform("size").to_numpy() >= user_core
+            )
         if item_core > 1:
-            keep &= current.groupby(ITEM, sort=False)[ITEM].transform("size").to_numpy() >= item_core
+            keep &= (
+                current.groupby(ITEM, sort=False)[ITEM].transform("size").to_numpy() >= item_core
+            )
         if keep.all():
             break
         rounds += 1
@@ -172,7 +185,12 @@ def preprocess(
         ``RangeIndex``.  The report is also logged at INFO level.
     """
     user_core, item_core = _as_cores(k_core)
-    report = PreprocessReport(duplicates=duplicates, rating_threshold=rating_threshold, user_core=user_core, item_core=item_core)
+    report = PreprocessReport(
+        duplicates=duplicates,
+        rating_threshold=rating_threshold,
+        user_core=user_core,
+        item_core=item_core,
+    )
     report.input_interactions, report.input_users, report.input_items = _counts(frame)
     attrs = dict(frame.attrs)
 

@@ -12,6 +12,7 @@ pandas parses it: per line (or per CSV record, when quoting is on) the number of
 fields is checked, which also catches lines with too few fields that pandas
 would silently pad.
 """
+
 from __future__ import annotations
 
 import csv
@@ -19,10 +20,10 @@ import io
 import itertools
 import logging
 import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,7 +112,9 @@ def read_table(
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(f"cannot decode as {encoding}: {exc.reason} at byte {exc.start}", path=path, line=line) from None
+        raise DataFormatError(
+            f"cannot decode as {encoding}: {exc.reason} at byte {exc.start}", path=path, line=line
+        ) from None
 
     if "\r" in text:
         text = text.replace("\r\n", "\n")  # CRLF files; a lone \r stays data, for pandas too
@@ -132,7 +135,9 @@ def read_table(
     if names is not None:
         if len(names) != len(columns):
             raise DataFormatError(
-                f"{len(names)} column names given but the file has {len(columns)} fields", path=path, line=int(scan.lines[0])
+                f"{len(names)} column names given but the file has {len(columns)} fields",
+                path=path,
+                line=int(scan.lines[0]),
             )
         columns = list(names)
         _check_columns(columns, path, None)
@@ -175,7 +180,9 @@ def _scan_plain(text: str, sep: str) -> _Scan:
     all_lines = text.split("\n")
     n = len(all_lines)
     lengths = np.fromiter(map(len, all_lines), dtype=np.int64, count=n)
-    counts = np.fromiter(map(str.count, all_lines, itertools.repeat(sep)), dtype=np.int64, count=n) + 1
+    counts = (
+        np.fromiter(map(str.count, all_lines, itertools.repeat(sep)), dtype=np.int64, count=n) + 1
+    )
     keep = np.flatnonzero(lengths > 0)
     first = all_lines[int(keep[0])].split(sep) if keep.size else []
     return _Scan(
@@ -216,7 +223,9 @@ def _check_columns(columns: list[str], path: Path, line: int | None) -> None:
         if not name.strip():
             raise DataFormatError("empty column name in header", path=path, line=line)
         if name in seen:
-            raise DataFormatError("duplicate column name in header", path=path, line=line, field=name)
+            raise DataFormatError(
+                "duplicate column name in header", path=path, line=line, field=name
+            )
         seen.add(name)
 
 
@@ -252,7 +261,9 @@ def _parse_with_pandas(
         raise DataFormatError(f"cannot parse: {exc}", path=path, line=line) from None
     if len(frame) != n_rows:
         # pandas and the scan disagree on what a record is; trust the scan.
-        logger.debug("%s: pandas found %d rows, the scan %d; using the scan", path, len(frame), n_rows)
+        logger.debug(
+            "%s: pandas found %d rows, the scan %d; using the scan", path, len(frame), n_rows
+        )
         records = scan.records()
         frame = pd.DataFrame(records[1:] if header else records, columns=columns, dtype=str)
     frame.columns = columns
@@ -358,7 +369,10 @@ def parse_atomic_header(columns: Sequence[str], path: str | PathLike) -> dict[st
         name, kind = match.group("name"), match.group("type")
         if kind not in ATOMIC_TYPES:
             raise DataFormatError(
-                f"unknown field type {kind!r}; expected one of {', '.join(ATOMIC_TYPES)}", path=path, line=1, field=name
+                f"unknown field type {kind!r}; expected one of {', '.join(ATOMIC_TYPES)}",
+                path=path,
+                line=1,
+                field=name,
             )
         if name in types:
             raise DataFormatError("duplicate column name in header", path=path, line=1, field=name)
@@ -467,9 +481,14 @@ def find_atomic_name(directory: str | PathLike) -> str:
                 break
         names.add(stem)
     if not names:
-        raise DataFormatError("no RecBole .inter file (NAME.inter or NAME.train.inter) in directory", path=directory)
+        raise DataFormatError(
+            "no RecBole .inter file (NAME.inter or NAME.train.inter) in directory", path=directory
+        )
     if len(names) > 1:
-        raise DataFormatError(f"several datasets in one directory ({', '.join(sorted(names))}); pass name=", path=directory)
+        raise DataFormatError(
+            f"several datasets in one directory ({', '.join(sorted(names))}); pass name=",
+            path=directory,
+        )
     return names.pop()
 
 
@@ -504,7 +523,10 @@ def read_atomic_dir(
 
     def inter(path: Path) -> pd.DataFrame:
         frame = read_atomic_file(
-            path, required=(user_field, item_field), numeric_required=(rating_field, time_field), seq_separator=seq_separator
+            path,
+            required=(user_field, item_field),
+            numeric_required=(rating_field, time_field),
+            seq_separator=seq_separator,
         )
         result.field_types[path.name] = frame.attrs["field_types"]
         return _standardise(frame, inter_map)
@@ -517,14 +539,19 @@ def read_atomic_dir(
             if path.exists():
                 result.splits[split] = inter(path)
             elif split == "test":
-                raise DataFormatError("pre-split dataset has a train file but no test file", path=path)
+                raise DataFormatError(
+                    "pre-split dataset has a train file but no test file", path=path
+                )
     else:
         result.inter = inter(directory / f"{name}.inter")
 
     optional = {
         "item": ((item_field,), {item_field: ITEM}),
         "user": ((user_field,), {user_field: USER}),
-        "kg": ((head_field, relation_field, tail_field), {head_field: "head", relation_field: "relation", tail_field: "tail"}),
+        "kg": (
+            (head_field, relation_field, tail_field),
+            {head_field: "head", relation_field: "relation", tail_field: "tail"},
+        ),
         "link": ((item_field, entity_field), {item_field: ITEM, entity_field: "entity_id"}),
     }
     for suffix, (required, rename) in optional.items():
@@ -535,7 +562,10 @@ def read_atomic_dir(
         result.field_types[path.name] = frame.attrs["field_types"]
         setattr(result, suffix, _standardise(frame, rename))
     logger.info(
-        "read atomic dataset %s from %s: %s", name, directory, ", ".join(f"{f} ({len(t)} fields)" for f, t in result.field_types.items())
+        "read atomic dataset %s from %s: %s",
+        name,
+        directory,
+        ", ".join(f"{f} ({len(t)} fields)" for f, t in result.field_types.items()),
     )
     return result
 
@@ -545,7 +575,11 @@ def _standardise(frame: pd.DataFrame, rename: Mapping[str, str]) -> pd.DataFrame
     present = {old: new for old, new in rename.items() if old in frame.columns and old != new}
     clash = [new for new in present.values() if new in frame.columns and new not in present]
     if clash:
-        raise DataFormatError(f"cannot rename to {clash[0]!r}: the file already has such a column", path=attrs.get("path"), line=1)
+        raise DataFormatError(
+            f"cannot rename to {clash[0]!r}: the file already has such a column",
+            path=attrs.get("path"),
+            line=1,
+        )
     out = frame.rename(columns=present)
     out.attrs = attrs
     return out
@@ -593,7 +627,11 @@ def read_interactions(
     def resolve(spec: str | int) -> str:
         if isinstance(spec, int):
             if not 0 <= spec < len(columns):
-                raise DataFormatError(f"column position {spec} out of range: file has {len(columns)} columns", path=table.path, line=1)
+                raise DataFormatError(
+                    f"column position {spec} out of range: file has {len(columns)} columns",
+                    path=table.path,
+                    line=1,
+                )
             return columns[spec]
         return spec
 
@@ -613,4 +651,3 @@ def read_interactions(
     out.attrs["path"] = str(table.path)
     out.attrs["columns"] = mapping
     return out
-

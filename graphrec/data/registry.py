@@ -16,14 +16,16 @@ No third-party data ships with graphrec.
 Nothing is cached implicitly: a split is written to disk only when ``split_dir``
 is given, and then it is reused (with hash checks) on the next call.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -119,7 +121,7 @@ REGISTRY: dict[str, DatasetSpec] = {
     "amazon18-scientific": DatasetSpec(
         name="amazon18-scientific",
         description="Amazon 2018 Industrial & Scientific 5-core (8,317 users x 4,344 items, sparse), titles, "
-                    "descriptions and gold brand/category facts",
+        "descriptions and gold brand/category facts",
         presplit=False,
         # ordered per user by seq_idx, no timestamps: leave-last-out (valid = second to last)
         defaults={**GENERIC_DEFAULTS, "split": "leave_one_out", "ratios": (0.8, 0.1, 0.1)},
@@ -164,7 +166,9 @@ def data_roots(data_dir: str | PathLike | None = None) -> list[Path]:
 def dataset_dir(name: str, data_dir: str | PathLike | None = None) -> Path:
     """Directory holding the registered dataset ``name``; raises naming every place searched."""
     if name not in REGISTRY:
-        raise ConfigError(f"unknown dataset {name!r}; registered: {', '.join(list_datasets())} (or pass a directory path)")
+        raise ConfigError(
+            f"unknown dataset {name!r}; registered: {', '.join(list_datasets())} (or pass a directory path)"
+        )
     roots = data_roots(data_dir)
     found = first_dataset_dir(name, roots)
     if found is None:
@@ -215,7 +219,9 @@ def load_gold_facts(data_dir: str | PathLike | None = None) -> pd.DataFrame:
     Columns (``str``): item_id (raw MovieLens id), relation (directed_by, starring,
     genre, keyword, production_company, original_language), value, source.
     """
-    return _read_facts(dataset_dir("ml-latest-small-tmdb", data_dir) / "gold_facts.tsv", ("source",))
+    return _read_facts(
+        dataset_dir("ml-latest-small-tmdb", data_dir) / "gold_facts.tsv", ("source",)
+    )
 
 
 def _read_id_map(path: Path, key: str, value: str) -> pd.DataFrame:
@@ -232,7 +238,9 @@ def _read_id_map(path: Path, key: str, value: str) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ options
-def _check_extra(overrides: Mapping[str, Any], allowed: Mapping[str, Any], what: str) -> dict[str, Any]:
+def _check_extra(
+    overrides: Mapping[str, Any], allowed: Mapping[str, Any], what: str
+) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(allowed))
     if unknown:
         raise ConfigError(
@@ -257,26 +265,38 @@ def _normalise_options(options: Mapping[str, Any]) -> dict[str, Any]:
         if threshold is False:
             threshold = None  # explicit "no threshold"
         if threshold is not None:
-            if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
-                raise ConfigError(f"rating_threshold must be a number, None or False; got {threshold!r}")
+            if (
+                isinstance(threshold, bool)
+                or not isinstance(threshold, (int, float))
+                or not np.isfinite(threshold)
+            ):
+                raise ConfigError(
+                    f"rating_threshold must be a number, None or False; got {threshold!r}"
+                )
             threshold = float(threshold)
         out["rating_threshold"] = threshold
     if "k_core" in out:
         try:
             user_core, item_core = _as_cores(out["k_core"])
         except (TypeError, ValueError):
-            raise ConfigError(f"k_core must be an int or [user_core, item_core]; got {out['k_core']!r}") from None
+            raise ConfigError(
+                f"k_core must be an int or [user_core, item_core]; got {out['k_core']!r}"
+            ) from None
         if user_core < 0 or item_core < 0:
             raise ConfigError(f"k_core must be >= 0; got {out['k_core']!r}")
         out["k_core"] = user_core if user_core == item_core else [user_core, item_core]
     if "duplicates" in out and out["duplicates"] not in ("first", "last", "drop", "keep"):
-        raise ConfigError(f"duplicates must be 'first', 'last', 'drop' or 'keep'; got {out['duplicates']!r}")
+        raise ConfigError(
+            f"duplicates must be 'first', 'last', 'drop' or 'keep'; got {out['duplicates']!r}"
+        )
     if "seed" in out:
         if isinstance(out["seed"], bool) or not isinstance(out["seed"], (int, np.integer)):
             raise ConfigError(f"seed must be an int; got {out['seed']!r}")
         out["seed"] = int(out["seed"])
     if "unseen_users" in out and out["unseen_users"] not in ("error", "drop", "keep"):
-        raise ConfigError(f"unseen_users must be 'error', 'drop' or 'keep'; got {out['unseen_users']!r}")
+        raise ConfigError(
+            f"unseen_users must be 'error', 'drop' or 'keep'; got {out['unseen_users']!r}"
+        )
     return out
 
 
@@ -363,7 +383,14 @@ def load(
     if split_dir_path is not None and (split_dir_path / MANIFEST).exists():
         frames, manifest = load_split(split_dir_path)
         _check_manifest(manifest, source.name, explicit, split_dir_path)
-        options = {**options, **{k: v for k, v in (manifest.get("options") or {}).items() if k in options and k != "unseen_users"}}
+        options = {
+            **options,
+            **{
+                k: v
+                for k, v in (manifest.get("options") or {}).items()
+                if k in options and k != "unseen_users"
+            },
+        }
         meta.update(
             options=options,
             preprocessing=manifest.get("preprocessing"),
@@ -376,9 +403,14 @@ def load(
         assert source.interactions is not None
         raw = source.interactions()
         processed, report = preprocess(
-            raw, rating_threshold=options["rating_threshold"], duplicates=options["duplicates"], k_core=options["k_core"]
+            raw,
+            rating_threshold=options["rating_threshold"],
+            duplicates=options["duplicates"],
+            k_core=options["k_core"],
         )
-        frames, info = split_interactions(processed, options["split"], ratios=options["ratios"], seed=options["seed"])
+        frames, info = split_interactions(
+            processed, options["split"], ratios=options["ratios"], seed=options["seed"]
+        )
         meta.update(preprocessing=report.to_dict(), split=info)
         if split_dir_path is not None:
             save_split(
@@ -388,11 +420,17 @@ def load(
                 method=info["method"],
                 ratios=info["ratios"],
                 seed=info["seed"],
-                extra={"options": options, "preprocessing": report.to_dict(), "source": str(source.location)},
+                extra={
+                    "options": options,
+                    "preprocessing": report.to_dict(),
+                    "source": str(source.location),
+                },
             )
             meta["split_dir"] = str(split_dir_path)
     if value_col is not None and any(value_col not in f.columns for f in frames.values()):
-        raise ConfigError(f"implicit=False needs a {value_col!r} column, which {source.name} does not have")
+        raise ConfigError(
+            f"implicit=False needs a {value_col!r} column, which {source.name} does not have"
+        )
     data = build_interaction_data(
         frames,
         source.name,
@@ -439,10 +477,16 @@ def _load_presplit(
     return data
 
 
-def _refuse_split_options(name: str, explicit: Mapping[str, Any], split_dir: str | PathLike | None) -> None:
-    fixed = [key for key in SPLIT_OPTIONS if key in explicit] + (["split_dir"] if split_dir is not None else [])
+def _refuse_split_options(
+    name: str, explicit: Mapping[str, Any], split_dir: str | PathLike | None
+) -> None:
+    fixed = [key for key in SPLIT_OPTIONS if key in explicit] + (
+        ["split_dir"] if split_dir is not None else []
+    )
     if fixed:
-        raise ConfigError(f"{name} ships a fixed train/valid/test split and is used as shipped; remove {', '.join(fixed)}")
+        raise ConfigError(
+            f"{name} ships a fixed train/valid/test split and is used as shipped; remove {', '.join(fixed)}"
+        )
 
 
 def _summary(data: InteractionData) -> str:
@@ -455,7 +499,9 @@ def _summary(data: InteractionData) -> str:
 
 def _check_manifest(manifest: dict, name: str, explicit: dict, directory: Path) -> None:
     if manifest.get("name") != name:
-        raise ConfigError(f"split_dir {directory} holds a split of {manifest.get('name')!r}, not of {name!r}")
+        raise ConfigError(
+            f"split_dir {directory} holds a split of {manifest.get('name')!r}, not of {name!r}"
+        )
     stored = _normalise_options(manifest.get("options") or {})
     for key, value in explicit.items():
         if key == "unseen_users":
@@ -483,7 +529,9 @@ def _restricted_kg(source: _Source, data: InteractionData) -> KnowledgeGraph | N
 INTERACTION_SUFFIXES = (".csv", ".tsv", ".tab", ".inter", ".txt", ".dat")
 
 
-def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overrides: dict) -> tuple[_Source, dict, bool, dict]:
+def _source(
+    name_or_path: str | PathLike, data_dir: str | PathLike | None, overrides: dict
+) -> tuple[_Source, dict, bool, dict]:
     """Resolve a name or path to a loader, its defaults, pre-split flag and extra options."""
     key = str(name_or_path)
     if key in REGISTRY:
@@ -505,7 +553,11 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
         if atomic.presplit and (path / MANIFEST).exists():
             load_split(path)  # a saved split: verify its hashes before trusting it
         source = _atomic(atomic, extra)
-        defaults = {"rating_threshold": None, "unseen_users": "error"} if atomic.presplit else dict(GENERIC_DEFAULTS)
+        defaults = (
+            {"rating_threshold": None, "unseen_users": "error"}
+            if atomic.presplit
+            else dict(GENERIC_DEFAULTS)
+        )
         return source, defaults, atomic.presplit, extra
     if path.is_file():
         # only files that look like interaction tables are read: an error quoting the first line
@@ -543,13 +595,21 @@ def _source(name_or_path: str | PathLike, data_dir: str | PathLike | None, overr
 def _ml_tmdb(folder: Path, extra: dict) -> _Source:
     def interactions() -> pd.DataFrame:
         return read_interactions(
-            folder / "interactions.tsv", user=USER, item=ITEM, rating=RATING, timestamp="timestamp", sep="\t", quoting=False
+            folder / "interactions.tsv",
+            user=USER,
+            item=ITEM,
+            rating=RATING,
+            timestamp="timestamp",
+            sep="\t",
+            quoting=False,
         )
 
     def item_info() -> pd.DataFrame | None:
         if not extra["with_text"]:
             return None
-        return load_items(folder.parent)[["item_id", "title", "year", "genres", "overview", "tagline"]]
+        return load_items(folder.parent)[
+            ["item_id", "title", "year", "genres", "overview", "tagline"]
+        ]
 
     def kg() -> KnowledgeGraph | None:
         if not extra["with_kg"]:
@@ -578,9 +638,17 @@ def _rlmrec(folder: Path, extra: dict) -> _Source:
         return _read_id_map(folder / "amazon_item.json", "iid", "asin").rename(columns={"id": ITEM})
 
     def user_info() -> pd.DataFrame | None:
-        return _read_id_map(folder / "amazon_user.json", "uid", "reviewerID").rename(columns={"id": USER, "reviewerID": "reviewer_id"})
+        return _read_id_map(folder / "amazon_user.json", "uid", "reviewerID").rename(
+            columns={"id": USER, "reviewerID": "reviewer_id"}
+        )
 
-    return _Source(name=atomic.name, location=folder, splits=atomic.splits, item_info=item_info, user_info=user_info)
+    return _Source(
+        name=atomic.name,
+        location=folder,
+        splits=atomic.splits,
+        item_info=item_info,
+        user_info=user_info,
+    )
 
 
 def _amazon18(folder: Path, extra: dict) -> _Source:
@@ -588,8 +656,14 @@ def _amazon18(folder: Path, extra: dict) -> _Source:
     for leave-last-out), item titles and descriptions, gold brand/category facts."""
 
     def interactions() -> pd.DataFrame:
-        return read_interactions(folder / "interactions.tsv", user=USER, item=ITEM, timestamp="seq_idx", sep="\t",
-                                 quoting=False)
+        return read_interactions(
+            folder / "interactions.tsv",
+            user=USER,
+            item=ITEM,
+            timestamp="seq_idx",
+            sep="\t",
+            quoting=False,
+        )
 
     def item_info() -> pd.DataFrame | None:
         if not extra["with_text"]:
@@ -604,8 +678,14 @@ def _amazon18(folder: Path, extra: dict) -> _Source:
             return None
         return _items_as_entities(_read_facts(folder / "gold_facts.tsv"))
 
-    return _Source(name="amazon18-scientific", location=folder, interactions=interactions, item_info=item_info, kg=kg,
-                   restrict_kg_to_items=True)
+    return _Source(
+        name="amazon18-scientific",
+        location=folder,
+        interactions=interactions,
+        item_info=item_info,
+        kg=kg,
+        restrict_kg_to_items=True,
+    )
 
 
 def _ml100k(folder: Path, extra: dict) -> _Source:
@@ -623,9 +703,13 @@ def _read_facts(path: Path, extra_columns: tuple[str, ...] = ()) -> pd.DataFrame
 
 def _items_as_entities(facts: pd.DataFrame) -> KnowledgeGraph:
     """Facts about items as a KG whose items are their own entities (head = raw item id)."""
-    triples = pd.DataFrame({"head": facts["item_id"], "relation": facts["relation"], "tail": facts["value"]})
+    triples = pd.DataFrame(
+        {"head": facts["item_id"], "relation": facts["relation"], "tail": facts["value"]}
+    )
     heads = pd.unique(facts["item_id"])
-    return KnowledgeGraph(triples=triples, item_entity=pd.DataFrame({ITEM: heads, "entity_id": heads}))
+    return KnowledgeGraph(
+        triples=triples, item_entity=pd.DataFrame({ITEM: heads, "entity_id": heads})
+    )
 
 
 def _joined(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
@@ -693,7 +777,9 @@ def dataset_statistics(data: InteractionData) -> dict:
                 per_item += np.diff(matrix.tocsc().indptr)
         stats["items_with_overview"] = int(has_text.sum())
         stats["items_with_overview_share"] = float(has_text.mean()) if data.n_items else 0.0
-        stats["interactions_on_items_with_overview_share"] = float(per_item[has_text].sum() / max(1, per_item.sum()))
+        stats["interactions_on_items_with_overview_share"] = float(
+            per_item[has_text].sum() / max(1, per_item.sum())
+        )
     if data.kg is not None:
         stats["kg_relations"] = int(data.kg.triples["relation"].nunique())
         stats["kg_items_linked"] = int(data.kg.item_entity[ITEM].nunique())

@@ -12,15 +12,17 @@ test interaction while more than one train interaction remains), so every user
 keeps at least one training interaction: with 8:1:1 a user with 5 interactions
 gets 3/1/1, with 2 gets 1/0/1, with 1 gets 1/0/0.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -34,9 +36,20 @@ from graphrec.io import atomic_open, atomic_write_json
 logger = logging.getLogger(__name__)
 
 #: Split methods of :func:`split_interactions` (names shared with ``graphrec.config.DataConfig.split``).
-SPLIT_METHODS = ("ratio", "temporal_global", "temporal_user", "leave_one_out", "leave_one_out_random")
+SPLIT_METHODS = (
+    "ratio",
+    "temporal_global",
+    "temporal_user",
+    "leave_one_out",
+    "leave_one_out_random",
+)
 #: Accepted short names.
-SPLIT_ALIASES = {"random": "ratio", "temporal": "temporal_global", "loo": "leave_one_out", "loo_random": "leave_one_out_random"}
+SPLIT_ALIASES = {
+    "random": "ratio",
+    "temporal": "temporal_global",
+    "loo": "leave_one_out",
+    "loo_random": "leave_one_out_random",
+}
 MANIFEST = "split.json"
 MANIFEST_FORMAT = "graphrec-split/1"
 UnseenPolicy = Literal["error", "drop", "keep"]
@@ -55,8 +68,14 @@ def parse_ratios(ratios: str | Sequence[float]) -> tuple[float, ...]:
             raise ValueError(f"ratios must look like '8:1:1', got {ratios!r}") from None
     else:
         values = [float(r) for r in ratios]
-    if len(values) not in (2, 3) or any(not np.isfinite(v) or v < 0 for v in values) or values[0] <= 0:
-        raise ValueError(f"ratios must be 2 or 3 non-negative numbers with a positive train share, got {ratios!r}")
+    if (
+        len(values) not in (2, 3)
+        or any(not np.isfinite(v) or v < 0 for v in values)
+        or values[0] <= 0
+    ):
+        raise ValueError(
+            f"ratios must be 2 or 3 non-negative numbers with a positive train share, got {ratios!r}"
+        )
     total = sum(values)
     return tuple(v / total for v in values)
 
@@ -109,7 +128,11 @@ def _by_rank(frame: pd.DataFrame, within_user_key: np.ndarray, counts_of) -> np.
     codes = pd.factorize(frame[USER], sort=False)[0]
     order = np.lexsort((within_user_key, codes))  # by user, then key; stable for ties
     users = codes[order]
-    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.zeros(0, dtype=np.int64)
+    starts = (
+        np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        if len(users)
+        else np.zeros(0, dtype=np.int64)
+    )
     sizes = np.diff(np.r_[starts, len(users)])
     rank = np.arange(len(users)) - np.repeat(starts, sizes)
     bounds = np.repeat(np.cumsum(counts_of(sizes), axis=1), sizes, axis=0)
@@ -118,7 +141,9 @@ def _by_rank(frame: pd.DataFrame, within_user_key: np.ndarray, counts_of) -> np.
     return labels
 
 
-def _frames(frame: pd.DataFrame, labels: np.ndarray, names: Sequence[str]) -> dict[str, pd.DataFrame]:
+def _frames(
+    frame: pd.DataFrame, labels: np.ndarray, names: Sequence[str]
+) -> dict[str, pd.DataFrame]:
     out = {}
     for index, name in enumerate(names):
         part = frame.loc[labels == index].reset_index(drop=True)
@@ -128,7 +153,9 @@ def _frames(frame: pd.DataFrame, labels: np.ndarray, names: Sequence[str]) -> di
 
 
 # -------------------------------------------------------------- splitters
-def split_random(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1), seed: int = 2024) -> dict[str, pd.DataFrame]:
+def split_random(
+    frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1), seed: int = 2024
+) -> dict[str, pd.DataFrame]:
     """Per-user random split by ratio: each user's interactions are shuffled (seeded)
     and cut by :func:`split_counts`; every user keeps at least one train item."""
     ratios = parse_ratios(ratios)
@@ -138,7 +165,9 @@ def split_random(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1,
     return _frames(frame, labels, _split_names(ratios))
 
 
-def split_temporal_user(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, pd.DataFrame]:
+def split_temporal_user(
+    frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)
+) -> dict[str, pd.DataFrame]:
     """Per-user temporal split: each user's earliest interactions go to train, the
     latest to test (sizes from :func:`split_counts`; equal timestamps in item order)."""
     _require(frame, TIME, "temporal_user")
@@ -148,7 +177,9 @@ def split_temporal_user(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.
     return _frames(frame, labels, _split_names(ratios))
 
 
-def split_temporal_global(frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)) -> dict[str, pd.DataFrame]:
+def split_temporal_global(
+    frame: pd.DataFrame, ratios: str | Sequence[float] = (0.8, 0.1, 0.1)
+) -> dict[str, pd.DataFrame]:
     """Global temporal cut at timestamp quantiles.
 
     With ``t_v`` / ``t_t`` the timestamps at the 80% / 90% positions (for 8:1:1),
@@ -163,7 +194,11 @@ def split_temporal_global(frame: pd.DataFrame, ratios: str | Sequence[float] = (
     ratios = parse_ratios(ratios)
     frame = _canonical(frame)
     times = np.sort(frame[TIME].to_numpy(), kind="stable")
-    counts = split_counts(np.array([len(frame)]), ratios)[0] if len(frame) else np.zeros(len(ratios), dtype=np.int64)
+    counts = (
+        split_counts(np.array([len(frame)]), ratios)[0]
+        if len(frame)
+        else np.zeros(len(ratios), dtype=np.int64)
+    )
     positions = np.cumsum(counts)[:-1]
     # A cut at the end (an empty last split) is +inf, so nothing lands after it.
     cuts = [float(times[p]) if p < len(times) else float("inf") for p in positions]
@@ -172,7 +207,11 @@ def split_temporal_global(frame: pd.DataFrame, ratios: str | Sequence[float] = (
 
 
 def split_leave_one_out(
-    frame: pd.DataFrame, *, order: Literal["time", "random"] = "time", seed: int = 2024, valid: bool = True
+    frame: pd.DataFrame,
+    *,
+    order: Literal["time", "random"] = "time",
+    seed: int = 2024,
+    valid: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Leave-one-out: per user the last interaction goes to test and (``valid``)
     the second last to valid; "last" is by timestamp or, with ``order="random"``,
@@ -183,7 +222,11 @@ def split_leave_one_out(
     if order == "time":
         _require(frame, TIME, "leave_one_out")
     frame = _canonical(frame)
-    keys = frame[TIME].to_numpy() if order == "time" else np.random.default_rng(seed).random(len(frame))
+    keys = (
+        frame[TIME].to_numpy()
+        if order == "time"
+        else np.random.default_rng(seed).random(len(frame))
+    )
 
     def counts_of(sizes: np.ndarray) -> np.ndarray:
         test = (sizes >= 2).astype(np.int64)
@@ -237,23 +280,35 @@ def split_interactions(
         info["seed"] = None
     elif method == "temporal_global":
         frames = split_temporal_global(frame, ratios_t)
-        info["cut_timestamps"] = [float(f[TIME].min()) if len(f) else None for f in list(frames.values())[1:]]
+        info["cut_timestamps"] = [
+            float(f[TIME].min()) if len(f) else None for f in list(frames.values())[1:]
+        ]
         info["seed"] = None
     else:
         random_order = method == "leave_one_out_random"
-        frames = split_leave_one_out(frame, order="random" if random_order else "time", seed=seed, valid=len(ratios_t) == 3)
+        frames = split_leave_one_out(
+            frame, order="random" if random_order else "time", seed=seed, valid=len(ratios_t) == 3
+        )
         info["ratios"] = None
         if not random_order:
             info["seed"] = None
     info["counts"] = split_statistics(frames)
-    logger.info("split %s: %s", method, ", ".join(f"{name} {c['interactions']}" for name, c in info["counts"].items()))
+    logger.info(
+        "split %s: %s",
+        method,
+        ", ".join(f"{name} {c['interactions']}" for name, c in info["counts"].items()),
+    )
     return frames, info
 
 
 def split_statistics(frames: Mapping[str, pd.DataFrame]) -> dict[str, dict[str, int]]:
     """``{split: {"interactions", "users", "items"}}`` of raw split frames."""
     return {
-        name: {"interactions": len(f), "users": int(f[USER].nunique()), "items": int(f[ITEM].nunique())}
+        name: {
+            "interactions": len(f),
+            "users": int(f[USER].nunique()),
+            "items": int(f[ITEM].nunique()),
+        }
         for name, f in frames.items()
     }
 
@@ -266,7 +321,9 @@ def sort_ids(raw_ids: Iterable[str]) -> tuple[np.ndarray, str]:
     ``"10"``), so datasets shipped with ids ``0..n-1`` keep internal id == raw id;
     anything else sorts lexicographically.  Returns ``(ids, "numeric"|"lexicographic")``.
     """
-    unique = pd.unique(pd.Series(list(raw_ids) if not isinstance(raw_ids, pd.Series) else raw_ids, dtype=object))
+    unique = pd.unique(
+        pd.Series(list(raw_ids) if not isinstance(raw_ids, pd.Series) else raw_ids, dtype=object)
+    )
     values = [str(v) for v in unique]
     if values and all(v.isascii() and v.isdigit() for v in values):
         values.sort(key=lambda v: (int(v), v))
@@ -277,7 +334,9 @@ def sort_ids(raw_ids: Iterable[str]) -> tuple[np.ndarray, str]:
     return np.asarray(values, dtype=object), kind
 
 
-def _align(info: pd.DataFrame | None, key: str, ids: np.ndarray, what: str) -> tuple[pd.DataFrame | None, int]:
+def _align(
+    info: pd.DataFrame | None, key: str, ids: np.ndarray, what: str
+) -> tuple[pd.DataFrame | None, int]:
     """Reindex side information by raw id to internal order ``0..n-1``.
 
     Rows for ids missing from ``info`` get ``""`` in text columns (how the movie
@@ -289,7 +348,9 @@ def _align(info: pd.DataFrame | None, key: str, ids: np.ndarray, what: str) -> t
     frame.index = frame.index.astype(str)
     if frame.index.has_duplicates:
         dup = frame.index[frame.index.duplicated()][0]
-        raise DataFormatError(f"{what} has several rows for id {dup!r}", path=info.attrs.get("path"), field=key)
+        raise DataFormatError(
+            f"{what} has several rows for id {dup!r}", path=info.attrs.get("path"), field=key
+        )
     covered = int(frame.index.isin(ids).sum())
     aligned = frame.reindex(pd.Index(ids, dtype=object))
     for column in aligned.columns:
@@ -338,7 +399,9 @@ def build_interaction_data(
     """
     unknown = set(frames) - set(SPLITS)
     if unknown:
-        raise DataFormatError(f"unknown split name(s) {sorted(unknown)} for dataset {name!r}; expected {SPLITS}")
+        raise DataFormatError(
+            f"unknown split name(s) {sorted(unknown)} for dataset {name!r}; expected {SPLITS}"
+        )
     for required in ("train", "test"):
         if required not in frames:
             raise DataFormatError(f"dataset {name!r} has no {required!r} split", field=required)
@@ -348,10 +411,16 @@ def build_interaction_data(
     for split, frame in frames.items():
         for column in (USER, ITEM) + ((value_col,) if value_col else ()):
             if column not in frame.columns:
-                raise DataFormatError(f"split {split!r} has no {column!r} column", path=frame.attrs.get("path"), field=column)
+                raise DataFormatError(
+                    f"split {split!r} has no {column!r} column",
+                    path=frame.attrs.get("path"),
+                    field=column,
+                )
         if len(frame) == 0:
             raise DataFormatError(
-                f"split {split!r} of dataset {name!r} is empty (0 interactions)", path=frame.attrs.get("path"), field=split
+                f"split {split!r} of dataset {name!r} is empty (0 interactions)",
+                path=frame.attrs.get("path"),
+                field=split,
             )
 
     meta = dict(meta or {})
@@ -381,7 +450,8 @@ def build_interaction_data(
             kept.attrs = dict(frame.attrs)
             if len(kept) == 0:
                 raise DataFormatError(
-                    f"split {split!r} of dataset {name!r} is empty after dropping {len(users)} unseen user(s)", field=split
+                    f"split {split!r} of dataset {name!r} is empty after dropping {len(users)} unseen user(s)",
+                    field=split,
                 )
             frames[split] = kept
     if unseen_users == "drop":
@@ -409,11 +479,19 @@ def build_interaction_data(
         pair = rows * shape[1] + cols
         first = ~pd.Series(pair).duplicated().to_numpy()
         within_duplicates[split] = int((~first).sum())
-        values = np.ones(int(first.sum()), dtype=np.float32) if value_col is None else frame[value_col].to_numpy(np.float32)[first]
-        matrices[split] = sp.csr_matrix((values, (rows[first], cols[first])), shape=shape, dtype=np.float32)
+        values = (
+            np.ones(int(first.sum()), dtype=np.float32)
+            if value_col is None
+            else frame[value_col].to_numpy(np.float32)[first]
+        )
+        matrices[split] = sp.csr_matrix(
+            (values, (rows[first], cols[first])), shape=shape, dtype=np.float32
+        )
         pair_sets[split] = np.unique(pair[first])
     if any(within_duplicates.values()):
-        logger.warning("%s: repeated (user, item) pairs inside splits stored once: %s", name, within_duplicates)
+        logger.warning(
+            "%s: repeated (user, item) pairs inside splits stored once: %s", name, within_duplicates
+        )
     overlap = {}
     names = list(frames)
     for i, a in enumerate(names):
@@ -455,7 +533,9 @@ def build_interaction_data(
 # ------------------------------------------------------------- split files
 def _format_float(values: np.ndarray) -> list[str]:
     # Integral values (timestamps, whole ratings) without ".0"; others round-trip via repr.
-    return [str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v)) for v in values]
+    return [
+        str(int(v)) if float(v).is_integer() and abs(v) < 1e15 else repr(float(v)) for v in values
+    ]
 
 
 def _inter_bytes(frame: pd.DataFrame, path: Path) -> bytes:
@@ -468,7 +548,9 @@ def _inter_bytes(frame: pd.DataFrame, path: Path) -> bytes:
             if bad.any():
                 row = int(np.flatnonzero(bad)[0])
                 raise DataFormatError(
-                    f"id {values.iloc[row]!r} is empty or contains a tab/newline and cannot be written", path=path, field=column
+                    f"id {values.iloc[row]!r} is empty or contains a tab/newline and cannot be written",
+                    path=path,
+                    field=column,
                 )
             cells.append(values.tolist())
         else:
@@ -520,7 +602,11 @@ def save_split(
         payload = _inter_bytes(frames[split], path)
         with atomic_open(path, "wb") as handle:
             handle.write(payload)
-        files[split] = {"file": path.name, "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload)}
+        files[split] = {
+            "file": path.name,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "bytes": len(payload),
+        }
     manifest = {
         "format": MANIFEST_FORMAT,
         "name": name,
@@ -551,7 +637,10 @@ def read_manifest(directory: str | PathLike) -> dict:
     """Read and check the shape of ``split.json`` in ``directory``."""
     path = Path(directory) / MANIFEST
     if not path.is_file():
-        raise DataFormatError(f"no {MANIFEST} here: not a split saved by graphrec.data.split.save_split", path=directory)
+        raise DataFormatError(
+            f"no {MANIFEST} here: not a split saved by graphrec.data.split.save_split",
+            path=directory,
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
@@ -578,8 +667,15 @@ def load_split(directory: str | PathLike) -> tuple[dict[str, pd.DataFrame], dict
     manifest = read_manifest(directory)
     frames = {}
     for split, entry in manifest["files"].items():
-        if split not in SPLITS or not isinstance(entry, dict) or "file" not in entry or "sha256" not in entry:
-            raise DataFormatError(f"bad entry for split {split!r}", path=directory / MANIFEST, field="files")
+        if (
+            split not in SPLITS
+            or not isinstance(entry, dict)
+            or "file" not in entry
+            or "sha256" not in entry
+        ):
+            raise DataFormatError(
+                f"bad entry for split {split!r}", path=directory / MANIFEST, field="files"
+            )
         path = directory / Path(entry["file"]).name  # never follow a path out of the directory
         if not path.is_file():
             raise DataFormatError(f"split file listed in {MANIFEST} is missing", path=path)
@@ -596,5 +692,7 @@ def load_split(directory: str | PathLike) -> tuple[dict[str, pd.DataFrame], dict
                 "the file was modified after the split was saved",
                 path=path,
             )
-        frames[split] = read_atomic_file(path, required=(USER, ITEM), numeric_required=(RATING, TIME))
+        frames[split] = read_atomic_file(
+            path, required=(USER, ITEM), numeric_required=(RATING, TIME)
+        )
     return frames, manifest

@@ -1,4 +1,5 @@
 """Synthetic interaction data for tests, examples and scaling benchmarks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,9 @@ import scipy.sparse as sp
 from graphrec.data.dataset import InteractionData
 
 
-def random_interactions(n_users: int = 40, n_items: int = 60, per_user: int = 8, seed: int = 0) -> InteractionData:
+def random_interactions(
+    n_users: int = 40, n_items: int = 60, per_user: int = 8, seed: int = 0
+) -> InteractionData:
     """Uniformly random interactions: each user has ``per_user`` distinct items,
     the last two of which go to validation and test (one each).
     """
@@ -45,7 +48,9 @@ def _cap_per_user(keys: np.ndarray, n_items: int, cap: int, rng: np.random.Gener
     counts = np.bincount(users)
     if counts.max(initial=0) <= cap:
         return keys
-    order = np.lexsort((rng.random(len(keys)), users))  # users ascending, random order within a user
+    order = np.lexsort(
+        (rng.random(len(keys)), users)
+    )  # users ascending, random order within a user
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     rank = np.empty(len(keys), dtype=np.int64)
     rank[order] = np.arange(len(keys)) - starts
@@ -107,7 +112,9 @@ def power_law_interactions(
         cols = (selected % n_items).astype(np.int32 if n_items < 2**31 else np.int64)
         indptr = np.zeros(n_users + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=n_users), out=indptr[1:])
-        return sp.csr_matrix((np.ones(len(selected), np.float32), cols, indptr), shape=(n_users, n_items))
+        return sp.csr_matrix(
+            (np.ones(len(selected), np.float32), cols, indptr), shape=(n_users, n_items)
+        )
 
     train, test = matrix(keys[~is_test]), matrix(keys[is_test])  # keys sorted => canonical CSR
     del keys, is_test
@@ -117,6 +124,13 @@ def power_law_interactions(
         item_ids=np.arange(n_items).astype(str).astype(object),
         train=train,
         test=test,
-        meta={"synthetic": {"kind": "power_law", "user_exponent": user_exponent, "item_exponent": item_exponent,
-                            "test_fraction": test_fraction, "seed": seed}},
+        meta={
+            "synthetic": {
+                "kind": "power_law",
+                "user_exponent": user_exponent,
+                "item_exponent": item_exponent,
+                "test_fraction": test_fraction,
+                "seed": seed,
+            }
+        },
     )

@@ -4,7 +4,14 @@ Protocol: every user with target items is ranked against all items; the user's
 training items (and optionally validation items) are masked; among equal scores
 the lower item index ranks first.  See :mod:`graphrec.evaluation.evaluator`.
 """
-from graphrec.evaluation.evaluator import TIE_RULE, EvaluationResult, Evaluator, Scorer, evaluate_scorer
+
+from graphrec.evaluation.evaluator import (
+    TIE_RULE,
+    EvaluationResult,
+    Evaluator,
+    Scorer,
+    evaluate_scorer,
+)
 from graphrec.evaluation.metrics import (
     ACCURACY_METRICS,
     BEYOND_ACCURACY_METRICS,

@@ -17,15 +17,16 @@ Protocol (identical for every model, which is what makes numbers comparable):
 Nothing of size ``n_users x n_items`` is ever materialised densely: one
 ``[rows, n_items]`` score block of at most ``max_block_mb`` lives at a time.
 """
+
 from __future__ import annotations
 
 import json
 import math
 import time
 import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -119,7 +120,7 @@ class EvaluationResult:
         )
 
     @classmethod
-    def load(cls, path: str | Path) -> "EvaluationResult":
+    def load(cls, path: str | Path) -> EvaluationResult:
         """Read a result written by :meth:`save` (give the same ``path``).
 
         A missing, truncated or corrupt file is a :class:`DataFormatError` naming it.
@@ -131,10 +132,12 @@ class EvaluationResult:
             raise
         except (OSError, ValueError, EOFError, KeyError, TypeError, zipfile.BadZipFile) as exc:
             detail = " ".join(str(exc).split())[:200]
-            raise DataFormatError(f"corrupt evaluation result ({type(exc).__name__}: {detail})", path=npz_path) from None
+            raise DataFormatError(
+                f"corrupt evaluation result ({type(exc).__name__}: {detail})", path=npz_path
+            ) from None
 
     @classmethod
-    def _load(cls, npz_path: Path, json_path: Path) -> "EvaluationResult":
+    def _load(cls, npz_path: Path, json_path: Path) -> EvaluationResult:
         for p in (npz_path, json_path):
             if not p.exists():
                 raise DataFormatError("evaluation result file not found", path=p)
@@ -150,7 +153,7 @@ class EvaluationResult:
                 raise DataFormatError("missing array", path=npz_path, field="users")
             users = data["users"].astype(np.int64)
             names = info.get("per_user_metrics") or [
-                f[len(_PER_USER_PREFIX):] for f in data.files if f.startswith(_PER_USER_PREFIX)
+                f[len(_PER_USER_PREFIX) :] for f in data.files if f.startswith(_PER_USER_PREFIX)
             ]
             per_user = {}
             for name in names:
@@ -160,7 +163,9 @@ class EvaluationResult:
                 per_user[name] = data[key]
                 if len(per_user[name]) != len(users):
                     raise DataFormatError(
-                        f"{len(per_user[name])} values for {len(users)} users", path=npz_path, field=key
+                        f"{len(per_user[name])} values for {len(users)} users",
+                        path=npz_path,
+                        field=key,
                     )
         if int(info["num_users"]) != len(users):
             raise DataFormatError(
@@ -230,14 +235,18 @@ class Evaluator:
                 if any(m in BEYOND_ACCURACY_METRICS for m in unknown)
                 else ""
             )
-            raise ValueError(f"unknown metric(s) {unknown}; expected a subset of {ACCURACY_METRICS}{hint}")
+            raise ValueError(
+                f"unknown metric(s) {unknown}; expected a subset of {ACCURACY_METRICS}{hint}"
+            )
         if not metrics:
             raise ValueError("metrics must name at least one accuracy metric")
         self.metrics: tuple[str, ...] = tuple(dict.fromkeys(metrics))
         if isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         self.batch_size = int(batch_size)
-        self.item_popularity = None if item_popularity is None else np.asarray(item_popularity, dtype=np.float64)
+        self.item_popularity = (
+            None if item_popularity is None else np.asarray(item_popularity, dtype=np.float64)
+        )
         if self.item_popularity is not None and self.item_popularity.ndim != 1:
             raise ValueError(f"item_popularity must be 1-D, got shape {self.item_popularity.shape}")
         self.device = torch.device(device)
@@ -286,10 +295,15 @@ class Evaluator:
             exclude = ()
         elif sp.issparse(exclude):
             exclude = [exclude]
-        masks = [_prepare_matrix(m, f"exclude[{i}]", target.shape, positive_only=False) for i, m in enumerate(exclude)]
+        masks = [
+            _prepare_matrix(m, f"exclude[{i}]", target.shape, positive_only=False)
+            for i, m in enumerate(exclude)
+        ]
         popularity = self.item_popularity
         if popularity is not None and len(popularity) != n_items:
-            raise ValueError(f"item_popularity has {len(popularity)} entries but there are {n_items} items")
+            raise ValueError(
+                f"item_popularity has {len(popularity)} entries but there are {n_items} items"
+            )
 
         n_target = np.diff(target.indptr).astype(np.int64)
         if users is None:
@@ -300,7 +314,9 @@ class Evaluator:
             requested = len(users)
             users = users[n_target[users] > 0]
         if len(users) == 0:
-            raise ValueError(f"no user to evaluate: none of the {requested} candidate users has a target item")
+            raise ValueError(
+                f"no user to evaluate: none of the {requested} candidate users has a target item"
+            )
 
         ks = self.ks
         length = min(max(ks), n_items)
@@ -325,15 +341,21 @@ class Evaluator:
                     valid = valid.cpu().numpy()
                     # relevance: membership of (row, item) keys in the batch's sorted target keys
                     local, cols = gather_csr_rows(target, batch)
-                    target_keys = local * n_items + cols  # sorted: canonical CSR, rows in batch order
+                    target_keys = (
+                        local * n_items + cols
+                    )  # sorted: canonical CSR, rows in batch order
                     keys = np.arange(len(batch), dtype=np.int64)[:, None] * n_items + indices
                     found = np.minimum(np.searchsorted(target_keys, keys), len(target_keys) - 1)
                     hits = (target_keys[found] == keys) & valid
-                    for name, values in accuracy_metrics(hits, n_target[batch], ks, self.metrics).items():
+                    for name, values in accuracy_metrics(
+                        hits, n_target[batch], ks, self.metrics
+                    ).items():
                         per_user_parts.setdefault(name, []).append(values)
                     if counts is not None:
                         for row, k in enumerate(ks):
-                            counts[row] += np.bincount(indices[:, :k][valid[:, :k]], minlength=n_items)
+                            counts[row] += np.bincount(
+                                indices[:, :k][valid[:, :k]], minlength=n_items
+                            )
                     if bar is not None:
                         bar.update(1)
         finally:
@@ -372,7 +394,12 @@ class Evaluator:
 
     # --------------------------------------------------------------- helpers
     def _rank_batch(
-        self, scorer: Scorer, batch: np.ndarray, masks: list[sp.csr_matrix], n_items: int, length: int
+        self,
+        scorer: Scorer,
+        batch: np.ndarray,
+        masks: list[sp.csr_matrix],
+        n_items: int,
+        length: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Score, mask and rank one batch; returns ``(indices [B, L], valid [B, L])``."""
         users_t = torch.from_numpy(batch).to(self.device)
@@ -403,7 +430,9 @@ class Evaluator:
         if not isinstance(raw, torch.Tensor):
             raise TypeError(f"scorer must return a torch.Tensor, got {type(raw).__name__}")
         if tuple(raw.shape) != (batch_len, n_items):
-            raise ValueError(f"scorer returned shape {tuple(raw.shape)}, expected ({batch_len}, {n_items})")
+            raise ValueError(
+                f"scorer returned shape {tuple(raw.shape)}, expected ({batch_len}, {n_items})"
+            )
         scores = raw
         if not scores.is_floating_point():
             scores = scores.to(torch.float32)
@@ -416,7 +445,9 @@ class Evaluator:
         return scores, scores is not raw
 
 
-def _prepare_matrix(matrix, name: str, shape: tuple[int, int] | None, positive_only: bool) -> sp.csr_matrix:
+def _prepare_matrix(
+    matrix, name: str, shape: tuple[int, int] | None, positive_only: bool
+) -> sp.csr_matrix:
     """CSR view of ``matrix`` holding only the entries that count (no explicit zeros)."""
     if not sp.issparse(matrix):
         raise TypeError(f"{name} must be a scipy sparse matrix, got {type(matrix).__name__}")
@@ -442,7 +473,9 @@ def _check_users(users, n_users: int) -> np.ndarray:
         raise TypeError(f"users must be integer ids, got dtype {arr.dtype}")
     arr = arr.astype(np.int64)
     if arr.size and (arr.min() < 0 or arr.max() >= n_users):
-        raise ValueError(f"user ids must be in [0, {n_users}), got range [{arr.min()}, {arr.max()}]")
+        raise ValueError(
+            f"user ids must be in [0, {n_users}), got range [{arr.min()}, {arr.max()}]"
+        )
     if len(np.unique(arr)) != len(arr):
         raise ValueError("users contains duplicate ids")
     return arr
@@ -475,5 +508,7 @@ def evaluate_scorer(
     kw.setdefault("item_popularity", data.item_popularity())
     evaluator = Evaluator(ks=ks, **kw)
     result = evaluator.evaluate(scorer, target, exclude=exclude, users=users)
-    result.meta.update({"dataset": data.name, "split": split, "mask_valid": bool(mask_valid and split == "test")})
+    result.meta.update(
+        {"dataset": data.name, "split": split, "mask_valid": bool(mask_valid and split == "test")}
+    )
     return result

@@ -24,6 +24,7 @@ of the evaluated users; ``c_j`` = number of lists containing item j, over all
   count over all recommended (user, item) slots (equal to the mean over users of the
   per-list mean when every list has K items).
 """
+
 from __future__ import annotations
 
 import math

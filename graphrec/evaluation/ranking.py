@@ -11,13 +11,21 @@ Masked items get the score ``-inf``.  A position of the ranking whose score is
 recommendation: it can never be a hit and is not counted by coverage, Gini or
 popularity.  This only happens when a user has fewer than K unmasked items.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-__all__ = ["NaNScoresError", "blocked_topk", "gather_csr_rows", "mask_scores", "restore_scores", "topk_with_ties"]
+__all__ = [
+    "NaNScoresError",
+    "blocked_topk",
+    "gather_csr_rows",
+    "mask_scores",
+    "restore_scores",
+    "topk_with_ties",
+]
 
 
 class NaNScoresError(ValueError):
@@ -72,7 +80,9 @@ def mask_scores(
     """
     if len(local) == 0:
         return None
-    flat_index = torch.from_numpy(np.ascontiguousarray(local * scores.shape[1] + cols)).to(scores.device)
+    flat_index = torch.from_numpy(np.ascontiguousarray(local * scores.shape[1] + cols)).to(
+        scores.device
+    )
     flat = scores.view(-1)
     old = (flat_index, flat.index_select(0, flat_index)) if keep_old else None
     flat.index_fill_(0, flat_index, float("-inf"))
@@ -143,7 +153,9 @@ def topk_with_ties(scores: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Te
     return values, indices
 
 
-def blocked_topk(scores: torch.Tensor, m: int, block: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def blocked_topk(
+    scores: torch.Tensor, m: int, block: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``torch.topk(scores, m, dim=1)`` (sorted, largest), computed through block maxima.
 
     The columns are cut into blocks of ``block`` items; the top-``m`` items of a row lie in
@@ -169,12 +181,18 @@ def blocked_topk(scores: torch.Tensor, m: int, block: int | None = None) -> tupl
     # Measured on 1 CPU thread, 4096 rows, m = 21 (benchmarks/speed.py context): parity with
     # topk at 9k items, 1.5x at 25k, 2.5-3x at 50k-92k; below ~16k items topk's per-row cost
     # is no longer dominated by the scan, so the direct call is kept there.
-    if (block is None and n_blocks < 24 * m) or n_blocks <= m or not scores.is_contiguous() \
-            or scores.device.type != "cpu":
+    if (
+        (block is None and n_blocks < 24 * m)
+        or n_blocks <= m
+        or not scores.is_contiguous()
+        or scores.device.type != "cpu"
+    ):
         return torch.topk(scores, m, dim=1, largest=True, sorted=True)
     blocks = scores.as_strided((n_rows, n_blocks, size), (n_items, size, 1))
     best_blocks = torch.topk(blocks.amax(dim=2), m, dim=1, sorted=False).indices  # [B, m]
-    candidates = (best_blocks.unsqueeze(2) * size + torch.arange(size, device=scores.device)).reshape(n_rows, -1)
+    candidates = (
+        best_blocks.unsqueeze(2) * size + torch.arange(size, device=scores.device)
+    ).reshape(n_rows, -1)
     tail = n_blocks * size
     if tail < n_items:  # the last, partial block: always a candidate
         rest = torch.arange(tail, n_items, device=scores.device).expand(n_rows, -1)
@@ -198,7 +216,9 @@ def _resolve_boundary_ties(
     need = k - n_greater  # >= 1 threshold items to take, lowest index first
     lowest = torch.empty((len(rows), k), dtype=torch.long, device=device)
     pending = torch.arange(len(rows), device=device)
-    rank_key = torch.arange(n_items, 0, -1, dtype=torch.int32, device=device)  # lower index, larger key
+    rank_key = torch.arange(
+        n_items, 0, -1, dtype=torch.int32, device=device
+    )  # lower index, larger key
     no_key = torch.zeros((), dtype=torch.int32, device=device)
     width = min(n_items, max(256, 8 * k))  # > k because k < n_items
     while pending.numel() > 0:
@@ -217,7 +237,9 @@ def _resolve_boundary_ties(
     position = torch.arange(k, device=device).unsqueeze(0)
     from_lowest = position >= n_greater.unsqueeze(1)
     source = torch.where(from_lowest, position - n_greater.unsqueeze(1), position)
-    new_indices = torch.where(from_lowest, torch.gather(lowest, 1, source.clamp(max=k - 1)), indices)
+    new_indices = torch.where(
+        from_lowest, torch.gather(lowest, 1, source.clamp(max=k - 1)), indices
+    )
     new_values = torch.where(from_lowest, threshold.expand(-1, k), values)
     return new_values, new_indices
 

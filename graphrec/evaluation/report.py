@@ -1,15 +1,18 @@
 """Plain-text (markdown) tables of evaluation results."""
+
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from graphrec.evaluation.evaluator import EvaluationResult
 
 __all__ = ["format_metrics_table", "markdown_table"]
 
 
-def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]], right_from: int = 1) -> list[str]:
+def markdown_table(
+    header: Sequence[str], body: Sequence[Sequence[str]], right_from: int = 1
+) -> list[str]:
     """Lines of an aligned markdown table; columns from ``right_from`` on are right-aligned."""
     header = [str(h) for h in header]
     body = [[str(c) for c in row] for row in body]
@@ -19,12 +22,20 @@ def markdown_table(header: Sequence[str], body: Sequence[Sequence[str]], right_f
     widths = [max([len(header[j])] + [len(row[j]) for row in body]) for j in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        parts = [c.ljust(w) if j < right_from else c.rjust(w) for j, (c, w) in enumerate(zip(cells, widths))]
+        parts = [
+            c.ljust(w) if j < right_from else c.rjust(w)
+            for j, (c, w) in enumerate(zip(cells, widths))
+        ]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(
-        ("-" * (w + 2)) if j < right_from else ("-" * (w + 1) + ":") for j, w in enumerate(widths)
-    ) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 2)) if j < right_from else ("-" * (w + 1) + ":")
+            for j, w in enumerate(widths)
+        )
+        + "|"
+    )
     return [line(header), rule] + [line(row) for row in body]
 
 
@@ -39,7 +50,8 @@ def _fmt(value, metric: str) -> str:
 
 
 def format_metrics_table(
-    results: Mapping[str, EvaluationResult | Mapping[str, float]], metrics: Sequence[str] | None = None
+    results: Mapping[str, EvaluationResult | Mapping[str, float]],
+    metrics: Sequence[str] | None = None,
 ) -> str:
     """Markdown table with one row per model and one column per metric.
 
@@ -48,7 +60,10 @@ def format_metrics_table(
         metrics: columns to show; default: every metric in order of first appearance.
             A model without a metric shows ``-``.
     """
-    tables = {name: (r.metrics if isinstance(r, EvaluationResult) else dict(r)) for name, r in results.items()}
+    tables = {
+        name: (r.metrics if isinstance(r, EvaluationResult) else dict(r))
+        for name, r in results.items()
+    }
     if metrics is None:
         metrics = list(dict.fromkeys(m for t in tables.values() for m in t))
     elif isinstance(metrics, str):

@@ -7,11 +7,12 @@ the p-values are per metric.  :func:`holm_adjust` (Holm-Bonferroni step-down) an
 :func:`bonferroni_adjust` correct a family of p-values, e.g. the comparisons of
 several models against one baseline (:mod:`graphrec.experiment` does that).
 """
+
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
@@ -52,7 +53,9 @@ def paired_tests(a: np.ndarray, b: np.ndarray, zero_method: str = "wilcox") -> d
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     if a.ndim != 1 or a.shape != b.shape:
-        raise ValueError(f"a and b must be 1-D arrays of equal length, got shapes {a.shape} and {b.shape}")
+        raise ValueError(
+            f"a and b must be 1-D arrays of equal length, got shapes {a.shape} and {b.shape}"
+        )
     n = len(a)
     if n == 0:
         raise ValueError("paired tests need at least one pair")
@@ -88,7 +91,10 @@ def paired_tests(a: np.ndarray, b: np.ndarray, zero_method: str = "wilcox") -> d
 
 
 def compare_results(
-    a: EvaluationResult, b: EvaluationResult, metrics: Sequence[str] | None = None, zero_method: str = "wilcox"
+    a: EvaluationResult,
+    b: EvaluationResult,
+    metrics: Sequence[str] | None = None,
+    zero_method: str = "wilcox",
 ) -> list[dict]:
     """Paired tests for each per-user metric on the users both results evaluated.
 
@@ -107,7 +113,10 @@ def compare_results(
         ValueError: no user in common, or a requested metric is missing.
     """
     common, ia, ib = np.intersect1d(
-        np.asarray(a.users, dtype=np.int64), np.asarray(b.users, dtype=np.int64), assume_unique=True, return_indices=True
+        np.asarray(a.users, dtype=np.int64),
+        np.asarray(b.users, dtype=np.int64),
+        assume_unique=True,
+        return_indices=True,
     )
     if len(common) == 0:
         raise ValueError("the two results have no evaluated user in common")
@@ -121,11 +130,19 @@ def compare_results(
         for m in metrics:
             for label, res in (("A", a), ("B", b)):
                 if m not in res.per_user:
-                    raise ValueError(f"metric {m!r} has no per-user values in result {label} (has {list(res.per_user)})")
+                    raise ValueError(
+                        f"metric {m!r} has no per-user values in result {label} (has {list(res.per_user)})"
+                    )
     rows = []
     for m in metrics:
         row = {"metric": m}
-        row.update(paired_tests(np.asarray(a.per_user[m])[ia], np.asarray(b.per_user[m])[ib], zero_method=zero_method))
+        row.update(
+            paired_tests(
+                np.asarray(a.per_user[m])[ia],
+                np.asarray(b.per_user[m])[ib],
+                zero_method=zero_method,
+            )
+        )
         row["n_only_a"] = int(len(a.users) - len(common))
         row["n_only_b"] = int(len(b.users) - len(common))
         rows.append(row)
@@ -182,7 +199,6 @@ def format_comparison_table(rows: Sequence[dict], name_a: str = "A", name_b: str
     return "\n".join(lines)
 
 
-
 # ------------------------------------------------------------ multiple comparisons
 def _as_pvalues(pvalues: Sequence[float]) -> np.ndarray:
     p = np.asarray(pvalues, dtype=np.float64)
@@ -233,4 +249,6 @@ def adjust_pvalues(pvalues: Sequence[float], method: str = "holm") -> np.ndarray
         return bonferroni_adjust(pvalues)
     if method == "none":
         return _as_pvalues(pvalues).copy()
-    raise ValueError(f"unknown multiple-comparison correction {method!r}; expected one of {', '.join(CORRECTIONS)}")
+    raise ValueError(
+        f"unknown multiple-comparison correction {method!r}; expected one of {', '.join(CORRECTIONS)}"
+    )

@@ -12,6 +12,7 @@
 Optuna and matplotlib are optional dependencies (``pip install graphrec[experiment]``),
 imported only by the search and the report.
 """
+
 from graphrec.experiment.compare import (
     Comparison,
     MetricSummary,

@@ -17,6 +17,7 @@ masked them at test time, ties to the lower item index) yields:
 The result is cached as ``RUN/analysis/<split>.json`` with the settings and the
 checkpoint's size and mtime as its key.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,31 +66,47 @@ def popularity_buckets(popularity: np.ndarray, n_buckets: int) -> np.ndarray:
     total = popularity.sum()
     buckets = np.empty(len(popularity), dtype=np.int64)
     if total <= 0:
-        buckets[order] = np.minimum(n_buckets - 1, (np.arange(len(order)) * n_buckets) // max(1, len(order)))
+        buckets[order] = np.minimum(
+            n_buckets - 1, (np.arange(len(order)) * n_buckets) // max(1, len(order))
+        )
         return buckets
-    before = (np.cumsum(popularity[order]) - popularity[order]) / total  # share of interactions above this item
-    buckets[order] = np.minimum(n_buckets - 1, np.floor(before * n_buckets + 1e-12).astype(np.int64))
+    before = (
+        np.cumsum(popularity[order]) - popularity[order]
+    ) / total  # share of interactions above this item
+    buckets[order] = np.minimum(
+        n_buckets - 1, np.floor(before * n_buckets + 1e-12).astype(np.int64)
+    )
     buckets[popularity == 0] = n_buckets - 1
     return buckets
 
 
-def user_activity_buckets(degree: np.ndarray, n_buckets: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def user_activity_buckets(
+    degree: np.ndarray, n_buckets: int
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Quantile groups of users by training degree: ``(bucket per user, [(lo, hi) degree range])``."""
     degree = np.asarray(degree, dtype=np.int64)
-    edges = np.unique(np.quantile(degree, np.linspace(0, 1, n_buckets + 1)[1:-1], method="lower").astype(np.int64))
+    edges = np.unique(
+        np.quantile(degree, np.linspace(0, 1, n_buckets + 1)[1:-1], method="lower").astype(np.int64)
+    )
     buckets = np.searchsorted(edges, degree, side="left")
     ranges = []
     lo = int(degree.min()) if len(degree) else 0
     for b in range(len(edges) + 1):
         members = degree[buckets == b]
-        ranges.append((int(members.min()) if len(members) else lo, int(members.max()) if len(members) else lo))
+        ranges.append(
+            (int(members.min()) if len(members) else lo, int(members.max()) if len(members) else lo)
+        )
     return buckets, ranges
 
 
 def _cache_key(run_dir: Path, settings: AnalysisSettings) -> dict[str, Any]:
     best = run_dir / "checkpoints" / "best.pt"
     stat = best.stat()
-    return {"version": VERSION, "settings": asdict(settings), "checkpoint": [stat.st_size, int(stat.st_mtime_ns)]}
+    return {
+        "version": VERSION,
+        "settings": asdict(settings),
+        "checkpoint": [stat.st_size, int(stat.st_mtime_ns)],
+    }
 
 
 def analyze_run(
@@ -141,15 +158,19 @@ def _analyze(config, data: InteractionData, model, settings: AnalysisSettings) -
     popularity = data.item_popularity()
     bucket_of = popularity_buckets(popularity, settings.pop_buckets)
     n_b = settings.pop_buckets
-    bucket_hits = np.zeros(n_b)        # sum over users of per-bucket recall
-    bucket_users = np.zeros(n_b)       # users with test items in the bucket
-    exposure = np.zeros(n_b)           # top-K slots per bucket
+    bucket_hits = np.zeros(n_b)  # sum over users of per-bucket recall
+    bucket_users = np.zeros(n_b)  # users with test items in the bucket
+    exposure = np.zeros(n_b)  # top-K slots per bucket
     curve: dict[str, list[np.ndarray]] = {}
     scorer = model.scorer()
     with torch.no_grad():
         for begin in range(0, len(users), settings.batch_size):
-            batch = users[begin:begin + settings.batch_size]
-            scores = scorer(torch.from_numpy(batch)).to(torch.float32).clone(memory_format=torch.contiguous_format)
+            batch = users[begin : begin + settings.batch_size]
+            scores = (
+                scorer(torch.from_numpy(batch))
+                .to(torch.float32)
+                .clone(memory_format=torch.contiguous_format)
+            )
             for matrix in masks:
                 local, cols = gather_csr_rows(matrix, batch)
                 mask_scores(scores, local, cols)
@@ -160,7 +181,9 @@ def _analyze(config, data: InteractionData, model, settings: AnalysisSettings) -
             keys = np.arange(len(batch), dtype=np.int64)[:, None] * n_items + indices
             found = np.minimum(np.searchsorted(target_keys, keys), max(0, len(target_keys) - 1))
             hits = (target_keys[found] == keys) & valid
-            for name, vals in accuracy_metrics(hits, n_target[batch], curve_ks, ("recall", "ndcg", "hitrate")).items():
+            for name, vals in accuracy_metrics(
+                hits, n_target[batch], curve_ks, ("recall", "ndcg", "hitrate")
+            ).items():
                 curve.setdefault(name, []).append(vals)
             at_k = accuracy_metrics(hits, n_target[batch], (k,), ("recall", "ndcg"))
             for name, vals in at_k.items():
@@ -173,7 +196,9 @@ def _analyze(config, data: InteractionData, model, settings: AnalysisSettings) -
             rows, ranks = np.nonzero(hits[:, :k])
             np.add.at(per_user_hits, (rows, top_bucket[rows, ranks]), 1.0)
             has = per_user_targets > 0
-            bucket_hits += np.where(has, per_user_hits / np.maximum(per_user_targets, 1), 0.0).sum(axis=0)
+            bucket_hits += np.where(has, per_user_hits / np.maximum(per_user_targets, 1), 0.0).sum(
+                axis=0
+            )
             bucket_users += has.sum(axis=0)
     per_user = {name: np.concatenate(parts) for name, parts in curve.items()}
     curve_out = {"ks": list(curve_ks)}
@@ -186,17 +211,19 @@ def _analyze(config, data: InteractionData, model, settings: AnalysisSettings) -
     for b in range(n_b):
         members = bucket_of == b
         pops = popularity[members]
-        pop_out.append({
-            "bucket": b + 1,
-            "items": int(members.sum()),
-            "popularity_min": int(pops.min()) if len(pops) else 0,
-            "popularity_max": int(pops.max()) if len(pops) else 0,
-            "train_share": float(pops.sum() / total_train),
-            "test_interactions": int(test_per_item[members].sum()),
-            "users": int(bucket_users[b]),
-            "recall": float(bucket_hits[b] / bucket_users[b]) if bucket_users[b] else None,
-            "exposure": float(exposure[b] / max(1.0, exposure.sum())),
-        })
+        pop_out.append(
+            {
+                "bucket": b + 1,
+                "items": int(members.sum()),
+                "popularity_min": int(pops.min()) if len(pops) else 0,
+                "popularity_max": int(pops.max()) if len(pops) else 0,
+                "train_share": float(pops.sum() / total_train),
+                "test_interactions": int(test_per_item[members].sum()),
+                "users": int(bucket_users[b]),
+                "recall": float(bucket_hits[b] / bucket_users[b]) if bucket_users[b] else None,
+                "exposure": float(exposure[b] / max(1.0, exposure.sum())),
+            }
+        )
 
     degree = np.diff(sp.csr_matrix(data.train).indptr)[users]
     ubucket, ranges = user_activity_buckets(degree, settings.user_buckets)
@@ -205,12 +232,22 @@ def _analyze(config, data: InteractionData, model, settings: AnalysisSettings) -
         members = ubucket == b
         if not members.any():
             continue
-        user_out.append({
-            "bucket": b + 1, "degree_min": lo, "degree_max": hi, "users": int(members.sum()),
-            "recall": float(per_user[f"_recall@{k}"][members].mean()),
-            "ndcg": float(per_user[f"_ndcg@{k}"][members].mean()),
-        })
+        user_out.append(
+            {
+                "bucket": b + 1,
+                "degree_min": lo,
+                "degree_max": hi,
+                "users": int(members.sum()),
+                "recall": float(per_user[f"_recall@{k}"][members].mean()),
+                "ndcg": float(per_user[f"_ndcg@{k}"][members].mean()),
+            }
+        )
     return {
-        "split": settings.split, "k": k, "users": int(len(users)), "items": int(n_items),
-        "curve": curve_out, "popularity_buckets": pop_out, "user_buckets": user_out,
+        "split": settings.split,
+        "k": k,
+        "users": int(len(users)),
+        "items": int(n_items),
+        "curve": curve_out,
+        "popularity_buckets": pop_out,
+        "user_buckets": user_out,
     }

@@ -10,6 +10,7 @@ It collects ``Runtime.consoleAPICalled`` (console.error/warn),
 errors such as failed resource loads) and every network request, so a test can
 assert that a self-contained page logs no error and fetches nothing but itself.
 """
+
 from __future__ import annotations
 
 import base64
@@ -43,7 +44,7 @@ class PageCheck:
     """What loading a page produced."""
 
     url: str
-    console: list[dict] = field(default_factory=list)     # {"level", "text"}
+    console: list[dict] = field(default_factory=list)  # {"level", "text"}
     exceptions: list[str] = field(default_factory=list)
     log_entries: list[dict] = field(default_factory=list)  # {"level", "source", "text", "url"}
     requests: list[str] = field(default_factory=list)
@@ -56,9 +57,17 @@ class PageCheck:
     @property
     def errors(self) -> list[str]:
         """Console errors, uncaught exceptions and browser log errors, as text."""
-        out = [f"console.{c['level']}: {c['text']}" for c in self.console if c["level"] in ("error", "assert")]
+        out = [
+            f"console.{c['level']}: {c['text']}"
+            for c in self.console
+            if c["level"] in ("error", "assert")
+        ]
         out += [f"exception: {e}" for e in self.exceptions]
-        out += [f"log {e['source']}: {e['text']} {e.get('url', '')}".strip() for e in self.log_entries if e["level"] == "error"]
+        out += [
+            f"log {e['source']}: {e['text']} {e.get('url', '')}".strip()
+            for e in self.log_entries
+            if e["level"] == "error"
+        ]
         return out
 
     @property
@@ -101,7 +110,13 @@ class _Pipe:
                     raise RuntimeError("Chromium closed the DevTools pipe")
                 self.buffer += chunk
 
-    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30) -> dict:
+    def call(
+        self,
+        method: str,
+        params: dict | None = None,
+        session: str | None = None,
+        timeout: float = 30,
+    ) -> dict:
         ident = self.send(method, params, session)
         reply = self.wait(lambda m: m.get("id") == ident, timeout)
         if "error" in reply:
@@ -137,41 +152,90 @@ def check_page(
         os.dup2(high_r, 3)
         os.dup2(high_w, 4)
 
-    args = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", "--mute-audio", "--hide-scrollbars", f"--user-data-dir={profile}",
-            "--remote-debugging-pipe", f"--window-size={width},{height}", "about:blank"]
+    args = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--no-default-browser-check",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-extensions",
+        "--mute-audio",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        "--remote-debugging-pipe",
+        f"--window-size={width},{height}",
+        "about:blank",
+    ]
     # close_fds=False: closing would also close 3 and 4 after preexec_fn (pass_fds cannot name
     # them: they need not exist in this process); Python's own descriptors are close-on-exec.
-    proc = subprocess.Popen(args, close_fds=False, preexec_fn=child_fds,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args,
+        close_fds=False,
+        preexec_fn=child_fds,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     os.close(to_browser_r)
     os.close(from_browser_w)
     pipe = _Pipe(to_browser_w, from_browser_r)
     result = PageCheck(url=url)
     try:
-        target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
-        session = pipe.call("Target.attachToTarget", {"targetId": target, "flatten": True}, timeout=timeout)["sessionId"]
+        target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)[
+            "targetId"
+        ]
+        session = pipe.call(
+            "Target.attachToTarget", {"targetId": target, "flatten": True}, timeout=timeout
+        )["sessionId"]
         for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
             pipe.call(method, session=session, timeout=timeout)
-        pipe.call("Emulation.setDeviceMetricsOverride",
-                  {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session, timeout)
+        pipe.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            session,
+            timeout,
+        )
         pipe.call("Page.navigate", {"url": url}, session, timeout)
         pipe.wait(lambda m: m.get("method") == "Page.loadEventFired", timeout)
         time.sleep(settle)  # late console messages and image decoding
-        probe = ("JSON.stringify({title: document.title, text: document.body ? document.body.innerText.length : 0, "
-                 "images: document.images.length, "
-                 "broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length, "
-                 "height: document.documentElement.scrollHeight})")
-        info = json.loads(pipe.call("Runtime.evaluate", {"expression": probe, "returnByValue": True},
-                                    session, timeout)["result"]["value"])
+        probe = (
+            "JSON.stringify({title: document.title, text: document.body ? document.body.innerText.length : 0, "
+            "images: document.images.length, "
+            "broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length, "
+            "height: document.documentElement.scrollHeight})"
+        )
+        info = json.loads(
+            pipe.call(
+                "Runtime.evaluate", {"expression": probe, "returnByValue": True}, session, timeout
+            )["result"]["value"]
+        )
         result.title, result.text_length = info["title"], info["text"]
-        result.images, result.images_broken, result.page_height = info["images"], info["broken"], info["height"]
+        result.images, result.images_broken, result.page_height = (
+            info["images"],
+            info["broken"],
+            info["height"],
+        )
         if screenshot is not None:
-            data = pipe.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True,
-                                                        "clip": {"x": 0, "y": 0, "width": width,
-                                                                 "height": min(info["height"], 16000), "scale": 1}},
-                             session, timeout)["data"]
+            data = pipe.call(
+                "Page.captureScreenshot",
+                {
+                    "format": "png",
+                    "captureBeyondViewport": True,
+                    "clip": {
+                        "x": 0,
+                        "y": 0,
+                        "width": width,
+                        "height": min(info["height"], 16000),
+                        "scale": 1,
+                    },
+                },
+                session,
+                timeout,
+            )["data"]
             Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
             Path(screenshot).write_bytes(base64.b64decode(data))
         pipe.send("Browser.close")
@@ -179,14 +243,20 @@ def check_page(
         for message in pipe.events:
             method, params = message.get("method"), message.get("params", {})
             if method == "Runtime.consoleAPICalled":
-                text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                text = " ".join(
+                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
+                )
                 result.console.append({"level": params.get("type", ""), "text": text})
             elif method == "Runtime.exceptionThrown":
                 details = params.get("exceptionDetails", {})
-                result.exceptions.append(details.get("exception", {}).get("description") or details.get("text", ""))
+                result.exceptions.append(
+                    details.get("exception", {}).get("description") or details.get("text", "")
+                )
             elif method == "Log.entryAdded":
                 entry = params.get("entry", {})
-                result.log_entries.append({k: entry.get(k, "") for k in ("level", "source", "text", "url")})
+                result.log_entries.append(
+                    {k: entry.get(k, "") for k in ("level", "source", "text", "url")}
+                )
             elif method == "Network.requestWillBeSent":
                 result.requests.append(params.get("request", {}).get("url", ""))
         try:

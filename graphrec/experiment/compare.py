@@ -19,11 +19,12 @@ Statistics used (documented in the README and tested by hand in
 * **Marks**: ``▲``/``▼`` = the variant is higher/lower than the baseline, ``*`` =
   corrected p < alpha, ``**`` = corrected p < alpha / 5 (0.01 for alpha 0.05).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class MetricSummary:
     values: list[float] = field(default_factory=list)
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> "MetricSummary":
+    def of(cls, values: Sequence[float]) -> MetricSummary:
         arr = np.asarray([v for v in values if v is not None], dtype=np.float64)
         if len(arr) == 0:
             return cls(math.nan, math.nan, [])
@@ -110,14 +111,18 @@ def default_metrics(ks: Sequence[int], available: Sequence[str] = ("recall", "nd
     return [f"{m}@{k}" for m in available for k in ks]
 
 
-def summarize_variant(name: str, label: str, records: Sequence[RunRecord], metrics: Sequence[str], split: str = "test") -> VariantSummary:
+def summarize_variant(
+    name: str, label: str, records: Sequence[RunRecord], metrics: Sequence[str], split: str = "test"
+) -> VariantSummary:
     """Mean ± std over the variant's seeds of each metric, training time and epochs."""
     metric_values: dict[str, list[float]] = {m: [] for m in metrics}
     for record in records:
         values = record.metrics(split)
         for m in metrics:
             if m not in values:
-                raise ConfigError(f"metric {m!r} is not in {record.run_dir}/results.json ({split}); available: {', '.join(values)}")
+                raise ConfigError(
+                    f"metric {m!r} is not in {record.run_dir}/results.json ({split}); available: {', '.join(values)}"
+                )
             metric_values[m].append(values[m])
     return VariantSummary(
         name=name,
@@ -148,16 +153,27 @@ def seed_averaged(results: Sequence[EvaluationResult]) -> EvaluationResult:
     for m in names:
         stacked = []
         for res in results:
-            index = np.searchsorted(res.users, users) if np.all(np.diff(res.users) > 0) else \
-                np.array([int(np.flatnonzero(res.users == u)[0]) for u in users])
+            index = (
+                np.searchsorted(res.users, users)
+                if np.all(np.diff(res.users) > 0)
+                else np.array([int(np.flatnonzero(res.users == u)[0]) for u in users])
+            )
             stacked.append(np.asarray(res.per_user[m], dtype=np.float64)[index])
         per_user[m] = np.mean(stacked, axis=0)
     metrics = {m: float(v.mean()) for m, v in per_user.items()}
-    return EvaluationResult(metrics=metrics, per_user=per_user, users=users.astype(np.int64), num_users=len(users),
-                            seconds=0.0, meta={"seed_averaged": len(results)})
+    return EvaluationResult(
+        metrics=metrics,
+        per_user=per_user,
+        users=users.astype(np.int64),
+        num_users=len(users),
+        seconds=0.0,
+        meta={"seed_averaged": len(results)},
+    )
 
 
-def significance_marker(mean_variant: float, mean_baseline: float, p_adjusted: float, alpha: float) -> str:
+def significance_marker(
+    mean_variant: float, mean_baseline: float, p_adjusted: float, alpha: float
+) -> str:
     """``▲*``/``▼**``... : direction and significance of a comparison ('' when not significant)."""
     if p_adjusted is None or not math.isfinite(p_adjusted) or p_adjusted >= alpha:
         return ""
@@ -178,25 +194,45 @@ def compare_to_baseline(
     """
     sig = significance or SignificanceConfig()
     if baseline not in groups:
-        raise ConfigError(f"baseline {baseline!r} has no finished run; variants with runs: {', '.join(groups)}")
-    averaged = {name: seed_averaged([r.per_user(sig.split) for r in records]) for name, records in groups.items() if records}
+        raise ConfigError(
+            f"baseline {baseline!r} has no finished run; variants with runs: {', '.join(groups)}"
+        )
+    averaged = {
+        name: seed_averaged([r.per_user(sig.split) for r in records])
+        for name, records in groups.items()
+        if records
+    }
     base = averaged[baseline]
     rows: list[Comparison] = []
     for name, res in averaged.items():
         if name == baseline:
             continue
-        common, ia, ib = np.intersect1d(base.users, res.users, assume_unique=True, return_indices=True)
+        common, ia, ib = np.intersect1d(
+            base.users, res.users, assume_unique=True, return_indices=True
+        )
         for metric in metrics:
             if metric not in base.per_user or metric not in res.per_user:
                 continue
             t = paired_tests(base.per_user[metric][ia], res.per_user[metric][ib])
             p = t["p_wilcoxon"] if sig.test == "wilcoxon" else t["p_ttest"]
-            rows.append(Comparison(
-                variant=name, baseline=baseline, metric=metric, n_users=int(len(common)),
-                mean_baseline=t["mean_a"], mean_variant=t["mean_b"], rel_improvement=t["rel_improvement"],
-                p_wilcoxon=t["p_wilcoxon"], p_ttest=t["p_ttest"], p_value=p, p_adjusted=math.nan,
-                test=sig.test, correction=sig.correction, mark="",
-            ))
+            rows.append(
+                Comparison(
+                    variant=name,
+                    baseline=baseline,
+                    metric=metric,
+                    n_users=int(len(common)),
+                    mean_baseline=t["mean_a"],
+                    mean_variant=t["mean_b"],
+                    rel_improvement=t["rel_improvement"],
+                    p_wilcoxon=t["p_wilcoxon"],
+                    p_ttest=t["p_ttest"],
+                    p_value=p,
+                    p_adjusted=math.nan,
+                    test=sig.test,
+                    correction=sig.correction,
+                    mark="",
+                )
+            )
     families: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
         families.setdefault(row.metric if sig.family == "per_metric" else "all", []).append(i)
@@ -204,7 +240,9 @@ def compare_to_baseline(
         adjusted = adjust_pvalues([rows[i].p_value for i in members], sig.correction)
         for i, p_adj in zip(members, adjusted):
             rows[i].p_adjusted = float(p_adj)
-            rows[i].mark = significance_marker(rows[i].mean_variant, rows[i].mean_baseline, rows[i].p_adjusted, sig.alpha)
+            rows[i].mark = significance_marker(
+                rows[i].mean_variant, rows[i].mean_baseline, rows[i].p_adjusted, sig.alpha
+            )
     return rows
 
 
@@ -233,11 +271,18 @@ def format_experiment_table(
         cells.append(f"{s.best_epoch.mean:.0f}" if math.isfinite(s.best_epoch.mean) else "-")
         body.append(cells)
     lines = markdown_table(header, body, right_from=1)
-    correction = {"holm": "Holm-corrected", "bonferroni": "Bonferroni-corrected", "none": "uncorrected"}[sig.correction]
+    correction = {
+        "holm": "Holm-corrected",
+        "bonferroni": "Bonferroni-corrected",
+        "none": "uncorrected",
+    }[sig.correction]
     test = "Wilcoxon signed-rank" if sig.test == "wilcoxon" else "paired t-test"
-    lines += ["", f"mean ± std over seeds ({sig.split} split); ▲/▼ vs {baseline_label}: {test} on per-user values averaged "
-                  f"over seeds, {correction} ({sig.family.replace('_', ' ')}); * p < {sig.alpha:g}, ** p < {sig.alpha / 5:g}; "
-                  "train s = training + validation seconds per run"]
+    lines += [
+        "",
+        f"mean ± std over seeds ({sig.split} split); ▲/▼ vs {baseline_label}: {test} on per-user values averaged "
+        f"over seeds, {correction} ({sig.family.replace('_', ' ')}); * p < {sig.alpha:g}, ** p < {sig.alpha / 5:g}; "
+        "train s = training + validation seconds per run",
+    ]
     return "\n".join(lines)
 
 
@@ -247,15 +292,41 @@ def _fmt_p(p: float) -> str:
     return f"{p:.1e}" if p < 1e-3 else f"{p:.4f}"
 
 
-def format_significance_table(comparisons: Sequence[Comparison], labels: Mapping[str, str] | None = None) -> str:
+def format_significance_table(
+    comparisons: Sequence[Comparison], labels: Mapping[str, str] | None = None
+) -> str:
     """One row per (variant, metric): Δ%, raw p-values of both tests, corrected p and mark."""
     labels = labels or {}
-    header = ["variant", "metric", "baseline", "variant mean", "Δ%", "p Wilcoxon", "p t-test", "p corrected", "sig"]
-    body = [[labels.get(c.variant, c.variant), c.metric, f"{c.mean_baseline:.4f}", f"{c.mean_variant:.4f}",
-             "n/a" if not math.isfinite(c.rel_improvement) else f"{100 * c.rel_improvement:+.2f}%",
-             _fmt_p(c.p_wilcoxon), _fmt_p(c.p_ttest), _fmt_p(c.p_adjusted), c.mark] for c in comparisons]
+    header = [
+        "variant",
+        "metric",
+        "baseline",
+        "variant mean",
+        "Δ%",
+        "p Wilcoxon",
+        "p t-test",
+        "p corrected",
+        "sig",
+    ]
+    body = [
+        [
+            labels.get(c.variant, c.variant),
+            c.metric,
+            f"{c.mean_baseline:.4f}",
+            f"{c.mean_variant:.4f}",
+            "n/a" if not math.isfinite(c.rel_improvement) else f"{100 * c.rel_improvement:+.2f}%",
+            _fmt_p(c.p_wilcoxon),
+            _fmt_p(c.p_ttest),
+            _fmt_p(c.p_adjusted),
+            c.mark,
+        ]
+        for c in comparisons
+    ]
     lines = markdown_table(header, body, right_from=2)
     if comparisons:
         c = comparisons[0]
-        lines += ["", f"n = {c.n_users} users; p corrected = {c.correction} over the {c.test} p-values"]
+        lines += [
+            "",
+            f"n = {c.n_users} users; p corrected = {c.correction} over the {c.test} p-values",
+        ]
     return "\n".join(lines)

@@ -38,17 +38,26 @@ All variants must resolve to the same ``data`` section (one split) and the same
 meaningless; :func:`resolve_variants` raises a :class:`ConfigError` naming the two
 variants and the differing keys.
 """
+
 from __future__ import annotations
 
-import copy
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 import yaml
 
-from graphrec.config import RunConfig, doc, from_dict, merge_tree, parse_override, set_nested, to_dict
+from graphrec.config import (
+    RunConfig,
+    doc,
+    from_dict,
+    merge_tree,
+    parse_override,
+    set_nested,
+    to_dict,
+)
 from graphrec.errors import ConfigError
 
 __all__ = [
@@ -65,8 +74,17 @@ __all__ = [
 ]
 
 #: Run-config keys that never change a result (so a saved run stays valid when they differ).
-NEUTRAL_KEYS = frozenset({"name", "out_dir", "train.progress", "train.num_threads", "train.resume", "train.device",
-                          "eval.batch_size"})
+NEUTRAL_KEYS = frozenset(
+    {
+        "name",
+        "out_dir",
+        "train.progress",
+        "train.num_threads",
+        "train.resume",
+        "train.device",
+        "eval.batch_size",
+    }
+)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 
@@ -75,11 +93,24 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 class SignificanceConfig:
     """Paired significance tests of every variant against the baseline."""
 
-    test: Literal["wilcoxon", "ttest"] = doc("Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); both are always reported.", "wilcoxon")
-    correction: Literal["holm", "bonferroni", "none"] = doc("Multiple-comparison correction over each family of comparisons.", "holm")
-    family: Literal["per_metric", "all"] = doc("Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one metric; `all` = every (variant, metric) comparison in the table.", "per_metric")
-    alpha: float = doc("Significance level of the marks (`*` p < alpha, `**` p < alpha / 5, on corrected p-values).", 0.05)
-    split: Literal["test", "valid"] = doc("Split whose per-user vectors are compared (and whose means are in the table).", "test")
+    test: Literal["wilcoxon", "ttest"] = doc(
+        "Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); both are always reported.",
+        "wilcoxon",
+    )
+    correction: Literal["holm", "bonferroni", "none"] = doc(
+        "Multiple-comparison correction over each family of comparisons.", "holm"
+    )
+    family: Literal["per_metric", "all"] = doc(
+        "Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one metric; `all` = every (variant, metric) comparison in the table.",
+        "per_metric",
+    )
+    alpha: float = doc(
+        "Significance level of the marks (`*` p < alpha, `**` p < alpha / 5, on corrected p-values).",
+        0.05,
+    )
+    split: Literal["test", "valid"] = doc(
+        "Split whose per-user vectors are compared (and whose means are in the table).", "test"
+    )
 
     def validate(self, prefix: str) -> None:
         if not 0 < self.alpha < 1:
@@ -90,20 +121,29 @@ class SignificanceConfig:
 class VariantConfig:
     """One compared configuration: a model or a pipeline variant (model + overrides)."""
 
-    config: str | list[str] | None = doc("Run-config YAML file(s), relative to the experiment file; later files win.", None)
+    config: str | list[str] | None = doc(
+        "Run-config YAML file(s), relative to the experiment file; later files win.", None
+    )
     label: str | None = doc("Display name in tables and plots; null = the variant's key.", None)
     description: str = doc("Free text shown in the report.", "")
     model: Any = doc("Inline `model` section (merged over the files).", None)
-    data: Any = doc("Inline `data` section (must resolve to the same split as every other variant).", None)
+    data: Any = doc(
+        "Inline `data` section (must resolve to the same split as every other variant).", None
+    )
     train: Any = doc("Inline `train` section.", None)
     eval: Any = doc("Inline `eval` section.", None)
-    set: list[str] = doc("Overrides `section.key=value` (YAML values), applied after the inline sections.", default_factory=list)
+    set: list[str] = doc(
+        "Overrides `section.key=value` (YAML values), applied after the inline sections.",
+        default_factory=list,
+    )
 
     def validate(self, prefix: str) -> None:
         for key in ("model", "data", "train", "eval"):
             value = getattr(self, key)
             if value is not None and not isinstance(value, Mapping):
-                raise ConfigError(f"{prefix}.{key}: expected a mapping of keys, got {type(value).__name__} {value!r}")
+                raise ConfigError(
+                    f"{prefix}.{key}: expected a mapping of keys, got {type(value).__name__} {value!r}"
+                )
 
     @property
     def files(self) -> list[str]:
@@ -116,20 +156,44 @@ class VariantConfig:
 class ExperimentConfig:
     """Several variants x several seeds on one dataset split, compared against a baseline."""
 
-    name: str | None = doc("Experiment name; results go to `<out_dir>/<name>`. null = the YAML file's stem.", None)
+    name: str | None = doc(
+        "Experiment name; results go to `<out_dir>/<name>`. null = the YAML file's stem.", None
+    )
     out_dir: str = doc("Parent directory of experiment directories.", "runs/experiments")
     description: str = doc("Free text shown in the report.", "")
-    seeds: list[int] = doc("Training seeds (`train.seed`); every variant runs once per seed on the same split.", default_factory=lambda: [2024, 2025, 2026])
-    baseline: str | None = doc("Variant every other variant is tested against; null = the first variant.", None)
-    metrics: list[str] = doc("Table columns (mean ± std over seeds); empty = recall and ndcg at every `eval.ks`.", default_factory=list)
-    base_config: str | list[str] | None = doc("Run-config YAML file(s) applied under every variant's own files.", None)
-    defaults: Any = doc("Run-config tree (`data`, `train`, `eval`, `model` keys) applied to every variant after its files.", None)
-    variants: Any = doc("Mapping variant name -> variant (see `VariantConfig`), in table order.", None)
-    significance: SignificanceConfig = doc("Significance testing.", default_factory=SignificanceConfig)
-    tensorboard: bool = doc("Also log each run's epochs to TensorBoard (`<experiment>/tensorboard/`), when tensorboard is installed.", False)
+    seeds: list[int] = doc(
+        "Training seeds (`train.seed`); every variant runs once per seed on the same split.",
+        default_factory=lambda: [2024, 2025, 2026],
+    )
+    baseline: str | None = doc(
+        "Variant every other variant is tested against; null = the first variant.", None
+    )
+    metrics: list[str] = doc(
+        "Table columns (mean ± std over seeds); empty = recall and ndcg at every `eval.ks`.",
+        default_factory=list,
+    )
+    base_config: str | list[str] | None = doc(
+        "Run-config YAML file(s) applied under every variant's own files.", None
+    )
+    defaults: Any = doc(
+        "Run-config tree (`data`, `train`, `eval`, `model` keys) applied to every variant after its files.",
+        None,
+    )
+    variants: Any = doc(
+        "Mapping variant name -> variant (see `VariantConfig`), in table order.", None
+    )
+    significance: SignificanceConfig = doc(
+        "Significance testing.", default_factory=SignificanceConfig
+    )
+    tensorboard: bool = doc(
+        "Also log each run's epochs to TensorBoard (`<experiment>/tensorboard/`), when tensorboard is installed.",
+        False,
+    )
 
     # Set by the loader, not by YAML: where relative config paths are resolved.
-    source: Path | None = field(default=None, init=False, repr=False, metadata={"doc": "(internal) the YAML file read"})
+    source: Path | None = field(
+        default=None, init=False, repr=False, metadata={"doc": "(internal) the YAML file read"}
+    )
 
     def validate(self, prefix: str) -> None:
         if not self.seeds:
@@ -137,7 +201,9 @@ class ExperimentConfig:
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"{prefix or 'experiment'}.seeds: duplicate seeds {self.seeds}")
         if self.defaults is not None and not isinstance(self.defaults, Mapping):
-            raise ConfigError(f"defaults: expected a mapping of run-config sections, got {type(self.defaults).__name__}")
+            raise ConfigError(
+                f"defaults: expected a mapping of run-config sections, got {type(self.defaults).__name__}"
+            )
 
     @property
     def experiment_name(self) -> str:
@@ -161,7 +227,9 @@ class ExperimentConfig:
         if self.baseline is None:
             return names[0]
         if self.baseline not in names:
-            raise ConfigError(f"baseline: {self.baseline!r} is not a variant; variants: {', '.join(names)}")
+            raise ConfigError(
+                f"baseline: {self.baseline!r} is not a variant; variants: {', '.join(names)}"
+            )
         return self.baseline
 
     def label(self, variant: str) -> str:
@@ -188,7 +256,9 @@ def parse_variants(raw: Any) -> dict[str, VariantConfig]:
     out: dict[str, VariantConfig] = {}
     for name, spec in items:
         if not _NAME_RE.match(name):
-            raise ConfigError(f"variants.{name}: a variant name is used as a directory name: letters, digits, '_.+-' only")
+            raise ConfigError(
+                f"variants.{name}: a variant name is used as a directory name: letters, digits, '_.+-' only"
+            )
         if name in out:
             raise ConfigError(f"variants: duplicate variant {name!r}")
         out[name] = from_dict(VariantConfig, spec or {}, f"variants.{name}")
@@ -256,10 +326,19 @@ def run_config_for(
     spec = specs[variant]
     where = f"{config.source or 'experiment'}: variants.{variant}"
     tree: dict = {}
-    base_files = [] if config.base_config is None else (
-        [config.base_config] if isinstance(config.base_config, str) else list(config.base_config))
+    base_files = (
+        []
+        if config.base_config is None
+        else (
+            [config.base_config]
+            if isinstance(config.base_config, str)
+            else list(config.base_config)
+        )
+    )
     for name in base_files:
-        merge_tree(tree, read_yaml_mapping(_resolve_file(name, config, f"{config.source}: base_config")))
+        merge_tree(
+            tree, read_yaml_mapping(_resolve_file(name, config, f"{config.source}: base_config"))
+        )
     for name in spec.files:
         merge_tree(tree, read_yaml_mapping(_resolve_file(name, config, f"{where}.config")))
     if config.defaults:
@@ -293,7 +372,9 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: tree}
 
 
-def config_differences(a: RunConfig | Mapping, b: RunConfig | Mapping, ignore: frozenset[str] = NEUTRAL_KEYS) -> list[str]:
+def config_differences(
+    a: RunConfig | Mapping, b: RunConfig | Mapping, ignore: frozenset[str] = NEUTRAL_KEYS
+) -> list[str]:
     """Flattened keys whose values differ between two run configs (``ignore``d keys left out)."""
     fa = flatten(a if isinstance(a, Mapping) else to_dict(a))
     fb = flatten(b if isinstance(b, Mapping) else to_dict(b))
@@ -306,13 +387,18 @@ def resolve_variants(
     """Every variant's run config for every seed; checks that all share one split and protocol."""
     out: dict[str, dict[int, RunConfig]] = {}
     for variant in config.variant_specs:
-        out[variant] = {seed: run_config_for(config, variant, seed, overrides) for seed in config.seeds}
+        out[variant] = {
+            seed: run_config_for(config, variant, seed, overrides) for seed in config.seeds
+        }
     first_name = next(iter(out))
     first = out[first_name][config.seeds[0]]
     for variant, runs in out.items():
         run = runs[config.seeds[0]]
         for section in ("data", "eval"):
-            diff = config_differences({section: to_dict(getattr(first, section))}, {section: to_dict(getattr(run, section))})
+            diff = config_differences(
+                {section: to_dict(getattr(first, section))},
+                {section: to_dict(getattr(run, section))},
+            )
             if diff:
                 raise ConfigError(
                     f"{config.source or 'experiment'}: variants {first_name!r} and {variant!r} differ in "
@@ -343,16 +429,31 @@ def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> lis
         if dataclasses.is_dataclass(default):
             text = "(section below)"
         else:
-            text = yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
-        rows.append(f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |")
+            text = (
+                yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
+            )
+        rows.append(
+            f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |"
+        )
     return rows
 
 
 def experiment_reference() -> str:
     """Markdown reference of the experiment file's keys."""
     lines: list[str] = []
-    for cls, prefix in ((ExperimentConfig, ""), (VariantConfig, "variants.<name>."), (SignificanceConfig, "significance.")):
-        lines += ["", f"### {cls.__name__}", "", (cls.__doc__ or "").strip(), "", *dataclass_reference(cls, prefix)]
+    for cls, prefix in (
+        (ExperimentConfig, ""),
+        (VariantConfig, "variants.<name>."),
+        (SignificanceConfig, "significance."),
+    ):
+        lines += [
+            "",
+            f"### {cls.__name__}",
+            "",
+            (cls.__doc__ or "").strip(),
+            "",
+            *dataclass_reference(cls, prefix),
+        ]
     return "\n".join(lines).strip() + "\n"
 
 

@@ -20,14 +20,16 @@ Directory layout (``<out_dir>/<name>/``)::
 
 Adding a variant to the YAML file and running again trains only the new runs.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from graphrec.config import RunConfig, from_dict, to_dict
 from graphrec.data.dataset import InteractionData
@@ -76,8 +78,14 @@ class ExperimentResult:
 
     def table(self) -> str:
         """Markdown comparison table (mean ± std over seeds, ▲/▼ marks against the baseline)."""
-        text = format_experiment_table(self.summaries, self.comparisons, self.metrics, self.baseline, self.significance,
-                                       baseline_label=self.labels.get(self.baseline))
+        text = format_experiment_table(
+            self.summaries,
+            self.comparisons,
+            self.metrics,
+            self.baseline,
+            self.significance,
+            baseline_label=self.labels.get(self.baseline),
+        )
         if any(self.missing.values()):
             todo = "; ".join(f"{v}: seeds {s}" for v, s in self.missing.items() if s)
             text += f"\nnot finished (left out): {todo}"
@@ -93,11 +101,18 @@ class ExperimentResult:
             "metrics": self.metrics,
             "significance": to_dict(self.significance),
             "variants": [
-                {"name": s.name, "label": s.label, "seeds": s.seeds,
-                 "metrics": {m: {"mean": v.mean, "std": v.std, "values": v.values} for m, v in s.metrics.items()},
-                 "train_seconds": {"mean": s.train_seconds.mean, "std": s.train_seconds.std},
-                 "best_epoch": {"mean": s.best_epoch.mean, "std": s.best_epoch.std},
-                 "runs": [str(r.run_dir) for r in self.records.get(s.name, [])]}
+                {
+                    "name": s.name,
+                    "label": s.label,
+                    "seeds": s.seeds,
+                    "metrics": {
+                        m: {"mean": v.mean, "std": v.std, "values": v.values}
+                        for m, v in s.metrics.items()
+                    },
+                    "train_seconds": {"mean": s.train_seconds.mean, "std": s.train_seconds.std},
+                    "best_epoch": {"mean": s.best_epoch.mean, "std": s.best_epoch.std},
+                    "runs": [str(r.run_dir) for r in self.records.get(s.name, [])],
+                }
                 for s in self.summaries
             ],
             "comparisons": [c.as_dict() for c in self.comparisons],
@@ -107,7 +122,9 @@ class ExperimentResult:
     def save(self) -> None:
         """Write ``results.json`` and ``table.md`` into the experiment directory (atomically)."""
         atomic_write_json(self.directory / "results.json", self.to_dict())
-        atomic_write_text(self.directory / "table.md", self.table() + "\n\n" + self.significance_table() + "\n")
+        atomic_write_text(
+            self.directory / "table.md", self.table() + "\n\n" + self.significance_table() + "\n"
+        )
 
 
 class Experiment:
@@ -121,7 +138,9 @@ class Experiment:
             device) do not invalidate saved runs.
     """
 
-    def __init__(self, config: ExperimentConfig | Mapping[str, Any], overrides: Sequence[str] = ()) -> None:
+    def __init__(
+        self, config: ExperimentConfig | Mapping[str, Any], overrides: Sequence[str] = ()
+    ) -> None:
         if not isinstance(config, ExperimentConfig):
             config = from_dict(ExperimentConfig, config)
         self.config = config
@@ -129,7 +148,12 @@ class Experiment:
         self.run_configs: dict[str, dict[int, RunConfig]] = resolve_variants(config, self.overrides)
 
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: Sequence[str] = (), experiment_overrides: Sequence[str] = ()) -> "Experiment":
+    def from_yaml(
+        cls,
+        path: str | Path,
+        overrides: Sequence[str] = (),
+        experiment_overrides: Sequence[str] = (),
+    ) -> Experiment:
         """Load an experiment file; ``experiment_overrides`` change experiment keys (``seeds=[1,2]``)."""
         return cls(load_experiment_config(path, experiment_overrides), overrides)
 
@@ -158,9 +182,12 @@ class Experiment:
             "metrics": self.metrics,
             "significance": to_dict(self.config.significance),
             "variants": {
-                name: {"label": self.config.label(name), "description": specs[name].description,
-                       # relative to the experiment directory, so the directory can be moved
-                       "runs": {str(seed): f"runs/{name}/seed{seed}" for seed in runs}}
+                name: {
+                    "label": self.config.label(name),
+                    "description": specs[name].description,
+                    # relative to the experiment directory, so the directory can be moved
+                    "runs": {str(seed): f"runs/{name}/seed{seed}" for seed in runs},
+                }
                 for name, runs in self.run_configs.items()
             },
         }
@@ -186,16 +213,25 @@ class Experiment:
         """
         unknown = [v for v in [*(variants or []), *rerun] if v not in self.run_configs]
         if unknown:
-            raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; variants: {', '.join(self.run_configs)}")
+            raise ConfigError(
+                f"unknown variant(s) {', '.join(unknown)}; variants: {', '.join(self.run_configs)}"
+            )
         selected = list(variants) if variants else self.variants
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.directory / MANIFEST, self._manifest())
         events = EventLog(self.directory / "experiment.jsonl")
         todo = [(v, s) for v in selected for s in self.config.seeds]
-        events.write("experiment_started", name=self.config.experiment_name, variants=selected,
-                     seeds=list(self.config.seeds), overrides=self.overrides)
+        events.write(
+            "experiment_started",
+            name=self.config.experiment_name,
+            variants=selected,
+            seeds=list(self.config.seeds),
+            overrides=self.overrides,
+        )
         started = time.perf_counter()
-        bar = progress_bar(len(todo), f"experiment {self.config.experiment_name}", quiet=quiet, unit="run")
+        bar = progress_bar(
+            len(todo), f"experiment {self.config.experiment_name}", quiet=quiet, unit="run"
+        )
         try:
             for variant, seed in todo:
                 config = self.run_configs[variant][seed]
@@ -214,30 +250,52 @@ class Experiment:
                         data = load_data(config.data)
                     run_callbacks = list(callbacks)
                     if self.config.tensorboard:
-                        cb = tensorboard_callback(self.directory / "tensorboard" / variant / f"seed{seed}")
+                        cb = tensorboard_callback(
+                            self.directory / "tensorboard" / variant / f"seed{seed}"
+                        )
                         if cb is not None:
                             run_callbacks.append(cb)
                     bar.set_postfix_str(f"{variant} seed {seed}")
-                    events.write("run_started", variant=variant, seed=seed, run_dir=str(config.run_dir))
+                    events.write(
+                        "run_started", variant=variant, seed=seed, run_dir=str(config.run_dir)
+                    )
                     record, reused = run_or_load(
-                        config, data, run_callbacks, rerun=variant in rerun, variant=variant,
+                        config,
+                        data,
+                        run_callbacks,
+                        rerun=variant in rerun,
+                        variant=variant,
                         hint=f"rerun it with --rerun {variant} (or rename the variant)",
                     )
                 test = record.metrics(self.config.significance.split)
-                events.write("run_reused" if reused else "run_finished", variant=variant, seed=seed,
-                             run_dir=str(config.run_dir), seconds=round(time.perf_counter() - t0, 3),
-                             train_seconds=round(record.train_seconds, 3), best_epoch=record.best_epoch,
-                             epochs_run=record.epochs_run, metrics={m: test.get(m) for m in self.metrics})
+                events.write(
+                    "run_reused" if reused else "run_finished",
+                    variant=variant,
+                    seed=seed,
+                    run_dir=str(config.run_dir),
+                    seconds=round(time.perf_counter() - t0, 3),
+                    train_seconds=round(record.train_seconds, 3),
+                    best_epoch=record.best_epoch,
+                    epochs_run=record.epochs_run,
+                    metrics={m: test.get(m) for m in self.metrics},
+                )
                 if not reused:
-                    log.info("%s seed %d: %s", variant, seed,
-                             "  ".join(f"{m}={test[m]:.4f}" for m in self.metrics if m in test))
+                    log.info(
+                        "%s seed %d: %s",
+                        variant,
+                        seed,
+                        "  ".join(f"{m}={test[m]:.4f}" for m in self.metrics if m in test),
+                    )
                 bar.update(1)
         finally:
             bar.close()
         result = self.results()
         result.save()
-        events.write("experiment_finished", seconds=round(time.perf_counter() - started, 3),
-                     missing={k: v for k, v in result.missing.items() if v})
+        events.write(
+            "experiment_finished",
+            seconds=round(time.perf_counter() - started, 3),
+            missing={k: v for k, v in result.missing.items() if v},
+        )
         return result
 
     def results(self) -> ExperimentResult:
@@ -253,9 +311,14 @@ class Experiment:
                 else:
                     missing[variant].append(seed)
         return build_result(
-            name=self.config.experiment_name, directory=self.directory, baseline=self.config.baseline_name,
-            metrics=self.metrics, significance=self.config.significance,
-            labels={v: self.config.label(v) for v in self.run_configs}, records=records, missing=missing,
+            name=self.config.experiment_name,
+            directory=self.directory,
+            baseline=self.config.baseline_name,
+            metrics=self.metrics,
+            significance=self.config.significance,
+            labels={v: self.config.label(v) for v in self.run_configs},
+            records=records,
+            missing=missing,
         )
 
 
@@ -271,14 +334,26 @@ def build_result(
 ) -> ExperimentResult:
     """Summaries and baseline comparisons of grouped runs (variants without runs are left out)."""
     groups = {v: rs for v, rs in records.items() if rs}
-    summaries = [summarize_variant(v, labels.get(v, v), rs, metrics, significance.split) for v, rs in groups.items()]
-    comparisons = compare_to_baseline(groups, baseline, metrics, significance) if baseline in groups else []
+    summaries = [
+        summarize_variant(v, labels.get(v, v), rs, metrics, significance.split)
+        for v, rs in groups.items()
+    ]
+    comparisons = (
+        compare_to_baseline(groups, baseline, metrics, significance) if baseline in groups else []
+    )
     if baseline not in groups and groups:
         log.warning("baseline %s has no finished run: no significance tests", baseline)
     return ExperimentResult(
-        name=name, directory=Path(directory), baseline=baseline, metrics=list(metrics), significance=significance,
-        labels=dict(labels), records={v: list(rs) for v, rs in records.items()}, summaries=summaries,
-        comparisons=comparisons, missing={k: list(v) for k, v in (missing or {}).items()},
+        name=name,
+        directory=Path(directory),
+        baseline=baseline,
+        metrics=list(metrics),
+        significance=significance,
+        labels=dict(labels),
+        records={v: list(rs) for v, rs in records.items()},
+        summaries=summaries,
+        comparisons=comparisons,
+        missing={k: list(v) for k, v in (missing or {}).items()},
     )
 
 
@@ -287,7 +362,9 @@ def load_experiment(directory: str | Path) -> ExperimentResult:
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
-        raise DataFormatError(f"not an experiment directory ({MANIFEST} is missing)", path=directory)
+        raise DataFormatError(
+            f"not an experiment directory ({MANIFEST} is missing)", path=directory
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
@@ -304,7 +381,12 @@ def load_experiment(directory: str | Path) -> ExperimentResult:
                 missing[variant].append(int(seed))
     significance = from_dict(SignificanceConfig, manifest.get("significance") or {}, "significance")
     return build_result(
-        name=manifest["name"], directory=directory, baseline=manifest["baseline"], metrics=manifest["metrics"],
-        significance=significance, labels={v: i.get("label", v) for v, i in manifest["variants"].items()},
-        records=records, missing=missing,
+        name=manifest["name"],
+        directory=directory,
+        baseline=manifest["baseline"],
+        metrics=manifest["metrics"],
+        significance=significance,
+        labels={v: i.get("label", v) for v, i in manifest["variants"].items()},
+        records=records,
+        missing=missing,
     )

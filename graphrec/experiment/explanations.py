@@ -10,6 +10,7 @@ models, LightGCN's propagation weights for embedding models) and, for knowledge-
 runs, the KG paths linking them, each fact with its extraction evidence when the KG came
 from the ``kg`` package.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,12 +35,16 @@ SAMPLE_SEED = 0
 
 def best_record(groups: dict[str, list[RunRecord]], metric: str) -> tuple[str, RunRecord] | None:
     """``(group label, run)`` of the best group on the mean test ``metric`` and its best seed (``None``: no test values)."""
+
     def value(record: RunRecord) -> float:
         got = (record.results.get("test") or {}).get(metric)
         return float(got) if isinstance(got, (int, float)) and np.isfinite(got) else float("-inf")
 
-    scored = [(float(np.mean([value(r) for r in records])), label, records)
-              for label, records in groups.items() if records]
+    scored = [
+        (float(np.mean([value(r) for r in records])), label, records)
+        for label, records in groups.items()
+        if records
+    ]
     scored = [s for s in scored if np.isfinite(s[0])]
     if not scored:
         return None
@@ -47,7 +52,9 @@ def best_record(groups: dict[str, list[RunRecord]], metric: str) -> tuple[str, R
     return label, max(records, key=value)
 
 
-def sample_users(rec: TrainedRecommender, n: int = EXPLAINED_USERS, seed: int = SAMPLE_SEED) -> list[str]:
+def sample_users(
+    rec: TrainedRecommender, n: int = EXPLAINED_USERS, seed: int = SAMPLE_SEED
+) -> list[str]:
     """``n`` raw user ids drawn without replacement among users with training items, in id order."""
     active = np.flatnonzero(np.diff(rec.train.indptr) > 0)
     chosen = np.random.default_rng(seed).choice(active, size=min(n, len(active)), replace=False)
@@ -65,9 +72,18 @@ def _evidence(path: dict[str, Any]) -> str:
 
 
 def _reasons_html(entry: dict[str, Any]) -> str:
-    parts = [f"{H.esc(r['title'])} <span class=\"muted\">({100 * r['share']:.0f}%)</span>" for r in entry["because"]]
+    parts = [
+        f"{H.esc(r['title'])} <span class=\"muted\">({100 * r['share']:.0f}%)</span>"
+        for r in entry["because"]
+    ]
     if not parts:
-        parts = [H.esc("popular item" if entry["method"] == "not decomposable" else "no positive contribution")]
+        parts = [
+            H.esc(
+                "popular item"
+                if entry["method"] == "not decomposable"
+                else "no positive contribution"
+            )
+        ]
     return ", ".join(parts)
 
 
@@ -75,7 +91,10 @@ def _paths_html(entry: dict[str, Any]) -> str:
     out = []
     for path in entry.get("kg_paths", []):
         evidence = _evidence(path)
-        out.append(H.esc(path["text"]) + (f" <span class=\"muted\">evidence: {H.esc(evidence)}</span>" if evidence else ""))
+        out.append(
+            H.esc(path["text"])
+            + (f" <span class=\"muted\">evidence: {H.esc(evidence)}</span>" if evidence else "")
+        )
     return "<br>".join(out) or "-"
 
 
@@ -87,7 +106,9 @@ def user_table(rec: TrainedRecommender, user: str, entries: list[dict[str, Any]]
     shown = ", ".join(titles[:8]) + (f", … ({len(titles)} in all)" if len(titles) > 8 else "")
     out = f"<h3>user {H.esc(user)}</h3><p class=\"muted\">trained on: {H.esc(shown)}</p>"
     has_kg = any("kg_paths" in e for e in entries)
-    header = ["rank", "recommended", "score", "because you interacted with (share)"] + (["KG paths"] if has_kg else [])
+    header = ["rank", "recommended", "score", "because you interacted with (share)"] + (
+        ["KG paths"] if has_kg else []
+    )
     rows = []
     for rank, entry in enumerate(entries, 1):
         cells = [rank, entry["title"], entry["score"], _reasons_html(entry)]
@@ -95,8 +116,13 @@ def user_table(rec: TrainedRecommender, user: str, entries: list[dict[str, Any]]
     return out + H.table(header, rows, raw_columns=(3, 4), right=(0, 2))
 
 
-def explanations_section(groups: dict[str, list[RunRecord]], metric: str, n_users: int = EXPLAINED_USERS,
-                         k: int = EXPLAINED_K, seed: int = SAMPLE_SEED) -> tuple[str, list[str]]:
+def explanations_section(
+    groups: dict[str, list[RunRecord]],
+    metric: str,
+    n_users: int = EXPLAINED_USERS,
+    k: int = EXPLAINED_K,
+    seed: int = SAMPLE_SEED,
+) -> tuple[str, list[str]]:
     """``(body html, warnings)`` of the section; an empty body when there is nothing to explain."""
     best = best_record(groups, metric)
     if best is None:
@@ -106,17 +132,27 @@ def explanations_section(groups: dict[str, list[RunRecord]], metric: str, n_user
         rec = load_recommender(record.run_dir)
         users = sample_users(rec, n_users, seed)
         explained = [(user, explain(rec, user=user, k=k)) for user in users]
-    except (GraphrecError, OSError, RuntimeError, ValueError) as err:  # a broken run must not sink the report
+    except (
+        GraphrecError,
+        OSError,
+        RuntimeError,
+        ValueError,
+    ) as err:  # a broken run must not sink the report
         return "", [f"{record.run_dir}: no explanations ({type(err).__name__}: {err})"]
     methods = sorted({e["method"] for _, entries in explained for e in entries})
-    intro = (f"<p>Top-{k} recommendations of the best run, <b>{H.esc(label)}</b> (seed {record.seed}, "
-             f"best test <code>{H.esc(metric)}</code>; <code>{H.esc(Path(record.run_dir))}</code>), for {len(users)} "
-             f"users drawn with seed {seed}, with the user's training items that contribute most to each score "
-             f"(method: {H.esc(', '.join(methods))}; share = contribution / total absolute contribution)"
-             + (" and the knowledge-graph paths linking them, with each extracted fact's evidence" if
-                any("kg_paths" in e for _, entries in explained for e in entries) else "")
-             + ". The same lists come from <code>python -m graphrec recommend RUN --explain</code> and the server's "
-             "<code>/explain</code>.</p>")
+    intro = (
+        f"<p>Top-{k} recommendations of the best run, <b>{H.esc(label)}</b> (seed {record.seed}, "
+        f"best test <code>{H.esc(metric)}</code>; <code>{H.esc(Path(record.run_dir))}</code>), for {len(users)} "
+        f"users drawn with seed {seed}, with the user's training items that contribute most to each score "
+        f"(method: {H.esc(', '.join(methods))}; share = contribution / total absolute contribution)"
+        + (
+            " and the knowledge-graph paths linking them, with each extracted fact's evidence"
+            if any("kg_paths" in e for _, entries in explained for e in entries)
+            else ""
+        )
+        + ". The same lists come from <code>python -m graphrec recommend RUN --explain</code> and the server's "
+        "<code>/explain</code>.</p>"
+    )
     return intro + "".join(user_table(rec, user, entries) for user, entries in explained), []
 
 

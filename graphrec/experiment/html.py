@@ -4,12 +4,14 @@ The page is one self-contained file: CSS inline, figures as ``data:`` URIs of SV
 documents (each SVG stays its own document, so element ids of different figures
 cannot collide), no script and no external reference of any kind.
 """
+
 from __future__ import annotations
 
 import base64
 import html
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["esc", "table", "figure", "section", "page", "details", "fmt"]
 
@@ -63,20 +65,35 @@ def fmt(value: Any, digits: int = 4) -> str:
 
 
 def _is_num(text: str) -> bool:
-    t = text.replace("±", "").replace("%", "").replace("▲", "").replace("▼", "").replace("*", "").replace(" ", "")
+    t = (
+        text.replace("±", "")
+        .replace("%", "")
+        .replace("▲", "")
+        .replace("▼", "")
+        .replace("*", "")
+        .replace(" ", "")
+    )
     t = t.replace("+", "").replace("-", "").replace(".", "").replace("e", "")
     return t.isdigit()
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[Any]], row_classes: Sequence[str] | None = None,
-          raw_columns: Sequence[int] = (), right: Sequence[int] | None = None) -> str:
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    row_classes: Sequence[str] | None = None,
+    raw_columns: Sequence[int] = (),
+    right: Sequence[int] | None = None,
+) -> str:
     """An HTML table; ``raw_columns`` hold trusted HTML.
 
     Columns listed in ``right`` (default: those whose cells all look numeric) are right-aligned.
     """
     out = ['<div class="scroll"><table>', "<thead><tr>"]
     if right is None:
-        numeric = [bool(rows) and all(_is_num(fmt(r[j])) or fmt(r[j]) == "-" for r in rows) for j in range(len(header))]
+        numeric = [
+            bool(rows) and all(_is_num(fmt(r[j])) or fmt(r[j]) == "-" for r in rows)
+            for j in range(len(header))
+        ]
     else:
         numeric = [j in set(right) for j in range(len(header))]
     for j, h in enumerate(header):
@@ -95,8 +112,10 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], row_classes: Seq
 
 def figure(svg_text: str, caption: str, alt: str | None = None) -> str:
     data = base64.b64encode(svg_text.encode("utf-8")).decode("ascii")
-    return (f'<figure><img alt="{esc(alt or caption)}" src="data:image/svg+xml;base64,{data}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{esc(alt or caption)}" src="data:image/svg+xml;base64,{data}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 def section(anchor: str, title: str, body: str) -> str:

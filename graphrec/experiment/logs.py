@@ -6,12 +6,14 @@ shows a tqdm progress bar only when stderr is a terminal (``tqdm(disable=None)``
 and not in quiet mode, and can mirror each training epoch to TensorBoard.
 Training itself already writes ``RUN/metrics.jsonl`` and shows its own bars.
 """
+
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from graphrec.io import append_jsonl
 
@@ -42,7 +44,14 @@ def progress_bar(total: int, desc: str, quiet: bool = False, initial: int = 0, u
     """A tqdm bar shown on a terminal only (``disable=None``), never with ``quiet``."""
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=True if quiet else None, leave=True)
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit=unit,
+        disable=True if quiet else None,
+        leave=True,
+    )
 
 
 def tensorboard_available() -> bool:
@@ -61,7 +70,9 @@ def tensorboard_callback(log_dir: str | Path, writer: Any = None) -> Callable[[d
     """
     if writer is None:
         if not tensorboard_available():
-            log.warning("tensorboard is not installed (pip install tensorboard): TensorBoard logging is off")
+            log.warning(
+                "tensorboard is not installed (pip install tensorboard): TensorBoard logging is off"
+            )
             return None
         from torch.utils.tensorboard import SummaryWriter
 

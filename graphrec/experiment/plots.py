@@ -5,10 +5,11 @@ nothing is read from disk here.  The SVGs are deterministic (fixed hash salt, no
 date), so a report rebuilt from the same runs is byte-identical.  A group keeps
 its colour in every figure (``colors``).
 """
+
 from __future__ import annotations
 
 import io
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -24,7 +25,18 @@ __all__ = [
     "training_curves_figure",
 ]
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+PALETTE = [
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+]
 
 
 def _plt():
@@ -34,16 +46,18 @@ def _plt():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    matplotlib.rcParams.update({
-        "svg.hashsalt": "graphrec-report",  # stable element ids -> reproducible files
-        "svg.fonttype": "none",             # text stays text: smaller files, selectable labels
-        "font.size": 9,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "legend.frameon": False,
-    })
+    matplotlib.rcParams.update(
+        {
+            "svg.hashsalt": "graphrec-report",  # stable element ids -> reproducible files
+            "svg.fonttype": "none",  # text stays text: smaller files, selectable labels
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "legend.frameon": False,
+        }
+    )
     return plt
 
 
@@ -66,14 +80,16 @@ def _mean_std(series: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray
     length = max(len(s) for s in series)
     arr = np.full((len(series), length), np.nan)
     for i, s in enumerate(series):
-        arr[i, :len(s)] = s
+        arr[i, : len(s)] = s
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(arr, axis=0)
         std = np.nanstd(arr, axis=0, ddof=1) if len(series) > 1 else np.zeros(length)
     return mean, np.nan_to_num(std)
 
 
-def training_curves_figure(curves: Mapping[str, list[dict]], metric: str, palette: Mapping[str, str]) -> str:
+def training_curves_figure(
+    curves: Mapping[str, list[dict]], metric: str, palette: Mapping[str, str]
+) -> str:
     """Loss per epoch and validation ``metric`` per check, one line per run (seeds in one colour).
 
     ``curves`` maps a group label to its runs' histories (lists of epoch records).
@@ -83,13 +99,28 @@ def training_curves_figure(curves: Mapping[str, list[dict]], metric: str, palett
     for label, runs in curves.items():
         color = palette[label]
         for i, history in enumerate(runs):
-            losses = [(r["epoch"], r["loss"]) for r in history if "loss" in r]  # closed-form models have none
+            losses = [
+                (r["epoch"], r["loss"]) for r in history if "loss" in r
+            ]  # closed-form models have none
             if losses:
-                ax_loss.plot(*zip(*losses), color=color, lw=1.2, alpha=0.85, label=label if i == 0 else None)
-            checks = [(r["epoch"], r["valid"][metric]) for r in history if "valid" in r and metric in r["valid"]]
+                ax_loss.plot(
+                    *zip(*losses), color=color, lw=1.2, alpha=0.85, label=label if i == 0 else None
+                )
+            checks = [
+                (r["epoch"], r["valid"][metric])
+                for r in history
+                if "valid" in r and metric in r["valid"]
+            ]
             if checks:
-                ax_metric.plot(*zip(*checks), color=color, lw=1.2, marker="o", ms=2.5, alpha=0.85,
-                               label=label if i == 0 else None)
+                ax_metric.plot(
+                    *zip(*checks),
+                    color=color,
+                    lw=1.2,
+                    marker="o",
+                    ms=2.5,
+                    alpha=0.85,
+                    label=label if i == 0 else None,
+                )
     ax_loss.set(title="training loss", xlabel="epoch", ylabel="loss (log scale)")
     ax_loss.set_yscale("log")
     # plain tick labels: the default log formatter typesets every label with mathtext (slow)
@@ -104,7 +135,11 @@ def training_curves_figure(curves: Mapping[str, list[dict]], metric: str, palett
     return svg(fig)
 
 
-def metric_at_k_figure(curves: Mapping[str, list[dict]], palette: Mapping[str, str], metrics: Sequence[str] = ("recall", "ndcg")) -> str:
+def metric_at_k_figure(
+    curves: Mapping[str, list[dict]],
+    palette: Mapping[str, str],
+    metrics: Sequence[str] = ("recall", "ndcg"),
+) -> str:
     """Metric@K against K (log axis), mean over seeds with a ±1 std band.
 
     ``curves`` maps a label to its runs' curve dicts (``{"ks": [...], "recall": [...], ...}``).
@@ -150,8 +185,16 @@ def grouped_bars(
     for i, label in enumerate(groups):
         vals = np.array([np.nan if v is None else v for v in values[label]], dtype=float)
         err = None if errors is None else np.asarray(errors[label], dtype=float)
-        ax.bar(x + (i - (len(groups) - 1) / 2) * width, vals, width, yerr=err, color=palette[label],
-               label=label, capsize=2, error_kw={"lw": 0.8})
+        ax.bar(
+            x + (i - (len(groups) - 1) / 2) * width,
+            vals,
+            width,
+            yerr=err,
+            color=palette[label],
+            label=label,
+            capsize=2,
+            error_kw={"lw": 0.8},
+        )
     if reference is not None:
         ax.plot(x, reference[1], color="black", marker="s", ms=3, lw=1, ls="--", label=reference[0])
     ax.set_xticks(x, categories, fontsize=8)
@@ -161,7 +204,9 @@ def grouped_bars(
     return svg(fig)
 
 
-def bar_chart(counts: Mapping[str, float], title: str, xlabel: str, color: str = PALETTE[0], top: int = 25) -> str:
+def bar_chart(
+    counts: Mapping[str, float], title: str, xlabel: str, color: str = PALETTE[0], top: int = 25
+) -> str:
     """Horizontal bars of a count per category (largest first, at most ``top``)."""
     plt = _plt()
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
@@ -177,7 +222,12 @@ def bar_chart(counts: Mapping[str, float], title: str, xlabel: str, color: str =
     return svg(fig)
 
 
-def noise_figure(levels: Sequence[float], values: Mapping[str, Sequence[float | None]], palette: Mapping[str, str], metric: str) -> str:
+def noise_figure(
+    levels: Sequence[float],
+    values: Mapping[str, Sequence[float | None]],
+    palette: Mapping[str, str],
+    metric: str,
+) -> str:
     """Metric against noise level, one line per group."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
@@ -194,7 +244,9 @@ def search_history_figure(trials: Sequence[dict], metric: str, direction: str) -
     """Trial values in order (complete vs pruned) and the best value so far."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(8, 3.4))
-    done = [t for t in trials if t.get("value") is not None and t["state"] in ("COMPLETE", "PRUNED")]
+    done = [
+        t for t in trials if t.get("value") is not None and t["state"] in ("COMPLETE", "PRUNED")
+    ]
     for state, marker, color in (("COMPLETE", "o", PALETTE[0]), ("PRUNED", "x", PALETTE[7])):
         pts = [(t["number"], t["value"]) for t in done if t["state"] == state]
         if pts:

@@ -1,4 +1,5 @@
 """The reference of experiment and search files (``configs/experiments/README.md`` is generated from it)."""
+
 from __future__ import annotations
 
 from graphrec.experiment.config import experiment_reference
@@ -27,4 +28,10 @@ variant's inline sections, its `set` list, command-line `--set`, then `train.see
 
 
 def reference() -> str:
-    return (HEADER + "\n" + experiment_reference() + "\n## Search files (`configs/search/`)\n\n" + search_reference())
+    return (
+        HEADER
+        + "\n"
+        + experiment_reference()
+        + "\n## Search files (`configs/search/`)\n\n"
+        + search_reference()
+    )

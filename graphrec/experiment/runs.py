@@ -7,14 +7,15 @@ everything an experiment needs later: ``config.yaml`` (with the seed),
 :func:`run_or_load` reuses such a directory when its saved config matches, which
 is what lets a later call add variants without retraining the others.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from graphrec.config import RunConfig, load_config
 from graphrec.data.dataset import InteractionData
@@ -62,18 +63,24 @@ class RunRecord:
     @property
     def train_seconds(self) -> float:
         """Wall-clock seconds of training, validation checks included (sum over epochs)."""
-        return float(sum(r.get("train_seconds", 0.0) + r.get("eval_seconds", 0.0) for r in self.history))
+        return float(
+            sum(r.get("train_seconds", 0.0) + r.get("eval_seconds", 0.0) for r in self.history)
+        )
 
     def metrics(self, split: str = "test") -> dict[str, float]:
         values = self.results.get(split)
         if values is None:
-            raise DataFormatError(f"no {split} metrics in results.json", path=self.run_dir / "results.json")
+            raise DataFormatError(
+                f"no {split} metrics in results.json", path=self.run_dir / "results.json"
+            )
         return values
 
     def per_user(self, split: str = "test") -> EvaluationResult:
         """The run's per-user metric vectors of ``split`` (loaded once)."""
         if split not in self._per_user:
-            self._per_user[split] = EvaluationResult.load(self.run_dir / "per_user" / f"{split}.npz")
+            self._per_user[split] = EvaluationResult.load(
+                self.run_dir / "per_user" / f"{split}.npz"
+            )
         return self._per_user[split]
 
     def extra_evaluations(self) -> dict[str, EvaluationResult]:
@@ -89,13 +96,20 @@ class RunRecord:
 def is_run_dir(path: str | Path) -> bool:
     """A training run directory (finished or not): it has ``config.yaml`` and ``metrics.jsonl`` or checkpoints."""
     path = Path(path)
-    return (path / "config.yaml").is_file() and ((path / "metrics.jsonl").exists() or (path / "checkpoints").is_dir()
-                                                 or (path / "results.json").exists())
+    return (path / "config.yaml").is_file() and (
+        (path / "metrics.jsonl").exists()
+        or (path / "checkpoints").is_dir()
+        or (path / "results.json").exists()
+    )
 
 
 def is_finished_run(path: str | Path) -> bool:
     path = Path(path)
-    return (path / "config.yaml").is_file() and (path / "results.json").is_file() and (path / "per_user" / "test.npz").is_file()
+    return (
+        (path / "config.yaml").is_file()
+        and (path / "results.json").is_file()
+        and (path / "per_user" / "test.npz").is_file()
+    )
 
 
 def load_run_record(run_dir: str | Path, variant: str | None = None) -> RunRecord:
@@ -103,14 +117,21 @@ def load_run_record(run_dir: str | Path, variant: str | None = None) -> RunRecor
     run_dir = Path(run_dir)
     for name in ("config.yaml", "results.json"):
         if not (run_dir / name).is_file():
-            raise DataFormatError(f"not a finished run: {name} is missing (train it to completion first)", path=run_dir)
+            raise DataFormatError(
+                f"not a finished run: {name} is missing (train it to completion first)",
+                path=run_dir,
+            )
     config = load_config(run_dir / "config.yaml")
     try:
         results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise DataFormatError(f"invalid JSON: {err}", path=run_dir / "results.json", line=err.lineno) from err
+        raise DataFormatError(
+            f"invalid JSON: {err}", path=run_dir / "results.json", line=err.lineno
+        ) from err
     history = read_jsonl(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    return RunRecord(run_dir=run_dir, config=config, results=results, history=history, variant=variant)
+    return RunRecord(
+        run_dir=run_dir, config=config, results=results, history=history, variant=variant
+    )
 
 
 def run_or_load(
@@ -133,7 +154,9 @@ def run_or_load(
     run_dir = config.run_dir
     if rerun and run_dir.exists():
         if not (run_dir / "config.yaml").exists():
-            raise ConfigError(f"{run_dir}: refusing to delete a directory that is not a run directory")
+            raise ConfigError(
+                f"{run_dir}: refusing to delete a directory that is not a run directory"
+            )
         log.info("deleting %s to retrain it", run_dir)
         shutil.rmtree(run_dir)
     if is_finished_run(run_dir):

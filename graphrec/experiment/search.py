@@ -38,6 +38,7 @@ How it works and why:
 
 Optuna is imported only here (``pip install optuna``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from graphrec.config import RunConfig, doc, dump_config, from_dict, parse_override, to_dict
 from graphrec.data.dataset import InteractionData
@@ -56,12 +58,19 @@ from graphrec.errors import ConfigError, GraphrecError, TrainingError
 from graphrec.evaluation import markdown_table
 from graphrec.experiment.config import config_differences, flatten, merge_tree, read_yaml_mapping
 from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
-from graphrec.optional import require
 from graphrec.experiment.runs import run_or_load
 from graphrec.experiment.space import ParamSpec, grid_size, grid_values, parse_space, suggest
 from graphrec.io import atomic_write_json, atomic_write_text, read_jsonl
+from graphrec.optional import require
 
-__all__ = ["PrunerConfig", "SearchConfig", "SearchResult", "load_search_config", "run_search", "load_search"]
+__all__ = [
+    "PrunerConfig",
+    "SearchConfig",
+    "SearchResult",
+    "load_search_config",
+    "run_search",
+    "load_search",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +79,13 @@ log = logging.getLogger(__name__)
 class PrunerConfig:
     """Early stopping of unpromising trials (Optuna pruners)."""
 
-    kind: Literal["median", "percentile", "hyperband", "none"] = doc("`median` (stop a trial below the median of earlier trials at the same epoch), `percentile`, `hyperband`, or `none`.", "median")
-    startup_trials: int = doc("Trials that are never pruned (the pruner needs references first).", 5)
+    kind: Literal["median", "percentile", "hyperband", "none"] = doc(
+        "`median` (stop a trial below the median of earlier trials at the same epoch), `percentile`, `hyperband`, or `none`.",
+        "median",
+    )
+    startup_trials: int = doc(
+        "Trials that are never pruned (the pruner needs references first).", 5
+    )
     warmup_epochs: int = doc("Epochs before a trial can be pruned (noisy early checks).", 0)
     percentile: float = doc("Percentile for `kind: percentile` (25 = keep the top 75%).", 25.0)
 
@@ -80,25 +94,61 @@ class PrunerConfig:
 class SearchConfig:
     """A hyper-parameter search over run-config keys."""
 
-    name: str | None = doc("Search name; the study and trials go to `<out_dir>/<name>`. null = the YAML file's stem.", None)
+    name: str | None = doc(
+        "Search name; the study and trials go to `<out_dir>/<name>`. null = the YAML file's stem.",
+        None,
+    )
     out_dir: str = doc("Parent directory of search directories.", "runs/search")
     description: str = doc("Free text shown in the report.", "")
-    base: str | list[str] | None = doc("Run-config YAML file(s) every trial starts from (relative to the search file).", None)
-    set: list[str] = doc("Overrides `section.key=value` applied to the base config.", default_factory=list)
-    method: Literal["tpe", "random", "grid"] = doc("Sampler: `tpe` (Bayesian, Optuna's TPE), `random`, or `grid` (every combination).", "tpe")
-    n_trials: int | None = doc("Total finished trials over all calls; null = the whole grid (grid) / until the timeout.", 20)
-    timeout_s: float | None = doc("Stop starting new trials after this many seconds of this call; null = no limit.", None)
-    seed: int = doc("Seed of the sampler (trials always train with the base config's `train.seed`).", 0)
-    startup_trials: int = doc("TPE: random trials before the model of good and bad regions is used.", 10)
-    metric: str | None = doc("Validation metric to optimise; null = the base config's `train.select_metric`. Also set as the trials' `train.select_metric`.", None)
-    direction: Literal["maximize", "minimize"] = doc("Optimisation direction of `metric`.", "maximize")
+    base: str | list[str] | None = doc(
+        "Run-config YAML file(s) every trial starts from (relative to the search file).", None
+    )
+    set: list[str] = doc(
+        "Overrides `section.key=value` applied to the base config.", default_factory=list
+    )
+    method: Literal["tpe", "random", "grid"] = doc(
+        "Sampler: `tpe` (Bayesian, Optuna's TPE), `random`, or `grid` (every combination).", "tpe"
+    )
+    n_trials: int | None = doc(
+        "Total finished trials over all calls; null = the whole grid (grid) / until the timeout.",
+        20,
+    )
+    timeout_s: float | None = doc(
+        "Stop starting new trials after this many seconds of this call; null = no limit.", None
+    )
+    seed: int = doc(
+        "Seed of the sampler (trials always train with the base config's `train.seed`).", 0
+    )
+    startup_trials: int = doc(
+        "TPE: random trials before the model of good and bad regions is used.", 10
+    )
+    metric: str | None = doc(
+        "Validation metric to optimise; null = the base config's `train.select_metric`. Also set as the trials' `train.select_metric`.",
+        None,
+    )
+    direction: Literal["maximize", "minimize"] = doc(
+        "Optimisation direction of `metric`.", "maximize"
+    )
     pruner: PrunerConfig = doc("Pruning of bad trials.", default_factory=PrunerConfig)
-    enqueue: list[Any] = doc("Parameter sets `{key: value}` tried first (e.g. the paper's settings); only when the study is new.", default_factory=list)
-    keep_checkpoints: bool = doc("Keep every finished trial's checkpoints (false: delete them, keep metrics and per-user results).", False)
-    tensorboard: bool = doc("Log each trial's epochs to TensorBoard (`<search>/tensorboard/`), when installed.", False)
-    space: Any = doc("Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: 1e-2, log: true}`, `{type: int, ...}`, or a list of choices.", None)
+    enqueue: list[Any] = doc(
+        "Parameter sets `{key: value}` tried first (e.g. the paper's settings); only when the study is new.",
+        default_factory=list,
+    )
+    keep_checkpoints: bool = doc(
+        "Keep every finished trial's checkpoints (false: delete them, keep metrics and per-user results).",
+        False,
+    )
+    tensorboard: bool = doc(
+        "Log each trial's epochs to TensorBoard (`<search>/tensorboard/`), when installed.", False
+    )
+    space: Any = doc(
+        "Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: 1e-2, log: true}`, `{type: int, ...}`, or a list of choices.",
+        None,
+    )
 
-    source: Path | None = field(default=None, init=False, repr=False, metadata={"doc": "(internal) the YAML file read"})
+    source: Path | None = field(
+        default=None, init=False, repr=False, metadata={"doc": "(internal) the YAML file read"}
+    )
 
     def validate(self, prefix: str) -> None:
         if self.n_trials is not None and self.n_trials < 1:
@@ -147,12 +197,24 @@ class SearchResult:
     def table(self, top: int = 10) -> str:
         """Markdown table of the best ``top`` finished trials (complete first, by value)."""
         keys = sorted({k for t in self.trials for k in t["params"]})
-        done = [t for t in self.trials if t["state"] in ("COMPLETE", "PRUNED") and t["value"] is not None]
+        done = [
+            t
+            for t in self.trials
+            if t["state"] in ("COMPLETE", "PRUNED") and t["value"] is not None
+        ]
         sign = -1 if self.direction == "maximize" else 1
         done.sort(key=lambda t: (t["state"] != "COMPLETE", sign * t["value"]))
         header = ["trial", "state", f"valid {self.metric}", "epochs", *keys]
-        body = [[str(t["number"]), t["state"].lower(), f"{t['value']:.4f}", str(t.get("epochs_run") or "-"),
-                 *(_fmt_param(t["params"].get(k)) for k in keys)] for t in done[:top]]
+        body = [
+            [
+                str(t["number"]),
+                t["state"].lower(),
+                f"{t['value']:.4f}",
+                str(t.get("epochs_run") or "-"),
+                *(_fmt_param(t["params"].get(k)) for k in keys),
+            ]
+            for t in done[:top]
+        ]
         return "\n".join(markdown_table(header, body, right_from=2))
 
 
@@ -184,14 +246,20 @@ def load_search_config(path: str | Path, overrides: Sequence[str] = ()) -> Searc
 
 def base_tree(config: SearchConfig, run_overrides: Sequence[str] = ()) -> dict:
     """The run-config tree every trial starts from (base files, then ``set``, then ``run_overrides``)."""
-    files = [] if config.base is None else ([config.base] if isinstance(config.base, str) else list(config.base))
+    files = (
+        []
+        if config.base is None
+        else ([config.base] if isinstance(config.base, str) else list(config.base))
+    )
     tree: dict = {}
     for name in files:
         path = Path(name)
         if not path.is_absolute() and config.source is not None:
             path = config.source.parent / path
         if not path.is_file():
-            raise ConfigError(f"{config.source or 'search'}: base: config file {name!r} not found (looked at {path})")
+            raise ConfigError(
+                f"{config.source or 'search'}: base: config file {name!r} not found (looked at {path})"
+            )
         merge_tree(tree, read_yaml_mapping(path))
     for text in [*config.set, *run_overrides]:
         keys, value = parse_override(text)
@@ -263,10 +331,15 @@ def _pruner(config: PrunerConfig):
     if config.kind == "none":
         return optuna.pruners.NopPruner()
     if config.kind == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=config.startup_trials, n_warmup_steps=config.warmup_epochs)
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=config.startup_trials, n_warmup_steps=config.warmup_epochs
+        )
     if config.kind == "percentile":
-        return optuna.pruners.PercentilePruner(config.percentile, n_startup_trials=config.startup_trials,
-                                               n_warmup_steps=config.warmup_epochs)
+        return optuna.pruners.PercentilePruner(
+            config.percentile,
+            n_startup_trials=config.startup_trials,
+            n_warmup_steps=config.warmup_epochs,
+        )
     return optuna.pruners.HyperbandPruner(min_resource=max(1, config.warmup_epochs))
 
 
@@ -276,14 +349,16 @@ class _Lock:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def __enter__(self) -> "_Lock":
+    def __enter__(self) -> _Lock:
         if self.path.exists():
             try:
                 pid = int(self.path.read_text().strip() or 0)
             except ValueError:
                 pid = 0
             if pid and pid != os.getpid() and _alive(pid):
-                raise GraphrecError(f"{self.path}: another search (pid {pid}) is running on this study")
+                raise GraphrecError(
+                    f"{self.path}: another search (pid {pid}) is running on this study"
+                )
         atomic_write_text(self.path, str(os.getpid()))
         return self
 
@@ -310,28 +385,35 @@ def _trial_rows(study) -> list[dict]:
         value = t.value
         if value is None and t.intermediate_values:
             value = t.intermediate_values[max(t.intermediate_values)]
-        rows.append({
-            "number": t.number,
-            "state": t.state.name,
-            "value": value,
-            "params": dict(t.params),
-            "epochs_run": t.user_attrs.get("epochs_run") or (max(t.intermediate_values) if t.intermediate_values else None),
-            "best_epoch": t.user_attrs.get("best_epoch"),
-            "train_seconds": t.user_attrs.get("train_seconds"),
-            "run_dir": t.user_attrs.get("run_dir"),
-            "error": t.user_attrs.get("error"),
-            "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
-            "start": t.datetime_start.isoformat() if t.datetime_start else None,
-            "end": t.datetime_complete.isoformat() if t.datetime_complete else None,
-        })
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": value,
+                "params": dict(t.params),
+                "epochs_run": t.user_attrs.get("epochs_run")
+                or (max(t.intermediate_values) if t.intermediate_values else None),
+                "best_epoch": t.user_attrs.get("best_epoch"),
+                "train_seconds": t.user_attrs.get("train_seconds"),
+                "run_dir": t.user_attrs.get("run_dir"),
+                "error": t.user_attrs.get("error"),
+                "intermediate": {str(k): v for k, v in sorted(t.intermediate_values.items())},
+                "start": t.datetime_start.isoformat() if t.datetime_start else None,
+                "end": t.datetime_complete.isoformat() if t.datetime_complete else None,
+            }
+        )
     return rows
 
 
 def _finished_count(study) -> int:
     optuna = _optuna()
     states = optuna.trial.TrialState
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (states.COMPLETE, states.PRUNED) or (t.state == states.FAIL and t.user_attrs.get("error")))
+    return sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (states.COMPLETE, states.PRUNED)
+        or (t.state == states.FAIL and t.user_attrs.get("error"))
+    )
 
 
 def _requeue_interrupted(study, events: EventLog) -> int:
@@ -349,8 +431,11 @@ def _requeue_interrupted(study, events: EventLog) -> int:
         if t.state != states.FAIL or t.user_attrs.get("error") or not t.params:
             continue
         later = [u for u in trials if u.number > t.number and u.params == t.params]
-        waiting = [u for u in trials if u.state == states.WAITING and
-                   all(u.params.get(k) == v for k, v in t.params.items())]
+        waiting = [
+            u
+            for u in trials
+            if u.state == states.WAITING and all(u.params.get(k) == v for k, v in t.params.items())
+        ]
         if not later and not waiting:
             study.enqueue_trial(dict(t.params), user_attrs={"requeued_from": t.number})
             trials = study.get_trials(deepcopy=False)
@@ -362,10 +447,26 @@ def _requeue_interrupted(study, events: EventLog) -> int:
 def _snapshot(config: SearchConfig, tree: dict, metric: str) -> dict:
     """What a resumed study must share with the call that created it."""
     base = flatten(to_dict(from_dict(RunConfig, json.loads(json.dumps(tree)))))
-    return {"method": config.method, "metric": metric, "direction": config.direction,
-            "space": {k: to_dict(v) for k, v in config.params.items()},
-            "base": {k: v for k, v in base.items() if k not in ("name", "out_dir", "train.progress", "train.num_threads",
-                                                                   "train.resume", "train.device", "eval.batch_size")}}
+    return {
+        "method": config.method,
+        "metric": metric,
+        "direction": config.direction,
+        "space": {k: to_dict(v) for k, v in config.params.items()},
+        "base": {
+            k: v
+            for k, v in base.items()
+            if k
+            not in (
+                "name",
+                "out_dir",
+                "train.progress",
+                "train.num_threads",
+                "train.resume",
+                "train.device",
+                "eval.batch_size",
+            )
+        },
+    }
 
 
 # --------------------------------------------------------------------------- search
@@ -405,13 +506,17 @@ def run_search(
     metric = config.metric or probe.train.select_metric
     name, _, k = metric.partition("@")
     if name not in probe.eval.metrics or not k.isdigit() or int(k) not in probe.eval.ks:
-        raise ConfigError(f"metric: {metric!r} is not computed by the base config (eval.metrics x eval.ks)")
+        raise ConfigError(
+            f"metric: {metric!r} is not computed by the base config (eval.metrics x eval.ks)"
+        )
     for key in space:  # fail before the first trial on a key that is not a run-config key
         trial_config(tree, {key: _example_value(space[key], key)}, directory, metric)
     for i, entry in enumerate(config.enqueue):
         unknown = [k for k in entry if k not in space]
         if unknown:
-            raise ConfigError(f"enqueue[{i}]: {', '.join(unknown)} not in the search space ({', '.join(space)})")
+            raise ConfigError(
+                f"enqueue[{i}]: {', '.join(unknown)} not in the search space ({', '.join(space)})"
+            )
 
     directory.mkdir(parents=True, exist_ok=True)
     snapshot = _snapshot(config, tree, metric)
@@ -420,32 +525,58 @@ def run_search(
         saved = json.loads(snap_path.read_text(encoding="utf-8"))
         diff = config_differences(saved.get("study", {}), snapshot, ignore=frozenset())
         if diff:
-            raise ConfigError(f"{directory}: the search changed since its study was created ({', '.join(diff)}); "
-                              "use a new search name (or delete the directory) to start over")
-    atomic_write_json(snap_path, {"study": snapshot, "name": config.search_name, "description": config.description,
-                                  "source": None if config.source is None else str(config.source)})
+            raise ConfigError(
+                f"{directory}: the search changed since its study was created ({', '.join(diff)}); "
+                "use a new search name (or delete the directory) to start over"
+            )
+    atomic_write_json(
+        snap_path,
+        {
+            "study": snapshot,
+            "name": config.search_name,
+            "description": config.description,
+            "source": None if config.source is None else str(config.source),
+        },
+    )
     events = EventLog(directory / "search.jsonl")
     with _Lock(directory / "search.lock"):
         storage = _storage(directory)
-        existing = optuna.load_study(study_name=config.search_name, storage=storage) \
-            if config.search_name in optuna.study.get_all_study_names(storage) else None
+        existing = (
+            optuna.load_study(study_name=config.search_name, storage=storage)
+            if config.search_name in optuna.study.get_all_study_names(storage)
+            else None
+        )
         offset = 0 if existing is None else len(existing.get_trials(deepcopy=False))
-        study = optuna.create_study(study_name=config.search_name, storage=storage, load_if_exists=True,
-                                    direction=config.direction, sampler=_sampler(config, offset),
-                                    pruner=_pruner(config.pruner))
+        study = optuna.create_study(
+            study_name=config.search_name,
+            storage=storage,
+            load_if_exists=True,
+            direction=config.direction,
+            sampler=_sampler(config, offset),
+            pruner=_pruner(config.pruner),
+        )
         if existing is None:
             for entry in config.enqueue:
                 study.enqueue_trial(dict(entry), user_attrs={"enqueued": True})
         requeued = _requeue_interrupted(study, events)
         done = _finished_count(study)
         remaining = None if n_total is None else max(0, n_total - done)
-        events.write("search_started", name=config.search_name, method=config.method, metric=metric,
-                     finished=done, remaining=remaining, requeued=requeued)
+        events.write(
+            "search_started",
+            name=config.search_name,
+            method=config.method,
+            metric=metric,
+            finished=done,
+            remaining=remaining,
+            requeued=requeued,
+        )
         if data is None and remaining != 0:
             from graphrec.training import load_data
 
             data = load_data(probe.data)
-        bar = progress_bar(n_total or 0, f"search {config.search_name}", quiet=quiet, initial=done, unit="trial")
+        bar = progress_bar(
+            n_total or 0, f"search {config.search_name}", quiet=quiet, initial=done, unit="trial"
+        )
         objective = _Objective(config, tree, directory, metric, data, events, quiet)
 
         def after_trial(study, frozen) -> None:
@@ -458,13 +589,22 @@ def run_search(
 
         try:
             if remaining != 0:
-                study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(TrainingError,),
-                               callbacks=[after_trial])
+                study.optimize(
+                    objective,
+                    n_trials=remaining,
+                    timeout=timeout,
+                    catch=(TrainingError,),
+                    callbacks=[after_trial],
+                )
         finally:
             bar.close()
             result = _write_outputs(config, study, tree, directory, metric)
-            events.write("search_finished", best_value=result.best_value, best_trial=result.best_trial,
-                         counts=result.counts())
+            events.write(
+                "search_finished",
+                best_value=result.best_value,
+                best_trial=result.best_trial,
+                counts=result.counts(),
+            )
     return result
 
 
@@ -479,26 +619,40 @@ def _example_value(spec: ParamSpec, key: str) -> Any:
 class _Objective:
     """Train one trial's config; report validation checks for pruning; return the best validation value."""
 
-    def __init__(self, config: SearchConfig, tree: dict, directory: Path, metric: str, data: InteractionData,
-                 events: EventLog, quiet: bool) -> None:
+    def __init__(
+        self,
+        config: SearchConfig,
+        tree: dict,
+        directory: Path,
+        metric: str,
+        data: InteractionData,
+        events: EventLog,
+        quiet: bool,
+    ) -> None:
         self.config, self.tree, self.directory, self.metric = config, tree, directory, metric
         self.data, self.events, self.quiet = data, events, quiet
         self.grid = config.method == "grid"
 
     def __call__(self, trial) -> float:
         optuna = _optuna()
-        params = {key: suggest(trial, key, spec, self.grid) for key, spec in self.config.params.items()}
+        params = {
+            key: suggest(trial, key, spec, self.grid) for key, spec in self.config.params.items()
+        }
         run_config = trial_config(self.tree, params, self.directory, self.metric)
         if self.quiet:
             run_config.train.progress = False
         trial.set_user_attr("run_dir", str(run_config.run_dir))
-        self.events.write("trial_started", number=trial.number, params=params, run_dir=str(run_config.run_dir))
+        self.events.write(
+            "trial_started", number=trial.number, params=params, run_dir=str(run_config.run_dir)
+        )
         started = time.perf_counter()
         metric = self.metric
 
         # A run interrupted earlier (same parameters = same directory) resumes from its
         # checkpoint: replay its validation history so the pruner sees every check.
-        resumable = (run_config.run_dir / "checkpoints" / "last.pt").exists() or (run_config.run_dir / "results.json").exists()
+        resumable = (run_config.run_dir / "checkpoints" / "last.pt").exists() or (
+            run_config.run_dir / "results.json"
+        ).exists()
         if resumable and (run_config.run_dir / "metrics.jsonl").exists():
             for record in read_jsonl(run_config.run_dir / "metrics.jsonl"):
                 if "valid" in record and metric in record["valid"]:
@@ -509,8 +663,10 @@ class _Objective:
                 return
             trial.report(float(record["valid"][metric]), int(record["epoch"]))
             if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned at epoch {record['epoch']}: "
-                                         f"valid {metric}={record['valid'][metric]:.4f}")
+                raise optuna.TrialPruned(
+                    f"pruned at epoch {record['epoch']}: "
+                    f"valid {metric}={record['valid'][metric]:.4f}"
+                )
 
         callbacks = [prune]
         if self.config.tensorboard:
@@ -518,11 +674,20 @@ class _Objective:
             if cb is not None:
                 callbacks.append(cb)
         try:
-            record, reused = run_or_load(run_config, self.data, callbacks,
-                                         hint="the search's base config changed: start a new search")
+            record, reused = run_or_load(
+                run_config,
+                self.data,
+                callbacks,
+                hint="the search's base config changed: start a new search",
+            )
         except optuna.TrialPruned as pruned:
-            self.events.write("trial_pruned", number=trial.number, params=params, reason=str(pruned),
-                              seconds=round(time.perf_counter() - started, 3))
+            self.events.write(
+                "trial_pruned",
+                number=trial.number,
+                params=params,
+                reason=str(pruned),
+                seconds=round(time.perf_counter() - started, 3),
+            )
             self._cleanup(run_config)
             raise
         except TrainingError as err:
@@ -538,9 +703,16 @@ class _Objective:
         trial.set_user_attr("epochs_run", record.epochs_run)
         trial.set_user_attr("train_seconds", round(record.train_seconds, 3))
         trial.set_user_attr("reused", reused)
-        self.events.write("trial_finished", number=trial.number, params=params, value=value,
-                          best_epoch=record.best_epoch, epochs_run=record.epochs_run, reused=reused,
-                          seconds=round(time.perf_counter() - started, 3))
+        self.events.write(
+            "trial_finished",
+            number=trial.number,
+            params=params,
+            value=value,
+            best_epoch=record.best_epoch,
+            epochs_run=record.epochs_run,
+            reused=reused,
+            seconds=round(time.perf_counter() - started, 3),
+        )
         self._cleanup(run_config)
         return value
 
@@ -549,14 +721,29 @@ class _Objective:
             shutil.rmtree(run_config.run_dir / "checkpoints", ignore_errors=True)
 
 
-def _write_outputs(config: SearchConfig, study, tree: dict, directory: Path, metric: str) -> SearchResult:
+def _write_outputs(
+    config: SearchConfig, study, tree: dict, directory: Path, metric: str
+) -> SearchResult:
     """Rewrite ``trials.json``, ``best.json`` and ``best.yaml`` from the study (atomically)."""
     optuna = _optuna()
     rows = _trial_rows(study)
-    atomic_write_json(directory / "trials.json", {"metric": metric, "direction": config.direction, "trials": rows})
-    complete = [t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE]
-    result = SearchResult(directory=directory, metric=metric, direction=config.direction, best_value=None,
-                          best_params={}, best_trial=None, best_run_dir=None, best_config_path=None, trials=rows)
+    atomic_write_json(
+        directory / "trials.json", {"metric": metric, "direction": config.direction, "trials": rows}
+    )
+    complete = [
+        t for t in study.get_trials(deepcopy=False) if t.state == optuna.trial.TrialState.COMPLETE
+    ]
+    result = SearchResult(
+        directory=directory,
+        metric=metric,
+        direction=config.direction,
+        best_value=None,
+        best_params={},
+        best_trial=None,
+        best_run_dir=None,
+        best_config_path=None,
+        trials=rows,
+    )
     if not complete:
         return result
     best = study.best_trial
@@ -568,17 +755,31 @@ def _write_outputs(config: SearchConfig, study, tree: dict, directory: Path, met
     results_path = Path(run_dir) / "results.json" if run_dir else None
     if results_path is not None and results_path.exists():
         test = json.loads(results_path.read_text(encoding="utf-8")).get("test")
-    atomic_write_json(directory / "best.json", {
-        "trial": best.number, "metric": f"valid {metric}", "direction": config.direction, "value": best.value,
-        "params": dict(best.params), "run_dir": run_dir, "best_epoch": best.user_attrs.get("best_epoch"),
-        "test_of_selected_config": test,
-        "note": "selected on validation only; the test metrics of the selected trial are reported, never used",
-    })
-    header = (f"# Best config of search '{config.search_name}' (trial {best.number}): valid {metric} = {best.value:.6f}\n"
-              f"# parameters: {json.dumps(dict(best.params), sort_keys=True)}\n"
-              f"# train it: python train.py --config {directory / 'best.yaml'}\n")
+    atomic_write_json(
+        directory / "best.json",
+        {
+            "trial": best.number,
+            "metric": f"valid {metric}",
+            "direction": config.direction,
+            "value": best.value,
+            "params": dict(best.params),
+            "run_dir": run_dir,
+            "best_epoch": best.user_attrs.get("best_epoch"),
+            "test_of_selected_config": test,
+            "note": "selected on validation only; the test metrics of the selected trial are reported, never used",
+        },
+    )
+    header = (
+        f"# Best config of search '{config.search_name}' (trial {best.number}): valid {metric} = {best.value:.6f}\n"
+        f"# parameters: {json.dumps(dict(best.params), sort_keys=True)}\n"
+        f"# train it: python train.py --config {directory / 'best.yaml'}\n"
+    )
     atomic_write_text(directory / "best.yaml", header + dump_config(best_config))
-    result.best_value, result.best_params, result.best_trial = float(best.value), dict(best.params), best.number
+    result.best_value, result.best_params, result.best_trial = (
+        float(best.value),
+        dict(best.params),
+        best.number,
+    )
     result.best_run_dir, result.best_config_path = run_dir, directory / "best.yaml"
     return result
 
@@ -590,12 +791,22 @@ def load_search(directory: str | Path) -> SearchResult:
     if not path.is_file():
         raise ConfigError(f"{directory}: not a search directory (trials.json is missing)")
     info = json.loads(path.read_text(encoding="utf-8"))
-    best = json.loads((directory / "best.json").read_text(encoding="utf-8")) if (directory / "best.json").exists() else {}
-    return SearchResult(directory=directory, metric=info["metric"], direction=info["direction"],
-                        best_value=best.get("value"), best_params=best.get("params", {}), best_trial=best.get("trial"),
-                        best_run_dir=best.get("run_dir"),
-                        best_config_path=directory / "best.yaml" if (directory / "best.yaml").exists() else None,
-                        trials=info["trials"])
+    best = (
+        json.loads((directory / "best.json").read_text(encoding="utf-8"))
+        if (directory / "best.json").exists()
+        else {}
+    )
+    return SearchResult(
+        directory=directory,
+        metric=info["metric"],
+        direction=info["direction"],
+        best_value=best.get("value"),
+        best_params=best.get("params", {}),
+        best_trial=best.get("trial"),
+        best_run_dir=best.get("run_dir"),
+        best_config_path=directory / "best.yaml" if (directory / "best.yaml").exists() else None,
+        trials=info["trials"],
+    )
 
 
 def search_reference() -> str:
@@ -604,5 +815,12 @@ def search_reference() -> str:
 
     lines: list[str] = []
     for cls, prefix in ((SearchConfig, ""), (PrunerConfig, "pruner."), (ParamSpec, "space.<key>.")):
-        lines += ["", f"### {cls.__name__}", "", (cls.__doc__ or "").strip(), "", *dataclass_reference(cls, prefix)]
+        lines += [
+            "",
+            f"### {cls.__name__}",
+            "",
+            (cls.__doc__ or "").strip(),
+            "",
+            *dataclass_reference(cls, prefix),
+        ]
     return "\n".join(lines).strip() + "\n"

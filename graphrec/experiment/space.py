@@ -14,11 +14,13 @@ Grid search needs a finite set per parameter: categorical choices, ints (every
 ``step``.  Keys must be run-config keys (checked when the first trial's config is
 built, with the valid keys listed).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 from graphrec.config import doc, from_dict
 from graphrec.errors import ConfigError
@@ -30,21 +32,33 @@ __all__ = ["ParamSpec", "parse_space", "grid_values", "grid_size", "suggest"]
 class ParamSpec:
     """One searched run-config key."""
 
-    type: Literal["float", "int", "categorical"] = doc("Distribution: `float`, `int` or `categorical`.", "float")
+    type: Literal["float", "int", "categorical"] = doc(
+        "Distribution: `float`, `int` or `categorical`.", "float"
+    )
     low: float | None = doc("Lower bound (float, int).", None)
     high: float | None = doc("Upper bound, inclusive (float, int).", None)
     log: bool = doc("Sample on a log scale (float, int; low must be > 0).", False)
     step: float | None = doc("Discretisation step (float, int); also defines the grid.", None)
-    choices: list[Any] = doc("Values of a categorical parameter (scalars: str, int, float, bool, null).", default_factory=list)
-    values: list[float] = doc("Explicit grid values of a float/int parameter (grid search only; random and TPE use low/high).", default_factory=list)
+    choices: list[Any] = doc(
+        "Values of a categorical parameter (scalars: str, int, float, bool, null).",
+        default_factory=list,
+    )
+    values: list[float] = doc(
+        "Explicit grid values of a float/int parameter (grid search only; random and TPE use low/high).",
+        default_factory=list,
+    )
 
     def validate(self, prefix: str) -> None:
         if self.type == "categorical":
             if not self.choices:
-                raise ConfigError(f"{prefix}.choices: a categorical parameter needs at least one choice")
+                raise ConfigError(
+                    f"{prefix}.choices: a categorical parameter needs at least one choice"
+                )
             for c in self.choices:
                 if c is not None and not isinstance(c, (str, int, float, bool)):
-                    raise ConfigError(f"{prefix}.choices: {c!r} is not a scalar (optuna stores str, int, float, bool or null)")
+                    raise ConfigError(
+                        f"{prefix}.choices: {c!r} is not a scalar (optuna stores str, int, float, bool or null)"
+                    )
             return
         if self.low is None or self.high is None:
             if self.values:
@@ -61,18 +75,24 @@ class ParamSpec:
             for name in ("low", "high", "step"):
                 value = getattr(self, name)
                 if value is not None and float(value) != int(value):
-                    raise ConfigError(f"{prefix}.{name}: an int parameter needs whole numbers, got {value}")
+                    raise ConfigError(
+                        f"{prefix}.{name}: an int parameter needs whole numbers, got {value}"
+                    )
 
 
 def parse_space(raw: Any, where: str = "space") -> dict[str, ParamSpec]:
     """``{key: spec}`` from YAML; a plain list is a categorical parameter."""
     if not isinstance(raw, Mapping) or not raw:
-        raise ConfigError(f"{where}: expected a non-empty mapping of run-config keys (e.g. train.learning_rate) to parameters")
+        raise ConfigError(
+            f"{where}: expected a non-empty mapping of run-config keys (e.g. train.learning_rate) to parameters"
+        )
     out: dict[str, ParamSpec] = {}
     for key, spec in raw.items():
         key = str(key)
         if "." not in key:
-            raise ConfigError(f"{where}.{key}: a searched key is a run-config key such as 'train.learning_rate' or 'model.num_layers'")
+            raise ConfigError(
+                f"{where}.{key}: a searched key is a run-config key such as 'train.learning_rate' or 'model.num_layers'"
+            )
         if isinstance(spec, list):
             spec = {"type": "categorical", "choices": spec}
         out[key] = from_dict(ParamSpec, spec, f"{where}.{key}")
@@ -84,14 +104,18 @@ def grid_values(spec: ParamSpec, key: str = "parameter") -> list[Any]:
     if spec.type == "categorical":
         return list(spec.choices)
     if spec.values:
-        return [int(v) for v in spec.values] if spec.type == "int" else [float(v) for v in spec.values]
+        return (
+            [int(v) for v in spec.values] if spec.type == "int" else [float(v) for v in spec.values]
+        )
     if spec.type == "int":
         step = int(spec.step or 1)
         return list(range(int(spec.low), int(spec.high) + 1, step))
     if spec.step is not None:
         n = int(math.floor((spec.high - spec.low) / spec.step + 1e-9)) + 1
         return [round(spec.low + i * spec.step, 12) for i in range(n)]
-    raise ConfigError(f"{key}: grid search needs a finite set of values: give 'values: [...]' or a 'step' for this float")
+    raise ConfigError(
+        f"{key}: grid search needs a finite set of values: give 'values: [...]' or a 'step' for this float"
+    )
 
 
 def grid_size(space: Mapping[str, ParamSpec]) -> int:
@@ -112,5 +136,7 @@ def suggest(trial: Any, key: str, spec: ParamSpec, grid: bool = False) -> Any:
     if spec.type == "categorical":
         return trial.suggest_categorical(key, spec.choices)
     if spec.type == "int":
-        return trial.suggest_int(key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
+        return trial.suggest_int(
+            key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+        )
     return trial.suggest_float(key, float(spec.low), float(spec.high), step=spec.step, log=spec.log)

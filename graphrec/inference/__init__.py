@@ -5,6 +5,7 @@
 >>> rec.recommend(["1"], k=10)                                            # doctest: +SKIP
 >>> rec.recommend_for_items(["318", "296"], k=10)                         # doctest: +SKIP
 """
+
 from graphrec.data.bundle import BUNDLE_DIR, has_bundle, load_bundle, save_bundle
 from graphrec.inference.explain import explain
 from graphrec.inference.load import load_recommender

@@ -1,10 +1,11 @@
 """``python -m graphrec recommend`` and ``python -m graphrec serve``: use a trained run."""
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -19,20 +20,41 @@ def recommend_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrec recommend",
         description="Top-K recommendations of a trained run for many users, streamed in blocks to a file "
-                    "(resumable: rerun the same command after an interruption; the output appears atomically).",
+        "(resumable: rerun the same command after an interruption; the output appears atomically).",
         epilog="Example: python -m graphrec recommend runs/ml-latest-small-tmdb-ease --users all --k 20 --out topk.csv",
     )
     parser.add_argument("run", help="run directory (config.yaml, checkpoints/best.pt, serving/)")
-    parser.add_argument("--users", required=True, metavar="FILE|all",
-                        help="`all` (every training user) or a file of raw user ids, one per line")
+    parser.add_argument(
+        "--users",
+        required=True,
+        metavar="FILE|all",
+        help="`all` (every training user) or a file of raw user ids, one per line",
+    )
     parser.add_argument("--k", type=int, default=20, help="list length (default 20)")
-    parser.add_argument("--out", required=True, help="output file: .csv, .jsonl or .parquet (needs pyarrow)")
-    parser.add_argument("--include-seen", action="store_true", help="keep the users' training items in the lists")
-    parser.add_argument("--explain", action="store_true", help="add each item's reasons (contributing items, KG paths)")
-    parser.add_argument("--unknown", choices=("error", "popularity"), default="error",
-                        help="users the run does not know: stop with an error naming the line (default) or recommend popular items")
+    parser.add_argument(
+        "--out", required=True, help="output file: .csv, .jsonl or .parquet (needs pyarrow)"
+    )
+    parser.add_argument(
+        "--include-seen", action="store_true", help="keep the users' training items in the lists"
+    )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="add each item's reasons (contributing items, KG paths)",
+    )
+    parser.add_argument(
+        "--unknown",
+        choices=("error", "popularity"),
+        default="error",
+        help="users the run does not know: stop with an error naming the line (default) or recommend popular items",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
-    parser.add_argument("--memory-mb", type=float, default=DEFAULT_MEMORY_MB, help="bound of one block's score matrix (MB)")
+    parser.add_argument(
+        "--memory-mb",
+        type=float,
+        default=DEFAULT_MEMORY_MB,
+        help="bound of one block's score matrix (MB)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return parser
 
@@ -46,9 +68,17 @@ def recommend_main(argv: Sequence[str] | None = None) -> int:
     setup_logging(args.quiet)
     rec = load_recommender(args.run, device=args.device, memory_mb=args.memory_mb)
     users = None if args.users == "all" else read_user_file(args.users)
-    figures = export_topk(rec, args.out, users, k=args.k, exclude_seen=not args.include_seen, explain=args.explain,
-                          unknown=args.unknown, users_path=None if args.users == "all" else args.users,
-                          progress=not args.quiet)
+    figures = export_topk(
+        rec,
+        args.out,
+        users,
+        k=args.k,
+        exclude_seen=not args.include_seen,
+        explain=args.explain,
+        unknown=args.unknown,
+        users_path=None if args.users == "all" else args.users,
+        progress=not args.quiet,
+    )
     print(json.dumps(figures))
     return 0
 
@@ -64,9 +94,13 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     parser.add_argument("--max-k", type=int, default=1000, help="largest k a request may ask for")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads per request (default 1: requests are small and run concurrently; "
-                             "more threads per request only contend for the cores)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per request (default 1: requests are small and run concurrently; "
+        "more threads per request only contend for the cores)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="warnings only")
     return parser
 

@@ -17,11 +17,13 @@ the KG came from the ``kg`` package (a folder beside ``triples.tsv`` /
 ``entities.tsv``), each fact carries its provenance: the extraction ``source``
 and the evidence span (``surface``) from the catalogue text.
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,22 +43,36 @@ def item_titles(rec: TrainedRecommender) -> np.ndarray | None:
     return info["title"].astype(str).to_numpy()
 
 
-def contributions(rec: TrainedRecommender, row: sp.csr_matrix, targets: np.ndarray,
-                  scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+def contributions(
+    rec: TrainedRecommender, row: sp.csr_matrix, targets: np.ndarray, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, str]:
     """``(items, C, method)``: the row's items ``[J]`` and their contributions ``C[J, T]`` to ``targets``."""
     items = row.indices.astype(np.int64)
     if rec.closed_form or not hasattr(rec.model, "embeddings"):
         parts = np.zeros((len(items), len(targets)), dtype=np.float64)
         for start in range(0, len(items), _ROW_BLOCK):
             block = items[start : start + _ROW_BLOCK]
-            one_hot = sp.csr_matrix((row.data[start : start + len(block)], block, np.arange(len(block) + 1)),
-                                    shape=(len(block), rec.n_items))
-            parts[start : start + len(block)] = rec.score_rows(one_hot)[:, torch.from_numpy(targets)].double().cpu().numpy()
+            one_hot = sp.csr_matrix(
+                (row.data[start : start + len(block)], block, np.arange(len(block) + 1)),
+                shape=(len(block), rec.n_items),
+            )
+            parts[start : start + len(block)] = (
+                rec.score_rows(one_hot)[:, torch.from_numpy(targets)].double().cpu().numpy()
+            )
         exact = np.allclose(parts.sum(axis=0), scores, rtol=1e-3, atol=1e-5)
-        return items, parts if exact else np.zeros((0, len(targets))), "exact" if exact else "not decomposable"
+        return (
+            items,
+            parts if exact else np.zeros((0, len(targets))),
+            "exact" if exact else "not decomposable",
+        )
     _, item_emb = rec.embeddings()
     weights = rec.fold_in_weights(row).data.astype(np.float64)
-    similarity = (item_emb[torch.from_numpy(items)] @ item_emb[torch.from_numpy(targets)].T).double().cpu().numpy()
+    similarity = (
+        (item_emb[torch.from_numpy(items)] @ item_emb[torch.from_numpy(targets)].T)
+        .double()
+        .cpu()
+        .numpy()
+    )
     return items, weights[:, None] * similarity, "propagation"
 
 
@@ -67,7 +83,9 @@ class KGPaths:
         self.n_items = ckg.n_items
         self.entity_ids = np.asarray(ckg.entity_ids, dtype=object)
         self.relation_names = list(ckg.relation_names)
-        heads, rels, tails = (np.asarray(a, dtype=np.int64) for a in (ckg.heads, ckg.relations, ckg.tails))
+        heads, rels, tails = (
+            np.asarray(a, dtype=np.int64) for a in (ckg.heads, ckg.relations, ckg.tails)
+        )
         # (item, entity, relation) edges from either end of each triple that touches an item
         from_head, from_tail = heads < self.n_items, tails < self.n_items
         item = np.concatenate([heads[from_head], tails[from_tail]])
@@ -76,7 +94,9 @@ class KGPaths:
         # one relation per (item, entity) pair (the first): a sparse matrix would sum duplicates
         _, first = np.unique(item * ckg.n_entities + entity, return_index=True)
         item, entity, relation = item[first], entity[first], relation[first]
-        self.by_item = sp.csr_matrix((relation + 1, (item, entity)), shape=(self.n_items, ckg.n_entities))
+        self.by_item = sp.csr_matrix(
+            (relation + 1, (item, entity)), shape=(self.n_items, ckg.n_entities)
+        )
         self.by_entity = sp.csr_matrix(self.by_item.T)
         self.entity_degree = np.diff(self.by_entity.indptr)
         self.provenance = provenance or {}
@@ -101,20 +121,36 @@ class KGPaths:
             relation = int(relations[entities == entity][0])
             if entity < self.n_items:  # a direct item-item fact
                 if entity in sources:
-                    found.append({"from_item": str(self.entity_ids[entity]), "via": None,
-                                  "facts": [self._fact(target, relation, int(entity))]})
+                    found.append(
+                        {
+                            "from_item": str(self.entity_ids[entity]),
+                            "via": None,
+                            "facts": [self._fact(target, relation, int(entity))],
+                        }
+                    )
             else:
                 e_start, e_stop = self.by_entity.indptr[entity], self.by_entity.indptr[entity + 1]
                 linked = self.by_entity.indices[e_start:e_stop]
                 hits = np.intersect1d(linked, sources)
                 for source in hits[hits != target][: max(0, limit - len(found))]:
-                    source_relation = int(self.by_entity.data[e_start:e_stop][linked == source][0]) - 1
+                    source_relation = (
+                        int(self.by_entity.data[e_start:e_stop][linked == source][0]) - 1
+                    )
                     raw = str(self.entity_ids[entity])
-                    found.append({"from_item": str(self.entity_ids[source]),
-                                  "via": {"entity": raw, "label": self.labels.get(raw, raw),
-                                          "linked_items": int(self.entity_degree[entity])},
-                                  "facts": [self._fact(int(source), source_relation, int(entity)),
-                                            self._fact(target, relation, int(entity))]})
+                    found.append(
+                        {
+                            "from_item": str(self.entity_ids[source]),
+                            "via": {
+                                "entity": raw,
+                                "label": self.labels.get(raw, raw),
+                                "linked_items": int(self.entity_degree[entity]),
+                            },
+                            "facts": [
+                                self._fact(int(source), source_relation, int(entity)),
+                                self._fact(target, relation, int(entity)),
+                            ],
+                        }
+                    )
             if len(found) >= limit:
                 break
         return found[:limit]
@@ -139,11 +175,15 @@ def read_kg_provenance(kg_source: str | None) -> tuple[dict, dict]:
                         break
                     key = (row["item_id"], row["relation"], row["entity"])
                     provenance.setdefault(key, []).append(
-                        {"source": row.get("source") or "", "evidence": row.get("surface") or ""})
+                        {"source": row.get("source") or "", "evidence": row.get("surface") or ""}
+                    )
         if entities.is_file() and not labels:
             with open(entities, encoding="utf-8", newline="") as handle:
-                labels = {row["entity"]: row["label"] for row in csv.DictReader(handle, delimiter="\t")
-                          if row.get("entity") and row.get("label")}
+                labels = {
+                    row["entity"]: row["label"]
+                    for row in csv.DictReader(handle, delimiter="\t")
+                    if row.get("entity") and row.get("label")
+                }
     return provenance, labels
 
 
@@ -172,14 +212,22 @@ def _reason_text(title_of, path: dict, target_title: str) -> str:
     return f"you liked {source_title} ({r_source} {label}); {target_title} ({r_target} {label})"
 
 
-def explain_row(rec: TrainedRecommender, row: sp.csr_matrix, targets: Iterable[Any], scores: np.ndarray,
-                top: int = 3, max_paths: int = 3) -> list[dict[str, Any]]:
+def explain_row(
+    rec: TrainedRecommender,
+    row: sp.csr_matrix,
+    targets: Iterable[Any],
+    scores: np.ndarray,
+    top: int = 3,
+    max_paths: int = 3,
+) -> list[dict[str, Any]]:
     """Explanations of the raw ``targets`` for the user whose training row is ``row`` (``[1, n_items]``)."""
     raw_targets = [str(t) for t in targets]
     target_index = rec.item_index(raw_targets)
     row = sp.csr_matrix(row, dtype=np.float32)
     row.sort_indices()
-    items, parts, method = contributions(rec, row, target_index, np.asarray(scores, dtype=np.float64))
+    items, parts, method = contributions(
+        rec, row, target_index, np.asarray(scores, dtype=np.float64)
+    )
     titles = item_titles(rec)
 
     def title_of(raw: str) -> str:
@@ -192,11 +240,23 @@ def explain_row(rec: TrainedRecommender, row: sp.csr_matrix, targets: Iterable[A
         if parts.shape[0]:
             order = np.argsort(-parts[:, column], kind="stable")[:top]
             total = float(np.abs(parts[:, column]).sum()) or 1.0
-            reasons = [{"item": str(rec.item_ids[items[j]]), "title": title_of(str(rec.item_ids[items[j]])),
-                        "contribution": float(parts[j, column]), "share": float(parts[j, column] / total)}
-                       for j in order if parts[j, column] > 0]
-        entry: dict[str, Any] = {"item": raw, "title": title_of(raw), "score": float(scores[column]),
-                                 "method": method, "because": reasons}
+            reasons = [
+                {
+                    "item": str(rec.item_ids[items[j]]),
+                    "title": title_of(str(rec.item_ids[items[j]])),
+                    "contribution": float(parts[j, column]),
+                    "share": float(parts[j, column] / total),
+                }
+                for j in order
+                if parts[j, column] > 0
+            ]
+        entry: dict[str, Any] = {
+            "item": raw,
+            "title": title_of(raw),
+            "score": float(scores[column]),
+            "method": method,
+            "because": reasons,
+        }
         if method == "not decomposable":
             entry["popularity"] = int(rec.popularity[target])
         if finder is not None:
@@ -208,8 +268,15 @@ def explain_row(rec: TrainedRecommender, row: sp.csr_matrix, targets: Iterable[A
     return out
 
 
-def explain(rec: TrainedRecommender, user: Any = None, items: Iterable[Any] | None = None, k: int = 10,
-            basket: Iterable[Any] | None = None, top: int = 3, max_paths: int = 3) -> list[dict[str, Any]]:
+def explain(
+    rec: TrainedRecommender,
+    user: Any = None,
+    items: Iterable[Any] | None = None,
+    k: int = 10,
+    basket: Iterable[Any] | None = None,
+    top: int = 3,
+    max_paths: int = 3,
+) -> list[dict[str, Any]]:
     """Explain ``items`` (default: the user's top-``k``) for a known ``user`` or a new user's ``basket``.
 
     Returns one dict per item: ``item``, ``title``, ``score``, ``method``, ``because`` (the
@@ -218,7 +285,9 @@ def explain(rec: TrainedRecommender, user: Any = None, items: Iterable[Any] | No
     provenance, and a readable ``text``).
     """
     if (user is None) == (basket is None):
-        raise InvalidRequestError("explain needs exactly one of user (a known user) or basket (a new user's items)")
+        raise InvalidRequestError(
+            "explain needs exactly one of user (a known user) or basket (a new user's items)"
+        )
     if user is not None:
         index = rec.user_index([user])
         row = rec.train[index]
@@ -226,7 +295,12 @@ def explain(rec: TrainedRecommender, user: Any = None, items: Iterable[Any] | No
             items = rec.recommend([user], k=k)[0].items
         target_index = rec.item_index(items)
         with torch.no_grad():
-            scores = rec.scorer()(torch.from_numpy(index))[0, torch.from_numpy(target_index)].double().cpu().numpy()
+            scores = (
+                rec.scorer()(torch.from_numpy(index))[0, torch.from_numpy(target_index)]
+                .double()
+                .cpu()
+                .numpy()
+            )
     else:
         row = rec.interaction_rows([list(basket)])
         if items is None:
@@ -236,4 +310,11 @@ def explain(rec: TrainedRecommender, user: Any = None, items: Iterable[Any] | No
     return explain_row(rec, row, items, scores, top=top, max_paths=max_paths)
 
 
-__all__ = ["KGPaths", "contributions", "explain", "explain_row", "kg_paths_for", "read_kg_provenance"]
+__all__ = [
+    "KGPaths",
+    "contributions",
+    "explain",
+    "explain_row",
+    "kg_paths_for",
+    "read_kg_provenance",
+]

@@ -12,6 +12,7 @@ same export (same run, users, k and options) truncates the partial file to the
 recorded size and continues; a different export starts over.  The finished file
 is renamed to ``OUT`` in one step, so ``OUT`` is either absent or complete.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,9 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -49,7 +51,9 @@ def read_user_file(path: str | Path) -> list[str]:
     return [u for u in users if u and not u.startswith("#")]
 
 
-def check_users(rec: TrainedRecommender, users: Sequence[str], path: str | Path | None, unknown: str) -> None:
+def check_users(
+    rec: TrainedRecommender, users: Sequence[str], path: str | Path | None, unknown: str
+) -> None:
     """With ``unknown="error"``, a :class:`DataFormatError` naming the file and line of the first unknown user."""
     if unknown != "error":
         return
@@ -58,8 +62,13 @@ def check_users(rec: TrainedRecommender, users: Sequence[str], path: str | Path 
             if path is None:
                 raise GraphrecError(f"unknown user id {user!r}")
             line = _line_of(Path(path), user) or position + 1
-            raise DataFormatError(f"unknown user id {user!r} (not in the run's training data; "
-                                  "--unknown popularity recommends popular items instead)", path=path, line=line, field="user")
+            raise DataFormatError(
+                f"unknown user id {user!r} (not in the run's training data; "
+                "--unknown popularity recommends popular items instead)",
+                path=path,
+                line=line,
+                field="user",
+            )
 
 
 def _line_of(path: Path, user: str) -> int | None:
@@ -85,16 +94,22 @@ class _Progress:
             state = json.loads(self.path.read_text(encoding="utf-8"))
         except ValueError:
             return 0, 0
-        if state.get("signature") != self.signature or self.partial.stat().st_size < state.get("bytes", 0):
+        if state.get("signature") != self.signature or self.partial.stat().st_size < state.get(
+            "bytes", 0
+        ):
             return 0, 0
         return int(state["users_done"]), int(state["bytes"])
 
     def save(self, users_done: int, size: int) -> None:
-        atomic_write_json(self.path, {"signature": self.signature, "users_done": users_done, "bytes": size})
+        atomic_write_json(
+            self.path, {"signature": self.signature, "users_done": users_done, "bytes": size}
+        )
 
 
 def _signature(rec: TrainedRecommender, users: Sequence[str], options: dict) -> str:
-    digest = hashlib.sha256(json.dumps({"run": str(rec.run_dir), **options}, sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps({"run": str(rec.run_dir), **options}, sort_keys=True).encode()
+    )
     digest.update("\x1f".join(users).encode("utf-8"))
     return digest.hexdigest()
 
@@ -114,24 +129,46 @@ def _block_text(suffix: str, rows: list[dict[str, Any]], header: bool) -> str:
     return buffer.getvalue()
 
 
-def iter_blocks(rec: TrainedRecommender, users: Sequence[str], k: int, exclude_seen: bool, explain: bool,
-                unknown: str, start: int = 0) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+def iter_blocks(
+    rec: TrainedRecommender,
+    users: Sequence[str],
+    k: int,
+    exclude_seen: bool,
+    explain: bool,
+    unknown: str,
+    start: int = 0,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """``(users done after the block, rows)`` for consecutive blocks of ``users[start:]``."""
     for begin in range(start, len(users), rec.block_users):
         chunk = list(users[begin : begin + rec.block_users])
-        recs = rec.recommend(chunk, k=k, exclude_seen=exclude_seen, unknown="popularity" if unknown != "error" else "error")
+        recs = rec.recommend(
+            chunk,
+            k=k,
+            exclude_seen=exclude_seen,
+            unknown="popularity" if unknown != "error" else "error",
+        )
         rows = []
         for r in recs:
             row = r.to_dict()
             if explain and r.fallback is None and r.items:
-                row["explanations"] = explain_row(rec, rec.train[rec.user_index([r.user])], r.items, np.asarray(r.scores))
+                row["explanations"] = explain_row(
+                    rec, rec.train[rec.user_index([r.user])], r.items, np.asarray(r.scores)
+                )
             rows.append(row)
         yield begin + len(chunk), rows
 
 
-def export_topk(rec: TrainedRecommender, out: str | Path, users: Sequence[str] | None = None, k: int = 20,
-                exclude_seen: bool = True, explain: bool = False, unknown: str = "error",
-                users_path: str | Path | None = None, progress: bool = True) -> dict[str, Any]:
+def export_topk(
+    rec: TrainedRecommender,
+    out: str | Path,
+    users: Sequence[str] | None = None,
+    k: int = 20,
+    exclude_seen: bool = True,
+    explain: bool = False,
+    unknown: str = "error",
+    users_path: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Write the top-``k`` of ``users`` (default: every training user) to ``out``; see the module docstring.
 
     Returns figures: users, seconds, users per second, whether it resumed.
@@ -139,27 +176,61 @@ def export_topk(rec: TrainedRecommender, out: str | Path, users: Sequence[str] |
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in FORMATS:
-        raise GraphrecError(f"--out {out}: unknown format {out.suffix!r}; use one of {', '.join(FORMATS)}")
+        raise GraphrecError(
+            f"--out {out}: unknown format {out.suffix!r}; use one of {', '.join(FORMATS)}"
+        )
     if suffix == ".parquet":
         require("pyarrow", f"--out {out.name}: parquet export (or write .csv / .jsonl)")
     users = [str(u) for u in (rec.user_ids.tolist() if users is None else users)]
     check_users(rec, users, users_path, unknown)
     out.parent.mkdir(parents=True, exist_ok=True)
-    options = {"k": k, "exclude_seen": exclude_seen, "explain": explain, "unknown": unknown, "format": suffix}
+    options = {
+        "k": k,
+        "exclude_seen": exclude_seen,
+        "explain": explain,
+        "unknown": unknown,
+        "format": suffix,
+    }
     started = time.perf_counter()
     if suffix == ".parquet":
-        done, resumed = _write_parquet(rec, out, users, k, exclude_seen, explain, unknown, progress), 0
+        done, resumed = (
+            _write_parquet(rec, out, users, k, exclude_seen, explain, unknown, progress),
+            0,
+        )
     else:
-        done, resumed = _write_text(rec, out, users, suffix, _Progress(out, _signature(rec, users, options)),
-                                    k, exclude_seen, explain, unknown, progress)
+        done, resumed = _write_text(
+            rec,
+            out,
+            users,
+            suffix,
+            _Progress(out, _signature(rec, users, options)),
+            k,
+            exclude_seen,
+            explain,
+            unknown,
+            progress,
+        )
     seconds = time.perf_counter() - started
-    return {"users": done, "resumed_at": resumed, "seconds": seconds,
-            "users_per_second": (done - resumed) / seconds if seconds > 0 else float("inf"), "out": str(out)}
+    return {
+        "users": done,
+        "resumed_at": resumed,
+        "seconds": seconds,
+        "users_per_second": (done - resumed) / seconds if seconds > 0 else float("inf"),
+        "out": str(out),
+    }
 
 
-def _write_text(rec, out: Path, users, suffix, state: _Progress, k, exclude_seen, explain, unknown, progress) -> tuple[int, int]:
+def _write_text(
+    rec, out: Path, users, suffix, state: _Progress, k, exclude_seen, explain, unknown, progress
+) -> tuple[int, int]:
     done, size = state.resume_point()
-    bar = tqdm(total=len(users), initial=done, unit="user", desc=f"top-{k}", disable=None if progress else True)
+    bar = tqdm(
+        total=len(users),
+        initial=done,
+        unit="user",
+        desc=f"top-{k}",
+        disable=None if progress else True,
+    )
     with open(state.partial, "r+b" if done or size else "wb") as handle:
         handle.truncate(size)
         handle.seek(size)
@@ -183,8 +254,15 @@ def _write_parquet(rec, out: Path, users, k, exclude_seen, explain, unknown, pro
     import pyarrow.parquet as pq
 
     partial = out.with_name(out.name + ".partial")
-    schema = pa.schema([("user", pa.string()), ("rank", pa.int32()), ("item", pa.string()), ("score", pa.float32())]
-                       + ([("explanation", pa.string())] if explain else []))
+    schema = pa.schema(
+        [
+            ("user", pa.string()),
+            ("rank", pa.int32()),
+            ("item", pa.string()),
+            ("score", pa.float32()),
+        ]
+        + ([("explanation", pa.string())] if explain else [])
+    )
     bar = tqdm(total=len(users), unit="user", desc=f"top-{k}", disable=None if progress else True)
     with pq.ParquetWriter(partial, schema) as writer:
         for _, rows in iter_blocks(rec, users, k, exclude_seen, explain, unknown):
@@ -194,7 +272,9 @@ def _write_parquet(rec, out: Path, users, k, exclude_seen, explain, unknown, pro
                     columns["user"].append(r["user"]), columns["rank"].append(rank)
                     columns["item"].append(item), columns["score"].append(score)
                     if explain:
-                        columns["explanation"].append(json.dumps(r.get("explanations", [None] * rank)[rank - 1]))
+                        columns["explanation"].append(
+                            json.dumps(r.get("explanations", [None] * rank)[rank - 1])
+                        )
             writer.write_table(pa.table(columns, schema=schema))
             bar.update(len(rows))
     bar.close()

@@ -17,11 +17,13 @@ New users (fold-in, no retraining), from the raw ids of items they interacted wi
   :math:`e_u = \\sum_{j \\in I_u} e_j / \\sqrt{|I_u| (d_j + 1)}` (``d_j``: the item's
   training degree; +1 for the new edge), and score :math:`e_u^\\top e_i`.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -88,8 +90,15 @@ class TrainedRecommender:
         device: where to score (``None``: the model's device).
     """
 
-    def __init__(self, model: Recommender, data: InteractionData, memory_mb: float = DEFAULT_MEMORY_MB,
-                 device: str | torch.device | None = None, config=None, run_dir=None) -> None:
+    def __init__(
+        self,
+        model: Recommender,
+        data: InteractionData,
+        memory_mb: float = DEFAULT_MEMORY_MB,
+        device: str | torch.device | None = None,
+        config=None,
+        run_dir=None,
+    ) -> None:
         if device is not None:
             model = model.to_device(torch.device(device))
         self.model = model.eval()
@@ -132,8 +141,10 @@ class TrainedRecommender:
         if (out < 0).any():
             unknown = [r for r, i in zip(raw, out) if i < 0]
             more = f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else ""
-            raise UnknownIdError(f"unknown {what} id(s) {', '.join(map(repr, unknown[:5]))}{more}: "
-                                 f"not in the run's training data ({len(index)} {what}s)")
+            raise UnknownIdError(
+                f"unknown {what} id(s) {', '.join(map(repr, unknown[:5]))}{more}: "
+                f"not in the run's training data ({len(index)} {what}s)"
+            )
         return out
 
     # ------------------------------------------------------------- scoring
@@ -161,7 +172,9 @@ class TrainedRecommender:
         counts = np.diff(rows.indptr)
         per_entry = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts)
         weights = per_entry / np.sqrt(self.popularity[rows.indices] + 1.0)
-        return sp.csr_matrix((weights.astype(np.float32), rows.indices, rows.indptr), shape=rows.shape)
+        return sp.csr_matrix(
+            (weights.astype(np.float32), rows.indices, rows.indptr), shape=rows.shape
+        )
 
     @torch.no_grad()
     def score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
@@ -177,11 +190,14 @@ class TrainedRecommender:
             return twin.score(torch.arange(rows.shape[0]))
         _, item_emb = self.embeddings()
         weights = self.fold_in_weights(rows)
-        matrix = sparse_csr(weights.indptr, weights.indices, weights.data, weights.shape, item_emb.device)
+        matrix = sparse_csr(
+            weights.indptr, weights.indices, weights.data, weights.shape, item_emb.device
+        )
         return torch.sparse.mm(matrix, item_emb) @ item_emb.T
 
-    def allowed_items(self, candidates: Iterable[Any] | None = None,
-                      filter: Callable[[str], bool] | None = None) -> np.ndarray | None:
+    def allowed_items(
+        self, candidates: Iterable[Any] | None = None, filter: Callable[[str], bool] | None = None
+    ) -> np.ndarray | None:
         """Boolean ``[n_items]`` mask of the items a list may hold (``None``: all)."""
         if candidates is None and filter is None:
             return None
@@ -190,11 +206,19 @@ class TrainedRecommender:
             allowed[:] = False
             allowed[self.item_index(candidates)] = True
         if filter is not None:
-            allowed &= np.fromiter((bool(filter(str(raw))) for raw in self.item_ids), dtype=bool, count=self.n_items)
+            allowed &= np.fromiter(
+                (bool(filter(str(raw))) for raw in self.item_ids), dtype=bool, count=self.n_items
+            )
         return allowed
 
-    def rank(self, scores: torch.Tensor, k: int, seen: sp.csr_matrix | None = None,
-             allowed: np.ndarray | None = None, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def rank(
+        self,
+        scores: torch.Tensor,
+        k: int,
+        seen: sp.csr_matrix | None = None,
+        allowed: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` ``(scores, items)`` of a score block; items outside ``allowed`` and the entries of
         ``seen`` (its ``rows``, default all, one per score row) are masked; ``-inf`` positions (fewer
         than ``k`` items left) carry item ``-1``."""
@@ -209,8 +233,14 @@ class TrainedRecommender:
         indices[~np.isfinite(values)] = -1
         return values, indices
 
-    def topk_users(self, users: np.ndarray, k: int, exclude_seen: bool = True, allowed: np.ndarray | None = None,
-                   extra: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def topk_users(
+        self,
+        users: np.ndarray,
+        k: int,
+        exclude_seen: bool = True,
+        allowed: np.ndarray | None = None,
+        extra: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` of internal ``users`` in blocks of :attr:`block_users` (bounded memory).
 
         ``extra(users) -> [B, m]`` scores ``m`` new items (columns ``n_items ..``) ranked with the catalogue.
@@ -227,25 +257,50 @@ class TrainedRecommender:
                 scores = scorer(torch.from_numpy(block))
                 if extra is not None:
                     new = extra(torch.from_numpy(block))
-                    scores = torch.cat([scores.float(), new.to(scores.device, torch.float32)], dim=1)
-            seen = self.train if exclude_seen else None  # its rows `block`, gathered without slicing the matrix
-            values[start : start + len(block)], indices[start : start + len(block)] = self.rank(scores, k, seen, allowed, block)
+                    scores = torch.cat(
+                        [scores.float(), new.to(scores.device, torch.float32)], dim=1
+                    )
+            seen = (
+                self.train if exclude_seen else None
+            )  # its rows `block`, gathered without slicing the matrix
+            values[start : start + len(block)], indices[start : start + len(block)] = self.rank(
+                scores, k, seen, allowed, block
+            )
         return values, indices
 
-    def _lists(self, users: Sequence[str | None], values: np.ndarray, indices: np.ndarray,
-               fallback: str | None = None, item_ids: np.ndarray | None = None) -> list[Recommendation]:
+    def _lists(
+        self,
+        users: Sequence[str | None],
+        values: np.ndarray,
+        indices: np.ndarray,
+        fallback: str | None = None,
+        item_ids: np.ndarray | None = None,
+    ) -> list[Recommendation]:
         item_ids = self.item_ids if item_ids is None else item_ids
         out = []
         for user, row_values, row_items in zip(users, values, indices):
             keep = row_items >= 0
-            out.append(Recommendation(user, [str(x) for x in item_ids[row_items[keep]]],
-                                      [float(v) for v in row_values[keep]], fallback))
+            out.append(
+                Recommendation(
+                    user,
+                    [str(x) for x in item_ids[row_items[keep]]],
+                    [float(v) for v in row_values[keep]],
+                    fallback,
+                )
+            )
         return out
 
     # ----------------------------------------------------------- public API
-    def recommend(self, users: Any, k: int = 10, exclude_seen: bool = True, candidates: Iterable[Any] | None = None,
-                  filter: Callable[[str], bool] | None = None, unknown: str = "error",
-                  new_items: Mapping[str, str] | None = None) -> list[Recommendation]:
+    def recommend(
+        self,
+        users: Any,
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: Iterable[Any] | None = None,
+        filter: Callable[[str], bool] | None = None,
+        unknown: str = "error",
+        new_items: Mapping[str, str] | None = None,
+    ) -> list[Recommendation]:
         """Top-``k`` recommendations of known users (raw ids; one id or a list).
 
         Args:
@@ -268,20 +323,35 @@ class TrainedRecommender:
         item_ids, extra = self.item_ids, None
         if new_items is not None:
             new_ids, texts = self._check_new_items(new_items)
-            new_allowed = np.ones(len(new_ids), dtype=bool) if filter is None else np.fromiter(
-                (bool(filter(raw)) for raw in new_ids), dtype=bool, count=len(new_ids))
-            allowed = np.concatenate([np.ones(self.n_items, dtype=bool) if allowed is None else allowed, new_allowed])
+            new_allowed = (
+                np.ones(len(new_ids), dtype=bool)
+                if filter is None
+                else np.fromiter(
+                    (bool(filter(raw)) for raw in new_ids), dtype=bool, count=len(new_ids)
+                )
+            )
+            allowed = np.concatenate(
+                [np.ones(self.n_items, dtype=bool) if allowed is None else allowed, new_allowed]
+            )
             item_ids = np.concatenate([self.item_ids, np.asarray(new_ids, dtype=object)])
             extra = lambda block: self.model.score_new_items(block.to(self._device()), texts)  # noqa: E731
-        known = [self.knows_user(u) for u in users] if unknown == "popularity" else [True] * len(users)
+        known = (
+            [self.knows_user(u) for u in users] if unknown == "popularity" else [True] * len(users)
+        )
         known_users = [str(u) for u, ok in zip(users, known) if ok]
-        values, indices = self.topk_users(self.user_index(known_users), k, exclude_seen, allowed, extra)
+        values, indices = self.topk_users(
+            self.user_index(known_users), k, exclude_seen, allowed, extra
+        )
         lists = iter(self._lists(known_users, values, indices, item_ids=item_ids))
         if all(known):
             return list(lists)
         popular = self.popular(k, catalogue_allowed)
-        return [next(lists) if ok else Recommendation(str(u), popular.items, popular.scores, "popularity")
-                for u, ok in zip(users, known)]
+        return [
+            next(lists)
+            if ok
+            else Recommendation(str(u), popular.items, popular.scores, "popularity")
+            for u, ok in zip(users, known)
+        ]
 
     # ------------------------------------------------------------ new items
     @property
@@ -299,18 +369,25 @@ class TrainedRecommender:
         if not self.scores_new_items:
             raise InvalidRequestError(
                 f"model {self.model.name!r} cannot score unseen items: it has no representation of an item from its "
-                "text (text-capable models: alpharec, text_ease); retrain with the items in the data")
+                "text (text-capable models: alpharec, text_ease); retrain with the items in the data"
+            )
         if not isinstance(new_items, Mapping) or not new_items:
-            raise InvalidRequestError("new_items must be a non-empty mapping {raw item id: item text}")
+            raise InvalidRequestError(
+                "new_items must be a non-empty mapping {raw item id: item text}"
+            )
         ids, texts = [], []
         for raw, text in new_items.items():
             raw = str(raw)
             if not raw.strip():
                 raise InvalidRequestError("new_items: an item id is empty")
             if raw in self._item_index:
-                raise InvalidRequestError(f"new_items: {raw!r} is a catalogue item already (a new item needs a new id)")
+                raise InvalidRequestError(
+                    f"new_items: {raw!r} is a catalogue item already (a new item needs a new id)"
+                )
             if not isinstance(text, str) or not text.strip():
-                raise InvalidRequestError(f"new_items[{raw!r}]: the item text must be a non-empty string")
+                raise InvalidRequestError(
+                    f"new_items[{raw!r}]: the item text must be a non-empty string"
+                )
             ids.append(raw)
             texts.append(text)
         return ids, texts
@@ -328,7 +405,9 @@ class TrainedRecommender:
         out = np.empty((len(index), len(texts)), dtype=np.float32)
         for start in range(0, len(index), self.block_users):
             block = torch.from_numpy(index[start : start + self.block_users]).to(self._device())
-            out[start : start + len(block)] = self.model.score_new_items(block, texts).float().cpu().numpy()
+            out[start : start + len(block)] = (
+                self.model.score_new_items(block, texts).float().cpu().numpy()
+            )
         return out
 
     def popular(self, k: int = 10, allowed: np.ndarray | None = None) -> Recommendation:
@@ -337,7 +416,9 @@ class TrainedRecommender:
         values, indices = self.rank(scores, min(k, self.n_items), None, allowed)
         return self._lists([None], values, indices)[0]
 
-    def interaction_rows(self, baskets: Sequence[Iterable[Any]], unknown_items: str = "error") -> sp.csr_matrix:
+    def interaction_rows(
+        self, baskets: Sequence[Iterable[Any]], unknown_items: str = "error"
+    ) -> sp.csr_matrix:
         """``[B, n_items]`` binary rows of new users from raw item ids (``unknown_items="ignore"`` drops unknown ids)."""
         indptr, columns = [0], []
         for basket in baskets:
@@ -348,11 +429,20 @@ class TrainedRecommender:
             columns.append(cols)
             indptr.append(indptr[-1] + len(cols))
         cols = np.concatenate(columns) if columns else np.zeros(0, np.int64)
-        return sp.csr_matrix((np.ones(len(cols), np.float32), cols, np.asarray(indptr)), shape=(len(baskets), self.n_items))
+        return sp.csr_matrix(
+            (np.ones(len(cols), np.float32), cols, np.asarray(indptr)),
+            shape=(len(baskets), self.n_items),
+        )
 
-    def recommend_for_items(self, items: Iterable[Any], k: int = 10, exclude_seen: bool = True,
-                            candidates: Iterable[Any] | None = None, filter: Callable[[str], bool] | None = None,
-                            unknown_items: str = "error") -> Recommendation:
+    def recommend_for_items(
+        self,
+        items: Iterable[Any],
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: Iterable[Any] | None = None,
+        filter: Callable[[str], bool] | None = None,
+        unknown_items: str = "error",
+    ) -> Recommendation:
         """Top-``k`` for a new user who interacted with ``items`` (raw ids), without retraining.
 
         See the module docstring for how each kind of model folds the user in.  A user
@@ -364,7 +454,9 @@ class TrainedRecommender:
         if rows.nnz == 0:
             popular = self.popular(k, allowed)
             return Recommendation(None, popular.items, popular.scores, "popularity")
-        values, indices = self.rank(self.score_rows(rows), min(k, self.n_items), rows if exclude_seen else None, allowed)
+        values, indices = self.rank(
+            self.score_rows(rows), min(k, self.n_items), rows if exclude_seen else None, allowed
+        )
         return self._lists([None], values, indices)[0]
 
     def similar_items(self, item: Any, k: int = 10) -> Recommendation:
@@ -392,4 +484,10 @@ def _check_k(k: int) -> None:
         raise InvalidRequestError(f"k must be a positive integer, got {k!r}")
 
 
-__all__ = ["DEFAULT_MEMORY_MB", "InvalidRequestError", "Recommendation", "TrainedRecommender", "UnknownIdError"]
+__all__ = [
+    "DEFAULT_MEMORY_MB",
+    "InvalidRequestError",
+    "Recommendation",
+    "TrainedRecommender",
+    "UnknownIdError",
+]

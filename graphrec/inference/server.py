@@ -19,6 +19,7 @@ request and, with 32 in flight on 2 cores, thrashes the GIL (measured by
 ``benchmarks/serve_load.py``).  ``/explain`` and ``/recommend`` with ``new_items`` (their
 texts are encoded) are heavier and run in the thread pool.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,7 +27,8 @@ import json
 import socket
 import threading
 import time
-from typing import Annotated, Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
 
 from graphrec.errors import GraphrecError
 from graphrec.inference.explain import explain
@@ -70,19 +72,30 @@ class RecommendRequest(BaseModel):
     user: str = Field(..., min_length=1, max_length=1000, description="raw user id")
     k: int = Field(10, ge=1, description="list length")
     exclude_seen: bool = Field(True, description="drop the user's training items")
-    candidates: list[str] | None = Field(None, max_length=MAX_IDS, description="raw item ids to choose from")
-    unknown: Literal["error", "popularity"] = Field("error", description="unknown user: 404, or the popular items")
+    candidates: list[str] | None = Field(
+        None, max_length=MAX_IDS, description="raw item ids to choose from"
+    )
+    unknown: Literal["error", "popularity"] = Field(
+        "error", description="unknown user: 404, or the popular items"
+    )
     new_items: dict[NewItemId, ItemText] | None = Field(
-        None, max_length=MAX_NEW_ITEMS, description="{raw id: text} of items not in the training data, ranked with the "
-        "catalogue (text-capable models: alpharec, text_ease)")
+        None,
+        max_length=MAX_NEW_ITEMS,
+        description="{raw id: text} of items not in the training data, ranked with the "
+        "catalogue (text-capable models: alpharec, text_ease)",
+    )
 
 
 class NewUserRequest(BaseModel):
-    items: list[str] = Field(..., max_length=MAX_IDS, description="raw ids of the items the new user interacted with")
+    items: list[str] = Field(
+        ..., max_length=MAX_IDS, description="raw ids of the items the new user interacted with"
+    )
     k: int = Field(10, ge=1)
     exclude_seen: bool = True
     candidates: list[str] | None = Field(None, max_length=MAX_IDS)
-    unknown_items: Literal["error", "ignore"] = Field("error", description="unknown item ids: 404, or skip them")
+    unknown_items: Literal["error", "ignore"] = Field(
+        "error", description="unknown item ids: 404, or skip them"
+    )
 
 
 class SimilarItemsRequest(BaseModel):
@@ -92,8 +105,12 @@ class SimilarItemsRequest(BaseModel):
 
 class ExplainRequest(BaseModel):
     user: str | None = Field(None, max_length=1000, description="a known user (or give items)")
-    items: list[str] | None = Field(None, max_length=MAX_IDS, description="a new user's items (or give user)")
-    targets: list[str] | None = Field(None, max_length=1000, description="items to explain; default the top-k")
+    items: list[str] | None = Field(
+        None, max_length=MAX_IDS, description="a new user's items (or give user)"
+    )
+    targets: list[str] | None = Field(
+        None, max_length=1000, description="items to explain; default the top-k"
+    )
     k: int = Field(10, ge=1)
     top: int = Field(3, ge=1, le=100, description="contributing items per explained item")
 
@@ -133,17 +150,31 @@ class BodyLimit:
 
 async def _send_json(send, status: int, body: dict) -> None:
     payload = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
-def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int = MAX_BODY_BYTES) -> Any:
+def create_app(
+    rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int = MAX_BODY_BYTES
+) -> Any:
     """The FastAPI application serving ``rec``."""
     require_server()
     rec.scorer()  # propagation and embeddings now, not in the first request
-    app = FastAPI(title="graphrec", version="1", description=f"Recommendations of run {rec.run_dir} "
-                  f"({rec.model.name}: {rec.n_users} users, {rec.n_items} items).")
+    app = FastAPI(
+        title="graphrec",
+        version="1",
+        description=f"Recommendations of run {rec.run_dir} "
+        f"({rec.model.name}: {rec.n_users} users, {rec.n_items} items).",
+    )
 
     def check_k(k: int) -> int:
         if k > max_k:
@@ -160,51 +191,93 @@ def create_app(rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int =
 
     @app.get("/health")
     async def health() -> dict:
-        return {"status": "ok", "model": rec.model.name, "users": rec.n_users, "items": rec.n_items,
-                "run": None if rec.run_dir is None else str(rec.run_dir)}
+        return {
+            "status": "ok",
+            "model": rec.model.name,
+            "users": rec.n_users,
+            "items": rec.n_items,
+            "run": None if rec.run_dir is None else str(rec.run_dir),
+        }
 
     # The handlers return a JSONResponse of plain lists and floats: FastAPI's generic encoder
     # (jsonable_encoder) would walk them again for nothing.
     @app.post("/recommend")
     async def recommend(body: RecommendRequest) -> JSONResponse:
         def answer() -> dict:
-            return rec.recommend([body.user], k=check_k(body.k), exclude_seen=body.exclude_seen,
-                                 candidates=body.candidates, unknown=body.unknown, new_items=body.new_items)[0].to_dict()
+            return rec.recommend(
+                [body.user],
+                k=check_k(body.k),
+                exclude_seen=body.exclude_seen,
+                candidates=body.candidates,
+                unknown=body.unknown,
+                new_items=body.new_items,
+            )[0].to_dict()
 
         # new items' texts go through the sentence encoder (milliseconds): off the event loop
         return JSONResponse(answer() if body.new_items is None else await run_in_threadpool(answer))
 
     @app.post("/recommend/new-user")
     async def new_user(body: NewUserRequest) -> JSONResponse:
-        return JSONResponse(rec.recommend_for_items(body.items, k=check_k(body.k), exclude_seen=body.exclude_seen,
-                                                    candidates=body.candidates, unknown_items=body.unknown_items).to_dict())
+        return JSONResponse(
+            rec.recommend_for_items(
+                body.items,
+                k=check_k(body.k),
+                exclude_seen=body.exclude_seen,
+                candidates=body.candidates,
+                unknown_items=body.unknown_items,
+            ).to_dict()
+        )
 
     @app.post("/similar-items")
     async def similar(body: SimilarItemsRequest) -> JSONResponse:
         result = rec.similar_items(body.item, k=check_k(body.k)).to_dict()
-        return JSONResponse({"item": body.item, "items": result["items"], "scores": result["scores"]})
+        return JSONResponse(
+            {"item": body.item, "items": result["items"], "scores": result["scores"]}
+        )
 
     @app.post("/explain")
     def explain_items(body: ExplainRequest) -> dict:
         if (body.user is None) == (body.items is None):
-            raise InvalidRequestError("give exactly one of `user` (a known user) or `items` (a new user's items)")
-        explanations = explain(rec, user=body.user, basket=body.items, items=body.targets, k=check_k(body.k), top=body.top)
+            raise InvalidRequestError(
+                "give exactly one of `user` (a known user) or `items` (a new user's items)"
+            )
+        explanations = explain(
+            rec,
+            user=body.user,
+            basket=body.items,
+            items=body.targets,
+            k=check_k(body.k),
+            top=body.top,
+        )
         return {"user": body.user, "explanations": explanations}
 
     return BodyLimit(app, max_body_bytes) if max_body_bytes else app
 
 
-def run(rec: TrainedRecommender, host: str = "127.0.0.1", port: int = 8000, max_k: int = 1000, quiet: bool = False) -> None:
+def run(
+    rec: TrainedRecommender,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_k: int = 1000,
+    quiet: bool = False,
+) -> None:
     """Serve ``rec`` until interrupted."""
-    uvicorn.run(create_app(rec, max_k=max_k), host=host, port=port, log_level="warning" if quiet else "info")
+    uvicorn.run(
+        create_app(rec, max_k=max_k), host=host, port=port, log_level="warning" if quiet else "info"
+    )
 
 
 __all__ = ["MAX_BODY_BYTES", "create_app", "require_server", "run"]
 
 
 @contextlib.contextmanager
-def running_server(rec: TrainedRecommender, host: str = "127.0.0.1", port: int = 0, max_k: int = 1000,
-                   start_timeout: float = 30.0) -> Iterator[str]:
+def running_server(
+    rec: TrainedRecommender,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    max_k: int = 1000,
+    start_timeout: float = 30.0,
+) -> Iterator[str]:
     """Serve ``rec`` from a background thread (a notebook, a test); yields the base URL, stops on exit.
 
     ``port`` 0 picks a free port.  Raises ``RuntimeError`` if the server has not started within ``start_timeout`` s.
@@ -214,7 +287,9 @@ def running_server(rec: TrainedRecommender, host: str = "127.0.0.1", port: int =
         with socket.socket() as probe:
             probe.bind((host, 0))
             port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(rec, max_k=max_k), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(rec, max_k=max_k), host=host, port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout

@@ -11,7 +11,12 @@
 Knowledge-aware models (:mod:`graphrec.models.kg_lightgcn`, :mod:`graphrec.models.kgat`)
 build their graph with :func:`knowledge_graph_for`.
 """
-from graphrec.knowledge.graph import CollaborativeKG, build_collaborative_kg, collaborative_agreement
+
+from graphrec.knowledge.graph import (
+    CollaborativeKG,
+    build_collaborative_kg,
+    collaborative_agreement,
+)
 from graphrec.knowledge.sources import (
     load_knowledge,
     read_kg_arrays,
@@ -37,20 +42,40 @@ def knowledge_graph_for(config, data, *, n_users=None, n_items=None, train=None)
                 f"model.kg={source!r}: a knowledge-aware model needs the dataset to map the KG's raw item ids; "
                 "build it with build_model(config, n_users, n_items, train, data=data)"
             )
-        from graphrec.data.dataset import InteractionData
         import numpy as np
 
-        data = InteractionData(name="interactions", user_ids=np.arange(n_users).astype(str).astype(object),
-                               item_ids=np.arange(n_items).astype(str).astype(object), train=train, test=train)
-    kg = None if source is None else load_knowledge(source, data, link=getattr(config, "kg_link", None))
-    ckg = build_collaborative_kg(data, kg, relations=getattr(config, "kg_relations", None),
-                                 min_entity_degree=getattr(config, "kg_min_entity_degree", 1))
+        from graphrec.data.dataset import InteractionData
+
+        data = InteractionData(
+            name="interactions",
+            user_ids=np.arange(n_users).astype(str).astype(object),
+            item_ids=np.arange(n_items).astype(str).astype(object),
+            train=train,
+            test=train,
+        )
+    kg = (
+        None
+        if source is None
+        else load_knowledge(source, data, link=getattr(config, "kg_link", None))
+    )
+    ckg = build_collaborative_kg(
+        data,
+        kg,
+        relations=getattr(config, "kg_relations", None),
+        min_entity_degree=getattr(config, "kg_min_entity_degree", 1),
+    )
     min_score = getattr(config, "kg_min_score", None)
     drop_fraction = getattr(config, "kg_drop_fraction", None)
     if ckg.n_triples and (min_score is not None or drop_fraction is not None):
-        scores = collaborative_agreement(ckg) if getattr(config, "kg_score", "source") == "collaborative" else None
+        scores = (
+            collaborative_agreement(ckg)
+            if getattr(config, "kg_score", "source") == "collaborative"
+            else None
+        )
         if scores is None and ckg.scores is None:
-            raise ConfigError("model.kg_min_score / kg_drop_fraction with kg_score=source: the KG source has no score column")
+            raise ConfigError(
+                "model.kg_min_score / kg_drop_fraction with kg_score=source: the KG source has no score column"
+            )
         ckg = ckg.prune(scores=scores, min_score=min_score, drop_fraction=drop_fraction)
     return ckg
 

@@ -12,6 +12,7 @@ Edge types of :meth:`CollaborativeKG.edge_index`: ``0`` = interacts (user -> ite
 ``1..R`` = the KG relations (head -> tail), and with ``inverse=True`` also
 ``R+1`` = interacted-by and ``R+2..2R+1`` the inverse KG relations.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -131,7 +132,12 @@ class CollaborativeKG:
         tail_item = self.tails < self.n_items
         for r, name in enumerate(self.relation_names):
             of_r = self.relations == r
-            for h_is_item, t_is_item in ((True, True), (True, False), (False, True), (False, False)):
+            for h_is_item, t_is_item in (
+                (True, True),
+                (True, False),
+                (False, True),
+                (False, False),
+            ):
                 mask = of_r & (head_item == h_is_item) & (tail_item == t_is_item)
                 if not mask.any():
                     continue
@@ -144,7 +150,7 @@ class CollaborativeKG:
         return out
 
     # ----------------------------------------------------------------- pruning
-    def subset(self, keep: np.ndarray, reason: str = "") -> "CollaborativeKG":
+    def subset(self, keep: np.ndarray, reason: str = "") -> CollaborativeKG:
         """A CKG with only the triples where ``keep`` is true; unused non-item entities
         are dropped and the others renumbered (items keep their ids)."""
         keep = np.asarray(keep, dtype=bool)
@@ -169,8 +175,13 @@ class CollaborativeKG:
             meta={**self.meta, "pruning": history},
         )
 
-    def prune(self, scores: np.ndarray | None = None, min_score: float | None = None,
-              drop_fraction: float | None = None, keep_unscored: bool = True) -> "CollaborativeKG":
+    def prune(
+        self,
+        scores: np.ndarray | None = None,
+        min_score: float | None = None,
+        drop_fraction: float | None = None,
+        keep_unscored: bool = True,
+    ) -> CollaborativeKG:
         """Drop the triples whose score is below ``min_score`` and/or the ``drop_fraction``
         with the lowest scores.
 
@@ -184,7 +195,9 @@ class CollaborativeKG:
         """
         if scores is None:
             if self.scores is None:
-                raise ValueError("the KG carries no scores: pass scores= (e.g. collaborative_agreement(ckg))")
+                raise ValueError(
+                    "the KG carries no scores: pass scores= (e.g. collaborative_agreement(ckg))"
+                )
             scores = self.scores
         scores = np.asarray(scores, dtype=np.float64)
         if scores.shape != (self.n_triples,):
@@ -199,9 +212,12 @@ class CollaborativeKG:
             candidates = np.flatnonzero(scored)
             order = candidates[np.lexsort((candidates, scores[candidates]))]
             keep[order[: int(round(drop_fraction * len(candidates)))]] = False
-        return self.subset(keep, reason=f"min_score={min_score} drop_fraction={drop_fraction} keep_unscored={keep_unscored}")
+        return self.subset(
+            keep,
+            reason=f"min_score={min_score} drop_fraction={drop_fraction} keep_unscored={keep_unscored}",
+        )
 
-    def select_relations(self, names) -> "CollaborativeKG":
+    def select_relations(self, names) -> CollaborativeKG:
         """Only the triples of the given relations (relation ids are kept)."""
         unknown = sorted(set(names) - set(self.relation_names))
         if unknown:
@@ -228,7 +244,9 @@ class CollaborativeKG:
             "items_with_triples": int(linked.sum()),
             "item_coverage": float(linked.mean()) if self.n_items else 0.0,
             "triples_touching_items": int((head_item | tail_item).sum()),
-            "triples_per_relation": {name: int(c) for name, c in zip(self.relation_names, per_relation)},
+            "triples_per_relation": {
+                name: int(c) for name, c in zip(self.relation_names, per_relation)
+            },
             "scored": self.scores is not None,
         }
 
@@ -258,8 +276,19 @@ def build_collaborative_kg(
     """
     n_users, n_items = data.n_users, data.n_items
     item_ids = np.asarray(data.item_ids, dtype=object)
-    empty = CollaborativeKG(n_users, n_items, n_items, [], np.zeros(0, np.int64), np.zeros(0, np.int64),
-                            np.zeros(0, np.int64), item_ids.copy(), data.train, None, {"source_triples": 0})
+    empty = CollaborativeKG(
+        n_users,
+        n_items,
+        n_items,
+        [],
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        item_ids.copy(),
+        data.train,
+        None,
+        {"source_triples": 0},
+    )
     if kg is None or len(kg.triples) == 0:
         return empty
     triples = kg.triples
@@ -277,7 +306,9 @@ def build_collaborative_kg(
         link = pd.DataFrame({"entity": link["entity_id"].to_numpy(), "node": link_items.to_numpy()})
         # entities standing only for items this dataset does not have (filtered out by k-core,
         # or another catalogue) are dropped with their triples
-        absent = set(link.loc[link["node"].isna(), "entity"]) - set(link.loc[link["node"].notna(), "entity"])
+        absent = set(link.loc[link["node"].isna(), "entity"]) - set(
+            link.loc[link["node"].notna(), "entity"]
+        )
         if absent:
             gone = triples["head"].isin(absent) | triples["tail"].isin(absent)
             triples = triples.loc[~gone]
@@ -292,20 +323,33 @@ def build_collaborative_kg(
     linked_entities = set(link["entity"].tolist())
     others = pd.unique(pd.concat([triples["head"], triples["tail"]], ignore_index=True))
     others = np.asarray([e for e in others.tolist() if e not in linked_entities], dtype=object)
-    mapping = pd.concat([link, pd.DataFrame({"entity": others, "node": n_items + np.arange(len(others), dtype=np.int64)})],
-                        ignore_index=True)
+    mapping = pd.concat(
+        [
+            link,
+            pd.DataFrame(
+                {"entity": others, "node": n_items + np.arange(len(others), dtype=np.int64)}
+            ),
+        ],
+        ignore_index=True,
+    )
     entity_ids = np.concatenate([item_ids, others])
 
     relation_names = sorted(pd.unique(triples["relation"]).tolist())
     rel_index = {r: i for i, r in enumerate(relation_names)}
-    frame = pd.DataFrame({
-        "head": triples["head"].to_numpy(),
-        "relation": triples["relation"].map(rel_index).to_numpy(np.int64),
-        "tail": triples["tail"].to_numpy(),
-        "score": triples["score"].to_numpy(np.float64) if has_score else np.zeros(len(triples)),
-    })
-    frame = frame.merge(mapping.rename(columns={"entity": "head", "node": "h"}), on="head", how="inner")
-    frame = frame.merge(mapping.rename(columns={"entity": "tail", "node": "t"}), on="tail", how="inner")
+    frame = pd.DataFrame(
+        {
+            "head": triples["head"].to_numpy(),
+            "relation": triples["relation"].map(rel_index).to_numpy(np.int64),
+            "tail": triples["tail"].to_numpy(),
+            "score": triples["score"].to_numpy(np.float64) if has_score else np.zeros(len(triples)),
+        }
+    )
+    frame = frame.merge(
+        mapping.rename(columns={"entity": "head", "node": "h"}), on="head", how="inner"
+    )
+    frame = frame.merge(
+        mapping.rename(columns={"entity": "tail", "node": "t"}), on="tail", how="inner"
+    )
     if drop_self_loops:
         frame = frame.loc[frame["h"] != frame["t"]]
     # duplicates (same mapped triple from several sources) keep their best score
@@ -328,8 +372,12 @@ def build_collaborative_kg(
         degree = np.bincount(np.concatenate([ckg.heads, ckg.tails]), minlength=ckg.n_entities)
         rare = degree < min_entity_degree
         rare[:n_items] = False
-        ckg = ckg.subset(~(rare[ckg.heads] | rare[ckg.tails]), reason=f"min_entity_degree={min_entity_degree}")
-    ckg.meta["pruning"] = [p for p in ckg.meta.get("pruning", []) if p["reason"] != "drop unused entities"]
+        ckg = ckg.subset(
+            ~(rare[ckg.heads] | rare[ckg.tails]), reason=f"min_entity_degree={min_entity_degree}"
+        )
+    ckg.meta["pruning"] = [
+        p for p in ckg.meta.get("pruning", []) if p["reason"] != "drop unused entities"
+    ]
     return ckg
 
 
@@ -367,7 +415,9 @@ def collaborative_agreement(ckg: CollaborativeKG) -> np.ndarray:
         entity = np.where(head_item, ckg.tails, ckg.heads)[one]
         # incidence entity x item (each item once per entity)
         pairs = np.unique(np.stack([entity, item]), axis=1)
-        incidence = sp.csr_matrix((np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(ckg.n_entities, ckg.n_items))
+        incidence = sp.csr_matrix(
+            (np.ones(pairs.shape[1]), (pairs[0], pairs[1])), shape=(ckg.n_entities, ckg.n_items)
+        )
         profile = (incidence @ x).tocsr()  # [n_entities, n_users]: summed unit audiences
         profile_sq = np.asarray(profile.multiply(profile).sum(1)).ravel()
         members = np.asarray(incidence.sum(1)).ravel()

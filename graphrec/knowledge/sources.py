@@ -19,6 +19,7 @@ Sources understood by :func:`load_knowledge`:
 Without a link, an entity whose id equals a raw item id of the dataset is that item
 (the gold-facts convention: ``head`` = raw item id).
 """
+
 from __future__ import annotations
 
 from os import PathLike
@@ -41,13 +42,19 @@ def _empty_link() -> pd.DataFrame:
 def _clean_triples(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     missing = [c for c in TRIPLE_COLUMNS if c not in frame.columns]
     if missing:
-        raise DataFormatError(f"triples need columns head, relation, tail; missing {', '.join(missing)}", path=origin)
+        raise DataFormatError(
+            f"triples need columns head, relation, tail; missing {', '.join(missing)}", path=origin
+        )
     out = pd.DataFrame({c: frame[c].astype(str).str.strip() for c in TRIPLE_COLUMNS})
     if "score" in frame.columns:
         score = pd.to_numeric(frame["score"], errors="coerce")
         if score.isna().any():
             first = int(np.flatnonzero(score.isna().to_numpy())[0])
-            raise DataFormatError(f"row {first}: score {frame['score'].iloc[first]!r} is not a number", path=origin, field="score")
+            raise DataFormatError(
+                f"row {first}: score {frame['score'].iloc[first]!r} is not a number",
+                path=origin,
+                field="score",
+            )
         out["score"] = score.astype(np.float64).to_numpy()
     empty = (out[list(TRIPLE_COLUMNS)] == "").any(axis=1)
     if empty.any():
@@ -61,7 +68,9 @@ def _clean_link(frame: pd.DataFrame | None, origin: str) -> pd.DataFrame:
         return _empty_link()
     if "item_id" not in frame.columns or "entity_id" not in frame.columns:
         raise DataFormatError("link table needs columns item_id and entity_id", path=origin)
-    return pd.DataFrame({"item_id": frame["item_id"].astype(str), "entity_id": frame["entity_id"].astype(str)})
+    return pd.DataFrame(
+        {"item_id": frame["item_id"].astype(str), "entity_id": frame["entity_id"].astype(str)}
+    )
 
 
 def read_triples_table(path: str | PathLike, link: str | PathLike | None = None) -> KnowledgeGraph:
@@ -77,7 +86,9 @@ def read_triples_table(path: str | PathLike, link: str | PathLike | None = None)
     csv = path.suffix.lower() == ".csv"
     table = read_table(path, sep="," if csv else "\t", quoting=csv)
     triples = _clean_triples(table.frame, str(path))
-    return KnowledgeGraph(triples=triples, item_entity=_read_link(link) if link is not None else _empty_link())
+    return KnowledgeGraph(
+        triples=triples, item_entity=_read_link(link) if link is not None else _empty_link()
+    )
 
 
 def _read_link(path: str | PathLike) -> pd.DataFrame:
@@ -109,7 +120,9 @@ def read_recbole_kg(path: str | PathLike) -> KnowledgeGraph:
     link = None
     if link_path.exists():
         link = read_atomic_file(link_path, required=("item_id", "entity_id"))
-    return KnowledgeGraph(triples=_clean_triples(frame, str(path)), item_entity=_clean_link(link, str(link_path)))
+    return KnowledgeGraph(
+        triples=_clean_triples(frame, str(path)), item_entity=_clean_link(link, str(link_path))
+    )
 
 
 def read_kg_arrays(folder: str | PathLike) -> KnowledgeGraph:
@@ -127,27 +140,50 @@ def read_kg_arrays(folder: str | PathLike) -> KnowledgeGraph:
         return [line.split("\t")[0] for line in lines if line]
 
     with np.load(folder / KG_ARRAYS_FILE, allow_pickle=False) as arrays:
-        heads, relations, tails = (np.asarray(arrays[k], dtype=np.int64) for k in ("heads", "relations", "tails"))
-        scores = np.asarray(arrays["scores"], dtype=np.float64) if "scores" in arrays.files else None
-    items, entities, relation_ids = column("item_map.tsv"), column("entity_map.tsv"), column("relation_map.tsv")
+        heads, relations, tails = (
+            np.asarray(arrays[k], dtype=np.int64) for k in ("heads", "relations", "tails")
+        )
+        scores = (
+            np.asarray(arrays["scores"], dtype=np.float64) if "scores" in arrays.files else None
+        )
+    items, entities, relation_ids = (
+        column("item_map.tsv"),
+        column("entity_map.tsv"),
+        column("relation_map.tsv"),
+    )
     if not (len(heads) == len(relations) == len(tails)):
-        raise DataFormatError("heads, relations and tails differ in length", path=folder / KG_ARRAYS_FILE)
+        raise DataFormatError(
+            "heads, relations and tails differ in length", path=folder / KG_ARRAYS_FILE
+        )
     if len(items) > len(entities):
         raise DataFormatError("item map longer than entity map", path=folder / "item_map.tsv")
-    for name, values, bound in (("heads", heads, len(entities)), ("tails", tails, len(entities)),
-                                ("relations", relations, len(relation_ids))):
+    for name, values, bound in (
+        ("heads", heads, len(entities)),
+        ("tails", tails, len(entities)),
+        ("relations", relations, len(relation_ids)),
+    ):
         if len(values) and (values.min() < 0 or values.max() >= bound):
-            raise DataFormatError(f"{name} index out of range [0, {bound})", path=folder / KG_ARRAYS_FILE)
+            raise DataFormatError(
+                f"{name} index out of range [0, {bound})", path=folder / KG_ARRAYS_FILE
+            )
     entity_array = np.asarray(entities, dtype=object)
     relation_array = np.asarray(relation_ids, dtype=object)
-    triples = pd.DataFrame({"head": entity_array[heads], "relation": relation_array[relations], "tail": entity_array[tails]})
+    triples = pd.DataFrame(
+        {
+            "head": entity_array[heads],
+            "relation": relation_array[relations],
+            "tail": entity_array[tails],
+        }
+    )
     if scores is not None:
         triples["score"] = scores
     link = pd.DataFrame({"item_id": items, "entity_id": entities[: len(items)]})
     return KnowledgeGraph(triples=_clean_triples(triples, str(folder)), item_entity=link)
 
 
-def load_knowledge(source, data: InteractionData | None = None, link: str | PathLike | None = None) -> KnowledgeGraph:
+def load_knowledge(
+    source, data: InteractionData | None = None, link: str | PathLike | None = None
+) -> KnowledgeGraph:
     """Read a KG from any supported ``source`` (see the module docstring).
 
     Args:
@@ -156,16 +192,22 @@ def load_knowledge(source, data: InteractionData | None = None, link: str | Path
         link: item -> entity table for a plain triples table.
     """
     if isinstance(source, KnowledgeGraph):
-        return KnowledgeGraph(triples=_clean_triples(source.triples, "KnowledgeGraph"),
-                              item_entity=_clean_link(source.item_entity, "KnowledgeGraph"))
+        return KnowledgeGraph(
+            triples=_clean_triples(source.triples, "KnowledgeGraph"),
+            item_entity=_clean_link(source.item_entity, "KnowledgeGraph"),
+        )
     if isinstance(source, pd.DataFrame):
-        return KnowledgeGraph(triples=_clean_triples(source, "DataFrame"),
-                              item_entity=_read_link(link) if link is not None else _empty_link())
+        return KnowledgeGraph(
+            triples=_clean_triples(source, "DataFrame"),
+            item_entity=_read_link(link) if link is not None else _empty_link(),
+        )
     if source == "dataset":
         if data is None:
             raise ValueError("KG source 'dataset' needs the dataset")
         if data.kg is None:
-            raise DataFormatError(f"dataset {data.name!r} has no knowledge graph (no gold facts / .kg file)")
+            raise DataFormatError(
+                f"dataset {data.name!r} has no knowledge graph (no gold facts / .kg file)"
+            )
         return load_knowledge(data.kg)
     path = Path(source).expanduser()
     if not path.exists():
@@ -175,7 +217,9 @@ def load_knowledge(source, data: InteractionData | None = None, link: str | Path
             return read_kg_arrays(path)
         if any(path.glob("*.kg")):
             return read_recbole_kg(path)
-        raise DataFormatError(f"directory holds neither {KG_ARRAYS_FILE} nor a RecBole .kg file", path=path)
+        raise DataFormatError(
+            f"directory holds neither {KG_ARRAYS_FILE} nor a RecBole .kg file", path=path
+        )
     if path.suffix == ".kg":
         return read_recbole_kg(path)
     if path.suffix == ".npz":

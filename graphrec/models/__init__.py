@@ -10,6 +10,7 @@ Other packages add models through the setuptools entry-point group
 first use of the registry (:func:`load_plugins`), so graphrec never imports them
 by name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -58,10 +59,20 @@ def load_plugins() -> None:
         try:
             cls = entry.load()
         except Exception as err:  # a broken plugin must not break the built-in models
-            log.warning("model plugin %s = %s could not be loaded: %s", entry.name, entry.value, err)
+            log.warning(
+                "model plugin %s = %s could not be loaded: %s", entry.name, entry.value, err
+            )
             continue
-        if not (isinstance(cls, type) and issubclass(cls, Recommender)) or getattr(cls, "name", None) != entry.name:
-            log.warning("model plugin %s = %s is not a Recommender named %r; skipped", entry.name, entry.value, entry.name)
+        if (
+            not (isinstance(cls, type) and issubclass(cls, Recommender))
+            or getattr(cls, "name", None) != entry.name
+        ):
+            log.warning(
+                "model plugin %s = %s is not a Recommender named %r; skipped",
+                entry.name,
+                entry.value,
+                entry.name,
+            )
             continue
         register_model(cls)
 

@@ -22,12 +22,14 @@ parameters once in :meth:`ClosedFormRecommender.fit` and override
 "epoch" instead of BPR steps; they have no :meth:`~Recommender.loss` and no
 low-dimensional :meth:`~Recommender.embeddings`.
 """
+
 from __future__ import annotations
 
 import abc
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -44,8 +46,13 @@ def sparse_csr(crow, col, values, shape: tuple[int, int], device: torch.device) 
     crow, col, values = (torch.as_tensor(a) for a in (crow, col, values))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(crow.to(device, torch.int64), col.to(device, torch.int64), values.to(device),
-                                       size=shape, check_invariants=False)
+        return torch.sparse_csr_tensor(
+            crow.to(device, torch.int64),
+            col.to(device, torch.int64),
+            values.to(device),
+            size=shape,
+            check_invariants=False,
+        )
 
 
 @dataclass
@@ -69,7 +76,9 @@ class Recommender(nn.Module, abc.ABC):
     def __init__(self, n_users: int, n_items: int, config, train: sp.csr_matrix) -> None:
         super().__init__()
         if train.shape != (n_users, n_items):
-            raise ValueError(f"train matrix has shape {train.shape}, expected ({n_users}, {n_items})")
+            raise ValueError(
+                f"train matrix has shape {train.shape}, expected ({n_users}, {n_items})"
+            )
         self.n_users = n_users
         self.n_items = n_items
         self.config = config
@@ -79,7 +88,9 @@ class Recommender(nn.Module, abc.ABC):
         """Final user and item representations, ``([n_users, d], [n_items, d])``."""
 
     @abc.abstractmethod
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         """Training loss of a batch of ``[B]`` users, positive and negative items."""
 
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
@@ -115,7 +126,7 @@ class Recommender(nn.Module, abc.ABC):
 
         return score
 
-    def to_device(self, device: torch.device) -> "Recommender":
+    def to_device(self, device: torch.device) -> Recommender:
         """Move parameters and any sparse buffers to ``device``."""
         return self.to(device)
 
@@ -167,7 +178,9 @@ class ClosedFormRecommender(Recommender):
 
     def _check_fitted(self) -> None:
         if not bool(self.fitted):
-            raise TrainingError(f"model {self.name!r} is not fitted: call fit() (the trainer does) or load a checkpoint")
+            raise TrainingError(
+                f"model {self.name!r} is not fitted: call fit() (the trainer does) or load a checkpoint"
+            )
 
     def user_rows(self, users: torch.Tensor, device: torch.device) -> torch.Tensor:
         """The training rows of ``users`` as a sparse CSR ``[B, n_items]`` tensor on ``device``."""
@@ -180,8 +193,12 @@ class ClosedFormRecommender(Recommender):
             "user/item embeddings; use score() or scorer()"
         )
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
-        raise TrainingError(f"model {self.name!r} is closed-form: it has no training loss; it is fitted by fit()")
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
+        raise TrainingError(
+            f"model {self.name!r} is closed-form: it has no training loss; it is fitted by fit()"
+        )
 
     @abc.abstractmethod
     def score(self, users: torch.Tensor) -> torch.Tensor:

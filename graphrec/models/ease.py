@@ -1,4 +1,5 @@
 """EASE: embarrassingly shallow autoencoder (Steck, WWW 2019), fitted in closed form."""
+
 from __future__ import annotations
 
 import logging
@@ -31,15 +32,32 @@ class EASEConfig:
     """EASE: a dense item-item weight matrix with zero diagonal, in closed form (no SGD; `train.*` optimiser keys are unused)."""
 
     name: str = doc("Model name.", "ease")
-    l2: float = doc("L2 regularisation λ of B (added to the Gram matrix's diagonal); choose it on validation, typically 10-5000.", 500.0, gt=0.0, le=1e12)
-    max_memory_gb: float = doc("Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (12 bytes per item pair while fitting in float32, 20 in float64: ~8 GB at 26k / 20k items).", 8.0, gt=0.0, le=1e6)
-    precision: Literal["auto", "float32", "float64"] = doc("Arithmetic of the fit: `auto` = float32 (2x faster, 40% less memory) when the condition number of X^T X + λI is provably below 1e4 (Gershgorin bound), else float64.", "auto")
+    l2: float = doc(
+        "L2 regularisation λ of B (added to the Gram matrix's diagonal); choose it on validation, typically 10-5000.",
+        500.0,
+        gt=0.0,
+        le=1e12,
+    )
+    max_memory_gb: float = doc(
+        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (12 bytes per item pair while fitting in float32, 20 in float64: ~8 GB at 26k / 20k items).",
+        8.0,
+        gt=0.0,
+        le=1e6,
+    )
+    precision: Literal["auto", "float32", "float64"] = doc(
+        "Arithmetic of the fit: `auto` = float32 (2x faster, 40% less memory) when the condition number of X^T X + λI is provably below 1e4 (Gershgorin bound), else float64.",
+        "auto",
+    )
 
     def validate(self, prefix: str = "model") -> None:
         if not self.l2 > 0:
-            raise ConfigError(f"{prefix}.l2 must be positive (the Gram matrix may be singular), got {self.l2}")
+            raise ConfigError(
+                f"{prefix}.l2 must be positive (the Gram matrix may be singular), got {self.l2}"
+            )
         if self.precision not in ("auto", "float32", "float64"):
-            raise ConfigError(f"{prefix}.precision must be auto, float32 or float64, got {self.precision!r}")
+            raise ConfigError(
+                f"{prefix}.precision must be auto, float32 or float64, got {self.precision!r}"
+            )
         if not self.max_memory_gb > 0:
             raise ConfigError(f"{prefix}.max_memory_gb must be positive, got {self.max_memory_gb}")
 
@@ -64,7 +82,9 @@ class EASE(ClosedFormRecommender):
     name = "ease"
     config_class = EASEConfig
 
-    def __init__(self, n_users: int, n_items: int, config: EASEConfig, train: sp.csr_matrix) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: EASEConfig, train: sp.csr_matrix
+    ) -> None:
         cheapest = "float64" if config.precision == "float64" else "float32"
         needed = FIT_BYTES_PER_ITEM_PAIR[cheapest] * n_items**2 / 1e9
         if needed > config.max_memory_gb:
@@ -120,8 +140,9 @@ def fit_precision(gram: torch.Tensor, l2: float, setting: str) -> str:
     return "float32" if condition_bound(gram, l2) <= FLOAT32_MAX_CONDITION else "float64"
 
 
-def ease_weights(gram: torch.Tensor, l2: float, precision: str = "float32",
-                 device: str | torch.device = "cpu") -> torch.Tensor:
+def ease_weights(
+    gram: torch.Tensor, l2: float, precision: str = "float32", device: str | torch.device = "cpu"
+) -> torch.Tensor:
     r"""EASE's ``B = I - P diag(1/diag P)`` with :math:`P = (G + \lambda I)^{-1}`, as float32.
 
     One Cholesky factorisation and inverse in ``precision`` (``gram`` is not modified).  For

@@ -14,18 +14,20 @@ per-batch randomness (noise, dropout) from a private generator that is re-seeded
 there with a seed drawn from the trainer's generator.  A run resumed at an epoch
 boundary therefore draws exactly what an uninterrupted run draws.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Literal
 
 import scipy.sparse as sp
 import torch
 
 from graphrec.config import doc
 from graphrec.errors import ConfigError
-from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.base import LossOutput
+from graphrec.models.lightgcn import LightGCN, LightGCNConfig
 from graphrec.models.losses import bpr_loss, info_nce, l2_parameters, l2_penalty
 from graphrec.models.propagation import propagate, propagate_sum
 
@@ -34,12 +36,24 @@ from graphrec.models.propagation import propagate, propagate_sum
 class GCLConfig(LightGCNConfig):
     """Base of the contrastive configs (not registered itself)."""
 
-    include_ego: bool = doc("Whether layer 0 (the ego embeddings) enters the layer combination: true in LightGCN, SGL and RLMRec's SimGCL; false in the SimGCL/XSimGCL reference code (SELFRec).", True)
+    include_ego: bool = doc(
+        "Whether layer 0 (the ego embeddings) enters the layer combination: true in LightGCN, SGL and RLMRec's SimGCL; false in the SimGCL/XSimGCL reference code (SELFRec).",
+        True,
+    )
     cl_weight: float = doc("Weight of the InfoNCE contrastive term (lambda).", 0.1, ge=0.0, le=1e6)
     temperature: float = doc("InfoNCE temperature tau.", 0.2, gt=0.0, le=1e6)
-    cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's SimGCL) or unique positives and negatives (RLMRec's SGL).", "pos")
-    cl_negatives: Literal["batch", "all"] = doc("InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).", "batch")
-    l2_scope: Literal["batch", "parameters"] = doc("L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, the trainer's convention); `parameters` = squared norms of all parameters, not divided by B (RLMRec's `reg_params`).", "batch")
+    cl_items: Literal["pos", "pos_neg"] = doc(
+        "Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's SimGCL) or unique positives and negatives (RLMRec's SGL).",
+        "pos",
+    )
+    cl_negatives: Literal["batch", "all"] = doc(
+        "InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).",
+        "batch",
+    )
+    l2_scope: Literal["batch", "parameters"] = doc(
+        "L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, the trainer's convention); `parameters` = squared norms of all parameters, not divided by B (RLMRec's `reg_params`).",
+        "batch",
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
@@ -102,8 +116,9 @@ class GCLRecommender(LightGCN):
             total = total / len(used)
         return total
 
-    def encode(self, adjacency: torch.Tensor | Sequence[torch.Tensor] | None = None,
-               noise_eps: float = 0.0) -> list[torch.Tensor]:
+    def encode(
+        self, adjacency: torch.Tensor | Sequence[torch.Tensor] | None = None, noise_eps: float = 0.0
+    ) -> list[torch.Tensor]:
         """Layers ``[E0, E1, ..., EL]`` of a forward pass.
 
         Args:
@@ -115,7 +130,11 @@ class GCLRecommender(LightGCN):
         x = self.ego()
         if adjacency is None:
             adjacency = self._adjacency_on(x.device)
-        per_layer = list(adjacency) if isinstance(adjacency, (list, tuple)) else [adjacency] * self.num_layers
+        per_layer = (
+            list(adjacency)
+            if isinstance(adjacency, (list, tuple))
+            else [adjacency] * self.num_layers
+        )
         layers = [x]
         for a in per_layer[: self.num_layers]:
             x = propagate(a.to(x.device) if a.device != x.device else a, x)
@@ -152,38 +171,56 @@ class GCLRecommender(LightGCN):
         return self.split(self.encode_combined())
 
     # ------------------------------------------------------------------ loss
-    def regularization(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    def regularization(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> torch.Tensor:
         if self.config.l2_scope == "parameters":
             return l2_parameters(self)
-        return l2_penalty(self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg))
+        return l2_penalty(
+            self.user_embedding(users), self.item_embedding(pos), self.item_embedding(neg)
+        )
 
-    def contrast_ids(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def contrast_ids(
+        self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch's unique users and unique items to contrast."""
         items = pos if self.config.cl_items == "pos" else torch.cat([pos, neg])
         return torch.unique(users), torch.unique(items)
 
-    def contrast(self, view1: torch.Tensor, view2: torch.Tensor, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def contrast(
+        self, view1: torch.Tensor, view2: torch.Tensor, users: torch.Tensor, items: torch.Tensor
+    ) -> torch.Tensor:
         """InfoNCE over unique ``users`` plus over unique ``items`` between two node views."""
         u1, i1 = self.split(view1)
         u2, i2 = self.split(view2)
         t = self.config.temperature
         every = self.config.cl_negatives == "all"
         # index_select: row gathers whose backward is one index_add_ (faster than advanced indexing)
-        return (info_nce(u1.index_select(0, users), u2.index_select(0, users), t, u2 if every else None)
-                + info_nce(i1.index_select(0, items), i2.index_select(0, items), t, i2 if every else None))
+        return info_nce(
+            u1.index_select(0, users), u2.index_select(0, users), t, u2 if every else None
+        ) + info_nce(i1.index_select(0, items), i2.index_select(0, items), t, i2 if every else None)
 
-    def bpr_and_reg(self, final: torch.Tensor, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:
+    def bpr_and_reg(
+        self, final: torch.Tensor, users, pos, neg
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.split(final)
         u = user_emb.index_select(0, users)
-        rank = bpr_loss((u * item_emb.index_select(0, pos)).sum(-1), (u * item_emb.index_select(0, neg)).sum(-1))
+        rank = bpr_loss(
+            (u * item_emb.index_select(0, pos)).sum(-1), (u * item_emb.index_select(0, neg)).sum(-1)
+        )
         return rank, self.regularization(users, pos, neg)
 
     def contrastive_loss(self, users, pos, neg) -> tuple[torch.Tensor, torch.Tensor]:
         """``(final node embeddings used by BPR, contrastive loss)`` of a batch."""
         raise NotImplementedError
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         final, cl = self.contrastive_loss(users, pos_items, neg_items)
         rank, reg = self.bpr_and_reg(final, users, pos_items, neg_items)
         total = rank + self.config.cl_weight * cl + self.l2_weight * reg
-        return LossOutput(total, {"bpr": float(rank.detach()), "cl": float(cl.detach()), "l2": float(reg.detach())})
+        return LossOutput(
+            total,
+            {"bpr": float(rank.detach()), "cl": float(cl.detach()), "l2": float(reg.detach())},
+        )

@@ -1,4 +1,5 @@
 """Item-based k-nearest neighbours with shrunk cosine similarity, fitted in closed form."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,18 @@ class ItemKNNConfig:
     """ItemKNN: shrunk cosine item-item similarity, top-k neighbours per item, scores = X_u · S (sparse; no SGD)."""
 
     name: str = doc("Model name.", "itemknn")
-    neighbours: int = doc("Neighbours k kept per item (the k most similar other items; capped at n_items - 1).", 100, ge=1, le=10**7)
-    shrink: float = doc("Shrinkage h in sim(i, j) = <x_i, x_j> / (‖x_i‖ ‖x_j‖ + h): damps similarities resting on few co-occurrences.", 10.0, ge=0.0, le=1e12)
+    neighbours: int = doc(
+        "Neighbours k kept per item (the k most similar other items; capped at n_items - 1).",
+        100,
+        ge=1,
+        le=10**7,
+    )
+    shrink: float = doc(
+        "Shrinkage h in sim(i, j) = <x_i, x_j> / (‖x_i‖ ‖x_j‖ + h): damps similarities resting on few co-occurrences.",
+        10.0,
+        ge=0.0,
+        le=1e12,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         if self.neighbours <= 0:
@@ -32,7 +43,9 @@ class ItemKNNConfig:
             raise ConfigError(f"{prefix}.shrink must be >= 0, got {self.shrink}")
 
 
-def top_k_similarities(x: sp.csr_matrix, k: int, shrink: float, block_bytes: int = BLOCK_BYTES) -> tuple[np.ndarray, np.ndarray]:
+def top_k_similarities(
+    x: sp.csr_matrix, k: int, shrink: float, block_bytes: int = BLOCK_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
     """``(index, weight)``, both ``[n_items, k]``: row ``j`` holds item ``j``'s ``k`` most similar other items.
 
     ``sim(i, j) = <x_i, x_j> / (|x_i| |x_j| + shrink)`` over the item columns of the
@@ -76,14 +89,18 @@ class ItemKNN(ClosedFormRecommender):
     name = "itemknn"
     config_class = ItemKNNConfig
 
-    def __init__(self, n_users: int, n_items: int, config: ItemKNNConfig, train: sp.csr_matrix) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: ItemKNNConfig, train: sp.csr_matrix
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         k = max(1, min(config.neighbours, n_items - 1))
         self.register_buffer("neighbour_index", torch.zeros(n_items, k, dtype=torch.long))
         self.register_buffer("neighbour_weight", torch.zeros(n_items, k))
 
     def _fit(self) -> dict[str, float]:
-        index, weight = top_k_similarities(self.interactions, self.neighbour_index.shape[1], self.config.shrink)
+        index, weight = top_k_similarities(
+            self.interactions, self.neighbour_index.shape[1], self.config.shrink
+        )
         self.neighbour_index.copy_(torch.from_numpy(index))
         self.neighbour_weight.copy_(torch.from_numpy(weight))
         return {"nonzero_similarities": float((weight > 0).sum())}
@@ -110,13 +127,21 @@ class ItemKNN(ClosedFormRecommender):
         start, count = crow[item], crow[item + 1] - crow[item]
         scores = torch.zeros(len(users) * self.n_items, device=device)
         # expand in chunks of interactions so that the (user, neighbour) pairs stay within EXPAND_PAIRS
-        limits = torch.tensor(range(EXPAND_PAIRS, int(count.sum()), EXPAND_PAIRS), dtype=torch.long, device=device)
+        limits = torch.tensor(
+            range(EXPAND_PAIRS, int(count.sum()), EXPAND_PAIRS), dtype=torch.long, device=device
+        )
         bounds = torch.searchsorted(torch.cumsum(count, 0), limits)
         for chunk in torch.tensor_split(torch.arange(len(item), device=device), bounds.cpu()):
             c = count[chunk]
-            offsets = torch.arange(int(c.sum()), device=device) - torch.repeat_interleave(torch.cumsum(c, 0) - c, c)
+            offsets = torch.arange(int(c.sum()), device=device) - torch.repeat_interleave(
+                torch.cumsum(c, 0) - c, c
+            )
             pairs = torch.repeat_interleave(start[chunk], c) + offsets
-            scores.index_add_(0, torch.repeat_interleave(user[chunk], c) * self.n_items + target[pairs], weight[pairs])
+            scores.index_add_(
+                0,
+                torch.repeat_interleave(user[chunk], c) * self.n_items + target[pairs],
+                weight[pairs],
+            )
         return scores.view(len(users), self.n_items)
 
     @torch.no_grad()

@@ -1,4 +1,5 @@
 """KG-LightGCN: LightGCN over the collaborative knowledge graph with relation-specific weights."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,14 @@ class KGLightGCNConfig(KGModelConfig):
     """KG-LightGCN: parameter-free propagation over users + items + KG entities, one learned weight per relation."""
 
     name: str = doc("Model name.", "kglightgcn")
-    relation_weights: Literal["shared", "per_layer", "fixed"] = doc("Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).", "shared")
-    normalization: Literal["joint", "per_relation"] = doc("`joint`: D_w^-1/2 A_w D_w^-1/2 with A_w = A_0 + sum_r w_r A_r and D_w its degrees, recomputed as the weights move (the weights shift the mix between interactions and relations, never the scale); `per_relation`: each relation's block normalised by its own degrees, then weighted (the interaction block is exactly LightGCN's, but weights above 1 inflate the propagated embeddings).", "joint")
+    relation_weights: Literal["shared", "per_layer", "fixed"] = doc(
+        "Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).",
+        "shared",
+    )
+    normalization: Literal["joint", "per_relation"] = doc(
+        "`joint`: D_w^-1/2 A_w D_w^-1/2 with A_w = A_0 + sum_r w_r A_r and D_w its degrees, recomputed as the weights move (the weights shift the mix between interactions and relations, never the scale); `per_relation`: each relation's block normalised by its own degrees, then weighted (the interaction block is exactly LightGCN's, but weights above 1 inflate the propagated embeddings).",
+        "joint",
+    )
 
 
 _SOFTPLUS_ONE = float(np.log(np.expm1(1.0)))  # softplus(x) = 1
@@ -51,10 +58,22 @@ class _Structure:
         local = local.ravel()
         self.stacked_types = torch.from_numpy(pairs[0].astype(np.int64))
         self.stacked_rows = torch.from_numpy(pairs[1].astype(np.int64))
-        self.stacked = to_torch_csr(sp.csr_matrix((coo.data, (local, coo.col)), shape=(pairs.shape[1], matrix.shape[1])))
+        self.stacked = to_torch_csr(
+            sp.csr_matrix((coo.data, (local, coo.col)), shape=(pairs.shape[1], matrix.shape[1]))
+        )
 
-    def to(self, device: torch.device) -> "_Structure":
-        for name in ("crow", "col", "row", "base", "types", "degrees", "stacked_types", "stacked_rows", "stacked"):
+    def to(self, device: torch.device) -> _Structure:
+        for name in (
+            "crow",
+            "col",
+            "row",
+            "base",
+            "types",
+            "degrees",
+            "stacked_types",
+            "stacked_rows",
+            "stacked",
+        ):
             setattr(self, name, getattr(self, name).to(device))
         return self
 
@@ -63,7 +82,9 @@ class _Structure:
 
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            return torch.sparse_csr_tensor(self.crow, self.col, values, size=self.size, check_invariants=False)
+            return torch.sparse_csr_tensor(
+                self.crow, self.col, values, size=self.size, check_invariants=False
+            )
 
 
 class _RelationWeightedSpMM(torch.autograd.Function):
@@ -122,7 +143,9 @@ class KGLightGCN(KGRecommender):
     name = "kglightgcn"
     config_class = KGLightGCNConfig
 
-    def __init__(self, n_users: int, n_items: int, config: KGLightGCNConfig, train: sp.csr_matrix, data=None) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: KGLightGCNConfig, train: sp.csr_matrix, data=None
+    ) -> None:
         super().__init__(n_users, n_items, config, train, data=data)
         self.num_layers = config.num_layers
         self.structure = self._build_structure(config.normalization)
@@ -156,7 +179,9 @@ class KGLightGCN(KGRecommender):
         cols = np.concatenate([c.col for c in coo])
         vals = np.concatenate([c.data for c in coo]).astype(np.float32)
         types = np.concatenate([np.full(c.nnz, t, np.int64) for t, c in enumerate(coo)])
-        order = np.lexsort((types, cols, rows))  # row-major; a pair in two relations keeps two entries
+        order = np.lexsort(
+            (types, cols, rows)
+        )  # row-major; a pair in two relations keeps two entries
         rows, cols, vals, types = rows[order], cols[order], vals[order], types[order]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
         matrix = sp.csr_matrix((vals, cols, indptr), shape=(n, n))
@@ -196,7 +221,9 @@ class KGLightGCN(KGRecommender):
                 # w_r cannot scale embeddings up past the L2 penalty (with the 0/1 blocks normalised
                 # once, learned weights grew to ~3 and cost 10-14% Recall@20)
                 degree = self.structure.degrees @ w
-                scale = torch.where(degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree)).unsqueeze(1)
+                scale = torch.where(
+                    degree > 0, degree.clamp_min(1e-12).rsqrt(), torch.zeros_like(degree)
+                ).unsqueeze(1)
                 x = scale * self._propagate(w, scale * x)
             else:
                 x = self._propagate(w, x)

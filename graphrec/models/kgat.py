@@ -1,4 +1,5 @@
 """KGAT: knowledge graph attention network (Wang et al., KDD 2019)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,10 +25,27 @@ class KGATConfig(KGModelConfig):
     name: str = doc("Model name.", "kgat")
     num_layers: int = doc("Number of propagation layers L.", 3, ge=0, le=64)
     relation_dim: int = doc("TransR relation space size k (KGAT: 64).", 64, ge=1, le=65536)
-    dropout: float = doc("Message dropout on each layer's output during training (KGAT: 0.1).", 0.1, ge=0.0, lt=1.0)
-    kg_weight: float = doc("Weight of the TransR KG loss added to every BPR batch (KGAT alternates the two phases; here they are summed).", 1.0, ge=0.0, le=1e6)
-    kg_batch_size: int = doc("KG triples (CKG edges, interactions included, as in KGAT) sampled per batch for the TransR loss.", 2048, ge=1, le=2**31 - 1)
-    kg_l2_weight: float = doc("L2 weight on the TransR-projected embeddings of the KG batch (KGAT: 1e-5).", 1e-5, ge=0.0, le=1e6)
+    dropout: float = doc(
+        "Message dropout on each layer's output during training (KGAT: 0.1).", 0.1, ge=0.0, lt=1.0
+    )
+    kg_weight: float = doc(
+        "Weight of the TransR KG loss added to every BPR batch (KGAT alternates the two phases; here they are summed).",
+        1.0,
+        ge=0.0,
+        le=1e6,
+    )
+    kg_batch_size: int = doc(
+        "KG triples (CKG edges, interactions included, as in KGAT) sampled per batch for the TransR loss.",
+        2048,
+        ge=1,
+        le=2**31 - 1,
+    )
+    kg_l2_weight: float = doc(
+        "L2 weight on the TransR-projected embeddings of the KG batch (KGAT: 1e-5).",
+        1e-5,
+        ge=0.0,
+        le=1e6,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
@@ -69,7 +87,9 @@ class KGAT(KGRecommender):
     name = "kgat"
     config_class = KGATConfig
 
-    def __init__(self, n_users: int, n_items: int, config: KGATConfig, train: sp.csr_matrix, data=None) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: KGATConfig, train: sp.csr_matrix, data=None
+    ) -> None:
         super().__init__(n_users, n_items, config, train, data=data)
         d, k = config.embedding_dim, config.relation_dim
         edge_index, edge_type = self.ckg.edge_index(inverse=True)
@@ -92,7 +112,9 @@ class KGAT(KGRecommender):
 
     # ----------------------------------------------------------- randomness
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
-        self._rng = torch.Generator().manual_seed(int(torch.randint(0, 2**63 - 1, (1,), generator=generator)))
+        self._rng = torch.Generator().manual_seed(
+            int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
+        )
         self.update_attention()
 
     def rng(self) -> torch.Generator:
@@ -143,7 +165,9 @@ class KGAT(KGRecommender):
             self._matrices = (to_torch_csr(matrix, device), to_torch_csr(matrix.T.tocsr(), device))
         return self._matrices
 
-    def _load_from_state_dict(self, *args, **kwargs):  # a loaded attention buffer invalidates the cached matrices
+    def _load_from_state_dict(
+        self, *args, **kwargs
+    ):  # a loaded attention buffer invalidates the cached matrices
         self._matrices = None
         super()._load_from_state_dict(*args, **kwargs)
 
@@ -154,9 +178,13 @@ class KGAT(KGRecommender):
         layers = [x]
         for layer in range(self.num_layers):
             neighbours = propagate_directed(matrix, transposed, x)
-            x = F.leaky_relu(self.w1[layer](x + neighbours)) + F.leaky_relu(self.w2[layer](x * neighbours))
+            x = F.leaky_relu(self.w1[layer](x + neighbours)) + F.leaky_relu(
+                self.w2[layer](x * neighbours)
+            )
             if dropout and self.config.dropout > 0:
-                keep = (torch.rand(x.shape, generator=self.rng()) >= self.config.dropout).to(x.device)
+                keep = (torch.rand(x.shape, generator=self.rng()) >= self.config.dropout).to(
+                    x.device
+                )
                 x = x * keep / (1.0 - self.config.dropout)
             layers.append(F.normalize(x, dim=-1))
         total = layers[0]
@@ -176,9 +204,15 @@ class KGAT(KGRecommender):
         m = self.edge_index.shape[1]
         size = self.config.kg_batch_size
         pick = torch.randint(m, (size,), generator=g).to(ego.device)
-        heads, tails, types = self.edge_index[0, pick], self.edge_index[1, pick], self.edge_type[pick]
+        heads, tails, types = (
+            self.edge_index[0, pick],
+            self.edge_index[1, pick],
+            self.edge_type[pick],
+        )
         random_user = torch.randint(self.n_users, (size,), generator=g).to(ego.device)
-        random_entity = (self.n_users + torch.randint(self.ckg.n_entities, (size,), generator=g)).to(ego.device)
+        random_entity = (
+            self.n_users + torch.randint(self.ckg.n_entities, (size,), generator=g)
+        ).to(ego.device)
         # corrupt a user tail with a user, any other tail with an entity
         negatives = torch.where(tails < self.n_users, random_user, random_entity)
         wh = self._project(heads, types, ego)
@@ -189,12 +223,18 @@ class KGAT(KGRecommender):
         reg = l2_penalty(wh, r, wt, wn)
         return loss, reg
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         final = self.encode(dropout=self.training)
         user_emb, item_emb = self.readout(final)
         u = user_emb[users]
         rank = bpr_loss((u * item_emb[pos_items]).sum(-1), (u * item_emb[neg_items]).sum(-1))
-        reg = l2_penalty(self.user_embedding(users), self.item_embedding(pos_items), self.item_embedding(neg_items))
+        reg = l2_penalty(
+            self.user_embedding(users),
+            self.item_embedding(pos_items),
+            self.item_embedding(neg_items),
+        )
         total = rank + self.l2_weight * reg
         parts = {"bpr": float(rank.detach()), "l2": float(reg.detach())}
         if self.config.kg_weight > 0:

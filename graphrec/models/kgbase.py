@@ -6,6 +6,7 @@ config's ``kg`` field (see :func:`graphrec.knowledge.knowledge_graph_for`).  Wit
 ``kg: null`` it runs on the interaction graph alone, which is also how the model
 contract suite (no dataset) builds it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,20 +26,47 @@ from graphrec.models.mf import EmbeddingRecommender, init_embedding
 class KGModelConfig(LightGCNConfig):
     """Base of the knowledge-aware configs (not registered itself)."""
 
-    kg: str | None = doc("KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).", None, path=True)
-    kg_link: str | None = doc("Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.", None, path=True)
+    kg: str | None = doc(
+        "KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).",
+        None,
+        path=True,
+    )
+    kg_link: str | None = doc(
+        "Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.",
+        None,
+        path=True,
+    )
     kg_relations: list[str] | None = doc("Keep only these KG relations; null = all.", None)
-    kg_min_entity_degree: int = doc("Drop non-item entities occurring in fewer triples (1 = keep all; 2 drops leaves attached to a single item).", 1, ge=1, le=10**9)
-    kg_score: Literal["source", "collaborative"] = doc("Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.", "source")
-    kg_min_score: float | None = doc("Prune KG triples scoring below this; null = no threshold.", None)
-    kg_drop_fraction: float | None = doc("Prune this share of the scored KG triples, lowest scores first; null = none.", None, ge=0.0, le=1.0)
+    kg_min_entity_degree: int = doc(
+        "Drop non-item entities occurring in fewer triples (1 = keep all; 2 drops leaves attached to a single item).",
+        1,
+        ge=1,
+        le=10**9,
+    )
+    kg_score: Literal["source", "collaborative"] = doc(
+        "Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.",
+        "source",
+    )
+    kg_min_score: float | None = doc(
+        "Prune KG triples scoring below this; null = no threshold.", None
+    )
+    kg_drop_fraction: float | None = doc(
+        "Prune this share of the scored KG triples, lowest scores first; null = none.",
+        None,
+        ge=0.0,
+        le=1.0,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
         if self.kg_min_entity_degree < 1:
-            raise ConfigError(f"{prefix}.kg_min_entity_degree must be >= 1, got {self.kg_min_entity_degree}")
+            raise ConfigError(
+                f"{prefix}.kg_min_entity_degree must be >= 1, got {self.kg_min_entity_degree}"
+            )
         if self.kg_drop_fraction is not None and not 0.0 <= self.kg_drop_fraction <= 1.0:
-            raise ConfigError(f"{prefix}.kg_drop_fraction must be in [0, 1], got {self.kg_drop_fraction}")
+            raise ConfigError(
+                f"{prefix}.kg_drop_fraction must be in [0, 1], got {self.kg_drop_fraction}"
+            )
 
 
 class KGRecommender(EmbeddingRecommender):
@@ -52,7 +80,9 @@ class KGRecommender(EmbeddingRecommender):
     needs_data = True
     config_class = KGModelConfig
 
-    def __init__(self, n_users: int, n_items: int, config: KGModelConfig, train: sp.csr_matrix, data=None) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: KGModelConfig, train: sp.csr_matrix, data=None
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         from graphrec.knowledge import knowledge_graph_for
 

@@ -1,4 +1,5 @@
 """LightGCN (He et al., SIGIR 2020) with a fast symmetric sparse propagation."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,9 +23,19 @@ class LightGCNConfig:
     name: str = doc("Model name.", "lightgcn")
     embedding_dim: int = doc("Embedding size d.", 64, ge=1, le=65536)
     num_layers: int = doc("Number of propagation layers L.", 3, ge=0, le=64)
-    layer_combination: Literal["mean", "sum"] = doc("Combine layers 0..L by `mean` (LightGCN paper, PyG) or `sum` (RLMRec).", "mean")
-    init: Literal["xavier_uniform", "normal"] = doc("Embedding initialisation: `xavier_uniform` (PyG, RLMRec), or `normal` with std 0.1 (LightGCN's code).", "xavier_uniform")
-    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None, ge=0.0, le=1e6)
+    layer_combination: Literal["mean", "sum"] = doc(
+        "Combine layers 0..L by `mean` (LightGCN paper, PyG) or `sum` (RLMRec).", "mean"
+    )
+    init: Literal["xavier_uniform", "normal"] = doc(
+        "Embedding initialisation: `xavier_uniform` (PyG, RLMRec), or `normal` with std 0.1 (LightGCN's code).",
+        "xavier_uniform",
+    )
+    l2_weight: float | None = doc(
+        "Overrides `train.l2_weight` for this model; null = use the trainer's value.",
+        None,
+        ge=0.0,
+        le=1e6,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         if self.embedding_dim <= 0:
@@ -55,7 +66,9 @@ class LightGCN(EmbeddingRecommender):
     name = "lightgcn"
     config_class = LightGCNConfig
 
-    def __init__(self, n_users: int, n_items: int, config: LightGCNConfig, train: sp.csr_matrix) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: LightGCNConfig, train: sp.csr_matrix
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         self.num_layers = config.num_layers
         self.layer_combination = config.layer_combination
@@ -79,7 +92,9 @@ class LightGCN(EmbeddingRecommender):
         out = self.propagate_layers(ego)
         return out[: self.n_users], out[self.n_users :]
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         """BPR on the propagated embeddings + L2 on the batch's ego embeddings.
 
         The same loss as :meth:`EmbeddingRecommender.loss`; the batch's rows are taken
@@ -99,4 +114,3 @@ class LightGCN(EmbeddingRecommender):
         reg = l2_penalty(*ego.index_select(0, index).chunk(3))
         total = rank_loss + self.l2_weight * reg
         return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})
-

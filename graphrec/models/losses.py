@@ -1,4 +1,5 @@
 """Losses shared by the recommenders (kept beside the models, as in PyG)."""
+
 from __future__ import annotations
 
 import torch
@@ -70,7 +71,9 @@ class _FusedInfoNCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q: torch.Tensor, k: torch.Tensor, c: torch.Tensor, stable: bool, wants: bool) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx, q: torch.Tensor, k: torch.Tensor, c: torch.Tensor, stable: bool, wants: bool
+    ) -> torch.Tensor:  # type: ignore[override]
         n = q.shape[0]
         wants = wants and any(ctx.needs_input_grad[:3])
         lse = torch.empty(n, dtype=q.dtype, device=q.device)
@@ -86,7 +89,9 @@ class _FusedInfoNCE(torch.autograd.Function):
                 block.sub_(top)
             block.exp_()
             sums = block.sum(dim=1, keepdim=True)
-            lse[start : start + step] = (sums.log() + top).squeeze(1) if stable else sums.log().squeeze(1)
+            lse[start : start + step] = (
+                (sums.log() + top).squeeze(1) if stable else sums.log().squeeze(1)
+            )
             if wants:
                 # (E c) / r and E^T (q / r): the softmax's division moved onto the [b, d] sides
                 torch.mm(block, c, out=grad_q[start : start + step]).div_(sums)
@@ -103,12 +108,21 @@ class _FusedInfoNCE(torch.autograd.Function):
         grad_k = None
         if ctx.needs_input_grad[1]:
             grad_k = q * (-scale)
-        return (grad_q * scale if ctx.needs_input_grad[0] else None,
-                grad_k, grad_c * scale if ctx.needs_input_grad[2] else None, None, None)
+        return (
+            grad_q * scale if ctx.needs_input_grad[0] else None,
+            grad_k,
+            grad_c * scale if ctx.needs_input_grad[2] else None,
+            None,
+            None,
+        )
 
 
-def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float,
-             candidates: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(
+    view1: torch.Tensor,
+    view2: torch.Tensor,
+    temperature: float,
+    candidates: torch.Tensor | None = None,
+) -> torch.Tensor:
     r"""InfoNCE between two views of the same nodes, with in-batch negatives.
 
     .. math::

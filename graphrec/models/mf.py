@@ -1,4 +1,5 @@
 """Matrix factorisation trained with BPR (Rendle et al., UAI 2009)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,15 @@ class MFConfig:
 
     name: str = doc("Model name.", "mf")
     embedding_dim: int = doc("Embedding size d.", 64, ge=1, le=65536)
-    init: Literal["xavier_uniform", "normal"] = doc("Embedding initialisation: `xavier_uniform`, or `normal` with std 0.1.", "xavier_uniform")
-    l2_weight: float | None = doc("Overrides `train.l2_weight` for this model; null = use the trainer's value.", None, ge=0.0, le=1e6)
+    init: Literal["xavier_uniform", "normal"] = doc(
+        "Embedding initialisation: `xavier_uniform`, or `normal` with std 0.1.", "xavier_uniform"
+    )
+    l2_weight: float | None = doc(
+        "Overrides `train.l2_weight` for this model; null = use the trainer's value.",
+        None,
+        ge=0.0,
+        le=1e6,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         if self.embedding_dim <= 0:
@@ -59,13 +67,19 @@ class EmbeddingRecommender(Recommender):
         if self.config.l2_weight is None:
             self.l2_weight = weight
 
-    def loss(self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor) -> LossOutput:
+    def loss(
+        self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
+    ) -> LossOutput:
         user_emb, item_emb = self.embeddings()
         u = user_emb[users]
         pos_scores = (u * item_emb[pos_items]).sum(-1)
         neg_scores = (u * item_emb[neg_items]).sum(-1)
         rank_loss = bpr_loss(pos_scores, neg_scores)
-        reg = l2_penalty(self.user_embedding(users), self.item_embedding(pos_items), self.item_embedding(neg_items))
+        reg = l2_penalty(
+            self.user_embedding(users),
+            self.item_embedding(pos_items),
+            self.item_embedding(neg_items),
+        )
         total = rank_loss + self.l2_weight * reg
         return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})
 

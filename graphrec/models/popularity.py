@@ -1,4 +1,5 @@
 """Most-popular: every user gets the items with the most training interactions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ class Popularity(ClosedFormRecommender):
     name = "popularity"
     config_class = PopularityConfig
 
-    def __init__(self, n_users: int, n_items: int, config: PopularityConfig, train: sp.csr_matrix) -> None:
+    def __init__(
+        self, n_users: int, n_items: int, config: PopularityConfig, train: sp.csr_matrix
+    ) -> None:
         super().__init__(n_users, n_items, config, train)
         self.register_buffer("counts", torch.zeros(n_items))
 

@@ -26,6 +26,7 @@ Further CPU details that matter at this size (each measured by ``benchmarks/spee
   polynomial applied to the gradient (Horner's scheme, :math:`L` products), since every
   power of a symmetric matrix is symmetric.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -95,7 +96,11 @@ def sparse_dense_mm(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     never reads it), skipping the zero-fill and the copy of ``torch.sparse.mm``;
     the values are bitwise the same.
     """
-    if adjacency.layout == torch.sparse_csr and x.device.type == "cpu" and x.dtype == adjacency.dtype:
+    if (
+        adjacency.layout == torch.sparse_csr
+        and x.device.type == "cpu"
+        and x.dtype == adjacency.dtype
+    ):
         x = x.contiguous()
         out = torch.empty((adjacency.shape[0], x.shape[1]), dtype=x.dtype, device=x.device)
         return torch.addmm(out, adjacency, x, beta=0, out=out)
@@ -122,7 +127,9 @@ class DirectedSpMM(torch.autograd.Function):
     :func:`propagate_directed`."""
 
     @staticmethod
-    def forward(ctx, adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx, adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor
+    ) -> torch.Tensor:  # type: ignore[override]
         ctx.transposed = transposed
         return sparse_dense_mm(adjacency, x)
 
@@ -138,7 +145,9 @@ def propagate(adjacency: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return sparse_dense_mm(adjacency, x)
 
 
-def propagate_directed(adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def propagate_directed(
+    adjacency: torch.Tensor, transposed: torch.Tensor, x: torch.Tensor
+) -> torch.Tensor:
     """One step ``A x`` through a non-symmetric sparse ``A`` given with its transpose (SGL's
     RLMRec views, KGAT's attention matrix)."""
     if torch.is_grad_enabled() and x.requires_grad:

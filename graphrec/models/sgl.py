@@ -1,4 +1,5 @@
 """SGL: self-supervised graph learning (Wu et al., SIGIR 2021)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,17 +20,33 @@ class SGLConfig(GCLConfig):
     """SGL: LightGCN + InfoNCE between two randomly thinned graphs, redrawn every epoch."""
 
     name: str = doc("Model name.", "sgl")
-    augmentation: Literal["ed", "nd", "rw"] = doc("View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` random walk (a different thinned graph per layer).", "ed")
-    drop_ratio: float = doc("Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).", 0.1, ge=0.0, lt=1.0)
-    cl_items: Literal["pos", "pos_neg"] = doc("Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or unique positives and negatives (RLMRec's SGL).", "pos")
-    views: Literal["sgl", "rlmrec"] = doc("How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised (SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept independently and the kept entries of the normalised adjacency not re-normalised (RLMRec's / SSLRec's SpAdjEdgeDrop).", "sgl")
+    augmentation: Literal["ed", "nd", "rw"] = doc(
+        "View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` random walk (a different thinned graph per layer).",
+        "ed",
+    )
+    drop_ratio: float = doc(
+        "Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).",
+        0.1,
+        ge=0.0,
+        lt=1.0,
+    )
+    cl_items: Literal["pos", "pos_neg"] = doc(
+        "Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or unique positives and negatives (RLMRec's SGL).",
+        "pos",
+    )
+    views: Literal["sgl", "rlmrec"] = doc(
+        "How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised (SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept independently and the kept entries of the normalised adjacency not re-normalised (RLMRec's / SSLRec's SpAdjEdgeDrop).",
+        "sgl",
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
         if not 0.0 <= self.drop_ratio < 1.0:
             raise ConfigError(f"{prefix}.drop_ratio must be in [0, 1), got {self.drop_ratio}")
         if self.views == "rlmrec" and self.augmentation != "ed":
-            raise ConfigError(f"{prefix}.views=rlmrec applies to augmentation=ed only, got augmentation={self.augmentation!r}")
+            raise ConfigError(
+                f"{prefix}.views=rlmrec applies to augmentation=ed only, got augmentation={self.augmentation!r}"
+            )
 
 
 class SGL(GCLRecommender):
@@ -65,17 +82,25 @@ class SGL(GCLRecommender):
         self._cols = coo.col.astype(np.int64)
         self._views: list | None = None
         if config.views == "rlmrec":
-            full = self._adjacency_on(torch.device("cpu"))  # the normalised adjacency's entries, row-major
-            self._entry_rows = torch.repeat_interleave(torch.arange(full.shape[0]), full.crow_indices().long().diff())
+            full = self._adjacency_on(
+                torch.device("cpu")
+            )  # the normalised adjacency's entries, row-major
+            self._entry_rows = torch.repeat_interleave(
+                torch.arange(full.shape[0]), full.crow_indices().long().diff()
+            )
             self._entry_cols = full.col_indices().long()
             self._entry_values = full.values()
             # entries in column-major order: the transpose of any subset, already sorted
-            self._by_column = torch.from_numpy(np.lexsort((self._entry_rows.numpy(), self._entry_cols.numpy())))
+            self._by_column = torch.from_numpy(
+                np.lexsort((self._entry_rows.numpy(), self._entry_cols.numpy()))
+            )
 
     # ----------------------------------------------------------------- views
     def _edge_subgraph(self, keep: np.ndarray) -> sp.csr_matrix:
         rows, cols = self._rows[keep], self._cols[keep]
-        return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(self.n_users, self.n_items))
+        return sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, cols)), shape=(self.n_users, self.n_items)
+        )
 
     def _edge_dropped(self, generator: torch.Generator) -> torch.Tensor:
         nnz = len(self._rows)
@@ -85,8 +110,12 @@ class SGL(GCLRecommender):
 
     def _node_dropped(self, generator: torch.Generator) -> torch.Tensor:
         ratio = self.config.drop_ratio
-        drop_u = torch.randperm(self.n_users, generator=generator)[: int(self.n_users * ratio)].numpy()
-        drop_i = torch.randperm(self.n_items, generator=generator)[: int(self.n_items * ratio)].numpy()
+        drop_u = torch.randperm(self.n_users, generator=generator)[
+            : int(self.n_users * ratio)
+        ].numpy()
+        drop_i = torch.randperm(self.n_items, generator=generator)[
+            : int(self.n_items * ratio)
+        ].numpy()
         keep_u = np.ones(self.n_users, bool)
         keep_u[drop_u] = False
         keep_i = np.ones(self.n_items, bool)
@@ -116,7 +145,9 @@ class SGL(GCLRecommender):
         def csr(r, c, v):
             crow = torch.zeros(n + 1, dtype=torch.int64)
             crow[1:] = torch.cumsum(torch.bincount(r, minlength=n), 0)
-            return torch.sparse_csr_tensor(crow.int(), c.int(), v, size=(n, n), check_invariants=False).to(device)
+            return torch.sparse_csr_tensor(
+                crow.int(), c.int(), v, size=(n, n), check_invariants=False
+            ).to(device)
 
         forward = csr(rows[keep], col[keep], val[keep])
         t = self._by_column[keep[self._by_column]]
@@ -137,7 +168,10 @@ class SGL(GCLRecommender):
         device = self.user_embedding.weight.device
         first = self._views[0][0] if isinstance(self._views[0], list) else self._views[0]
         if first.device != device:
-            self._views = [[a.to(device) for a in v] if isinstance(v, list) else v.to(device) for v in self._views]
+            self._views = [
+                [a.to(device) for a in v] if isinstance(v, list) else v.to(device)
+                for v in self._views
+            ]
         return self._views
 
     # ------------------------------------------------------------------ loss
@@ -145,7 +179,9 @@ class SGL(GCLRecommender):
         final = self.encode_combined()
         if self.config.views == "rlmrec":
             device = final.device
-            view1, view2 = (self.combine(self._encode_directed(self._batch_view(device))) for _ in range(2))
+            view1, view2 = (
+                self.combine(self._encode_directed(self._batch_view(device))) for _ in range(2)
+            )
         else:
             view1, view2 = (self.encode_combined(v) for v in self.views())
         u, i = self.contrast_ids(users, pos, neg)

@@ -1,4 +1,5 @@
 """SimGCL (Yu et al., SIGIR 2022) and XSimGCL (Yu et al., TKDE 2023): noise-based views."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,7 +17,12 @@ class SimGCLConfig(GCLConfig):
     """SimGCL: LightGCN + InfoNCE between two forward passes with random noise added at every layer."""
 
     name: str = doc("Model name.", "simgcl")
-    eps: float = doc("Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` (SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).", 0.1, ge=0.0, le=1e3)
+    eps: float = doc(
+        "Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` (SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).",
+        0.1,
+        ge=0.0,
+        le=1e3,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
@@ -57,8 +63,13 @@ class SimGCL(GCLRecommender):
         x0 = self.ego()
         n, d = x0.shape
         adjacency = self._adjacency_on(x0.device)
-        noise = [[torch.nn.functional.normalize(self.rand(n, d, device=x0.device), dim=-1)
-                  for _ in range(self.num_layers)] for _ in range(views)]
+        noise = [
+            [
+                torch.nn.functional.normalize(self.rand(n, d, device=x0.device), dim=-1)
+                for _ in range(self.num_layers)
+            ]
+            for _ in range(views)
+        ]
         layers = [[x0] for _ in range(1 + views)]
         for depth in range(self.num_layers):
             if depth == 0:
@@ -84,14 +95,25 @@ class XSimGCLConfig(SimGCLConfig):
     """XSimGCL: one noisy LightGCN pass; InfoNCE between its final and its `cl_layer`-th layer embeddings."""
 
     name: str = doc("Model name.", "xsimgcl")
-    include_ego: bool = doc("Whether layer 0 enters the layer combination (false in XSimGCL's reference code).", False)
-    eps: float = doc("Noise magnitude epsilon added at every layer (XSimGCL paper: 0.2).", 0.2, ge=0.0, le=1e3)
-    cl_layer: int = doc("Layer l* (1..num_layers) whose perturbed output is contrasted with the final embeddings (XSimGCL paper: 1).", 1, ge=1, le=64)
+    include_ego: bool = doc(
+        "Whether layer 0 enters the layer combination (false in XSimGCL's reference code).", False
+    )
+    eps: float = doc(
+        "Noise magnitude epsilon added at every layer (XSimGCL paper: 0.2).", 0.2, ge=0.0, le=1e3
+    )
+    cl_layer: int = doc(
+        "Layer l* (1..num_layers) whose perturbed output is contrasted with the final embeddings (XSimGCL paper: 1).",
+        1,
+        ge=1,
+        le=64,
+    )
 
     def validate(self, prefix: str = "model") -> None:
         super().validate(prefix)
         if not 1 <= self.cl_layer <= max(1, self.num_layers):
-            raise ConfigError(f"{prefix}.cl_layer must be in 1..num_layers ({self.num_layers}), got {self.cl_layer}")
+            raise ConfigError(
+                f"{prefix}.cl_layer must be in 1..num_layers ({self.num_layers}), got {self.cl_layer}"
+            )
         if self.num_layers < 1:
             raise ConfigError(f"{prefix}.num_layers must be >= 1 for xsimgcl")
 

@@ -10,12 +10,13 @@ alignment wrapper is just another registered model name in a variant (found thro
 the ``graphrec.models`` entry points), and every variant is an ordinary run config
 that ``python train.py`` can train alone.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from graphrec.experiment import Experiment, ExperimentResult, load_experiment_config
 from graphrec.optional import require
@@ -38,16 +39,31 @@ class PipelineResult:
     report: Path | None
 
 
-def _experiment(config: PipelineConfig, outputs: dict[str, Path], run_overrides: Sequence[str],
-                experiment_overrides: Sequence[str]) -> Experiment:
-    injected = [f"{key}={path.resolve()}" for stage, path in outputs.items() for key in getattr(config.inject, stage)]
-    exp_config = load_experiment_config(config.resolve(config.experiment),
-                                        [f"out_dir={config.directory}", *injected, *experiment_overrides])
+def _experiment(
+    config: PipelineConfig,
+    outputs: dict[str, Path],
+    run_overrides: Sequence[str],
+    experiment_overrides: Sequence[str],
+) -> Experiment:
+    injected = [
+        f"{key}={path.resolve()}"
+        for stage, path in outputs.items()
+        for key in getattr(config.inject, stage)
+    ]
+    exp_config = load_experiment_config(
+        config.resolve(config.experiment),
+        [f"out_dir={config.directory}", *injected, *experiment_overrides],
+    )
     return Experiment(exp_config, run_overrides)
 
 
-def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), experiment_overrides: Sequence[str] = (),
-                 quiet: bool = False, rerun: Sequence[str] = ()) -> PipelineResult:
+def run_pipeline(
+    config: PipelineConfig,
+    run_overrides: Sequence[str] = (),
+    experiment_overrides: Sequence[str] = (),
+    quiet: bool = False,
+    rerun: Sequence[str] = (),
+) -> PipelineResult:
     """Run the stages, then the experiment; finished stages and runs are reused, so a rerun resumes.
 
     ``rerun``: experiment variants whose runs are deleted and trained again (needed when a
@@ -65,8 +81,14 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
     data = load_data(first_config.data)
 
     if config.kg.enabled:
-        outputs["kg"] = run_kg_stage(config.kg, data, directory / "kg", config.resolve(config.kg.seed), quiet,
-                                     cache=config.resolve(config.kg.cache))
+        outputs["kg"] = run_kg_stage(
+            config.kg,
+            data,
+            directory / "kg",
+            config.resolve(config.kg.seed),
+            quiet,
+            cache=config.resolve(config.kg.cache),
+        )
     if config.augmentation.enabled:
         edges = config.resolve(config.augmentation.edges)
         base_run = None
@@ -74,11 +96,14 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
             base = config.augmentation.base_variant
             staged = _experiment(config, outputs, run_overrides, experiment_overrides)
             if base not in staged.run_configs:
-                raise ValueError(f"augmentation.base_variant: {base!r} is not a variant of {config.experiment}")
+                raise ValueError(
+                    f"augmentation.base_variant: {base!r} is not a variant of {config.experiment}"
+                )
             staged.run(variants=[base], quiet=quiet)
             base_run = next(iter(staged.run_configs[base].values())).run_dir
-        outputs["augmentation"] = run_augmentation_stage(config.augmentation, base_run, directory / "augmentation",
-                                                         edges, quiet)
+        outputs["augmentation"] = run_augmentation_stage(
+            config.augmentation, base_run, directory / "augmentation", edges, quiet
+        )
 
     experiment = _experiment(config, outputs, run_overrides, experiment_overrides)
     result = experiment.run(quiet=quiet, rerun=rerun)
@@ -87,4 +112,6 @@ def run_pipeline(config: PipelineConfig, run_overrides: Sequence[str] = (), expe
         from graphrec.experiment.report import write_report
 
         report = write_report([experiment.directory], directory / "report.html")
-    return PipelineResult(experiment, result, outputs.get("kg"), outputs.get("augmentation"), report)
+    return PipelineResult(
+        experiment, result, outputs.get("kg"), outputs.get("augmentation"), report
+    )

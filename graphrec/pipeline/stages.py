@@ -6,14 +6,15 @@ stage keeps its own journal, cache and resume logic, and a crash of the LLM work
 leaves nothing half-written in the pipeline's folder.  Re-running a finished stage
 is cheap (every item is in the journal, so the LLM is called 0 times).
 """
+
 from __future__ import annotations
 
 import logging
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -38,8 +39,10 @@ def _run(command: Sequence[str], stage: str, log_path: Path) -> None:
     if process.stdout.strip():
         print(process.stdout, end="" if process.stdout.endswith("\n") else "\n")
     if process.returncode != 0:
-        raise TrainingError(f"{stage} stage failed (exit code {process.returncode}); its command was: "
-                            f"{' '.join(command)} — run it again to resume (log: {log_path})")
+        raise TrainingError(
+            f"{stage} stage failed (exit code {process.returncode}); its command was: "
+            f"{' '.join(command)} — run it again to resume (log: {log_path})"
+        )
 
 
 def _llm_options(config: KGStageConfig | AugmentationStageConfig, quiet: bool) -> list[str]:
@@ -82,8 +85,14 @@ def stage_items(data: InteractionData, max_items: int) -> list[str]:
     return [str(data.item_ids[i]) for i in order]
 
 
-def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: Path | None, quiet: bool,
-                 cache: Path | None = None) -> Path:
+def run_kg_stage(
+    config: KGStageConfig,
+    data: InteractionData,
+    out: Path,
+    seed: Path | None,
+    quiet: bool,
+    cache: Path | None = None,
+) -> Path:
     """Extract a KG from the catalogue text of ``data``'s items; returns the export folder graphrec reads.
 
     ``seed``: a build folder copied in first; ``cache``: a `kg cache-export` file imported
@@ -95,12 +104,31 @@ def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: 
     if cache is not None:
         if not cache.is_file():
             raise ConfigError(f"kg.cache: {cache} does not exist")
-        _run([sys.executable, "-m", "kg", "cache-import", str(cache), "--cache", str(out)], "kg",
-             out / "pipeline-stage.log")
+        _run(
+            [sys.executable, "-m", "kg", "cache-import", str(cache), "--cache", str(out)],
+            "kg",
+            out / "pipeline-stage.log",
+        )
     items_file = out / "item_ids.txt"
-    atomic_write_text(items_file, "".join(f"{item}\n" for item in stage_items(data, config.max_items)))
-    command = [sys.executable, "-m", "kg", "build", "--dataset", data.name, "--schema", config.schema,
-               "--backend", config.backend, "--out", str(out), "--item-ids-file", str(items_file)]
+    atomic_write_text(
+        items_file, "".join(f"{item}\n" for item in stage_items(data, config.max_items))
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "kg",
+        "build",
+        "--dataset",
+        data.name,
+        "--schema",
+        config.schema,
+        "--backend",
+        config.backend,
+        "--out",
+        str(out),
+        "--item-ids-file",
+        str(items_file),
+    ]
     _run(command + _llm_options(config, quiet), "kg", out / "pipeline-stage.log")
     export = out / KG_EXPORT_FOLDER
     if not (export / "kg_arrays.npz").is_file():
@@ -108,8 +136,13 @@ def run_kg_stage(config: KGStageConfig, data: InteractionData, out: Path, seed: 
     return export
 
 
-def run_augmentation_stage(config: AugmentationStageConfig, base_run: Path | None, out: Path,
-                           edges: Path | None, quiet: bool) -> Path:
+def run_augmentation_stage(
+    config: AugmentationStageConfig,
+    base_run: Path | None,
+    out: Path,
+    edges: Path | None,
+    quiet: bool,
+) -> Path:
     """Return a replayable edge file: ``edges`` as given, or one generated from ``base_run``'s top-k."""
     if edges is not None:
         if not edges.is_file():
@@ -118,8 +151,20 @@ def run_augmentation_stage(config: AugmentationStageConfig, base_run: Path | Non
     if base_run is None:
         raise ConfigError("augmentation: no edge file given and no base run to generate one from")
     target = out / "edges.jsonl"
-    command = [sys.executable, "-m", "graphrec.augmentation", "generate", "--run", str(base_run),
-               "--out", str(target), "--backend", config.backend, "--users", str(config.users)]
+    command = [
+        sys.executable,
+        "-m",
+        "graphrec.augmentation",
+        "generate",
+        "--run",
+        str(base_run),
+        "--out",
+        str(target),
+        "--backend",
+        config.backend,
+        "--users",
+        str(config.users),
+    ]
     _run(command + _llm_options(config, quiet), "augmentation", out / "pipeline-stage.log")
     if not target.is_file():
         raise TrainingError(f"augmentation stage: {target} was not written")

@@ -1,4 +1,5 @@
 """Training: BPR sampling, the trainer with early stopping and resume, checkpoints."""
+
 from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, save_checkpoint
 from graphrec.training.run import load_data, load_run, run_training, seed_everything
 from graphrec.training.sampler import BPRSampler

@@ -6,6 +6,7 @@ everything in it (every tensor's dtype, shape and bytes, every number and string
 verified on load: a flipped bit in a weight is refused instead of silently changing
 the metrics.  Checkpoints written before the digest existed still load (logged).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -71,8 +72,10 @@ def load_model_state(model: torch.nn.Module, state: Any, path: str | Path) -> No
         model.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:
         detail = " ".join(str(err).split())[:300]
-        raise CheckpointError(f"{path}: the checkpoint's weights do not fit this model "
-                              f"(trained with other settings?): {detail}") from None
+        raise CheckpointError(
+            f"{path}: the checkpoint's weights do not fit this model "
+            f"(trained with other settings?): {detail}"
+        ) from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -83,15 +86,21 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch raises several types for corrupt/unsafe files
-        raise CheckpointError(f"{path}: cannot load checkpoint ({type(err).__name__}: {err})") from err
+        raise CheckpointError(
+            f"{path}: cannot load checkpoint ({type(err).__name__}: {err})"
+        ) from err
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: not a graphrec checkpoint (format_version {FORMAT_VERSION} expected)")
+        raise CheckpointError(
+            f"{path}: not a graphrec checkpoint (format_version {FORMAT_VERSION} expected)"
+        )
     stored = payload.get(DIGEST_KEY)
     if stored is None:
         log.info("%s: written before checkpoints carried a content digest; loaded unverified", path)
     elif stored != content_sha256(payload):
-        raise CheckpointError(f"{path}: content does not match its sha256 (the file is corrupt); "
-                              "retrain or restore it")
+        raise CheckpointError(
+            f"{path}: content does not match its sha256 (the file is corrupt); "
+            "retrain or restore it"
+        )
     return payload
 
 

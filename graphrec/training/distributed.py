@@ -13,6 +13,7 @@ every batch, weighted by the slice's share, and gradients are summed with
 (up to floating-point summation order).  All processes therefore hold identical
 parameters and take identical early-stopping decisions; only rank 0 writes files.
 """
+
 from __future__ import annotations
 
 import logging
@@ -42,7 +43,7 @@ class DistributedContext:
         return self.rank == 0
 
     @classmethod
-    def current(cls) -> "DistributedContext":
+    def current(cls) -> DistributedContext:
         if dist.is_available() and dist.is_initialized():
             return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
         return cls()
@@ -69,7 +70,12 @@ def init_from_env(device: str = "cpu") -> DistributedContext:
     if not dist.is_initialized():
         backend = "nccl" if device.startswith("cuda") else "gloo"
         dist.init_process_group(backend=backend)
-        log.info("joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), backend)
+        log.info(
+            "joined process group: rank %d of %d (%s)",
+            dist.get_rank(),
+            dist.get_world_size(),
+            backend,
+        )
     return DistributedContext.current()
 
 

@@ -1,10 +1,11 @@
 """One training run from a config: data -> model -> trainer -> results in a run directory."""
+
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -63,8 +64,12 @@ def run_training(
         return _train(config, data, callbacks, write=True)
 
 
-def _train(config: RunConfig, data: InteractionData, callbacks: Sequence[Callable[[dict], None]],
-           write: bool) -> TrainResult:
+def _train(
+    config: RunConfig,
+    data: InteractionData,
+    callbacks: Sequence[Callable[[dict], None]],
+    write: bool,
+) -> TrainResult:
     run_dir = config.run_dir
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
@@ -72,13 +77,24 @@ def _train(config: RunConfig, data: InteractionData, callbacks: Sequence[Callabl
     trainer.check_resume()  # a refused resume must leave config.yaml describing the weights beside it
     if write:
         atomic_write_text(run_dir / "config.yaml", dump_config(config))
-        save_bundle(run_dir, data, data_fingerprint(data))  # what graphrec.inference needs to use the run without its dataset
-    log.info("training %s on %s (%d users, %d items, %d train interactions) -> %s",
-             config.model.name, data.name, data.n_users, data.n_items, data.train.nnz, run_dir)
+        save_bundle(
+            run_dir, data, data_fingerprint(data)
+        )  # what graphrec.inference needs to use the run without its dataset
+    log.info(
+        "training %s on %s (%d users, %d items, %d train interactions) -> %s",
+        config.model.name,
+        data.name,
+        data.n_users,
+        data.n_items,
+        data.train.nnz,
+        run_dir,
+    )
     return trainer.fit()
 
 
-def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[RunConfig, InteractionData, Recommender]:
+def load_run(
+    run_dir: str | Path, data: InteractionData | None = None
+) -> tuple[RunConfig, InteractionData, Recommender]:
     """Rebuild the config, data and best model of a finished run (no retraining)."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
@@ -97,7 +113,9 @@ def load_run(run_dir: str | Path, data: InteractionData | None = None) -> tuple[
     if trained_with is not None and trained_with != to_dict(config.model):
         raise CheckpointError(
             f"{config_path}: the model settings differ from those {run_dir / 'checkpoints' / 'best.pt'} "
-            f"was trained with (config.yaml: {to_dict(config.model)}; checkpoint: {trained_with})"[:1000]
+            f"was trained with (config.yaml: {to_dict(config.model)}; checkpoint: {trained_with})"[
+                :1000
+            ]
         )
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
     load_model_state(model, best["model_state"], run_dir / "checkpoints" / "best.pt")

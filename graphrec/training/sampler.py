@@ -1,7 +1,9 @@
 """Vectorised BPR triple sampling: uniform negatives that exclude a user's positives."""
+
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,7 +34,9 @@ class BPRSampler:
         counts = np.diff(train.indptr)
         full = np.flatnonzero(counts >= self.n_items)
         if len(full):
-            raise TrainingError(f"user {int(full[0])} interacted with every item; no negative item can be sampled")
+            raise TrainingError(
+                f"user {int(full[0])} interacted with every item; no negative item can be sampled"
+            )
         self.users = torch.from_numpy(np.repeat(np.arange(self.n_users, dtype=np.int64), counts))
         self.items = torch.from_numpy(train.indices.astype(np.int64))
         # CSR with sorted indices => keys already sorted, ready for searchsorted.
@@ -62,7 +66,9 @@ class BPRSampler:
             redraw = torch.randint(self.n_items, todo.shape, generator=self.generator)
             negatives[todo] = redraw
             todo = todo[self.is_positive(users[todo], redraw)]
-        raise TrainingError(f"negative sampling did not converge after {max_rounds} rounds (users too dense?)")
+        raise TrainingError(
+            f"negative sampling did not converge after {max_rounds} rounds (users too dense?)"
+        )
 
     def prepare_epoch(self, model: Any) -> dict[str, float]:
         """Hook called by the trainer before each epoch; figures it returns join the epoch log."""
@@ -89,4 +95,6 @@ def build_sampler(data: Any, generator: torch.Generator, augmentation: Any = Non
     from graphrec.augmentation.sampler import AugmentedBPRSampler
 
     edges = load_edges(augmentation.path, data)
-    return AugmentedBPRSampler(sampler, edges, augmentation.fraction, augmentation.denoise, augmentation.rate)
+    return AugmentedBPRSampler(
+        sampler, edges, augmentation.fraction, augmentation.denoise, augmentation.rate
+    )

@@ -11,6 +11,7 @@ distributed run on the same machine: beside one CPU-bound job an epoch stays wit
 for a 10-20% loss on an otherwise idle 2-core machine.  ``num_threads: 0`` leaves
 torch's setting alone (its default, one per core); a positive value is used as given.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,9 @@ def configure_threads(num_threads: int | None, processes: int = 1) -> int:
     """Apply ``train.num_threads`` (``None``: :func:`default_num_threads`; ``0``: leave torch's
     setting, by default one per core) to torch and return the count in use."""
     if num_threads is not None and num_threads < 0:
-        raise ConfigError(f"train.num_threads must be >= 0 (0 = torch's default), got {num_threads}")
+        raise ConfigError(
+            f"train.num_threads must be >= 0 (0 = torch's default), got {num_threads}"
+        )
     if num_threads is None:
         torch.set_num_threads(default_num_threads(processes))
     elif num_threads > 0:

@@ -19,14 +19,16 @@ single "epoch" that calls ``model.fit()`` instead of BPR steps; it is validated,
 saved as best and last checkpoint and tested like any epoch (``stop_reason``
 ``"closed_form"``), so resume, ``evaluate.py RUN`` and experiments work unchanged.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
@@ -35,9 +37,14 @@ from graphrec.config import EvalConfig, TrainConfig, to_dict
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import CheckpointError, ConfigError, TrainingError
 from graphrec.evaluation import EvaluationResult, Evaluator
-from graphrec.io import atomic_write_json, atomic_write_text, append_jsonl
+from graphrec.io import append_jsonl, atomic_write_json, atomic_write_text
 from graphrec.models.base import Recommender
-from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, load_model_state, save_checkpoint
+from graphrec.training.checkpoint import (
+    data_fingerprint,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+)
 from graphrec.training.distributed import (
     DistributedContext,
     all_reduce_gradients,
@@ -127,11 +134,17 @@ class Trainer:
         if hasattr(model, "set_l2_weight"):
             model.set_l2_weight(train_config.l2_weight)
         if not model.trainable and train_config.augmentation.path:
-            raise ConfigError(f"train.augmentation: model {model.name!r} is closed-form (no BPR batches to augment)")
+            raise ConfigError(
+                f"train.augmentation: model {model.name!r} is closed-form (no BPR batches to augment)"
+            )
         self.generator = torch.Generator().manual_seed(train_config.seed)
         self.sampler = build_sampler(data, self.generator, train_config.augmentation)
         # closed-form models have no parameters to optimise
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=train_config.learning_rate) if model.trainable else None
+        self.optimizer = (
+            torch.optim.Adam(model.parameters(), lr=train_config.learning_rate)
+            if model.trainable
+            else None
+        )
         self.evaluator = Evaluator(
             ks=tuple(eval_config.ks),
             metrics=tuple(eval_config.metrics),
@@ -163,7 +176,9 @@ class Trainer:
         name, _, k = self.cfg.select_metric.partition("@")
         if name not in self.eval_cfg.metrics or not k.isdigit() or int(k) not in self.eval_cfg.ks:
             valid = [f"{m}@{k}" for m in self.eval_cfg.metrics for k in self.eval_cfg.ks]
-            raise ConfigError(f"train.select_metric {self.cfg.select_metric!r} is not computed; choose one of {', '.join(valid)}")
+            raise ConfigError(
+                f"train.select_metric {self.cfg.select_metric!r} is not computed; choose one of {', '.join(valid)}"
+            )
 
     # ---------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -238,7 +253,9 @@ class Trainer:
             try:
                 self.optimizer.load_state_dict(state["optimizer_state"])
             except (ValueError, KeyError, TypeError) as err:
-                raise CheckpointError(f"{path}: optimiser state does not fit this model: {str(err)[:200]}") from None
+                raise CheckpointError(
+                    f"{path}: optimiser state does not fit this model: {str(err)[:200]}"
+                ) from None
         self.generator.set_state(state["generator_state"])
         self.epoch = int(state["epoch"])
         self.best_epoch = int(state["best_epoch"])
@@ -246,7 +263,9 @@ class Trainer:
         self.checks_without_improvement = int(state["checks_without_improvement"])
         self.stop_reason = str(state["stop_reason"])
         # A run that stopped at its epoch limit continues when the limit was raised.
-        self.finished = self.stop_reason in ("early_stopping", "closed_form") or self.epoch >= self.cfg.epochs
+        self.finished = (
+            self.stop_reason in ("early_stopping", "closed_form") or self.epoch >= self.cfg.epochs
+        )
         self.history = list(state["history"])
         self._resume_state = None  # loaded: do not keep a second copy of the weights
         # The JSONL log may hold epochs after the checkpoint (crash between the two writes)
@@ -266,9 +285,16 @@ class Trainer:
         path = self._path("checkpoints", "best.pt")
         if path is not None:
             # the settings travel with the weights: evaluate.py refuses a config.yaml they do not match
-            save_checkpoint(path, {"model_name": self.model.name, "model_state": self.model.state_dict(),
-                                   "epoch": self.epoch, "data_fingerprint": self.fingerprint,
-                                   "signature": self._signature()})
+            save_checkpoint(
+                path,
+                {
+                    "model_name": self.model.name,
+                    "model_state": self.model.state_dict(),
+                    "epoch": self.epoch,
+                    "data_fingerprint": self.fingerprint,
+                    "signature": self._signature(),
+                },
+            )
         else:
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
 
@@ -280,7 +306,9 @@ class Trainer:
             return
         path = self._read_path("checkpoints", "best.pt")
         if path is not None and path.exists():
-            load_model_state(self.model, load_checkpoint(path, map_location=self.device)["model_state"], path)
+            load_model_state(
+                self.model, load_checkpoint(path, map_location=self.device)["model_state"], path
+            )
 
     # -------------------------------------------------------------- training
     def _fit_closed_form(self) -> dict[str, float]:
@@ -351,15 +379,28 @@ class Trainer:
         if not has_valid:
             log.warning("no validation split: the last epoch is used, no early stopping")
         progress = self.cfg.progress
-        if not resumed and self._path("metrics.jsonl") is not None and self._path("metrics.jsonl").exists():
+        if (
+            not resumed
+            and self._path("metrics.jsonl") is not None
+            and self._path("metrics.jsonl").exists()
+        ):
             self._path("metrics.jsonl").unlink()  # a stale log from an unrelated earlier run
-        epochs_bar = tqdm(total=self.cfg.epochs, initial=self.epoch, desc="training", disable=None if progress else True)
+        epochs_bar = tqdm(
+            total=self.cfg.epochs,
+            initial=self.epoch,
+            desc="training",
+            disable=None if progress else True,
+        )
         while not self.finished and self.epoch < self.cfg.epochs:
             start = time.perf_counter()
             record: dict[str, Any] = self._train_epoch(progress)
             self.epoch += 1
             record = {"epoch": self.epoch, **record, "train_seconds": time.perf_counter() - start}
-            if has_valid and (self.epoch % self.cfg.eval_every == 0 or self.epoch == self.cfg.epochs or self.finished):
+            if has_valid and (
+                self.epoch % self.cfg.eval_every == 0
+                or self.epoch == self.cfg.epochs
+                or self.finished
+            ):
                 result = self.evaluate("valid")
                 record["eval_seconds"] = result.seconds
                 record["valid"] = result.metrics
@@ -372,8 +413,13 @@ class Trainer:
                     self.checks_without_improvement += 1
                 if self.cfg.patience > 0 and self.checks_without_improvement >= self.cfg.patience:
                     self.finished, self.stop_reason = True, "early_stopping"
-                    log.info("early stop at epoch %d: best %s=%.5f at epoch %d",
-                             self.epoch, self.cfg.select_metric, self.best_value, self.best_epoch)
+                    log.info(
+                        "early stop at epoch %d: best %s=%.5f at epoch %d",
+                        self.epoch,
+                        self.cfg.select_metric,
+                        self.best_value,
+                        self.best_epoch,
+                    )
             elif not has_valid:
                 self.best_epoch = self.epoch
                 self._save_best()
@@ -386,15 +432,25 @@ class Trainer:
             for callback in self.callbacks:
                 callback(record)
             epochs_bar.update(1)
-            epochs_bar.set_postfix(**({"loss": f"{record['loss']:.4f}"} if "loss" in record else {}),
-                                   **({self.cfg.select_metric: f"{record['valid'][self.cfg.select_metric]:.4f}"} if "valid" in record else {}))
+            epochs_bar.set_postfix(
+                **({"loss": f"{record['loss']:.4f}"} if "loss" in record else {}),
+                **(
+                    {self.cfg.select_metric: f"{record['valid'][self.cfg.select_metric]:.4f}"}
+                    if "valid" in record
+                    else {}
+                ),
+            )
             log.debug("epoch %s", record)
         epochs_bar.close()
         return self._final_evaluation()
 
     def _final_evaluation(self) -> TrainResult:
         self._load_best()
-        valid = self.evaluate("valid") if self.data.valid is not None and self.data.valid.nnz > 0 else None
+        valid = (
+            self.evaluate("valid")
+            if self.data.valid is not None and self.data.valid.nnz > 0
+            else None
+        )
         test = self.evaluate("test")
         train_times = [r["train_seconds"] for r in self.history]
         eval_times = [r["eval_seconds"] for r in self.history if "eval_seconds" in r]
@@ -405,14 +461,19 @@ class Trainer:
             valid=valid,
             test=test,
             seconds_per_epoch=sum(train_times) / max(1, len(train_times)),
-            seconds_per_eval=sum(eval_times) / max(1, len(eval_times)) if eval_times else test.seconds,
+            seconds_per_eval=sum(eval_times) / max(1, len(eval_times))
+            if eval_times
+            else test.seconds,
             history=self.history,
         )
         if self._path() is not None:
             if valid is not None:
                 valid.save(self.run_dir / "per_user" / "valid.npz")
             test.save(self.run_dir / "per_user" / "test.npz")
-            atomic_write_json(self.run_dir / "results.json", {**result.summary(), "data_fingerprint": self.fingerprint})
+            atomic_write_json(
+                self.run_dir / "results.json",
+                {**result.summary(), "data_fingerprint": self.fingerprint},
+            )
         return result
 
 

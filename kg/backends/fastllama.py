@@ -22,10 +22,12 @@ Math per layer (HF Llama, pre-norm): ``h = x + W_o · attn(RoPE(W_q n(x)), RoPE(
 attention (``H`` query heads share ``H_kv`` key/value heads); logits ``= W_head n(x_last)``.
 Tested against ``transformers``' own forward (same logits to float tolerance).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 
 def supports(lm: Any) -> bool:
@@ -34,7 +36,9 @@ def supports(lm: Any) -> bool:
     if cfg is None or getattr(cfg, "model_type", None) != "llama":
         return False
     rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
-    rope_type = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "default"
+    rope_type = (
+        rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "default"
+    )
     return (
         rope_type == "default"
         and not getattr(cfg, "attention_bias", False)
@@ -60,6 +64,7 @@ class RowCache:
     length: Any
     prefix_len: int
 
+
 class LlamaRunner:
     """Packed, batched Llama forward with a shared-prefix cache (see module doc)."""
 
@@ -74,7 +79,11 @@ class LlamaRunner:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // self.n_heads
         self.eps = cfg.rms_norm_eps
         rope = getattr(cfg, "rope_parameters", None) or {}
-        theta = rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)) if isinstance(rope, dict) else 10000.0
+        theta = (
+            rope.get("rope_theta", getattr(cfg, "rope_theta", 10000.0))
+            if isinstance(rope, dict)
+            else 10000.0
+        )
         base = lm.model
         self.embed = base.embed_tokens.weight.detach()
         self.norm = base.norm.weight.detach()
@@ -82,19 +91,26 @@ class LlamaRunner:
         self.layers = []
         for layer in base.layers:
             att, mlp = layer.self_attn, layer.mlp
-            self.layers.append((
-                layer.input_layernorm.weight.detach(),
-                # one matmul for q, k and v; one for gate and up
-                torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight]).detach().t().contiguous(),
-                att.o_proj.weight.detach().t().contiguous(),
-                layer.post_attention_layernorm.weight.detach(),
-                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().t().contiguous(),
-                mlp.down_proj.weight.detach().t().contiguous(),
-            ))
+            self.layers.append(
+                (
+                    layer.input_layernorm.weight.detach(),
+                    # one matmul for q, k and v; one for gate and up
+                    torch.cat([att.q_proj.weight, att.k_proj.weight, att.v_proj.weight])
+                    .detach()
+                    .t()
+                    .contiguous(),
+                    att.o_proj.weight.detach().t().contiguous(),
+                    layer.post_attention_layernorm.weight.detach(),
+                    torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach().t().contiguous(),
+                    mlp.down_proj.weight.detach().t().contiguous(),
+                )
+            )
         self.dtype = self.embed.dtype
         self.device = self.embed.device
         d = self.head_dim
-        self.inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float32, device=self.device) / d))
+        self.inv_freq = 1.0 / (
+            theta ** (torch.arange(0, d, 2, dtype=torch.float32, device=self.device) / d)
+        )
         self.q_dim = self.n_heads * d
         self.kv_dim = self.n_kv * d
 
@@ -158,7 +174,11 @@ class LlamaRunner:
 
     # -- forward -------------------------------------------------------------------
     def forward(
-        self, cache: RowCache, tokens: list[list[int]], prefix: tuple[Any, Any] | None, logits: bool = True,
+        self,
+        cache: RowCache,
+        tokens: list[list[int]],
+        prefix: tuple[Any, Any] | None,
+        logits: bool = True,
         vocab: Any = None,
     ) -> Any:
         """Feed ``tokens[b]`` (possibly empty) to row ``b``; returns ``[B, V]`` logits of each
@@ -181,7 +201,9 @@ class LlamaRunner:
         lengths = torch.tensor(lens, dtype=torch.long, device=dev)
         self._ensure(cache, int((cache.length + lengths).max()))
         row_of = torch.repeat_interleave(torch.arange(B, device=dev), lengths)  # [N]
-        offset = torch.cat([torch.arange(n, device=dev) for n in lens if n])  # [N] index within the row's feed
+        offset = torch.cat(
+            [torch.arange(n, device=dev) for n in lens if n]
+        )  # [N] index within the row's feed
         slot = cache.length[row_of] + offset  # [N] where each token's key/value goes
         positions = cache.prefix_len + slot
         ids = torch.tensor([t for row in tokens for t in row], dtype=torch.long, device=dev)
@@ -201,16 +223,23 @@ class LlamaRunner:
             # packed index of (row, t) for the group's padded [G, T] layout
             member_pos = torch.full((B,), -1, dtype=torch.long, device=dev)
             member_pos[m] = torch.arange(len(members), device=dev)
-            in_group = (member_pos[row_of] >= 0) & ((lengths[row_of] == 1) if members is not chunks else True)
+            in_group = (member_pos[row_of] >= 0) & (
+                (lengths[row_of] == 1) if members is not chunks else True
+            )
             flat = (member_pos[row_of] * T + offset)[in_group]
             # query t of row b sees own slots j <= length[b] + t (and the whole prefix)
             limit = cache.length[m][:, None] + torch.arange(T, device=dev)[None, :]  # [G, T]
             mask = torch.zeros(len(members), 1, T, S, dtype=self.dtype, device=dev)
-            mask.masked_fill_(torch.arange(S, device=dev)[None, None, None, :] > limit[:, None, :, None], float("-inf"))
-            groups.append((None if every_row else m, T, S, flat, in_group.nonzero().squeeze(1), mask))
+            mask.masked_fill_(
+                torch.arange(S, device=dev)[None, None, None, :] > limit[:, None, :, None],
+                float("-inf"),
+            )
+            groups.append(
+                (None if every_row else m, T, S, flat, in_group.nonzero().squeeze(1), mask)
+            )
         H, Hk, D = self.n_heads, self.n_kv, self.head_dim
         group = H // Hk
-        scale = D ** -0.5
+        scale = D**-0.5
         x = self.embed[ids]  # [N, hidden]
         for li, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(self.layers):
             qkv = self._rms(x, w_in) @ w_qkv
@@ -231,21 +260,33 @@ class LlamaRunner:
                     kr, vr = cache.k[li][:, :, :S], cache.v[li][:, :, :S]
                 else:
                     kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
-                scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, group, T, S) * scale + mask[:, :, None]
+                scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, group, T, S) * scale + mask[
+                    :, :, None
+                ]
                 if prefix is not None:
                     # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
                     # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
                     pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
                     qf = qg.transpose(0, 1).reshape(Hk, G * group * T, D)
-                    pscores = (qf @ pk.transpose(-1, -2)).view(Hk, G, group, T, -1).transpose(0, 1) * scale
-                    top = torch.maximum(pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True))
+                    pscores = (qf @ pk.transpose(-1, -2)).view(Hk, G, group, T, -1).transpose(
+                        0, 1
+                    ) * scale
+                    top = torch.maximum(
+                        pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True)
+                    )
                     pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
                     denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
-                    pout = (pe.transpose(0, 1).reshape(Hk, G * group * T, -1) @ pv).view(Hk, G, group * T, D)
-                    out = (pout.transpose(0, 1) + re_.view(G, Hk, group * T, S) @ vr) / denom.view(G, Hk, group * T, 1)
+                    pout = (pe.transpose(0, 1).reshape(Hk, G * group * T, -1) @ pv).view(
+                        Hk, G, group * T, D
+                    )
+                    out = (pout.transpose(0, 1) + re_.view(G, Hk, group * T, S) @ vr) / denom.view(
+                        G, Hk, group * T, 1
+                    )
                 else:
                     out = torch.softmax(scores, dim=-1).view(G, Hk, group * T, S) @ vr
-                att[sel] = out.view(G, Hk, group, T, D).permute(0, 3, 1, 2, 4).reshape(G * T, H * D)[flat]
+                att[sel] = (
+                    out.view(G, Hk, group, T, D).permute(0, 3, 1, 2, 4).reshape(G * T, H * D)[flat]
+                )
             x = x + att @ w_o
             gu = self._rms(x, w_post) @ w_gu
             half = gu.shape[-1] // 2

@@ -7,6 +7,7 @@ the token limit).  (Prefilling the reply with ``{`` was measured and made SmolLM
 drop the example's format, so it is not done.)  The KV cache of the shared prompt
 prefix is computed once and reused.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,14 +15,15 @@ import json
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..errors import BackendError, ConfigError
 from .base import Completion, LLMBackend, Message
-from .structured import degenerate as _degenerate
 from .structured import ListConstraint
+from .structured import degenerate as _degenerate
 from .structured import segment_values as _segment_values
 from .structured import source_casing as _source_casing
 
@@ -93,7 +95,9 @@ def embedded_model_file() -> Path:
         files = sorted(Path(folder).glob("*.gguf"))
         if files:
             return files[0]
-    raise BackendError(f"package {EMBEDDED_PACKAGE} holds no .gguf file; reinstall with: {EMBEDDED_INSTALL}")
+    raise BackendError(
+        f"package {EMBEDDED_PACKAGE} holds no .gguf file; reinstall with: {EMBEDDED_INSTALL}"
+    )
 
 
 class TransformersBackend(LLMBackend):
@@ -141,7 +145,9 @@ class TransformersBackend(LLMBackend):
             from transformers import AutoModelForCausalLM, AutoTokenizer
             from transformers.utils import logging as hf_logging
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise BackendError(f"the transformers backend needs torch and transformers ({exc})") from None
+            raise BackendError(
+                f"the transformers backend needs torch and transformers ({exc})"
+            ) from None
         hf_logging.disable_progress_bar()
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
@@ -150,7 +156,9 @@ class TransformersBackend(LLMBackend):
         folder = self._path
         if self._path.is_file():
             if self._path.suffix != ".gguf":
-                raise BackendError(f"{self._path}: a model file must be .gguf (or pass a model directory)")
+                raise BackendError(
+                    f"{self._path}: a model file must be .gguf (or pass a model directory)"
+                )
             if importlib.util.find_spec("gguf") is None:
                 raise BackendError("loading a GGUF file needs the 'gguf' package: pip install gguf")
             folder, kwargs["gguf_file"] = self._path.parent, self._path.name
@@ -172,9 +180,14 @@ class TransformersBackend(LLMBackend):
             from .structured import StructuredDecoder
 
             if fastllama.supports(lm):
-                self._decoder = StructuredDecoder(tok, fastllama.LlamaRunner(lm), self.config.max_values)
+                self._decoder = StructuredDecoder(
+                    tok, fastllama.LlamaRunner(lm), self.config.max_values
+                )
             else:
-                log.info("%s: not a plain Llama architecture; structured decoding uses generate()", self._path.name)
+                log.info(
+                    "%s: not a plain Llama architecture; structured decoding uses generate()",
+                    self._path.name,
+                )
         self.load_seconds = time.perf_counter() - start
         log.info("loaded %s in %.1fs", self._path.name, self.load_seconds)
 
@@ -189,8 +202,12 @@ class TransformersBackend(LLMBackend):
         choices: Mapping[str, Sequence[str]] | None = None,
     ) -> Completion:
         result = self.complete_batch(
-            [messages], max_tokens=max_tokens, json_mode=json_mode, keys=keys,
-            spans_from=None if spans_from is None else [spans_from], choices=choices,
+            [messages],
+            max_tokens=max_tokens,
+            json_mode=json_mode,
+            keys=keys,
+            spans_from=None if spans_from is None else [spans_from],
+            choices=choices,
         )[0]
         if isinstance(result, BackendError):
             raise result
@@ -215,7 +232,10 @@ class TransformersBackend(LLMBackend):
                 sources = [None] * len(batch)
             if self._decoder is not None:
                 return self._fast_structured(batch, list(keys), max_tokens, sources, choices)
-            return [self._generate_structured(m, list(keys), max_tokens, src) for m, src in zip(batch, sources)]
+            return [
+                self._generate_structured(m, list(keys), max_tokens, src)
+                for m, src in zip(batch, sources)
+            ]
         if self.config.prefix_cache:
             results: list[Completion | BackendError] = []
             for messages in batch:
@@ -227,17 +247,25 @@ class TransformersBackend(LLMBackend):
         """(shared prefix ids, the rest) of a conversation; the prefix is everything before
         the last user turn when the tokenisation agrees at the boundary, else empty."""
         tok = self._tok
-        ids = tok(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
-                  add_special_tokens=False)["input_ids"]
+        ids = tok(
+            tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+            add_special_tokens=False,
+        )["input_ids"]
         if len(messages) >= 2:
-            prefix_text = tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=False)
+            prefix_text = tok.apply_chat_template(
+                messages[:-1], tokenize=False, add_generation_prompt=False
+            )
             prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
             if len(prefix) >= 16 and ids[: len(prefix)] == prefix:
-                return prefix, ids[len(prefix):]
+                return prefix, ids[len(prefix) :]
         return [], ids
 
     def _fast_structured(
-        self, batch: list[list[Message]], keys: list[str], max_tokens: int, sources: list[str | None],
+        self,
+        batch: list[list[Message]],
+        keys: list[str],
+        max_tokens: int,
+        sources: list[str | None],
         choices: Mapping[str, Sequence[str]] | None,
     ) -> list[Completion | BackendError]:
         """Batched structured decoding; rows are grouped by their shared prefix."""
@@ -248,8 +276,14 @@ class TransformersBackend(LLMBackend):
         results: list[Completion | BackendError] = [BackendError("not decoded")] * len(batch)
         for members in groups.values():
             try:
-                answers = self._decoder.decode([split[i] for i in members], keys, max_tokens,
-                                               [sources[i] for i in members], choices, rows=self.config.batch_size)
+                answers = self._decoder.decode(
+                    [split[i] for i in members],
+                    keys,
+                    max_tokens,
+                    [sources[i] for i in members],
+                    choices,
+                    rows=self.config.batch_size,
+                )
             except RuntimeError as exc:  # e.g. out of memory: fail these rows, keep the rest
                 answers = [BackendError(f"decoding failed: {exc}")] * len(members)
             for i, answer in zip(members, answers):
@@ -298,12 +332,16 @@ class TransformersBackend(LLMBackend):
             pending = ""
             start = len(ids)
             constraint = (
-                _SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces) if source else None
+                _SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces)
+                if source
+                else None
             )
             with torch.inference_mode():
                 out = lm.generate(
                     input_ids=torch.tensor([ids], device=self.config.device),
-                    attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=self.config.device),
+                    attention_mask=torch.ones(
+                        1, len(ids), dtype=torch.long, device=self.config.device
+                    ),
                     past_key_values=cache,
                     max_new_tokens=budget,
                     do_sample=False,
@@ -312,12 +350,18 @@ class TransformersBackend(LLMBackend):
                     temperature=None,
                     top_p=None,
                     top_k=None,
-                    stopping_criteria=StoppingCriteriaList([_ListStop(tok, start, self.config.max_values, constraint)]),
-                    logits_processor=LogitsProcessorList([constraint]) if constraint is not None else None,
+                    stopping_criteria=StoppingCriteriaList(
+                        [_ListStop(tok, start, self.config.max_values, constraint)]
+                    ),
+                    logits_processor=LogitsProcessorList([constraint])
+                    if constraint is not None
+                    else None,
                 )
             new = out[0, start:].tolist()
             generated += len(new)
-            values, _ = _segment_values(tok.decode(new, skip_special_tokens=True), self.config.max_values)
+            values, _ = _segment_values(
+                tok.decode(new, skip_special_tokens=True), self.config.max_values
+            )
             if source:
                 # matching is case-insensitive (the model's casing drifts: "toyS"); take the text's own casing
                 values = [_source_casing(v, source) for v in values]
@@ -330,10 +374,23 @@ class TransformersBackend(LLMBackend):
             # keep the cache up to the key; our canonical rendering of the values is fed next time
             excess = cache.get_seq_length() - start
             if excess > 0:
-                cache.crop(-excess)  # negative = tokens to drop (the form transformers 4.x and 5.x share)
+                cache.crop(
+                    -excess
+                )  # negative = tokens to drop (the form transformers 4.x and 5.x share)
             pending = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
-        text = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in answer.items()) + "}"
-        return Completion(text=text, prompt_tokens=prompt_tokens, completion_tokens=generated, finish_reason="stop")
+        text = (
+            "{"
+            + ", ".join(
+                f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in answer.items()
+            )
+            + "}"
+        )
+        return Completion(
+            text=text,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=generated,
+            finish_reason="stop",
+        )
 
     def _prefix_cache(self, messages: list[Message], full_ids: list[int]) -> tuple[int, Any] | None:
         """(prefix length, KV cache) of the conversation without its last user turn."""
@@ -341,7 +398,9 @@ class TransformersBackend(LLMBackend):
 
         if len(messages) < 2:
             return None
-        prefix_text = self._tok.apply_chat_template(messages[:-1], tokenize=False, add_generation_prompt=False)
+        prefix_text = self._tok.apply_chat_template(
+            messages[:-1], tokenize=False, add_generation_prompt=False
+        )
         prefix_ids = self._tok(prefix_text, add_special_tokens=False)["input_ids"]
         n = len(prefix_ids)
         if n < 16 or full_ids[:n] != prefix_ids:  # tokenisation must agree at the boundary
@@ -350,7 +409,9 @@ class TransformersBackend(LLMBackend):
         cached = self._prefixes.get(key)
         if cached is None:
             with torch.inference_mode():
-                out = self._lm(input_ids=torch.tensor([prefix_ids], device=self.config.device), use_cache=True)
+                out = self._lm(
+                    input_ids=torch.tensor([prefix_ids], device=self.config.device), use_cache=True
+                )
             cached = out.past_key_values
             if len(self._prefixes) >= 4:  # a run has one or two prefixes (extraction, gleaning)
                 self._prefixes.pop(next(iter(self._prefixes)))
@@ -366,8 +427,12 @@ class TransformersBackend(LLMBackend):
         from transformers import StoppingCriteriaList
 
         tok, lm = self._tok, self._lm
-        prompts = [tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch]
-        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.config.device)
+        prompts = [
+            tok.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in batch
+        ]
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(
+            self.config.device
+        )
         prompt_len = enc["input_ids"].shape[1]
         gen_kwargs: dict[str, Any] = dict(
             max_new_tokens=max_tokens,
@@ -451,14 +516,24 @@ class _SpanConstraint:
     i.e. ``"span", "span"]`` with every span a word-aligned substring of the source
     (the rules are :class:`~kg.backends.structured.ListConstraint`'s)."""
 
-    def __init__(self, tokenizer: Any, start: int, source: str, max_values: int, used: set[str],
-                 pieces: dict[int, str], top_k: int = 512) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        start: int,
+        source: str,
+        max_values: int,
+        used: set[str],
+        pieces: dict[int, str],
+        top_k: int = 512,
+    ) -> None:
         self.tok = tokenizer
         self.start = start
         self.rules = ListConstraint(source, None, max_values, used)
         self.pieces = pieces
         self.top_k = top_k
-        self.close_id = tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        self.close_id = (
+            tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        )
         self.stuck = False  # no acceptable token: the segment ends (read by _ListStop)
 
     def _piece(self, token: int) -> str:

@@ -24,6 +24,7 @@ reply is read, in total; a reply body is at most :data:`MAX_RESPONSE_BYTES`; ret
 are at most ``max_retries`` with sleeps capped by ``backoff_max_s`` (``Retry-After``
 included); format fallbacks happen at most twice per run.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -31,15 +32,15 @@ import json
 import logging
 import os
 import random
-import socket
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .. import safejson
 from ..errors import BackendError, BackendUnavailable, ConfigError
@@ -112,11 +113,15 @@ class OpenAIConfig:
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"openai.base_url must start with http:// or https://, got {self.base_url!r}")
+            raise ConfigError(
+                f"openai.base_url must start with http:// or https://, got {self.base_url!r}"
+            )
         if self.json_mode not in ("auto", "schema", "on", "off"):
             raise ConfigError("openai.json_mode must be 'auto', 'schema', 'on' or 'off'")
         if self.concurrency < 1 or self.max_retries < 0 or self.timeout_s <= 0:
-            raise ConfigError("openai.concurrency >= 1, max_retries >= 0 and timeout_s > 0 are required")
+            raise ConfigError(
+                "openai.concurrency >= 1, max_retries >= 0 and timeout_s > 0 are required"
+            )
 
 
 class _Retryable(Exception):
@@ -139,7 +144,9 @@ class OpenAIBackend(LLMBackend):
         self._schema_supported = config.json_mode in ("auto", "schema")
         self._lock = threading.Lock()
         self._sleep = sleep
-        self._pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="kg-openai")
+        self._pool = ThreadPoolExecutor(
+            max_workers=config.concurrency, thread_name_prefix="kg-openai"
+        )
         # no urllib redirect handling: _post follows same-origin 307/308 itself
         self._opener = urllib.request.build_opener(_NoRedirects)
         self.retries = 0  # retried attempts across the run (reported in run stats)
@@ -168,7 +175,9 @@ class OpenAIBackend(LLMBackend):
         deadline = time.monotonic() + cfg.timeout_s
         for _ in range(MAX_REDIRECTS + 1):
             if _origin(url) != origin:  # never reached: _redirect_target refuses first
-                raise RedirectRefused(f"{cfg.base_url}: refusing to send the API key to {_origin(url)}")
+                raise RedirectRefused(
+                    f"{cfg.base_url}: refusing to send the API key to {_origin(url)}"
+                )
             request = urllib.request.Request(url, data=data, headers=headers, method="POST")
             try:
                 with self._opener.open(request, timeout=cfg.timeout_s) as response:
@@ -181,11 +190,18 @@ class OpenAIBackend(LLMBackend):
                     continue
                 detail = _read_detail(exc)
                 if exc.code in _RETRY_STATUS:
-                    retry_after = _parse_retry_after(exc.headers.get("Retry-After") if exc.headers else None)
+                    retry_after = _parse_retry_after(
+                        exc.headers.get("Retry-After") if exc.headers else None
+                    )
                     raise _Retryable(f"HTTP {exc.code}", retry_after) from None
                 raise _HTTPFailure(exc.code, detail) from None
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
-                    http.client.HTTPException, OSError) as exc:
+            except (
+                urllib.error.URLError,
+                TimeoutError,
+                ConnectionError,
+                http.client.HTTPException,
+                OSError,
+            ) as exc:
                 raise _Retryable(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from None
         else:
             raise RedirectRefused(f"{cfg.base_url}: more than {MAX_REDIRECTS} redirects")
@@ -253,17 +269,22 @@ class OpenAIBackend(LLMBackend):
                 return _completion_from(data)
             except _HTTPFailure as exc:
                 rejected = exc.status in (400, 422) and any(
-                    w in exc.detail for w in ("response_format", "json_schema", "json_object"))
+                    w in exc.detail for w in ("response_format", "json_schema", "json_object")
+                )
                 if use_schema and cfg.json_mode == "auto" and rejected:
                     with self._lock:
                         if self._schema_supported:
-                            log.warning("server does not support json_schema output; using json_object")
+                            log.warning(
+                                "server does not support json_schema output; using json_object"
+                            )
                         self._schema_supported = False
                     continue
                 if use_json and cfg.json_mode == "auto" and rejected:
                     with self._lock:
                         if self._json_supported:
-                            log.warning("server does not support response_format; continuing without JSON mode")
+                            log.warning(
+                                "server does not support response_format; continuing without JSON mode"
+                            )
                         self._json_supported = False
                     continue
                 if exc.status in _AUTH_STATUS:
@@ -276,20 +297,30 @@ class OpenAIBackend(LLMBackend):
                         f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check base_url, model and "
                         f"the API key variable {cfg.api_key_env}"
                     ) from None
-                raise BackendError(f"{cfg.base_url}: HTTP {exc.status}: {exc.detail[:200]}") from None
+                raise BackendError(
+                    f"{cfg.base_url}: HTTP {exc.status}: {exc.detail[:200]}"
+                ) from None
             except _Retryable as exc:
                 if attempt >= cfg.max_retries:
                     raise BackendUnavailable(
                         f"{cfg.base_url}: {exc} (gave up after {attempt + 1} attempts)"
                     ) from None
                 delay = min(cfg.backoff_max_s, cfg.backoff_base_s * (2**attempt))
-                delay = random.uniform(0, delay)  # full jitter: spreads retries of concurrent workers
+                delay = random.uniform(
+                    0, delay
+                )  # full jitter: spreads retries of concurrent workers
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, cfg.backoff_max_s))
                 attempt += 1
                 with self._lock:
                     self.retries += 1
-                log.info("retrying after %s (attempt %d/%d, sleeping %.2fs)", exc, attempt, cfg.max_retries, delay)
+                log.info(
+                    "retrying after %s (attempt %d/%d, sleeping %.2fs)",
+                    exc,
+                    attempt,
+                    cfg.max_retries,
+                    delay,
+                )
                 self._sleep(delay)
 
     def complete_batch(
@@ -304,7 +335,9 @@ class OpenAIBackend(LLMBackend):
     ) -> list[Completion | BackendError]:
         def one(messages: list[Message]) -> Completion | BackendError:
             try:
-                return self.complete(messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys, choices=choices)
+                return self.complete(
+                    messages, max_tokens=max_tokens, json_mode=json_mode, keys=keys, choices=choices
+                )
             except BackendError as exc:
                 return exc
 
@@ -314,7 +347,9 @@ class OpenAIBackend(LLMBackend):
         self._pool.shutdown(wait=True)
 
 
-def json_schema_format(keys: list[str], choices: Mapping[str, Sequence[str]] | None = None) -> dict[str, Any]:
+def json_schema_format(
+    keys: list[str], choices: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, Any]:
     """``response_format`` asking for ``{key: [string, ...], ...}`` with closed keys as enums."""
     props: dict[str, Any] = {}
     for key in keys:
@@ -327,7 +362,12 @@ def json_schema_format(keys: list[str], choices: Mapping[str, Sequence[str]] | N
         "json_schema": {
             "name": "facts",
             "strict": True,
-            "schema": {"type": "object", "properties": props, "required": list(keys), "additionalProperties": False},
+            "schema": {
+                "type": "object",
+                "properties": props,
+                "required": list(keys),
+                "additionalProperties": False,
+            },
         },
     }
 
@@ -414,7 +454,11 @@ def _completion_from(data: Any) -> Completion:
     try:
         choice = data["choices"][0]
         message = choice.get("message") or {}
-        text = (message.get("content") if isinstance(message, dict) else None) or choice.get("text") or ""
+        text = (
+            (message.get("content") if isinstance(message, dict) else None)
+            or choice.get("text")
+            or ""
+        )
     except (KeyError, IndexError, TypeError, AttributeError):
         raise _Retryable("reply has no choices[0].message.content") from None
     usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}

@@ -20,12 +20,14 @@ Logits are computed only for the tokens a constrained row may use (the tokens of
 its text, of its choices and JSON punctuation): a fifth of a decode step is the
 output projection over 49k tokens otherwise.
 """
+
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .base import Completion
 
@@ -104,8 +106,14 @@ class ListConstraint:
     vocabulary ignores it: "comedy" named as a keyword is still the genre Comedy.
     """
 
-    def __init__(self, source: str | None, choices: Sequence[str] | None, max_values: int, used: set[str],
-                 boundaries: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        source: str | None,
+        choices: Sequence[str] | None,
+        max_values: int,
+        used: set[str],
+        boundaries: set[str] | None = None,
+    ) -> None:
         self.src = source.casefold() if source is not None else None
         self.spellings = None if choices is None else list(choices)
         self.choices = None if choices is None else {c.casefold() for c in choices}
@@ -148,14 +156,21 @@ class ListConstraint:
             if state == "in":
                 if ch == '"':
                     value = buf.strip()
-                    if (len(value) < 2 or not value[-1].isalnum() or value.casefold() in self.used
-                            or not has_content(value) or not self._ok(value, True)):
+                    if (
+                        len(value) < 2
+                        or not value[-1].isalnum()
+                        or value.casefold() in self.used
+                        or not has_content(value)
+                        or not self._ok(value, True)
+                    ):
                         return False
                     state, count = "after", count + 1
                     continue
                 if self.choices is None and (
                     # entity names, not clauses: no clause punctuation, at most 4 words
-                    ch in "\\\n,;:!?()[]{}" or (not buf and ch.isspace()) or len(buf) >= 40
+                    ch in "\\\n,;:!?()[]{}"
+                    or (not buf and ch.isspace())
+                    or len(buf) >= 40
                     or (ch == " " and (buf.count(" ") >= 3 or buf.endswith(".")))
                 ):
                     return False
@@ -173,7 +188,12 @@ class ListConstraint:
                 state = "comma"
                 continue
             return ch == "]"
-        if state == "in" and buf and self.boundaries is not None and buf.casefold() not in self.boundaries:
+        if (
+            state == "in"
+            and buf
+            and self.boundaries is not None
+            and buf.casefold() not in self.boundaries
+        ):
             return False
         return True
 
@@ -313,7 +333,12 @@ class StructuredDecoder:
                 constraint.boundaries = self.token_boundaries(constraint.writable_choices())
             budget = min(8 * row.max_values, row.budget_total - row.generated)
             if budget > 0 and constraint.possible():
-                row.constraint, row.seg_text, row.seg_fed, row.seg_budget = constraint, "", 0, budget
+                row.constraint, row.seg_text, row.seg_fed, row.seg_budget = (
+                    constraint,
+                    "",
+                    0,
+                    budget,
+                )
                 row.opening = True
                 row.forced.extend(self.encode(text))
                 return
@@ -326,7 +351,9 @@ class StructuredDecoder:
         if row.source:
             values = [source_casing(v, row.source) for v in values]
         seen: set[str] = set()
-        values = [v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))]  # casing variants
+        values = [
+            v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))
+        ]  # casing variants
         # a small model repeats earlier values under every later key: drop them (and the
         # context shows our canonical list, so the repetition does not reinforce itself)
         if row.constraint is not None and row.constraint.choices is None:
@@ -344,8 +371,14 @@ class StructuredDecoder:
         values, closed = segment_values(row.seg_text, row.max_values + 1)
         text = row.seg_text
         unfinished = text.rsplit('"', 1)[-1] if text.count('"') % 2 == 1 else ""
-        return (stuck or closed or len(values) > row.max_values or len(unfinished) > 80
-                or degenerate(text) or row.seg_fed + 1 >= row.seg_budget)
+        return (
+            stuck
+            or closed
+            or len(values) > row.max_values
+            or len(unfinished) > 80
+            or degenerate(text)
+            or row.seg_fed + 1 >= row.seg_budget
+        )
 
     def decode(
         self,
@@ -372,7 +405,9 @@ class StructuredDecoder:
         n_rows = max(1, min(rows, len(conversations)))
         slots: list[_Row | None] = [None] * n_rows
         longest = max(len(rest) for _, rest in conversations)
-        self._cache = self.runner.new_rows(n_rows, longest + 16 * len(keys) + 8 * self.max_values, len(prefix_ids))
+        self._cache = self.runner.new_rows(
+            n_rows, longest + 16 * len(keys) + 8 * self.max_values, len(prefix_ids)
+        )
         # constrained rows need logits for their tokens only; a free row needs them all
         free = any(src is None and any(k not in choices for k in keys) for src in sources)
         vocab = None
@@ -385,7 +420,14 @@ class StructuredDecoder:
             while waiting:
                 conv = waiting.pop()
                 pre, rest = conversations[conv]
-                row = _Row(list(keys), sources[conv], choices, self.max_values, max_tokens, len(pre) + len(rest))
+                row = _Row(
+                    list(keys),
+                    sources[conv],
+                    choices,
+                    self.max_values,
+                    max_tokens,
+                    len(pre) + len(rest),
+                )
                 row.conv, row.slot = conv, slot
                 row.forced = list(rest)
                 self._start_key(row)
@@ -424,8 +466,12 @@ class StructuredDecoder:
                         admit(b)
         return [
             Completion(
-                text="{" + ", ".join(f"{json.dumps(k)}: {json.dumps(r.answer.get(k, []), ensure_ascii=False)}"
-                                     for k in keys) + "}",
+                text="{"
+                + ", ".join(
+                    f"{json.dumps(k)}: {json.dumps(r.answer.get(k, []), ensure_ascii=False)}"
+                    for k in keys
+                )
+                + "}",
                 prompt_tokens=r.prompt_tokens,
                 completion_tokens=r.generated,
                 finish_reason="stop",
@@ -460,7 +506,7 @@ class StructuredDecoder:
             if chosen is not None or attempt == 1:
                 break
             k = min(8 * self.top_k, logits.shape[0])  # rare: widen the search once
-            order = torch.topk(logits, k).indices.tolist()[self.top_k:]
+            order = torch.topk(logits, k).indices.tolist()[self.top_k :]
         if chosen is None:
             self._finish_key(row)
             return

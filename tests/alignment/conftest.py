@@ -1,4 +1,5 @@
 """Fixtures of the alignment tests: the embedded encoder (loaded once), a cache, topic data with texts."""
+
 import pytest
 import torch
 from alignment_topics import TOPICS, topic_data  # noqa: F401  (TOPICS re-exported for the tests)

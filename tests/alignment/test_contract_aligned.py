@@ -4,6 +4,7 @@ The suite's test functions are reused unchanged; only its model factory ``make``
 swapped for one that passes the dataset's text views (the suite's own factory builds
 models without a dataset, which `aligned` needs for its texts).
 """
+
 import importlib.util
 from pathlib import Path
 
@@ -19,10 +20,21 @@ suite = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(suite)
 
 VARIANTS = {
-    "lightgcn-contrastive": {"backbone": {"name": "lightgcn", "num_layers": 2}, "objective": "contrastive"},
-    "lightgcn-generative": {"backbone": {"name": "lightgcn", "num_layers": 2}, "objective": "generative", "mask_ratio": 0.2},
-    "mf-contrastive-fused": {"backbone": {"name": "mf"}, "objective": "contrastive", "fusion_weight": 0.3,
-                             "text_bpr_weight": 0.5},
+    "lightgcn-contrastive": {
+        "backbone": {"name": "lightgcn", "num_layers": 2},
+        "objective": "contrastive",
+    },
+    "lightgcn-generative": {
+        "backbone": {"name": "lightgcn", "num_layers": 2},
+        "objective": "generative",
+        "mask_ratio": 0.2,
+    },
+    "mf-contrastive-fused": {
+        "backbone": {"name": "mf"},
+        "objective": "contrastive",
+        "fusion_weight": 0.3,
+        "text_bpr_weight": 0.5,
+    },
     "sgl-contrastive": {"backbone": {"name": "sgl"}, "objective": "contrastive"},
 }
 
@@ -34,14 +46,20 @@ def aligned_factory(request, monkeypatch, topic_views):
     def make(name, data, seed=0, **overrides):
         torch.manual_seed(seed)
         config = model_config_from_dict({"name": name, "embedding_dim": 16, **variant, **overrides})
-        return AlignedRecommender(data.n_users, data.n_items, config, data.train, data=data, text_views=topic_views)
+        return AlignedRecommender(
+            data.n_users, data.n_items, config, data.train, data=data, text_views=topic_views
+        )
 
     monkeypatch.setattr(suite, "make", make)
     return request.param
 
 
-_tests = {name: fn for name, fn in vars(suite.TestModelContract).items() if name.startswith("test_")}
-TestAlignedContract = pytest.mark.parametrize("name", ["aligned"])(type("TestAlignedContract", (), _tests))
+_tests = {
+    name: fn for name, fn in vars(suite.TestModelContract).items() if name.startswith("test_")
+}
+TestAlignedContract = pytest.mark.parametrize("name", ["aligned"])(
+    type("TestAlignedContract", (), _tests)
+)
 
 
 def test_the_suite_is_the_real_one():

@@ -1,4 +1,5 @@
 """The sentence encoder and its on-disk embedding cache."""
+
 import numpy as np
 import pytest
 
@@ -36,7 +37,9 @@ def test_cache_hits_make_no_encoder_call_and_changed_text_is_re_encoded(encoder,
     spy = Spy(encoder)
     cache = EmbeddingCache(tmp_path / "c.sqlite")
     first = encode_texts(spy, texts, cache)
-    assert spy.batches == [["A chef opens a restaurant.", "Rockets launch to Mars."]]  # duplicates encoded once
+    assert spy.batches == [
+        ["A chef opens a restaurant.", "Rockets launch to Mars."]
+    ]  # duplicates encoded once
     np.testing.assert_array_equal(first[0], first[2])
     cache.close()
 
@@ -58,7 +61,9 @@ def test_cache_is_keyed_by_model_id(encoder, tmp_path):
     cache = EmbeddingCache(tmp_path / "c.sqlite")
     cache.put_many("model-a", [text_hash("x")], np.ones((1, 4), np.float32))
     assert cache.get_many("model-b", [text_hash("x")]) == {}
-    np.testing.assert_array_equal(cache.get_many("model-a", [text_hash("x")])[text_hash("x")], np.ones(4, np.float32))
+    np.testing.assert_array_equal(
+        cache.get_many("model-a", [text_hash("x")])[text_hash("x")], np.ones(4, np.float32)
+    )
 
 
 def test_encoder_settings_are_part_of_the_model_id(encoder):

@@ -1,4 +1,5 @@
 """Alignment losses against hand-computed values."""
+
 import math
 
 import pytest
@@ -16,7 +17,9 @@ def test_info_nce_identical_orthogonal_views():
 def test_info_nce_uses_cosine_not_dot_product():
     anchor = torch.tensor([[3.0, 0.0], [0.0, 0.5]])
     positive = torch.tensor([[10.0, 0.0], [0.0, 2.0]])
-    assert info_nce(anchor, positive, 0.5).item() == pytest.approx(math.log(1 + math.exp(-2)), abs=1e-6)
+    assert info_nce(anchor, positive, 0.5).item() == pytest.approx(
+        math.log(1 + math.exp(-2)), abs=1e-6
+    )
 
 
 def test_info_nce_hand_checked_three_nodes():

@@ -1,4 +1,5 @@
 """text_ease: EASE with a text prior (alignment/linear.py) — closed form, limits, zero-shot items, train.py end to end."""
+
 import importlib.util
 import json
 import subprocess
@@ -10,7 +11,14 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from alignment.linear import TextEASE, TextEASEConfig, attribute_text, linear_item_texts, text_ease_weights, text_matrix
+from alignment.linear import (
+    TextEASE,
+    TextEASEConfig,
+    attribute_text,
+    linear_item_texts,
+    text_ease_weights,
+    text_matrix,
+)
 from graphrec.config import model_config_from_dict
 from graphrec.errors import ConfigError
 from graphrec.models import EASE, MODELS, available_models, build_model
@@ -24,7 +32,9 @@ def reference_weights(x, f, s, l2, c, beta):
     out = np.zeros((n, n))
     for j in range(n):
         others = [i for i in range(n) if i != j]
-        design = np.vstack([x[:, others], np.sqrt(beta) * f[:, others], np.sqrt(l2) * np.eye(n - 1)])
+        design = np.vstack(
+            [x[:, others], np.sqrt(beta) * f[:, others], np.sqrt(l2) * np.eye(n - 1)]
+        )
         target = np.concatenate([x[:, j], np.sqrt(beta) * f[:, j], np.sqrt(l2) * c * s[others, j]])
         out[others, j] = np.linalg.lstsq(design, target, rcond=None)[0]
     return out
@@ -40,7 +50,9 @@ def tiny(seed=0, users=30, items=9, dim=5):
     return x, f, s
 
 
-@pytest.mark.parametrize("l2, c, beta", [(3.0, 1.0, 0.0), (0.7, 2.5, 0.0), (5.0, 0.4, 2.0), (2.0, 0.0, 1.5)])
+@pytest.mark.parametrize(
+    "l2, c, beta", [(3.0, 1.0, 0.0), (0.7, 2.5, 0.0), (5.0, 0.4, 2.0), (2.0, 0.0, 1.5)]
+)
 def test_closed_form_equals_constrained_least_squares_per_column(l2, c, beta):
     x, f, s = tiny()
     gram = torch.from_numpy(x.T @ x + beta * f.T @ f)
@@ -84,8 +96,12 @@ def make(data, embeddings, train=None, **values):
 def test_text_weight_zero_is_ease_exactly(topics, topic_views):
     ours = make(topics, topic_views.item, l2=50.0, text_weight=0.0)
     # text_ease fits in float64; EASE's default (precision: auto) would take float32 here
-    ease = EASE(topics.n_users, topics.n_items, model_config_from_dict({"name": "ease", "l2": 50.0, "precision": "float64"}),
-                topics.train)
+    ease = EASE(
+        topics.n_users,
+        topics.n_items,
+        model_config_from_dict({"name": "ease", "l2": 50.0, "precision": "float64"}),
+        topics.train,
+    )
     ease.fit()
     assert torch.equal(ours.weights, ease.weights)
 
@@ -111,8 +127,15 @@ def test_zero_shot_item_is_scored_only_through_the_text_prior(topics, topic_view
     users = torch.arange(topics.n_users)
     plain = make(topics, topic_views.item, train=train, l2=20.0, text_weight=0.0).scorer()(users)
     assert torch.all(plain[:, item] == 0)
-    text = make(topics, topic_views.item, train=train, l2=20.0, text_weight=1.0, similarity="cosine",
-                neighbours=50).scorer()(users)
+    text = make(
+        topics,
+        topic_views.item,
+        train=train,
+        l2=20.0,
+        text_weight=1.0,
+        similarity="cosine",
+        neighbours=50,
+    ).scorer()(users)
     scores = text[:, item]
     assert torch.count_nonzero(scores) > 0.5 * topics.n_users
     user_topic = np.asarray(topics.meta["user_topic"])
@@ -121,22 +144,38 @@ def test_zero_shot_item_is_scored_only_through_the_text_prior(topics, topic_view
 
 
 def test_config_errors_and_needs_texts(topics):
-    for values, message in [({"l2": 0}, "l2 must be positive"), ({"neighbours": -1}, "neighbours"),
-                            ({"text_only": True, "text_weight": 0}, "text_only needs")]:
+    for values, message in [
+        ({"l2": 0}, "l2 must be positive"),
+        ({"neighbours": -1}, "neighbours"),
+        ({"text_only": True, "text_weight": 0}, "text_only needs"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             model_config_from_dict({"name": "text_ease", **values})
     with pytest.raises(ConfigError, match="needs the dataset's item texts"):
-        build_model(model_config_from_dict({"name": "text_ease"}), topics.n_users, topics.n_items, topics.train)
+        build_model(
+            model_config_from_dict({"name": "text_ease"}),
+            topics.n_users,
+            topics.n_items,
+            topics.train,
+        )
 
 
 def test_registered_through_the_entry_point_and_texts_with_attributes(topics):
     assert "text_ease" in available_models() and MODELS["text_ease"] is TextEASE
     assert isinstance(model_config_from_dict({"name": "text_ease"}), TextEASEConfig)
-    row = {"title": "Hard Start Kit", "brand": "Supco Inc.", "categories": "Industrial > Capacitors",
-           "description": "Boosts starting torque."}
-    assert attribute_text(row) == ("Hard Start Kit. Brand: Supco Inc. Categories: Industrial > Capacitors. "
-                                   "Boosts starting torque.")
-    assert linear_item_texts(topics, "catalogue+attributes") == linear_item_texts(topics, "catalogue")
+    row = {
+        "title": "Hard Start Kit",
+        "brand": "Supco Inc.",
+        "categories": "Industrial > Capacitors",
+        "description": "Boosts starting torque.",
+    }
+    assert attribute_text(row) == (
+        "Hard Start Kit. Brand: Supco Inc. Categories: Industrial > Capacitors. "
+        "Boosts starting torque."
+    )
+    assert linear_item_texts(topics, "catalogue+attributes") == linear_item_texts(
+        topics, "catalogue"
+    )
 
 
 # ---------------------------------------------------------------- the contract suite
@@ -146,16 +185,26 @@ suite = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(suite)
 
 
-@pytest.fixture(params=[{"similarity": "lae", "feature_weight": 0.5}, {"similarity": "cosine", "neighbours": 10},
-                        {"text_only": True}], ids=["lae-collective", "cosine-knn10", "text-only"])
+@pytest.fixture(
+    params=[
+        {"similarity": "lae", "feature_weight": 0.5},
+        {"similarity": "cosine", "neighbours": 10},
+        {"text_only": True},
+    ],
+    ids=["lae-collective", "cosine-knn10", "text-only"],
+)
 def text_ease_factory(request, monkeypatch, topic_views):
     def build(config, n_users, n_items, train, data=None):
         return TextEASE(n_users, n_items, config, train, item_embeddings=topic_views.item)
 
     def factory(name, data, seed=0, **overrides):
         torch.manual_seed(seed)
-        model = build(model_config_from_dict({"name": name, "l2": 20.0, **request.param, **overrides}),
-                      data.n_users, data.n_items, data.train)
+        model = build(
+            model_config_from_dict({"name": name, "l2": 20.0, **request.param, **overrides}),
+            data.n_users,
+            data.n_items,
+            data.train,
+        )
         model.fit()
         return model
 
@@ -164,9 +213,12 @@ def text_ease_factory(request, monkeypatch, topic_views):
     return request.param
 
 
-_closed = {name: fn for name, fn in vars(suite.TestClosedFormContract).items() if name.startswith("test_")}
+_closed = {
+    name: fn for name, fn in vars(suite.TestClosedFormContract).items() if name.startswith("test_")
+}
 TestTextEASEContract = pytest.mark.usefixtures("text_ease_factory")(
-    pytest.mark.parametrize("name", ["text_ease"])(type("TestTextEASEContract", (), _closed)))
+    pytest.mark.parametrize("name", ["text_ease"])(type("TestTextEASEContract", (), _closed))
+)
 
 
 def test_the_contract_suite_is_the_real_one():
@@ -179,12 +231,17 @@ def write_atomic(data, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for split in ("train", "valid", "test"):
         coo = getattr(data, split).tocoo()
-        lines = ["user_id:token\titem_id:token"] + [f"{data.user_ids[u]}\t{data.item_ids[i]}" for u, i in zip(coo.row, coo.col)]
+        lines = ["user_id:token\titem_id:token"] + [
+            f"{data.user_ids[u]}\t{data.item_ids[i]}" for u, i in zip(coo.row, coo.col)
+        ]
         (folder / f"{folder.name}.{split}.inter").write_text("\n".join(lines) + "\n")
     info = data.item_info
     columns = ["title", "year", "genres", "overview"]
     lines = ["item_id:token\t" + "\t".join(f"{c}:token" for c in columns)]
-    lines += [f"{raw}\t" + "\t".join(str(info.iloc[i][c]) for c in columns) for i, raw in enumerate(data.item_ids)]
+    lines += [
+        f"{raw}\t" + "\t".join(str(info.iloc[i][c]) for c in columns)
+        for i, raw in enumerate(data.item_ids)
+    ]
     (folder / f"{folder.name}.item").write_text("\n".join(lines) + "\n")
 
 
@@ -192,16 +249,37 @@ def test_train_py_end_to_end_beats_ease_on_topic_data(topics, tmp_path):
     folder = tmp_path / "topics"
     write_atomic(topics, folder)
     results = {}
-    for name, model in {"text": "  name: text_ease\n  l2: 20.0\n  text_weight: 1.0\n  similarity: cosine\n  neighbours: 50\n"
-                                f"  cache_dir: {tmp_path / 'cache'}\n",
-                        "ease": "  name: ease\n  l2: 20.0\n"}.items():
+    for name, model in {
+        "text": "  name: text_ease\n  l2: 20.0\n  text_weight: 1.0\n  similarity: cosine\n  neighbours: 50\n"
+        f"  cache_dir: {tmp_path / 'cache'}\n",
+        "ease": "  name: ease\n  l2: 20.0\n",
+    }.items():
         config = tmp_path / f"{name}.yaml"
-        config.write_text(f"data:\n  dataset: {folder}\nmodel:\n{model}train:\n  num_threads: 1\n  progress: false\n"
-                          "eval:\n  ks: [10, 20]\n  mask_valid_at_test: true\n")
-        subprocess.run([sys.executable, str(REPO / "train.py"), "--config", str(config), "--out-dir", str(tmp_path / "runs"),
-                        "--name", name, "--quiet"], check=True, cwd=tmp_path, capture_output=True, text=True)
+        config.write_text(
+            f"data:\n  dataset: {folder}\nmodel:\n{model}train:\n  num_threads: 1\n  progress: false\n"
+            "eval:\n  ks: [10, 20]\n  mask_valid_at_test: true\n"
+        )
+        subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "train.py"),
+                "--config",
+                str(config),
+                "--out-dir",
+                str(tmp_path / "runs"),
+                "--name",
+                name,
+                "--quiet",
+            ],
+            check=True,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+        )
         run = tmp_path / "runs" / name
-        assert (run / "per_user" / "test.npz").exists() and (run / "checkpoints" / "best.pt").exists()
+        assert (run / "per_user" / "test.npz").exists() and (
+            run / "checkpoints" / "best.pt"
+        ).exists()
         results[name] = json.loads((run / "results.json").read_text())
     assert results["text"]["best_epoch"] == 1
     # users keep to one topic and texts name the topic: the text prior must help on this data

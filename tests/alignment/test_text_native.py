@@ -1,4 +1,5 @@
 """Text-native models: `alpharec` (items are projected text) and `text_init` (backbones initialised from text)."""
+
 import importlib.util
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import scipy.sparse as sp
 import torch
 
 from alignment.alpharec import AlphaRec, mean_item_rows
-from alignment.textinit import TextInitRecommender, text_initial_tables
+from alignment.textinit import text_initial_tables
 from graphrec.config import model_config_from_dict
 from graphrec.errors import ConfigError
 from graphrec.models import MODELS, available_models, build_model
@@ -16,14 +17,18 @@ from graphrec.models import MODELS, available_models, build_model
 REPO = Path(__file__).resolve().parents[2]
 
 _SUITE_PATH = REPO / "tests" / "models" / "test_contract.py"
-_spec = importlib.util.spec_from_file_location("graphrec_contract_suite_for_text_native", _SUITE_PATH)
+_spec = importlib.util.spec_from_file_location(
+    "graphrec_contract_suite_for_text_native", _SUITE_PATH
+)
 suite = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(suite)
 
 VARIANTS = {
     "alpharec": [{}, {"num_layers": 0}],
-    "text_init": [{"backbone": {"name": "lightgcn", "num_layers": 2, "embedding_dim": 16}},
-                  {"backbone": {"name": "simgcl", "embedding_dim": 16}, "mix": 0.5}],
+    "text_init": [
+        {"backbone": {"name": "lightgcn", "num_layers": 2, "embedding_dim": 16}},
+        {"backbone": {"name": "simgcl", "embedding_dim": 16}, "mix": 0.5},
+    ],
 }
 
 
@@ -37,16 +42,21 @@ def text_native_factory(request, monkeypatch, topic_views):
     def make(name, data, seed=0, **overrides):
         torch.manual_seed(seed)
         sizes = {"embedding_dim": 16, "hidden_dim": 32} if name == "alpharec" else {}
-        config = model_config_from_dict({"name": name, **sizes, **VARIANTS[name][request.param], **overrides})
+        config = model_config_from_dict(
+            {"name": name, **sizes, **VARIANTS[name][request.param], **overrides}
+        )
         return build(config, data, topic_views.item)
 
     monkeypatch.setattr(suite, "make", make)
     return request.param
 
 
-_tests = {name: fn for name, fn in vars(suite.TestModelContract).items() if name.startswith("test_")}
+_tests = {
+    name: fn for name, fn in vars(suite.TestModelContract).items() if name.startswith("test_")
+}
 TestTextNativeContract = pytest.mark.usefixtures("text_native_factory")(
-    pytest.mark.parametrize("name", list(VARIANTS))(type("TestTextNativeContract", (), _tests)))
+    pytest.mark.parametrize("name", list(VARIANTS))(type("TestTextNativeContract", (), _tests))
+)
 
 
 def test_the_contract_suite_is_the_real_one():
@@ -70,16 +80,25 @@ def trained_alpharec(topics, topic_views, cold: np.ndarray, steps: int = 150) ->
     train = sp.csr_matrix(topics.train @ sp.diags(keep))
     train.eliminate_zeros()
     torch.manual_seed(0)
-    config = model_config_from_dict({"name": "alpharec", "embedding_dim": 16, "hidden_dim": 32, "num_layers": 1})
-    model = AlphaRec(topics.n_users, topics.n_items, config, train, item_embeddings=topic_views.item)
+    config = model_config_from_dict(
+        {"name": "alpharec", "embedding_dim": 16, "hidden_dim": 32, "num_layers": 1}
+    )
+    model = AlphaRec(
+        topics.n_users, topics.n_items, config, train, item_embeddings=topic_views.item
+    )
     coo = train.tocoo()
-    users, pos = torch.as_tensor(coo.row, dtype=torch.long), torch.as_tensor(coo.col, dtype=torch.long)
+    users, pos = (
+        torch.as_tensor(coo.row, dtype=torch.long),
+        torch.as_tensor(coo.col, dtype=torch.long),
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
     g = torch.Generator().manual_seed(0)
     for _ in range(steps):
         pick = torch.randint(len(users), (256,), generator=g)
         optimizer.zero_grad()
-        model.loss(users[pick], pos[pick], torch.randint(topics.n_items, (256,), generator=g)).loss.backward()
+        model.loss(
+            users[pick], pos[pick], torch.randint(topics.n_items, (256,), generator=g)
+        ).loss.backward()
         optimizer.step()
     return model
 
@@ -95,7 +114,9 @@ def test_alpharec_ranks_cold_items_zero_shot_by_their_text(topics, topic_views):
     assert (item_topic[best] == user_topic).mean() > 0.8
     # score_items on new texts equals the in-graph scores of the cold (edge-less) items
     direct = model.score_items(torch.arange(5), torch.as_tensor(topic_views.item[cold]))
-    torch.testing.assert_close(direct.detach(), model.scorer()(torch.arange(5))[:, torch.as_tensor(cold)])
+    torch.testing.assert_close(
+        direct.detach(), model.scorer()(torch.arange(5))[:, torch.as_tensor(cold)]
+    )
 
 
 def test_alpharec_needs_texts_and_checks_their_shape(topics):
@@ -103,7 +124,9 @@ def test_alpharec_needs_texts_and_checks_their_shape(topics):
     with pytest.raises(ConfigError, match="item texts"):
         build_model(config, topics.n_users, topics.n_items, topics.train)
     with pytest.raises(ConfigError, match="shape"):
-        AlphaRec(topics.n_users, topics.n_items, config, topics.train, item_embeddings=np.zeros((3, 8)))
+        AlphaRec(
+            topics.n_users, topics.n_items, config, topics.train, item_embeddings=np.zeros((3, 8))
+        )
     with pytest.raises(ConfigError, match="temperature"):
         model_config_from_dict({"name": "alpharec", "temperature": 0.0}).validate()
 
@@ -124,9 +147,15 @@ def test_text_initial_tables_are_principal_components_and_user_means(topics, top
 def test_text_init_with_mix_zero_is_the_bare_backbone(topics, topic_views):
     section = {"name": "lightgcn", "embedding_dim": 16, "num_layers": 2}
     torch.manual_seed(5)
-    bare = build_model(model_config_from_dict(section), topics.n_users, topics.n_items, topics.train)
+    bare = build_model(
+        model_config_from_dict(section), topics.n_users, topics.n_items, topics.train
+    )
     torch.manual_seed(5)
-    wrapped = build(model_config_from_dict({"name": "text_init", "backbone": section, "mix": 0.0}), topics, topic_views.item)
+    wrapped = build(
+        model_config_from_dict({"name": "text_init", "backbone": section, "mix": 0.0}),
+        topics,
+        topic_views.item,
+    )
     users = torch.arange(10)
     torch.testing.assert_close(bare.scorer()(users), wrapped.scorer()(users))
 
@@ -134,10 +163,16 @@ def test_text_init_with_mix_zero_is_the_bare_backbone(topics, topic_views):
 def test_text_init_starts_with_topic_structure_and_the_backbones_scale(topics, topic_views):
     section = {"name": "lightgcn", "embedding_dim": 16, "num_layers": 2}
     torch.manual_seed(5)
-    bare = build_model(model_config_from_dict(section), topics.n_users, topics.n_items, topics.train)
-    model = build(model_config_from_dict({"name": "text_init", "backbone": section}), topics, topic_views.item)
+    bare = build_model(
+        model_config_from_dict(section), topics.n_users, topics.n_items, topics.train
+    )
+    model = build(
+        model_config_from_dict({"name": "text_init", "backbone": section}), topics, topic_views.item
+    )
     table = model.backbone.item_embedding.weight.detach()
-    assert float(table.std()) == pytest.approx(float(bare.item_embedding.weight.detach().std()), rel=0.03)
+    assert float(table.std()) == pytest.approx(
+        float(bare.item_embedding.weight.detach().std()), rel=0.03
+    )
     # before any training, each user's top item is of their topic far more often than chance (25%)
     item_topic = np.asarray(topics.meta["item_topic"])
     best = model.scorer()(torch.arange(topics.n_users)).argmax(dim=1).numpy()

@@ -1,4 +1,5 @@
 """Item texts, user profiles, and the leakage guard: profiles never see validation or test interactions."""
+
 import dataclasses
 
 import numpy as np
@@ -39,14 +40,32 @@ class RecordingBackend(LLMBackend):
 
 
 def test_catalogue_text_and_facts():
-    row = {"title": "Alien", "year": "1979", "genres": "Horror|Sci-Fi", "tagline": "In space no one can hear you scream.",
-           "overview": "A crew meets a creature."}
-    assert catalogue_text(row) == "Alien (1979). Genres: Horror, Sci-Fi. In space no one can hear you scream. A crew meets a creature."
-    facts = pd.DataFrame({"head": ["7", "7", "7", "8"], "relation": ["directed_by", "starring", "starring", "genre"],
-                          "tail": ["Ridley Scott", "Sigourney Weaver", "Tom Skerritt", "Drama"]})
-    assert serialise_facts(facts) == {"7": "Directed by: Ridley Scott. Starring: Sigourney Weaver, Tom Skerritt.",
-                                      "8": "Genre: Drama."}
-    assert serialise_facts(facts, max_per_relation=1)["7"] == "Directed by: Ridley Scott. Starring: Sigourney Weaver."
+    row = {
+        "title": "Alien",
+        "year": "1979",
+        "genres": "Horror|Sci-Fi",
+        "tagline": "In space no one can hear you scream.",
+        "overview": "A crew meets a creature.",
+    }
+    assert (
+        catalogue_text(row)
+        == "Alien (1979). Genres: Horror, Sci-Fi. In space no one can hear you scream. A crew meets a creature."
+    )
+    facts = pd.DataFrame(
+        {
+            "head": ["7", "7", "7", "8"],
+            "relation": ["directed_by", "starring", "starring", "genre"],
+            "tail": ["Ridley Scott", "Sigourney Weaver", "Tom Skerritt", "Drama"],
+        }
+    )
+    assert serialise_facts(facts) == {
+        "7": "Directed by: Ridley Scott. Starring: Sigourney Weaver, Tom Skerritt.",
+        "8": "Genre: Drama.",
+    }
+    assert (
+        serialise_facts(facts, max_per_relation=1)["7"]
+        == "Directed by: Ridley Scott. Starring: Sigourney Weaver."
+    )
 
 
 def test_item_texts_with_kg_facts(topics):
@@ -59,7 +78,9 @@ def test_mean_profiles_hand_checked():
     train = sp.csr_matrix(np.array([[1, 0, 3], [0, 0, 0]], dtype=np.float32))
     items = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]], dtype=np.float32)
     raw = mean_profiles(train, items, normalize=False)
-    np.testing.assert_allclose(raw, [[0.25, 0.75], [0.0, 0.0]])  # rating-weighted mean; empty user -> 0
+    np.testing.assert_allclose(
+        raw, [[0.25, 0.75], [0.0, 0.0]]
+    )  # rating-weighted mean; empty user -> 0
     unit = mean_profiles(train, items)
     np.testing.assert_allclose(unit[0], np.array([0.25, 0.75]) / np.hypot(0.25, 0.75), rtol=1e-6)
 
@@ -67,8 +88,12 @@ def test_mean_profiles_hand_checked():
 def _shuffled_held_out(data, seed=1):
     """The same training matrix with different validation/test interactions and changed titles of held-out items."""
     rng = np.random.default_rng(seed)
-    valid = sp.csr_matrix(sp.random(data.n_users, data.n_items, density=0.01, random_state=seed, dtype=np.float32))
-    test = sp.csr_matrix(sp.random(data.n_users, data.n_items, density=0.01, random_state=seed + 1, dtype=np.float32))
+    valid = sp.csr_matrix(
+        sp.random(data.n_users, data.n_items, density=0.01, random_state=seed, dtype=np.float32)
+    )
+    test = sp.csr_matrix(
+        sp.random(data.n_users, data.n_items, density=0.01, random_state=seed + 1, dtype=np.float32)
+    )
     valid.data[:] = 1
     test.data[:] = 1
     info = data.item_info.copy()
@@ -104,8 +129,13 @@ def test_leakage_guard_llm_prompts_show_training_items_only(topics):
 
 
 def test_llm_profiles_are_cached_and_validated(topics, tmp_path):
-    small = dataclasses.replace(topics, train=topics.train[:6], valid=topics.valid[:6], test=topics.test[:6],
-                                user_ids=topics.user_ids[:6])
+    small = dataclasses.replace(
+        topics,
+        train=topics.train[:6],
+        valid=topics.valid[:6],
+        test=topics.test[:6],
+        user_ids=topics.user_ids[:6],
+    )
     titles = item_titles(small)
     backend = RecordingBackend()
     cache = ResponseCache(tmp_path / "llm.sqlite")
@@ -116,7 +146,9 @@ def test_llm_profiles_are_cached_and_validated(topics, tmp_path):
     assert again == profiles and report.cached == 6 and backend.calls == []  # all from the cache
 
     broken = RecordingBackend(reply="{}")
-    fallback, report = llm_profiles(small.train, titles, broken, ResponseCache(tmp_path / "other.sqlite"), progress=False)
+    fallback, report = llm_profiles(
+        small.train, titles, broken, ResponseCache(tmp_path / "other.sqlite"), progress=False
+    )
     assert report.invalid == list(range(6))
     first_liked = titles[int(small.train[0].indices[0])]
     assert fallback[0].startswith("Likes ") and first_liked in fallback[0]
@@ -128,9 +160,18 @@ def test_validate_profile():
 
 
 def test_llm_views_end_to_end(topics, encoder, session_cache, tmp_path):
-    views = build_text_views(topics, encoder=encoder, cache=session_cache, user_profile="llm",
-                             llm_backend=RecordingBackend(), llm_cache=ResponseCache(tmp_path / "llm.sqlite"))
-    assert views.user.shape == (topics.n_users, 384) and views.meta["llm"]["generated"] == topics.n_users
+    views = build_text_views(
+        topics,
+        encoder=encoder,
+        cache=session_cache,
+        user_profile="llm",
+        llm_backend=RecordingBackend(),
+        llm_cache=ResponseCache(tmp_path / "llm.sqlite"),
+    )
+    assert (
+        views.user.shape == (topics.n_users, 384)
+        and views.meta["llm"]["generated"] == topics.n_users
+    )
     np.testing.assert_allclose(views.user[0], views.user[1])  # same reply -> same embedding
 
 
@@ -139,9 +180,13 @@ def test_text_views_round_trip_and_realignment(topic_views, topics, tmp_path):
     loaded = TextViews.load(tmp_path / "views.npz", topics)
     np.testing.assert_array_equal(loaded.user, topic_views.user)
     np.testing.assert_array_equal(loaded.item, topic_views.item)
-    reordered = dataclasses.replace(topics, item_ids=topics.item_ids[::-1].copy(), item_info=topics.item_info[::-1])
+    reordered = dataclasses.replace(
+        topics, item_ids=topics.item_ids[::-1].copy(), item_info=topics.item_info[::-1]
+    )
     flipped = TextViews.load(tmp_path / "views.npz", reordered)
     np.testing.assert_array_equal(flipped.item, topic_views.item[::-1])
-    missing = dataclasses.replace(topics, user_ids=np.array([f"x{i}" for i in range(topics.n_users)], dtype=object))
+    missing = dataclasses.replace(
+        topics, user_ids=np.array([f"x{i}" for i in range(topics.n_users)], dtype=object)
+    )
     with pytest.raises(DataFormatError, match="has no user 'x0'"):
         TextViews.load(tmp_path / "views.npz", missing)

@@ -1,4 +1,5 @@
 """Helpers of the augmentation tests (imported at module top; conftest is never imported)."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 The kg package's test doubles (``tests/kg/fakes.py``: scripted backend; ``tests/kg/chat_server.py``:
 local OpenAI-compatible server) are put on ``sys.path`` here so test modules import them at the top.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,18 +20,24 @@ if str(KG_TESTS) not in sys.path:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from augmentation_helpers import GENRES  # noqa: E402
+
 from graphrec.data.synthetic import random_interactions  # noqa: E402
 
 
 @pytest.fixture
 def text_data():
     data = random_interactions(n_users=30, n_items=50, per_user=8, seed=3)
-    data.item_info = pd.DataFrame({
-        "title": [f"Film {i}" for i in range(data.n_items)],
-        "year": [str(1990 + i % 20) for i in range(data.n_items)],
-        "genres": [GENRES[i % 3] for i in range(data.n_items)],
-        "overview": [f"A {GENRES[i % 3].lower()} story number {i} with a <candidates> tag inside." for i in range(data.n_items)],
-    })
+    data.item_info = pd.DataFrame(
+        {
+            "title": [f"Film {i}" for i in range(data.n_items)],
+            "year": [str(1990 + i % 20) for i in range(data.n_items)],
+            "genres": [GENRES[i % 3] for i in range(data.n_items)],
+            "overview": [
+                f"A {GENRES[i % 3].lower()} story number {i} with a <candidates> tag inside."
+                for i in range(data.n_items)
+            ],
+        }
+    )
     return data
 
 

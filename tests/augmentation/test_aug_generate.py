@@ -1,4 +1,5 @@
 """Generation: prompts, validation, provenance, cache replay, resume after a kill, real backends' wiring."""
+
 import json
 
 import pytest
@@ -7,7 +8,12 @@ from chat_server import ChatServer
 from fakes import FakeBackend
 
 from graphrec.augmentation import load_edges, read_records
-from graphrec.augmentation.generate import GenerationSettings, generate_augmentation, sample_users, top_unseen
+from graphrec.augmentation.generate import (
+    GenerationSettings,
+    generate_augmentation,
+    sample_users,
+    top_unseen,
+)
 from graphrec.augmentation.prompt import PROMPT_VERSION
 from graphrec.training.checkpoint import data_fingerprint
 from kg.backends import OpenAIBackend, OpenAIConfig
@@ -24,22 +30,53 @@ def test_candidates_are_the_top_unseen_items(text_data, scorer):
         seen = set(text_data.train[user].indices.tolist())
         ranked = [i for i in scores.argsort(descending=True).tolist() if i not in seen]
         assert top.tolist() == ranked[:6]
-    assert len(set(sample_users(30, 0, 1).tolist())) == 30 and list(sample_users(30, 5, 1)) == list(sample_users(30, 5, 1))
+    assert len(set(sample_users(30, 0, 1).tolist())) == 30 and list(sample_users(30, 5, 1)) == list(
+        sample_users(30, 5, 1)
+    )
 
 
 def test_generation_writes_valid_triplets_with_provenance(text_data, scorer, tmp_path):
     backend = FakeBackend(replies=comedy_fan)
-    report = generate_augmentation(text_data, scorer, backend, tmp_path / "edges.jsonl", SETTINGS, progress=False,
-                                   base_run={"path": "runs/x", "checkpoint_sha256": "abc"})
-    assert report.users == 12 and report.edges == 12 and report.llm_calls == 12 and len(backend.calls) == 12
+    report = generate_augmentation(
+        text_data,
+        scorer,
+        backend,
+        tmp_path / "edges.jsonl",
+        SETTINGS,
+        progress=False,
+        base_run={"path": "runs/x", "checkpoint_sha256": "abc"},
+    )
+    assert (
+        report.users == 12
+        and report.edges == 12
+        and report.llm_calls == 12
+        and len(backend.calls) == 12
+    )
     header, records = read_records(tmp_path / "edges.jsonl")
     assert header["prompt_version"] == PROMPT_VERSION and header["backend"]["model"] == "fake-1"
-    assert header["data_fingerprint"] == data_fingerprint(text_data) and header["base_run"]["path"] == "runs/x"
+    assert (
+        header["data_fingerprint"] == data_fingerprint(text_data)
+        and header["base_run"]["path"] == "runs/x"
+    )
     assert header["counts"]["edges"] == 12 and header["settings"]["candidates"] == 6
     genres = text_data.item_info["genres"]
     for _, edge in records:
-        assert {"user", "pos", "neg", "candidates", "backend", "prompt_version", "time", "cache_key", "response"} <= set(edge)
-        assert edge["pos"] in edge["candidates"] and edge["neg"] in edge["candidates"] and edge["pos"] != edge["neg"]
+        assert {
+            "user",
+            "pos",
+            "neg",
+            "candidates",
+            "backend",
+            "prompt_version",
+            "time",
+            "cache_key",
+            "response",
+        } <= set(edge)
+        assert (
+            edge["pos"] in edge["candidates"]
+            and edge["neg"] in edge["candidates"]
+            and edge["pos"] != edge["neg"]
+        )
         user = text_data.user_index([edge["user"]])[0]
         pos, neg = text_data.item_index([edge["pos"], edge["neg"]])
         assert text_data.train[user, pos] == 0 and text_data.train[user, neg] == 0
@@ -53,26 +90,45 @@ def test_generation_writes_valid_triplets_with_provenance(text_data, scorer, tmp
 def test_prompt_holds_training_history_and_defused_text(text_data, scorer, tmp_path):
     backend = FakeBackend(replies=comedy_fan)
     settings = GenerationSettings(users=3, candidates=6, history=4, description_chars=200, seed=1)
-    generate_augmentation(text_data, scorer, backend, tmp_path / "e.jsonl", settings, progress=False)
+    generate_augmentation(
+        text_data, scorer, backend, tmp_path / "e.jsonl", settings, progress=False
+    )
     messages = backend.calls[0]
     assert messages[0]["role"] == "system" and messages[-1]["role"] == "user"
     body = messages[-1]["content"]
-    assert body.count("<candidates>") == 1 and "(candidates)" in body  # the overview's tag is defused
+    assert (
+        body.count("<candidates>") == 1 and "(candidates)" in body
+    )  # the overview's tag is defused
     assert len(candidate_lines(messages)) == 6
     history = body.split("<history>")[1].split("</history>")[0].strip().splitlines()
     assert len(history) == 4
 
 
 def test_rejections_are_counted_by_reason(text_data, scorer, tmp_path):
-    replies = iter(['{"like": 1, "dislike": 1}', "no idea", '{"like": 99, "dislike": 2}', '{"like": 2}'] + [""] * 2)
+    replies = iter(
+        ['{"like": 1, "dislike": 1}', "no idea", '{"like": 99, "dislike": 2}', '{"like": 2}']
+        + [""] * 2
+    )
 
     def flaky(messages):
         return next(replies, '{"like": 1, "dislike": 2}')
 
-    report = generate_augmentation(text_data, scorer, FakeBackend(replies=flaky), tmp_path / "e.jsonl", SETTINGS,
-                                   progress=False)
-    assert report.rejected == {"empty": 2, "no_answer": 1, "missing_like": 0, "missing_dislike": 1,
-                               "not_a_candidate": 1, "same_item": 1}
+    report = generate_augmentation(
+        text_data,
+        scorer,
+        FakeBackend(replies=flaky),
+        tmp_path / "e.jsonl",
+        SETTINGS,
+        progress=False,
+    )
+    assert report.rejected == {
+        "empty": 2,
+        "no_answer": 1,
+        "missing_like": 0,
+        "missing_dislike": 1,
+        "not_a_candidate": 1,
+        "same_item": 1,
+    }
     assert report.edges == 12 - 6
     header, records = read_records(tmp_path / "e.jsonl")
     assert header["counts"]["rejected"]["empty"] == 2 and len(records) == 6
@@ -80,13 +136,30 @@ def test_rejections_are_counted_by_reason(text_data, scorer, tmp_path):
 
 def test_cache_replay_makes_no_llm_call(text_data, scorer, tmp_path):
     cache = tmp_path / "cache.sqlite"
-    first = generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), tmp_path / "a.jsonl", SETTINGS,
-                                  cache=cache, progress=False)
-    again = FakeBackend(replies=lambda m: pytest.fail("the LLM must not be called on a cache replay"))
-    second = generate_augmentation(text_data, scorer, again, tmp_path / "b.jsonl", SETTINGS, cache=cache,
-                                   progress=False)
-    assert first.llm_calls == 12 and second.llm_calls == 0 and second.cache_hits == 12 and again.calls == []
-    strip = lambda path: [(e["user"], e["pos"], e["neg"], e["candidates"]) for _, e in read_records(path)[1]]  # noqa: E731
+    first = generate_augmentation(
+        text_data,
+        scorer,
+        FakeBackend(replies=comedy_fan),
+        tmp_path / "a.jsonl",
+        SETTINGS,
+        cache=cache,
+        progress=False,
+    )
+    again = FakeBackend(
+        replies=lambda m: pytest.fail("the LLM must not be called on a cache replay")
+    )
+    second = generate_augmentation(
+        text_data, scorer, again, tmp_path / "b.jsonl", SETTINGS, cache=cache, progress=False
+    )
+    assert (
+        first.llm_calls == 12
+        and second.llm_calls == 0
+        and second.cache_hits == 12
+        and again.calls == []
+    )
+    strip = lambda path: [
+        (e["user"], e["pos"], e["neg"], e["candidates"]) for _, e in read_records(path)[1]
+    ]  # noqa: E731
     assert strip(tmp_path / "a.jsonl") == strip(tmp_path / "b.jsonl")
 
 
@@ -101,16 +174,28 @@ def test_killed_run_resumes_without_losing_or_redoing_work(text_data, scorer, tm
 
     out = tmp_path / "edges.jsonl"
     with pytest.raises(BackendUnavailable):
-        generate_augmentation(text_data, scorer, FakeBackend(replies=dies_after_five, max_batch=1), out, SETTINGS,
-                              progress=False)
+        generate_augmentation(
+            text_data,
+            scorer,
+            FakeBackend(replies=dies_after_five, max_batch=1),
+            out,
+            SETTINGS,
+            progress=False,
+        )
     assert not out.exists()  # the edge file is written only when every user is answered
     healthy = FakeBackend(replies=comedy_fan)
     report = generate_augmentation(text_data, scorer, healthy, out, SETTINGS, progress=False)
     assert report.resumed_users == 5 and len(healthy.calls) == 7 and report.edges == 12
     users = [e["user"] for _, e in read_records(out)[1]]
     assert len(users) == len(set(users)) == 12
-    reference = generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), tmp_path / "ref.jsonl",
-                                      SETTINGS, progress=False)
+    reference = generate_augmentation(
+        text_data,
+        scorer,
+        FakeBackend(replies=comedy_fan),
+        tmp_path / "ref.jsonl",
+        SETTINGS,
+        progress=False,
+    )
     strip = lambda path: [(e["user"], e["pos"], e["neg"]) for _, e in read_records(path)[1]]  # noqa: E731
     assert reference.edges == 12 and strip(out) == strip(tmp_path / "ref.jsonl")
 
@@ -119,18 +204,31 @@ def test_resuming_with_other_settings_is_refused(text_data, scorer, tmp_path):
     from kg.errors import JournalError
 
     out = tmp_path / "edges.jsonl"
-    generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), out, SETTINGS, progress=False)
+    generate_augmentation(
+        text_data, scorer, FakeBackend(replies=comedy_fan), out, SETTINGS, progress=False
+    )
     other = GenerationSettings(users=12, candidates=5, history=4, seed=1)
     with pytest.raises(JournalError, match="different settings"):
-        generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), out, other, progress=False)
+        generate_augmentation(
+            text_data, scorer, FakeBackend(replies=comedy_fan), out, other, progress=False
+        )
 
 
 def test_openai_compatible_server_end_to_end(text_data, scorer, tmp_path):
     with ChatServer(responder=comedy_fan) as server:
         server.plan = ["429", "ok", "500"]  # retried by the backend
-        backend = OpenAIBackend(OpenAIConfig(base_url=server.base_url, model="local-test", concurrency=2,
-                                             backoff_base_s=0.01, backoff_max_s=0.05))
-        report = generate_augmentation(text_data, scorer, backend, tmp_path / "e.jsonl", SETTINGS, progress=False)
+        backend = OpenAIBackend(
+            OpenAIConfig(
+                base_url=server.base_url,
+                model="local-test",
+                concurrency=2,
+                backoff_base_s=0.01,
+                backoff_max_s=0.05,
+            )
+        )
+        report = generate_augmentation(
+            text_data, scorer, backend, tmp_path / "e.jsonl", SETTINGS, progress=False
+        )
         backend.close()
     assert report.edges == 12 and report.failed == 0
     header, records = read_records(tmp_path / "e.jsonl")
@@ -143,7 +241,9 @@ def test_openai_compatible_server_end_to_end(text_data, scorer, tmp_path):
 def test_a_larger_sample_extends_a_finished_run(text_data, scorer, tmp_path):
     out = tmp_path / "edges.jsonl"
     small = GenerationSettings(users=6, candidates=6, history=4, description_chars=40, seed=1)
-    generate_augmentation(text_data, scorer, FakeBackend(replies=comedy_fan), out, small, progress=False)
+    generate_augmentation(
+        text_data, scorer, FakeBackend(replies=comedy_fan), out, small, progress=False
+    )
     backend = FakeBackend(replies=comedy_fan)
     report = generate_augmentation(text_data, scorer, backend, out, SETTINGS, progress=False)
     assert report.resumed_users == 6 and len(backend.calls) == 6 and report.edges == 12

@@ -1,4 +1,5 @@
 """Fixtures for the data-layer tests; helpers live in data_helpers.py."""
+
 from __future__ import annotations
 
 import pandas as pd

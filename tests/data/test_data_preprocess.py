@@ -1,4 +1,5 @@
 """Preprocessing: thresholds, duplicates and iterative k-core, with exact counts."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -28,17 +29,25 @@ def test_threshold_without_rating_column_is_clear():
 @pytest.mark.parametrize(
     "keep, expected, removed",
     [
-        ("first", [("u", "a", 2.0), ("v", "a", 5.0)], 2),  # earliest by timestamp, not by file order
+        (
+            "first",
+            [("u", "a", 2.0), ("v", "a", 5.0)],
+            2,
+        ),  # earliest by timestamp, not by file order
         ("last", [("u", "a", 4.0), ("v", "a", 5.0)], 2),
         ("drop", [("v", "a", 5.0)], 3),
         ("keep", [("u", "a", 1.0), ("u", "a", 2.0), ("u", "a", 4.0), ("v", "a", 5.0)], 0),
     ],
 )
 def test_duplicates_by_time(keep, expected, removed):
-    df = frame_of([("u", "a", 1.0, 20), ("u", "a", 2.0, 10), ("u", "a", 4.0, 30), ("v", "a", 5.0, 5)])
+    df = frame_of(
+        [("u", "a", 1.0, 20), ("u", "a", 2.0, 10), ("u", "a", 4.0, 30), ("v", "a", 5.0, 5)]
+    )
     kept, n = deduplicate(df, keep)
     assert n == removed
-    assert sorted(kept[["user_id", "item_id", "rating"]].itertuples(index=False, name=None)) == sorted(expected)
+    assert sorted(
+        kept[["user_id", "item_id", "rating"]].itertuples(index=False, name=None)
+    ) == sorted(expected)
 
 
 def test_dedup_before_threshold_uses_kept_rating():
@@ -52,10 +61,24 @@ def test_dedup_before_threshold_uses_kept_rating():
 def test_k_core_needs_several_rounds():
     # Round 1 removes user t and item q (1 interaction each); that leaves item z
     # with 1 (round 2), which leaves user w with 1 (round 3).
-    rows = [("u", "x"), ("v", "x"), ("u", "y"), ("w", "y"), ("w", "z"), ("t", "z"), ("v", "y"), ("u", "q")]
+    rows = [
+        ("u", "x"),
+        ("v", "x"),
+        ("u", "y"),
+        ("w", "y"),
+        ("w", "z"),
+        ("t", "z"),
+        ("v", "y"),
+        ("u", "q"),
+    ]
     df = frame_of(rows, ("user_id", "item_id"))
     out, stats = k_core_filter(df, 2, 2)
-    assert sorted(map(tuple, out.to_numpy().tolist())) == [("u", "x"), ("u", "y"), ("v", "x"), ("v", "y")]
+    assert sorted(map(tuple, out.to_numpy().tolist())) == [
+        ("u", "x"),
+        ("u", "y"),
+        ("v", "x"),
+        ("v", "y"),
+    ]
     assert stats == {"rounds": 3, "users_removed": 2, "items_removed": 2, "interactions_removed": 4}
 
 
@@ -78,9 +101,13 @@ def reference_k_core(df, ku, ki):
 def test_k_core_matches_reference(seed, ku, ki):
     df = synthetic(n_users=60, n_items=80, per_user=(1, 25), seed=seed)
     out, stats = k_core_filter(df, ku, ki)
-    assert set(map(tuple, out[["user_id", "item_id"]].to_numpy().tolist())) == reference_k_core(df, ku, ki)
+    assert set(map(tuple, out[["user_id", "item_id"]].to_numpy().tolist())) == reference_k_core(
+        df, ku, ki
+    )
     if len(out):
-        assert out["user_id"].value_counts().min() >= ku and out["item_id"].value_counts().min() >= ki
+        assert (
+            out["user_id"].value_counts().min() >= ku and out["item_id"].value_counts().min() >= ki
+        )
     assert stats["interactions_removed"] == len(df) - len(out)
     assert stats["users_removed"] == df["user_id"].nunique() - out["user_id"].nunique()
 

@@ -1,4 +1,5 @@
 """Readers: RecBole atomic files, generic CSV/TSV, and every bad-input error."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,11 +39,19 @@ def test_typed_header_types_and_names(tmp_path):
     frame = read_atomic_file(path, required=("item_id",))
     assert list(frame.columns) == ["item_id", "title", "year", "emb", "code"]
     assert frame.attrs["field_types"] == {
-        "item_id": "token", "title": "token_seq", "year": "float", "emb": "float_seq", "code": "token"
+        "item_id": "token",
+        "title": "token_seq",
+        "year": "float",
+        "emb": "float_seq",
+        "code": "token",
     }
     assert frame["item_id"].tolist() == ["007", "12"]  # ids stay strings
     assert frame["title"].tolist() == [["Toy", "Story"], []]
-    assert frame["year"].dtype == np.float64 and frame["year"].iloc[0] == 1995.0 and np.isnan(frame["year"].iloc[1])
+    assert (
+        frame["year"].dtype == np.float64
+        and frame["year"].iloc[0] == 1995.0
+        and np.isnan(frame["year"].iloc[1])
+    )
     assert frame["emb"].tolist() == [[0.5, 1.0, -2000.0], []]
     assert frame["code"].tolist() == ["NA", "null"]  # tokens, not missing values
 
@@ -99,7 +108,14 @@ def test_directory_errors(tmp_path):
 )
 def test_bad_atomic_input(tmp_path, text, line, field, needle):
     path = write(tmp_path / "d.inter", text)
-    err = raises_at(lambda: read_atomic_file(path, required=("user_id", "item_id"), numeric_required=("rating", "timestamp")), path, line, field)
+    err = raises_at(
+        lambda: read_atomic_file(
+            path, required=("user_id", "item_id"), numeric_required=("rating", "timestamp")
+        ),
+        path,
+        line,
+        field,
+    )
     assert needle in str(err)
 
 
@@ -126,7 +142,9 @@ def test_pandas_parser_error_is_translated(tmp_path, monkeypatch):
     path = write(tmp_path / "p.inter", INTER + "1\ta\t5\t1\n")
 
     def broken(*args, **kwargs):
-        raise pd.errors.ParserError("Error tokenizing data. C error: Expected 4 fields in line 7, saw 5")
+        raise pd.errors.ParserError(
+            "Error tokenizing data. C error: Expected 4 fields in line 7, saw 5"
+        )
 
     monkeypatch.setattr(pd, "read_csv", broken)
     raises_at(lambda: read_atomic_file(path), path, 7)
@@ -146,7 +164,9 @@ def test_csv_with_mapping(tmp_path):
         tmp_path / "r.csv",
         'userId,movieId,rating,timestamp,title\n1,007,4.5,964982703,"Bond, James"\n2,1,3,964982224,"say ""hi"""\n',
     )
-    frame = read_interactions(path, user="userId", item="movieId", rating="rating", timestamp="timestamp")
+    frame = read_interactions(
+        path, user="userId", item="movieId", rating="rating", timestamp="timestamp"
+    )
     assert list(frame.columns) == ["user_id", "item_id", "rating", "timestamp"]
     assert frame["item_id"].tolist() == ["007", "1"]
     assert frame["rating"].tolist() == [4.5, 3.0]
@@ -156,7 +176,11 @@ def test_csv_with_mapping(tmp_path):
 def test_headerless_by_position_and_other_separator(tmp_path):
     path = write(tmp_path / "r.txt", "u1;i1;5\nu1;i1;5\nu2;i3;1\n")
     frame = read_interactions(path, user=0, item=1, rating=2, sep=";", header=False)
-    assert frame.to_dict("list") == {"user_id": ["u1", "u1", "u2"], "item_id": ["i1", "i1", "i3"], "rating": [5.0, 5.0, 1.0]}
+    assert frame.to_dict("list") == {
+        "user_id": ["u1", "u1", "u2"],
+        "item_id": ["i1", "i1", "i3"],
+        "rating": [5.0, 5.0, 1.0],
+    }
     with pytest.raises(ValueError, match="position"):
         read_interactions(path, user="user", item=1, sep=";", header=False)
 

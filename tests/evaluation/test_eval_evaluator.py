@@ -1,4 +1,5 @@
 """Evaluator protocol: masking, skipping, batching, scorer handling, reference check."""
+
 from __future__ import annotations
 
 import math
@@ -68,12 +69,18 @@ def random_problem(seed, n_users=60, n_items=25):
     rng = np.random.default_rng(seed)
     scores = np.round(rng.normal(size=(n_users, n_items)), 1).astype(np.float32)  # many ties
     scores[:5] = 0.0  # users whose scores all tie
-    train = sp.random(n_users, n_items, density=0.3, format="csr", random_state=rng, dtype=np.float32)
+    train = sp.random(
+        n_users, n_items, density=0.3, format="csr", random_state=rng, dtype=np.float32
+    )
     train = train.tolil()
     train[7, :22] = 1.0  # a user with fewer unmasked items than K
     train = sp.csr_matrix(train)
-    valid = sp.random(n_users, n_items, density=0.1, format="csr", random_state=rng, dtype=np.float32)
-    target = sp.random(n_users, n_items, density=0.12, format="csr", random_state=rng, dtype=np.float32)
+    valid = sp.random(
+        n_users, n_items, density=0.1, format="csr", random_state=rng, dtype=np.float32
+    )
+    target = sp.random(
+        n_users, n_items, density=0.12, format="csr", random_state=rng, dtype=np.float32
+    )
     for m in (train, valid, target):
         m.data[:] = 1.0
         m.sort_indices()
@@ -121,7 +128,9 @@ def test_masked_items_never_recommended(make_csr, monkeypatch):
     seen = []
 
     def scorer(users):  # random scores, +10 on the user's train items
-        return torch.rand(len(users), n_items) + torch.from_numpy(train[users.numpy()].toarray()) * 10
+        return (
+            torch.rand(len(users), n_items) + torch.from_numpy(train[users.numpy()].toarray()) * 10
+        )
 
     import graphrec.evaluation.evaluator as mod
 
@@ -139,12 +148,15 @@ def test_masked_items_never_recommended(make_csr, monkeypatch):
     users = res.users
     for row, u in enumerate(users):
         banned = set(train[u].indices.tolist())
-        recommended = [i for v, i in zip(values[row].tolist(), indices[row].tolist()) if v != -math.inf]
+        recommended = [
+            i for v, i in zip(values[row].tolist(), indices[row].tolist()) if v != -math.inf
+        ]
         assert not banned & set(recommended)
         assert sorted(recommended) == sorted(set(range(n_items)) - banned)
     # a target that is also a train item can never be a hit
     assert all(
-        res.per_user[f"recall@{n_items}"][row] == (0.0 if u % n_items in set(train[u].indices.tolist()) else 1.0)
+        res.per_user[f"recall@{n_items}"][row]
+        == (0.0 if u % n_items in set(train[u].indices.tolist()) else 1.0)
         for row, u in enumerate(users)
     )
 
@@ -204,9 +216,13 @@ def test_users_argument(make_csr, make_scorer):
     no_target = int(np.flatnonzero(n_target == 0)[0])
     wanted = np.array([full.users[3], no_target, full.users[0], full.users[5]])
     sub = ev.evaluate(make_scorer(scores), target, exclude=[train], users=wanted)
-    np.testing.assert_array_equal(sub.users, wanted[[0, 2, 3]])  # order kept, no-target user skipped
+    np.testing.assert_array_equal(
+        sub.users, wanted[[0, 2, 3]]
+    )  # order kept, no-target user skipped
     pos = {u: i for i, u in enumerate(full.users)}
-    np.testing.assert_array_equal(sub.per_user["ndcg@5"], full.per_user["ndcg@5"][[pos[u] for u in sub.users]])
+    np.testing.assert_array_equal(
+        sub.per_user["ndcg@5"], full.per_user["ndcg@5"][[pos[u] for u in sub.users]]
+    )
     with pytest.raises(ValueError, match="duplicate"):
         ev.evaluate(make_scorer(scores), target, users=[1, 1])
     with pytest.raises(ValueError, match="in \\[0"):
@@ -223,9 +239,13 @@ def test_bad_scores_and_arguments(make_csr, make_scorer):
     # many NaN (more than K + 1) in a row, second batch -> reports the right user
     nan_scores = [[0.0, 1.0, 2.0, 3.0], [math.nan] * 4]
     with pytest.raises(ValueError, match=r"users \[1\]"):
-        Evaluator(ks=(1,), batch_size=1).evaluate(make_scorer(nan_scores), make_csr({0: [0], 1: [0]}, (2, 4)))
+        Evaluator(ks=(1,), batch_size=1).evaluate(
+            make_scorer(nan_scores), make_csr({0: [0], 1: [0]}, (2, 4))
+        )
     # a NaN on a masked item does not matter
-    res = ev.evaluate(make_scorer([[0.0, math.nan, 1.0]]), target, exclude=[make_csr({0: [1]}, (1, 3))])
+    res = ev.evaluate(
+        make_scorer([[0.0, math.nan, 1.0]]), target, exclude=[make_csr({0: [1]}, (1, 3))]
+    )
     assert res["hitrate@1"] == 0.0
     with pytest.raises(ValueError, match="shape"):
         ev.evaluate(make_scorer([[0.0, 1.0]]), target)
@@ -248,7 +268,8 @@ def test_bad_scores_and_arguments(make_csr, make_scorer):
 def test_explicit_zeros_and_duplicates_in_target(make_scorer):
     # stored 0.0 is not a target; duplicate (0, 1) entries count once.
     target = sp.csr_matrix(
-        (np.array([0.0, 1.0, 1.0], dtype=np.float32), np.array([0, 1, 1]), np.array([0, 3])), shape=(1, 3)
+        (np.array([0.0, 1.0, 1.0], dtype=np.float32), np.array([0, 1, 1]), np.array([0, 3])),
+        shape=(1, 3),
     )
     assert target.nnz == 3  # really stored: one explicit zero, one duplicate
     res = Evaluator(ks=(3,)).evaluate(make_scorer([[3.0, 2.0, 1.0]]), target)
@@ -299,14 +320,20 @@ def test_evaluate_scorer_masks(make_scorer):
     scorer = make_scorer(scores)
     pop = data.item_popularity()
     plain = evaluate_scorer(scorer, data, split="test", ks=(3, 5))
-    ref = Evaluator(ks=(3, 5), item_popularity=pop).evaluate(scorer, data.test, exclude=[data.train])
+    ref = Evaluator(ks=(3, 5), item_popularity=pop).evaluate(
+        scorer, data.test, exclude=[data.train]
+    )
     assert plain.metrics == ref.metrics
     masked = evaluate_scorer(scorer, data, split="test", ks=(3, 5), mask_valid=True, batch_size=4)
-    ref2 = Evaluator(ks=(3, 5), item_popularity=pop).evaluate(scorer, data.test, exclude=[data.train, data.valid])
+    ref2 = Evaluator(ks=(3, 5), item_popularity=pop).evaluate(
+        scorer, data.test, exclude=[data.train, data.valid]
+    )
     assert masked.metrics == ref2.metrics
     assert masked.meta["mask_valid"] is True and masked.meta["split"] == "test"
     valid = evaluate_scorer(scorer, data, split="valid", ks=(3,), mask_valid=True)
-    ref3 = Evaluator(ks=(3,), item_popularity=pop).evaluate(scorer, data.valid, exclude=[data.train])
+    ref3 = Evaluator(ks=(3,), item_popularity=pop).evaluate(
+        scorer, data.valid, exclude=[data.train]
+    )
     assert valid.metrics == ref3.metrics
     assert valid.meta["mask_valid"] is False
     with pytest.raises(ValueError, match="split"):

@@ -11,6 +11,7 @@ user 2  no target item -> skipped
 user 3  scores [.1 .9 .9 .9 .9 .9], train {1..5} (masked), target {0}
         only item 0 can be recommended -> list [0] -> relevance [1]
 """
+
 from __future__ import annotations
 
 import math
@@ -63,7 +64,9 @@ EXPECTED_PER_USER = {
 def result(make_csr, make_scorer):
     shape = (4, 6)
     evaluator = Evaluator(ks=(4, 2), item_popularity=POPULARITY, batch_size=2)  # ks get sorted
-    return evaluator.evaluate(make_scorer(SCORES), make_csr(TARGET, shape), exclude=[make_csr(TRAIN, shape)])
+    return evaluator.evaluate(
+        make_scorer(SCORES), make_csr(TARGET, shape), exclude=[make_csr(TRAIN, shape)]
+    )
 
 
 def test_users_without_targets_are_skipped(result):
@@ -81,8 +84,17 @@ def test_accuracy_metric_by_hand(result, name):
 
 
 def test_metric_names_and_order(result):
-    names = [f"{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate", "mrr", "map") for k in (2, 4)]
-    names += ["coverage@2", "coverage@4", "gini@2", "gini@4", "avg_popularity@2", "avg_popularity@4"]
+    names = [
+        f"{m}@{k}" for m in ("recall", "ndcg", "precision", "hitrate", "mrr", "map") for k in (2, 4)
+    ]
+    names += [
+        "coverage@2",
+        "coverage@4",
+        "gini@2",
+        "gini@4",
+        "avg_popularity@2",
+        "avg_popularity@4",
+    ]
     assert list(result.metrics) == names
     assert list(result.per_user) == names[:12]
 

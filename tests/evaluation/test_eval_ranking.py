@@ -1,4 +1,5 @@
 """Deterministic top-K with ties, and CSR row gathering."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,7 +71,10 @@ def test_mask_scores_in_place_and_restore():
     assert scores.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
     assert mask_scores(scores, np.array([0]), np.array([1])) is None  # keep_old=False
     assert scores[0, 1] == -INF
-    assert mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), keep_old=True) is None
+    assert (
+        mask_scores(scores, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), keep_old=True)
+        is None
+    )
 
 
 def test_topk_ties_found_beyond_the_first_prefix():
@@ -111,7 +115,9 @@ def test_score_blocks_bound_memory_without_changing_results():
     whole = Evaluator(ks=(5, 10), batch_size=64).evaluate(scorer, data.test, exclude=[data.train])
     assert max(calls) == 64
     calls.clear()
-    tiny = Evaluator(ks=(5, 10), batch_size=64, max_block_mb=7 * 70 * 4 / 2**20)  # 7 rows of 70 items
+    tiny = Evaluator(
+        ks=(5, 10), batch_size=64, max_block_mb=7 * 70 * 4 / 2**20
+    )  # 7 rows of 70 items
     assert tiny.rows_per_block(70) == 7
     blocked = tiny.evaluate(scorer, data.test, exclude=[data.train])
     assert max(calls) == 7 and blocked.meta["rows_per_block"] == 7

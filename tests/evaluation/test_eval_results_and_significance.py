@@ -1,4 +1,5 @@
 """Save/load, paired significance tests, result alignment and tables."""
+
 from __future__ import annotations
 
 import json
@@ -119,7 +120,9 @@ def test_compare_results_aligns_users():
     users_b = rng.permutation(np.arange(20, 60))
     value = lambda u: (u % 7) / 7.0  # noqa: E731 - per-user value of A, a function of the user id
     a = make_result(users_a, {"recall@10": [value(u) for u in users_a], "ndcg@10": [0.1] * 40})
-    b = make_result(users_b, {"recall@10": [value(u) + 0.01 * (u % 3) for u in users_b], "ndcg@10": [0.2] * 40})
+    b = make_result(
+        users_b, {"recall@10": [value(u) + 0.01 * (u % 3) for u in users_b], "ndcg@10": [0.2] * 40}
+    )
     rows = compare_results(a, b)
     assert [r["metric"] for r in rows] == ["recall@10", "ndcg@10"]
     common = np.arange(20, 40)
@@ -142,17 +145,44 @@ def test_compare_results_aligns_users():
 # ------------------------------------------------------------------ tables
 def test_format_comparison_table():
     rows = [
-        {"metric": "recall@20", "mean_a": 0.1, "mean_b": 0.12, "rel_improvement": 0.2,
-         "p_wilcoxon": 0.001, "p_ttest": 0.004, "n": 50},
-        {"metric": "ndcg@20", "mean_a": 0.05, "mean_b": 0.05, "rel_improvement": 0.0,
-         "p_wilcoxon": 1.0, "p_ttest": 1.0, "n": 50},
-        {"metric": "mrr@20", "mean_a": 0.0, "mean_b": 0.01, "rel_improvement": float("nan"),
-         "p_wilcoxon": 0.03, "p_ttest": float("nan"), "n": 50},
+        {
+            "metric": "recall@20",
+            "mean_a": 0.1,
+            "mean_b": 0.12,
+            "rel_improvement": 0.2,
+            "p_wilcoxon": 0.001,
+            "p_ttest": 0.004,
+            "n": 50,
+        },
+        {
+            "metric": "ndcg@20",
+            "mean_a": 0.05,
+            "mean_b": 0.05,
+            "rel_improvement": 0.0,
+            "p_wilcoxon": 1.0,
+            "p_ttest": 1.0,
+            "n": 50,
+        },
+        {
+            "metric": "mrr@20",
+            "mean_a": 0.0,
+            "mean_b": 0.01,
+            "rel_improvement": float("nan"),
+            "p_wilcoxon": 0.03,
+            "p_ttest": float("nan"),
+            "n": 50,
+        },
     ]
     text = format_comparison_table(rows, "LightGCN", "NGCF")
     lines = text.splitlines()
     assert [c.strip() for c in lines[0].split("|")[1:-1]] == [
-        "metric", "LightGCN", "NGCF", "Δ%", "p Wilcoxon", "p t-test", "sig"
+        "metric",
+        "LightGCN",
+        "NGCF",
+        "Δ%",
+        "p Wilcoxon",
+        "p t-test",
+        "sig",
     ]
     assert lines[1].startswith("|---") and lines[1].endswith(":|")
     assert "| recall@20" in text and "+20.00%" in text and "**" in lines[2]

@@ -1,4 +1,5 @@
 """Shared fixtures of the experiment, search and report tests: small and fast (dim 16, a few epochs)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,23 +14,42 @@ ARTIFACTS = REPO / "runs" / "test-artifacts"
 
 FAST_DEFAULTS = {
     "data": {"dataset": "ml-latest-small-tmdb"},
-    "train": {"epochs": 4, "batch_size": 2048, "learning_rate": 0.005, "eval_every": 2, "patience": 0,
-              "num_threads": 1, "progress": False},
+    "train": {
+        "epochs": 4,
+        "batch_size": 2048,
+        "learning_rate": 0.005,
+        "eval_every": 2,
+        "patience": 0,
+        "num_threads": 1,
+        "progress": False,
+    },
     "eval": {"ks": [10, 20], "batch_size": 1024},
 }
 
 
-def write_experiment(path: Path, out_dir: Path, variants: dict, seeds=(1, 2), baseline="mf", **extra) -> Path:
+def write_experiment(
+    path: Path, out_dir: Path, variants: dict, seeds=(1, 2), baseline="mf", **extra
+) -> Path:
     """Write an experiment YAML file with the fast defaults."""
-    tree = {"name": "exp", "out_dir": str(out_dir), "seeds": list(seeds), "baseline": baseline,
-            "defaults": FAST_DEFAULTS, "variants": variants, **extra}
+    tree = {
+        "name": "exp",
+        "out_dir": str(out_dir),
+        "seeds": list(seeds),
+        "baseline": baseline,
+        "defaults": FAST_DEFAULTS,
+        "variants": variants,
+        **extra,
+    }
     path.write_text(yaml.safe_dump(tree, sort_keys=False), encoding="utf-8")
     return path
 
 
 TWO_VARIANTS = {
     "mf": {"label": "MF", "model": {"name": "mf", "embedding_dim": 16}},
-    "lightgcn": {"label": "LightGCN", "model": {"name": "lightgcn", "embedding_dim": 16, "num_layers": 1}},
+    "lightgcn": {
+        "label": "LightGCN",
+        "model": {"name": "lightgcn", "embedding_dim": 16, "num_layers": 1},
+    },
 }
 
 

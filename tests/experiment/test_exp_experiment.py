@@ -1,12 +1,17 @@
 """The Experiment API and `evaluate.py experiment`: variants x seeds, reuse, adding variants, errors."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import yaml
+from conftest import (
+    REPO,
+    TWO_VARIANTS,
+    write_experiment,
+)  # at import time: pytest's `conftest` is this folder's then
 
-from conftest import REPO, TWO_VARIANTS, write_experiment  # at import time: pytest's `conftest` is this folder's then
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.errors import ConfigError
 from graphrec.experiment import Experiment, load_experiment, load_experiment_config, run_config_for
@@ -19,7 +24,13 @@ def test_experiment_writes_runs_manifest_results_and_table(finished_experiment):
     for variant in ("mf", "lightgcn"):
         for seed in (1, 2):
             run = root / "runs" / variant / f"seed{seed}"
-            for name in ("config.yaml", "results.json", "metrics.jsonl", "per_user/test.npz", "per_user/valid.npz"):
+            for name in (
+                "config.yaml",
+                "results.json",
+                "metrics.jsonl",
+                "per_user/test.npz",
+                "per_user/valid.npz",
+            ):
                 assert (run / name).exists(), (run, name)
             saved = yaml.safe_load((run / "config.yaml").read_text())
             assert saved["train"]["seed"] == seed
@@ -36,7 +47,12 @@ def test_experiment_writes_runs_manifest_results_and_table(finished_experiment):
     runs = result.records["lightgcn"]
     mean = sum(r.metrics("test")["recall@20"] for r in runs) / 2
     assert result.summaries[1].metrics["recall@20"].mean == pytest.approx(mean)
-    assert {c.metric for c in result.comparisons} == {"recall@10", "recall@20", "ndcg@10", "ndcg@20"}
+    assert {c.metric for c in result.comparisons} == {
+        "recall@10",
+        "recall@20",
+        "ndcg@10",
+        "ndcg@20",
+    }
     saved = json.loads((root / "results.json").read_text())
     assert saved["baseline"] == "mf" and len(saved["comparisons"]) == 4
 
@@ -44,29 +60,53 @@ def test_experiment_writes_runs_manifest_results_and_table(finished_experiment):
 def test_rerunning_reuses_every_finished_run(finished_experiment, ml_data):
     exp, result, path = finished_experiment
     stamps = {p: p.stat().st_mtime_ns for p in exp.directory.glob("runs/*/seed*/results.json")}
-    again = Experiment.from_yaml(path, ["train.num_threads=2"]).run(quiet=True)  # threads cannot change results
+    again = Experiment.from_yaml(path, ["train.num_threads=2"]).run(
+        quiet=True
+    )  # threads cannot change results
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     events = read_jsonl(exp.directory / "experiment.jsonl")
-    assert [e["event"] for e in events[-6:]] == ["experiment_started"] + ["run_reused"] * 4 + ["experiment_finished"]
+    assert [e["event"] for e in events[-6:]] == ["experiment_started"] + ["run_reused"] * 4 + [
+        "experiment_finished"
+    ]
     assert again.table() == result.table()
     # and the directory alone (no YAML) gives the same table
     assert load_experiment(exp.directory).table() == result.table()
 
 
 def test_adding_a_variant_trains_only_the_new_runs(tmp_path, ml_data):
-    path = write_experiment(tmp_path / "exp.yaml", tmp_path / "out", {"mf": TWO_VARIANTS["mf"]}, seeds=[1])
+    path = write_experiment(
+        tmp_path / "exp.yaml", tmp_path / "out", {"mf": TWO_VARIANTS["mf"]}, seeds=[1]
+    )
     Experiment.from_yaml(path).run(data=ml_data, quiet=True)
     first = (tmp_path / "out" / "exp" / "runs" / "mf" / "seed1" / "results.json").stat().st_mtime_ns
-    variants = {**TWO_VARIANTS, "mf-lr": {"config": None, "model": {"name": "mf", "embedding_dim": 16},
-                                          "set": ["train.learning_rate=0.01"]}}
+    variants = {
+        **TWO_VARIANTS,
+        "mf-lr": {
+            "config": None,
+            "model": {"name": "mf", "embedding_dim": 16},
+            "set": ["train.learning_rate=0.01"],
+        },
+    }
     write_experiment(path, tmp_path / "out", variants, seeds=[1])
     result = Experiment.from_yaml(path).run(data=ml_data, quiet=True)
-    assert (tmp_path / "out" / "exp" / "runs" / "mf" / "seed1" / "results.json").stat().st_mtime_ns == first
-    events = [e for e in read_jsonl(tmp_path / "out" / "exp" / "experiment.jsonl") if e["event"].startswith("run_")]
+    assert (
+        tmp_path / "out" / "exp" / "runs" / "mf" / "seed1" / "results.json"
+    ).stat().st_mtime_ns == first
+    events = [
+        e
+        for e in read_jsonl(tmp_path / "out" / "exp" / "experiment.jsonl")
+        if e["event"].startswith("run_")
+    ]
     assert [(e["event"], e["variant"]) for e in events if e["event"] != "run_started"] == [
-        ("run_finished", "mf"), ("run_reused", "mf"), ("run_finished", "lightgcn"), ("run_finished", "mf-lr")]
+        ("run_finished", "mf"),
+        ("run_reused", "mf"),
+        ("run_finished", "lightgcn"),
+        ("run_finished", "mf-lr"),
+    ]
     assert [s.name for s in result.summaries] == ["mf", "lightgcn", "mf-lr"]
-    saved = yaml.safe_load((tmp_path / "out" / "exp" / "runs" / "mf-lr" / "seed1" / "config.yaml").read_text())
+    saved = yaml.safe_load(
+        (tmp_path / "out" / "exp" / "runs" / "mf-lr" / "seed1" / "config.yaml").read_text()
+    )
     assert saved["train"]["learning_rate"] == 0.01
 
     # changing a trained variant's settings is an error naming the key and the way out
@@ -76,20 +116,39 @@ def test_adding_a_variant_trains_only_the_new_runs(tmp_path, ml_data):
         Experiment.from_yaml(path).run(data=ml_data, quiet=True)
     # ... and --rerun retrains it
     result = Experiment.from_yaml(path).run(data=ml_data, quiet=True, rerun=["mf"], variants=["mf"])
-    saved = yaml.safe_load((tmp_path / "out" / "exp" / "runs" / "mf" / "seed1" / "config.yaml").read_text())
+    saved = yaml.safe_load(
+        (tmp_path / "out" / "exp" / "runs" / "mf" / "seed1" / "config.yaml").read_text()
+    )
     assert saved["model"]["embedding_dim"] == 32
 
 
 def test_variant_resolution_order_and_relative_config_files(tmp_path):
-    (tmp_path / "base.yaml").write_text("train: {learning_rate: 0.5, batch_size: 111}\nmodel: {name: mf}\n")
+    (tmp_path / "base.yaml").write_text(
+        "train: {learning_rate: 0.5, batch_size: 111}\nmodel: {name: mf}\n"
+    )
     (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "model.yaml").write_text("model: {name: lightgcn, num_layers: 4}\ntrain: {batch_size: 222}\n")
+    (tmp_path / "sub" / "model.yaml").write_text(
+        "model: {name: lightgcn, num_layers: 4}\ntrain: {batch_size: 222}\n"
+    )
     path = tmp_path / "e.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "order", "out_dir": str(tmp_path / "o"), "seeds": [7], "base_config": "base.yaml",
-        "defaults": {"train": {"batch_size": 333, "epochs": 2}},
-        "variants": {"v": {"config": "sub/model.yaml", "model": {"num_layers": 2}, "set": ["model.num_layers=3"]}},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "order",
+                "out_dir": str(tmp_path / "o"),
+                "seeds": [7],
+                "base_config": "base.yaml",
+                "defaults": {"train": {"batch_size": 333, "epochs": 2}},
+                "variants": {
+                    "v": {
+                        "config": "sub/model.yaml",
+                        "model": {"num_layers": 2},
+                        "set": ["model.num_layers=3"],
+                    }
+                },
+            }
+        )
+    )
     config = load_experiment_config(path)
     run = run_config_for(config, "v", 7, ["train.epochs=5"])
     assert run.model.name == "lightgcn" and run.model.num_layers == 3  # files < inline < set
@@ -101,8 +160,12 @@ def test_variant_resolution_order_and_relative_config_files(tmp_path):
 
 
 def test_config_errors_name_the_file_and_key(tmp_path):
-    path = write_experiment(tmp_path / "bad.yaml", tmp_path, {"mf": {"model": {"name": "mf", "bogus": 1}}})
-    with pytest.raises(ConfigError, match=r"bad.yaml.*variants.mf.*unknown config key 'model.bogus'"):
+    path = write_experiment(
+        tmp_path / "bad.yaml", tmp_path, {"mf": {"model": {"name": "mf", "bogus": 1}}}
+    )
+    with pytest.raises(
+        ConfigError, match=r"bad.yaml.*variants.mf.*unknown config key 'model.bogus'"
+    ):
         Experiment.from_yaml(path)
     path = write_experiment(tmp_path / "bad2.yaml", tmp_path, {"mf": {"modle": {}}})
     with pytest.raises(ConfigError, match=r"bad2.yaml.*unknown config key 'variants.mf.modle'"):
@@ -110,18 +173,25 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     path = write_experiment(tmp_path / "bad3.yaml", tmp_path, TWO_VARIANTS, baseline="nope")
     with pytest.raises(ConfigError, match=r"baseline: 'nope' is not a variant"):
         load_experiment_config(path)
-    variants = {"a": {"model": {"name": "mf"}}, "b": {"model": {"name": "mf"}, "set": ["eval.ks=[5]"]}}
+    variants = {
+        "a": {"model": {"name": "mf"}},
+        "b": {"model": {"name": "mf"}, "set": ["eval.ks=[5]"]},
+    }
     path = write_experiment(tmp_path / "bad4.yaml", tmp_path, variants, baseline="a")
     with pytest.raises(ConfigError, match=r"variants 'a' and 'b' differ in eval.ks"):
         Experiment.from_yaml(path)
-    path = write_experiment(tmp_path / "bad5.yaml", tmp_path, {"a": {"config": "missing.yaml"}}, baseline="a")
+    path = write_experiment(
+        tmp_path / "bad5.yaml", tmp_path, {"a": {"config": "missing.yaml"}}, baseline="a"
+    )
     with pytest.raises(ConfigError, match=r"missing.yaml.*not found"):
         Experiment.from_yaml(path)
 
 
 def test_cli_experiment_prints_the_tables(finished_experiment, capsys, tmp_path):
     exp, result, path = finished_experiment
-    assert evaluate_cli.main(["experiment", str(path), "--quiet"]) == 0  # everything finished: nothing to train
+    assert (
+        evaluate_cli.main(["experiment", str(path), "--quiet"]) == 0
+    )  # everything finished: nothing to train
     printed = capsys.readouterr().out
     assert result.table() in printed
     assert "p corrected" in printed and "MF-BPR" not in printed
@@ -132,8 +202,10 @@ def test_cli_experiment_prints_the_tables(finished_experiment, capsys, tmp_path)
 
 def test_example_experiment_config_resolves(tmp_path):
 
-    exp = Experiment.from_yaml(REPO / "configs" / "experiments" / "ml-small-3x3.yaml",
-                               experiment_overrides=[f"out_dir={tmp_path}"])
+    exp = Experiment.from_yaml(
+        REPO / "configs" / "experiments" / "ml-small-3x3.yaml",
+        experiment_overrides=[f"out_dir={tmp_path}"],
+    )
     assert len(exp.variants) == 3 and exp.config.seeds == [2024, 2025, 2026]
     assert exp.config.baseline_name == "mf"
 
@@ -142,7 +214,9 @@ def test_reference_of_experiment_and_search_files_is_in_sync():
     from graphrec.experiment.reference import reference
 
     committed = (REPO / "configs" / "experiments" / "README.md").read_text(encoding="utf-8")
-    assert committed == reference(), "configs/experiments/README.md is stale: run `python -m graphrec.experiment > configs/experiments/README.md`"
+    assert committed == reference(), (
+        "configs/experiments/README.md is stale: run `python -m graphrec.experiment > configs/experiments/README.md`"
+    )
 
 
 def test_shipped_search_configs_load():
@@ -151,5 +225,7 @@ def test_shipped_search_configs_load():
     for path in sorted((REPO / "configs" / "search").glob("*.yaml")):
         config = load_search_config(path)
         tree = base_tree(config)
-        for entry in config.enqueue:  # the enqueued (paper / default) settings are valid run configs
+        for (
+            entry
+        ) in config.enqueue:  # the enqueued (paper / default) settings are valid run configs
             trial_config(tree, entry, config.directory, config.metric or "recall@20")

@@ -1,4 +1,5 @@
 """Structured JSONL event logs and the optional TensorBoard callback."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,7 +21,9 @@ class FakeWriter:
 def test_tensorboard_callback_writes_loss_parts_timings_and_validation_metrics():
     writer = FakeWriter()
     callback = tensorboard_callback("unused", writer=writer)
-    callback({"epoch": 3, "loss": 0.5, "bpr": 0.4, "train_seconds": 1.2, "valid": {"recall@20": 0.3}})
+    callback(
+        {"epoch": 3, "loss": 0.5, "bpr": 0.4, "train_seconds": 1.2, "valid": {"recall@20": 0.3}}
+    )
     callback({"epoch": 4, "loss": 0.45, "bpr": 0.35, "train_seconds": 1.1})
     assert ("train/loss", 0.5, 3) in writer.scalars and ("train/bpr", 0.35, 4) in writer.scalars
     assert ("time/train_seconds", 1.2, 3) in writer.scalars

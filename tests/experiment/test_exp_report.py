@@ -1,4 +1,5 @@
 """The HTML report: content, self-containment, analyses, and rendering in a real headless browser."""
+
 from __future__ import annotations
 
 import json
@@ -11,23 +12,51 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from conftest import ARTIFACTS  # noqa: E402
+
 from graphrec.cli import evaluate as evaluate_cli  # noqa: E402
 from graphrec.experiment.analysis import analyze_run, popularity_buckets, user_activity_buckets  # noqa: E402
 from graphrec.experiment.browser import check_page, find_chromium  # noqa: E402
 
 KG_STATS = {
-    "schema": "films@1", "entities": 42, "mentions_merged": 7,
-    "journals": {"text": {"items_done": 20, "calls": 21, "kept": 60},
-                 "text_rejections": {"unsupported_tail": 30, "relation_not_in_schema": 12, "self_loop": 2}},
-    "graph": {"nodes": 62, "edges": 80, "nodes_per_type": {"Film": 20, "Person": 15, "Keyword": 27},
-              "edges_per_relation": {"starring": 30, "keyword": 50},
-              "degree": {"min": 1, "median": 2, "mean": 2.6, "max": 11}, "weak_components": 2, "largest_component": 60},
+    "schema": "films@1",
+    "entities": 42,
+    "mentions_merged": 7,
+    "journals": {
+        "text": {"items_done": 20, "calls": 21, "kept": 60},
+        "text_rejections": {"unsupported_tail": 30, "relation_not_in_schema": 12, "self_loop": 2},
+    },
+    "graph": {
+        "nodes": 62,
+        "edges": 80,
+        "nodes_per_type": {"Film": 20, "Person": 15, "Keyword": 27},
+        "edges_per_relation": {"starring": 30, "keyword": 50},
+        "degree": {"min": 1, "median": 2, "mean": 2.6, "max": 11},
+        "weak_components": 2,
+        "largest_component": 60,
+    },
 }
-KG_EVAL = {"text": {"items": 20, "triples": 60, "grounded_precision": 0.97,
-                    "gold": {"keyword": {"predicted": 50, "precision": 0.41, "gold": 90, "recall": 0.2,
-                                         "gold_text_supported": 30, "recall_text_supported": 0.57}}}}
-NOISE = {"metric": "recall@20", "levels": [0.0, 0.1, 0.2],
-         "results": {"MF": [0.20, 0.19, 0.17], "LightGCN": [0.23, 0.22, 0.21]}}
+KG_EVAL = {
+    "text": {
+        "items": 20,
+        "triples": 60,
+        "grounded_precision": 0.97,
+        "gold": {
+            "keyword": {
+                "predicted": 50,
+                "precision": 0.41,
+                "gold": 90,
+                "recall": 0.2,
+                "gold_text_supported": 30,
+                "recall_text_supported": 0.57,
+            }
+        },
+    }
+}
+NOISE = {
+    "metric": "recall@20",
+    "levels": [0.0, 0.1, 0.2],
+    "results": {"MF": [0.20, 0.19, 0.17], "LightGCN": [0.23, 0.22, 0.21]},
+}
 
 
 @pytest.fixture(scope="module")
@@ -42,21 +71,40 @@ def report(finished_experiment, tmp_path_factory):
     (kg / "evaluation.json").write_text(json.dumps(KG_EVAL))
     (exp.directory / "noise_robustness.json").write_text(json.dumps(NOISE))
     out = root / "report.html"
-    assert evaluate_cli.main(["report", str(exp.directory), str(kg), "--out", str(out), "--quiet"]) == 0
+    assert (
+        evaluate_cli.main(["report", str(exp.directory), str(kg), "--out", str(out), "--quiet"])
+        == 0
+    )
     return out, exp, result
 
 
 def test_report_has_every_section_and_the_comparison_table(report):
     out, exp, result = report
     page = out.read_text(encoding="utf-8")
-    for anchor in ("comparison", "training", "metric-at-k", "long-tail", "cold-start", "explanations", "kg", "noise", "runs"):
+    for anchor in (
+        "comparison",
+        "training",
+        "metric-at-k",
+        "long-tail",
+        "cold-start",
+        "explanations",
+        "kg",
+        "noise",
+        "runs",
+    ):
         assert f'id="{anchor}"' in page, anchor
     assert "MF (baseline)" in page and "LightGCN" in page
     mean = result.summaries[1].metrics["recall@20"]
     assert f"{mean.mean:.4f} ± {mean.std:.4f}" in page
     assert "Holm correction" in page
     # KG statistics, rejection reasons and extraction quality
-    for text in ("entities per type", "unsupported_tail", "relation_not_in_schema", "grounded precision", "recall (text-supported)"):
+    for text in (
+        "entities per type",
+        "unsupported_tail",
+        "relation_not_in_schema",
+        "grounded precision",
+        "recall (text-supported)",
+    ):
         assert text in page.lower(), text
     assert "noise 0.2" in page
     assert page.count("<img ") >= 8
@@ -80,7 +128,9 @@ def test_report_explains_the_best_runs_recommendations(report):
     reasons = 0
     for user in users:
         assert f"<h3>user {user}</h3>" in section
-        for entry in explain(rec, user=user, k=5):  # the real reasons: the user's most contributing items
+        for entry in explain(
+            rec, user=user, k=5
+        ):  # the real reasons: the user's most contributing items
             assert escape(entry["title"]) in section
             for reason in entry["because"]:
                 reasons += 1
@@ -94,8 +144,9 @@ def test_report_is_self_contained(report):
     without_data = re.sub(r'src="data:[^"]*"', 'src=""', page)
     assert "http://" not in without_data and "https://" not in without_data
     assert "<script" not in page and "<link rel=\"stylesheet\"" not in page
-    assert re.findall(r'src="([^"]{0,30})', page) and all(s.startswith("data:image/svg+xml;base64,")
-                                                         for s in re.findall(r'src="([^"]{0,30})', page))
+    assert re.findall(r'src="([^"]{0,30})', page) and all(
+        s.startswith("data:image/svg+xml;base64,") for s in re.findall(r'src="([^"]{0,30})', page)
+    )
 
 
 def test_report_analyses_match_the_saved_metrics(finished_experiment, ml_data):
@@ -139,18 +190,25 @@ def test_report_of_standalone_runs_groups_seeds(finished_experiment, tmp_path):
 
 
 def test_report_cli_errors(tmp_path, capsys):
-    assert evaluate_cli.main(["report", str(tmp_path), "--out", str(tmp_path / "r.html"), "--quiet"]) == 2
+    assert (
+        evaluate_cli.main(["report", str(tmp_path), "--out", str(tmp_path / "r.html"), "--quiet"])
+        == 2
+    )
     assert "not a finished run" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(find_chromium() is None, reason="needs Debian's chromium package (apt-get install chromium)")
+@pytest.mark.skipif(
+    find_chromium() is None, reason="needs Debian's chromium package (apt-get install chromium)"
+)
 def test_report_renders_in_headless_chromium_without_errors(report, tmp_path):
     out, _, _ = report
     # the checker itself must catch errors and network requests: a deliberately broken page
     broken = tmp_path / "broken.html"
-    broken.write_text('<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
-                      '<img src="http://127.0.0.1:9/missing.png"><script>console.error("boom"); nope();</script>'
-                      "</body></html>")
+    broken.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<img src="http://127.0.0.1:9/missing.png"><script>console.error("boom"); nope();</script>'
+        "</body></html>"
+    )
     bad = check_page(broken)
     assert any("boom" in e for e in bad.errors) and any("nope" in e for e in bad.errors)
     assert bad.external_requests == ["http://127.0.0.1:9/missing.png"]

@@ -1,4 +1,5 @@
 """Holm correction and the experiment's paired tests, checked against values worked out by hand."""
+
 from __future__ import annotations
 
 import math
@@ -53,7 +54,9 @@ def test_holm_is_never_more_conservative_than_bonferroni():
 def test_bonferroni_and_dispatch():
     np.testing.assert_allclose(bonferroni_adjust([0.01, 0.3]), [0.02, 0.6])
     np.testing.assert_allclose(adjust_pvalues([0.01, 0.3], "none"), [0.01, 0.3])
-    np.testing.assert_allclose(adjust_pvalues([0.01, 0.04, 0.03, 0.005], "holm"), [0.03, 0.06, 0.06, 0.02])
+    np.testing.assert_allclose(
+        adjust_pvalues([0.01, 0.04, 0.03, 0.005], "holm"), [0.03, 0.06, 0.06, 0.02]
+    )
     with pytest.raises(ValueError, match="unknown multiple-comparison correction"):
         adjust_pvalues([0.1], "fdr")
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
@@ -63,13 +66,22 @@ def test_bonferroni_and_dispatch():
 # ------------------------------------------------------------------ experiment tests
 def record(variant: str, seed: int, users, values: dict[str, list[float]]) -> RunRecord:
     per_user = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
-    res = EvaluationResult(metrics={k: float(v.mean()) for k, v in per_user.items()}, per_user=per_user,
-                           users=np.asarray(users, dtype=np.int64), num_users=len(users), seconds=0.0)
+    res = EvaluationResult(
+        metrics={k: float(v.mean()) for k, v in per_user.items()},
+        per_user=per_user,
+        users=np.asarray(users, dtype=np.int64),
+        num_users=len(users),
+        seconds=0.0,
+    )
     config = RunConfig()
     config.train.seed = seed
-    rec = RunRecord(run_dir=Path(f"/nonexistent/{variant}/seed{seed}"), config=config,
-                    results={"test": res.metrics, "best_epoch": 3, "epochs_run": 5},
-                    history=[{"epoch": 1, "train_seconds": 1.5, "eval_seconds": 0.5}], variant=variant)
+    rec = RunRecord(
+        run_dir=Path(f"/nonexistent/{variant}/seed{seed}"),
+        config=config,
+        results={"test": res.metrics, "best_epoch": 3, "epochs_run": 5},
+        history=[{"epoch": 1, "train_seconds": 1.5, "eval_seconds": 0.5}],
+        variant=variant,
+    )
     rec._per_user["test"] = res
     return rec
 
@@ -99,11 +111,15 @@ def test_compare_to_baseline_uses_seed_averaged_vectors_and_holm_by_hand():
     groups = {
         "A": [record("A", s, USERS, {"recall@20": BASE}) for s in (1, 2)],
         # B's two seeds average to b_up: +0.01 and -0.01 around it
-        "B": [record("B", 1, USERS, {"recall@20": [v + 0.01 for v in b_up]}),
-              record("B", 2, USERS, {"recall@20": [v - 0.01 for v in b_up]})],
+        "B": [
+            record("B", 1, USERS, {"recall@20": [v + 0.01 for v in b_up]}),
+            record("B", 2, USERS, {"recall@20": [v - 0.01 for v in b_up]}),
+        ],
         "C": [record("C", s, USERS, {"recall@20": c_noise}) for s in (1, 2)],
     }
-    rows = compare_to_baseline(groups, "A", ["recall@20"], SignificanceConfig(test="wilcoxon", correction="holm"))
+    rows = compare_to_baseline(
+        groups, "A", ["recall@20"], SignificanceConfig(test="wilcoxon", correction="holm")
+    )
     assert [(r.variant, r.metric) for r in rows] == [("B", "recall@20"), ("C", "recall@20")]
     p_b = stats.wilcoxon(np.array(b_up), np.array(BASE)).pvalue
     p_c = stats.wilcoxon(np.array(c_noise), np.array(BASE)).pvalue
@@ -126,18 +142,27 @@ def test_family_all_corrects_over_metrics_too_and_ttest_can_drive_the_marks():
     values_a = {"recall@20": BASE, "ndcg@20": BASE}
     values_b = {"recall@20": up, "ndcg@20": BASE[::-1]}
     groups = {"A": [record("A", 1, USERS, values_a)], "B": [record("B", 1, USERS, values_b)]}
-    per_metric = compare_to_baseline(groups, "A", ["recall@20", "ndcg@20"], SignificanceConfig(family="per_metric"))
-    everything = compare_to_baseline(groups, "A", ["recall@20", "ndcg@20"], SignificanceConfig(family="all"))
+    per_metric = compare_to_baseline(
+        groups, "A", ["recall@20", "ndcg@20"], SignificanceConfig(family="per_metric")
+    )
+    everything = compare_to_baseline(
+        groups, "A", ["recall@20", "ndcg@20"], SignificanceConfig(family="all")
+    )
     # one comparison per metric: per-metric families leave p unchanged; "all" is Holm over both
     for row in per_metric:
         assert row.p_adjusted == pytest.approx(row.p_value)
-    np.testing.assert_allclose([r.p_adjusted for r in everything], holm_adjust([r.p_value for r in everything]))
+    np.testing.assert_allclose(
+        [r.p_adjusted for r in everything], holm_adjust([r.p_value for r in everything])
+    )
     ttest = compare_to_baseline(groups, "A", ["recall@20"], SignificanceConfig(test="ttest"))
     assert ttest[0].p_value == pytest.approx(stats.ttest_rel(np.array(up), np.array(BASE)).pvalue)
 
 
 def test_metrics_without_per_user_values_are_not_tested():
-    groups = {"A": [record("A", 1, USERS, {"recall@20": BASE})], "B": [record("B", 1, USERS, {"recall@20": BASE})]}
+    groups = {
+        "A": [record("A", 1, USERS, {"recall@20": BASE})],
+        "B": [record("B", 1, USERS, {"recall@20": BASE})],
+    }
     rows = compare_to_baseline(groups, "A", ["recall@20", "coverage@20"])
     assert [r.metric for r in rows] == ["recall@20"]
     assert rows[0].p_value == 1.0 and rows[0].mark == ""  # identical vectors

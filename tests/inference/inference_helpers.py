@@ -1,4 +1,5 @@
 """Shared builders of the inference tests (a module of its own: `conftest` names clash across test folders)."""
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -11,9 +12,19 @@ from graphrec.training import run_training
 def train_tiny(out_dir, name, data, **model):
     """A finished run of model ``name`` on ``data`` (1 epoch), as ``run_training`` writes it."""
     sizes = {"model.embedding_dim": 8} if name not in ("ease", "itemknn", "popularity") else {}
-    overrides = [f"model.name={name}", "train.epochs=1", "train.progress=false", "train.num_threads=1",
-                 "eval.ks=[5]", "train.select_metric=recall@5", f"out_dir={out_dir}", f"name={name}"]
-    overrides += [f"{k}={v}" for k, v in sizes.items()] + [f"model.{k}={v}" for k, v in model.items()]
+    overrides = [
+        f"model.name={name}",
+        "train.epochs=1",
+        "train.progress=false",
+        "train.num_threads=1",
+        "eval.ks=[5]",
+        "train.select_metric=recall@5",
+        f"out_dir={out_dir}",
+        f"name={name}",
+    ]
+    overrides += [f"{k}={v}" for k, v in sizes.items()] + [
+        f"model.{k}={v}" for k, v in model.items()
+    ]
     config = load_config(None, overrides)
     run_training(config, data)
     return config.run_dir
@@ -26,7 +37,7 @@ def two_clusters() -> InteractionData:
     """
     users, items = [], []
     for u in range(40):
-        for i in ((0, 1) if u < 20 else (2, 3)):
+        for i in (0, 1) if u < 20 else (2, 3):
             users.append(u), items.append(i)
     users += [40, 40, 5]
     items += [0, 2, 4]
@@ -35,11 +46,24 @@ def two_clusters() -> InteractionData:
     item_ids = np.array(["a", "b", "c", "d", "e"], dtype=object)
     info = pd.DataFrame({"title": ["Alien", "Blade Runner", "Cars", "Dumbo", "Eraserhead"]})
     # a KG: Alien and Blade Runner share their director; Cars and Dumbo a genre
-    kg = KnowledgeGraph(triples=pd.DataFrame({"head": ["a", "b", "c", "d"],
-                                              "relation": ["directed_by", "directed_by", "genre", "genre"],
-                                              "tail": ["Person/scott", "Person/scott", "Genre/animation", "Genre/animation"]}))
-    return InteractionData(name="clusters", user_ids=user_ids, item_ids=item_ids, train=train,
-                           test=sp.csr_matrix((41, 5), dtype=np.float32), item_info=info, kg=kg)
+    kg = KnowledgeGraph(
+        triples=pd.DataFrame(
+            {
+                "head": ["a", "b", "c", "d"],
+                "relation": ["directed_by", "directed_by", "genre", "genre"],
+                "tail": ["Person/scott", "Person/scott", "Genre/animation", "Genre/animation"],
+            }
+        )
+    )
+    return InteractionData(
+        name="clusters",
+        user_ids=user_ids,
+        item_ids=item_ids,
+        train=train,
+        test=sp.csr_matrix((41, 5), dtype=np.float32),
+        item_info=info,
+        kg=kg,
+    )
 
 
 def kg_folder(tmp_path):
@@ -48,9 +72,13 @@ def kg_folder(tmp_path):
     folder.mkdir()
     (folder / "kg_table.tsv").write_text(
         "head\trelation\ttail\na\tdirected_by\tPerson/scott\nb\tdirected_by\tPerson/scott\nc\tgenre\tGenre/animation\n"
-        "d\tgenre\tGenre/animation\n")
+        "d\tgenre\tGenre/animation\n"
+    )
     (folder / "triples.tsv").write_text(
         "item_id\trelation\ttail\ttail_type\tentity\tsource\tsurface\n"
-        "b\tdirected_by\tRidley Scott\tPerson\tPerson/scott\ttext\tdirected by Ridley Scott\n")
-    (folder / "entities.tsv").write_text("entity\ttype\tlabel\taliases\tmentions\nPerson/scott\tPerson\tRidley Scott\t\t1\n")
+        "b\tdirected_by\tRidley Scott\tPerson\tPerson/scott\ttext\tdirected by Ridley Scott\n"
+    )
+    (folder / "entities.tsv").write_text(
+        "entity\ttype\tlabel\taliases\tmentions\nPerson/scott\tPerson\tRidley Scott\t\t1\n"
+    )
     return folder / "kg_table.tsv"

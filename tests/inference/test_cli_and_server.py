@@ -1,4 +1,5 @@
 """``python -m graphrec recommend`` (export: resumable, atomic) and ``serve`` against a real HTTP server."""
+
 import csv
 import importlib.util
 import json
@@ -25,21 +26,62 @@ def read_csv(path):
 
 
 def test_export_all_users_csv_and_jsonl(run, tiny_data, tmp_path, capsys):
-    assert main(["recommend", str(run), "--users", "all", "--k", "5", "--out", str(tmp_path / "top.csv"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                str(run),
+                "--users",
+                "all",
+                "--k",
+                "5",
+                "--out",
+                str(tmp_path / "top.csv"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     figures = json.loads(capsys.readouterr().out)
     rows = read_csv(tmp_path / "top.csv")
     assert figures["users"] == tiny_data.n_users and len(rows) == 5 * tiny_data.n_users
     rec = load_recommender(run)
     first = [r["item"] for r in rows if r["user"] == "u0"]
     assert first == rec.recommend(["u0"], k=5)[0].items
-    assert main(["recommend", str(run), "--users", "all", "--k", "3", "--explain", "--out", str(tmp_path / "top.jsonl"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                str(run),
+                "--users",
+                "all",
+                "--k",
+                "3",
+                "--explain",
+                "--out",
+                str(tmp_path / "top.jsonl"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     lines = [json.loads(line) for line in (tmp_path / "top.jsonl").read_text().splitlines()]
     assert len(lines) == tiny_data.n_users and lines[0]["explanations"][0]["method"] == "exact"
     assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("*.progress.json"))
 
 
 def test_an_interrupted_export_resumes_to_the_same_file(run, tmp_path, monkeypatch, capsys):
-    args = ["recommend", str(run), "--users", "all", "--k", "4", "--memory-mb", "0.0005", "-q"]  # 3 users a block
+    args = [
+        "recommend",
+        str(run),
+        "--users",
+        "all",
+        "--k",
+        "4",
+        "--memory-mb",
+        "0.0005",
+        "-q",
+    ]  # 3 users a block
     assert main(args + ["--out", str(tmp_path / "whole.csv")]) == 0
     real = export.iter_blocks
 
@@ -64,20 +106,42 @@ def test_an_interrupted_export_resumes_to_the_same_file(run, tmp_path, monkeypat
 def test_user_file_errors_name_the_line(run, tmp_path, capsys):
     users = tmp_path / "users.txt"
     users.write_text("user_id\nu1\n\nghost\n")
-    assert main(["recommend", str(run), "--users", str(users), "--out", str(tmp_path / "t.csv")]) == 2
+    assert (
+        main(["recommend", str(run), "--users", str(users), "--out", str(tmp_path / "t.csv")]) == 2
+    )
     assert f"{users}:4: field 'user': unknown user id 'ghost'" in capsys.readouterr().err
-    assert main(["recommend", str(run), "--users", str(users), "--unknown", "popularity", "--k", "2",
-                 "--out", str(tmp_path / "t.csv"), "-q"]) == 0
+    assert (
+        main(
+            [
+                "recommend",
+                str(run),
+                "--users",
+                str(users),
+                "--unknown",
+                "popularity",
+                "--k",
+                "2",
+                "--out",
+                str(tmp_path / "t.csv"),
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert {r["user"] for r in read_csv(tmp_path / "t.csv")} == {"u1", "ghost"}
     assert main(["recommend", str(run), "--users", "all", "--out", str(tmp_path / "t.txt")]) == 2
     assert "unknown format" in capsys.readouterr().err
-    assert main(["recommend", str(tmp_path), "--users", "all", "--out", str(tmp_path / "t.csv")]) == 2
+    assert (
+        main(["recommend", str(tmp_path), "--users", "all", "--out", str(tmp_path / "t.csv")]) == 2
+    )
     assert "not a run directory" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow installed")
 def test_parquet_without_pyarrow_is_a_clear_error(run, tmp_path, capsys):
-    assert main(["recommend", str(run), "--users", "all", "--out", str(tmp_path / "t.parquet")]) == 2
+    assert (
+        main(["recommend", str(run), "--users", "all", "--out", str(tmp_path / "t.parquet")]) == 2
+    )
     assert "'pyarrow'" in capsys.readouterr().err and not (tmp_path / "t.parquet").exists()
 
 
@@ -111,23 +175,39 @@ def test_server_endpoints(server, run):
         assert similar["items"] == rec.similar_items("i1", k=3).items
         explained = client.post("/explain", json={"user": "u2", "k": 2}).json()["explanations"]
         assert [e["item"] for e in explained] == got["items"][:2] and explained[0]["because"]
-        assert client.post("/explain", json={"items": ["i1"], "targets": ["i3"]}).json()["explanations"][0]["item"] == "i3"
-        assert client.get("/docs").status_code == 200 and "/recommend/new-user" in client.get("/openapi.json").json()["paths"]
+        assert (
+            client.post("/explain", json={"items": ["i1"], "targets": ["i3"]}).json()[
+                "explanations"
+            ][0]["item"]
+            == "i3"
+        )
+        assert (
+            client.get("/docs").status_code == 200
+            and "/recommend/new-user" in client.get("/openapi.json").json()["paths"]
+        )
 
 
-@pytest.mark.parametrize("path, body, status, message", [
-    ("/recommend", {"user": "ghost"}, 404, "unknown user id(s) 'ghost'"),
-    ("/recommend", {"user": "u1", "k": 0}, 422, "greater than or equal to 1"),
-    ("/recommend", {"user": "u1", "k": 51}, 422, "k: at most 50"),
-    ("/recommend", {"k": 3}, 422, "Field required"),
-    ("/recommend", {"user": "u1", "candidates": ["nope"]}, 404, "unknown item id(s) 'nope'"),
-    ("/recommend", {"user": "u1", "new_items": {"new": "a film"}}, 422, "model 'ease' cannot score unseen items"),
-    ("/recommend/new-user", {"items": ["i1", "nope"]}, 404, "unknown item id(s) 'nope'"),
-    ("/recommend/new-user", {"items": "i1"}, 422, "valid list"),
-    ("/similar-items", {"item": "nope"}, 404, "unknown item id(s) 'nope'"),
-    ("/explain", {"k": 2}, 422, "exactly one of `user`"),
-    ("/explain", {"user": "u1", "targets": ["nope"]}, 404, "unknown item id(s) 'nope'"),
-])
+@pytest.mark.parametrize(
+    "path, body, status, message",
+    [
+        ("/recommend", {"user": "ghost"}, 404, "unknown user id(s) 'ghost'"),
+        ("/recommend", {"user": "u1", "k": 0}, 422, "greater than or equal to 1"),
+        ("/recommend", {"user": "u1", "k": 51}, 422, "k: at most 50"),
+        ("/recommend", {"k": 3}, 422, "Field required"),
+        ("/recommend", {"user": "u1", "candidates": ["nope"]}, 404, "unknown item id(s) 'nope'"),
+        (
+            "/recommend",
+            {"user": "u1", "new_items": {"new": "a film"}},
+            422,
+            "model 'ease' cannot score unseen items",
+        ),
+        ("/recommend/new-user", {"items": ["i1", "nope"]}, 404, "unknown item id(s) 'nope'"),
+        ("/recommend/new-user", {"items": "i1"}, 422, "valid list"),
+        ("/similar-items", {"item": "nope"}, 404, "unknown item id(s) 'nope'"),
+        ("/explain", {"k": 2}, 422, "exactly one of `user`"),
+        ("/explain", {"user": "u1", "targets": ["nope"]}, 404, "unknown item id(s) 'nope'"),
+    ],
+)
 def test_server_rejects_bad_requests_with_4xx(server, path, body, status, message):
     httpx = pytest.importorskip("httpx")
     response = httpx.post(server + path, json=body)
@@ -137,7 +217,12 @@ def test_server_rejects_bad_requests_with_4xx(server, path, body, status, messag
 
 def test_server_rejects_bad_json_and_oversized_bodies(server):
     httpx = pytest.importorskip("httpx")
-    assert httpx.post(server + "/recommend", content=b"{no", headers={"content-type": "application/json"}).status_code == 422
+    assert (
+        httpx.post(
+            server + "/recommend", content=b"{no", headers={"content-type": "application/json"}
+        ).status_code
+        == 422
+    )
     big = httpx.post(server + "/recommend/new-user", json={"items": ["i1"] * 300_000})
     assert big.status_code == 413 and "over" in big.json()["detail"]
 
@@ -146,7 +231,9 @@ def test_serve_command_line_starts_a_server(run):
     pytest.importorskip("uvicorn")
     httpx = pytest.importorskip("httpx")
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "graphrec", "serve", str(run), "--port", str(port), "-q"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphrec", "serve", str(run), "--port", str(port), "-q"]
+    )
     try:
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -1,4 +1,5 @@
 """Every registered graphrec model: train tiny -> load from the run directory -> recommend -> fold-in."""
+
 import numpy as np
 import pytest
 import torch
@@ -24,7 +25,9 @@ def test_load_recommend_fold_in(name, runs, tiny_data, monkeypatch):
     run_dir = runs[name]
     assert has_bundle(run_dir)
     # no dataset is read: loading the dataset would fail
-    monkeypatch.setattr("graphrec.training.run.load_data", lambda *a, **k: pytest.fail("dataset loaded"))
+    monkeypatch.setattr(
+        "graphrec.training.run.load_data", lambda *a, **k: pytest.fail("dataset loaded")
+    )
     rec = load_recommender(run_dir)
     assert rec.model.name == name and not rec.model.training
 
@@ -38,14 +41,20 @@ def test_load_recommend_fold_in(name, runs, tiny_data, monkeypatch):
     for row, lst in zip(expected.numpy(), got):
         assert lst.items == [str(tiny_data.item_ids[i]) for i in row]
         assert len(lst.scores) == 5 and all(np.isfinite(lst.scores))
-        assert not set(lst.items) & set(tiny_data.item_ids[tiny_data.train[int(np.flatnonzero(tiny_data.user_ids == lst.user)[0])].indices])
+        assert not set(lst.items) & set(
+            tiny_data.item_ids[
+                tiny_data.train[int(np.flatnonzero(tiny_data.user_ids == lst.user)[0])].indices
+            ]
+        )
 
     # fold-in of a new user from raw item ids
     basket = [str(i) for i in tiny_data.item_ids[tiny_data.train[3].indices]]
     new = rec.recommend_for_items(basket, k=5)
     assert new.user is None and len(new.items) == 5 and not set(new.items) & set(basket)
     assert all(np.isfinite(new.scores)) and new.scores == sorted(new.scores, reverse=True)
-    if not MODELS[name].trainable:  # X_u · W: a training user's own row folds in exactly to that user
+    if not MODELS[
+        name
+    ].trainable:  # X_u · W: a training user's own row folds in exactly to that user
         assert new.items == rec.recommend([tiny_data.user_ids[3]], k=5)[0].items
 
     similar = rec.similar_items(tiny_data.item_ids[0], k=4)

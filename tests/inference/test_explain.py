@@ -1,4 +1,5 @@
 """Explanations on a tiny graph whose right answer is known (conftest.two_clusters)."""
+
 import numpy as np
 import torch
 from inference_helpers import kg_folder
@@ -9,7 +10,13 @@ from graphrec.models import build_model
 
 
 def fitted(name, data, **config):
-    model = build_model(model_config_from_dict({"name": name, **config}), data.n_users, data.n_items, data.train, data=data)
+    model = build_model(
+        model_config_from_dict({"name": name, **config}),
+        data.n_users,
+        data.n_items,
+        data.train,
+        data=data,
+    )
     if not model.trainable:
         model.fit()
     return TrainedRecommender(model, data)
@@ -19,7 +26,11 @@ def test_ease_reasons_are_the_exact_decomposition(clusters):
     rec = fitted("ease", clusters, l2=1.0)
     out = explain(rec, user="x", items=["b", "d"])
     b, d = out
-    assert b["method"] == "exact" and b["because"][0]["item"] == "a" and b["because"][0]["title"] == "Alien"
+    assert (
+        b["method"] == "exact"
+        and b["because"][0]["item"] == "a"
+        and b["because"][0]["title"] == "Alien"
+    )
     assert d["because"][0]["item"] == "c"
     # X_u[j] * B[j, i] summed over the user's items is the score
     weights = rec.model.weights.numpy()
@@ -46,7 +57,9 @@ def test_embedding_reasons_follow_the_propagation_weights(clusters):
     degree = clusters.item_popularity()
     expected = {j: float(item_emb[j] @ item_emb[1]) / np.sqrt(2 * (degree[j] + 1)) for j in (0, 2)}
     for reason in out["because"]:
-        assert np.isclose(reason["contribution"], expected["ac".index(reason["item"]) * 2], rtol=1e-4)
+        assert np.isclose(
+            reason["contribution"], expected["ac".index(reason["item"]) * 2], rtol=1e-4
+        )
     # the contributions add up to the fold-in score
     assert np.isclose(sum(v for v in expected.values()), out["score"], rtol=1e-4)
 
@@ -58,7 +71,9 @@ def test_kg_paths_name_the_shared_entity_with_provenance(tmp_path, clusters):
     assert e_paths == []
     assert b_paths[0]["from_item"] == "a" and b_paths[0]["via"]["entity"] == "Person/scott"
     assert b_paths[0]["text"] == "you liked Alien; both have directed_by Ridley Scott"
-    assert b_paths[0]["facts"][1]["provenance"] == [{"source": "text", "evidence": "directed by Ridley Scott"}]
+    assert b_paths[0]["facts"][1]["provenance"] == [
+        {"source": "text", "evidence": "directed by Ridley Scott"}
+    ]
     assert "provenance" not in b_paths[0]["facts"][0]  # no evidence recorded for Alien's fact
     assert d_paths[0]["from_item"] == "c" and d_paths[0]["via"]["label"] == "Genre/animation"
 

@@ -1,4 +1,5 @@
 """The Python API's options, errors and the serving bundle."""
+
 import json
 
 import numpy as np
@@ -45,13 +46,17 @@ def test_blocks_bound_memory_and_agree(ease_run, tiny_data):
     tiny_blocks = load_recommender(ease_run, memory_mb=1e-4)  # one user per block
     assert tiny_blocks.block_users == 1
     users = list(tiny_data.user_ids)
-    assert [r.items for r in whole.recommend(users, k=7)] == [r.items for r in tiny_blocks.recommend(users, k=7)]
+    assert [r.items for r in whole.recommend(users, k=7)] == [
+        r.items for r in tiny_blocks.recommend(users, k=7)
+    ]
 
 
 def test_bundle_from_another_run_is_refused(tmp_path, ease_run, tiny_data):
     from graphrec.data.synthetic import random_interactions
 
-    other = train_tiny(tmp_path, "ease", random_interactions(n_users=30, n_items=40, per_user=8, seed=2))
+    other = train_tiny(
+        tmp_path, "ease", random_interactions(n_users=30, n_items=40, per_user=8, seed=2)
+    )
     for name in ("ids.npz", "train.npz", "side.json", "manifest.json"):
         (bundle_dir(other) / name).write_bytes((bundle_dir(ease_run) / name).read_bytes())
     with pytest.raises(CheckpointError, match="fingerprints differ"):
@@ -84,10 +89,14 @@ def test_bundle_round_trip_keeps_ids_matrix_and_side_information(tmp_path, clust
 
     save_bundle(tmp_path, clusters, data_fingerprint(clusters))
     data, manifest = load_bundle(tmp_path)
-    assert list(data.user_ids) == list(clusters.user_ids) and list(data.item_ids) == list(clusters.item_ids)
+    assert list(data.user_ids) == list(clusters.user_ids) and list(data.item_ids) == list(
+        clusters.item_ids
+    )
     assert (data.train != clusters.train).nnz == 0
     assert list(data.item_info["title"]) == list(clusters.item_info["title"])
     assert data.kg.triples.equals(clusters.kg.triples)
     assert manifest["data_fingerprint"] == data_fingerprint(clusters)
-    assert np.all(np.load(tmp_path / "serving" / "ids.npz")["item_popularity"] == clusters.item_popularity())
+    assert np.all(
+        np.load(tmp_path / "serving" / "ids.npz")["item_popularity"] == clusters.item_popularity()
+    )
     assert sp.issparse(data.test) and data.test.nnz == 0

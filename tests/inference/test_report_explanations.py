@@ -1,5 +1,6 @@
 """The HTML report's "Explanations" section on a tiny knowledge-aware run whose right answer is known
 (inference_helpers.two_clusters: x liked Alien and Cars; Blade Runner is explained by Alien through their director)."""
+
 import dataclasses
 import html
 
@@ -21,7 +22,9 @@ def clusters_with_test():
 
 def test_section_explains_the_best_runs_sampled_users_with_kg_paths_and_evidence(tmp_path):
     data = clusters_with_test()
-    kg_run = load_run_record(train_tiny(tmp_path / "kg", "kglightgcn", data, kg=str(kg_folder(tmp_path))))
+    kg_run = load_run_record(
+        train_tiny(tmp_path / "kg", "kglightgcn", data, kg=str(kg_folder(tmp_path)))
+    )
     mf_run = load_run_record(train_tiny(tmp_path / "mf", "mf", data))
     metric = "recall@5"
     for record, value in ((kg_run, 0.5), (mf_run, 0.1)):  # make the KG run the best

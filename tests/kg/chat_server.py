@@ -8,13 +8,14 @@ Behaviour per request comes from a plan (a list consumed in order; then ``ok``):
 Requests (body and headers) are recorded for assertions, with the peak number of
 requests in flight.
 """
+
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 
 class JSONHandler(BaseHTTPRequestHandler):
@@ -62,7 +63,9 @@ class ChatServer:
                         action = "503"
                 try:
                     body = json.loads(raw)
-                    server.requests.append({"body": body, "headers": dict(self.headers), "action": action})
+                    server.requests.append(
+                        {"body": body, "headers": dict(self.headers), "action": action}
+                    )
                     if self.path != "/v1/chat/completions":
                         return self._send(404, b'{"error": "not found"}')
                     if server.delay:
@@ -76,23 +79,36 @@ class ChatServer:
                         return
                     if action in ("429", "500", "503", "401"):
                         headers = {"Retry-After": "0"} if action == "429" else {}
-                        return self._send(int(action), b'{"error": {"message": "scripted"}}', headers)
+                        return self._send(
+                            int(action), b'{"error": {"message": "scripted"}}', headers
+                        )
                     if action == "garbage":
                         return self._send(200, b"<html>oops</html>")
                     fmt = (body.get("response_format") or {}).get("type")
                     if server.reject_json_schema and fmt == "json_schema":
-                        return self._send(400, b'{"error": {"message": "json_schema is not supported"}}')
+                        return self._send(
+                            400, b'{"error": {"message": "json_schema is not supported"}}'
+                        )
                     if server.reject_response_format and "response_format" in body:
-                        return self._send(400, b'{"error": {"message": "response_format is not supported"}}')
+                        return self._send(
+                            400, b'{"error": {"message": "response_format is not supported"}}'
+                        )
                     content = "" if action == "empty" else server.responder(body["messages"])
                     reply = {
                         "id": "chatcmpl-test",
                         "object": "chat.completion",
                         "model": body.get("model"),
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                     "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": len(json.dumps(body["messages"]).split()),
-                                  "completion_tokens": len(content.split())},
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {
+                            "prompt_tokens": len(json.dumps(body["messages"]).split()),
+                            "completion_tokens": len(content.split()),
+                        },
                     }
                     return self._send(200, json.dumps(reply).encode())
                 finally:
@@ -123,7 +139,7 @@ class ChatServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "ChatServer":
+    def __enter__(self) -> ChatServer:
         self.start()
         return self
 

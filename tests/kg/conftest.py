@@ -1,4 +1,5 @@
 """Shared fixtures of the kg tests: a local chat-completions server and a fake backend."""
+
 from __future__ import annotations
 
 import os
@@ -42,5 +43,3 @@ def films_schema():
     from kg.schema import load_schema
 
     return load_schema("films")
-
-

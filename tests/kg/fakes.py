@@ -1,15 +1,27 @@
 """Test doubles: a deterministic backend with scripted replies (same interface as the real ones)."""
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from kg.backends.base import Completion, LLMBackend, Message
 from kg.errors import BackendError
 
 _TEXT_RE = re.compile(r"<text>\n(.*)\n</text>", re.DOTALL)
-_THEMES = ("love", "war", "friendship", "revenge", "family", "toys", "prison", "heist", "game", "wedding")
+_THEMES = (
+    "love",
+    "war",
+    "friendship",
+    "revenge",
+    "family",
+    "toys",
+    "prison",
+    "heist",
+    "game",
+    "wedding",
+)
 
 
 def item_text(messages: list[Message]) -> str:
@@ -45,20 +57,34 @@ class FakeBackend(LLMBackend):
 
     name = "fake"
 
-    def __init__(self, replies: Callable[[list[Message]], str] = fake_reply, max_batch: int = 2) -> None:
+    def __init__(
+        self, replies: Callable[[list[Message]], str] = fake_reply, max_batch: int = 2
+    ) -> None:
         self.model = "fake-1"
         self.max_batch = max_batch
         self.replies = replies
         self.calls: list[list[Message]] = []
         self.fail_on: set[str] = set()
 
-    def complete(self, messages: list[Message], *, max_tokens: int, json_mode: bool = True, keys=None,
-                 spans_from=None, choices=None) -> Completion:
+    def complete(
+        self,
+        messages: list[Message],
+        *,
+        max_tokens: int,
+        json_mode: bool = True,
+        keys=None,
+        spans_from=None,
+        choices=None,
+    ) -> Completion:
         self.calls.append(messages)
         text = item_text(messages)
         for marker in self.fail_on:
             if marker in text:
                 raise BackendError(f"scripted failure for {marker!r}")
         reply = self.replies(messages)
-        return Completion(reply, prompt_tokens=len(str(messages).split()), completion_tokens=len(reply.split()),
-                          finish_reason="stop")
+        return Completion(
+            reply,
+            prompt_tokens=len(str(messages).split()),
+            completion_tokens=len(reply.split()),
+            finish_reason="stop",
+        )

@@ -1,4 +1,5 @@
 """One writer per folder, and a response cache that several processes open at once."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -41,7 +42,9 @@ def test_processes_open_the_cache_concurrently(tmp_path):
         path = str(tmp_path / f"cache{trial}.sqlite")
         n = 2 if trial % 3 else 4
         start = time.time() + 0.2
-        procs = [ctx.Process(target=_open_and_write, args=(path, i, start, queue)) for i in range(n)]
+        procs = [
+            ctx.Process(target=_open_and_write, args=(path, i, start, queue)) for i in range(n)
+        ]
         for proc in procs:
             proc.start()
         failures += [r for r in (queue.get(timeout=120) for _ in procs) if r is not None]
@@ -63,8 +66,12 @@ _HOLDER = textwrap.dedent("""
 
 
 def _hold(folder: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(folder)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -96,8 +103,13 @@ def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path):
             print("held", child, flush=True)
             os._exit(0)
     """)
-    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "out")], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=60,
+    )
     said, child = proc.stdout.split()
     assert said == "held"
     try:

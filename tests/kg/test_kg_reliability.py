@@ -1,5 +1,6 @@
 """kg: clear errors for unusable input files and dataset names, --formats checked before any call,
 one build per --out, facts stated about another item pruned, atomic writes respecting the umask."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,22 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def build_args(items, out, server, *extra):
-    return ["build", "--items", str(items), "--backend", "openai", "--base-url", server.base_url, "--model", "fake",
-            "--out", str(out), "--no-embeddings", "--quiet", *extra]
+    return [
+        "build",
+        "--items",
+        str(items),
+        "--backend",
+        "openai",
+        "--base-url",
+        server.base_url,
+        "--model",
+        "fake",
+        "--out",
+        str(out),
+        "--no-embeddings",
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_bad_formats_fail_before_any_llm_call(tmp_path, chat_server, capsys):
@@ -40,12 +55,21 @@ def test_bad_formats_fail_before_any_llm_call(tmp_path, chat_server, capsys):
 def test_second_build_on_one_out_is_refused(tmp_path, chat_server, capsys):
     items = write_items(tmp_path / "items.tsv")
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent("""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent("""
             import sys, time
             from kg.lock import folder_lock
             with folder_lock(sys.argv[1], "kg build output"):
                 print("held", flush=True); time.sleep(60)
-        """), str(tmp_path / "out")], stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+        """),
+            str(tmp_path / "out"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         assert main(build_args(items, tmp_path / "out", chat_server)) == 2
@@ -54,7 +78,9 @@ def test_second_build_on_one_out_is_refused(tmp_path, chat_server, capsys):
     finally:
         holder.kill()
         holder.wait()
-    assert main(build_args(items, tmp_path / "out", chat_server)) == 0  # the holder died: free again
+    assert (
+        main(build_args(items, tmp_path / "out", chat_server)) == 0
+    )  # the holder died: free again
 
 
 def _unusable(tmp_path: Path, kind: str) -> Path:
@@ -73,13 +99,22 @@ def _unusable(tmp_path: Path, kind: str) -> Path:
 
 @pytest.mark.parametrize("option", ["--items", "--schema", "--item-ids-file"])
 @pytest.mark.parametrize("kind", ["directory", "binary", "not-utf8", "unreadable"])
-def test_unusable_input_files_are_clear_errors(tmp_path, chat_server, capsys, monkeypatch, option, kind):
+def test_unusable_input_files_are_clear_errors(
+    tmp_path, chat_server, capsys, monkeypatch, option, kind
+):
     items = write_items(tmp_path / "items.tsv")
     bad = _unusable(tmp_path, kind)
     if kind == "unreadable":  # tests run as root, which chmod cannot stop: make the read fail
         real = Path.read_bytes
-        monkeypatch.setattr(Path, "read_bytes", lambda self: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
-                            if self == bad else real(self))
+        monkeypatch.setattr(
+            Path,
+            "read_bytes",
+            lambda self: (
+                (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                if self == bad
+                else real(self)
+            ),
+        )
     args = build_args(items, tmp_path / "out", chat_server)
     if option == "--items":
         args[2] = str(bad)
@@ -101,30 +136,54 @@ def test_dataset_names_must_be_names(name):
 
 def test_facts_stated_about_another_item_are_pruned(films_schema):
     text = "Master criminal Neil McCauley plans one last heist while detective Vincent Hanna closes in."
-    candidates = [Candidate("keyword", "heist", subject="Casino"), Candidate("keyword", "heist", subject="Heat (1995)"),
-                  Candidate("features_character", "Neil McCauley", subject="this film"),
-                  Candidate("features_character", "Vincent Hanna")]
+    candidates = [
+        Candidate("keyword", "heist", subject="Casino"),
+        Candidate("keyword", "heist", subject="Heat (1995)"),
+        Candidate("features_character", "Neil McCauley", subject="this film"),
+        Candidate("features_character", "Vincent Hanna"),
+    ]
     kept, rejected = validate(candidates, films_schema, "3", text, item_title="Heat")
-    assert [(t.relation, t.tail) for t in kept] == [("keyword", "heist"), ("features_character", "Neil McCauley"),
-                                                    ("features_character", "Vincent Hanna")]
+    assert [(t.relation, t.tail) for t in kept] == [
+        ("keyword", "heist"),
+        ("features_character", "Neil McCauley"),
+        ("features_character", "Vincent Hanna"),
+    ]
     assert rejected == {"other_subject": 1}
 
 
 def test_parser_keeps_the_stated_subject():
-    reply = ('[{"subject": "Casino", "relation": "keyword", "object": "heist"}, ["Casino", "keyword", "mob"], '
-             '{"film": "Casino", "keyword": ["revenge"]}, {"subject": "friendship"}]')
+    reply = (
+        '[{"subject": "Casino", "relation": "keyword", "object": "heist"}, ["Casino", "keyword", "mob"], '
+        '{"film": "Casino", "keyword": ["revenge"]}, {"subject": "friendship"}]'
+    )
     got = {(c.relation, c.tail, c.subject) for c in parse_output(reply).candidates}
-    assert {("keyword", "heist", "Casino"), ("keyword", "mob", "Casino"), ("keyword", "revenge", "Casino")} <= got
-    assert ("subject", "friendship", None) in got  # "subject" is also a keyword synonym in a relation map
+    assert {
+        ("keyword", "heist", "Casino"),
+        ("keyword", "mob", "Casino"),
+        ("keyword", "revenge", "Casino"),
+    } <= got
+    assert (
+        "subject",
+        "friendship",
+        None,
+    ) in got  # "subject" is also a keyword synonym in a relation map
 
 
 def test_build_counts_other_subject_rejections(tmp_path, films_schema):
-    items_path = write_items(tmp_path / "items.tsv", {"3": ("Heat", "1995", "A last heist in Los Angeles.")})
+    items_path = write_items(
+        tmp_path / "items.tsv", {"3": ("Heat", "1995", "A last heist in Los Angeles.")}
+    )
     from kg.data import read_items
 
     reply = '[{"subject": "Casino", "relation": "keyword", "object": "heist"}]'
-    stats = run_build(read_items(items_path), films_schema, FakeBackend(replies=lambda messages: reply), tmp_path / "o",
-                      resolve_cfg=ResolveConfig(use_embeddings=False), quiet=True)
+    stats = run_build(
+        read_items(items_path),
+        films_schema,
+        FakeBackend(replies=lambda messages: reply),
+        tmp_path / "o",
+        resolve_cfg=ResolveConfig(use_embeddings=False),
+        quiet=True,
+    )
     assert stats.rejections.get("other_subject") == 1 and stats.kept == 0
 
 

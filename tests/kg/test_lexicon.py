@@ -1,4 +1,5 @@
 """The cross-fitted keyword lexicon: learned from other items' gold only, used as a recorded, separate step."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,10 +19,16 @@ def _catalogue():
     texts, gold = {}, []
     for i in range(1, 41):
         iid = str(i)
-        texts[iid] = (f"Film {i}", "2000", f"A heist in Paris goes wrong; a story of revenge number {i}. Unique{i} word.")
+        texts[iid] = (
+            f"Film {i}",
+            "2000",
+            f"A heist in Paris goes wrong; a story of revenge number {i}. Unique{i} word.",
+        )
         gold.append(GoldFact(iid, "keyword", "heist"))  # always in text and gold: keyphraseness 1
         if i % 4 == 0:
-            gold.append(GoldFact(iid, "keyword", "Paris"))  # in every text, gold for a quarter: 0.25
+            gold.append(
+                GoldFact(iid, "keyword", "Paris")
+            )  # in every text, gold for a quarter: 0.25
         gold.append(GoldFact(iid, "keyword", f"unique{i}"))  # only this item's own text and gold
     return texts, gold
 
@@ -56,9 +63,17 @@ def test_build_records_lexicon_triples_apart(tmp_path, films_schema):
     items = read_items(write_items(tmp_path / "items.tsv", texts))
     build_lexicon(items, gold, min_ratio=0.15).save(tmp_path / "lex.json.gz")
     out = tmp_path / "run"
-    run_build(items[:6], films_schema, FakeBackend(), out,
-              ExtractConfig(relations=("keyword", "features_character"), lexicon=str(tmp_path / "lex.json.gz")),
-              ResolveConfig(use_embeddings=False), quiet=True)
+    run_build(
+        items[:6],
+        films_schema,
+        FakeBackend(),
+        out,
+        ExtractConfig(
+            relations=("keyword", "features_character"), lexicon=str(tmp_path / "lex.json.gz")
+        ),
+        ResolveConfig(use_embeddings=False),
+        quiet=True,
+    )
     fingerprint, records = read_journal(out / "journal.text.jsonl")
     assert "lexicon" in fingerprint
     for rec in records:

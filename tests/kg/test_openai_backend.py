@@ -1,4 +1,5 @@
 """The OpenAI-compatible backend against a chat-completions server started by the test."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,14 @@ MESSAGES = [{"role": "user", "content": "<text>\nA comedy about love.\n</text>"}
 
 
 def backend(server, **kw):
-    cfg = OpenAIConfig(base_url=server.base_url, model="test-model", backoff_base_s=0.01, backoff_max_s=0.05,
-                       timeout_s=kw.pop("timeout_s", 5.0), **kw)
+    cfg = OpenAIConfig(
+        base_url=server.base_url,
+        model="test-model",
+        backoff_base_s=0.01,
+        backoff_max_s=0.05,
+        timeout_s=kw.pop("timeout_s", 5.0),
+        **kw,
+    )
     return OpenAIBackend(cfg)
 
 
@@ -57,8 +64,11 @@ def test_server_down_gives_up_with_backend_unavailable(chat_server):
 
 
 def test_connection_refused_is_unavailable():
-    b = OpenAIBackend(OpenAIConfig(base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01,
-                                   timeout_s=1.0))
+    b = OpenAIBackend(
+        OpenAIConfig(
+            base_url="http://127.0.0.1:9/v1", max_retries=1, backoff_base_s=0.01, timeout_s=1.0
+        )
+    )
     with pytest.raises(BackendUnavailable):
         b.complete(MESSAGES, max_tokens=5)
 

@@ -5,6 +5,7 @@ second, which records every request it gets (any method).  The key must never re
 the second one; a redirect within one origin (307/308) is still followed, a bounded
 number of times.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ class RecordingServer:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                server.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                        "body": raw})
+                server.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": raw,
+                    }
+                )
                 if self.path in server.redirects:
                     status, location = server.redirects[self.path]
                     return self._send(status, b"", {"Location": location})
@@ -48,9 +55,15 @@ class RecordingServer:
                         return self._send(200, server.raw_reply)
                     body = json.loads(raw)
                     content = fake_reply(body["messages"])
-                    reply = {"choices": [{"message": {"role": "assistant", "content": content},
-                                          "finish_reason": "stop"}],
-                             "usage": {"prompt_tokens": 3, "completion_tokens": 2}}
+                    reply = {
+                        "choices": [
+                            {
+                                "message": {"role": "assistant", "content": content},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": {"prompt_tokens": 3, "completion_tokens": 2},
+                    }
                     return self._send(200, json.dumps(reply).encode())
                 return self._send(404, b'{"error": "not found"}')
 
@@ -61,7 +74,7 @@ class RecordingServer:
         self.origin = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         self._thread.start()
         return self
 
@@ -77,8 +90,17 @@ def servers():
 
 
 def backend(base_url: str, **kw) -> OpenAIBackend:
-    return OpenAIBackend(OpenAIConfig(base_url=base_url, model="m", api_key_env="KG_REDIRECT_KEY", max_retries=0,
-                                      backoff_base_s=0.01, timeout_s=5.0, **kw))
+    return OpenAIBackend(
+        OpenAIConfig(
+            base_url=base_url,
+            model="m",
+            api_key_env="KG_REDIRECT_KEY",
+            max_retries=0,
+            backoff_base_s=0.01,
+            timeout_s=5.0,
+            **kw,
+        )
+    )
 
 
 @pytest.mark.parametrize("status", [307, 308, 301, 302, 303])
@@ -91,15 +113,23 @@ def test_cross_origin_redirect_is_refused_and_the_key_stays_home(servers, status
     assert isinstance(err.value, BackendError)
     assert second.origin.split("//")[1] in str(err.value) and KEY not in str(err.value)
     assert second.requests == []  # nothing at all reached the other server, so neither did the key
-    assert len(first.requests) == 1 and first.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert (
+        len(first.requests) == 1
+        and first.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+    )
 
 
-def test_redirect_to_the_same_host_on_another_port_or_scheme_is_another_origin(servers, monkeypatch):
+def test_redirect_to_the_same_host_on_another_port_or_scheme_is_another_origin(
+    servers, monkeypatch
+):
     first, _ = servers
     monkeypatch.setenv("KG_REDIRECT_KEY", KEY)
     port = int(first.origin.rsplit(":", 1)[1])
-    for target in (f"http://127.0.0.1:{port + 1}/v1/chat/completions", f"https://127.0.0.1:{port}/v1/chat/completions",
-                   "http://localhost:%d/v1/chat/completions" % port):
+    for target in (
+        f"http://127.0.0.1:{port + 1}/v1/chat/completions",
+        f"https://127.0.0.1:{port}/v1/chat/completions",
+        "http://localhost:%d/v1/chat/completions" % port,
+    ):
         first.redirects["/v1/chat/completions"] = (307, target)
         with pytest.raises(RedirectRefused):
             backend(first.origin + "/v1").complete(MESSAGES, max_tokens=20)
@@ -109,13 +139,21 @@ def test_redirect_to_the_same_host_on_another_port_or_scheme_is_another_origin(s
 def test_same_origin_redirect_is_followed_with_body_and_key(servers, status, monkeypatch):
     first, second = servers
     monkeypatch.setenv("KG_REDIRECT_KEY", KEY)
-    first.redirects["/old/v1/chat/completions"] = (status, "/v1/chat/completions")  # relative Location
+    first.redirects["/old/v1/chat/completions"] = (
+        status,
+        "/v1/chat/completions",
+    )  # relative Location
     result = backend(first.origin + "/old/v1").complete(MESSAGES, max_tokens=20)
     assert "love" in result.text
-    assert [(r["method"], r["path"]) for r in first.requests] == [("POST", "/old/v1/chat/completions"),
-                                                                   ("POST", "/v1/chat/completions")]
+    assert [(r["method"], r["path"]) for r in first.requests] == [
+        ("POST", "/old/v1/chat/completions"),
+        ("POST", "/v1/chat/completions"),
+    ]
     final = first.requests[-1]
-    assert final["headers"]["Authorization"] == f"Bearer {KEY}" and json.loads(final["body"])["model"] == "m"
+    assert (
+        final["headers"]["Authorization"] == f"Bearer {KEY}"
+        and json.loads(final["body"])["model"] == "m"
+    )
     assert second.requests == []
 
 
@@ -143,21 +181,31 @@ def test_chat_server_fixture_never_sees_a_redirected_key(servers, chat_server, m
     with pytest.raises(RedirectRefused):
         backend(first.origin + "/v1").complete(MESSAGES, max_tokens=20)
     assert chat_server.requests == []
-    assert "love" in backend(chat_server.base_url).complete(MESSAGES, max_tokens=20).text  # direct use still works
+    assert (
+        "love" in backend(chat_server.base_url).complete(MESSAGES, max_tokens=20).text
+    )  # direct use still works
 
 
 def _reply(content: str, usage: str = '{"prompt_tokens": 3, "completion_tokens": 2}') -> bytes:
-    return ('{"choices": [{"message": {"role": "assistant", "content": %s}, "finish_reason": "stop"}], "usage": %s}'
-            % (json.dumps(content), usage)).encode()
+    return (
+        '{"choices": [{"message": {"role": "assistant", "content": %s}, "finish_reason": "stop"}], "usage": %s}'
+        % (json.dumps(content), usage)
+    ).encode()
 
 
 def test_reply_bodies_are_decoded_within_bounds(servers):
     first, _ = servers
     long_number = "7" * 5000
-    first.raw_reply = _reply('{"keyword": [%s]}' % long_number)  # the model's text: kg.parse's business
+    first.raw_reply = _reply(
+        '{"keyword": [%s]}' % long_number
+    )  # the model's text: kg.parse's business
     assert long_number in backend(first.origin + "/v1").complete(MESSAGES, max_tokens=20).text
-    first.raw_reply = _reply("{}", usage='{"prompt_tokens": %s}' % long_number)  # the server's own JSON
-    with pytest.raises(BackendError, match="not JSON"):  # retried as a broken reply, never a ValueError
+    first.raw_reply = _reply(
+        "{}", usage='{"prompt_tokens": %s}' % long_number
+    )  # the server's own JSON
+    with pytest.raises(
+        BackendError, match="not JSON"
+    ):  # retried as a broken reply, never a ValueError
         backend(first.origin + "/v1").complete(MESSAGES, max_tokens=20)
     first.raw_reply = _reply("{}", usage="[" * 5000 + "]" * 5000)
     with pytest.raises(BackendError, match="not JSON"):
@@ -169,9 +217,30 @@ def test_reply_bodies_are_decoded_within_bounds(servers):
 
 # -- kg build: refused credentials and all-failed runs end non-zero ------------------------------------
 def _build(items, base_url, out, *extra):
-    return main(["build", "--items", str(items), "--backend", "openai", "--base-url", base_url, "--model", "m",
-                 "--out", str(out), "--no-embeddings", "--quiet", "--formats", "ttl", "--concurrency", "1",
-                 "--max-retries", "0", *extra])
+    return main(
+        [
+            "build",
+            "--items",
+            str(items),
+            "--backend",
+            "openai",
+            "--base-url",
+            base_url,
+            "--model",
+            "m",
+            "--out",
+            str(out),
+            "--no-embeddings",
+            "--quiet",
+            "--formats",
+            "ttl",
+            "--concurrency",
+            "1",
+            "--max-retries",
+            "0",
+            *extra,
+        ]
+    )
 
 
 def test_build_with_401_on_every_call_exits_2_with_one_line(tmp_path, chat_server, capsys):
@@ -187,13 +256,19 @@ def test_build_with_401_on_every_call_exits_2_with_one_line(tmp_path, chat_serve
 
 
 def test_build_where_every_call_fails_exits_2(tmp_path, chat_server, capsys):
-    chat_server.reject_response_format = True  # HTTP 400 to every call with --json-mode on (no fallback)
+    chat_server.reject_response_format = (
+        True  # HTTP 400 to every call with --json-mode on (no fallback)
+    )
     items = write_items(tmp_path / "items.tsv")
     code = _build(items, chat_server.base_url, tmp_path / "run", "--json-mode", "on")
     captured = capsys.readouterr()
     assert code == 2
     summary = json.loads(captured.out)
-    assert summary["items_failed"] == 5 and summary["items_done"] == 0 and "HTTP 400" in summary["first_error"]
+    assert (
+        summary["items_failed"] == 5
+        and summary["items_done"] == 0
+        and "HTTP 400" in summary["first_error"]
+    )
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and "every item of this run failed (5 failed, none done)" in lines[0]
 

@@ -1,4 +1,5 @@
 """Lenient parsing: every shape small models produce, truncation salvage, and a fuzz test."""
+
 from __future__ import annotations
 
 import json
@@ -17,13 +18,28 @@ def pairs(result):
 @pytest.mark.parametrize(
     "raw, expected",
     [
-        ('{"genre": ["Drama"], "keyword": ["grief", "sea"]}', [("genre", "Drama"), ("keyword", "grief"), ("keyword", "sea")]),
+        (
+            '{"genre": ["Drama"], "keyword": ["grief", "sea"]}',
+            [("genre", "Drama"), ("keyword", "grief"), ("keyword", "sea")],
+        ),
         ('{"facts": [{"relation": "set_in", "tail": "Maine"}]}', [("set_in", "Maine")]),
-        ('[{"predicate": "starring", "object": "Tom Hanks", "type": "Person"}]', [("starring", "Tom Hanks")]),
+        (
+            '[{"predicate": "starring", "object": "Tom Hanks", "type": "Person"}]',
+            [("starring", "Tom Hanks")],
+        ),
         ('[["genre", "Comedy"], ["keyword", "toy"]]', [("genre", "Comedy"), ("keyword", "toy")]),
-        ('Sure! Here you go:\n```json\n{"set_in": "Paris"}\n```\nHope it helps.', [("set_in", "Paris")]),
-        ('{"keyword": "love, war, peace"}', [("keyword", "love"), ("keyword", "war"), ("keyword", "peace")]),
-        ('{"features_character": [{"name": "Woody", "type": "Character"}]}', [("features_character", "Woody")]),
+        (
+            'Sure! Here you go:\n```json\n{"set_in": "Paris"}\n```\nHope it helps.',
+            [("set_in", "Paris")],
+        ),
+        (
+            '{"keyword": "love, war, peace"}',
+            [("keyword", "love"), ("keyword", "war"), ("keyword", "peace")],
+        ),
+        (
+            '{"features_character": [{"name": "Woody", "type": "Character"}]}',
+            [("features_character", "Woody")],
+        ),
         ('{"set_in_period": 1920}', [("set_in_period", "1920")]),
     ],
 )
@@ -50,7 +66,9 @@ def test_types_are_carried():
     assert result.candidates == [Candidate("starring", "X", "Person")]
 
 
-@pytest.mark.parametrize("raw", [None, "", "   ", "I cannot help with that.", "{{{{", "]]]", "null", "42", '"text"'])
+@pytest.mark.parametrize(
+    "raw", [None, "", "   ", "I cannot help with that.", "{{{{", "]]]", "null", "42", '"text"']
+)
 def test_junk_is_counted_not_raised(raw):
     result = parse_output(raw)
     assert not result.candidates

@@ -4,6 +4,7 @@ The sample is the first 2,000 inputs of ``benchmarks/robustness.py``'s stream (t
 benchmark fuzzes 100,000 per parser).  Only declared outcomes are allowed: a
 ``ParseResult`` whose error label is one of ``kg.parse.ERRORS``.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,11 +26,15 @@ from kg.resolve import ResolveConfig
 
 REPO = Path(__file__).resolve().parents[2]
 CI_SAMPLE = 2000
-CI_BOUND_MS = 200  # per input; the benchmark's target is 50 ms, this leaves room for a loaded machine
+CI_BOUND_MS = (
+    200  # per input; the benchmark's target is 50 ms, this leaves room for a loaded machine
+)
 
 
 def _robustness():
-    spec = importlib.util.spec_from_file_location("robustness_bench", REPO / "benchmarks" / "robustness.py")
+    spec = importlib.util.spec_from_file_location(
+        "robustness_bench", REPO / "benchmarks" / "robustness.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,12 +55,18 @@ def timed(call, text) -> float:
 REPORTED = {
     "5000-digit number": ('{"keyword": [' + "7" * 5000 + "]}", "number_too_long"),
     "4301-digit number": ("[" + "1" * 4301 + "]", "number_too_long"),
-    "long digits in a string": ('{"keyword": ["' + "7" * 5000 + '"]}', "number_too_long"),  # checked before decoding
+    "long digits in a string": (
+        '{"keyword": ["' + "7" * 5000 + '"]}',
+        "number_too_long",
+    ),  # checked before decoding
     "deep nesting": ('{"keyword": ' + "[" * 5000 + "]" * 5000 + "}", "too_deep"),
     "run of braces": ("{" * 15_000, "too_deep"),
     "huge reply": ("[" * 100_000, "too_long"),
     "long string": ('{"keyword": ["' + "a" * (MAX_OUTPUT_CHARS + 1) + '"]}', "too_long"),
-    "deep behind a stray quote": ('"' + '["]",' * 3000, "no_json"),  # bounded attempts, then rejected
+    "deep behind a stray quote": (
+        '"' + '["]",' * 3000,
+        "no_json",
+    ),  # bounded attempts, then rejected
     "deep in a fence": ("```json\n" + "[" * 40 + '"x"', "too_deep"),
 }
 
@@ -68,7 +79,9 @@ def test_reported_inputs_are_declared_rejections(raw, error):
 
 
 def test_numbers_and_nesting_within_bounds_still_parse():
-    result = parse_output('{"release_year": [' + "9" * 100 + '], "keyword": [[[["sea"]]]], "genre": [1e999]}')
+    result = parse_output(
+        '{"release_year": [' + "9" * 100 + '], "keyword": [[[["sea"]]]], "genre": [1e999]}'
+    )
     assert result.ok
     pairs = {(c.relation, c.tail) for c in result.candidates}
     assert ("release_year", "9" * 100) in pairs and ("genre", "inf") in pairs
@@ -87,7 +100,10 @@ def test_fuzzed_sample_gives_only_declared_outcomes_quickly():
             pytest.fail(f"undeclared {type(exc).__name__}: {exc} on {kind} input {text[:80]!r}")
         assert isinstance(result, ParseResult)
         assert result.ok or result.error in ERRORS, (kind, result.error)
-        assert all(isinstance(c.relation, str) and isinstance(c.tail, str) and c.tail for c in result.candidates)
+        assert all(
+            isinstance(c.relation, str) and isinstance(c.tail, str) and c.tail
+            for c in result.candidates
+        )
         ms = timed(parse_output, text)
         assert ms < CI_BOUND_MS, f"{ms:.0f} ms on {kind} input of {len(text)} chars: {text[:80]!r}"
         times.append(ms)
@@ -99,10 +115,23 @@ def test_rerun_over_a_cache_of_poisoned_replies_finishes_cleanly(tmp_path, films
     items = read_items(write_items(tmp_path / "items.tsv"))
     cache_file = tmp_path / "cache.sqlite"
     no_emb = ResolveConfig(use_embeddings=False)
-    run_build(items, films_schema, FakeBackend(), tmp_path / "first", None, no_emb, cache_path=cache_file, quiet=True)
-    poison = ['{"keyword": [' + "7" * 5000 + "]}", '{"keyword": ' + "[" * 5000 + "]" * 5000 + "}",
-              '{"keyword": ["' + " " * 3000 + 'x"]}', "{" * 3000,
-              '{"keyword": ["sea"], "set_in": [' + "9" * 4400 + "]}"]
+    run_build(
+        items,
+        films_schema,
+        FakeBackend(),
+        tmp_path / "first",
+        None,
+        no_emb,
+        cache_path=cache_file,
+        quiet=True,
+    )
+    poison = [
+        '{"keyword": [' + "7" * 5000 + "]}",
+        '{"keyword": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"keyword": ["' + " " * 3000 + 'x"]}',
+        "{" * 3000,
+        '{"keyword": ["sea"], "set_in": [' + "9" * 4400 + "]}",
+    ]
     cache = ResponseCache(cache_file)
     keys = [row[0] for row in cache._db.execute("SELECT key FROM responses ORDER BY key")]
     assert len(keys) == 5
@@ -113,14 +142,34 @@ def test_rerun_over_a_cache_of_poisoned_replies_finishes_cleanly(tmp_path, films
     def no_calls(messages):  # every reply must come from the cache
         raise AssertionError("the rerun called the model")
 
-    stats = run_build(items, films_schema, FakeBackend(no_calls), tmp_path / "second", None, no_emb,
-                      cache_path=cache_file, quiet=True)
+    stats = run_build(
+        items,
+        films_schema,
+        FakeBackend(no_calls),
+        tmp_path / "second",
+        None,
+        no_emb,
+        cache_path=cache_file,
+        quiet=True,
+    )
     assert stats.cache_hits == 5 and stats.calls == 0 and stats.items_done == 5
-    assert stats.outputs_unparsed == 4  # the value padded with spaces is valid JSON: parsed, then validated
-    assert stats.rejections["output_number_too_long"] == 2 and stats.rejections["output_too_deep"] == 2
+    assert (
+        stats.outputs_unparsed == 4
+    )  # the value padded with spaces is valid JSON: parsed, then validated
+    assert (
+        stats.rejections["output_number_too_long"] == 2 and stats.rejections["output_too_deep"] == 2
+    )
     _, records = read_journal(tmp_path / "second" / "journal.text.jsonl")
     assert sum(r["status"] == "done" for r in records) == 5
     # and once more: everything journaled, nothing to do, still clean
-    again = run_build(items, films_schema, FakeBackend(no_calls), tmp_path / "second", None, no_emb,
-                      cache_path=cache_file, quiet=True)
+    again = run_build(
+        items,
+        films_schema,
+        FakeBackend(no_calls),
+        tmp_path / "second",
+        None,
+        no_emb,
+        cache_path=cache_file,
+        quiet=True,
+    )
     assert again.items_already_done == 6 and again.calls == 0

@@ -1,4 +1,5 @@
 """End-to-end builds with the fake backend: counts, chunking, cache, failures, modes."""
+
 from __future__ import annotations
 
 import csv
@@ -20,8 +21,17 @@ NO_EMB = ResolveConfig(use_embeddings=False)
 
 
 def build(items, schema, backend, out, **kw):
-    return run_build(items, schema, backend, out, kw.pop("extract", None), NO_EMB, kw.pop("output", None),
-                     quiet=True, **kw)
+    return run_build(
+        items,
+        schema,
+        backend,
+        out,
+        kw.pop("extract", None),
+        NO_EMB,
+        kw.pop("output", None),
+        quiet=True,
+        **kw,
+    )
 
 
 def triples_tsv(out):
@@ -36,13 +46,28 @@ def test_build_counts_and_outputs(tmp_path, films_schema):
     assert stats.items_skipped_empty == 1 and stats.items_done == 5
     assert stats.calls == 5 and stats.cache_hits == 0
     # every reply proposes the hallucinated "Atlantis" and an unknown relation: both rejected
-    assert stats.rejections["unsupported_by_text"] == 5 and stats.rejections["unknown_relation"] == 5
+    assert (
+        stats.rejections["unsupported_by_text"] == 5 and stats.rejections["unknown_relation"] == 5
+    )
     rows = triples_tsv(tmp_path / "run")
-    assert {r["tail"] for r in rows} >= {"Buzz Lightyear", "Comedy", "friendship", "heist", "revenge"}
+    assert {r["tail"] for r in rows} >= {
+        "Buzz Lightyear",
+        "Comedy",
+        "friendship",
+        "heist",
+        "revenge",
+    }
     assert not any(r["tail"] == "Atlantis" for r in rows)
     out = tmp_path / "run"
-    for name in ("kg.nq.gz", "kg.ttl", "entities.tsv", "stats.json", "graphrec/kg_arrays.npz", "graphrec/run.kg",
-                 "graphrec/run.link"):
+    for name in (
+        "kg.nq.gz",
+        "kg.ttl",
+        "entities.tsv",
+        "stats.json",
+        "graphrec/kg_arrays.npz",
+        "graphrec/run.kg",
+        "graphrec/run.link",
+    ):
         assert (out / name).exists(), name
     stats_json = json.loads((out / "stats.json").read_text())
     assert stats_json["journals"]["text"]["items_done"] == 5
@@ -56,7 +81,9 @@ def test_tokens_and_cost_are_counted(tmp_path, films_schema):
     items = read_items(write_items(tmp_path / "items.tsv"))
     stats = build(items, films_schema, FakeBackend(), tmp_path / "run", prices=Prices(1.0, 2.0))
     assert stats.prompt_tokens > 0 and stats.completion_tokens > 0
-    assert stats.cost == pytest.approx(stats.prompt_tokens / 1000 + 2 * stats.completion_tokens / 1000)
+    assert stats.cost == pytest.approx(
+        stats.prompt_tokens / 1000 + 2 * stats.completion_tokens / 1000
+    )
     saved = json.loads(next((tmp_path / "run" / "runs").glob("*.json")).read_text())
     assert saved["cost"] == pytest.approx(stats.cost) and saved["items_per_s"] > 0
 
@@ -78,18 +105,27 @@ def test_cache_hits_and_unparseable_replies_are_not_cached(tmp_path, films_schem
 
 
 def test_long_text_is_chunked_and_non_utf8_is_read(tmp_path, films_schema, caplog):
-    long_text = ("Marty McFly meets Emmett Brown in Hill Valley and they talk about love. " * 1500)[:100_000]
-    path = write_items(tmp_path / "items.tsv", {"7": ("Long", "1985", long_text)},
-                       raw_lines=[b"8\tBad bytes\t1990\tDrama\tA caf\xe9 story of revenge in Lisbon.\t"])
+    long_text = ("Marty McFly meets Emmett Brown in Hill Valley and they talk about love. " * 1500)[
+        :100_000
+    ]
+    path = write_items(
+        tmp_path / "items.tsv",
+        {"7": ("Long", "1985", long_text)},
+        raw_lines=[b"8\tBad bytes\t1990\tDrama\tA caf\xe9 story of revenge in Lisbon.\t"],
+    )
     items = read_items(path)
     assert "\ufffd" in items[1].text and "bad bytes" not in caplog.text.lower() or True
     backend = FakeBackend()
-    stats = build(items, films_schema, backend, tmp_path / "run", extract=ExtractConfig(chunk_chars=2000))
+    stats = build(
+        items, films_schema, backend, tmp_path / "run", extract=ExtractConfig(chunk_chars=2000)
+    )
     assert stats.calls > 50  # 100 KB in 2,000-character chunks
     assert all(len(m[-1]["content"]) < 2100 for m in backend.calls)
     rows = triples_tsv(tmp_path / "run")
     assert {("7", "Emmett Brown"), ("8", "revenge")} <= {(r["item_id"], r["tail"]) for r in rows}
-    assert sum(1 for r in rows if r["item_id"] == "7" and r["tail"] == "Emmett Brown") == 1  # deduplicated
+    assert (
+        sum(1 for r in rows if r["item_id"] == "7" and r["tail"] == "Emmett Brown") == 1
+    )  # deduplicated
 
 
 def test_bad_items_file_names_file_line_and_field(tmp_path):
@@ -122,8 +158,14 @@ def test_server_down_mid_build_stops_cleanly_and_resumes(tmp_path, films_schema,
     from kg.backends.openai import OpenAIBackend, OpenAIConfig
 
     items = read_items(write_items(tmp_path / "items.tsv"))
-    cfg = OpenAIConfig(base_url=chat_server.base_url, model="m", concurrency=1, max_retries=2,
-                       backoff_base_s=0.01, backoff_max_s=0.02)
+    cfg = OpenAIConfig(
+        base_url=chat_server.base_url,
+        model="m",
+        concurrency=1,
+        max_retries=2,
+        backoff_base_s=0.01,
+        backoff_max_s=0.02,
+    )
     chat_server.plan = ["ok", "ok"]
     original = chat_server.responder
 
@@ -151,12 +193,22 @@ def test_resuming_with_other_settings_is_refused(tmp_path, films_schema):
     items = read_items(write_items(tmp_path / "items.tsv"))
     build(items, films_schema, FakeBackend(), tmp_path / "run")
     with pytest.raises(JournalError, match="max_new_tokens"):
-        build(items, films_schema, FakeBackend(), tmp_path / "run", extract=ExtractConfig(max_new_tokens=50))
+        build(
+            items,
+            films_schema,
+            FakeBackend(),
+            tmp_path / "run",
+            extract=ExtractConfig(max_new_tokens=50),
+        )
 
 
 def test_gleaning_adds_missed_facts(tmp_path, films_schema):
-    items = read_items(write_items(tmp_path / "items.tsv", {"1": ("Toy Story", "1995",
-                                                                  "Woody and Buzz Lightyear fight over Andy in Ohio.")}))
+    items = read_items(
+        write_items(
+            tmp_path / "items.tsv",
+            {"1": ("Toy Story", "1995", "Woody and Buzz Lightyear fight over Andy in Ohio.")},
+        )
+    )
 
     def replies(messages):
         if "additional facts" in messages[-1]["content"]:
@@ -164,7 +216,9 @@ def test_gleaning_adds_missed_facts(tmp_path, films_schema):
         return '{"features_character": ["Woody"]}'
 
     backend = FakeBackend(replies)
-    stats = build(items, films_schema, backend, tmp_path / "run", extract=ExtractConfig(gleaning=True))
+    stats = build(
+        items, films_schema, backend, tmp_path / "run", extract=ExtractConfig(gleaning=True)
+    )
     assert stats.calls == 2
     assert {r["tail"] for r in triples_tsv(tmp_path / "run")} == {"Woody", "Ohio"}
     assert backend.calls[1][-2]["role"] == "assistant"  # the first answer is shown to the model
@@ -178,15 +232,24 @@ def test_knowledge_mode_is_kept_apart(tmp_path, films_schema):
 
     out = tmp_path / "run"
     build(items, films_schema, FakeBackend(), out)
-    stats = build(items, films_schema, FakeBackend(knows), out, extract=ExtractConfig(mode="knowledge"))
+    stats = build(
+        items, films_schema, FakeBackend(knows), out, extract=ExtractConfig(mode="knowledge")
+    )
     assert stats.items_done == 6  # the item without text still has a title
     assert stats.rejections["relation_not_allowed"] == 6
     rows = triples_tsv(out)
     know = [r for r in rows if r["source"] == "llm_knowledge"]
     assert {r["tail"] for r in know} == {"John Lasseter", "Animation"}
-    assert all(r["source"] == "text" for r in rows if r["tail"] not in ("John Lasseter", "Animation"))
+    assert all(
+        r["source"] == "text" for r in rows if r["tail"] not in ("John Lasseter", "Animation")
+    )
     kg_file = (out / "graphrec" / "run.kg").read_text()
     assert "John-Lasseter".lower() not in kg_file.lower()  # not exported to graphrec unless asked
-    finalize(out, films_schema, items, output=OutputConfig(include_knowledge_in_export=True),
-             resolve_cfg=NO_EMB)
+    finalize(
+        out,
+        films_schema,
+        items,
+        output=OutputConfig(include_knowledge_in_export=True),
+        resolve_cfg=NO_EMB,
+    )
     assert "directed_by" in (out / "graphrec" / "run.kg").read_text()

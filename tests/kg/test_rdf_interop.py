@@ -1,4 +1,5 @@
 """RDF: layout, provenance, round trips in every format, SPARQL, networkx; arrays and RecBole."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,23 +11,65 @@ from rdflib.namespace import PROV, RDFS, SKOS
 from kg.data import find_dataset
 from kg.errors import DataFormatError
 from kg.interop import KGData, read_arrays, read_recbole, write_arrays, write_recbole
-from kg.rdf import ItemGraph, Namespaces, build_dataset, export, graph_stats, load, query, to_networkx
+from kg.rdf import (
+    ItemGraph,
+    Namespaces,
+    build_dataset,
+    export,
+    graph_stats,
+    load,
+    query,
+    to_networkx,
+)
 from kg.resolve import Entity
 
 NS = Namespaces()
 
 
 def small_dataset():
-    entities = [Entity("Character", "Woody", ["woody"], "woody"), Entity("Keyword", "toy", ["toys"], "toy"),
-                Entity("Person", "John Lasseter", [], "john-lasseter")]
-    graphs = [
-        ItemGraph("1", "text", [("features_character", "Woody", "Character", "woody"), ("keyword", "toys", "Keyword", "toy")],
-                  "smollm2", "p3", "films@3", "run-a", "2026-01-01T00:00:00+00:00"),
-        ItemGraph("2", "text", [("keyword", "toy", "Keyword", "toy")], "smollm2", "p3", "films@3", "run-a", None),
-        ItemGraph("1", "llm_knowledge", [("directed_by", "John Lasseter", "Person", "john-lasseter")],
-                  "smollm2", "p3", "films@3", "run-b", None),
+    entities = [
+        Entity("Character", "Woody", ["woody"], "woody"),
+        Entity("Keyword", "toy", ["toys"], "toy"),
+        Entity("Person", "John Lasseter", [], "john-lasseter"),
     ]
-    return build_dataset(graphs, entities, {"1": ("Toy Story", "1995"), "2": ("Toy Story 2", "1999")}, "Film")
+    graphs = [
+        ItemGraph(
+            "1",
+            "text",
+            [
+                ("features_character", "Woody", "Character", "woody"),
+                ("keyword", "toys", "Keyword", "toy"),
+            ],
+            "smollm2",
+            "p3",
+            "films@3",
+            "run-a",
+            "2026-01-01T00:00:00+00:00",
+        ),
+        ItemGraph(
+            "2",
+            "text",
+            [("keyword", "toy", "Keyword", "toy")],
+            "smollm2",
+            "p3",
+            "films@3",
+            "run-a",
+            None,
+        ),
+        ItemGraph(
+            "1",
+            "llm_knowledge",
+            [("directed_by", "John Lasseter", "Person", "john-lasseter")],
+            "smollm2",
+            "p3",
+            "films@3",
+            "run-b",
+            None,
+        ),
+    ]
+    return build_dataset(
+        graphs, entities, {"1": ("Toy Story", "1995"), "2": ("Toy Story 2", "1999")}, "Film"
+    )
 
 
 def test_layout_and_provenance():
@@ -66,12 +109,16 @@ def test_triple_formats_round_trip(tmp_path, name):
 
 
 def test_sparql():
-    rows = query(small_dataset(), """
+    rows = query(
+        small_dataset(),
+        """
         PREFIX ont: <%sont/>
         PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
         SELECT ?film ?kw WHERE {
           GRAPH ?g { ?item ont:keyword ?k } ?g ont:source "text" . ?item rdfs:label ?film . ?k rdfs:label ?kw
-        } ORDER BY ?film""" % NS.base)
+        } ORDER BY ?film"""
+        % NS.base,
+    )
     assert rows == [{"film": "Toy Story", "kw": "toy"}, {"film": "Toy Story 2", "kw": "toy"}]
     assert query(small_dataset(), "ASK { ?s ?p ?o }") == [{"ask": "true"}]
 
@@ -92,8 +139,14 @@ def test_unknown_format_is_a_clear_error(tmp_path):
 
 
 def test_arrays_and_recbole_round_trip(tmp_path):
-    data = KGData([("item/2", "genre", "Genre/drama"), ("item/1", "genre", "Genre/drama"),
-                   ("item/1", "keyword", "Keyword/toy")], {"1": "item/1", "2": "item/2", "10": "item/10"})
+    data = KGData(
+        [
+            ("item/2", "genre", "Genre/drama"),
+            ("item/1", "genre", "Genre/drama"),
+            ("item/1", "keyword", "Keyword/toy"),
+        ],
+        {"1": "item/1", "2": "item/2", "10": "item/10"},
+    )
     arrays = data.to_arrays()
     assert arrays.item_ids == ["1", "2", "10"]
     assert arrays.entity_ids[:3] == ["item/1", "item/2", "item/10"]  # items first

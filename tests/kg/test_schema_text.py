@@ -1,4 +1,5 @@
 """Schemas (shipped and invalid) and the text helpers (normalisation, evidence, chunking)."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,8 +13,17 @@ def test_shipped_schemas_load():
     assert {"films", "products"} <= set(available_schemas())
     films = load_schema("films")
     assert films.item_type == "Film"
-    for rel in ("directed_by", "starring", "written_by", "genre", "keyword", "production_company",
-                "set_in", "based_on", "original_language"):
+    for rel in (
+        "directed_by",
+        "starring",
+        "written_by",
+        "genre",
+        "keyword",
+        "production_company",
+        "set_in",
+        "based_on",
+        "original_language",
+    ):
         assert films.target_types(rel), rel
     assert films.canonical_relation("Themes") == "keyword"
     assert films.canonical_relation("Directed By") == "directed_by"
@@ -36,11 +46,26 @@ def test_fingerprint_changes_with_content(tmp_path):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ("name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Nope]]\n", "patterns[0]"),
-        ("name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\n", "patterns"),
-        ("name: x\nversion: 1\nitem_type: Nope\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\n", "item_type"),
-        ("name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {synonyms: 3}}\npatterns: [[Film, r, Film]]\n", "relations.r.synonyms"),
-        ("name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\ncolour: red\n", "colour"),
+        (
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Nope]]\n",
+            "patterns[0]",
+        ),
+        (
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\n",
+            "patterns",
+        ),
+        (
+            "name: x\nversion: 1\nitem_type: Nope\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\n",
+            "item_type",
+        ),
+        (
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {synonyms: 3}}\npatterns: [[Film, r, Film]]\n",
+            "relations.r.synonyms",
+        ),
+        (
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\ncolour: red\n",
+            "colour",
+        ),
     ],
 )
 def test_bad_schema_names_file_and_field(tmp_path, body, field):
@@ -71,9 +96,18 @@ def test_normalize_name():
 
 @pytest.mark.parametrize(
     "value, ok",
-    [("Buzz Lightyear", True), ("toy", True), ("Andy's birthday", True), ("birthdays", True),
-     ("Lightyaer", True), ("Paris", False), ("Woody Allen", False), ("", False), ("the", False),
-     ("José", True)],
+    [
+        ("Buzz Lightyear", True),
+        ("toy", True),
+        ("Andy's birthday", True),
+        ("birthdays", True),
+        ("Lightyaer", True),
+        ("Paris", False),
+        ("Woody Allen", False),
+        ("", False),
+        ("the", False),
+        ("José", True),
+    ],
 )
 def test_evidence(value, ok):
     text = "Led by Woody, Andy's toys live happily until Andy's birthday brings Buzz Lightyear and Jose onto the scene."

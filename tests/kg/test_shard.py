@@ -1,4 +1,5 @@
 """Sharded builds (``--shard i/n``) and their merge equal one build; cache export/import."""
+
 from __future__ import annotations
 
 import json
@@ -17,7 +18,11 @@ from kg.resolve import ResolveConfig
 from kg.shard import in_shard, merge_builds, parse_shard, shard_of
 
 MORE = {
-    str(i): (f"Film {i}", "1999", f"Detective Anna Berg{i % 3} hunts a thief in Oslo; a story of love and revenge {i}.")
+    str(i): (
+        f"Film {i}",
+        "1999",
+        f"Detective Anna Berg{i % 3} hunts a thief in Oslo; a story of love and revenge {i}.",
+    )
     for i in range(10, 30)
 }
 
@@ -68,13 +73,26 @@ def test_two_shards_merged_equal_one_build(tmp_path, films_schema):
     assert "/graph/text/10>" in nq and "/graph/text/1>" in nq
     # the merged cache answers a rebuild with zero calls
     again = FakeBackend()
-    stats = run_build(items, films_schema, again, tmp_path / "rebuild", resolve_cfg=cfg,
-                      cache_path=merged / "cache.sqlite", quiet=True)
+    stats = run_build(
+        items,
+        films_schema,
+        again,
+        tmp_path / "rebuild",
+        resolve_cfg=cfg,
+        cache_path=merged / "cache.sqlite",
+        quiet=True,
+    )
     assert again.calls == [] and stats.calls == 0 and stats.cache_hits > 0
     # merging a shard twice keeps every item once
-    twice = merge_builds([shard_dirs[0], shard_dirs[0], shard_dirs[1]], tmp_path / "twice", films_schema,
-                         resolve_cfg=cfg)
-    assert twice["text"]["duplicates_dropped"] > 0 and _triples(tmp_path / "twice") == _triples(single)
+    twice = merge_builds(
+        [shard_dirs[0], shard_dirs[0], shard_dirs[1]],
+        tmp_path / "twice",
+        films_schema,
+        resolve_cfg=cfg,
+    )
+    assert twice["text"]["duplicates_dropped"] > 0 and _triples(tmp_path / "twice") == _triples(
+        single
+    )
 
 
 def test_merge_refuses_shards_of_different_builds(tmp_path, films_schema):
@@ -85,7 +103,9 @@ def test_merge_refuses_shards_of_different_builds(tmp_path, films_schema):
     other.model = "fake-2"
     run_build(items[3:], films_schema, other, tmp_path / "b", resolve_cfg=cfg, quiet=True)
     with pytest.raises(JournalError, match="other settings"):
-        merge_builds([tmp_path / "a", tmp_path / "b"], tmp_path / "m", films_schema, resolve_cfg=cfg)
+        merge_builds(
+            [tmp_path / "a", tmp_path / "b"], tmp_path / "m", films_schema, resolve_cfg=cfg
+        )
     with pytest.raises(ConfigError):
         merge_builds([tmp_path / "a"], tmp_path / "a", films_schema, resolve_cfg=cfg)
 
@@ -94,12 +114,38 @@ def test_cli_shard_build_merge_and_cache_export(tmp_path, chat_server):
     from helpers import TEXTS
 
     items_path = write_items(tmp_path / "items.tsv", {**TEXTS, **MORE})
-    common = ["--items", str(items_path), "--backend", "openai", "--base-url", chat_server.base_url,
-              "--model", "m", "--no-embeddings", "--formats", "nq.gz", "-q"]
+    common = [
+        "--items",
+        str(items_path),
+        "--backend",
+        "openai",
+        "--base-url",
+        chat_server.base_url,
+        "--model",
+        "m",
+        "--no-embeddings",
+        "--formats",
+        "nq.gz",
+        "-q",
+    ]
     for k in range(2):
         assert main(["build", *common, "--out", str(tmp_path / f"s{k}"), "--shard", f"{k}/2"]) == 0
-    assert main(["merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m"),
-                 "--no-embeddings", "--formats", "nq.gz", "-q"]) == 0
+    assert (
+        main(
+            [
+                "merge",
+                str(tmp_path / "s0"),
+                str(tmp_path / "s1"),
+                "--out",
+                str(tmp_path / "m"),
+                "--no-embeddings",
+                "--formats",
+                "nq.gz",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert main(["build", *common, "--out", str(tmp_path / "one")]) == 0
     assert _triples(tmp_path / "m") == _triples(tmp_path / "one")
     # compact cache export -> import into a fresh folder -> rebuild without a single request

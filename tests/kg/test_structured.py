@@ -1,4 +1,5 @@
 """The structured decoder's list constraint (no model needed)."""
+
 from __future__ import annotations
 
 from kg.backends.structured import ListConstraint
@@ -13,14 +14,18 @@ def test_extractive_values_must_be_spans_of_the_text():
 
 
 def test_open_lists_never_repeat_values_given_under_earlier_keys():
-    c = ListConstraint("A sailor named Tom Reed drifts to Lisbon.", None, max_values=3, used={"lisbon"})
+    c = ListConstraint(
+        "A sailor named Tom Reed drifts to Lisbon.", None, max_values=3, used={"lisbon"}
+    )
     assert not c.valid('"Lisbon"')
     assert c.valid('"sailor"')
 
 
 def test_closed_vocabulary_ignores_earlier_keys():
     # "comedy" given as a keyword is still the genre Comedy
-    c = ListConstraint("A dark comedy.", ["Comedy", "comedy", "Drama"], max_values=3, used={"comedy"})
+    c = ListConstraint(
+        "A dark comedy.", ["Comedy", "comedy", "Drama"], max_values=3, used={"comedy"}
+    )
     assert c.valid('"comedy"]')
     assert not c.valid('"Drama"')  # a choice, but not in the text
 
@@ -28,8 +33,13 @@ def test_closed_vocabulary_ignores_earlier_keys():
 def test_closed_vocabulary_unfinished_values_stay_on_token_boundaries():
     # tokens: Document|ary and D|rama: '"D' is a boundary of "Drama" only, and "Drama"
     # is not in the text, so '"D' must be refused rather than strand the value
-    c = ListConstraint("A documentary about fashion week.", ["Documentary", "documentary", "Drama"], 3, set(),
-                       boundaries={"document", "documentary"})
+    c = ListConstraint(
+        "A documentary about fashion week.",
+        ["Documentary", "documentary", "Drama"],
+        3,
+        set(),
+        boundaries={"document", "documentary"},
+    )
     assert c.valid('"Document')
     assert c.valid('"documentary"]')
     assert not c.valid('"D')

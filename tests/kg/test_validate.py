@@ -1,12 +1,15 @@
 """Validation against the schema and the text, with rejection counts by reason."""
+
 from __future__ import annotations
 
 from kg.parse import Candidate, parse_output
 from kg.prompt import extraction_messages
 from kg.validate import validate
 
-TEXT = ("Led by Woody, Andy's toys live happily in his room until Andy's birthday brings Buzz Lightyear "
-        "onto the scene. A comedy about jealousy in 1990s Ohio, based on the novel by Ann Porter.")
+TEXT = (
+    "Led by Woody, Andy's toys live happily in his room until Andy's birthday brings Buzz Lightyear "
+    "onto the scene. A comedy about jealousy in 1990s Ohio, based on the novel by Ann Porter."
+)
 
 
 def run(cands, schema, **kw):
@@ -22,7 +25,9 @@ def test_each_rejection_reason(films_schema):
         Candidate("set_in_period", "1990s"),
         Candidate("based_on", "novel by Ann Porter"),
         Candidate("keyword", " "),  # empty_tail
-        Candidate("keyword", "a very long tail that is really a whole sentence and not a name"),  # too_long
+        Candidate(
+            "keyword", "a very long tail that is really a whole sentence and not a name"
+        ),  # too_long
         Candidate("favourite_colour", "blue"),  # unknown_relation
         Candidate("starring", "Andy", "Location"),  # type_mismatch
         Candidate("genre", "Space Opera"),  # not_in_vocabulary
@@ -41,16 +46,32 @@ def test_each_rejection_reason(films_schema):
         ("based_on", "novel by Ann Porter", "Work"),
     ]
     assert dict(rejected) == {
-        "empty_tail": 1, "too_long": 1, "unknown_relation": 1, "type_mismatch": 1,
-        "not_in_vocabulary": 1, "self_loop": 1, "unsupported_by_text": 1, "duplicate": 1, "not_a_name": 1,
+        "empty_tail": 1,
+        "too_long": 1,
+        "unknown_relation": 1,
+        "type_mismatch": 1,
+        "not_in_vocabulary": 1,
+        "self_loop": 1,
+        "unsupported_by_text": 1,
+        "duplicate": 1,
+        "not_a_name": 1,
     }
 
 
 def test_a_tail_under_relations_of_different_types_is_ambiguous(films_schema):
-    cands = [Candidate("features_character", "Andy"), Candidate("set_in", "Andy"), Candidate("keyword", "toys"),
-             Candidate("genre", "Comedy"), Candidate("keyword", "comedy")]  # a closed type does not count
+    cands = [
+        Candidate("features_character", "Andy"),
+        Candidate("set_in", "Andy"),
+        Candidate("keyword", "toys"),
+        Candidate("genre", "Comedy"),
+        Candidate("keyword", "comedy"),
+    ]  # a closed type does not count
     kept, rejected = run(cands, films_schema)
-    assert [(t.relation, t.tail) for t in kept] == [("keyword", "toys"), ("genre", "Comedy"), ("keyword", "comedy")]
+    assert [(t.relation, t.tail) for t in kept] == [
+        ("keyword", "toys"),
+        ("genre", "Comedy"),
+        ("keyword", "comedy"),
+    ]
     assert rejected == {"ambiguous_relation": 2}
 
 
@@ -58,16 +79,25 @@ def test_knowledge_mode_skips_evidence_but_not_schema(films_schema):
     from kg.validate import ValidationConfig
 
     cands = [Candidate("directed_by", "John Lasseter"), Candidate("set_in", "Ohio")]
-    kept, rejected = run(cands, films_schema, config=ValidationConfig(require_evidence=False),
-                         allowed_relations={"directed_by"}, source="llm_knowledge")
+    kept, rejected = run(
+        cands,
+        films_schema,
+        config=ValidationConfig(require_evidence=False),
+        allowed_relations={"directed_by"},
+        source="llm_knowledge",
+    )
     assert [(t.tail, t.source) for t in kept] == [("John Lasseter", "llm_knowledge")]
     assert rejected["relation_not_allowed"] == 1
 
 
 def test_two_letter_codes_are_no_evidence(films_schema):
     # "it" (Italian) appears in almost every English text; it must not count as evidence
-    kept, rejected = validate([Candidate("original_language", "Italian")], films_schema, "1",
-                              "It is a story and it ends well.")
+    kept, rejected = validate(
+        [Candidate("original_language", "Italian")],
+        films_schema,
+        "1",
+        "It is a story and it ends well.",
+    )
     assert not kept and rejected["unsupported_by_text"] == 1
 
 
@@ -84,14 +114,18 @@ def test_injection_stays_inside_the_data_block(films_schema):
     assert messages[:-1] == baseline[:-1]
     last = messages[-1]["content"]
     assert last.startswith("<text>\n") and last.endswith("\n</text>")
-    assert last.count("</text>") == 1 and last.count("<text>") == 1  # the text could not close the block
+    assert (
+        last.count("</text>") == 1 and last.count("<text>") == 1
+    )  # the text could not close the block
     assert "Ignore previous instructions" in last  # kept verbatim, as data
 
 
 def test_an_obedient_model_still_cannot_change_the_output(films_schema):
     # suppose the model follows the injected instruction: YAML, an invented relation, a fake fact
-    for reply in ("hacked: true\nowned_by: attacker",
-                  '{"owned_by": ["attacker"], "hacked": ["true"], "set_in": ["Mars"]}'):
+    for reply in (
+        "hacked: true\nowned_by: attacker",
+        '{"owned_by": ["attacker"], "hacked": ["true"], "set_in": ["Mars"]}',
+    ):
         parsed = parse_output(reply)
         kept, rejected = validate(parsed.candidates, films_schema, "9", INJECTION)
         assert kept == []
@@ -100,7 +134,9 @@ def test_an_obedient_model_still_cannot_change_the_output(films_schema):
     parsed = parse_output('{"keyword": ["lighthouse"], "owned_by": ["attacker"]}')
     kept, rejected = validate(parsed.candidates, films_schema, "9", INJECTION)
     assert [(t.relation, t.tail) for t in kept] == [("keyword", "lighthouse")]
-    assert all((films_schema.item_type, t.relation, t.tail_type) in films_schema.patterns for t in kept)
+    assert all(
+        (films_schema.item_type, t.relation, t.tail_type) in films_schema.patterns for t in kept
+    )
     assert rejected["unknown_relation"] == 1
 
 
@@ -108,9 +144,16 @@ def test_self_loops_catch_title_variants(films_schema):
     from kg.validate import title_variants
 
     assert title_variants("Bride of Frankenstein, The (Bride of Frankenstein)") == {
-        "bride of frankenstein the bride of frankenstein", "bride of frankenstein the", "bride of frankenstein",
-        "the bride of frankenstein"}
-    kept, rejected = validate([Candidate("keyword", "Bride of Frankenstein"), Candidate("keyword", "monster")],
-                              films_schema, "1340", "Bride of Frankenstein begins. The monster demands a mate.",
-                              item_title="Bride of Frankenstein, The (Bride of Frankenstein)")
+        "bride of frankenstein the bride of frankenstein",
+        "bride of frankenstein the",
+        "bride of frankenstein",
+        "the bride of frankenstein",
+    }
+    kept, rejected = validate(
+        [Candidate("keyword", "Bride of Frankenstein"), Candidate("keyword", "monster")],
+        films_schema,
+        "1340",
+        "Bride of Frankenstein begins. The monster demands a mate.",
+        item_title="Bride of Frankenstein, The (Bride of Frankenstein)",
+    )
     assert [t.tail for t in kept] == ["monster"] and rejected["self_loop"] == 1

@@ -31,9 +31,11 @@ def tiny():
 
 @pytest.fixture
 def tiny_triples() -> pd.DataFrame:
-    return pd.DataFrame({
-        "head": ["i0", "i1", "i2", "i3", "i0", "director_a", "i9"],
-        "relation": ["genre", "genre", "genre", "genre", "directed_by", "born_in", "genre"],
-        "tail": ["drama", "drama", "comedy", "comedy", "director_a", "paris", "drama"],
-        "score": [0.9, 0.8, 0.1, 0.7, 0.5, 0.6, 0.3],
-    })
+    return pd.DataFrame(
+        {
+            "head": ["i0", "i1", "i2", "i3", "i0", "director_a", "i9"],
+            "relation": ["genre", "genre", "genre", "genre", "directed_by", "born_in", "genre"],
+            "tail": ["drama", "drama", "comedy", "comedy", "director_a", "paris", "drama"],
+            "score": [0.9, 0.8, 0.1, 0.7, 0.5, 0.6, 0.3],
+        }
+    )

@@ -1,4 +1,5 @@
 """The collaborative KG: sources, id mapping, typed edges, HeteroData, agreement scores, pruning."""
+
 import io
 
 import numpy as np
@@ -27,7 +28,10 @@ def ckg_of(triples, **kwargs):
 
 def triple_set(ckg):
     names = ckg.entity_ids
-    return {(names[h], ckg.relation_names[r], names[t]) for h, r, t in zip(ckg.heads, ckg.relations, ckg.tails)}
+    return {
+        (names[h], ckg.relation_names[r], names[t])
+        for h, r, t in zip(ckg.heads, ckg.relations, ckg.tails)
+    }
 
 
 # ------------------------------------------------------------------ sources
@@ -64,7 +68,9 @@ def test_triples_table_errors_name_the_problem(tmp_path):
 
 
 def test_recbole_kg_and_link(tmp_path):
-    (tmp_path / "toy.kg").write_text("head_id:token\trelation_id:token\ttail_id:token\nm.a\tfilm.genre\tm.g\nm.b\tfilm.genre\tm.g\n")
+    (tmp_path / "toy.kg").write_text(
+        "head_id:token\trelation_id:token\ttail_id:token\nm.a\tfilm.genre\tm.g\nm.b\tfilm.genre\tm.g\n"
+    )
     (tmp_path / "toy.link").write_text("item_id:token\tentity_id:token\ni0\tm.a\ni3\tm.b\n")
     for source in (tmp_path, tmp_path / "toy.kg"):
         kg = read_recbole_kg(source)
@@ -76,28 +82,53 @@ def test_recbole_kg_and_link(tmp_path):
 def write_kg_export(folder, heads, relations, tails, items, entities, relation_ids, scores=None):
     """The kg package's export layout (kg/interop.py write_arrays)."""
     folder.mkdir(parents=True, exist_ok=True)
-    arrays = {"heads": np.asarray(heads), "relations": np.asarray(relations), "tails": np.asarray(tails)}
+    arrays = {
+        "heads": np.asarray(heads),
+        "relations": np.asarray(relations),
+        "tails": np.asarray(tails),
+    }
     if scores is not None:
         arrays["scores"] = np.asarray(scores, dtype=np.float64)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     (folder / "kg_arrays.npz").write_bytes(buf.getvalue())
-    (folder / "item_map.tsv").write_text("item_id\tentity_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(items)))
-    (folder / "entity_map.tsv").write_text("entity_id\tentity_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(entities)))
-    (folder / "relation_map.tsv").write_text("relation_id\trelation_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(relation_ids)))
+    (folder / "item_map.tsv").write_text(
+        "item_id\tentity_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(items))
+    )
+    (folder / "entity_map.tsv").write_text(
+        "entity_id\tentity_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(entities))
+    )
+    (folder / "relation_map.tsv").write_text(
+        "relation_id\trelation_index\n" + "".join(f"{x}\t{i}\n" for i, x in enumerate(relation_ids))
+    )
 
 
 def test_kg_package_export_folder(tmp_path):
     folder = tmp_path / "export"
     # entities: 0 = item i1, 1 = item i2 (items first), 2 = "Paris", 3 = "war"
-    write_kg_export(folder, heads=[0, 1, 1], relations=[0, 0, 1], tails=[2, 2, 3],
-                    items=["i1", "i2"], entities=["film:i1", "film:i2", "Paris", "war"],
-                    relation_ids=["set_in", "theme"], scores=[0.9, 0.4, 0.7])
+    write_kg_export(
+        folder,
+        heads=[0, 1, 1],
+        relations=[0, 0, 1],
+        tails=[2, 2, 3],
+        items=["i1", "i2"],
+        entities=["film:i1", "film:i2", "Paris", "war"],
+        relation_ids=["set_in", "theme"],
+        scores=[0.9, 0.4, 0.7],
+    )
     kg = read_kg_arrays(folder)
-    assert kg.triples[["head", "tail"]].values.tolist() == [["film:i1", "Paris"], ["film:i2", "Paris"], ["film:i2", "war"]]
+    assert kg.triples[["head", "tail"]].values.tolist() == [
+        ["film:i1", "Paris"],
+        ["film:i2", "Paris"],
+        ["film:i2", "war"],
+    ]
     assert kg.item_entity.values.tolist() == [["i1", "film:i1"], ["i2", "film:i2"]]
     ckg = build_collaborative_kg(tiny_data(), load_knowledge(str(folder)))
-    assert triple_set(ckg) == {("i1", "set_in", "Paris"), ("i2", "set_in", "Paris"), ("i2", "theme", "war")}
+    assert triple_set(ckg) == {
+        ("i1", "set_in", "Paris"),
+        ("i2", "set_in", "Paris"),
+        ("i2", "theme", "war"),
+    }
     assert sorted(ckg.scores.tolist()) == [0.4, 0.7, 0.9]
 
 
@@ -120,7 +151,11 @@ def test_ids_follow_the_kgat_convention(tiny_triples):
     assert ckg.entity_ids[4:].tolist() == ["director_a", "i9", "drama", "comedy", "paris"]
     assert ckg.relation_names == ["born_in", "directed_by", "genre"]
     assert ckg.n_triples == 7 and ckg.n_nodes == 3 + 9
-    assert triple_set(ckg) >= {("i0", "genre", "drama"), ("director_a", "born_in", "paris"), ("i9", "genre", "drama")}
+    assert triple_set(ckg) >= {
+        ("i0", "genre", "drama"),
+        ("director_a", "born_in", "paris"),
+        ("i9", "genre", "drama"),
+    }
 
 
 def test_entity_linked_to_two_items_stands_for_both():
@@ -131,8 +166,13 @@ def test_entity_linked_to_two_items_stands_for_both():
 
 
 def test_entities_of_items_outside_the_dataset_are_dropped():
-    triples = pd.DataFrame({"head": ["film:i0", "film:gone", "film:gone"], "relation": ["genre"] * 3,
-                            "tail": ["drama", "drama", "war"]})
+    triples = pd.DataFrame(
+        {
+            "head": ["film:i0", "film:gone", "film:gone"],
+            "relation": ["genre"] * 3,
+            "tail": ["drama", "drama", "war"],
+        }
+    )
     link = pd.DataFrame({"item_id": ["i0", "gone"], "entity_id": ["film:i0", "film:gone"]})
     ckg = build_collaborative_kg(tiny_data(), KnowledgeGraph(triples=triples, item_entity=link))
     assert triple_set(ckg) == {("i0", "genre", "drama")}
@@ -140,8 +180,14 @@ def test_entities_of_items_outside_the_dataset_are_dropped():
 
 
 def test_self_loops_dropped_and_duplicates_keep_the_best_score():
-    triples = pd.DataFrame({"head": ["i0", "i0", "i0", "i1"], "relation": ["r", "r", "r", "r"],
-                            "tail": ["x", "x", "i0", "x"], "score": [0.2, 0.9, 1.0, 0.5]})
+    triples = pd.DataFrame(
+        {
+            "head": ["i0", "i0", "i0", "i1"],
+            "relation": ["r", "r", "r", "r"],
+            "tail": ["x", "x", "i0", "x"],
+            "score": [0.2, 0.9, 1.0, 0.5],
+        }
+    )
     ckg = ckg_of(triples)
     assert triple_set(ckg) == {("i0", "r", "x"), ("i1", "r", "x")}
     assert sorted(ckg.scores.tolist()) == [0.5, 0.9]
@@ -172,7 +218,11 @@ def test_typed_edge_index_with_inverse_edges(tiny_triples):
     n_inter = 5
     assert edge_index.shape == (2, 2 * (n_inter + 7))
     names = ckg.edge_type_names()
-    assert names[0] == "interacts" and names[ckg.n_relations + 1] == "interacts_inv" and len(names) == ckg.num_edge_types
+    assert (
+        names[0] == "interacts"
+        and names[ckg.n_relations + 1] == "interacts_inv"
+        and len(names) == ckg.num_edge_types
+    )
     # user 0 -> item 0 (node 3 + 0) is an interaction; its inverse exists
     pairs = set(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist()))
     assert (0, 3, 0) in pairs and (3, 0, ckg.n_relations + 1) in pairs
@@ -186,7 +236,11 @@ def test_typed_edge_index_with_inverse_edges(tiny_triples):
 def test_hetero_data_has_one_edge_type_per_relation_and_end_types(tiny_triples):
     ckg = ckg_of(tiny_triples)
     hetero = ckg.to_hetero_data()
-    assert hetero["user"].num_nodes == 3 and hetero["item"].num_nodes == 4 and hetero["entity"].num_nodes == 5
+    assert (
+        hetero["user"].num_nodes == 3
+        and hetero["item"].num_nodes == 4
+        and hetero["entity"].num_nodes == 5
+    )
     assert hetero["user", "interacts", "item"].edge_index.shape == (2, 5)
     assert hetero["item", "genre", "entity"].edge_index.shape == (2, 4)
     assert hetero["entity", "genre", "entity"].edge_index.shape == (2, 1)  # i9 -> drama
@@ -213,7 +267,9 @@ def test_collaborative_agreement_by_hand(tiny_triples):
 
 
 def test_item_item_triples_score_the_audience_cosine():
-    ckg = ckg_of(pd.DataFrame({"head": ["i0", "i0"], "relation": ["sequel", "sequel"], "tail": ["i1", "i3"]}))
+    ckg = ckg_of(
+        pd.DataFrame({"head": ["i0", "i0"], "relation": ["sequel", "sequel"], "tail": ["i1", "i3"]})
+    )
     names = ckg.entity_ids
     got = {names[t]: s for t, s in zip(ckg.tails, collaborative_agreement(ckg))}
     assert got["i1"] == pytest.approx(1 / np.sqrt(2)) and got["i3"] == pytest.approx(0.0)
@@ -222,8 +278,13 @@ def test_item_item_triples_score_the_audience_cosine():
 def test_prune_by_source_score_and_by_fraction(tiny_triples):
     ckg = ckg_of(tiny_triples)
     kept = ckg.prune(min_score=0.5)
-    assert triple_set(kept) == triple_set(ckg) - {("i2", "genre", "comedy"), ("i9", "genre", "drama")}
-    assert "i9" not in kept.entity_ids.tolist()  # the entity only that triple used is compacted away
+    assert triple_set(kept) == triple_set(ckg) - {
+        ("i2", "genre", "comedy"),
+        ("i9", "genre", "drama"),
+    }
+    assert (
+        "i9" not in kept.entity_ids.tolist()
+    )  # the entity only that triple used is compacted away
     assert kept.meta["pruning"][-1]["dropped"] == 2
     lowest_three = ckg.prune(drop_fraction=3 / 7)
     assert lowest_three.n_triples == 4
@@ -235,7 +296,10 @@ def test_prune_by_source_score_and_by_fraction(tiny_triples):
 def test_prune_by_collaborative_agreement_keeps_unscored(tiny_triples):
     ckg = ckg_of(tiny_triples)
     kept = ckg.prune(scores=collaborative_agreement(ckg), min_score=0.5)
-    assert triple_set(kept) == triple_set(ckg) - {("i2", "genre", "comedy"), ("i3", "genre", "comedy")}
+    assert triple_set(kept) == triple_set(ckg) - {
+        ("i2", "genre", "comedy"),
+        ("i3", "genre", "comedy"),
+    }
     strict = ckg.prune(scores=collaborative_agreement(ckg), min_score=0.5, keep_unscored=False)
     assert triple_set(strict) == {("i0", "genre", "drama"), ("i1", "genre", "drama")}
 
@@ -244,13 +308,19 @@ def test_knowledge_graph_for_a_model_config(tiny_triples):
     from graphrec.config import model_config_from_dict
 
     data = tiny_data(KnowledgeGraph(triples=tiny_triples))
-    config = model_config_from_dict({"name": "kglightgcn", "kg": "dataset", "kg_score": "collaborative", "kg_min_score": 0.5})
+    config = model_config_from_dict(
+        {"name": "kglightgcn", "kg": "dataset", "kg_score": "collaborative", "kg_min_score": 0.5}
+    )
     assert knowledge_graph_for(config, data).n_triples == 5
-    config = model_config_from_dict({"name": "kglightgcn", "kg": "dataset", "kg_min_score": 0.5})  # source scores
+    config = model_config_from_dict(
+        {"name": "kglightgcn", "kg": "dataset", "kg_min_score": 0.5}
+    )  # source scores
     assert knowledge_graph_for(config, data).n_triples == 5
     with pytest.raises(ConfigError, match="needs the dataset"):
         knowledge_graph_for(config, None)
-    config = model_config_from_dict({"name": "kglightgcn", "kg": "dataset", "kg_relations": ["genre"], "kg_drop_fraction": 0.0})
+    config = model_config_from_dict(
+        {"name": "kglightgcn", "kg": "dataset", "kg_relations": ["genre"], "kg_drop_fraction": 0.0}
+    )
     assert knowledge_graph_for(config, data).relation_names == ["genre"]
 
 
@@ -273,6 +343,13 @@ def test_ml100k_freebase_kg():
     data = datasets.load("ml-100k")
     ckg = build_collaborative_kg(data, load_knowledge("dataset", data))
     stats = ckg.statistics()
-    assert stats["relations"] == 24 and stats["triples"] > 90_000 and stats["items_with_triples"] > 1500
+    assert (
+        stats["relations"] == 24
+        and stats["triples"] > 90_000
+        and stats["items_with_triples"] > 1500
+    )
     scores = collaborative_agreement(ckg)
-    assert np.isfinite(scores).mean() > 0.5 and torch.isfinite(torch.as_tensor(scores[np.isfinite(scores)])).all()
+    assert (
+        np.isfinite(scores).mean() > 0.5
+        and torch.isfinite(torch.as_tensor(scores[np.isfinite(scores)])).all()
+    )

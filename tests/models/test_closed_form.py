@@ -1,4 +1,5 @@
 """EASE, ItemKNN and most-popular against independent references on tiny matrices."""
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -11,12 +12,15 @@ from graphrec.models.ease import condition_bound, fit_precision, gram_matrix
 from graphrec.models.itemknn import top_k_similarities
 
 # 4 users x 5 items; item 4 is never interacted with
-X = np.array([
-    [1, 1, 0, 0, 0],
-    [1, 0, 1, 1, 0],
-    [0, 1, 1, 0, 0],
-    [1, 1, 1, 0, 0],
-], dtype=np.float64)
+X = np.array(
+    [
+        [1, 1, 0, 0, 0],
+        [1, 0, 1, 1, 0],
+        [0, 1, 1, 0, 0],
+        [1, 1, 1, 0, 0],
+    ],
+    dtype=np.float64,
+)
 
 
 def fitted(name, matrix=X, **settings):
@@ -30,13 +34,16 @@ def fitted(name, matrix=X, **settings):
 def test_ease_matches_the_closed_form_by_hand():
     lam = 2.0
     # X^T X + λI by hand: item counts 3, 3, 3, 1, 0 on the diagonal, co-occurrences off it
-    gram = np.array([
-        [3, 2, 2, 1, 0],
-        [2, 3, 2, 0, 0],
-        [2, 2, 3, 1, 0],
-        [1, 0, 1, 1, 0],
-        [0, 0, 0, 0, 0],
-    ], dtype=np.float64) + lam * np.eye(5)
+    gram = np.array(
+        [
+            [3, 2, 2, 1, 0],
+            [2, 3, 2, 0, 0],
+            [2, 2, 3, 1, 0],
+            [1, 0, 1, 1, 0],
+            [0, 0, 0, 0, 0],
+        ],
+        dtype=np.float64,
+    ) + lam * np.eye(5)
     np.testing.assert_array_equal(gram, X.T @ X + lam * np.eye(5))
     p = np.linalg.inv(gram)
     expected = np.eye(5) - p / np.diag(p)[None, :]  # B = I - P diag(1/diag(P))
@@ -64,7 +71,9 @@ def test_ease_columns_are_ridge_regressions_on_the_other_items():
 def test_ease_refuses_catalogues_over_the_memory_limit():
     train = sp.random(10, 3000, density=0.01, format="csr", random_state=0)
     config = model_config_from_dict({"name": "ease", "max_memory_gb": 0.1})
-    with pytest.raises(ConfigError, match=r"3000 items.*0\.108 GB while fitting in float32.*max_memory_gb = 0\.1"):
+    with pytest.raises(
+        ConfigError, match=r"3000 items.*0\.108 GB while fitting in float32.*max_memory_gb = 0\.1"
+    ):
         build_model(config, 10, 3000, train)
     config = model_config_from_dict({"name": "ease", "max_memory_gb": 0.1, "precision": "float64"})
     with pytest.raises(ConfigError, match=r"0\.18 GB while fitting in float64"):
@@ -73,8 +82,11 @@ def test_ease_refuses_catalogues_over_the_memory_limit():
 
 def test_ease_beyond_50k_items_says_what_it_would_need():
     train = sp.random(10, 60_000, density=1e-4, format="csr", random_state=0)
-    with pytest.raises(ConfigError, match=r"60000 items.*43\.2 GB while fitting in float32 \(14\.4 GB for B alone\)"
-                                          r".*max_memory_gb = 8.*itemknn"):
+    with pytest.raises(
+        ConfigError,
+        match=r"60000 items.*43\.2 GB while fitting in float32 \(14\.4 GB for B alone\)"
+        r".*max_memory_gb = 8.*itemknn",
+    ):
         build_model(model_config_from_dict({"name": "ease"}), 10, 60_000, train)
 
 
@@ -103,9 +115,14 @@ def test_ease_auto_precision_follows_the_condition_bound():
     assert fit_precision(gram, 1e-4, "float32") == "float32"
 
 
-@pytest.mark.parametrize("settings, message", [({"l2": 0.0}, "model.l2: 0.0 is out of range"),
-                                               ({"precision": "half"}, "precision"),
-                                               ({"max_memory_gb": -1.0}, "model.max_memory_gb: -1.0 is out of range")])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"l2": 0.0}, "model.l2: 0.0 is out of range"),
+        ({"precision": "half"}, "precision"),
+        ({"max_memory_gb": -1.0}, "model.max_memory_gb: -1.0 is out of range"),
+    ],
+)
 def test_ease_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         model_config_from_dict({"name": "ease", **settings})
@@ -138,15 +155,18 @@ def knn_dense(model):
     return s
 
 
-MATRIX = np.array([
-    [1, 1, 0, 0, 1, 0],
-    [1, 0, 1, 1, 0, 0],
-    [0, 1, 1, 0, 0, 1],
-    [1, 1, 1, 0, 1, 0],
-    [0, 0, 1, 1, 0, 1],
-    [1, 0, 0, 0, 1, 1],
-    [0, 1, 0, 1, 0, 0],
-], dtype=np.float64)
+MATRIX = np.array(
+    [
+        [1, 1, 0, 0, 1, 0],
+        [1, 0, 1, 1, 0, 0],
+        [0, 1, 1, 0, 0, 1],
+        [1, 1, 1, 0, 1, 0],
+        [0, 0, 1, 1, 0, 1],
+        [1, 0, 0, 0, 1, 1],
+        [0, 1, 0, 1, 0, 0],
+    ],
+    dtype=np.float64,
+)
 
 
 @pytest.mark.parametrize("k, shrink", [(1, 0.0), (2, 0.0), (2, 3.0), (3, 1.5), (10, 0.5)])
@@ -174,8 +194,13 @@ def test_itemknn_blocks_do_not_change_the_result():
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("settings, message", [({"neighbours": 0}, "model.neighbours: 0 is out of range"),
-                                               ({"shrink": -1.0}, "model.shrink: -1.0 is out of range")])
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"neighbours": 0}, "model.neighbours: 0 is out of range"),
+        ({"shrink": -1.0}, "model.shrink: -1.0 is out of range"),
+    ],
+)
 def test_itemknn_config_errors(settings, message):
     with pytest.raises(ConfigError, match=message):
         model_config_from_dict({"name": "itemknn", **settings})
@@ -190,7 +215,9 @@ def test_popularity_ranks_items_by_training_counts():
 
 
 def test_popularity_counts_each_user_once():
-    duplicates = sp.csr_matrix((np.array([2.0, 1.0, 5.0, 1.0], np.float32), ([0, 1, 1, 1], [0, 0, 1, 1])), shape=(2, 3))
+    duplicates = sp.csr_matrix(
+        (np.array([2.0, 1.0, 5.0, 1.0], np.float32), ([0, 1, 1, 1], [0, 0, 1, 1])), shape=(2, 3)
+    )
     model = build_model(model_config_from_dict({"name": "popularity"}), 2, 3, duplicates)
     model.fit()
     assert model.counts.tolist() == [2.0, 1.0, 0.0]

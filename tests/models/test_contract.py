@@ -4,7 +4,6 @@ Trainable models pass :class:`TestModelContract`; closed-form models
 (``trainable = False``: fitted once, no loss, no embeddings) pass
 :class:`TestClosedFormContract` instead.
 """
-import io
 
 import pytest
 import scipy.sparse as sp
@@ -119,7 +118,9 @@ class TestModelContract:
         n_pairs = small_data.n_users * small_data.n_items
         for tensor in list(model.parameters()) + list(model.buffers()) + list(vars(model).values()):
             if isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided:
-                assert tensor.numel() < n_pairs, "a dense users x items (or larger) tensor is kept by the model"
+                assert tensor.numel() < n_pairs, (
+                    "a dense users x items (or larger) tensor is kept by the model"
+                )
 
 
 @pytest.mark.parametrize("name", CLOSED_FORM_NAMES)
@@ -143,7 +144,12 @@ class TestClosedFormContract:
         torch.testing.assert_close(direct, via_scorer)
 
     def test_unfitted_model_refuses_to_score(self, name, small_data):
-        model = build_model(model_config_from_dict({"name": name}), small_data.n_users, small_data.n_items, small_data.train)
+        model = build_model(
+            model_config_from_dict({"name": name}),
+            small_data.n_users,
+            small_data.n_items,
+            small_data.train,
+        )
         with pytest.raises(TrainingError, match="not fitted"):
             model.scorer()
         with pytest.raises(TrainingError, match="not fitted"):
@@ -165,8 +171,12 @@ class TestClosedFormContract:
     def test_checkpoint_round_trip(self, name, small_data, tmp_path):
         model = make(name, small_data)
         save_checkpoint(tmp_path / "m.pt", {"model_state": model.state_dict()})
-        other = build_model(model.config, small_data.n_users, small_data.n_items, small_data.train)  # not fitted
-        other.load_state_dict(load_checkpoint(tmp_path / "m.pt")["model_state"])  # weights_only=True
+        other = build_model(
+            model.config, small_data.n_users, small_data.n_items, small_data.train
+        )  # not fitted
+        other.load_state_dict(
+            load_checkpoint(tmp_path / "m.pt")["model_state"]
+        )  # weights_only=True
         users = torch.arange(small_data.n_users)
         torch.testing.assert_close(model.scorer()(users), other.scorer()(users))
 
@@ -177,6 +187,7 @@ class TestClosedFormContract:
             def densify(self, *args, **kwargs):
                 assert self.shape != full, "the user x item training matrix was densified"
                 return original(self, *args, **kwargs)
+
             return densify
 
         for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix):
@@ -188,6 +199,12 @@ class TestClosedFormContract:
         for tensor in list(model.buffers()) + list(vars(model).values()):
             if not (isinstance(tensor, torch.Tensor) and tensor.layout == torch.strided):
                 continue
-            if tensor.dim() == 2 and tensor.shape[0] == small_data.n_items and tensor.shape[1] <= small_data.n_items:
+            if (
+                tensor.dim() == 2
+                and tensor.shape[0] == small_data.n_items
+                and tensor.shape[1] <= small_data.n_items
+            ):
                 continue  # item x item (EASE's B) or item x k (ItemKNN's neighbours): no user dimension
-            assert tensor.numel() < n_pairs, "a dense users x items (or larger) tensor is kept by the model"
+            assert tensor.numel() < n_pairs, (
+                "a dense users x items (or larger) tensor is kept by the model"
+            )

@@ -1,5 +1,5 @@
 """SGL, SimGCL and XSimGCL: InfoNCE, views, noise, equivalences and resumable randomness."""
-import numpy as np
+
 import pytest
 import torch
 
@@ -14,7 +14,9 @@ GCL = ["sgl", "simgcl", "xsimgcl"]
 
 def make(name, data, seed=0, **overrides):
     torch.manual_seed(seed)
-    config = model_config_from_dict({"name": name, "embedding_dim": 8, "num_layers": 2, **overrides})
+    config = model_config_from_dict(
+        {"name": name, "embedding_dim": 8, "num_layers": 2, **overrides}
+    )
     return build_model(config, data.n_users, data.n_items, data.train)
 
 
@@ -52,8 +54,10 @@ def test_info_nce_over_all_candidates_matches_cross_entropy():
     b = torch.nn.functional.normalize(everything, dim=-1)
     ref = torch.nn.functional.cross_entropy(a @ b.T / 0.3, rows)
     torch.testing.assert_close(ours, ref)
-    assert torch.autograd.gradcheck(lambda e: info_nce(anchors.double(), e[rows], 0.3, candidates=e),
-                                     (everything.detach().double().requires_grad_(),))
+    assert torch.autograd.gradcheck(
+        lambda e: info_nce(anchors.double(), e[rows], 0.3, candidates=e),
+        (everything.detach().double().requires_grad_(),),
+    )
 
 
 def test_cl_negatives_all_contrasts_against_every_node(small_data):
@@ -61,8 +65,9 @@ def test_cl_negatives_all_contrasts_against_every_node(small_data):
     view1, view2 = torch.randn(2, small_data.n_users + small_data.n_items, 8).unbind(0)
     users, items = torch.tensor([0, 2]), torch.tensor([1, 4, 6])
     u2, i2 = model.split(view2)
-    expected = (info_nce(model.split(view1)[0][users], u2[users], 0.2, candidates=u2)
-                + info_nce(model.split(view1)[1][items], i2[items], 0.2, candidates=i2))
+    expected = info_nce(model.split(view1)[0][users], u2[users], 0.2, candidates=u2) + info_nce(
+        model.split(view1)[1][items], i2[items], 0.2, candidates=i2
+    )
     torch.testing.assert_close(model.contrast(view1, view2, users, items), expected)
     batch_only = make("simgcl", small_data).contrast(view1, view2, users, items)
     assert not torch.allclose(batch_only, expected)
@@ -103,8 +108,14 @@ def test_without_contrast_the_loss_is_lightgcn_bpr(name, small_data):
     lightgcn.load_state_dict(model.state_dict())
     model.set_l2_weight(1e-3)
     lightgcn.set_l2_weight(1e-3)
-    users, pos, neg = torch.tensor([0, 1, 2, 2]), torch.tensor([3, 4, 5, 6]), torch.tensor([7, 8, 9, 10])
-    torch.testing.assert_close(model.loss(users, pos, neg).loss, lightgcn.loss(users, pos, neg).loss)
+    users, pos, neg = (
+        torch.tensor([0, 1, 2, 2]),
+        torch.tensor([3, 4, 5, 6]),
+        torch.tensor([7, 8, 9, 10]),
+    )
+    torch.testing.assert_close(
+        model.loss(users, pos, neg).loss, lightgcn.loss(users, pos, neg).loss
+    )
 
 
 def test_exclude_ego_means_layers_one_to_l(small_data):
@@ -185,7 +196,7 @@ def test_sgl_rlmrec_view_gradient_is_the_transposes(small_data):
     x = model.ego()
     for _ in range(model.num_layers):
         x = dense @ x
-    (x ** 2).sum().backward()
+    (x**2).sum().backward()
     for ours, p in zip(grads, (model.user_embedding.weight, model.item_embedding.weight)):
         torch.testing.assert_close(ours, p.grad, rtol=1e-4, atol=1e-6)
 
@@ -211,7 +222,9 @@ def test_simgcl_noise_has_norm_eps_and_spares_layer_zero(small_data):
     clean_next = propagate(model.adjacency, noisy[0])
     delta = (noisy[1] - clean_next).norm(dim=1)
     nonzero = clean_next.abs().sum(1) > 0
-    torch.testing.assert_close(delta[nonzero], torch.full_like(delta[nonzero], 0.3), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(
+        delta[nonzero], torch.full_like(delta[nonzero], 0.3), rtol=1e-4, atol=1e-5
+    )
     # the noise points into the same orthant as the embedding
     assert ((noisy[1] - clean_next) * torch.sign(clean_next) >= 0).all()
 
@@ -260,11 +273,21 @@ def test_contrast_runs_over_unique_batch_nodes(small_data, monkeypatch):
 def trainer(name, data, run_dir, epochs=4, **overrides):
     torch.manual_seed(0)
     model = make(name, data, **overrides)
-    cfg = TrainConfig(epochs=epochs, batch_size=64, learning_rate=0.01, eval_every=1, patience=0, seed=0, progress=False)
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=64,
+        learning_rate=0.01,
+        eval_every=1,
+        patience=0,
+        seed=0,
+        progress=False,
+    )
     return Trainer(model, data, cfg, EvalConfig(ks=[10, 20], batch_size=16), run_dir=run_dir)
 
 
-@pytest.mark.parametrize("name, overrides", [(name, {}) for name in GCL] + [("sgl", {"views": "rlmrec"})])
+@pytest.mark.parametrize(
+    "name, overrides", [(name, {}) for name in GCL] + [("sgl", {"views": "rlmrec"})]
+)
 def test_resumed_run_equals_uninterrupted_run(name, overrides, small_data, tmp_path, monkeypatch):
     reference = trainer(name, small_data, tmp_path / "ref", **overrides).fit()
     crashing = trainer(name, small_data, tmp_path / "run", **overrides)

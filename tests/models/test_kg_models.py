@@ -1,5 +1,6 @@
 """Knowledge-aware models (KG-LightGCN, KGAT) with a real KG: contract checks, equivalences,
 relation weights, pruning, attention, resumable training."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,15 +39,20 @@ def make(name, data, seed=0, **overrides):
     if name == "kgat":
         values.update(relation_dim=6, kg_batch_size=64)
     values.update(overrides)
-    return build_model(model_config_from_dict(values), data.n_users, data.n_items, data.train, data=data)
+    return build_model(
+        model_config_from_dict(values), data.n_users, data.n_items, data.train, data=data
+    )
 
 
 def a_batch(data, size=32, seed=0):
     g = torch.Generator().manual_seed(seed)
     coo = data.train.tocoo()
     idx = torch.randint(coo.nnz, (size,), generator=g)
-    return (torch.as_tensor(coo.row, dtype=torch.long)[idx], torch.as_tensor(coo.col, dtype=torch.long)[idx],
-            torch.randint(data.n_items, (size,), generator=g))
+    return (
+        torch.as_tensor(coo.row, dtype=torch.long)[idx],
+        torch.as_tensor(coo.col, dtype=torch.long)[idx],
+        torch.randint(data.n_items, (size,), generator=g),
+    )
 
 
 # ------------------------------------------------------- contract, with a KG
@@ -61,7 +67,9 @@ class TestWithKG:
         model = make(name, kg_data)
         users, items = model.embeddings()
         assert users.shape == (40, 8) and items.shape == (60, 8)
-        torch.testing.assert_close(model.score(torch.tensor([1, 2])).detach(), model.scorer()(torch.tensor([1, 2])))
+        torch.testing.assert_close(
+            model.score(torch.tensor([1, 2])).detach(), model.scorer()(torch.tensor([1, 2]))
+        )
 
     def test_every_parameter_gets_a_gradient(self, name, kg_data):
         model = make(name, kg_data)
@@ -75,8 +83,11 @@ class TestWithKG:
     def test_the_kg_changes_the_embeddings(self, name, kg_data):
         with_kg = make(name, kg_data, seed=2)
         without = make(name, kg_data, seed=2, kg=None)
-        state = {k: v for k, v in with_kg.state_dict().items() if k in without.state_dict()
-                 and v.shape == without.state_dict()[k].shape}
+        state = {
+            k: v
+            for k, v in with_kg.state_dict().items()
+            if k in without.state_dict() and v.shape == without.state_dict()[k].shape
+        }
         without.load_state_dict(state, strict=False)
         assert not torch.allclose(with_kg.embeddings()[1], without.embeddings()[1])
 
@@ -93,8 +104,18 @@ class TestWithKG:
     def test_resumed_run_equals_uninterrupted_run(self, name, kg_data, tmp_path, monkeypatch):
         def trainer(run_dir):
             model = make(name, kg_data)
-            cfg = TrainConfig(epochs=3, batch_size=64, learning_rate=0.01, eval_every=1, patience=0, seed=0, progress=False)
-            return Trainer(model, kg_data, cfg, EvalConfig(ks=[10, 20], batch_size=16), run_dir=run_dir)
+            cfg = TrainConfig(
+                epochs=3,
+                batch_size=64,
+                learning_rate=0.01,
+                eval_every=1,
+                patience=0,
+                seed=0,
+                progress=False,
+            )
+            return Trainer(
+                model, kg_data, cfg, EvalConfig(ks=[10, 20], batch_size=16), run_dir=run_dir
+            )
 
         reference = trainer(tmp_path / "ref").fit()
         crashing = trainer(tmp_path / "run")
@@ -124,9 +145,14 @@ def test_kg_source_without_data_is_a_clear_error(kg_data):
 # ---------------------------------------------------------------- KG-LightGCN
 def test_kglightgcn_without_kg_is_lightgcn(kg_data):
     model = make("kglightgcn", kg_data, seed=4, kg=None, layer_combination="sum")
-    lightgcn = build_model(model_config_from_dict({"name": "lightgcn", "embedding_dim": 8, "num_layers": 2,
-                                                   "layer_combination": "sum"}),
-                           kg_data.n_users, kg_data.n_items, kg_data.train)
+    lightgcn = build_model(
+        model_config_from_dict(
+            {"name": "lightgcn", "embedding_dim": 8, "num_layers": 2, "layer_combination": "sum"}
+        ),
+        kg_data.n_users,
+        kg_data.n_items,
+        kg_data.train,
+    )
     lightgcn.load_state_dict(model.state_dict())
     for ours, ref in zip(model.embeddings(), lightgcn.embeddings()):
         torch.testing.assert_close(ours, ref)
@@ -185,7 +211,9 @@ def test_kglightgcn_zero_weight_equals_pruning_the_relation(kg_data):
     with torch.no_grad():
         for i, name in enumerate(pruned.ckg.entity_ids[60:].tolist()):
             pruned.entity_embedding.weight[i] = full.entity_embedding.weight[ids.index(name) - 60]
-        pruned.relation_logits.copy_(full.relation_logits[:, [full.ckg.relation_names.index(r) for r in kept]])
+        pruned.relation_logits.copy_(
+            full.relation_logits[:, [full.ckg.relation_names.index(r) for r in kept]]
+        )
     for a, b in zip(full.embeddings(), pruned.embeddings()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -195,6 +223,7 @@ def test_kglightgcn_joint_weights_cannot_scale_embeddings_up(kg_data, logit):
     """Joint normalisation follows the weights: each layer has operator norm <= 1 whatever the
     w_r, so the weights cannot inflate scores around the L2 penalty; per-relation
     normalisation, normalised once, can (that is what made learned weights grow to ~3)."""
+
     def output_norm(normalization):
         model = make("kglightgcn", kg_data, seed=3, normalization=normalization)
         with torch.no_grad():
@@ -217,7 +246,9 @@ def test_kglightgcn_relation_weights_move(kg_data):
         optimizer.zero_grad()
         model.loss(*a_batch(kg_data)).loss.backward()
         optimizer.step()
-    assert (model.relation_weights() > 0).all() and not torch.allclose(model.relation_weights(), before)
+    assert (model.relation_weights() > 0).all() and not torch.allclose(
+        model.relation_weights(), before
+    )
 
 
 def test_pruning_config_reduces_the_graph(kg_data):

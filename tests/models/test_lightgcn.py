@@ -1,4 +1,5 @@
 """LightGCN propagation: agrees with PyG's LGConv, and the custom backward is exact."""
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -32,8 +33,9 @@ def edge_index_of(train: sp.csr_matrix) -> torch.Tensor:
 @pytest.mark.parametrize("combination", ["mean", "sum"])
 def test_matches_stacked_pyg_lgconv(small_data, combination):
     torch.manual_seed(0)
-    config = model_config_from_dict({"name": "lightgcn", "embedding_dim": 8, "num_layers": 3,
-                                     "layer_combination": combination})
+    config = model_config_from_dict(
+        {"name": "lightgcn", "embedding_dim": 8, "num_layers": 3, "layer_combination": combination}
+    )
     model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
     users, items = model.embeddings()
 
@@ -85,8 +87,11 @@ def test_gradcheck_double_precision():
     upper = sp.random(6, 6, density=0.4, random_state=rng, dtype=np.float64)
     sym = (upper + upper.T).tocsr()
     adjacency = torch.sparse_csr_tensor(
-        torch.as_tensor(sym.indptr, dtype=torch.long), torch.as_tensor(sym.indices, dtype=torch.long),
-        torch.as_tensor(sym.data), size=sym.shape, check_invariants=True,
+        torch.as_tensor(sym.indptr, dtype=torch.long),
+        torch.as_tensor(sym.indices, dtype=torch.long),
+        torch.as_tensor(sym.data),
+        size=sym.shape,
+        check_invariants=True,
     )
     x = torch.randn(6, 3, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: SymmetricSpMM.apply(adjacency, t), (x,))
@@ -100,8 +105,13 @@ def test_adjacency_is_sparse(small_data):
 
 def test_csr_indices_are_int32_when_they_fit(small_data):
     adjacency = normalized_adjacency(small_data.train)
-    assert adjacency.crow_indices().dtype == torch.int32 and adjacency.col_indices().dtype == torch.int32
-    forced = to_torch_csr(symmetric_normalize(bipartite_adjacency(small_data.train)), index_dtype=torch.int64)
+    assert (
+        adjacency.crow_indices().dtype == torch.int32
+        and adjacency.col_indices().dtype == torch.int32
+    )
+    forced = to_torch_csr(
+        symmetric_normalize(bipartite_adjacency(small_data.train)), index_dtype=torch.int64
+    )
     assert forced.crow_indices().dtype == torch.int64
     x = torch.randn(adjacency.shape[0], 5)
     assert torch.equal(sparse_dense_mm(adjacency, x), sparse_dense_mm(forced, x))
@@ -115,7 +125,9 @@ def test_sparse_dense_mm_is_bitwise_torch_sparse_mm(small_data):
     assert not torch.isnan(out).any()  # the uninitialised result buffer is fully overwritten
     # non-contiguous input and float64 (falls back to torch.sparse.mm) give the same products
     wide = torch.randn(adjacency.shape[0], 14)[:, ::2]
-    torch.testing.assert_close(sparse_dense_mm(adjacency, wide), torch.sparse.mm(adjacency, wide.contiguous()))
+    torch.testing.assert_close(
+        sparse_dense_mm(adjacency, wide), torch.sparse.mm(adjacency, wide.contiguous())
+    )
 
 
 @pytest.mark.parametrize("num_layers", [0, 1, 3])
@@ -146,8 +158,10 @@ def test_symmetric_polynomial_gradcheck_double_precision():
     upper = sp.random(7, 7, density=0.4, random_state=rng, dtype=np.float64)
     sym = (upper + upper.T).tocsr()
     adjacency = torch.sparse_csr_tensor(
-        torch.as_tensor(sym.indptr, dtype=torch.int32), torch.as_tensor(sym.indices, dtype=torch.int32),
-        torch.as_tensor(sym.data), size=sym.shape,
+        torch.as_tensor(sym.indptr, dtype=torch.int32),
+        torch.as_tensor(sym.indices, dtype=torch.int32),
+        torch.as_tensor(sym.data),
+        size=sym.shape,
     )
     x = torch.randn(7, 3, dtype=torch.double, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: SymmetricPolynomial.apply(adjacency, t, 3), (x,))
@@ -157,8 +171,15 @@ def test_symmetric_polynomial_gradcheck_double_precision():
 def test_fast_loss_equals_the_generic_embedding_loss(small_data, combination):
     """LightGCN.loss (one gather per table) = EmbeddingRecommender.loss (per-table lookups)."""
     torch.manual_seed(3)
-    config = model_config_from_dict({"name": "lightgcn", "embedding_dim": 8, "num_layers": 3,
-                                     "layer_combination": combination, "l2_weight": 0.01})
+    config = model_config_from_dict(
+        {
+            "name": "lightgcn",
+            "embedding_dim": 8,
+            "num_layers": 3,
+            "layer_combination": combination,
+            "l2_weight": 0.01,
+        }
+    )
     model = build_model(config, small_data.n_users, small_data.n_items, small_data.train)
     gen = torch.Generator().manual_seed(0)
     users = torch.randint(small_data.n_users, (64,), generator=gen)  # duplicates on purpose

@@ -1,4 +1,5 @@
 """The synthetic power-law graphs of benchmarks/scaling.py, and a LightGCN epoch on one."""
+
 import numpy as np
 import pytest
 import torch
@@ -28,14 +29,23 @@ def test_power_law_graph_counts_split_and_skew():
 def test_lightgcn_epoch_and_blocked_evaluation_on_a_power_law_graph():
     data = power_law_interactions(300, 90, 3000, seed=1)
     torch.manual_seed(0)
-    model = LightGCN(300, 90, LightGCNConfig(embedding_dim=8, num_layers=3, layer_combination="sum"), data.train)
-    trainer = Trainer(model, data, TrainConfig(epochs=1, batch_size=100, num_threads=1, progress=False),
-                      EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None)
+    model = LightGCN(
+        300, 90, LightGCNConfig(embedding_dim=8, num_layers=3, layer_combination="sum"), data.train
+    )
+    trainer = Trainer(
+        model,
+        data,
+        TrainConfig(epochs=1, batch_size=100, num_threads=1, progress=False),
+        EvalConfig(ks=[20], metrics=["recall", "ndcg"]),
+        run_dir=None,
+    )
     first = trainer._train_epoch(progress=False)
     second = trainer._train_epoch(progress=False)
     assert np.isfinite(first["loss"]) and second["loss"] < first["loss"]
     users = np.flatnonzero(np.diff(data.test.indptr) > 0)[:50]
-    small = Evaluator(ks=(20,), metrics=("recall",), beyond_accuracy=False, max_block_mb=5 * 90 * 4 / 2**20)
+    small = Evaluator(
+        ks=(20,), metrics=("recall",), beyond_accuracy=False, max_block_mb=5 * 90 * 4 / 2**20
+    )
     big = Evaluator(ks=(20,), metrics=("recall",), beyond_accuracy=False)
     a = small.evaluate(model.scorer(), data.test, exclude=[data.train], users=users)
     b = big.evaluate(model.scorer(), data.test, exclude=[data.train], users=users)

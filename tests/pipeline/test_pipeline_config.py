@@ -1,4 +1,5 @@
 """Pipeline file: validation, path resolution, stage-output injection, seeding a stage folder."""
+
 from pathlib import Path
 
 import pytest
@@ -33,12 +34,17 @@ def test_shipped_pipeline_injects_stage_outputs_into_its_variants(tmp_path):
 
 def test_relative_paths_resolve_from_the_pipeline_file():
     config = load_pipeline_config(SHIPPED)
-    assert config.resolve(config.experiment) == SHIPPED.parent / "../experiments/pipeline-ml-small.yaml"
+    assert (
+        config.resolve(config.experiment)
+        == SHIPPED.parent / "../experiments/pipeline-ml-small.yaml"
+    )
     assert config.resolve(config.experiment).is_file()
 
 
 def test_injecting_into_a_disabled_stage_is_an_error(tmp_path):
-    path = write(tmp_path, "experiment: x.yaml\nkg: {enabled: false}\ninject: {kg: [variants.kg.model.kg]}\n")
+    path = write(
+        tmp_path, "experiment: x.yaml\nkg: {enabled: false}\ninject: {kg: [variants.kg.model.kg]}\n"
+    )
     with pytest.raises(ConfigError, match="kg stage is disabled"):
         load_pipeline_config(path)
 

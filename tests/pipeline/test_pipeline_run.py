@@ -4,6 +4,7 @@ Real stages (``python -m kg build`` against a chat-completions server started he
 127.0.0.1, the shipped replayable augmentation file), a real experiment (three variants,
 one seed, a few epochs), and a rerun that must make no LLM call and train nothing.
 """
+
 import json
 import sys
 from pathlib import Path
@@ -48,10 +49,13 @@ def server():
         yield server
 
 
-def test_pipeline_runs_stages_then_the_experiment_and_resumes_without_llm_calls(tmp_path, server, monkeypatch):
+def test_pipeline_runs_stages_then_the_experiment_and_resumes_without_llm_calls(
+    tmp_path, server, monkeypatch
+):
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
     (tmp_path / "experiment.yaml").write_text(EXPERIMENT, encoding="utf-8")
-    (tmp_path / "pipeline.yaml").write_text(f"""
+    (tmp_path / "pipeline.yaml").write_text(
+        f"""
 name: e2e
 out_dir: {tmp_path / 'out'}
 experiment: experiment.yaml
@@ -67,7 +71,9 @@ inject:
   kg: [variants.kg.model.kg]
   augmentation: [variants.aug.train.augmentation.path]
 report: false
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     config = load_pipeline_config(tmp_path / "pipeline.yaml")
     outcome = run_pipeline(config, quiet=True)
 
@@ -80,12 +86,18 @@ report: false
     assert kg_run.model.kg == str(outcome.kg_export.resolve())
     # stage 2: the shipped edge file, replayed
     assert outcome.augmentation_edges == EDGES
-    assert outcome.experiment.run_configs["aug"][2024].train.augmentation.path == str(EDGES.resolve())
+    assert outcome.experiment.run_configs["aug"][2024].train.augmentation.path == str(
+        EDGES.resolve()
+    )
     # the experiment: every variant trained and compared with the baseline
     table = outcome.result.table()
     for variant in ("lightgcn", "kg", "aug"):
         assert variant in table
-        results = json.loads((Path(outcome.experiment.run_configs[variant][2024].run_dir) / "results.json").read_text())
+        results = json.loads(
+            (
+                Path(outcome.experiment.run_configs[variant][2024].run_dir) / "results.json"
+            ).read_text()
+        )
         assert 0.0 < results["test"]["recall@20"] <= 1.0
 
     # a rerun resumes: the journal answers every item (0 LLM calls) and finished runs are reused
@@ -95,23 +107,41 @@ report: false
     assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime == mtime
     assert again.result.table() == table
     # rerun=[variant] retrains that variant only (e.g. after its settings changed), still without LLM calls
-    aug_mtime = (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime
+    aug_mtime = (
+        (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime
+    )
     run_pipeline(load_pipeline_config(tmp_path / "pipeline.yaml"), quiet=True, rerun=["kg"])
     assert len(server.requests) == calls
     assert (Path(kg_run.run_dir) / "results.json").stat().st_mtime > mtime
-    assert (Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json").stat().st_mtime == aug_mtime
+    assert (
+        Path(outcome.experiment.run_configs["aug"][2024].run_dir) / "results.json"
+    ).stat().st_mtime == aug_mtime
 
     # a fresh pipeline folder seeded with the first run's exported replies (what the shipped
     # pipeline ships): the KG stage rebuilds the same KG from the cache with 0 LLM calls
     import subprocess
 
     shipped = tmp_path / "replies.jsonl.gz"
-    subprocess.run([sys.executable, "-m", "kg", "cache-export", str(outcome.kg_export.parent), "--out", str(shipped)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kg",
+            "cache-export",
+            str(outcome.kg_export.parent),
+            "--out",
+            str(shipped),
+        ],
+        check=True,
+        capture_output=True,
+    )
     text = (tmp_path / "pipeline.yaml").read_text(encoding="utf-8")
-    text = text.replace(str(tmp_path / "out"), str(tmp_path / "fresh")).replace("  max_items: 12\n",
-                                                                                 f"  max_items: 12\n  cache: {shipped}\n")
+    text = text.replace(str(tmp_path / "out"), str(tmp_path / "fresh")).replace(
+        "  max_items: 12\n", f"  max_items: 12\n  cache: {shipped}\n"
+    )
     (tmp_path / "fresh.yaml").write_text(text, encoding="utf-8")
     fresh = run_pipeline(load_pipeline_config(tmp_path / "fresh.yaml"), quiet=True)
     assert len(server.requests) == calls
-    assert (fresh.kg_export / "kg_arrays.npz").read_bytes() == (outcome.kg_export / "kg_arrays.npz").read_bytes()
+    assert (fresh.kg_export / "kg_arrays.npz").read_bytes() == (
+        outcome.kg_export / "kg_arrays.npz"
+    ).read_bytes()

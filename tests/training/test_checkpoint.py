@@ -1,6 +1,6 @@
 """Checkpoints are atomic and loaded with weights_only=True."""
+
 import os
-import pickle
 
 import pytest
 import torch
@@ -16,7 +16,9 @@ class Payload:
 
 
 def test_round_trip(tmp_path):
-    save_checkpoint(tmp_path / "c.pt", {"w": torch.arange(3.0), "history": [{"epoch": 1, "loss": 0.5}]})
+    save_checkpoint(
+        tmp_path / "c.pt", {"w": torch.arange(3.0), "history": [{"epoch": 1, "loss": 0.5}]}
+    )
     loaded = load_checkpoint(tmp_path / "c.pt")
     assert torch.equal(loaded["w"], torch.arange(3.0)) and loaded["history"][0]["loss"] == 0.5
 

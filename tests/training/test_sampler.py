@@ -1,8 +1,7 @@
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
-
-import pytest
 
 from graphrec.errors import TrainingError
 from graphrec.training.sampler import BPRSampler

@@ -1,4 +1,5 @@
 """graphrec's default thread count (train.num_threads: null) and its application."""
+
 import pytest
 import torch
 
@@ -13,9 +14,13 @@ def restore_threads():
     torch.set_num_threads(before)
 
 
-@pytest.mark.parametrize("cpus, processes, expected", [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 2), (16, 1, 8),
-                                                       (64, 1, 8), (16, 2, 4), (2, 4, 1)])
-def test_default_is_half_the_cpus_per_process_within_1_and_8(monkeypatch, cpus, processes, expected):
+@pytest.mark.parametrize(
+    "cpus, processes, expected",
+    [(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 2), (16, 1, 8), (64, 1, 8), (16, 2, 4), (2, 4, 1)],
+)
+def test_default_is_half_the_cpus_per_process_within_1_and_8(
+    monkeypatch, cpus, processes, expected
+):
     monkeypatch.setattr(threads, "available_cpus", lambda: cpus)
     assert threads.default_num_threads(processes) == expected
 

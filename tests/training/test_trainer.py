@@ -1,4 +1,5 @@
 """Trainer: early stopping, best checkpoint, resume equals an uninterrupted run, NaN guard."""
+
 import json
 
 import pytest
@@ -14,12 +15,29 @@ from graphrec.training import Trainer, load_checkpoint
 
 def make_trainer(data, run_dir, epochs=6, seed=0, model="lightgcn", **train):
     torch.manual_seed(seed)
-    config = model_config_from_dict({"name": model, "embedding_dim": 8, "num_layers": 2} if model == "lightgcn"
-                                    else {"name": model, "embedding_dim": 8})
+    config = model_config_from_dict(
+        {"name": model, "embedding_dim": 8, "num_layers": 2}
+        if model == "lightgcn"
+        else {"name": model, "embedding_dim": 8}
+    )
     model = build_model(config, data.n_users, data.n_items, data.train)
-    settings = dict(epochs=epochs, batch_size=64, learning_rate=0.01, eval_every=1, patience=0, seed=seed, progress=False)
+    settings = dict(
+        epochs=epochs,
+        batch_size=64,
+        learning_rate=0.01,
+        eval_every=1,
+        patience=0,
+        seed=seed,
+        progress=False,
+    )
     settings.update(train)
-    return Trainer(model, data, TrainConfig(**settings), EvalConfig(ks=[10, 20], batch_size=16), run_dir=run_dir)
+    return Trainer(
+        model,
+        data,
+        TrainConfig(**settings),
+        EvalConfig(ks=[10, 20], batch_size=16),
+        run_dir=run_dir,
+    )
 
 
 def test_fit_writes_run_artifacts(small_data, tmp_path):
@@ -45,7 +63,9 @@ def test_same_seed_gives_identical_metrics(small_data, tmp_path):
 
 
 def test_early_stopping_uses_patience(small_data, tmp_path):
-    trainer = make_trainer(small_data, tmp_path, epochs=200, patience=2, eval_every=2, learning_rate=0.05)
+    trainer = make_trainer(
+        small_data, tmp_path, epochs=200, patience=2, eval_every=2, learning_rate=0.05
+    )
     result = trainer.fit()
     assert result.stopped_early
     assert result.epochs_run < 200
@@ -71,7 +91,9 @@ def test_resume_after_crash_equals_uninterrupted_run(small_data, tmp_path, monke
 
     # a fresh process would rebuild the model with a different init: use another seed for init
     resumed = make_trainer(small_data, tmp_path / "run", epochs=6)
-    torch.nn.init.normal_(resumed.model.user_embedding.weight)  # must be overwritten by the checkpoint
+    torch.nn.init.normal_(
+        resumed.model.user_embedding.weight
+    )  # must be overwritten by the checkpoint
     result = resumed.fit()
     assert result.test.metrics == reference.test.metrics
     assert result.best_epoch == reference.best_epoch
@@ -94,7 +116,11 @@ def test_resume_with_other_settings_is_refused(small_data, tmp_path):
 
 def test_nan_loss_names_the_epoch(small_data, tmp_path, monkeypatch):
     trainer = make_trainer(small_data, tmp_path, epochs=3)
-    monkeypatch.setattr(trainer.model, "loss", lambda u, p, n: LossOutput(torch.tensor(float("nan"), requires_grad=True)))
+    monkeypatch.setattr(
+        trainer.model,
+        "loss",
+        lambda u, p, n: LossOutput(torch.tensor(float("nan"), requires_grad=True)),
+    )
     with pytest.raises(TrainingError, match=r"epoch 1, batch 0: loss is nan"):
         trainer.fit()
 
@@ -107,7 +133,10 @@ def test_in_memory_training_without_run_dir(small_data):
 def test_unknown_select_metric_is_a_config_error(small_data, tmp_path):
     from graphrec.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="select_metric 'recall@50' is not computed; choose one of recall@10, recall@20"):
+    with pytest.raises(
+        ConfigError,
+        match="select_metric 'recall@50' is not computed; choose one of recall@10, recall@20",
+    ):
         make_trainer(small_data, tmp_path, select_metric="recall@50")
 
 

@@ -1,5 +1,6 @@
 """A refused resume writes nothing, weights are only evaluated under their own settings, checkpoints are
 verified by their sha256, wrong shapes and corrupt per-user files are clear errors, one writer per run."""
+
 import json
 import os
 import subprocess
@@ -11,7 +12,6 @@ import pytest
 import torch
 from training_helpers import write_atomic_dataset
 
-
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.cli import train as train_cli
 from graphrec.errors import CheckpointError
@@ -22,9 +22,27 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def args_for(dataset, out, name="run", model="mf", extra=()):
-    args = ["--out-dir", str(out), "--name", name, "--quiet", "--set", f"data.dataset={dataset}",
-            "--set", f"model.name={model}", "--set", "model.embedding_dim=8", "--set", "train.epochs=2",
-            "--set", "train.num_threads=1", "--set", "train.batch_size=64", "--set", "eval.batch_size=16"]
+    args = [
+        "--out-dir",
+        str(out),
+        "--name",
+        name,
+        "--quiet",
+        "--set",
+        f"data.dataset={dataset}",
+        "--set",
+        f"model.name={model}",
+        "--set",
+        "model.embedding_dim=8",
+        "--set",
+        "train.epochs=2",
+        "--set",
+        "train.num_threads=1",
+        "--set",
+        "train.batch_size=64",
+        "--set",
+        "eval.batch_size=16",
+    ]
     for item in extra:
         args += ["--set", item]
     return args
@@ -40,17 +58,25 @@ def run(small_data, tmp_path, capsys):
 
 def test_refused_resume_leaves_the_run_untouched(run, capsys):
     dataset, run_dir = run
-    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+    before = {
+        p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"
+    }
     assert train_cli.main(args_for(dataset, run_dir.parent, extra=["model.embedding_dim=16"])) == 2
     err = capsys.readouterr().err
     assert "different settings" in err and "Traceback" not in err
-    after = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
-    assert after.pop("train.log").startswith(before.pop("train.log"))  # the refusal is logged, appended
+    after = {
+        p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"
+    }
+    assert after.pop("train.log").startswith(
+        before.pop("train.log")
+    )  # the refusal is logged, appended
     assert after == before  # config.yaml still describes the weights beside it
     assert evaluate_cli.main([str(run_dir), "--quiet"]) == 0
 
 
-@pytest.mark.parametrize("edit", [("embedding_dim: 8", "embedding_dim: 16"), ("name: mf", "name: lightgcn")])
+@pytest.mark.parametrize(
+    "edit", [("embedding_dim: 8", "embedding_dim: 16"), ("name: mf", "name: lightgcn")]
+)
 def test_evaluate_refuses_weights_under_another_config(run, capsys, edit):
     _, run_dir = run
     config = run_dir / "config.yaml"
@@ -63,7 +89,12 @@ def test_evaluate_refuses_weights_under_another_config(run, capsys, edit):
 def test_lightgcn_layers_changed_is_refused(small_data, tmp_path, capsys):
     # same shapes, different model: before the check, evaluate reported other metrics silently
     dataset = write_atomic_dataset(small_data, tmp_path / "tiny")
-    assert train_cli.main(args_for(dataset, tmp_path / "runs", model="lightgcn", extra=["model.num_layers=2"])) == 0
+    assert (
+        train_cli.main(
+            args_for(dataset, tmp_path / "runs", model="lightgcn", extra=["model.num_layers=2"])
+        )
+        == 0
+    )
     config = tmp_path / "runs" / "run" / "config.yaml"
     config.write_text(config.read_text().replace("num_layers: 2", "num_layers: 3"))
     assert evaluate_cli.main([str(tmp_path / "runs" / "run"), "--quiet"]) == 2
@@ -106,9 +137,17 @@ def test_wrong_shapes_or_keys_are_a_checkpoint_error(run, capsys):
     _, run_dir = run
     best = run_dir / "checkpoints" / "best.pt"
     payload = load_checkpoint(best)
-    for state in ({k: v[:, :4] for k, v in payload["model_state"].items()}, {"bogus": torch.zeros(2)}):
-        save_checkpoint(best, {**{k: v for k, v in payload.items() if k not in (DIGEST_KEY, "signature")},
-                               "model_state": state})
+    for state in (
+        {k: v[:, :4] for k, v in payload["model_state"].items()},
+        {"bogus": torch.zeros(2)},
+    ):
+        save_checkpoint(
+            best,
+            {
+                **{k: v for k, v in payload.items() if k not in (DIGEST_KEY, "signature")},
+                "model_state": state,
+            },
+        )
         assert evaluate_cli.main([str(run_dir), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert "do not fit this model" in err and "Traceback" not in err
@@ -119,7 +158,9 @@ def test_corrupt_per_user_npz_to_compare(run, capsys, damage):
     _, run_dir = run
     npz = run_dir / "per_user" / "test.npz"
     data = npz.read_bytes()
-    npz.write_bytes({"truncate": data[: len(data) // 2], "garbage": os.urandom(len(data)), "empty": b""}[damage])
+    npz.write_bytes(
+        {"truncate": data[: len(data) // 2], "garbage": os.urandom(len(data)), "empty": b""}[damage]
+    )
     assert evaluate_cli.main(["compare", str(run_dir), str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {npz}: ") and "Traceback" not in err
@@ -127,10 +168,17 @@ def test_corrupt_per_user_npz_to_compare(run, capsys, damage):
 
 def test_two_trainings_on_one_run_dir(small_data, tmp_path, capsys):
     dataset = write_atomic_dataset(small_data, tmp_path / "tiny")
-    command = [sys.executable, str(REPO / "train.py"),
-               *args_for(dataset, tmp_path / "runs", extra=["train.epochs=100000", "train.patience=0"])]
-    first = subprocess.Popen(command, env={**os.environ, "PYTHONPATH": str(REPO)},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        *args_for(dataset, tmp_path / "runs", extra=["train.epochs=100000", "train.patience=0"]),
+    ]
+    first = subprocess.Popen(
+        command,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         metrics = tmp_path / "runs" / "run" / "metrics.jsonl"
         deadline = time.time() + 120
@@ -158,6 +206,8 @@ def test_runs_from_before_best_pt_carried_settings_are_checked_through_last_pt(r
     payload = load_checkpoint(best)
     save_checkpoint(best, {k: v for k, v in payload.items() if k not in (DIGEST_KEY, "signature")})
     config = run_dir / "config.yaml"
-    config.write_text(config.read_text().replace("init: xavier_uniform", "init: normal"))  # same shapes
+    config.write_text(
+        config.read_text().replace("init: xavier_uniform", "init: normal")
+    )  # same shapes
     assert evaluate_cli.main([str(run_dir), "--quiet"]) == 2
     assert "differ from those" in capsys.readouterr().err
