@@ -225,7 +225,7 @@ def text_views_for(
         backend, llm_cache = None, None
         if config.user_profile == "llm":
             from alignment.profiles import make_profile_backend
-            from kg.cache import ResponseCache
+            from kg.llm.cache import ResponseCache
 
             backend = make_profile_backend(config.llm_backend)
             llm_cache = ResponseCache(cache_dir / "llm_profiles.sqlite")

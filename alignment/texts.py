@@ -5,9 +5,9 @@
 * :func:`mean_profiles` — the no-LLM user profile: the weighted mean of the text
   embeddings of the user's **training** items (weights = the training matrix values,
   i.e. ratings when the split keeps them, else 1).
-* :func:`llm_profiles` — RLMRec-style profiles: an LLM (any :mod:`kg.backends`
+* :func:`llm_profiles` — RLMRec-style profiles: an LLM (any :mod:`kg.llm.backends`
   backend) summarises what the user likes and dislikes from the titles of their
-  **training** items only; replies are cached (:class:`kg.cache.ResponseCache`),
+  **training** items only; replies are cached (:class:`kg.llm.cache.ResponseCache`),
   validated and turned into plain text.
 
 Both profile builders take the training matrix, never an
@@ -242,8 +242,8 @@ def llm_profiles(
     Args:
         train: ``[n_users, n_items]`` training matrix (the only interactions used).
         titles: display title per internal item (:func:`item_titles`).
-        backend: a :class:`kg.backends.LLMBackend` (``embedded``, ``transformers``, ``openai``).
-        cache: a :class:`kg.cache.ResponseCache`; users whose reply is cached are not sent
+        backend: a :class:`kg.llm.backends.LLMBackend` (``embedded``, ``transformers``, ``openai``).
+        cache: a :class:`kg.llm.cache.ResponseCache`; users whose reply is cached are not sent
             to the model again, so an interrupted run continues where it stopped.
         batch_size: conversations per backend call (default: the backend's ``max_batch``).
 
@@ -252,8 +252,8 @@ def llm_profiles(
         by the list of liked titles (a usable, honest fallback) and counted in
         ``report.invalid``; it is not cached, so the next run asks again.
     """
-    from kg.cache import cache_key
     from kg.errors import BackendError
+    from kg.llm.cache import cache_key
 
     prompts = profile_prompts(train, titles, max_items=max_items, dislike_below=dislike_below)
     report = ProfileReport(users=len(prompts))

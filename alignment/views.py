@@ -182,7 +182,9 @@ def build_text_views(
             user = mean_profiles(train, item)
         elif user_profile == "llm":
             if llm_backend is None:
-                raise ValueError("user_profile=llm needs an llm_backend (kg.backends.make_backend)")
+                raise ValueError(
+                    "user_profile=llm needs an llm_backend (kg.llm.backends.make_backend)"
+                )
             profiles, report = llm_profiles(
                 train, item_titles(data), llm_backend, llm_cache, progress=progress
             )

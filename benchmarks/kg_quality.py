@@ -26,11 +26,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from kg.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.build import OutputConfig, SelectConfig, finalize, run_build, select_items  # noqa: E402
 from kg.data import dataset_file, read_gold, read_items  # noqa: E402
 from kg.evaluate import evaluate_run, format_report, read_labels  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
+from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.pipeline import ExtractConfig  # noqa: E402
 from kg.resolve import ResolveConfig  # noqa: E402
 from kg.schema import load_schema  # noqa: E402

@@ -2,7 +2,7 @@
 
 Measures, on a fixed sample of ml-latest-small-tmdb items with overviews (seed 0):
 
-* embedded SmolLM2-135M, batched structured decoding (``kg.backends.fastllama``): items/s
+* embedded SmolLM2-135M, batched structured decoding (``kg.llm.backends.fastllama``): items/s
   (wall) and items per CPU-second (process CPU time, all threads: on a shared machine
   the wall clock measures the neighbours too), optionally the previous one-at-a-time
   ``generate`` path on a few items for the speed-up, and ``--processes 2``: two shard
@@ -32,11 +32,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "kg"))  # the local chat-completions test server
 
-from kg.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.build import SelectConfig, select_items  # noqa: E402
-from kg.cache import ResponseCache  # noqa: E402
 from kg.data import dataset_file, read_items  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
+from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
+from kg.llm.cache import ResponseCache  # noqa: E402
 from kg.pipeline import ExtractConfig, extract_items  # noqa: E402
 from kg.schema import load_schema  # noqa: E402
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: F401
+from kg.errors import (  # noqa: F401
     BackendError,
     BackendUnavailable,
     ConfigError,

@@ -21,17 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .backends.base import LLMBackend
-from .cache import ResponseCache
-from .data import Item, dataset_file, read_items
-from .errors import BackendError, ConfigError
-from .interop import KGData, write_arrays, write_recbole
-from .io import atomic_write_json, atomic_write_text
-from .journal import read_journal
-from .lock import folder_lock
-from .pipeline import MODES, ExtractConfig, Prices, RunStats, extract_items, journal_name
-from .prompt import PROMPT_VERSION
-from .rdf import (
+from kg.data import Item, dataset_file, read_items
+from kg.errors import BackendError, ConfigError
+from kg.interop import KGData, write_arrays, write_recbole
+from kg.io import atomic_write_json, atomic_write_text
+from kg.llm.backends.base import LLMBackend
+from kg.llm.cache import ResponseCache
+from kg.llm.journal import read_journal
+from kg.lock import folder_lock
+from kg.pipeline import MODES, ExtractConfig, Prices, RunStats, extract_items, journal_name
+from kg.prompt import PROMPT_VERSION
+from kg.rdf import (
     DEFAULT_BASE,
     FORMATS,
     ItemGraph,
@@ -41,8 +41,8 @@ from .rdf import (
     graph_stats,
     to_networkx,
 )
-from .resolve import ResolveConfig, resolve
-from .schema import Schema
+from kg.resolve import ResolveConfig, resolve
+from kg.schema import Schema
 
 log = logging.getLogger(__name__)
 

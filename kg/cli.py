@@ -16,8 +16,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .data import catalogue_defaults
-from .errors import BackendUnavailable, KGError
+from kg.data import catalogue_defaults
+from kg.errors import BackendUnavailable, KGError
 
 log = logging.getLogger("kg")
 
@@ -204,17 +204,17 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
-    from .backends import OpenAIConfig, TransformersConfig, make_backend
-    from .build import OutputConfig, SelectConfig, load_items_for, run_build, select_items
-    from .pipeline import ExtractConfig, Prices
-    from .resolve import ResolveConfig
-    from .schema import load_schema
+    from kg.build import OutputConfig, SelectConfig, load_items_for, run_build, select_items
+    from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
+    from kg.pipeline import ExtractConfig, Prices
+    from kg.resolve import ResolveConfig
+    from kg.schema import load_schema
 
     schema = load_schema(_schema_name(args))
     items, path = load_items_for(args.dataset, args.items, _text_columns(args))
     ids = [i for i in (args.item_ids or "").split(",") if i]
     if args.item_ids_file:
-        from .io import read_text_any
+        from kg.io import read_text_any
 
         ids += [
             line.strip()
@@ -223,7 +223,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
         ]
     select = SelectConfig(limit=args.limit, sample=args.sample, seed=args.seed, item_ids=ids)
     chosen = select_items(items, select, args.mode)
-    from .shard import in_shard, parse_shard
+    from kg.shard import in_shard, parse_shard
 
     shard, shards = parse_shard(args.shard)
     if shards > 1:
@@ -244,7 +244,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     openai_cfg = None
     if args.backend == "openai":
         if not args.base_url or not args.model:
-            from .errors import ConfigError
+            from kg.errors import ConfigError
 
             raise ConfigError("--backend openai needs --base-url and --model")
         openai_cfg = OpenAIConfig(
@@ -303,7 +303,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _load_target(target: str):
-    from . import rdf
+    from kg import rdf
 
     path = Path(target)
     if path.is_dir():
@@ -315,7 +315,7 @@ def _load_target(target: str):
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .rdf import graph_stats, to_networkx
+    from kg.rdf import graph_stats, to_networkx
 
     ds = _load_target(args.target)
     print(json.dumps(graph_stats(to_networkx(ds)), indent=1))
@@ -323,7 +323,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from .rdf import query
+    from kg.rdf import query
 
     text = Path(args.file).read_text(encoding="utf-8") if args.file else args.sparql
     if not text:
@@ -345,10 +345,10 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .data import dataset_file, read_gold, read_items
-    from .evaluate import evaluate_run, format_report, read_labels
-    from .io import atomic_write_json
-    from .schema import load_schema
+    from kg.data import dataset_file, read_gold, read_items
+    from kg.evaluate import evaluate_run, format_report, read_labels
+    from kg.io import atomic_write_json
+    from kg.schema import load_schema
 
     schema = load_schema(_schema_name(args))
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
@@ -363,10 +363,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
-    from .build import OutputConfig
-    from .resolve import ResolveConfig
-    from .schema import load_schema
-    from .shard import merge_builds
+    from kg.build import OutputConfig
+    from kg.resolve import ResolveConfig
+    from kg.schema import load_schema
+    from kg.shard import merge_builds
 
     schema = load_schema(args.schema)
     report = merge_builds(
@@ -387,8 +387,8 @@ def _cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _cmd_lexicon(args: argparse.Namespace) -> int:
-    from .data import dataset_file, read_gold, read_items
-    from .lexicon import build_lexicon
+    from kg.data import dataset_file, read_gold, read_items
+    from kg.lexicon import build_lexicon
 
     items_path = Path(args.items) if args.items else dataset_file(args.dataset, "items.tsv")
     gold_path = Path(args.gold) if args.gold else dataset_file(args.dataset, "gold_facts.tsv")
@@ -424,7 +424,7 @@ def _cache_path(target: str) -> Path:
 
 
 def _cmd_cache_export(args: argparse.Namespace) -> int:
-    from .cache import ResponseCache
+    from kg.llm.cache import ResponseCache
 
     path = _cache_path(args.cache)
     if not path.exists():
@@ -439,7 +439,7 @@ def _cmd_cache_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_import(args: argparse.Namespace) -> int:
-    from .cache import ResponseCache
+    from kg.llm.cache import ResponseCache
 
     cache = ResponseCache(_cache_path(args.cache))
     try:
@@ -451,8 +451,8 @@ def _cmd_cache_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
-    from .interop import read_recbole, write_arrays, write_recbole
-    from .rdf import Namespaces, bind, export, new_dataset
+    from kg.interop import read_recbole, write_arrays, write_recbole
+    from kg.rdf import Namespaces, bind, export, new_dataset
 
     data = read_recbole(args.kg, args.link)
     out = Path(args.out)

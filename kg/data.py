@@ -22,9 +22,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataFormatError
-from .io import read_input_bytes
-from .text import clean_text
+from kg.errors import DataFormatError
+from kg.io import read_input_bytes
+from kg.text import clean_text
 
 log = logging.getLogger(__name__)
 

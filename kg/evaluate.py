@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data import GoldFact, Item
-from .errors import DataFormatError
-from .journal import read_journal
-from .pipeline import MODES, journal_name
-from .schema import Schema
-from .text import EvidenceIndex, match_key
+from kg.data import GoldFact, Item
+from kg.errors import DataFormatError
+from kg.llm.journal import read_journal
+from kg.pipeline import MODES, journal_name
+from kg.schema import Schema
+from kg.text import EvidenceIndex, match_key
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataFormatError
-from .io import atomic_open, atomic_write_bytes, atomic_write_text, read_text_any
+from kg.errors import DataFormatError
+from kg.io import atomic_open, atomic_write_bytes, atomic_write_text, read_text_any
 
 
 @dataclass

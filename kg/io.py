@@ -79,7 +79,7 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
 def read_input_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
     """The bytes of an input file the user named; every way it cannot be read is a
     :class:`~kg.errors.DataFormatError` naming it (missing, a directory, unreadable)."""
-    from .errors import DataFormatError
+    from kg.errors import DataFormatError
 
     path = Path(path)
     try:
@@ -96,7 +96,7 @@ def read_input_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
 
 def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str:
     """``data`` as UTF-8 text; binary content or invalid UTF-8 is an error naming the line."""
-    from .errors import DataFormatError
+    from kg.errors import DataFormatError
 
     if b"\0" in data[:65536]:
         raise DataFormatError(f"binary content (NUL bytes), not a text {what}", path=path)
@@ -112,7 +112,7 @@ def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str
 def read_text_any(path: str | os.PathLike, what: str = "file") -> str:
     """Read a UTF-8 text file, transparently gunzipping ``*.gz``; unreadable, binary or
     non-UTF-8 input is a :class:`~kg.errors.DataFormatError` naming the file."""
-    from .errors import DataFormatError
+    from kg.errors import DataFormatError
 
     data = read_input_bytes(path, what)
     if str(path).endswith(".gz"):
@@ -148,7 +148,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             # only the last non-empty line may be torn by a crash mid-write
             if all(not rest.strip() for rest in lines[number:]):
                 break
-            from .errors import DataFormatError
+            from kg.errors import DataFormatError
 
             raise DataFormatError(
                 "corrupt journal line (not JSON)", path=path, line=number

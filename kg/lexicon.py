@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .data import GoldFact, Item
-from .errors import DataFormatError
-from .io import atomic_write_bytes
-from .text import match_tokens
+from kg.data import GoldFact, Item
+from kg.errors import DataFormatError
+from kg.io import atomic_write_bytes
+from kg.text import match_tokens
 
 FORMAT = "graphrec-kg-lexicon/1"
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import KGError
+from kg.errors import KGError
 
 log = logging.getLogger(__name__)
 

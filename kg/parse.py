@@ -5,7 +5,7 @@ token limit, as a bare list, as ``{"facts": [...]}``, as relation -> values maps
 as lists of pairs.  :func:`parse_output` salvages every complete fact it can find and
 never raises: junk comes back as zero candidates with an error label (see
 :attr:`ParseResult.error`).  Output is treated as data: it is only ever
-``json``-decoded, never evaluated, and it is bounded first (:mod:`kg.safejson`):
+``json``-decoded, never evaluated, and it is bounded first (:mod:`kg.llm.safejson`):
 longer than :data:`MAX_OUTPUT_CHARS`, nested deeper than :data:`MAX_NESTING` or
 holding a number of more than :data:`MAX_NUMBER_DIGITS` digits, it is rejected
 before any decoding, and every scan is linear, so no reply can wedge a build.
@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import safejson
+from kg.llm import safejson
 
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
 _WRAPPER_KEYS = (

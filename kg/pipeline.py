@@ -1,8 +1,8 @@
 """The build: items -> prompts -> (cache | backend) -> parse -> validate -> journal -> graph.
 
 Items are processed in groups of the backend's batch size.  Each finished item is
-journaled at once (see :mod:`kg.journal`), so a killed build resumes where it
-stopped; responses that parsed are cached (see :mod:`kg.cache`), so a resumed or
+journaled at once (see :mod:`kg.llm.journal`), so a killed build resumes where it
+stopped; responses that parsed are cached (see :mod:`kg.llm.cache`), so a resumed or
 repeated build does not pay twice.  When the backend stays unreachable the build
 stops cleanly with :class:`~kg.errors.BackendUnavailable` after journaling
 everything finished.  An error that would answer every call the same way (a backend
@@ -24,22 +24,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .backends.base import Completion, LLMBackend, Message
-from .cache import ResponseCache, cache_key
-from .data import Item
-from .errors import BackendError, BackendUnavailable, ConfigError
-from .journal import Journal
-from .parse import Candidate, ParseResult, parse_output
-from .prompt import (
+from kg.data import Item
+from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.llm.backends.base import Completion, LLMBackend, Message
+from kg.llm.cache import ResponseCache, cache_key
+from kg.llm.journal import Journal
+from kg.parse import Candidate, ParseResult, parse_output
+from kg.prompt import (
     PROMPT_VERSION,
     extraction_messages,
     gleaning_messages,
     knowledge_messages,
     knowledge_relations,
 )
-from .schema import Schema
-from .text import EvidenceIndex, chunk_text
-from .validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
+from kg.schema import Schema
+from kg.text import EvidenceIndex, chunk_text
+from kg.validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
-    from .lexicon import load_lexicon
+    from kg.lexicon import load_lexicon
 
     return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}"
 
@@ -224,7 +224,7 @@ class Extractor:
             ]
         self._lexicon = None
         if cfg.lexicon and cfg.mode == "text":
-            from .lexicon import load_lexicon
+            from kg.lexicon import load_lexicon
 
             self._lexicon = load_lexicon(cfg.lexicon)
             if self._lexicon.relation not in schema.relations:

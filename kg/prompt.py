@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 
-from .schema import Schema
+from kg.schema import Schema
 
 # Bump when the wording changes: part of every cache key and provenance record.
 PROMPT_VERSION = "p4"

@@ -26,8 +26,8 @@ from urllib.parse import quote, unquote
 from rdflib import RDF, RDFS, XSD, Dataset, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import PROV, SKOS
 
-from .errors import DataFormatError
-from .io import atomic_write_bytes, read_text_any
+from kg.errors import DataFormatError
+from kg.io import atomic_write_bytes, read_text_any
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .text import fold_accents, match_key, normalize_name
+from kg.text import fold_accents, match_key, normalize_name
 
 log = logging.getLogger(__name__)
 

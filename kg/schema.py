@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from .errors import DataFormatError, SchemaError
-from .io import read_text_any
+from kg.errors import DataFormatError, SchemaError
+from kg.io import read_text_any
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

@@ -20,10 +20,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, JournalError
-from .io import atomic_write_json
-from .journal import FINAL_STATUSES, read_journal
-from .pipeline import MODES, journal_name
+from kg.errors import ConfigError, JournalError
+from kg.io import atomic_write_json
+from kg.llm.journal import FINAL_STATUSES, read_journal
+from kg.pipeline import MODES, journal_name
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -51,7 +51,7 @@ def in_shard(item_id: str, index: int, count: int) -> bool:
 
 def _merge_caches(sources: list[Path], target: Path) -> int:
     """Copy every response of the shard caches into ``target`` (existing keys kept)."""
-    from .cache import ResponseCache
+    from kg.llm.cache import ResponseCache
 
     ResponseCache(target).close()  # creates the table with the current layout
     db = sqlite3.connect(str(target), timeout=30.0, isolation_level=None)
@@ -137,7 +137,7 @@ def merge_builds(
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Merge shard folders into ``out`` and assemble the graph there (see module doc)."""
-    from .build import finalize
+    from kg.build import finalize
 
     dirs = [Path(d) for d in shard_dirs]
     out = Path(out)

@@ -16,9 +16,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from .parse import Candidate
-from .schema import Schema
-from .text import EvidenceIndex, normalize_name
+from kg.parse import Candidate
+from kg.schema import Schema
+from kg.text import EvidenceIndex, normalize_name
 
 REJECTION_REASONS = (
     "empty_tail",

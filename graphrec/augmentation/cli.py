@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _backend(args: argparse.Namespace):
     from graphrec.errors import ConfigError
-    from kg.backends import OpenAIConfig, TransformersConfig, make_backend
+    from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
 
     openai_cfg = None
     if args.backend == "openai":

@@ -8,7 +8,7 @@ candidate the user would like and one they would not.  Each answer is parsed len
 and validated strictly (:mod:`graphrec.augmentation.parse`); a valid one becomes a
 triplet (user, liked, disliked) with its provenance.
 
-Crash safety: every user's outcome is journaled (``kg.journal``, fsynced) the moment it
+Crash safety: every user's outcome is journaled (``kg.llm.journal``, fsynced) the moment it
 is known and every raw reply is stored in ``kg``'s SQLite response cache, so a killed run
 resumed with the same settings loses nothing and calls the LLM for no user twice; a new
 run over the same cache (e.g. into another output) makes no LLM call at all.  The final
@@ -40,10 +40,10 @@ from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
 from graphrec.augmentation.prompt import PROMPT_VERSION, build_messages, item_text
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from kg.backends.base import Completion, LLMBackend
-from kg.cache import ResponseCache, cache_key
 from kg.errors import BackendError, BackendUnavailable
-from kg.journal import Journal
+from kg.llm.backends.base import Completion, LLMBackend
+from kg.llm.cache import ResponseCache, cache_key
+from kg.llm.journal import Journal
 from kg.lock import folder_lock
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def generate_augmentation(
         settings: sampling and prompt settings.
         work_dir: where the journal (and by default the response cache) live; default
             ``<out>.work/``.  Resuming needs the same folder and settings.
-        cache: a :class:`kg.cache.ResponseCache` or its path; default ``<work_dir>/cache.sqlite``.
+        cache: a :class:`kg.llm.cache.ResponseCache` or its path; default ``<work_dir>/cache.sqlite``.
         base_run: provenance of the base model (path, model name, seed, checkpoint digest).
         progress: show a tqdm bar.
         command: the command line, recorded in the header.

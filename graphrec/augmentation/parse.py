@@ -12,7 +12,7 @@ counted (:data:`REASONS`).
 Replies are untrusted data: :func:`parse_choice` never raises.  A reply longer than
 :data:`MAX_REPLY_CHARS`, nested deeper than 32 brackets or holding a number of more
 than 100 digits is rejected (``no_answer``, with the bound in the detail) before any
-JSON or regular-expression work (:mod:`kg.safejson`), and every pattern used on
+JSON or regular-expression work (:mod:`kg.llm.safejson`), and every pattern used on
 reply text runs in linear time, so no reply can wedge a run.
 """
 
@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kg import safejson
+from kg.llm import safejson
 
 #: rejection reasons, in the order they are checked
 REASONS = ("empty", "no_answer", "missing_like", "missing_dislike", "not_a_candidate", "same_item")
@@ -112,8 +112,8 @@ def _normalise_key(key: str) -> str:
 def _first_json_object(text: str) -> dict | None:
     """The first ``{...}`` of ``text`` that parses as a JSON object (single quotes accepted).
 
-    ``text`` has passed :func:`kg.safejson.check`; the search is bounded and linear
-    (:func:`kg.safejson.iter_values`): a run of ``{`` cannot make it quadratic.
+    ``text`` has passed :func:`kg.llm.safejson.check`; the search is bounded and linear
+    (:func:`kg.llm.safejson.iter_values`): a run of ``{`` cannot make it quadratic.
     """
     # single quotes are a common small-model slip
     variants = [text, text.replace("'", '"')] if "'" in text else [text]

@@ -19,8 +19,8 @@ from alignment.texts import (
 )
 from alignment.views import TextViews, build_text_views
 from graphrec.errors import DataFormatError
-from kg.backends.base import Completion, LLMBackend
-from kg.cache import ResponseCache
+from kg.llm.backends.base import Completion, LLMBackend
+from kg.llm.cache import ResponseCache
 
 
 class RecordingBackend(LLMBackend):

@@ -16,8 +16,8 @@ from graphrec.augmentation.generate import (
 )
 from graphrec.augmentation.prompt import PROMPT_VERSION
 from graphrec.training.checkpoint import data_fingerprint
-from kg.backends import OpenAIBackend, OpenAIConfig
 from kg.errors import BackendUnavailable
+from kg.llm.backends import OpenAIBackend, OpenAIConfig
 
 SETTINGS = GenerationSettings(users=12, candidates=6, history=4, description_chars=40, seed=1)
 

@@ -6,8 +6,8 @@ import json
 import re
 from collections.abc import Callable
 
-from kg.backends.base import Completion, LLMBackend, Message
 from kg.errors import BackendError
+from kg.llm.backends.base import Completion, LLMBackend, Message
 
 _TEXT_RE = re.compile(r"<text>\n(.*)\n</text>", re.DOTALL)
 _THEMES = (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kg.backends.base import Completion
-from kg.cache import ResponseCache
+from kg.llm.backends.base import Completion
+from kg.llm.cache import ResponseCache
 from kg.lock import OWNER_NAME, FolderLocked, folder_lock, read_owner
 
 REPO = Path(__file__).resolve().parents[2]

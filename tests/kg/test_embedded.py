@@ -15,7 +15,7 @@ from helpers import write_items
 
 from kg.build import run_build
 from kg.data import read_items
-from kg.journal import read_journal
+from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig
 from kg.resolve import ResolveConfig
 from kg.text import EvidenceIndex
@@ -44,7 +44,7 @@ TEXTS = {
 
 
 def test_embedded_model_end_to_end(tmp_path, films_schema):
-    from kg.backends import TransformersConfig, make_backend
+    from kg.llm.backends import TransformersConfig, make_backend
 
     items = read_items(write_items(tmp_path / "items.tsv", TEXTS))
     # both items in one batch: the batched fast path (shared prefix, packed rows)
@@ -116,7 +116,7 @@ def test_embedded_model_fills_closed_vocabulary_lists(films_schema):
     """Genres named in the text come out as genres (they once never did: the list was asked
     last, after the reply's token budget was spent, and opened with a token the model had
     not seen after a key in its example turn)."""
-    from kg.backends import TransformersConfig, make_backend
+    from kg.llm.backends import TransformersConfig, make_backend
     from kg.pipeline import closed_choices
     from kg.prompt import extraction_messages
 

@@ -9,8 +9,8 @@ from helpers import write_items
 from kg.build import run_build
 from kg.data import GoldFact, read_items
 from kg.errors import DataFormatError
-from kg.journal import read_journal
 from kg.lexicon import build_lexicon, item_fold, load_lexicon
+from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig
 from kg.resolve import ResolveConfig
 

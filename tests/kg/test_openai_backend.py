@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from kg.backends.openai import OpenAIBackend, OpenAIConfig
 from kg.errors import BackendError, BackendUnavailable
+from kg.llm.backends.openai import OpenAIBackend, OpenAIConfig
 
 MESSAGES = [{"role": "user", "content": "<text>\nA comedy about love.\n</text>"}]
 

@@ -17,9 +17,9 @@ from chat_server import JSONHandler
 from fakes import fake_reply
 from helpers import write_items
 
-from kg.backends.openai import MAX_REDIRECTS, OpenAIBackend, OpenAIConfig, RedirectRefused
 from kg.cli import main
 from kg.errors import BackendError
+from kg.llm.backends.openai import MAX_REDIRECTS, OpenAIBackend, OpenAIConfig, RedirectRefused
 
 KEY = "sk-redirect-secret-42"
 MESSAGES = [{"role": "user", "content": "<text>\nA comedy about love.\n</text>"}]

@@ -16,11 +16,11 @@ import pytest
 from fakes import FakeBackend
 from helpers import write_items
 
-from kg.backends.base import Completion
 from kg.build import run_build
-from kg.cache import ResponseCache
 from kg.data import read_items
-from kg.journal import read_journal
+from kg.llm.backends.base import Completion
+from kg.llm.cache import ResponseCache
+from kg.llm.journal import read_journal
 from kg.parse import ERRORS, MAX_OUTPUT_CHARS, ParseResult, parse_output
 from kg.resolve import ResolveConfig
 

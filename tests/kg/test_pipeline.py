@@ -10,10 +10,10 @@ from fakes import FakeBackend, fake_reply
 from helpers import write_items
 
 from kg.build import OutputConfig, finalize, run_build
-from kg.cache import ResponseCache
 from kg.data import read_items
 from kg.errors import BackendUnavailable, DataFormatError, JournalError
-from kg.journal import read_journal
+from kg.llm.cache import ResponseCache
+from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig
 from kg.resolve import ResolveConfig
 
@@ -155,7 +155,7 @@ def test_failed_calls_are_journaled_and_retried(tmp_path, films_schema):
 
 
 def test_server_down_mid_build_stops_cleanly_and_resumes(tmp_path, films_schema, chat_server):
-    from kg.backends.openai import OpenAIBackend, OpenAIConfig
+    from kg.llm.backends.openai import OpenAIBackend, OpenAIConfig
 
     items = read_items(write_items(tmp_path / "items.tsv"))
     cfg = OpenAIConfig(

@@ -10,10 +10,10 @@ from fakes import FakeBackend
 from helpers import write_items
 
 from kg.build import run_build
-from kg.cache import ResponseCache
 from kg.cli import main
 from kg.data import read_items
 from kg.errors import ConfigError, DataFormatError, JournalError
+from kg.llm.cache import ResponseCache
 from kg.resolve import ResolveConfig
 from kg.shard import in_shard, merge_builds, parse_shard, shard_of
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kg.backends.structured import ListConstraint
+from kg.llm.backends.structured import ListConstraint
 
 
 def test_extractive_values_must_be_spans_of_the_text():

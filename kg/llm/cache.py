@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .backends.base import Completion, Message
+from kg.llm.backends.base import Completion, Message
 
 #: seconds SQLite waits on a lock before a statement fails (then retried up to BUSY_RETRY_S)
 BUSY_TIMEOUT_S = 30.0
@@ -122,7 +122,7 @@ class ResponseCache:
         """Write every response as one gzipped JSON line (key, text, token counts, model)."""
         import gzip
 
-        from .io import atomic_write_bytes
+        from kg.io import atomic_write_bytes
 
         with self._lock:
             rows = self._db.execute(
@@ -151,7 +151,7 @@ class ResponseCache:
         """Seed the cache from :meth:`export_jsonl` output; existing keys are kept. Returns rows added."""
         import gzip
 
-        from .errors import DataFormatError
+        from kg.errors import DataFormatError
 
         path = Path(path)
         try:

@@ -7,9 +7,9 @@ offline default).  Heavy imports (torch, transformers) happen on first use.
 
 from __future__ import annotations
 
-from .base import Completion, LLMBackend, Message
-from .hf import TransformersBackend, TransformersConfig, embedded_model_file
-from .openai import OpenAIBackend, OpenAIConfig
+from kg.llm.backends.base import Completion, LLMBackend, Message
+from kg.llm.backends.hf import TransformersBackend, TransformersConfig, embedded_model_file
+from kg.llm.backends.openai import OpenAIBackend, OpenAIConfig
 
 __all__ = [
     "Completion",
@@ -28,7 +28,7 @@ def make_backend(
     kind: str, openai: OpenAIConfig | None = None, transformers: TransformersConfig | None = None
 ) -> LLMBackend:
     """Build a backend by kind; ``embedded`` is the transformers backend on the shipped GGUF."""
-    from ..errors import ConfigError
+    from kg.errors import ConfigError
 
     if kind == "openai":
         return OpenAIBackend(openai or OpenAIConfig())

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import BackendError
+from kg.errors import BackendError
 
 Message = dict[str, str]
 

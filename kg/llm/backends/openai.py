@@ -42,9 +42,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from .. import safejson
-from ..errors import BackendError, BackendUnavailable, ConfigError
-from .base import Completion, LLMBackend, Message
+from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.llm import safejson
+from kg.llm.backends.base import Completion, LLMBackend, Message
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import JournalError
-from .io import append_jsonl, read_jsonl
+from kg.errors import JournalError
+from kg.io import append_jsonl, read_jsonl
 
 FINAL_STATUSES = ("done", "skipped")
 

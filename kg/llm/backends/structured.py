@@ -4,7 +4,7 @@ For every conversation of a batch the reply ``{"k1": [...], "k2": [...]}`` is pr
 key by key: we feed the key (forced tokens), the model writes the list body under a
 constraint, we stop the list (closed, looping, too long), keep its values, *retract*
 what the model wrote and feed our canonical rendering instead, then the next key.  All
-rows advance together through :class:`~kg.backends.fastllama.LlamaRunner` (one forward
+rows advance together through :class:`~kg.llm.backends.fastllama.LlamaRunner` (one forward
 per step whatever mix of forced and generated tokens the rows need), on top of the
 shared prompt prefix computed once per run.
 
@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .base import Completion
+from kg.llm.backends.base import Completion
 
 _STOPWORDS = frozenset(
     "a an the of and or in on at to for by with from as is are was were be his her their its this that who"

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, ConfigError
-from .base import Completion, LLMBackend, Message
-from .structured import ListConstraint
-from .structured import degenerate as _degenerate
-from .structured import segment_values as _segment_values
-from .structured import source_casing as _source_casing
+from kg.errors import BackendError, ConfigError
+from kg.llm.backends.base import Completion, LLMBackend, Message
+from kg.llm.backends.structured import ListConstraint
+from kg.llm.backends.structured import degenerate as _degenerate
+from kg.llm.backends.structured import segment_values as _segment_values
+from kg.llm.backends.structured import source_casing as _source_casing
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class TransformersConfig:
             text when the caller gives it (text mode; never in knowledge mode).
         max_values: most values generated per key in structured mode.
         fast: for Llama-architecture models (SmolLM2, Llama, TinyLlama ...) run structured
-            decoding batched through :class:`~kg.backends.fastllama.LlamaRunner` (shared
+            decoding batched through :class:`~kg.llm.backends.fastllama.LlamaRunner` (shared
             prefix attended to, not copied; packed rows; logits only for allowed tokens).
             Off = the ``generate``-based path, one conversation at a time.
     """
@@ -176,8 +176,8 @@ class TransformersBackend(LLMBackend):
             raise BackendError(f"{self._path}: the tokenizer has no chat template")
         self._tok, self._lm = tok, lm
         if self.config.fast and self.config.structured:
-            from . import fastllama
-            from .structured import StructuredDecoder
+            from kg.llm.backends import fastllama
+            from kg.llm.backends.structured import StructuredDecoder
 
             if fastllama.supports(lm):
                 self._decoder = StructuredDecoder(
@@ -514,7 +514,7 @@ class _ListStop:
 class _SpanConstraint:
     """Logits processor: greedy choice among tokens that keep the list body valid,
     i.e. ``"span", "span"]`` with every span a word-aligned substring of the source
-    (the rules are :class:`~kg.backends.structured.ListConstraint`'s)."""
+    (the rules are :class:`~kg.llm.backends.structured.ListConstraint`'s)."""
 
     def __init__(
         self,
