@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from graphrec.config import doc, from_dict
+from graphrec.config import doc, from_dict, parse_override, set_nested
 from graphrec.errors import ConfigError
 from graphrec.experiment.config import read_yaml_mapping
 
@@ -125,14 +125,23 @@ class PipelineConfig:
     def directory(self) -> Path:
         return Path(self.out_dir) / self.name
 
-    def resolve(self, value: str | None) -> Path | None:
+    @property
+    def experiment_file(self) -> Path:
+        """The experiment YAML file, resolved against the pipeline file's folder."""
+        if not self.experiment:
+            raise ConfigError("experiment: the experiment YAML file is required")
+        return self.resolve_path(self.experiment)
+
+    def resolve_path(self, value: str) -> Path:
         """A path from the file, relative to the file's folder."""
-        if value is None:
-            return None
         path = Path(value)
         if not path.is_absolute() and self.source is not None:
             path = self.source.parent / path
         return path
+
+    def resolve(self, value: str | None) -> Path | None:
+        """A path from the file, relative to the file's folder."""
+        return None if value is None else self.resolve_path(value)
 
     def validate(self, prefix: str = "") -> None:
         if not self.experiment:
@@ -155,8 +164,6 @@ def load_pipeline_config(
     path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> PipelineConfig:
     """Read a pipeline YAML file; ``overrides`` (``key=value``) change pipeline keys."""
-    from graphrec.config import parse_override, set_nested
-
     path = Path(path)
     tree = read_yaml_mapping(path)
     for text in overrides:
