@@ -113,8 +113,8 @@ def test_report_has_every_section_and_the_comparison_table(report):
 def test_report_explains_the_best_runs_recommendations(report):
     from html import escape
 
-    from graphrec.reporting.explanations import best_record, sample_users
     from graphrec.inference import explain, load_recommender
+    from graphrec.reporting.explanations import best_record, sample_users
 
     out, exp, result = report
     page = out.read_text(encoding="utf-8")

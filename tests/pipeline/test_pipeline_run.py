@@ -30,7 +30,8 @@ baseline: lightgcn
 metrics: [recall@20, ndcg@20]
 defaults:
   data: {dataset: ml-latest-small-tmdb}
-  train: {epochs: 2, batch_size: 4096, learning_rate: 5.0e-3, eval_every: 1, patience: 5, progress: false, num_threads: 1}
+  train: {epochs: 2, batch_size: 4096, learning_rate: 5.0e-3, eval_every: 1, patience: 5,
+          progress: false, num_threads: 1}
   eval: {ks: [20]}
 variants:
   lightgcn:
