@@ -10,7 +10,6 @@ and handed in.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import numpy as np
 
@@ -46,7 +45,7 @@ def comparison_section(inputs: ReportInputs, comparisons: list[Comparison]) -> s
     rows, classes = [], []
     for label, records in inputs.groups.items():
         summary = summarize_variant(label, label, records, metrics, sig.split)
-        cells: list[Any] = [
+        cells: list[object] = [
             H.esc(label + (" (baseline)" if label == inputs.baseline else "")),
             len(records),
         ]
