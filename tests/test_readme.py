@@ -75,5 +75,5 @@ def test_main_job_config_exists_and_ships_its_llm_outputs():
     path = REPO / re.search(r"python evaluate.py pipeline (\S+)", main_job).group(1)
     config = load_pipeline_config(path)
     # the main job must run offline in minutes: every LLM stage replays a committed file
-    assert config.resolve(config.kg.llm.cache).is_file()
+    assert config.resolve(config.kg.cache).is_file()
     assert config.resolve(config.augmentation.edges).is_file()
