@@ -194,7 +194,7 @@ def experiment(argv: Sequence[str]) -> int:
     print()
     print(result.significance_table())
     if args.report:
-        from graphrec.experiment.report import write_report
+        from graphrec.reporting import write_report
 
         path = write_report([exp.directory], args.report)
         print(f"\nreport: {path}")
@@ -319,7 +319,7 @@ def report(argv: Sequence[str]) -> int:
     args = _report_parser().parse_args(argv)
     setup_logging(args.quiet)
     require("matplotlib", "the HTML report")
-    from graphrec.experiment.report import write_report
+    from graphrec.reporting import write_report
 
     path = write_report(
         args.runs,
@@ -334,7 +334,7 @@ def report(argv: Sequence[str]) -> int:
     )
     print(f"report: {path} ({path.stat().st_size / 1024:.0f} KB)")
     if args.check or args.screenshot:
-        from graphrec.experiment.browser import check_page, find_chromium
+        from graphrec.reporting.browser import check_page, find_chromium
 
         if find_chromium() is None:
             raise GraphrecError("--check needs Chromium (apt-get install chromium)")

@@ -6,11 +6,11 @@
 * :func:`run_search` — grid, random and Bayesian (Optuna TPE) hyper-parameter search
   with YAML search spaces, validation-only selection, pruning and on-disk resume
   (:mod:`graphrec.experiment.search`).
-* :func:`write_report` — one self-contained HTML file with plots
-  (:mod:`graphrec.experiment.report`).
 
-Optuna and matplotlib are optional dependencies (``pip install graphrec[experiment]``),
-imported only by the search and the report.
+The HTML report of experiments is the leaf package :mod:`graphrec.reporting`.
+
+Optuna is an optional dependency (``pip install graphrec[experiment]``), imported only by
+the search.
 """
 
 from graphrec.experiment.compare import (
@@ -57,18 +57,13 @@ __all__ = [
     "run_search",
     "seed_averaged",
     "tensorboard_callback",
-    "write_report",
 ]
 
 
 def __getattr__(name: str):
-    # Lazy: the search needs optuna and the report matplotlib (optional extras).
+    # Lazy: the search needs optuna (an optional extra).
     if name == "run_search":
         from graphrec.experiment.search import run_search
 
         return run_search
-    if name == "write_report":
-        from graphrec.experiment.report import write_report
-
-        return write_report
     raise AttributeError(f"module 'graphrec.experiment' has no attribute {name!r}")

@@ -23,6 +23,7 @@ Adding a variant to the YAML file and running again trains only the new runs.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from graphrec.config import RunConfig, from_dict, to_dict
+from graphrec.config import DataConfig, RunConfig, from_dict, set_nested, to_dict
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError, DataFormatError
 from graphrec.experiment.compare import (
@@ -53,6 +54,7 @@ from graphrec.experiment.config import (
 from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
 from graphrec.experiment.runs import RunRecord, is_finished_run, load_run_record, run_or_load
 from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.training import load_data
 
 __all__ = ["Experiment", "ExperimentResult", "load_experiment"]
 
@@ -136,16 +138,25 @@ class Experiment:
             its own settings (e.g. ``train.num_threads=1``); like the trainer's
             ``--set``.  Overrides of keys that cannot change results (threads, progress,
             device) do not invalidate saved runs.
+        data: the split the variants' shared ``data`` section describes, when the caller
+            has it loaded already (else it is loaded once, when a run first needs it).
     """
 
     def __init__(
-        self, config: ExperimentConfig | Mapping[str, Any], overrides: Sequence[str] = ()
+        self,
+        config: ExperimentConfig | Mapping[str, Any],
+        overrides: Sequence[str] = (),
+        data: InteractionData | None = None,
     ) -> None:
-        if not isinstance(config, ExperimentConfig):
-            config = from_dict(ExperimentConfig, config)
-        self.config = config
+        self.config: ExperimentConfig = (
+            config if isinstance(config, ExperimentConfig) else from_dict(ExperimentConfig, config)
+        )
         self.overrides = list(overrides)
-        self.run_configs: dict[str, dict[int, RunConfig]] = resolve_variants(config, self.overrides)
+        self.run_configs: dict[str, dict[int, RunConfig]] = resolve_variants(
+            self.config, self.overrides
+        )
+        self._data = data
+        self._data_for = to_dict(self.data_config)
 
     @classmethod
     def from_yaml(
@@ -170,6 +181,40 @@ class Experiment:
     def metrics(self) -> list[str]:
         first = next(iter(next(iter(self.run_configs.values())).values()))
         return list(self.config.metrics) or default_metrics(first.eval.ks)
+
+    @property
+    def data_config(self) -> DataConfig:
+        """The ``data`` section every variant shares (:func:`resolve_variants` checks they agree)."""
+        return next(iter(next(iter(self.run_configs.values())).values())).data
+
+    def load_data(self) -> InteractionData:
+        """The split every variant trains on: the one given to the constructor, or loaded once."""
+        if self._data is None:
+            self._data = load_data(self.data_config)
+        return self._data
+
+    def set_variant_values(self, values: Mapping[str, object]) -> None:
+        """Set variant keys (``variants.<variant>.<section>.<key>``) to values known only at run time,
+        such as the pipeline's stage outputs, and resolve the run configs again.
+
+        The loaded split is kept unless a value changed the ``data`` section."""
+        variants = copy.deepcopy(self.config.variants)
+        if not isinstance(variants, dict):
+            raise ConfigError("variants: values can only be set on a mapping of variants")
+        for key, value in values.items():
+            keys = key.split(".")
+            if keys[0] != "variants" or len(keys) < 4 or keys[1] not in variants:
+                raise ConfigError(
+                    f"{key!r} is not a key of a variant (variants.<variant>.<section>.<key>); "
+                    f"variants: {', '.join(variants)}"
+                )
+            if variants[keys[1]] is None:
+                variants[keys[1]] = {}
+            set_nested(variants, keys[1:], value, where=key)
+        self.config.variants = variants
+        self.run_configs = resolve_variants(self.config, self.overrides)
+        if to_dict(self.data_config) != self._data_for:
+            self._data, self._data_for = None, to_dict(self.data_config)
 
     def _manifest(self) -> dict[str, Any]:
         specs = self.config.variant_specs
@@ -207,7 +252,8 @@ class Experiment:
             variants: only these variants (default: all); the table still shows every
                 variant that has finished runs.
             rerun: variants whose runs are deleted and trained again.
-            data: the loaded split (default: loaded from the variants' shared ``data`` section).
+            data: the loaded split (default: the one given to the constructor, else loaded
+                from the variants' shared ``data`` section when a run first needs it).
             quiet: no progress bars.
             callbacks: extra trainer callbacks (called with each epoch record).
         """
@@ -216,6 +262,8 @@ class Experiment:
             raise ConfigError(
                 f"unknown variant(s) {', '.join(unknown)}; variants: {', '.join(self.run_configs)}"
             )
+        if data is not None:
+            self._data, self._data_for = data, to_dict(self.data_config)
         selected = list(variants) if variants else self.variants
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.directory / MANIFEST, self._manifest())
@@ -234,58 +282,9 @@ class Experiment:
         )
         try:
             for variant, seed in todo:
-                config = self.run_configs[variant][seed]
-                if quiet:
-                    config.train.progress = False
-                t0 = time.perf_counter()
-                record = None
-                if variant not in rerun and is_finished_run(config.run_dir):
-                    saved = load_run_record(config.run_dir, variant)
-                    if not config_differences(saved.config, config):
-                        record, reused = saved, True  # no need to even load the data
-                if record is None:
-                    if data is None:
-                        from graphrec.training import load_data
-
-                        data = load_data(config.data)
-                    run_callbacks = list(callbacks)
-                    if self.config.tensorboard:
-                        cb = tensorboard_callback(
-                            self.directory / "tensorboard" / variant / f"seed{seed}"
-                        )
-                        if cb is not None:
-                            run_callbacks.append(cb)
-                    bar.set_postfix_str(f"{variant} seed {seed}")
-                    events.write(
-                        "run_started", variant=variant, seed=seed, run_dir=str(config.run_dir)
-                    )
-                    record, reused = run_or_load(
-                        config,
-                        data,
-                        run_callbacks,
-                        rerun=variant in rerun,
-                        variant=variant,
-                        hint=f"rerun it with --rerun {variant} (or rename the variant)",
-                    )
-                test = record.metrics(self.config.significance.split)
-                events.write(
-                    "run_reused" if reused else "run_finished",
-                    variant=variant,
-                    seed=seed,
-                    run_dir=str(config.run_dir),
-                    seconds=round(time.perf_counter() - t0, 3),
-                    train_seconds=round(record.train_seconds, 3),
-                    best_epoch=record.best_epoch,
-                    epochs_run=record.epochs_run,
-                    metrics={m: test.get(m) for m in self.metrics},
+                self._run_one(
+                    variant, seed, variant in rerun, quiet, callbacks, events, bar.set_postfix_str
                 )
-                if not reused:
-                    log.info(
-                        "%s seed %d: %s",
-                        variant,
-                        seed,
-                        "  ".join(f"{m}={test[m]:.4f}" for m in self.metrics if m in test),
-                    )
                 bar.update(1)
         finally:
             bar.close()
@@ -297,6 +296,64 @@ class Experiment:
             missing={k: v for k, v in result.missing.items() if v},
         )
         return result
+
+    def _run_one(
+        self,
+        variant: str,
+        seed: int,
+        rerun: bool,
+        quiet: bool,
+        callbacks: Sequence[Callable[[dict], None]],
+        events: EventLog,
+        status: Callable[[str], object],
+    ) -> None:
+        """Reuse or train one (variant, seed) run and log it; the split is loaded only if it trains.
+
+        ``status`` shows which run is training (the progress bar's postfix)."""
+        config = self.run_configs[variant][seed]
+        if quiet:
+            config.train.progress = False
+        t0 = time.perf_counter()
+        record = None
+        if not rerun and is_finished_run(config.run_dir):
+            saved = load_run_record(config.run_dir, variant)
+            if not config_differences(saved.config, config):
+                record, reused = saved, True  # no need to even load the data
+        if record is None:
+            run_callbacks = list(callbacks)
+            if self.config.tensorboard:
+                cb = tensorboard_callback(self.directory / "tensorboard" / variant / f"seed{seed}")
+                if cb is not None:
+                    run_callbacks.append(cb)
+            status(f"{variant} seed {seed}")
+            events.write("run_started", variant=variant, seed=seed, run_dir=str(config.run_dir))
+            record, reused = run_or_load(
+                config,
+                self.load_data(),
+                run_callbacks,
+                rerun=rerun,
+                variant=variant,
+                hint=f"rerun it with --rerun {variant} (or rename the variant)",
+            )
+        test = record.metrics(self.config.significance.split)
+        events.write(
+            "run_reused" if reused else "run_finished",
+            variant=variant,
+            seed=seed,
+            run_dir=str(config.run_dir),
+            seconds=round(time.perf_counter() - t0, 3),
+            train_seconds=round(record.train_seconds, 3),
+            best_epoch=record.best_epoch,
+            epochs_run=record.epochs_run,
+            metrics={m: test.get(m) for m in self.metrics},
+        )
+        if not reused:
+            log.info(
+                "%s seed %d: %s",
+                variant,
+                seed,
+                "  ".join(f"{m}={test[m]:.4f}" for m in self.metrics if m in test),
+            )
 
     def results(self) -> ExperimentResult:
         """Summaries and tests of the runs finished so far (no training)."""

@@ -21,6 +21,7 @@ and the evidence span (``surface``) from the catalogue text.
 from __future__ import annotations
 
 import csv
+import weakref
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,7 @@ class KGPaths:
         sources = np.asarray(sources, dtype=np.int64)
         start, stop = self.by_item.indptr[target], self.by_item.indptr[target + 1]
         entities, relations = self.by_item.indices[start:stop], self.by_item.data[start:stop] - 1
-        found = []
+        found: list[dict[str, Any]] = []
         for entity in entities[np.argsort(self.entity_degree[entities], kind="stable")]:
             relation = int(relations[entities == entity][0])
             if entity < self.n_items:  # a direct item-item fact
@@ -187,17 +188,22 @@ def read_kg_provenance(kg_source: str | None) -> tuple[dict, dict]:
     return provenance, labels
 
 
+#: each recommender's KG path finder, built on its first explanation (``None``: no KG triples)
+_KG_PATHS: weakref.WeakKeyDictionary[TrainedRecommender, KGPaths | None] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def kg_paths_for(rec: TrainedRecommender) -> KGPaths | None:
     """The KG path finder of a knowledge-aware model (``None`` when the model has no KG triples)."""
-    cached = getattr(rec, "_kg_paths", False)
-    if cached is not False:
-        return cached
+    if rec in _KG_PATHS:
+        return _KG_PATHS[rec]
     ckg = getattr(rec.model, "ckg", None)
     finder = None
     if ckg is not None and ckg.n_triples > 0:
         source = getattr(rec.model.config, "kg", None)
         finder = KGPaths(ckg, *read_kg_provenance(source if isinstance(source, str) else None))
-    rec._kg_paths = finder
+    _KG_PATHS[rec] = finder
     return finder
 
 
@@ -302,9 +308,10 @@ def explain(
                 .numpy()
             )
     else:
-        row = rec.interaction_rows([list(basket)])
+        basket_items = list(basket or ())  # once: a generator cannot be read twice
+        row = rec.interaction_rows([basket_items])
         if items is None:
-            items = rec.recommend_for_items(list(basket), k=k).items
+            items = rec.recommend_for_items(basket_items, k=k).items
         target_index = rec.item_index(items)
         scores = rec.score_rows(row)[0, torch.from_numpy(target_index)].double().cpu().numpy()
     return explain_row(rec, row, items, scores, top=top, max_paths=max_paths)

@@ -235,7 +235,7 @@ def _write_text(
         handle.truncate(size)
         handle.seek(size)
         resumed = done
-        for done, rows in iter_blocks(rec, users, k, exclude_seen, explain, unknown, start=done):
+        for done, rows in iter_blocks(rec, users, k, exclude_seen, explain, unknown, start=resumed):
             handle.write(_block_text(suffix, rows, header=handle.tell() == 0).encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
@@ -269,8 +269,10 @@ def _write_parquet(rec, out: Path, users, k, exclude_seen, explain, unknown, pro
             columns: dict[str, list] = {name: [] for name in schema.names}
             for r in rows:
                 for rank, (item, score) in enumerate(zip(r["items"], r["scores"]), 1):
-                    columns["user"].append(r["user"]), columns["rank"].append(rank)
-                    columns["item"].append(item), columns["score"].append(score)
+                    columns["user"].append(r["user"])
+                    columns["rank"].append(rank)
+                    columns["item"].append(item)
+                    columns["score"].append(score)
                     if explain:
                         columns["explanation"].append(
                             json.dumps(r.get("explanations", [None] * rank)[rank - 1])

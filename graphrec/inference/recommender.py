@@ -23,12 +23,14 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from graphrec.config import RunConfig
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import GraphrecError
 from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties
@@ -72,6 +74,12 @@ class Recommendation:
         return out
 
 
+class _TextCapable(Protocol):
+    """A model that scores items it was not trained on from their texts (alpharec, text_ease)."""
+
+    def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor: ...
+
+
 def _scorer_overridden(model: Recommender) -> bool:
     return type(model).scorer is not Recommender.scorer
 
@@ -96,8 +104,8 @@ class TrainedRecommender:
         data: InteractionData,
         memory_mb: float = DEFAULT_MEMORY_MB,
         device: str | torch.device | None = None,
-        config=None,
-        run_dir=None,
+        config: RunConfig | None = None,
+        run_dir: str | Path | None = None,
     ) -> None:
         if device is not None:
             model = model.to_device(torch.device(device))
@@ -180,8 +188,9 @@ class TrainedRecommender:
     def score_rows(self, rows: sp.csr_matrix) -> torch.Tensor:
         """Scores ``[B, n_items]`` of new users given by their ``[B, n_items]`` interaction rows."""
         rows = sp.csr_matrix(rows, dtype=np.float32)
-        if hasattr(self.model, "fold_in"):
-            return self.model.fold_in(rows)
+        fold_in = getattr(self.model, "fold_in", None)
+        if fold_in is not None:
+            return fold_in(rows)
         if self.closed_form:
             # the model scores from its stored training rows; a shallow copy with the new rows
             # in their place scores the new users exactly as it would score training users
@@ -228,8 +237,8 @@ class TrainedRecommender:
         if seen is not None:
             local, cols = gather_csr_rows(seen, np.arange(seen.shape[0]) if rows is None else rows)
             mask_scores(scores, local, cols)
-        values, indices = topk_with_ties(scores, k)
-        values, indices = values.cpu().numpy(), indices.cpu().numpy()
+        top_values, top_indices = topk_with_ties(scores, k)
+        values, indices = top_values.cpu().numpy(), top_indices.cpu().numpy()
         indices[~np.isfinite(values)] = -1
         return values, indices
 
@@ -334,7 +343,8 @@ class TrainedRecommender:
                 [np.ones(self.n_items, dtype=bool) if allowed is None else allowed, new_allowed]
             )
             item_ids = np.concatenate([self.item_ids, np.asarray(new_ids, dtype=object)])
-            extra = lambda block: self.model.score_new_items(block.to(self._device()), texts)  # noqa: E731
+            score_new = self._new_item_scorer()
+            extra = lambda block: score_new(block.to(self._device()), texts)  # noqa: E731
         known = (
             [self.knows_user(u) for u in users] if unknown == "popularity" else [True] * len(users)
         )
@@ -363,6 +373,10 @@ class TrainedRecommender:
         for tensor in [*self.model.parameters(), *self.model.buffers()]:
             return tensor.device
         return torch.device("cpu")
+
+    def _new_item_scorer(self) -> Callable[[torch.Tensor, list[str]], torch.Tensor]:
+        """The text-capable model's ``score_new_items(users, texts)`` (after :meth:`_check_new_items`)."""
+        return cast(_TextCapable, self.model).score_new_items
 
     def _check_new_items(self, new_items: Mapping[str, str]) -> tuple[list[str], list[str]]:
         """``(raw ids, texts)`` of a ``{raw id: text}`` mapping of new items, validated."""
@@ -401,13 +415,12 @@ class TrainedRecommender:
         """
         users = [users] if isinstance(users, (str, int, np.integer)) else list(users)
         _, texts = self._check_new_items(new_items)
+        score_new = self._new_item_scorer()
         index = self.user_index(users)
         out = np.empty((len(index), len(texts)), dtype=np.float32)
         for start in range(0, len(index), self.block_users):
             block = torch.from_numpy(index[start : start + self.block_users]).to(self._device())
-            out[start : start + len(block)] = (
-                self.model.score_new_items(block, texts).float().cpu().numpy()
-            )
+            out[start : start + len(block)] = score_new(block, texts).float().cpu().numpy()
         return out
 
     def popular(self, k: int = 10, allowed: np.ndarray | None = None) -> Recommendation:
@@ -419,7 +432,8 @@ class TrainedRecommender:
     def interaction_rows(
         self, baskets: Sequence[Iterable[Any]], unknown_items: str = "error"
     ) -> sp.csr_matrix:
-        """``[B, n_items]`` binary rows of new users from raw item ids (``unknown_items="ignore"`` drops unknown ids)."""
+        """``[B, n_items]`` binary rows of new users from raw item ids
+        (``unknown_items="ignore"`` drops unknown ids)."""
         indptr, columns = [0], []
         for basket in baskets:
             raw = [str(x) for x in basket]

@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from graphrec.errors import GraphrecError
 from graphrec.inference.explain import explain
@@ -165,8 +165,8 @@ async def _send_json(send, status: int, body: dict) -> None:
 
 def create_app(
     rec: TrainedRecommender, max_k: int = 1000, max_body_bytes: int = MAX_BODY_BYTES
-) -> Any:
-    """The FastAPI application serving ``rec``."""
+) -> FastAPI | BodyLimit:
+    """The ASGI application serving ``rec`` (FastAPI, behind the body-size limit when one is set)."""
     require_server()
     rec.scorer()  # propagation and embeddings now, not in the first request
     app = FastAPI(
@@ -176,11 +176,6 @@ def create_app(
         f"({rec.model.name}: {rec.n_users} users, {rec.n_items} items).",
     )
 
-    def check_k(k: int) -> int:
-        if k > max_k:
-            raise HTTPException(422, detail=f"k: at most {max_k}, got {k}")
-        return k
-
     @app.exception_handler(UnknownIdError)
     def unknown_id(request, err: UnknownIdError):
         return JSONResponse(status_code=404, content={"detail": str(err)})
@@ -188,6 +183,18 @@ def create_app(
     @app.exception_handler(GraphrecError)
     def bad_request(request, err: GraphrecError):
         return JSONResponse(status_code=422, content={"detail": str(err)})
+
+    _add_routes(app, rec, max_k)
+    return BodyLimit(app, max_body_bytes) if max_body_bytes else app
+
+
+def _add_routes(app: FastAPI, rec: TrainedRecommender, max_k: int) -> None:
+    """The endpoints of the module docstring, answering from ``rec``."""
+
+    def check_k(k: int) -> int:
+        if k > max_k:
+            raise HTTPException(422, detail=f"k: at most {max_k}, got {k}")
+        return k
 
     @app.get("/health")
     async def health() -> dict:
@@ -250,8 +257,6 @@ def create_app(
             top=body.top,
         )
         return {"user": body.user, "explanations": explanations}
-
-    return BodyLimit(app, max_body_bytes) if max_body_bytes else app
 
 
 def run(

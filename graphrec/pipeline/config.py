@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from graphrec.config import doc, from_dict
+from graphrec.config import doc, from_dict, parse_override, set_nested
 from graphrec.errors import ConfigError
 from graphrec.experiment.config import read_yaml_mapping
 
@@ -47,15 +47,29 @@ class KGStageConfig:
         "openai: endpoint root, e.g. `http://127.0.0.1:8000/v1` (key from $OPENAI_API_KEY).", None
     )
     max_items: int = doc(
-        "Extract from at most this many training items, the most interacted-with first (bounds the LLM work: the embedded 135M model does well under 1 item/s on 2 cores); 0 = every training item.",
+        (
+            "Extract from at most this many training items, the most interacted-with first (bounds "
+            "the LLM work: the embedded 135M model does well under 1 item/s on 2 cores); 0 = every "
+            "training item."
+        ),
         0,
     )
     seed: str | None = doc(
-        "A finished build folder of this same stage (journal and caches) copied in before building, so that only items it lacks reach the LLM; the shipped one makes the default pipeline call the LLM 0 times.",
+        (
+            "A finished build folder of this same stage (journal and caches) copied in before "
+            "building, so that only items it lacks reach the LLM; the shipped one makes the default "
+            "pipeline call the LLM 0 times."
+        ),
         None,
     )
     cache: str | None = doc(
-        "A response cache exported by `python -m kg cache-export` (`.jsonl.gz`), imported into the stage's cache before building (idempotent): items whose reply it holds make no LLM call. The shipped one makes the default pipeline call the LLM 0 times; its cache keys cover the model, decoder, prompt, schema and the `args` below, so changing any of them asks the LLM again.",
+        (
+            "A response cache exported by `python -m kg cache-export` (`.jsonl.gz`), imported into "
+            "the stage's cache before building (idempotent): items whose reply it holds make no LLM "
+            "call. The shipped one makes the default pipeline call the LLM 0 times; its cache keys "
+            "cover the model, decoder, prompt, schema and the `args` below, so changing any of them "
+            "asks the LLM again."
+        ),
         None,
     )
     args: list[str] = doc(
@@ -69,7 +83,10 @@ class AugmentationStageConfig:
 
     enabled: bool = doc("Run the stage.", True)
     edges: str | None = doc(
-        "A replayable edge file (`python -m graphrec.augmentation generate` output) used as is; null = generate one with the base variant's first-seed run as the candidate model.",
+        (
+            "A replayable edge file (`python -m graphrec.augmentation generate` output) used as is; "
+            "null = generate one with the base variant's first-seed run as the candidate model."
+        ),
         None,
     )
     base_variant: str = doc(
@@ -91,7 +108,10 @@ class InjectConfig:
     """Which experiment keys receive each stage's output path (keys like `variants.<variant>.model.kg`)."""
 
     kg: list[str] = doc(
-        "Keys set to the KG stage's export folder (what `model.kg` of the knowledge-aware models reads).",
+        (
+            "Keys set to the KG stage's export folder (what `model.kg` of the knowledge-aware models "
+            "reads)."
+        ),
         default_factory=list,
     )
     augmentation: list[str] = doc(
@@ -125,14 +145,23 @@ class PipelineConfig:
     def directory(self) -> Path:
         return Path(self.out_dir) / self.name
 
-    def resolve(self, value: str | None) -> Path | None:
+    @property
+    def experiment_file(self) -> Path:
+        """The experiment YAML file, resolved against the pipeline file's folder."""
+        if not self.experiment:
+            raise ConfigError("experiment: the experiment YAML file is required")
+        return self.resolve_path(self.experiment)
+
+    def resolve_path(self, value: str) -> Path:
         """A path from the file, relative to the file's folder."""
-        if value is None:
-            return None
         path = Path(value)
         if not path.is_absolute() and self.source is not None:
             path = self.source.parent / path
         return path
+
+    def resolve(self, value: str | None) -> Path | None:
+        """A path from the file, relative to the file's folder."""
+        return None if value is None else self.resolve_path(value)
 
     def validate(self, prefix: str = "") -> None:
         if not self.experiment:
@@ -155,8 +184,6 @@ def load_pipeline_config(
     path: str | Path, overrides: list[str] | tuple[str, ...] = ()
 ) -> PipelineConfig:
     """Read a pipeline YAML file; ``overrides`` (``key=value``) change pipeline keys."""
-    from graphrec.config import parse_override, set_nested
-
     path = Path(path)
     tree = read_yaml_mapping(path)
     for text in overrides:

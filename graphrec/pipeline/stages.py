@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,20 @@ log = logging.getLogger(__name__)
 
 #: Where `kg build` writes what graphrec reads (`kg_arrays.npz` + id maps), inside its output folder.
 KG_EXPORT_FOLDER = "graphrec"
+
+
+@dataclass(frozen=True)
+class KGStageOutput:
+    """What the KG stage hands on: the export folder that the variants' ``model.kg`` reads."""
+
+    export: Path
+
+
+@dataclass(frozen=True)
+class AugmentationStageOutput:
+    """What the augmentation stage hands on: a replayable edge file (``train.augmentation.path``)."""
+
+    edges: Path
 
 
 def _run(command: Sequence[str], stage: str, log_path: Path) -> None:
@@ -47,7 +62,7 @@ def _run(command: Sequence[str], stage: str, log_path: Path) -> None:
 
 def _llm_options(config: KGStageConfig | AugmentationStageConfig, quiet: bool) -> list[str]:
     """The command-line options both stages' CLIs share: model, endpoint, quiet, then the user's extras."""
-    options = []
+    options: list[str] = []
     if config.model:
         options += ["--model", config.model]
     if config.base_url:
@@ -92,7 +107,7 @@ def run_kg_stage(
     seed: Path | None,
     quiet: bool,
     cache: Path | None = None,
-) -> Path:
+) -> KGStageOutput:
     """Extract a KG from the catalogue text of ``data``'s items; returns the export folder graphrec reads.
 
     ``seed``: a build folder copied in first; ``cache``: a `kg cache-export` file imported
@@ -103,7 +118,7 @@ def run_kg_stage(
         log.info("kg stage: %d file(s) copied from %s", copied, seed)
     if cache is not None:
         if not cache.is_file():
-            raise ConfigError(f"kg.llm.cache: {cache} does not exist")
+            raise ConfigError(f"kg.cache: {cache} does not exist")
         _run(
             [sys.executable, "-m", "kg", "cache-import", str(cache), "--cache", str(out)],
             "kg",
@@ -133,7 +148,7 @@ def run_kg_stage(
     export = out / KG_EXPORT_FOLDER
     if not (export / "kg_arrays.npz").is_file():
         raise TrainingError(f"kg stage: {export / 'kg_arrays.npz'} was not written")
-    return export
+    return KGStageOutput(export)
 
 
 def run_augmentation_stage(
@@ -142,12 +157,12 @@ def run_augmentation_stage(
     out: Path,
     edges: Path | None,
     quiet: bool,
-) -> Path:
+) -> AugmentationStageOutput:
     """Return a replayable edge file: ``edges`` as given, or one generated from ``base_run``'s top-k."""
     if edges is not None:
         if not edges.is_file():
             raise ConfigError(f"augmentation.edges: {edges} does not exist")
-        return edges
+        return AugmentationStageOutput(edges)
     if base_run is None:
         raise ConfigError("augmentation: no edge file given and no base run to generate one from")
     target = out / "edges.jsonl"
@@ -168,4 +183,4 @@ def run_augmentation_stage(
     _run(command + _llm_options(config, quiet), "augmentation", out / "pipeline-stage.log")
     if not target.is_file():
         raise TrainingError(f"augmentation stage: {target} was not written")
-    return target
+    return AugmentationStageOutput(target)

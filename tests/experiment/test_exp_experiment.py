@@ -229,3 +229,32 @@ def test_shipped_search_configs_load():
             entry
         ) in config.enqueue:  # the enqueued (paper / default) settings are valid run configs
             trial_config(tree, entry, config.directory, config.metric or "recall@20")
+
+
+def test_the_split_is_given_or_loaded_once_and_kept_across_set_values(tmp_path, monkeypatch):
+    from graphrec.experiment import experiment as experiment_mod
+
+    loads = []
+    monkeypatch.setattr(
+        experiment_mod, "load_data", lambda config: loads.append(config) or object()
+    )
+    path = write_experiment(tmp_path / "exp.yaml", tmp_path / "out", TWO_VARIANTS, seeds=[1])
+    given = object()
+    exp = Experiment(load_experiment_config(path), data=given)
+    assert exp.load_data() is given and loads == []
+    # a value known only at run time (what the pipeline sets): the run configs change, the split stays
+    exp.set_variant_values({"variants.lightgcn.train.learning_rate": 0.02})
+    assert exp.run_configs["lightgcn"][1].train.learning_rate == 0.02
+    assert exp.run_configs["mf"][1].train.learning_rate == 0.005
+    assert exp.load_data() is given and loads == []
+    # a value that changes the split drops the loaded one; the new split is loaded once
+    exp.set_variant_values(
+        {f"variants.{v}.data.k_core": 2 for v in TWO_VARIANTS}  # every variant: one split
+    )
+    first = exp.load_data()
+    assert first is not given and exp.load_data() is first
+    assert [c.k_core for c in loads] == [2]
+    with pytest.raises(ConfigError, match="not a key of a variant"):
+        exp.set_variant_values({"variants.nope.model.kg": "x"})
+    with pytest.raises(ConfigError, match="not a key of a variant"):
+        exp.set_variant_values({"model.kg": "x"})

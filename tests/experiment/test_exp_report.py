@@ -14,8 +14,8 @@ pytest.importorskip("matplotlib")
 from conftest import ARTIFACTS  # noqa: E402
 
 from graphrec.cli import evaluate as evaluate_cli  # noqa: E402
-from graphrec.experiment.analysis import analyze_run, popularity_buckets, user_activity_buckets  # noqa: E402
-from graphrec.experiment.browser import check_page, find_chromium  # noqa: E402
+from graphrec.reporting.analysis import analyze_run, popularity_buckets, user_activity_buckets  # noqa: E402
+from graphrec.reporting.browser import check_page, find_chromium  # noqa: E402
 
 KG_STATS = {
     "schema": "films@1",
@@ -113,8 +113,8 @@ def test_report_has_every_section_and_the_comparison_table(report):
 def test_report_explains_the_best_runs_recommendations(report):
     from html import escape
 
-    from graphrec.experiment.explanations import best_record, sample_users
     from graphrec.inference import explain, load_recommender
+    from graphrec.reporting.explanations import best_record, sample_users
 
     out, exp, result = report
     page = out.read_text(encoding="utf-8")
@@ -183,7 +183,7 @@ def test_report_of_standalone_runs_groups_seeds(finished_experiment, tmp_path):
     runs = tmp_path / "runs"
     for seed in (1, 2):
         shutil.copytree(exp.directory / "runs" / "mf" / f"seed{seed}", runs / f"mf-seed{seed}")
-    from graphrec.experiment.report import collect_inputs
+    from graphrec.reporting import collect_inputs
 
     inputs = collect_inputs([runs])
     assert list(inputs.groups) == ["mf"] and len(inputs.groups["mf"]) == 2
@@ -224,3 +224,24 @@ def test_report_renders_in_headless_chromium_without_errors(report, tmp_path):
     png = screenshot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
     shutil.copy(out, ARTIFACTS / "report.html")
+
+
+def test_report_inputs_from_a_result_in_memory_match_the_folders(
+    finished_experiment, ml_data, monkeypatch
+):
+    from graphrec.reporting import build_report, collect_inputs
+    from graphrec.reporting import report as report_mod
+
+    exp, result, _ = finished_experiment
+    from_disk = collect_inputs([exp.directory])
+    handed = collect_inputs((), experiments=[result])
+    assert handed.groups.keys() == from_disk.groups.keys()
+    assert handed.baseline == from_disk.baseline and handed.metrics == from_disk.metrics
+    assert handed.significance == from_disk.significance and handed.noise == from_disk.noise
+    for label, records in handed.groups.items():
+        assert [r.run_dir for r in records] == [r.run_dir for r in from_disk.groups[label]]
+    # a handed-over split is used as is: the runs' saved data sections name the same split
+    handed.add_data(exp.data_config, ml_data)
+    monkeypatch.setattr(report_mod, "load_data", lambda config: pytest.fail("split loaded again"))
+    page = build_report(handed)
+    assert 'id="long-tail"' in page and "analysis failed" not in page

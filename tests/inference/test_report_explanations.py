@@ -8,9 +8,9 @@ import numpy as np
 import scipy.sparse as sp
 from inference_helpers import kg_folder, train_tiny, two_clusters
 
-from graphrec.experiment.explanations import best_record, explanations_section, sample_users
 from graphrec.experiment.runs import load_run_record
 from graphrec.inference import explain, load_recommender
+from graphrec.reporting.explanations import best_record, explanations_section, sample_users
 
 
 def clusters_with_test():

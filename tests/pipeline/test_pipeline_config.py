@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from graphrec.errors import ConfigError
-from graphrec.pipeline import _experiment, load_pipeline_config
+from graphrec.pipeline import build_experiment, inject, load_pipeline_config
 from graphrec.pipeline.stages import seed_folder
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,7 +21,9 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_pipeline_injects_stage_outputs_into_its_variants(tmp_path):
     config = load_pipeline_config(SHIPPED, [f"out_dir={tmp_path}"])
     kg_dir, edges = tmp_path / "kg" / "graphrec", tmp_path / "edges.jsonl"
-    experiment = _experiment(config, {"kg": kg_dir, "augmentation": edges}, [], [])
+    experiment = build_experiment(config)
+    inject(experiment, config.inject.kg, kg_dir)
+    inject(experiment, config.inject.augmentation, edges)
     seed = experiment.config.seeds[0]
     runs = {name: configs[seed] for name, configs in experiment.run_configs.items()}
     assert runs["kg"].model.kg == str(kg_dir.resolve())
@@ -73,3 +75,16 @@ def test_seed_folder_copies_only_what_the_stage_lacks(tmp_path):
     assert (target / "sub" / "cache.txt").read_text() == "cached\n"
     with pytest.raises(ConfigError, match="not a folder"):
         seed_folder(tmp_path / "missing", target)
+
+
+def test_injecting_keeps_one_experiment_and_its_loaded_split(tmp_path):
+    config = load_pipeline_config(SHIPPED, [f"out_dir={tmp_path}"])
+    split = object()  # stands for the loaded split: it must survive the stage outputs being set
+    experiment = build_experiment(config, data=split)
+    before = experiment.run_configs["kg"][experiment.config.seeds[0]].model.kg
+    inject(experiment, config.inject.kg, tmp_path / "kg" / "graphrec")
+    after = experiment.run_configs["kg"][experiment.config.seeds[0]].model.kg
+    assert before == "dataset" and after == str((tmp_path / "kg" / "graphrec").resolve())
+    assert experiment.load_data() is split
+    inject(experiment, [], tmp_path / "unused")  # a stage no variant consumes changes nothing
+    assert experiment.run_configs["kg"][experiment.config.seeds[0]].model.kg == after

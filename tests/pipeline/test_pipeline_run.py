@@ -30,7 +30,8 @@ baseline: lightgcn
 metrics: [recall@20, ndcg@20]
 defaults:
   data: {dataset: ml-latest-small-tmdb}
-  train: {epochs: 2, batch_size: 4096, learning_rate: 5.0e-3, eval_every: 1, patience: 5, progress: false, num_threads: 1}
+  train: {epochs: 2, batch_size: 4096, learning_rate: 5.0e-3, eval_every: 1, patience: 5,
+          progress: false, num_threads: 1}
   eval: {ks: [20]}
 variants:
   lightgcn:
@@ -145,3 +146,37 @@ report: false
     assert (fresh.kg_export / "kg_arrays.npz").read_bytes() == (
         outcome.kg_export / "kg_arrays.npz"
     ).read_bytes()
+
+
+def test_pipeline_loads_its_split_once_and_hands_it_and_the_result_to_the_report(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("matplotlib")
+    from graphrec.experiment import experiment as experiment_mod
+    from graphrec.reporting import inputs as inputs_mod
+    from graphrec.reporting import report as report_mod
+
+    loads = []
+    real_load = experiment_mod.load_data
+    monkeypatch.setattr(experiment_mod, "load_data", lambda c: loads.append(c) or real_load(c))
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the report read again what the pipeline handed over")
+
+    monkeypatch.setattr(report_mod, "load_data", must_not_run)
+    monkeypatch.setattr(inputs_mod, "load_experiment", must_not_run)
+    (tmp_path / "experiment.yaml").write_text(
+        EXPERIMENT.split("variants:")[0]
+        + "variants:\n  lightgcn:\n    model: {name: lightgcn, embedding_dim: 16, num_layers: 2}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "pipeline.yaml").write_text(
+        f"name: once\nout_dir: {tmp_path / 'out'}\nexperiment: experiment.yaml\n"
+        "kg: {enabled: false}\naugmentation: {enabled: false}\nreport: true\n",
+        encoding="utf-8",
+    )
+    outcome = run_pipeline(load_pipeline_config(tmp_path / "pipeline.yaml"), quiet=True)
+    assert len(loads) == 1
+    page = outcome.report.read_text(encoding="utf-8")
+    assert 'id="metric-at-k"' in page and "analysis failed" not in page
+    assert outcome.kg is None and outcome.kg_export is None and outcome.augmentation_edges is None

@@ -124,23 +124,10 @@ class _Pipe:
         return reply.get("result", {})
 
 
-def check_page(
-    path_or_url: str | Path,
-    screenshot: str | Path | None = None,
-    width: int = 1280,
-    height: int = 900,
-    timeout: float = 60,
-    settle: float = 0.5,
-    chromium: str | None = None,
-) -> PageCheck:
-    """Load a page in headless Chromium; return its errors and requests, optionally save a full-page PNG."""
-    binary = chromium or find_chromium()
-    if binary is None:
-        raise FileNotFoundError("no chromium executable found (apt-get install chromium)")
-    url = str(path_or_url)
-    if "://" not in url and not url.startswith(("data:", "about:")):
-        url = Path(url).resolve().as_uri()
-    profile = tempfile.mkdtemp(prefix="graphrec-chromium-")
+def _start_chromium(
+    binary: str, profile: str, width: int, height: int
+) -> tuple[subprocess.Popen, _Pipe]:
+    """Chromium with its DevTools protocol on a pipe (fd 3: commands in, fd 4: replies out)."""
     to_browser_r, to_browser_w = os.pipe()
     from_browser_r, from_browser_w = os.pipe()
 
@@ -182,89 +169,117 @@ def check_page(
     )
     os.close(to_browser_r)
     os.close(from_browser_w)
-    pipe = _Pipe(to_browser_w, from_browser_r)
-    result = PageCheck(url=url)
-    try:
-        target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)[
-            "targetId"
-        ]
-        session = pipe.call(
-            "Target.attachToTarget", {"targetId": target, "flatten": True}, timeout=timeout
-        )["sessionId"]
-        for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
-            pipe.call(method, session=session, timeout=timeout)
+    return proc, _Pipe(to_browser_w, from_browser_r)
+
+
+def _load_and_probe(
+    pipe: _Pipe,
+    result: PageCheck,
+    width: int,
+    height: int,
+    timeout: float,
+    settle: float,
+    screenshot: str | Path | None,
+) -> None:
+    """Open ``result.url`` in a new tab, measure the page into ``result``, save the screenshot."""
+    target = pipe.call("Target.createTarget", {"url": "about:blank"}, timeout=timeout)["targetId"]
+    session = pipe.call(
+        "Target.attachToTarget", {"targetId": target, "flatten": True}, timeout=timeout
+    )["sessionId"]
+    for method in ("Runtime.enable", "Log.enable", "Page.enable", "Network.enable"):
+        pipe.call(method, session=session, timeout=timeout)
+    pipe.call(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+        session,
+        timeout,
+    )
+    pipe.call("Page.navigate", {"url": result.url}, session, timeout)
+    pipe.wait(lambda m: m.get("method") == "Page.loadEventFired", timeout)
+    time.sleep(settle)  # late console messages and image decoding
+    probe = (
+        "JSON.stringify({title: document.title, "
+        "text: document.body ? document.body.innerText.length : 0, "
+        "images: document.images.length, "
+        "broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length, "
+        "height: document.documentElement.scrollHeight})"
+    )
+    info = json.loads(
         pipe.call(
-            "Emulation.setDeviceMetricsOverride",
-            {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+            "Runtime.evaluate", {"expression": probe, "returnByValue": True}, session, timeout
+        )["result"]["value"]
+    )
+    result.title, result.text_length = info["title"], info["text"]
+    result.images, result.images_broken, result.page_height = (
+        info["images"],
+        info["broken"],
+        info["height"],
+    )
+    if screenshot is not None:
+        clip = {"x": 0, "y": 0, "width": width, "height": min(info["height"], 16000), "scale": 1}
+        data = pipe.call(
+            "Page.captureScreenshot",
+            {"format": "png", "captureBeyondViewport": True, "clip": clip},
             session,
             timeout,
-        )
-        pipe.call("Page.navigate", {"url": url}, session, timeout)
-        pipe.wait(lambda m: m.get("method") == "Page.loadEventFired", timeout)
-        time.sleep(settle)  # late console messages and image decoding
-        probe = (
-            "JSON.stringify({title: document.title, text: document.body ? document.body.innerText.length : 0, "
-            "images: document.images.length, "
-            "broken: Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length, "
-            "height: document.documentElement.scrollHeight})"
-        )
-        info = json.loads(
-            pipe.call(
-                "Runtime.evaluate", {"expression": probe, "returnByValue": True}, session, timeout
-            )["result"]["value"]
-        )
-        result.title, result.text_length = info["title"], info["text"]
-        result.images, result.images_broken, result.page_height = (
-            info["images"],
-            info["broken"],
-            info["height"],
-        )
-        if screenshot is not None:
-            data = pipe.call(
-                "Page.captureScreenshot",
-                {
-                    "format": "png",
-                    "captureBeyondViewport": True,
-                    "clip": {
-                        "x": 0,
-                        "y": 0,
-                        "width": width,
-                        "height": min(info["height"], 16000),
-                        "scale": 1,
-                    },
-                },
-                session,
-                timeout,
-            )["data"]
-            Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-            Path(screenshot).write_bytes(base64.b64decode(data))
+        )["data"]
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        Path(screenshot).write_bytes(base64.b64decode(data))
+
+
+def _collect_events(events: list[dict], result: PageCheck) -> None:
+    """Console messages, exceptions, browser log entries and requests of the protocol's events."""
+    for message in events:
+        method, params = message.get("method"), message.get("params", {})
+        if method == "Runtime.consoleAPICalled":
+            text = " ".join(
+                str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
+            )
+            result.console.append({"level": params.get("type", ""), "text": text})
+        elif method == "Runtime.exceptionThrown":
+            details = params.get("exceptionDetails", {})
+            result.exceptions.append(
+                details.get("exception", {}).get("description") or details.get("text", "")
+            )
+        elif method == "Log.entryAdded":
+            entry = params.get("entry", {})
+            result.log_entries.append(
+                {k: entry.get(k, "") for k in ("level", "source", "text", "url")}
+            )
+        elif method == "Network.requestWillBeSent":
+            result.requests.append(params.get("request", {}).get("url", ""))
+
+
+def check_page(
+    path_or_url: str | Path,
+    screenshot: str | Path | None = None,
+    width: int = 1280,
+    height: int = 900,
+    timeout: float = 60,
+    settle: float = 0.5,
+    chromium: str | None = None,
+) -> PageCheck:
+    """Load a page in headless Chromium; return its errors and requests, optionally save a full-page PNG."""
+    binary = chromium or find_chromium()
+    if binary is None:
+        raise FileNotFoundError("no chromium executable found (apt-get install chromium)")
+    url = str(path_or_url)
+    if "://" not in url and not url.startswith(("data:", "about:")):
+        url = Path(url).resolve().as_uri()
+    profile = tempfile.mkdtemp(prefix="graphrec-chromium-")
+    proc, pipe = _start_chromium(binary, profile, width, height)
+    result = PageCheck(url=url)
+    try:
+        _load_and_probe(pipe, result, width, height, timeout, settle, screenshot)
         pipe.send("Browser.close")
     finally:
-        for message in pipe.events:
-            method, params = message.get("method"), message.get("params", {})
-            if method == "Runtime.consoleAPICalled":
-                text = " ".join(
-                    str(a.get("value", a.get("description", ""))) for a in params.get("args", [])
-                )
-                result.console.append({"level": params.get("type", ""), "text": text})
-            elif method == "Runtime.exceptionThrown":
-                details = params.get("exceptionDetails", {})
-                result.exceptions.append(
-                    details.get("exception", {}).get("description") or details.get("text", "")
-                )
-            elif method == "Log.entryAdded":
-                entry = params.get("entry", {})
-                result.log_entries.append(
-                    {k: entry.get(k, "") for k in ("level", "source", "text", "url")}
-                )
-            elif method == "Network.requestWillBeSent":
-                result.requests.append(params.get("request", {}).get("url", ""))
+        _collect_events(pipe.events, result)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        os.close(to_browser_w)
-        os.close(from_browser_r)
+        os.close(pipe.write_fd)
+        os.close(pipe.read_fd)
         shutil.rmtree(profile, ignore_errors=True)
     return result

@@ -11,7 +11,6 @@ import base64
 import html
 import math
 from collections.abc import Sequence
-from typing import Any
 
 __all__ = ["esc", "table", "figure", "section", "page", "details", "fmt"]
 
@@ -45,11 +44,11 @@ pre { background: var(--band); padding: 10px; overflow-x: auto; font-size: 12px;
 """
 
 
-def esc(value: Any) -> str:
+def esc(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def fmt(value: Any, digits: int = 4) -> str:
+def fmt(value: object, digits: int = 4) -> str:
     """Numbers with ``digits`` decimals (ints as ints), ``-`` for None/NaN, other values as text."""
     if value is None:
         return "-"
@@ -79,7 +78,7 @@ def _is_num(text: str) -> bool:
 
 def table(
     header: Sequence[str],
-    rows: Sequence[Sequence[Any]],
+    rows: Sequence[Sequence[object]],
     row_classes: Sequence[str] | None = None,
     raw_columns: Sequence[int] = (),
     right: Sequence[int] | None = None,

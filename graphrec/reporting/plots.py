@@ -88,7 +88,7 @@ def _mean_std(series: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray
 
 
 def training_curves_figure(
-    curves: Mapping[str, list[dict]], metric: str, palette: Mapping[str, str]
+    curves: Mapping[str, list[list[dict]]], metric: str, palette: Mapping[str, str]
 ) -> str:
     """Loss per epoch and validation ``metric`` per check, one line per run (seeds in one colour).
 
@@ -170,7 +170,7 @@ def grouped_bars(
     title: str,
     ylabel: str,
     xlabel: str = "",
-    reference: tuple[str, Sequence[float]] | None = None,
+    reference: tuple[str, Sequence[float] | np.ndarray] | None = None,
 ) -> str:
     """Bars per category, one bar per group (error bars = std over seeds).
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from graphrec.errors import GraphrecError
-from graphrec.experiment import html as H
 from graphrec.experiment.runs import RunRecord
 from graphrec.inference import TrainedRecommender, explain, load_recommender
 from graphrec.inference.explain import item_titles
+from graphrec.reporting import html as H
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ SAMPLE_SEED = 0
 
 
 def best_record(groups: dict[str, list[RunRecord]], metric: str) -> tuple[str, RunRecord] | None:
-    """``(group label, run)`` of the best group on the mean test ``metric`` and its best seed (``None``: no test values)."""
+    """``(group label, run)`` of the best group on the mean test ``metric`` and its best seed
+    (``None``: no test values)."""
 
     def value(record: RunRecord) -> float:
         got = (record.results.get("test") or {}).get(metric)
@@ -101,8 +102,8 @@ def _paths_html(entry: dict[str, Any]) -> str:
 def user_table(rec: TrainedRecommender, user: str, entries: list[dict[str, Any]]) -> str:
     """One user's heading (their training items) and the table of explained recommendations."""
     row = rec.train[rec.user_index([user])]
-    titles = item_titles(rec)
-    titles = [str(t) for t in (rec.item_ids if titles is None else titles)[row.indices]]
+    known = item_titles(rec)
+    titles = [str(t) for t in (rec.item_ids if known is None else known)[row.indices]]
     shown = ", ".join(titles[:8]) + (f", … ({len(titles)} in all)" if len(titles) > 8 else "")
     out = f"<h3>user {H.esc(user)}</h3><p class=\"muted\">trained on: {H.esc(shown)}</p>"
     has_kg = any("kg_paths" in e for e in entries)
