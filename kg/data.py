@@ -260,7 +260,7 @@ def read_gold(path: str | Path) -> list[GoldFact]:
     header, rows = _read_tsv(path, ("item_id", "relation", "value"))
     idx = {name: i for i, name in enumerate(header)}
     facts = []
-    for number, fields in rows:
+    for _, fields in rows:
         value = fields[idx["value"]].strip()
         if not value:
             continue

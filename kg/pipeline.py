@@ -26,6 +26,7 @@ from typing import Any
 
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.lexicon import load_lexicon
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.cache import ResponseCache, cache_key
 from kg.llm.journal import Journal
@@ -171,8 +172,6 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
-    from kg.lexicon import load_lexicon
-
     return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}"
 
 
@@ -224,8 +223,6 @@ class Extractor:
             ]
         self._lexicon = None
         if cfg.lexicon and cfg.mode == "text":
-            from kg.lexicon import load_lexicon
-
             self._lexicon = load_lexicon(cfg.lexicon)
             if self._lexicon.relation not in schema.relations:
                 raise ConfigError(
@@ -346,7 +343,7 @@ class Extractor:
                 for i, c in enumerate(calls)
                 if isinstance(answers[i], Completion) and _parse(answers[i].text).ok  # type: ignore[union-attr]
             ]
-            for i, call in second:
+            for _, call in second:
                 call.key = self._key(call.messages)
             for (i, _), answer in zip(second, self._run_calls([c for _, c in second])):
                 glean_answers[i] = answer
