@@ -236,7 +236,7 @@ def to_networkx(ds: Dataset, ns: Namespaces | None = None):
         elif p == ns.ont.source:
             sources[str(s)] = str(o)
     graph_prefix = str(ns.graph)
-    for s, p, o, _ in ds.quads((None, None, None, None)):
+    for s, p, o, c in ds.quads((None, None, None, None)):
         ctx = str(getattr(c, "identifier", c)) if c is not None else ""
         if not ctx.startswith(graph_prefix) or not isinstance(o, URIRef):
             continue
