@@ -126,7 +126,7 @@ def merge_journals(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
     return report
 
 
-def _natural(item_id: str) -> tuple[int, Any]:
+def _natural(item_id: str) -> tuple[int, int | str]:
     return (0, int(item_id)) if item_id.isdigit() else (1, item_id)
 
 

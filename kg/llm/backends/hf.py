@@ -127,7 +127,7 @@ class TransformersBackend(LLMBackend):
         self._lm: Any = None
         self._prefixes: dict[tuple[int, ...], Any] = {}
         self._pieces: TokenPieces | None = None
-        self._decoder: Any = None
+        self._decoder: StructuredDecoder | None = None
         self.load_seconds = 0.0
 
     def identity(self) -> dict[str, Any]:
@@ -172,6 +172,9 @@ class TransformersBackend(LLMBackend):
                 raise BackendError("loading a GGUF file needs the 'gguf' package: pip install gguf")
             folder, kwargs["gguf_file"] = self._path.parent, self._path.name
         dtype = getattr(torch, self.config.dtype)
+        # Any: transformers' Auto* factories are typed loosely (a union of backends, a wrapper)
+        tok: Any
+        lm: Any
         try:
             tok = AutoTokenizer.from_pretrained(folder, **kwargs)
             lm = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
@@ -234,7 +237,9 @@ class TransformersBackend(LLMBackend):
             return []
         self._load()
         if keys and json_mode and self.config.structured:
-            sources = list(spans_from) if spans_from is not None else [None] * len(batch)
+            sources: list[str | None] = [None] * len(batch)
+            if spans_from is not None:
+                sources = list(spans_from)
             if not self.config.extractive:
                 sources = [None] * len(batch)
             if self._decoder is not None:
@@ -276,12 +281,14 @@ class TransformersBackend(LLMBackend):
         choices: Mapping[str, Sequence[str]] | None,
     ) -> list[Completion | BackendError]:
         """Batched structured decoding; rows are grouped by their shared prefix."""
+        assert self._decoder is not None  # the caller checked
         split = [self._split_prompt(m) for m in batch]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (prefix, _) in enumerate(split):
             groups.setdefault(tuple(prefix), []).append(i)
         results: list[Completion | BackendError] = [BackendError("not decoded")] * len(batch)
         for members in groups.values():
+            answers: list[Completion] | list[BackendError]
             try:
                 answers = self._decoder.decode(
                     [split[i] for i in members],

@@ -429,7 +429,7 @@ def _safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:200]
 
 
-def _read_bounded(response: Any, deadline: float, base_url: str) -> bytes:
+def _read_bounded(response: http.client.HTTPResponse, deadline: float, base_url: str) -> bytes:
     """The reply body, read in chunks against the request deadline and the size cap."""
     chunks: list[bytes] = []
     size = 0

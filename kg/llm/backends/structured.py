@@ -52,7 +52,7 @@ class Tokenizer(Protocol):
 
     def __len__(self) -> int: ...
 
-    def decode(self, ids: Any, skip_special_tokens: bool = ...) -> str: ...
+    def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = ...) -> str: ...
 
     def get_vocab(self) -> dict[str, int]: ...
 
@@ -540,9 +540,12 @@ class StructuredDecoder:
         if row.source:
             values = [source_casing(v, row.source) for v in values]
         seen: set[str] = set()
-        values = [
-            v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))
-        ]  # casing variants
+        unique = []  # casing variants of one value: the first kept
+        for v in values:
+            if v.casefold() not in seen:
+                seen.add(v.casefold())
+                unique.append(v)
+        values = unique
         # a small model repeats earlier values under every later key: drop them (and the
         # context shows our canonical list, so the repetition does not reinforce itself)
         if row.constraint is not None and row.constraint.choices is None:
@@ -611,6 +614,7 @@ class StructuredDecoder:
                 if not any(feed):
                     break  # cannot happen by construction; never spin
                 logits = self.runner.forward(self._cache, feed, prefix, vocab=vocab)
+                assert logits is not None  # some row was fed
                 for b, r in enumerate(batch.slots):
                     if r is None or not feed[b]:
                         continue
