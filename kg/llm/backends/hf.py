@@ -288,7 +288,7 @@ class TransformersBackend(LLMBackend):
             groups.setdefault(tuple(prefix), []).append(i)
         results: list[Completion | BackendError] = [BackendError("not decoded")] * len(batch)
         for members in groups.values():
-            answers: list[Completion] | list[BackendError]
+            answers: Sequence[Completion | BackendError]
             try:
                 answers = self._decoder.decode(
                     [split[i] for i in members],
