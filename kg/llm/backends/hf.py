@@ -263,14 +263,24 @@ class TransformersBackend(LLMBackend):
             tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
             add_special_tokens=False,
         )["input_ids"]
-        if len(messages) >= 2:
-            prefix_text = tok.apply_chat_template(
-                messages[:-1], tokenize=False, add_generation_prompt=False
-            )
-            prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
-            if len(prefix) >= 16 and ids[: len(prefix)] == prefix:
-                return prefix, ids[len(prefix) :]
-        return [], ids
+        prefix = self._shared_prefix(messages, ids)
+        if prefix is None:
+            return [], ids
+        return prefix, ids[len(prefix) :]
+
+    def _shared_prefix(self, messages: list[Message], ids: list[int]) -> list[int] | None:
+        """Token ids of the conversation before its last user turn (system rules and the
+        example turn, shared by every item), when they are the start of ``ids`` (the
+        tokenisation agrees at the boundary) and long enough to be worth reusing."""
+        if len(messages) < 2:
+            return None
+        prefix_text = self._tok.apply_chat_template(
+            messages[:-1], tokenize=False, add_generation_prompt=False
+        )
+        prefix: list[int] = self._tok(prefix_text, add_special_tokens=False)["input_ids"]
+        if len(prefix) < 16 or ids[: len(prefix)] != prefix:
+            return None
+        return prefix
 
     def _fast_structured(
         self,
@@ -399,15 +409,10 @@ class TransformersBackend(LLMBackend):
         """(prefix length, KV cache) of the conversation without its last user turn."""
         import torch
 
-        if len(messages) < 2:
+        prefix_ids = self._shared_prefix(messages, full_ids)
+        if prefix_ids is None:
             return None
-        prefix_text = self._tok.apply_chat_template(
-            messages[:-1], tokenize=False, add_generation_prompt=False
-        )
-        prefix_ids = self._tok(prefix_text, add_special_tokens=False)["input_ids"]
         n = len(prefix_ids)
-        if n < 16 or full_ids[:n] != prefix_ids:  # tokenisation must agree at the boundary
-            return None
         key = tuple(prefix_ids)
         cached = self._prefixes.get(key)
         if cached is None:
