@@ -2,48 +2,34 @@
 
 Every error a user can cause (bad files, bad configs, diverging training) is a
 subclass of :class:`GraphrecError` and names where the problem is: the file and
-line, the config key, or the epoch.
+line, the config key, or the epoch.  The hierarchy is kg's (the lowest layer):
+``GraphrecError`` is a :class:`kg.errors.KGError`, graphrec's ``DataFormatError`` and
+``ConfigError`` are also kg's, so one ``except`` serves all three packages.
 """
 
 from __future__ import annotations
 
-from os import PathLike
-
-from kg.errors import capped_message
-
-
-class GraphrecError(Exception):
-    """Base class of all errors graphrec raises on purpose."""
-
-    def __init__(self, *args: object) -> None:
-        super().__init__(*capped_message(args))
+from kg.errors import ConfigError as KGConfigError
+from kg.errors import DataFormatError as KGDataFormatError
+from kg.errors import KGError
 
 
-class DataFormatError(GraphrecError, ValueError):
+class GraphrecError(KGError):
+    """Base class of all errors graphrec raises on purpose (a :class:`kg.errors.KGError`:
+    one hierarchy for the three packages; long messages are cut by the base)."""
+
+
+class DataFormatError(GraphrecError, KGDataFormatError):
     """Malformed or missing input data.
 
     The message always starts with ``path:line:`` (or ``path:`` when the problem is
-    not tied to a line) and names the offending field when there is one.
+    not tied to a line) and names the offending field when there is one (the
+    constructor is :class:`kg.errors.DataFormatError`'s, so ``except
+    kg.errors.DataFormatError`` catches graphrec's data errors too).
     """
 
-    def __init__(
-        self,
-        message: str,
-        path: str | PathLike | None = None,
-        line: int | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.path = None if path is None else str(path)
-        self.line = line
-        self.field = field
-        where = ""
-        if self.path is not None:
-            where = self.path + (f":{line}" if line is not None else "") + ": "
-        what = f"field '{field}': " if field is not None else ""
-        super().__init__(f"{where}{what}{message}")
 
-
-class ConfigError(GraphrecError, ValueError):
+class ConfigError(GraphrecError, KGConfigError):
     """Invalid configuration: unknown key, wrong type or bad value."""
 
 

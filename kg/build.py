@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rdflib import Dataset
+
 from kg.data import Item, dataset_file, read_items
 from kg.errors import BackendError, ConfigError
 from kg.interop import KGData, write_arrays, write_recbole
@@ -41,7 +43,7 @@ from kg.rdf import (
     graph_stats,
     to_networkx,
 )
-from kg.resolve import ResolveConfig, resolve
+from kg.resolve import Resolution, ResolveConfig, resolve
 from kg.schema import Schema
 
 log = logging.getLogger(__name__)
@@ -179,56 +181,58 @@ def _run_build_locked(
     return stats
 
 
-def finalize(
-    out: str | Path,
-    schema: Schema,
-    items: list[Item] | None = None,
-    model: str = "",
-    resolve_cfg: ResolveConfig | None = None,
-    output: OutputConfig | None = None,
-    quiet: bool = False,
-) -> dict[str, Any]:
-    """Assemble journals into resolved entities, RDF, graphrec export and stats."""
-    out = Path(out)
-    output = output or OutputConfig()
-    resolve_cfg = resolve_cfg or ResolveConfig(skip_types=tuple(schema.vocabularies))
-    rows: list[tuple[str, str, str, str, str]] = []  # item, relation, tail, type, source
-    meta: dict[tuple[str, str], dict[str, Any]] = {}
-    totals: dict[str, Counter] = {}
-    journal_titles: dict[str, tuple[str, str]] = {}
+#: one kept fact of a journal: item, relation, tail, tail type, source
+_Row = tuple[str, str, str, str, str]
+
+
+@dataclass
+class _Journals:
+    """What the journals of a build folder hold, read once for :func:`finalize`."""
+
+    rows: list[_Row] = field(default_factory=list)
+    meta: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # provenance
+    totals: dict[str, Counter[str]] = field(default_factory=dict)
+    titles: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _read_journals(out: Path, model: str) -> _Journals:
+    found = _Journals()
     for mode in MODES:
         path = out / journal_name(mode)
         if not path.exists():
             continue
         fingerprint, records = read_journal(path)
-        tot = Counter()
-        rejections: Counter = Counter()
+        tot: Counter[str] = Counter()
+        rejections: Counter[str] = Counter()
         for rec in records:
             tot[f"items_{rec['status']}"] += 1
             if rec["status"] != "done":
                 continue
             source = rec.get("source", "text")
             for relation, tail, ttype in rec.get("triples", []):
-                rows.append((rec["item_id"], relation, tail, ttype, source))
+                found.rows.append((rec["item_id"], relation, tail, ttype, source))
             for k in ("calls", "candidates", "candidates_supported", "unparsed"):
                 tot[k] += int(rec.get(k, 0))
             rejections.update(rec.get("rejections", {}))
-            meta[(rec["item_id"], source)] = {
+            found.meta[(rec["item_id"], source)] = {
                 "run_id": rec.get("run_id", ""),
                 "time": rec.get("time"),
                 "model": fingerprint.get("backend", {}).get("model", model),
             }
             if rec.get("title"):
-                journal_titles[rec["item_id"]] = (rec["title"], rec.get("year", ""))
+                found.titles[rec["item_id"]] = (rec["title"], rec.get("year", ""))
         tot["kept"] = sum(
-            1 for r in rows if r[4] == ("llm_knowledge" if mode == "knowledge" else "text")
+            1 for r in found.rows if r[4] == ("llm_knowledge" if mode == "knowledge" else "text")
         )
-        totals[mode] = tot
-        totals[mode + "_rejections"] = rejections
-    resolution = resolve(((ttype, tail) for _, _, tail, ttype, _ in rows), resolve_cfg)
-    # triples.tsv
+        found.totals[mode] = tot
+        found.totals[mode + "_rejections"] = rejections
+    return found
+
+
+def _write_tables(out: Path, rows: list[_Row], resolution: Resolution) -> list[_Row]:
+    """Write triples.tsv and entities.tsv; the rows as (item, relation, type, entity slug, source)."""
     lines = ["item_id\trelation\ttail\ttail_type\tentity\tsource\tsurface"]
-    resolved: list[tuple[str, str, str, str, str]] = []
+    resolved: list[_Row] = []
     for item_id, relation, tail, ttype, source in rows:
         ent = resolution.lookup(ttype, tail)
         resolved.append((item_id, relation, ttype, ent.slug, source))
@@ -242,15 +246,29 @@ def finalize(
             f"{ent.type}/{ent.slug}\t{ent.type}\t{ent.label}\t{'|'.join(ent.aliases)}\t{ent.mentions}"
         )
     atomic_write_text(out / "entities.tsv", "\n".join(ent_lines) + "\n")
-    # RDF
+    return resolved
+
+
+def _write_rdf(
+    out: Path,
+    journals: _Journals,
+    resolved: list[_Row],
+    resolution: Resolution,
+    schema: Schema,
+    items: list[Item] | None,
+    output: OutputConfig,
+) -> tuple[Dataset, Namespaces, set[str]]:
+    """Build the RDF dataset (one named graph per item and source), export it in every
+    format asked; the dataset, its namespaces and the ids of the items done."""
     by_graph: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
-    for (item_id, relation, ttype, slug, source), row in zip(resolved, rows):
+    for (item_id, relation, ttype, slug, source), row in zip(resolved, journals.rows):
         by_graph.setdefault((item_id, source), []).append((relation, row[2], ttype, slug))
-    for key in meta:  # items with zero kept triples still get a (empty) provenance record
+    for key in journals.meta:  # items with zero kept triples still get a (empty) provenance record
         by_graph.setdefault(key, [])
-    item_meta = {**journal_titles, **{it.item_id: (it.title, it.year) for it in (items or [])}}
+    item_meta = {**journals.titles, **{it.item_id: (it.title, it.year) for it in (items or [])}}
     done_items = {k[0] for k in by_graph}
     ns = Namespaces(output.base_iri)
+    meta = journals.meta
     graphs = [
         ItemGraph(
             item_id,
@@ -274,7 +292,13 @@ def finalize(
     )
     for fmt in output.formats:
         export(ds, out / f"kg.{fmt}")
-    # graphrec export (grounded triples; knowledge ones only on request)
+    return ds, ns, done_items
+
+
+def _write_graphrec_export(
+    out: Path, resolved: list[_Row], done_items: set[str], output: OutputConfig
+) -> None:
+    """The graphrec export: grounded triples (knowledge ones only on request)."""
     kgdata = KGData()
     for item_id, relation, ttype, slug, source in resolved:
         if source != "text" and not output.include_knowledge_in_export:
@@ -286,10 +310,31 @@ def finalize(
     export_dir = out / "graphrec"
     write_recbole(kgdata, export_dir, out.name or "kg")
     write_arrays(kgdata.to_arrays(), export_dir)
+
+
+def finalize(
+    out: str | Path,
+    schema: Schema,
+    items: list[Item] | None = None,
+    model: str = "",
+    resolve_cfg: ResolveConfig | None = None,
+    output: OutputConfig | None = None,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Assemble journals into resolved entities, RDF, graphrec export and stats."""
+    out = Path(out)
+    output = output or OutputConfig()
+    resolve_cfg = resolve_cfg or ResolveConfig(skip_types=tuple(schema.vocabularies))
+    journals = _read_journals(out, model)
+    rows = journals.rows
+    resolution = resolve(((ttype, tail) for _, _, tail, ttype, _ in rows), resolve_cfg)
+    resolved = _write_tables(out, rows, resolution)
+    ds, ns, done_items = _write_rdf(out, journals, resolved, resolution, schema, items, output)
+    _write_graphrec_export(out, resolved, done_items, output)
     stats = {
         "schema": f"{schema.name}@{schema.version}",
         "prompt_version": PROMPT_VERSION,
-        "journals": {k: dict(v) for k, v in totals.items()},
+        "journals": {k: dict(v) for k, v in journals.totals.items()},
         "entities": len(resolution.entities),
         "mentions_merged": len(rows) - len({(t[2], t[3]) for t in resolved}),
         "graph": graph_stats(to_networkx(ds, ns)),

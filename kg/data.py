@@ -192,11 +192,11 @@ def _read_tsv(
                 field=column,
             )
     rows: list[tuple[int, list[str]]] = []
-    for number, line in enumerate(decoded[1:], start=2):
-        line = line.rstrip("\r")
-        if not line.strip():
+    for number, text in enumerate(decoded[1:], start=2):
+        text = text.rstrip("\r")
+        if not text.strip():
             continue
-        fields = line.split("\t")
+        fields = text.split("\t")
         if len(fields) != len(header):
             raise DataFormatError(
                 f"expected {len(header)} tab-separated fields, found {len(fields)}",
@@ -260,7 +260,7 @@ def read_gold(path: str | Path) -> list[GoldFact]:
     header, rows = _read_tsv(path, ("item_id", "relation", "value"))
     idx = {name: i for i, name in enumerate(header)}
     facts = []
-    for number, fields in rows:
+    for _, fields in rows:
         value = fields[idx["value"]].strip()
         if not value:
             continue

@@ -1,8 +1,11 @@
 """Exceptions raised by kg.
 
 Every error a user can cause names where the problem is: the file and line, the
-config field, or the backend endpoint.  ``kg`` does not import ``graphrec``, so it
-keeps its own small hierarchy with the same shape.
+config field, or the backend endpoint.  This is the one error hierarchy of the three
+packages: kg is the lowest layer, and ``graphrec.errors`` derives from it
+(``GraphrecError`` is a :class:`KGError`; graphrec's ``DataFormatError`` and
+``ConfigError`` subclass these), so ``except kg.errors.DataFormatError`` catches a
+graphrec data error too.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from os import PathLike
 MAX_MESSAGE = 1000
 
 
-def capped_message(args: tuple) -> tuple:
+def capped_message(args: tuple[object, ...]) -> tuple[object, ...]:
     """Exception ``args`` whose message (the first, if a string) is cut in the middle to :data:`MAX_MESSAGE`
     characters: an error quotes what it is about, never a whole 10^6-character value."""
     if args and isinstance(args[0], str) and len(args[0]) > MAX_MESSAGE:
@@ -39,7 +42,7 @@ class DataFormatError(KGError, ValueError):
     def __init__(
         self,
         message: str,
-        path: str | PathLike | None = None,
+        path: str | PathLike[str] | None = None,
         line: int | None = None,
         field: str | None = None,
     ) -> None:

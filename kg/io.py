@@ -2,7 +2,8 @@
 
 Writes go to a temporary file in the target's directory, are fsynced, then renamed
 over the target, so a crash leaves the old file or the new one, never half a file.
-``graphrec.io`` re-exports :func:`atomic_open` (kg is the lowest layer, so graphrec and alignment use it).
+These are the one atomic writer and the one JSON-lines journal of the three packages:
+kg is the lowest layer, and ``graphrec.io`` re-exports them.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import gzip
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+from kg.errors import DataFormatError
+
+#: a file name or path
+PathArg = str | os.PathLike[str]
 
 
 def _umask() -> int:
@@ -32,9 +38,7 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(
-    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8"
-) -> Iterator[IO]:
+def atomic_open(path: PathArg, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file next to ``path``; on clean exit rename it to ``path``.
 
     ``mode`` is ``"w"`` (text) or ``"wb"`` (binary).  On an exception the temporary
@@ -58,7 +62,7 @@ def atomic_open(
         raise
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, gzipped: bool = False) -> None:
+def atomic_write_bytes(path: PathArg, data: bytes, gzipped: bool = False) -> None:
     """Write ``data`` atomically, gzip-compressed when ``gzipped`` (mtime 0: reproducible)."""
     if gzipped:
         data = gzip.compress(data, mtime=0)
@@ -66,21 +70,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, gzipped: bool = Fal
         handle.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: PathArg, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; gzip it when the name ends in ``.gz``."""
     atomic_write_bytes(path, text.encode("utf-8"), gzipped=str(path).endswith(".gz"))
 
 
-def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> None:
+def atomic_write_json(path: PathArg, obj: Any, indent: int | None = 2) -> None:
     """Serialise ``obj`` as JSON and write it atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
 
 
-def read_input_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
+def read_input_bytes(path: PathArg, what: str = "file") -> bytes:
     """The bytes of an input file the user named; every way it cannot be read is a
     :class:`~kg.errors.DataFormatError` naming it (missing, a directory, unreadable)."""
-    from kg.errors import DataFormatError
-
     path = Path(path)
     try:
         return path.read_bytes()
@@ -94,10 +96,8 @@ def read_input_bytes(path: str | os.PathLike, what: str = "file") -> bytes:
         raise DataFormatError(f"cannot read the {what}: {exc.strerror or exc}", path=path) from None
 
 
-def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str:
+def decode_text(data: bytes, path: PathArg, what: str = "file") -> str:
     """``data`` as UTF-8 text; binary content or invalid UTF-8 is an error naming the line."""
-    from kg.errors import DataFormatError
-
     if b"\0" in data[:65536]:
         raise DataFormatError(f"binary content (NUL bytes), not a text {what}", path=path)
     try:
@@ -109,11 +109,9 @@ def decode_text(data: bytes, path: str | os.PathLike, what: str = "file") -> str
         ) from None
 
 
-def read_text_any(path: str | os.PathLike, what: str = "file") -> str:
+def read_text_any(path: PathArg, what: str = "file") -> str:
     """Read a UTF-8 text file, transparently gunzipping ``*.gz``; unreadable, binary or
     non-UTF-8 input is a :class:`~kg.errors.DataFormatError` naming the file."""
-    from kg.errors import DataFormatError
-
     data = read_input_bytes(path, what)
     if str(path).endswith(".gz"):
         try:
@@ -123,20 +121,38 @@ def read_text_any(path: str | os.PathLike, what: str = "file") -> str:
     return decode_text(data, path, what)
 
 
-def append_jsonl(handle: IO[str], record: dict) -> None:
-    """Append one JSON record as one line to an open handle and fsync it.
+def append_jsonl(target: IO[str] | PathArg, record: Mapping[str, Any]) -> None:
+    """Append one JSON record as one line and fsync it.
 
-    One ``write`` of one line: a crash can only tear the last line, which
-    :func:`read_jsonl` drops.
+    ``target`` is an open text handle (a journal keeps its file open for the whole
+    build) or a path (opened for appending, parent folders created, closed again: an
+    event log written now and then).  One ``write`` of one line: a crash can only tear
+    the last line, which :func:`read_jsonl` drops.
     """
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    line = json.dumps(record, ensure_ascii=False) + "\n"
+    if isinstance(target, (str, os.PathLike)):
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            _write_synced(handle, line)
+    else:
+        _write_synced(target, line)
+
+
+def _write_synced(handle: IO[str], line: str) -> None:
+    handle.write(line)
     handle.flush()
     os.fsync(handle.fileno())
 
 
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """Read a JSONL file written by :func:`append_jsonl`, skipping a torn final line."""
-    records: list[dict] = []
+def read_jsonl(path: PathArg) -> list[dict[str, Any]]:
+    """Read a JSONL file written by :func:`append_jsonl`, skipping a torn final line.
+
+    Lines are split on newlines only (a record may hold U+2028); a line that is not JSON
+    anywhere but at the end (blank lines aside) is a :class:`~kg.errors.DataFormatError`
+    naming the file and line: the file was damaged, not torn by a crash.
+    """
+    records: list[dict[str, Any]] = []
     raw = Path(path).read_bytes()
     lines = raw.split(b"\n")
     for number, line in enumerate(lines, start=1):
@@ -148,8 +164,6 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
             # only the last non-empty line may be torn by a crash mid-write
             if all(not rest.strip() for rest in lines[number:]):
                 break
-            from kg.errors import DataFormatError
-
             raise DataFormatError(
                 "corrupt journal line (not JSON)", path=path, line=number
             ) from None

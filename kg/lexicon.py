@@ -156,9 +156,9 @@ def build_lexicon(
             key = " ".join(match_tokens(g.value))
             if key:
                 gold_by_item[g.item_id][key][g.value.strip()] += 1
-    seen = [Counter() for _ in range(folds)]  # per fold: phrase in text
-    hits = [Counter() for _ in range(folds)]  # per fold: phrase in text and gold
-    surfaces: dict[str, Counter] = defaultdict(Counter)
+    seen: list[Counter[str]] = [Counter() for _ in range(folds)]  # per fold: phrase in text
+    hits: list[Counter[str]] = [Counter() for _ in range(folds)]  # per fold: in text and gold
+    surfaces: dict[str, Counter[str]] = defaultdict(Counter)
     for item in items:
         if not item.evidence:
             continue

@@ -14,11 +14,10 @@ before any decoding, and every scan is linear, so no reply can wedge a build.
 from __future__ import annotations
 
 import re
-from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kg.llm import safejson
+from kg.llm import jsonscan, safejson
 
 _FENCE_RE = re.compile(r"```(?:json|JSON)?\s*(.*?)(?:```|$)", re.DOTALL)
 _WRAPPER_KEYS = (
@@ -95,47 +94,6 @@ class ParseResult:
     error: str | None = None
 
 
-def _scan_truncation(s: str, keep: int = _MAX_REPAIRS) -> list[tuple[int, str]]:
-    """The last ``keep`` cut points (outside strings) with the closers that would balance the prefix.
-
-    Empty when the prefix nests deeper than :data:`MAX_NESTING` (junk; this also
-    keeps each closer string short, so the scan is linear).
-    """
-    cuts: deque[tuple[int, str]] = deque(maxlen=keep)
-    closers = ""  # what balances the prefix, innermost first (at most MAX_NESTING characters)
-    in_str = False
-    skip = -1
-    for match in _TRUNCATION_RE.finditer(s):
-        i = match.start()
-        if i == skip:
-            continue
-        ch = match.group()
-        if in_str:
-            if ch == "\\":
-                skip = i + 1
-            elif ch == '"':
-                in_str = False
-                # after a complete string value inside a list, the prefix is closable
-                if closers[:1] == "]":
-                    cuts.append((i + 1, closers))
-            continue
-        if ch == '"':
-            in_str = True
-        elif ch == "{" or ch == "[":
-            closers = ("}" if ch == "{" else "]") + closers
-            if len(closers) > MAX_NESTING:
-                return []
-        elif ch == "}" or ch == "]":
-            closers = closers[1:]
-            cuts.append((i + 1, closers))
-        elif ch == ",":
-            cuts.append((i, closers))
-    return list(cuts)
-
-
-_TRUNCATION_RE = re.compile(r'[\\"{}\[\],]')
-
-
 def _repair(s: str) -> Any | None:
     """Close a truncated JSON document at the last point where it is complete.
 
@@ -154,7 +112,7 @@ def _repair(s: str) -> Any | None:
         -1,
         0,
     )  # cut points in (lo, hi] all strip back to the same end (a run of "," / spaces)
-    for pos, closers in reversed(_scan_truncation(body)):
+    for pos, closers in reversed(jsonscan.truncation_cuts(body, _MAX_REPAIRS, MAX_NESTING)):
         lo, hi, end = stripped
         if not lo < pos <= hi:  # strip each run once: rstrip over a long run per cut is quadratic
             end = len(body[:pos].rstrip().rstrip(","))

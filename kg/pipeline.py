@@ -26,6 +26,7 @@ from typing import Any
 
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.lexicon import load_lexicon
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.cache import ResponseCache, cache_key
 from kg.llm.journal import Journal
@@ -171,8 +172,6 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
-    from kg.lexicon import load_lexicon
-
     return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}"
 
 
@@ -224,8 +223,6 @@ class Extractor:
             ]
         self._lexicon = None
         if cfg.lexicon and cfg.mode == "text":
-            from kg.lexicon import load_lexicon
-
             self._lexicon = load_lexicon(cfg.lexicon)
             if self._lexicon.relation not in schema.relations:
                 raise ConfigError(
@@ -342,11 +339,11 @@ class Extractor:
         glean_answers: dict[int, Completion | BackendError] = {}
         if self.cfg.gleaning:
             second = [
-                (i, _Call(c.item, gleaning_messages(c.messages, answers[i].text), ""))
-                for i, c in enumerate(calls)
-                if isinstance(answers[i], Completion) and _parse(answers[i].text).ok  # type: ignore[union-attr]
+                (i, _Call(c.item, gleaning_messages(c.messages, answer.text), ""))
+                for i, (c, answer) in enumerate(zip(calls, answers))
+                if isinstance(answer, Completion) and _parse(answer.text).ok
             ]
-            for i, call in second:
+            for _, call in second:
                 call.key = self._key(call.messages)
             for (i, _), answer in zip(second, self._run_calls([c for _, c in second])):
                 glean_answers[i] = answer
@@ -354,9 +351,9 @@ class Extractor:
         fatal: BackendError | None = None
         for item in items:
             idx = per_item[item.item_id]
-            errors = [answers[i] for i in idx if isinstance(answers[i], BackendError)]
+            errors = [a for a in (answers[i] for i in idx) if isinstance(a, BackendError)]
             errors += [
-                glean_answers[i] for i in idx if isinstance(glean_answers.get(i), BackendError)
+                g for g in (glean_answers.get(i) for i in idx) if isinstance(g, BackendError)
             ]
             fatal = fatal or next(
                 (e for e in errors if _stops_build(e) and not isinstance(e, BackendUnavailable)),
@@ -364,7 +361,7 @@ class Extractor:
             )
             down = [e for e in errors if isinstance(e, BackendUnavailable)]
             if down:
-                unavailable = unavailable or down[0]  # type: ignore[assignment]
+                unavailable = unavailable or down[0]
                 continue  # not journaled: the resumed build does this item
             if errors:
                 self.journal.record(
@@ -518,7 +515,7 @@ def extract_items(
     items = list(items)
     journal = Journal(out / journal_name(cfg.mode), build_fingerprint(schema, backend, cfg))
     extractor = Extractor(schema, backend, cfg, cache, journal, prices)
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
     bar = tqdm(
         total=len(items), unit="item", desc=f"kg {cfg.mode}", disable=quiet, dynamic_ncols=True
@@ -526,7 +523,7 @@ def extract_items(
     try:
         extractor.process(items, bar)
     except (BackendError, KeyboardInterrupt) as exc:
-        exc.kg_stats = extractor.stats  # type: ignore[attr-defined]
+        exc.kg_stats = extractor.stats  # type: ignore[union-attr]
         raise
     finally:
         bar.close()

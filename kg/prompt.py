@@ -75,7 +75,8 @@ def extraction_messages(
         [
             f"You extract facts about one {item} from its catalogue text.",
             f"The {item} is the subject of every fact, so never name the {item} itself.",
-            "Reply with one JSON object only. Keys are relation names, values are lists of short strings copied from the text.",
+            "Reply with one JSON object only. Keys are relation names, "
+            "values are lists of short strings copied from the text.",
             "Relations:",
             *_relation_lines(schema, rels),
             *_closed_lines(schema, rels),

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 from rdflib import RDF, RDFS, XSD, Dataset, Graph, Literal, Namespace, URIRef
@@ -28,6 +28,9 @@ from rdflib.namespace import PROV, SKOS
 
 from kg.errors import DataFormatError
 from kg.io import atomic_write_bytes, read_text_any
+
+if TYPE_CHECKING:  # kg.resolve loads numpy; the RDF layer needs only the type
+    from kg.resolve import Entity
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,7 @@ class ItemGraph:
 
 def build_dataset(
     item_graphs: Iterable[ItemGraph],
-    entities: Iterable[Any],
+    entities: Iterable[Entity],
     items: dict[str, tuple[str, str]],
     item_type: str,
     ns: Namespaces | None = None,
@@ -211,16 +214,18 @@ def query(ds: Dataset, sparql: str) -> list[dict[str, str]]:
         return [{"ask": str(bool(result.askAnswer)).lower()}]
     if result.type != "SELECT":
         raise DataFormatError("only SELECT and ASK queries are supported")
-    names = [str(v) for v in result.vars]
-    return [
-        {n: ("" if row[i] is None else str(row[i])) for i, n in enumerate(names)} for row in result
-    ]
+    names = [str(v) for v in result.vars or []]
+    rows: list[dict[str, str]] = []
+    for row in result:
+        assert isinstance(row, tuple)  # a SELECT result row (a ResultRow tuple)
+        rows.append({n: ("" if row[i] is None else str(row[i])) for i, n in enumerate(names)})
+    return rows
 
 
 def to_networkx(ds: Dataset, ns: Namespaces | None = None):
     """MultiDiGraph view: nodes are items and entities (attributes ``label``, ``type``);
     one edge per extracted triple (key = relation, attribute ``source``)."""
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped]
 
     ns = ns or Namespaces()
     g = nx.MultiDiGraph()
@@ -228,7 +233,7 @@ def to_networkx(ds: Dataset, ns: Namespaces | None = None):
     labels: dict[str, str] = {}
     types: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for s, p, o, c in ds.quads((None, None, None, None)):
+    for s, p, o, _ in ds.quads((None, None, None, None)):
         if p == RDFS.label:
             labels[str(s)] = str(o)
         elif p == RDF.type and str(o).startswith(ont):
@@ -250,7 +255,7 @@ def to_networkx(ds: Dataset, ns: Namespaces | None = None):
 
 def graph_stats(g) -> dict[str, Any]:
     """Entities per type, relation counts, degree distribution and components."""
-    import networkx as nx
+    import networkx as nx  # type: ignore[import-untyped]
 
     degrees = sorted((d for _, d in g.degree()), reverse=False)
     n = len(degrees)

@@ -11,11 +11,12 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from kg.errors import DataFormatError, SchemaError
 from kg.io import read_text_any
@@ -169,18 +170,8 @@ def load_schema(name_or_path: str | Path) -> Schema:
     return schema_from_dict(data, path=str(path))
 
 
-def schema_from_dict(data: Any, path: str | None = None) -> Schema:
-    """Validate a parsed schema document; errors name the file and field."""
-
-    def fail(msg: str, fld: str | None = None) -> SchemaError:
-        return SchemaError(msg, path=path, field=fld)
-
-    if not isinstance(data, dict):
-        raise fail("a schema must be a YAML mapping")
-    for key in ("name", "version", "item_type", "entity_types", "relations", "patterns"):
-        if key not in data:
-            raise fail("missing required field", key)
-    known = {
+_KNOWN_FIELDS = frozenset(
+    {
         "name",
         "version",
         "item_type",
@@ -193,10 +184,55 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         "knowledge",
         "name_types",
     }
+)
+#: builds the error of a field: (message, field) -> SchemaError naming the file
+_Fail = Callable[..., SchemaError]
+
+
+def schema_from_dict(data: object, path: str | None = None) -> Schema:
+    """Validate a parsed schema document; errors name the file and field.
+
+    Checked in document order (fields, entity types, relations and their synonyms,
+    patterns, vocabularies, then what refers back to them), so the first error named is
+    the first a reader of the file meets.
+    """
+
+    def fail(msg: str, fld: str | None = None) -> SchemaError:
+        return SchemaError(msg, path=path, field=fld)
+
+    if not isinstance(data, dict):
+        raise fail("a schema must be a YAML mapping")
+    for key in ("name", "version", "item_type", "entity_types", "relations", "patterns"):
+        if key not in data:
+            raise fail("missing required field", key)
     for key in data:
-        if key not in known:
-            raise fail(f"unknown field (allowed: {', '.join(sorted(known))})", str(key))
-    types = data["entity_types"]
+        if key not in _KNOWN_FIELDS:
+            raise fail(f"unknown field (allowed: {', '.join(sorted(_KNOWN_FIELDS))})", str(key))
+    types = _entity_types(data["entity_types"], fail)
+    item_type = str(data["item_type"])
+    if item_type not in types:
+        raise fail(f"{item_type!r} is not one of entity_types", "item_type")
+    relations = _relations(data["relations"], fail)
+    patterns = _patterns(data["patterns"], types, relations, fail)
+    schema = Schema(
+        name=str(data["name"]),
+        version=str(data["version"]),
+        item_type=item_type,
+        entity_types={str(k): str(v) for k, v in types.items()},
+        relations=relations,
+        patterns=patterns,
+        vocabularies=_vocabularies(data.get("vocabularies") or {}, types, fail),
+        example=data.get("example") or {},
+        knowledge=data.get("knowledge") or {},
+        description=str(data.get("description", "")),
+        path=path,
+        name_types=tuple(str(t) for t in (data.get("name_types") or [])),
+    )
+    _check_references(schema, fail)
+    return schema
+
+
+def _entity_types(types: object, fail: _Fail) -> dict[str, str]:
     if not isinstance(types, dict) or not types:
         raise fail("must be a non-empty mapping type -> definition", "entity_types")
     for tname, definition in types.items():
@@ -205,13 +241,15 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
                 f"bad entity type {tname!r} (name must be an identifier, definition a string)",
                 "entity_types",
             )
-    item_type = str(data["item_type"])
-    if item_type not in types:
-        raise fail(f"{item_type!r} is not one of entity_types", "item_type")
+    return types
+
+
+def _relations(spec_map: object, fail: _Fail) -> dict[str, Relation]:
+    """The relations, with their synonyms; a synonym may name one relation only."""
     relations: dict[str, Relation] = {}
-    if not isinstance(data["relations"], dict) or not data["relations"]:
+    if not isinstance(spec_map, dict) or not spec_map:
         raise fail("must be a non-empty mapping", "relations")
-    for rname, spec in data["relations"].items():
+    for rname, spec in spec_map.items():
         fld = f"relations.{rname}"
         if not _NAME_RE.match(str(rname)):
             raise fail("relation names must be identifiers", fld)
@@ -238,10 +276,16 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
                     f"relations.{rel.name}",
                 )
             seen_syn[k] = rel.name
+    return relations
+
+
+def _patterns(
+    raw: object, types: dict[str, str], relations: dict[str, Relation], fail: _Fail
+) -> list[tuple[str, str, str]]:
     patterns: list[tuple[str, str, str]] = []
-    if not isinstance(data["patterns"], list) or not data["patterns"]:
+    if not isinstance(raw, list) or not raw:
         raise fail("must be a non-empty list of [source, relation, target]", "patterns")
-    for i, pat in enumerate(data["patterns"]):
+    for i, pat in enumerate(raw):
         fld = f"patterns[{i}]"
         if not (isinstance(pat, list) and len(pat) == 3):
             raise fail("each pattern is [source type, relation, target type]", fld)
@@ -251,7 +295,12 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         if r not in relations:
             raise fail(f"unknown relation {r!r}", fld)
         patterns.append((s, r, t))
-    vocabularies = data.get("vocabularies") or {}
+    return patterns
+
+
+def _vocabularies(
+    vocabularies: object, types: dict[str, str], fail: _Fail
+) -> dict[str, dict[str, list[str]]]:
     if not isinstance(vocabularies, dict):
         raise fail("must be a mapping type -> {value: [spellings]}", "vocabularies")
     clean_vocab: dict[str, dict[str, list[str]]] = {}
@@ -261,20 +310,12 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         if not isinstance(values, dict):
             raise fail("must map canonical value -> list of spellings", f"vocabularies.{tname}")
         clean_vocab[tname] = {str(k): [str(s) for s in (v or [])] for k, v in values.items()}
-    schema = Schema(
-        name=str(data["name"]),
-        version=str(data["version"]),
-        item_type=item_type,
-        entity_types={str(k): str(v) for k, v in types.items()},
-        relations=relations,
-        patterns=patterns,
-        vocabularies=clean_vocab,
-        example=data.get("example") or {},
-        knowledge=data.get("knowledge") or {},
-        description=str(data.get("description", "")),
-        path=path,
-        name_types=tuple(str(t) for t in (data.get("name_types") or [])),
-    )
+    return clean_vocab
+
+
+def _check_references(schema: Schema, fail: _Fail) -> None:
+    """Name types, examples and knowledge relations must name declared types and relations,
+    and some pattern must start at the item type."""
     for t in schema.name_types:
         if t not in schema.entity_types:
             raise fail(f"unknown entity type {t!r}", "name_types")
@@ -291,11 +332,10 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         ):
             raise fail("needs 'text' (string) and 'output' (mapping relation -> values)", label)
         for rel in ex["output"]:
-            if rel not in relations:
+            if rel not in schema.relations:
                 raise fail(f"unknown relation {rel!r} in the example output", label)
     for rel in schema.knowledge.get("relations", []) or []:
-        if rel not in relations:
+        if rel not in schema.relations:
             raise fail(f"unknown relation {rel!r}", "knowledge.relations")
     if not schema.item_relations():
-        raise fail(f"no pattern has the item type {item_type!r} as source", "patterns")
-    return schema
+        raise fail(f"no pattern has the item type {schema.item_type!r} as source", "patterns")

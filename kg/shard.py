@@ -20,10 +20,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from kg.build import OutputConfig, finalize
+from kg.data import Item
 from kg.errors import ConfigError, JournalError
 from kg.io import atomic_write_json
+from kg.llm.cache import ResponseCache
 from kg.llm.journal import FINAL_STATUSES, read_journal
 from kg.pipeline import MODES, journal_name
+from kg.resolve import ResolveConfig
+from kg.schema import Schema
 
 
 def parse_shard(spec: str) -> tuple[int, int]:
@@ -51,8 +56,6 @@ def in_shard(item_id: str, index: int, count: int) -> bool:
 
 def _merge_caches(sources: list[Path], target: Path) -> int:
     """Copy every response of the shard caches into ``target`` (existing keys kept)."""
-    from kg.llm.cache import ResponseCache
-
     ResponseCache(target).close()  # creates the table with the current layout
     db = sqlite3.connect(str(target), timeout=30.0, isolation_level=None)
     added = 0
@@ -123,22 +126,20 @@ def merge_journals(shard_dirs: list[Path], out: Path) -> dict[str, Any]:
     return report
 
 
-def _natural(item_id: str) -> tuple[int, Any]:
+def _natural(item_id: str) -> tuple[int, int | str]:
     return (0, int(item_id)) if item_id.isdigit() else (1, item_id)
 
 
 def merge_builds(
     shard_dirs: list[str | Path],
     out: str | Path,
-    schema: Any,
-    items: list | None = None,
-    resolve_cfg: Any = None,
-    output: Any = None,
+    schema: Schema,
+    items: list[Item] | None = None,
+    resolve_cfg: ResolveConfig | None = None,
+    output: OutputConfig | None = None,
     quiet: bool = False,
 ) -> dict[str, Any]:
     """Merge shard folders into ``out`` and assemble the graph there (see module doc)."""
-    from kg.build import finalize
-
     dirs = [Path(d) for d in shard_dirs]
     out = Path(out)
     for d in dirs:

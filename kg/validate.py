@@ -117,6 +117,37 @@ def _about_item(subject: str, item_id: str, title_keys: set[str]) -> bool:
     return bool(title_variants(subject) & title_keys)
 
 
+def _ambiguous_tails(candidates: list[Candidate], schema: Schema) -> set[str]:
+    """Normalised tails the reply gives under relations of different (open) target types."""
+    types_of: dict[str, set[str]] = {}
+    for cand in candidates:
+        rel = schema.canonical_relation(cand.relation)
+        for t in schema.target_types(rel) if rel else []:
+            if not schema.is_closed(t):
+                types_of.setdefault(normalize_name(str(cand.tail)), set()).add(t)
+    return {k for k, v in types_of.items() if len(v) > 1}
+
+
+def _tail_type(cand: Candidate, relation: str, schema: Schema) -> str | None:
+    """The tail's entity type under ``relation`` (``None``: no pattern allows it).
+
+    A type the reply states must be one of the relation's targets; an unknown type label
+    with a single allowed target leaves the choice to the relation.
+    """
+    targets = schema.target_types(relation)
+    if not targets:
+        return None
+    if cand.tail_type:
+        given = [
+            t for t in schema.entity_types if t.casefold() == cand.tail_type.strip().casefold()
+        ]
+        if given and given[0] in targets:
+            return given[0]
+        if given or len(targets) > 1:
+            return None
+    return targets[0]
+
+
 def validate(
     candidates: list[Candidate],
     schema: Schema,
@@ -139,15 +170,7 @@ def validate(
     evidence = EvidenceIndex(evidence_text) if cfg.require_evidence else None
     title_keys = title_variants(item_title) if item_title else set()
     seen = set() if seen is None else seen
-    ambiguous: set[str] = set()
-    if cfg.reject_ambiguous:
-        types_of: dict[str, set[str]] = {}
-        for cand in candidates:
-            rel = schema.canonical_relation(cand.relation)
-            for t in schema.target_types(rel) if rel else []:
-                if not schema.is_closed(t):
-                    types_of.setdefault(normalize_name(str(cand.tail)), set()).add(t)
-        ambiguous = {k for k, v in types_of.items() if len(v) > 1}
+    ambiguous = _ambiguous_tails(candidates, schema) if cfg.reject_ambiguous else set()
     for cand in candidates:
         tail = " ".join(str(cand.tail).split()).strip(" .;:\"'")
         if not tail or not normalize_name(tail):
@@ -163,21 +186,10 @@ def validate(
         if allowed_relations is not None and relation not in allowed_relations:
             rejected["relation_not_allowed"] += 1
             continue
-        targets = schema.target_types(relation)
-        if not targets:
+        tail_type = _tail_type(cand, relation, schema)
+        if tail_type is None:
             rejected["type_mismatch"] += 1
             continue
-        tail_type = targets[0]
-        if cand.tail_type:
-            given = [
-                t for t in schema.entity_types if t.casefold() == cand.tail_type.strip().casefold()
-            ]
-            if given and given[0] in targets:
-                tail_type = given[0]
-            elif given or len(targets) > 1:
-                rejected["type_mismatch"] += 1
-                continue
-            # an unknown type label with a single allowed target: the relation decides
         if schema.is_closed(tail_type):
             canonical = schema.canonical_value(tail_type, tail)
             if canonical is None:

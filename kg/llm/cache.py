@@ -11,6 +11,7 @@ recovery return SQLITE_BUSY without calling the busy handler).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import sqlite3
@@ -19,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kg.errors import DataFormatError
+from kg.io import atomic_write_bytes
 from kg.llm.backends.base import Completion, Message
 
 #: seconds SQLite waits on a lock before a statement fails (then retried up to BUSY_RETRY_S)
@@ -120,10 +123,6 @@ class ResponseCache:
 
     def export_jsonl(self, path: str | Path) -> int:
         """Write every response as one gzipped JSON line (key, text, token counts, model)."""
-        import gzip
-
-        from kg.io import atomic_write_bytes
-
         with self._lock:
             rows = self._db.execute(
                 "SELECT key, text, prompt_tokens, completion_tokens, finish_reason, model FROM responses ORDER BY key"
@@ -149,10 +148,6 @@ class ResponseCache:
 
     def import_jsonl(self, path: str | Path) -> int:
         """Seed the cache from :meth:`export_jsonl` output; existing keys are kept. Returns rows added."""
-        import gzip
-
-        from kg.errors import DataFormatError
-
         path = Path(path)
         try:
             raw = gzip.decompress(path.read_bytes()).decode("utf-8")

@@ -9,7 +9,9 @@ or regular-expression work and decodes only through :func:`loads` /
 :class:`Rejected` (``loads``) or return ``None``.  All scans here are linear in the
 length of the text.
 
-``kg`` does not import ``graphrec``; ``graphrec.augmentation.parse`` uses this module.
+The bracket scan (:func:`nesting`, re-exported here) is :mod:`kg.llm.jsonscan`'s, the
+one JSON scanner.  ``kg`` does not import ``graphrec``; ``graphrec.augmentation.parse``
+uses this module.
 """
 
 from __future__ import annotations
@@ -19,6 +21,22 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from kg.llm.jsonscan import nesting
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "REASONS",
+    "Limits",
+    "Rejected",
+    "check",
+    "decode",
+    "decode_at",
+    "decoder",
+    "iter_values",
+    "loads",
+    "nesting",
+]
 
 #: reasons :func:`check` and :func:`loads` reject a text for
 REASONS = ("too_long", "too_deep", "number_too_long", "not_json")
@@ -59,42 +77,12 @@ class Rejected(ValueError):
         self.position = position
 
 
-# structural characters of the nesting scan; everything else is skipped by the regex engine
-_STRUCTURE_RE = re.compile(r'[\\"{}\[\]]')
-
-
 def _digit_run_re(limit: int) -> re.Pattern[str]:
     # anchored at the start of a run (look-behind), so each run is examined once: linear
-    return re.compile(r"(?<![0-9])[0-9]{%d}" % (limit + 1))
+    return re.compile(rf"(?<![0-9])[0-9]{{{limit + 1}}}")
 
 
 _DIGIT_RES: dict[int, re.Pattern[str]] = {}
-
-
-def nesting(text: str) -> int:
-    """Deepest ``{``/``[`` nesting outside JSON strings (read from the start of ``text``)."""
-    depth = peak = 0
-    in_str = False
-    skip = -1  # position of a character escaped by a backslash
-    for match in _STRUCTURE_RE.finditer(text):
-        pos = match.start()
-        if pos == skip:
-            continue
-        ch = match.group()
-        if in_str:
-            if ch == "\\":
-                skip = pos + 1
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "{[":
-            depth += 1
-            if depth > peak:
-                peak = depth
-        elif ch in "}]":
-            depth = depth - 1 if depth else 0
-    return peak
 
 
 def check(text: str, limits: Limits = DEFAULT_LIMITS) -> Rejected | None:

@@ -13,7 +13,8 @@ TEXTS = {
     "2": (
         "Jumanji",
         "1995",
-        "When siblings Judy Shepherd and Peter Shepherd discover an enchanted board game, a war with the jungle begins.",
+        "When siblings Judy Shepherd and Peter Shepherd discover an enchanted board game, "
+        "a war with the jungle begins.",
     ),
     "3": (
         "Heat",

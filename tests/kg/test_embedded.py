@@ -1,4 +1,4 @@
-"""The embedded SmolLM2-135M model, really run, end to end on two items (~1 minute on 2 cores).
+"""The embedded SmolLM2-135M model, really run (one model load, ~3 minutes on 2 busy cores).
 
 One item is a normal overview, the other carries a prompt injection.  With the
 embedded backend's structured, extractive decoding every reply is valid JSON with
@@ -15,8 +15,10 @@ from helpers import write_items
 
 from kg.build import run_build
 from kg.data import read_items
+from kg.llm.backends import TransformersConfig, make_backend
 from kg.llm.journal import read_journal
-from kg.pipeline import ExtractConfig
+from kg.pipeline import ExtractConfig, closed_choices
+from kg.prompt import extraction_messages
 from kg.resolve import ResolveConfig
 from kg.text import EvidenceIndex
 
@@ -43,12 +45,18 @@ TEXTS = {
 }
 
 
-def test_embedded_model_end_to_end(tmp_path, films_schema):
-    from kg.llm.backends import TransformersConfig, make_backend
-
-    items = read_items(write_items(tmp_path / "items.tsv", TEXTS))
-    # both items in one batch: the batched fast path (shared prefix, packed rows)
+@pytest.fixture(scope="module")
+def backend():
+    """One embedded backend for the module (loading the model is most of a test's time);
+    batch size 2: both items of a test in one batch, the batched fast path (shared prefix,
+    packed rows)."""
     backend = make_backend("embedded", transformers=TransformersConfig(batch_size=2, threads=1))
+    yield backend
+    backend.close()
+
+
+def test_embedded_model_end_to_end(tmp_path, films_schema, backend):
+    items = read_items(write_items(tmp_path / "items.tsv", TEXTS))
     out = tmp_path / "run"
     stats = run_build(
         items,
@@ -84,23 +92,8 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
     assert again.cache_hits == 2 and again.calls == 0
     assert json.loads((out / "stats.json").read_text())["journals"]["text"]["items_done"] == 2
 
-    # the batched runner reproduces transformers' own forward (prefix + rows of different lengths)
-    import torch
-
-    runner = backend._decoder.runner
-    ids = backend._tok("Buzz Lightyear lands in Andy's room while Woody", add_special_tokens=False)[
-        "input_ids"
-    ]
-    with torch.inference_mode():
-        ref = backend._lm(input_ids=torch.tensor([ids])).logits[0]
-        rows = runner.new_rows(2, 8, prefix_len=4)
-        got = runner.forward(rows, [ids[4:], ids[4:6]], runner.prefix(ids[:4]))
-    assert torch.allclose(got[0], ref[-1], atol=1e-3) and torch.allclose(got[1], ref[5], atol=1e-3)
-
     # free (unstructured) generation: the shared-prefix KV cache gives the same greedy text,
     # and left-padded batched generation answers every row
-    from kg.prompt import extraction_messages
-
     m1 = extraction_messages(films_schema, items[0].text)
     m2 = extraction_messages(films_schema, items[1].text)
     backend.config.prefix_cache = False
@@ -112,20 +105,44 @@ def test_embedded_model_end_to_end(tmp_path, films_schema):
     assert len(batched) == 2 and all(b.completion_tokens > 0 for b in batched)
 
 
-def test_embedded_model_fills_closed_vocabulary_lists(films_schema):
+def test_fast_runner_reproduces_transformers_logits(backend):
+    """fastllama.LlamaRunner (shared prefix attended to, rows of different lengths packed)
+    gives transformers' own logits, with and without a prefix, and after a retraction."""
+    import torch
+
+    backend._load()
+    assert backend._decoder is not None  # SmolLM2 is a Llama: the batched runner is used
+    runner = backend._decoder.runner
+    ids = backend._tok("Buzz Lightyear lands in Andy's room while Woody", add_special_tokens=False)[
+        "input_ids"
+    ]
+    with torch.inference_mode():
+        ref = backend._lm(input_ids=torch.tensor([ids])).logits[0]
+        rows = runner.new_rows(2, 8, prefix_len=4)
+        got = runner.forward(rows, [ids[4:], ids[4:6]], runner.prefix(ids[:4]))
+        assert torch.allclose(got[0], ref[-1], atol=1e-3)
+        assert torch.allclose(got[1], ref[5], atol=1e-3)
+        # no prefix; one row decodes a token while the other is fed a stretch
+        rows = runner.new_rows(2, 4)
+        runner.forward(rows, [ids[:3], ids[:5]], None)
+        got = runner.forward(rows, [ids[3:4], ids[5:8]], None)
+        assert torch.allclose(got[0], ref[3], atol=1e-3)
+        assert torch.allclose(got[1], ref[7], atol=1e-3)
+        # a retracted tail is forgotten: feeding the right tokens again gives the same logits
+        runner.retract(rows, 0, 2)
+        got = runner.forward(rows, [ids[2:4], []], None)
+        assert torch.allclose(got[0], ref[3], atol=1e-3) and not got[1].any()
+
+
+def test_embedded_model_fills_closed_vocabulary_lists(films_schema, backend):
     """Genres named in the text come out as genres (they once never did: the list was asked
     last, after the reply's token budget was spent, and opened with a token the model had
     not seen after a key in its example turn)."""
-    from kg.llm.backends import TransformersConfig, make_backend
-    from kg.pipeline import closed_choices
-    from kg.prompt import extraction_messages
-
     keys = ["genre", "keyword"]
     texts = [
         "A documentary following Christy Turlington and other models during spring fashion week in Milan.",
         "A justice drama based on a true story about a man on death row and a nun.",
     ]
-    backend = make_backend("embedded", transformers=TransformersConfig(batch_size=2, threads=1))
     replies = backend.complete_batch(
         [extraction_messages(films_schema, t, keys) for t in texts],
         max_tokens=40,

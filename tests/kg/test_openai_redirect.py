@@ -128,7 +128,7 @@ def test_redirect_to_the_same_host_on_another_port_or_scheme_is_another_origin(
     for target in (
         f"http://127.0.0.1:{port + 1}/v1/chat/completions",
         f"https://127.0.0.1:{port}/v1/chat/completions",
-        "http://localhost:%d/v1/chat/completions" % port,
+        f"http://localhost:{port}/v1/chat/completions",
     ):
         first.redirects["/v1/chat/completions"] = (307, target)
         with pytest.raises(RedirectRefused):
@@ -188,8 +188,8 @@ def test_chat_server_fixture_never_sees_a_redirected_key(servers, chat_server, m
 
 def _reply(content: str, usage: str = '{"prompt_tokens": 3, "completion_tokens": 2}') -> bytes:
     return (
-        '{"choices": [{"message": {"role": "assistant", "content": %s}, "finish_reason": "stop"}], "usage": %s}'
-        % (json.dumps(content), usage)
+        f'{{"choices": [{{"message": {{"role": "assistant", "content": {json.dumps(content)}}}, '
+        f'"finish_reason": "stop"}}], "usage": {usage}}}'
     ).encode()
 
 
@@ -197,11 +197,11 @@ def test_reply_bodies_are_decoded_within_bounds(servers):
     first, _ = servers
     long_number = "7" * 5000
     first.raw_reply = _reply(
-        '{"keyword": [%s]}' % long_number
+        f'{{"keyword": [{long_number}]}}'
     )  # the model's text: kg.parse's business
     assert long_number in backend(first.origin + "/v1").complete(MESSAGES, max_tokens=20).text
     first.raw_reply = _reply(
-        "{}", usage='{"prompt_tokens": %s}' % long_number
+        "{}", usage=f'{{"prompt_tokens": {long_number}}}'
     )  # the server's own JSON
     with pytest.raises(
         BackendError, match="not JSON"

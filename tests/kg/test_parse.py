@@ -77,7 +77,7 @@ def test_junk_is_counted_not_raised(raw):
 
 def test_output_is_never_evaluated(tmp_path):
     marker = tmp_path / "pwned"
-    raw = '{"keyword": ["__import__(\'pathlib\').Path(\'%s\').touch()"]}' % marker
+    raw = f'{{"keyword": ["__import__(\'pathlib\').Path(\'{marker}\').touch()"]}}'
     result = parse_output(raw)
     assert not marker.exists()
     assert result.candidates[0].tail.startswith("__import__")

@@ -111,13 +111,12 @@ def test_triple_formats_round_trip(tmp_path, name):
 def test_sparql():
     rows = query(
         small_dataset(),
-        """
-        PREFIX ont: <%sont/>
+        f"""
+        PREFIX ont: <{NS.base}ont/>
         PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-        SELECT ?film ?kw WHERE {
-          GRAPH ?g { ?item ont:keyword ?k } ?g ont:source "text" . ?item rdfs:label ?film . ?k rdfs:label ?kw
-        } ORDER BY ?film"""
-        % NS.base,
+        SELECT ?film ?kw WHERE {{
+          GRAPH ?g {{ ?item ont:keyword ?k }} ?g ont:source "text" . ?item rdfs:label ?film . ?k rdfs:label ?kw
+        }} ORDER BY ?film""",
     )
     assert rows == [{"film": "Toy Story", "kw": "toy"}, {"film": "Toy Story 2", "kw": "toy"}]
     assert query(small_dataset(), "ASK { ?s ?p ?o }") == [{"ask": "true"}]

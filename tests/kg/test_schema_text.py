@@ -47,7 +47,8 @@ def test_fingerprint_changes_with_content(tmp_path):
     "body, field",
     [
         (
-            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Nope]]\n",
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}"
+            "\nrelations: {r: {}}\npatterns: [[Film, r, Nope]]\n",
             "patterns[0]",
         ),
         (
@@ -55,15 +56,18 @@ def test_fingerprint_changes_with_content(tmp_path):
             "patterns",
         ),
         (
-            "name: x\nversion: 1\nitem_type: Nope\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\n",
+            "name: x\nversion: 1\nitem_type: Nope\nentity_types: {Film: f}"
+            "\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\n",
             "item_type",
         ),
         (
-            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {synonyms: 3}}\npatterns: [[Film, r, Film]]\n",
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}"
+            "\nrelations: {r: {synonyms: 3}}\npatterns: [[Film, r, Film]]\n",
             "relations.r.synonyms",
         ),
         (
-            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\ncolour: red\n",
+            "name: x\nversion: 1\nitem_type: Film\nentity_types: {Film: f}"
+            "\nrelations: {r: {}}\npatterns: [[Film, r, Film]]\ncolour: red\n",
             "colour",
         ),
     ],

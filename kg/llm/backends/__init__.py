@@ -7,6 +7,7 @@ offline default).  Heavy imports (torch, transformers) happen on first use.
 
 from __future__ import annotations
 
+from kg.errors import ConfigError
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.backends.hf import TransformersBackend, TransformersConfig, embedded_model_file
 from kg.llm.backends.openai import OpenAIBackend, OpenAIConfig
@@ -28,8 +29,6 @@ def make_backend(
     kind: str, openai: OpenAIConfig | None = None, transformers: TransformersConfig | None = None
 ) -> LLMBackend:
     """Build a backend by kind; ``embedded`` is the transformers backend on the shipped GGUF."""
-    from kg.errors import ConfigError
-
     if kind == "openai":
         return OpenAIBackend(openai or OpenAIConfig())
     if kind == "transformers":

@@ -103,5 +103,5 @@ class LLMBackend(abc.ABC):
         """Everything that determines the output besides the messages (cache key part)."""
         return {"backend": self.name, "model": self.model}
 
-    def close(self) -> None:  # pragma: no cover - default no-op
+    def close(self) -> None:  # noqa: B027 - a no-op default, not abstract  # pragma: no cover
         """Release resources (threads, sessions, models)."""

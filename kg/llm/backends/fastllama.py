@@ -27,7 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+
+if TYPE_CHECKING:
+    import torch
+
+#: keys and values ``[L, 1, H_kv, P, D]`` of a shared prompt prefix
+Prefix: TypeAlias = "tuple[torch.Tensor, torch.Tensor]"
 
 
 def supports(lm: Any) -> bool:
@@ -59,10 +65,21 @@ class RowCache:
         prefix_len: length of the shared prefix every row continues.
     """
 
-    k: Any
-    v: Any
-    length: Any
+    k: torch.Tensor
+    v: torch.Tensor
+    length: torch.Tensor
     prefix_len: int
+
+
+class _Group(NamedTuple):
+    """Rows attended together in one step (see :meth:`LlamaRunner._groups`)."""
+
+    members: torch.Tensor | None  # row indices; None = every row (a view of the cache, no gather)
+    T: int  # queries per row (padded)
+    S: int  # own slots attended
+    flat: torch.Tensor  # packed index of each query in the padded [G, T] layout
+    sel: torch.Tensor  # the packed tokens of this group
+    mask: torch.Tensor  # [G, 1, T, S] additive causal mask
 
 
 class LlamaRunner:
@@ -115,12 +132,12 @@ class LlamaRunner:
         self.kv_dim = self.n_kv * d
 
     # -- pieces --------------------------------------------------------------------
-    def _rms(self, x: Any, w: Any) -> Any:
+    def _rms(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         import torch
 
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * w
 
-    def _rope(self, x: Any, positions: Any) -> Any:
+    def _rope(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """x: ``[N, heads, D]``, positions ``[N]`` -> rotated (HF rotate-half convention)."""
         import torch
 
@@ -132,7 +149,7 @@ class LlamaRunner:
         return x * cos + rotated * sin
 
     # -- prefix --------------------------------------------------------------------
-    def prefix(self, ids: Sequence[int]) -> tuple[Any, Any]:
+    def prefix(self, ids: Sequence[int]) -> Prefix:
         """Keys/values ``[L, 1, H_kv, P, D]`` of a shared prefix (computed once, reused)."""
         import torch
 
@@ -177,10 +194,10 @@ class LlamaRunner:
         self,
         cache: RowCache,
         tokens: list[list[int]],
-        prefix: tuple[Any, Any] | None,
+        prefix: Prefix | None,
         logits: bool = True,
-        vocab: Any = None,
-    ) -> Any:
+        vocab: torch.Tensor | None = None,
+    ) -> torch.Tensor | None:
         """Feed ``tokens[b]`` (possibly empty) to row ``b``; returns ``[B, V]`` logits of each
         row's last fed token (rows fed nothing get zeros), or ``None`` with ``logits=False``.
 
@@ -193,21 +210,60 @@ class LlamaRunner:
         item's text) are never padded to each other's length."""
         import torch
 
-        B = len(tokens)
         lens = [len(t) for t in tokens]
         if not any(lens):
             return None
         dev = self.device
         lengths = torch.tensor(lens, dtype=torch.long, device=dev)
         self._ensure(cache, int((cache.length + lengths).max()))
-        row_of = torch.repeat_interleave(torch.arange(B, device=dev), lengths)  # [N]
+        row_of = torch.repeat_interleave(torch.arange(len(tokens), device=dev), lengths)  # [N]
         offset = torch.cat(
             [torch.arange(n, device=dev) for n in lens if n]
         )  # [N] index within the row's feed
         slot = cache.length[row_of] + offset  # [N] where each token's key/value goes
         positions = cache.prefix_len + slot
         ids = torch.tensor([t for row in tokens for t in row], dtype=torch.long, device=dev)
-        # attention groups: (rows, max tokens fed) — decoding rows and chunk rows apart
+        groups = self._groups(cache, lens, lengths, row_of, offset)
+        H, Hk, D = self.n_heads, self.n_kv, self.head_dim
+        x = self.embed[ids]  # [N, hidden]
+        for li, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(self.layers):
+            qkv = self._rms(x, w_in) @ w_qkv
+            N = x.shape[0]
+            q = self._rope(qkv[:, : self.q_dim].view(N, H, D), positions)
+            k = self._rope(qkv[:, self.q_dim : self.q_dim + self.kv_dim].view(N, Hk, D), positions)
+            v = qkv[:, self.q_dim + self.kv_dim :].view(N, Hk, D)
+            cache.k[li][row_of, :, slot] = k
+            cache.v[li][row_of, :, slot] = v
+            att = x.new_empty(N, H * D)
+            for group in groups:
+                self._attend(att, q, cache, li, group, prefix, len(tokens))
+            x = x + att @ w_o
+            gu = self._rms(x, w_post) @ w_gu
+            half = gu.shape[-1] // 2
+            x = x + (torch.nn.functional.silu(gu[:, :half]) * gu[:, half:]) @ w_down
+        cache.length = cache.length + lengths
+        if not logits:
+            return None
+        last = torch.cumsum(lengths, 0) - 1
+        fed = lengths > 0
+        hidden = self._rms(x[last.clamp(min=0)], self.norm)
+        head = self.head if vocab is None else self.head[vocab]
+        out_logits = hidden @ head.t()
+        return out_logits * fed[:, None].to(out_logits.dtype)
+
+    def _groups(
+        self,
+        cache: RowCache,
+        lens: list[int],
+        lengths: torch.Tensor,
+        row_of: torch.Tensor,
+        offset: torch.Tensor,
+    ) -> list[_Group]:
+        """Attention groups of one step: the decoding rows (fed one token) and the chunk rows
+        (fed a stretch), each padded only to its own longest feed."""
+        import torch
+
+        B, dev = len(lens), self.device
         groups = []
         decoding = [b for b in range(B) if lens[b] == 1]
         chunks = [b for b in range(B) if lens[b] > 1]
@@ -235,68 +291,52 @@ class LlamaRunner:
                 float("-inf"),
             )
             groups.append(
-                (None if every_row else m, T, S, flat, in_group.nonzero().squeeze(1), mask)
+                _Group(None if every_row else m, T, S, flat, in_group.nonzero().squeeze(1), mask)
             )
+        return groups
+
+    def _attend(
+        self,
+        att: torch.Tensor,
+        q: torch.Tensor,
+        cache: RowCache,
+        li: int,
+        group: _Group,
+        prefix: Prefix | None,
+        B: int,
+    ) -> None:
+        """Attention of layer ``li`` for one group's queries, written into ``att`` (``[N, H*D]``)."""
+        import torch
+
         H, Hk, D = self.n_heads, self.n_kv, self.head_dim
-        group = H // Hk
+        per_kv = H // Hk
         scale = D**-0.5
-        x = self.embed[ids]  # [N, hidden]
-        for li, (w_in, w_qkv, w_o, w_post, w_gu, w_down) in enumerate(self.layers):
-            qkv = self._rms(x, w_in) @ w_qkv
-            N = x.shape[0]
-            q = self._rope(qkv[:, : self.q_dim].view(N, H, D), positions)
-            k = self._rope(qkv[:, self.q_dim : self.q_dim + self.kv_dim].view(N, Hk, D), positions)
-            v = qkv[:, self.q_dim + self.kv_dim :].view(N, Hk, D)
-            cache.k[li][row_of, :, slot] = k
-            cache.v[li][row_of, :, slot] = v
-            att = x.new_empty(N, H * D)
-            for m, T, S, flat, sel, mask in groups:
-                G = B if m is None else len(m)
-                qp = x.new_zeros(G * T, H, D)
-                qp[flat] = q[sel]
-                # grouped-query attention: query heads g*group..g*group+group-1 share kv head g
-                qg = qp.view(G, T, Hk, group, D).permute(0, 2, 3, 1, 4).reshape(G, Hk, group * T, D)
-                if m is None:
-                    kr, vr = cache.k[li][:, :, :S], cache.v[li][:, :, :S]
-                else:
-                    kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
-                scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, group, T, S) * scale + mask[
-                    :, :, None
-                ]
-                if prefix is not None:
-                    # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
-                    # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
-                    pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
-                    qf = qg.transpose(0, 1).reshape(Hk, G * group * T, D)
-                    pscores = (qf @ pk.transpose(-1, -2)).view(Hk, G, group, T, -1).transpose(
-                        0, 1
-                    ) * scale
-                    top = torch.maximum(
-                        pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True)
-                    )
-                    pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
-                    denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
-                    pout = (pe.transpose(0, 1).reshape(Hk, G * group * T, -1) @ pv).view(
-                        Hk, G, group * T, D
-                    )
-                    out = (pout.transpose(0, 1) + re_.view(G, Hk, group * T, S) @ vr) / denom.view(
-                        G, Hk, group * T, 1
-                    )
-                else:
-                    out = torch.softmax(scores, dim=-1).view(G, Hk, group * T, S) @ vr
-                att[sel] = (
-                    out.view(G, Hk, group, T, D).permute(0, 3, 1, 2, 4).reshape(G * T, H * D)[flat]
-                )
-            x = x + att @ w_o
-            gu = self._rms(x, w_post) @ w_gu
-            half = gu.shape[-1] // 2
-            x = x + (torch.nn.functional.silu(gu[:, :half]) * gu[:, half:]) @ w_down
-        cache.length = cache.length + lengths
-        if not logits:
-            return None
-        last = torch.cumsum(lengths, 0) - 1
-        fed = lengths > 0
-        hidden = self._rms(x[last.clamp(min=0)], self.norm)
-        head = self.head if vocab is None else self.head[vocab]
-        out_logits = hidden @ head.t()
-        return out_logits * fed[:, None].to(out_logits.dtype)
+        m, T, S, flat, sel, mask = group
+        G = B if m is None else len(m)
+        qp = q.new_zeros(G * T, H, D)
+        qp[flat] = q[sel]
+        # grouped-query attention: query heads g*per_kv..g*per_kv+per_kv-1 share kv head g
+        qg = qp.view(G, T, Hk, per_kv, D).permute(0, 2, 3, 1, 4).reshape(G, Hk, per_kv * T, D)
+        if m is None:
+            kr, vr = cache.k[li][:, :, :S], cache.v[li][:, :, :S]
+        else:
+            kr, vr = cache.k[li][m, :, :S], cache.v[li][m, :, :S]
+        scores = (qg @ kr.transpose(-1, -2)).view(G, Hk, per_kv, T, S) * scale + mask[:, :, None]
+        if prefix is not None:
+            # softmax over [prefix slots, own slots] in two parts: no concatenation; the shared
+            # prefix is one [Hk, P, D] block for all rows (rows folded into the matmul, not expanded)
+            pk, pv = prefix[0][li, 0], prefix[1][li, 0]  # [Hk, P, D]
+            qf = qg.transpose(0, 1).reshape(Hk, G * per_kv * T, D)
+            pscores = (qf @ pk.transpose(-1, -2)).view(Hk, G, per_kv, T, -1).transpose(0, 1) * scale
+            top = torch.maximum(pscores.amax(-1, keepdim=True), scores.amax(-1, keepdim=True))
+            pe, re_ = (pscores - top).exp_(), (scores - top).exp_()
+            denom = pe.sum(-1, keepdim=True) + re_.sum(-1, keepdim=True)
+            pout = (pe.transpose(0, 1).reshape(Hk, G * per_kv * T, -1) @ pv).view(
+                Hk, G, per_kv * T, D
+            )
+            out = (pout.transpose(0, 1) + re_.view(G, Hk, per_kv * T, S) @ vr) / denom.view(
+                G, Hk, per_kv * T, 1
+            )
+        else:
+            out = torch.softmax(scores, dim=-1).view(G, Hk, per_kv * T, S) @ vr
+        att[sel] = out.view(G, Hk, per_kv, T, D).permute(0, 3, 1, 2, 4).reshape(G * T, H * D)[flat]

@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from kg.errors import BackendError, ConfigError
+from kg.llm.backends import fastllama
 from kg.llm.backends.base import Completion, LLMBackend, Message
-from kg.llm.backends.structured import ListConstraint
-from kg.llm.backends.structured import degenerate as _degenerate
-from kg.llm.backends.structured import segment_values as _segment_values
-from kg.llm.backends.structured import source_casing as _source_casing
+from kg.llm.backends.structured import (
+    JsonStop,
+    ListConstraint,
+    ListStop,
+    SpanProcessor,
+    StructuredDecoder,
+    TokenPieces,
+    keep_generated,
+    render_list,
+    render_reply,
+)
+from kg.llm.jsonscan import close_point
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +126,8 @@ class TransformersBackend(LLMBackend):
         self._tok: Any = None
         self._lm: Any = None
         self._prefixes: dict[tuple[int, ...], Any] = {}
-        self._pieces: dict[int, str] = {}
-        self._decoder: Any = None
+        self._pieces: TokenPieces | None = None
+        self._decoder: StructuredDecoder | None = None
         self.load_seconds = 0.0
 
     def identity(self) -> dict[str, Any]:
@@ -163,6 +172,9 @@ class TransformersBackend(LLMBackend):
                 raise BackendError("loading a GGUF file needs the 'gguf' package: pip install gguf")
             folder, kwargs["gguf_file"] = self._path.parent, self._path.name
         dtype = getattr(torch, self.config.dtype)
+        # Any: transformers' Auto* factories are typed loosely (a union of backends, a wrapper)
+        tok: Any
+        lm: Any
         try:
             tok = AutoTokenizer.from_pretrained(folder, **kwargs)
             lm = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **kwargs)
@@ -175,10 +187,8 @@ class TransformersBackend(LLMBackend):
         if not getattr(tok, "chat_template", None):
             raise BackendError(f"{self._path}: the tokenizer has no chat template")
         self._tok, self._lm = tok, lm
+        self._pieces = TokenPieces(tok)
         if self.config.fast and self.config.structured:
-            from kg.llm.backends import fastllama
-            from kg.llm.backends.structured import StructuredDecoder
-
             if fastllama.supports(lm):
                 self._decoder = StructuredDecoder(
                     tok, fastllama.LlamaRunner(lm), self.config.max_values
@@ -227,7 +237,9 @@ class TransformersBackend(LLMBackend):
             return []
         self._load()
         if keys and json_mode and self.config.structured:
-            sources = list(spans_from) if spans_from is not None else [None] * len(batch)
+            sources: list[str | None] = [None] * len(batch)
+            if spans_from is not None:
+                sources = list(spans_from)
             if not self.config.extractive:
                 sources = [None] * len(batch)
             if self._decoder is not None:
@@ -251,14 +263,24 @@ class TransformersBackend(LLMBackend):
             tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
             add_special_tokens=False,
         )["input_ids"]
-        if len(messages) >= 2:
-            prefix_text = tok.apply_chat_template(
-                messages[:-1], tokenize=False, add_generation_prompt=False
-            )
-            prefix = tok(prefix_text, add_special_tokens=False)["input_ids"]
-            if len(prefix) >= 16 and ids[: len(prefix)] == prefix:
-                return prefix, ids[len(prefix) :]
-        return [], ids
+        prefix = self._shared_prefix(messages, ids)
+        if prefix is None:
+            return [], ids
+        return prefix, ids[len(prefix) :]
+
+    def _shared_prefix(self, messages: list[Message], ids: list[int]) -> list[int] | None:
+        """Token ids of the conversation before its last user turn (system rules and the
+        example turn, shared by every item), when they are the start of ``ids`` (the
+        tokenisation agrees at the boundary) and long enough to be worth reusing."""
+        if len(messages) < 2:
+            return None
+        prefix_text = self._tok.apply_chat_template(
+            messages[:-1], tokenize=False, add_generation_prompt=False
+        )
+        prefix: list[int] = self._tok(prefix_text, add_special_tokens=False)["input_ids"]
+        if len(prefix) < 16 or ids[: len(prefix)] != prefix:
+            return None
+        return prefix
 
     def _fast_structured(
         self,
@@ -269,12 +291,14 @@ class TransformersBackend(LLMBackend):
         choices: Mapping[str, Sequence[str]] | None,
     ) -> list[Completion | BackendError]:
         """Batched structured decoding; rows are grouped by their shared prefix."""
+        assert self._decoder is not None  # the caller checked
         split = [self._split_prompt(m) for m in batch]
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (prefix, _) in enumerate(split):
             groups.setdefault(tuple(prefix), []).append(i)
         results: list[Completion | BackendError] = [BackendError("not decoded")] * len(batch)
         for members in groups.values():
+            answers: Sequence[Completion | BackendError]
             try:
                 answers = self._decoder.decode(
                     [split[i] for i in members],
@@ -293,31 +317,19 @@ class TransformersBackend(LLMBackend):
     def _generate_structured(
         self, messages: list[Message], keys: list[str], max_tokens: int, source: str | None = None
     ) -> Completion:
-        """Fill ``{"k1": [...], "k2": [...]}`` key by key; the model writes only the values.
+        """Fill ``{"k1": [...], "k2": [...]}`` key by key with ``generate()``; the model writes
+        only the values (the rules are :mod:`~kg.llm.backends.structured`'s).
 
         With ``source``, every value is constrained to a verbatim span of it (extractive
-        decoding): among the model's top-ranked next tokens the best one that keeps the
-        value a word-aligned span of the source is taken.  The model still decides
-        which spans, under which relation, and when to stop.
+        decoding).  The model still decides which spans, under which relation, and when
+        to stop.  Each list continues the same KV cache, cropped back to its key after it
+        so that our canonical rendering of the values is what the model sees.
         """
-        import copy
-
-        import torch
-        from transformers import LogitsProcessorList, StoppingCriteriaList
-
-        tok, lm = self._tok, self._lm
+        tok = self._tok
         prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         ids: list[int] = tok(prompt, add_special_tokens=False)["input_ids"]
         prompt_tokens = len(ids)
-        cache = None
-        if self.config.prefix_cache:
-            prefix = self._prefix_cache(messages, ids)
-            if prefix is not None:
-                cache = copy.deepcopy(prefix[1])
-        if cache is None:
-            from transformers import DynamicCache
-
-            cache = DynamicCache()
+        cache = self._start_cache(messages, ids)
         answer: dict[str, list[str]] = {}
         used: set[str] = set()
         generated = 0
@@ -329,82 +341,78 @@ class TransformersBackend(LLMBackend):
                 answer[key] = []
                 continue
             ids = ids + tok(pending, add_special_tokens=False)["input_ids"]
-            pending = ""
             start = len(ids)
-            constraint = (
-                _SpanConstraint(tok, start, source, self.config.max_values, used, self._pieces)
-                if source
-                else None
-            )
-            with torch.inference_mode():
-                out = lm.generate(
-                    input_ids=torch.tensor([ids], device=self.config.device),
-                    attention_mask=torch.ones(
-                        1, len(ids), dtype=torch.long, device=self.config.device
-                    ),
-                    past_key_values=cache,
-                    max_new_tokens=budget,
-                    do_sample=False,
-                    pad_token_id=tok.pad_token_id,
-                    repetition_penalty=self.config.repetition_penalty,
-                    temperature=None,
-                    top_p=None,
-                    top_k=None,
-                    stopping_criteria=StoppingCriteriaList(
-                        [_ListStop(tok, start, self.config.max_values, constraint)]
-                    ),
-                    logits_processor=LogitsProcessorList([constraint])
-                    if constraint is not None
-                    else None,
-                )
-            new = out[0, start:].tolist()
+            new = self._generate_list(ids, cache, budget, source, used)
             generated += len(new)
-            values, _ = _segment_values(
-                tok.decode(new, skip_special_tokens=True), self.config.max_values
-            )
-            if source:
-                # matching is case-insensitive (the model's casing drifts: "toyS"); take the text's own casing
-                values = [_source_casing(v, source) for v in values]
-            # a small model repeats earlier values under every later key: a value already
-            # given (or the subject's own name) is dropped, and the context shows [] so the
-            # repetition does not reinforce itself
-            values = [v for v in values if v.casefold() not in used]
-            used.update(v.casefold() for v in values)
-            answer[key] = values
+            text = tok.decode(new, skip_special_tokens=True)
+            answer[key] = keep_generated(text, self.config.max_values, source, used)
             # keep the cache up to the key; our canonical rendering of the values is fed next time
             excess = cache.get_seq_length() - start
             if excess > 0:
-                cache.crop(
-                    -excess
-                )  # negative = tokens to drop (the form transformers 4.x and 5.x share)
-            pending = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
-        text = (
-            "{"
-            + ", ".join(
-                f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in answer.items()
-            )
-            + "}"
-        )
+                # negative = tokens to drop (the form transformers 4.x and 5.x share)
+                cache.crop(-excess)
+            pending = render_list(answer[key])
         return Completion(
-            text=text,
+            text=render_reply(list(answer), answer),
             prompt_tokens=prompt_tokens,
             completion_tokens=generated,
             finish_reason="stop",
         )
 
+    def _start_cache(self, messages: list[Message], ids: list[int]) -> Any:
+        """A KV cache to continue: a copy of the shared prefix's, else an empty one."""
+        import copy
+
+        from transformers import DynamicCache
+
+        if self.config.prefix_cache:
+            prefix = self._prefix_cache(messages, ids)
+            if prefix is not None:
+                return copy.deepcopy(prefix[1])
+        return DynamicCache()
+
+    def _generate_list(
+        self, ids: list[int], cache: Any, budget: int, source: str | None, used: set[str]
+    ) -> list[int]:
+        """The tokens ``generate()`` writes for one list body (at most ``budget``), steered
+        by :class:`SpanProcessor` when values must be spans of ``source``."""
+        import torch
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        tok, device, start = self._tok, self.config.device, len(ids)
+        constraint = None
+        if source:
+            assert self._pieces is not None  # set by _load() with the tokenizer
+            rules = ListConstraint(source, None, self.config.max_values, used)
+            constraint = SpanProcessor(tok, start, rules, self._pieces)
+        stop = ListStop(tok, start, self.config.max_values, constraint)
+        with torch.inference_mode():
+            out = self._lm.generate(
+                input_ids=torch.tensor([ids], device=device),
+                attention_mask=torch.ones(1, len(ids), dtype=torch.long, device=device),
+                past_key_values=cache,
+                max_new_tokens=budget,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                repetition_penalty=self.config.repetition_penalty,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+                stopping_criteria=StoppingCriteriaList([stop]),
+                logits_processor=LogitsProcessorList([constraint])
+                if constraint is not None
+                else None,
+            )
+        return out[0, start:].tolist()
+
     def _prefix_cache(self, messages: list[Message], full_ids: list[int]) -> tuple[int, Any] | None:
         """(prefix length, KV cache) of the conversation without its last user turn."""
         import torch
 
-        if len(messages) < 2:
+        prefix_ids = self._shared_prefix(messages, full_ids)
+        if prefix_ids is None:
             return None
-        prefix_text = self._tok.apply_chat_template(
-            messages[:-1], tokenize=False, add_generation_prompt=False
-        )
-        prefix_ids = self._tok(prefix_text, add_special_tokens=False)["input_ids"]
         n = len(prefix_ids)
-        if n < 16 or full_ids[:n] != prefix_ids:  # tokenisation must agree at the boundary
-            return None
         key = tuple(prefix_ids)
         cached = self._prefixes.get(key)
         if cached is None:
@@ -446,7 +454,7 @@ class TransformersBackend(LLMBackend):
         )
         criteria = []
         if json_mode:
-            criteria.append(_JsonStop(tok, prompt_len, self.config.stop_on_repetition))
+            criteria.append(JsonStop(tok, prompt_len, self.config.stop_on_repetition))
         if criteria:
             gen_kwargs["stopping_criteria"] = StoppingCriteriaList(criteria)
         if use_prefix and len(batch) == 1:
@@ -468,7 +476,7 @@ class TransformersBackend(LLMBackend):
                     break
             text = tok.decode(ids[:n], skip_special_tokens=True)
             if json_mode:
-                closed = _close_point(text)
+                closed = close_point(text)
                 if closed is not None:
                     text, finish = text[:closed], "stop"
             results.append(
@@ -480,131 +488,3 @@ class TransformersBackend(LLMBackend):
                 )
             )
         return results
-
-
-class _ListStop:
-    """Stopping criterion of one structured segment: the list closed, ran long, or loops."""
-
-    def __init__(self, tokenizer: Any, start: int, max_values: int, constraint: Any = None) -> None:
-        self.tok = tokenizer
-        self.start = start
-        self.max_values = max_values
-        self.constraint = constraint
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        text = self.tok.decode(input_ids[0, self.start :], skip_special_tokens=True)
-        values, closed = _segment_values(text, self.max_values + 1)
-        unfinished = text.rsplit('"', 1)[-1] if text.count('"') % 2 == 1 else ""
-        done = (
-            closed
-            or (self.constraint is not None and self.constraint.stuck)
-            or len(values) > self.max_values
-            or len(unfinished) > 80
-            or (self.stop_on_repetition(text))
-        )
-        return torch.tensor([done], dtype=torch.bool, device=input_ids.device)
-
-    @staticmethod
-    def stop_on_repetition(text: str) -> bool:
-        return _degenerate(text)
-
-
-class _SpanConstraint:
-    """Logits processor: greedy choice among tokens that keep the list body valid,
-    i.e. ``"span", "span"]`` with every span a word-aligned substring of the source
-    (the rules are :class:`~kg.llm.backends.structured.ListConstraint`'s)."""
-
-    def __init__(
-        self,
-        tokenizer: Any,
-        start: int,
-        source: str,
-        max_values: int,
-        used: set[str],
-        pieces: dict[int, str],
-        top_k: int = 512,
-    ) -> None:
-        self.tok = tokenizer
-        self.start = start
-        self.rules = ListConstraint(source, None, max_values, used)
-        self.pieces = pieces
-        self.top_k = top_k
-        self.close_id = (
-            tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
-        )
-        self.stuck = False  # no acceptable token: the segment ends (read by _ListStop)
-
-    def _piece(self, token: int) -> str:
-        piece = self.pieces.get(token)
-        if piece is None:
-            piece = self.pieces[token] = self.tok.decode([token])
-        return piece
-
-    def valid(self, text: str) -> bool:
-        return self.rules.valid(text)
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
-        text = self.tok.decode(input_ids[0, self.start :], skip_special_tokens=True)
-        chosen = None
-        for token in torch.topk(scores[0], self.top_k).indices.tolist():
-            if self.valid(text + self._piece(token)):
-                chosen = token
-                break
-        if chosen is None:
-            self.stuck = True
-            chosen = self.close_id if self.close_id is not None else int(scores[0].argmax())
-        masked = torch.full_like(scores, float("-inf"))
-        masked[0, chosen] = 0.0
-        return masked
-
-
-def _close_point(text: str) -> int | None:
-    """Index just past the first complete top-level JSON object in ``text``."""
-    depth = 0
-    in_str = esc = False
-    for i, ch in enumerate(text):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "{[":
-            depth += 1
-        elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return None
-
-
-class _JsonStop:
-    """Stopping criterion: a row is done once its JSON object closes (or it loops)."""
-
-    def __init__(self, tokenizer: Any, prompt_len: int, stop_on_repetition: bool) -> None:
-        self.tok = tokenizer
-        self.prompt_len = prompt_len
-        self.stop_on_repetition = stop_on_repetition
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        done = []
-        for row in input_ids[:, self.prompt_len :]:
-            text = self.tok.decode(row, skip_special_tokens=True)
-            stripped = text.lstrip()
-            finished = bool(stripped) and (
-                _close_point(text) is not None
-                or (self.stop_on_repetition and _degenerate(text))
-                # prose instead of JSON: no point generating more of it
-                or (len(stripped) > 40 and "{" not in stripped and "[" not in stripped)
-            )
-            done.append(finished)
-        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)

@@ -245,83 +245,112 @@ class OpenAIBackend(LLMBackend):
     ) -> Completion:
         # ``keys`` is only a hint here: the prompt already asks for them and the parser
         # and validator enforce the schema (servers differ in structured-output support)
-        cfg = self.config
         attempt = 0
         while True:
             use_json = json_mode and self._json_supported
-            body: dict[str, Any] = {
-                "model": cfg.model,
-                "messages": messages,
-                "temperature": cfg.temperature,
-                "max_tokens": max_tokens,
-            }
-            if cfg.seed is not None:
-                body["seed"] = cfg.seed
             use_schema = use_json and bool(keys) and self._schema_supported
-            if use_schema:
-                body["response_format"] = json_schema_format(list(keys or []), choices)
-            elif use_json:
-                body["response_format"] = {"type": "json_object"}
-            if cfg.extra_body:
-                body.update(cfg.extra_body)
+            body = self._body(messages, max_tokens, use_json, use_schema, keys, choices)
             try:
-                data = self._post(body)
-                return _completion_from(data)
+                return _completion_from(self._post(body))
             except _HTTPFailure as exc:
-                rejected = exc.status in (400, 422) and any(
-                    w in exc.detail for w in ("response_format", "json_schema", "json_object")
-                )
-                if use_schema and cfg.json_mode == "auto" and rejected:
-                    with self._lock:
-                        if self._schema_supported:
-                            log.warning(
-                                "server does not support json_schema output; using json_object"
-                            )
-                        self._schema_supported = False
+                if self._downgraded(exc, use_json, use_schema):
                     continue
-                if use_json and cfg.json_mode == "auto" and rejected:
-                    with self._lock:
-                        if self._json_supported:
-                            log.warning(
-                                "server does not support response_format; continuing without JSON mode"
-                            )
-                        self._json_supported = False
-                    continue
-                if exc.status in _AUTH_STATUS:
-                    raise AuthenticationError(
-                        f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check the API key variable "
-                        f"{cfg.api_key_env} and the account's access to model {cfg.model!r}"
-                    ) from None
-                if exc.status in _FATAL_STATUS:
-                    raise BackendError(
-                        f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check base_url, model and "
-                        f"the API key variable {cfg.api_key_env}"
-                    ) from None
-                raise BackendError(
-                    f"{cfg.base_url}: HTTP {exc.status}: {exc.detail[:200]}"
-                ) from None
+                raise self._http_error(exc) from None
             except _Retryable as exc:
-                if attempt >= cfg.max_retries:
-                    raise BackendUnavailable(
-                        f"{cfg.base_url}: {exc} (gave up after {attempt + 1} attempts)"
-                    ) from None
-                delay = min(cfg.backoff_max_s, cfg.backoff_base_s * (2**attempt))
-                delay = random.uniform(
-                    0, delay
-                )  # full jitter: spreads retries of concurrent workers
-                if exc.retry_after is not None:
-                    delay = max(delay, min(exc.retry_after, cfg.backoff_max_s))
+                self._sleep(self._retry_delay(exc, attempt))
                 attempt += 1
-                with self._lock:
-                    self.retries += 1
-                log.info(
-                    "retrying after %s (attempt %d/%d, sleeping %.2fs)",
-                    exc,
-                    attempt,
-                    cfg.max_retries,
-                    delay,
-                )
-                self._sleep(delay)
+
+    def _body(
+        self,
+        messages: list[Message],
+        max_tokens: int,
+        use_json: bool,
+        use_schema: bool,
+        keys: Sequence[str] | None,
+        choices: Mapping[str, Sequence[str]] | None,
+    ) -> dict[str, Any]:
+        """The chat-completions request body."""
+        cfg = self.config
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": messages,
+            "temperature": cfg.temperature,
+            "max_tokens": max_tokens,
+        }
+        if cfg.seed is not None:
+            body["seed"] = cfg.seed
+        if use_schema:
+            body["response_format"] = json_schema_format(list(keys or []), choices)
+        elif use_json:
+            body["response_format"] = {"type": "json_object"}
+        if cfg.extra_body:
+            body.update(cfg.extra_body)
+        return body
+
+    def _downgraded(self, exc: _HTTPFailure, use_json: bool, use_schema: bool) -> bool:
+        """With ``json_mode: auto``, a server that rejects the response format is asked
+        again with a plainer one (json_schema -> json_object -> none); true when so."""
+        if self.config.json_mode != "auto":
+            return False
+        rejected = exc.status in (400, 422) and any(
+            w in exc.detail for w in ("response_format", "json_schema", "json_object")
+        )
+        if not rejected:
+            return False
+        if use_schema:
+            with self._lock:
+                if self._schema_supported:
+                    log.warning("server does not support json_schema output; using json_object")
+                self._schema_supported = False
+            return True
+        if use_json:
+            with self._lock:
+                if self._json_supported:
+                    log.warning(
+                        "server does not support response_format; continuing without JSON mode"
+                    )
+                self._json_supported = False
+            return True
+        return False
+
+    def _http_error(self, exc: _HTTPFailure) -> BackendError:
+        """The error of an HTTP failure retrying will not fix."""
+        cfg = self.config
+        if exc.status in _AUTH_STATUS:
+            return AuthenticationError(
+                f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check the API key variable "
+                f"{cfg.api_key_env} and the account's access to model {cfg.model!r}"
+            )
+        if exc.status in _FATAL_STATUS:
+            return BackendError(
+                f"{cfg.base_url}: HTTP {exc.status} ({exc.detail[:200]}); check base_url, model and "
+                f"the API key variable {cfg.api_key_env}"
+            )
+        return BackendError(f"{cfg.base_url}: HTTP {exc.status}: {exc.detail[:200]}")
+
+    def _retry_delay(self, exc: _Retryable, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt + 1``: exponential backoff with full
+        jitter (spreads retries of concurrent workers), at least the server's
+        ``Retry-After``; :class:`BackendUnavailable` once the retries are spent."""
+        cfg = self.config
+        if attempt >= cfg.max_retries:
+            raise BackendUnavailable(
+                f"{cfg.base_url}: {exc} (gave up after {attempt + 1} attempts)"
+            ) from None
+        delay = min(cfg.backoff_max_s, cfg.backoff_base_s * (2**attempt))
+        delay = random.uniform(0, delay)
+        if exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, cfg.backoff_max_s))
+        with self._lock:
+            self.retries += 1
+        log.info(
+            "retrying after %s (attempt %d/%d, sleeping %.2fs)",
+            exc,
+            attempt + 1,
+            cfg.max_retries,
+            delay,
+        )
+        return delay
 
     def complete_batch(
         self,
@@ -400,7 +429,7 @@ def _safe_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))[:200]
 
 
-def _read_bounded(response: Any, deadline: float, base_url: str) -> bytes:
+def _read_bounded(response: http.client.HTTPResponse, deadline: float, base_url: str) -> bytes:
     """The reply body, read in chunks against the request deadline and the size cap."""
     chunks: list[bytes] = []
     size = 0

@@ -1,14 +1,13 @@
-"""Batched structured decoding: the JSON skeleton is ours, the model fills the value lists.
+"""The one constrained-decoding path of the local backends: the JSON skeleton is ours,
+the model fills the value lists.
 
-For every conversation of a batch the reply ``{"k1": [...], "k2": [...]}`` is produced
-key by key: we feed the key (forced tokens), the model writes the list body under a
-constraint, we stop the list (closed, looping, too long), keep its values, *retract*
-what the model wrote and feed our canonical rendering instead, then the next key.  All
-rows advance together through :class:`~kg.llm.backends.fastllama.LlamaRunner` (one forward
-per step whatever mix of forced and generated tokens the rows need), on top of the
-shared prompt prefix computed once per run.
+The reply ``{"k1": [...], "k2": [...]}`` is produced key by key: we feed the key (forced
+tokens), the model writes the list body under a constraint, we stop the list (closed,
+looping, too long: :func:`list_over`), keep its values, *retract* what the model wrote
+and feed our canonical rendering instead (:func:`render_list`), then the next key.
 
-Constraints per list (greedy: the best-ranked token that keeps the list valid):
+Constraints per list (:class:`ListConstraint`; greedy: the best-ranked token that keeps
+the list valid):
 
 * **extractive** (text mode): every value is a word-aligned span of the item's text;
 * **choice** (closed vocabularies such as genres): every value is one of the allowed
@@ -16,9 +15,16 @@ Constraints per list (greedy: the best-ranked token that keeps the list valid):
   vocabulary is absent from the text costs no generation at all);
 * none (knowledge mode, open types): free strings.
 
-Logits are computed only for the tokens a constrained row may use (the tokens of
-its text, of its choices and JSON punctuation): a fifth of a decode step is the
-output projection over 49k tokens otherwise.
+Two drivers apply these rules.  :class:`StructuredDecoder` advances all rows of a batch
+together through :class:`~kg.llm.backends.fastllama.LlamaRunner` (one forward per step
+whatever mix of forced and generated tokens the rows need, on top of the shared prompt
+prefix computed once per run), and computes logits only for the tokens a constrained row
+may use (the tokens of its text, of its choices and JSON punctuation: a fifth of a decode
+step is the output projection over 49k tokens otherwise).  Models that runner does not
+reproduce go through transformers' ``generate()`` one list at a time, steered by
+:class:`SpanProcessor` and stopped by :class:`ListStop` (the measured baseline of
+``benchmarks/kg_throughput.py``); :class:`JsonStop` ends free JSON generation.
+:mod:`kg.llm.backends.hf` only drives the model.
 """
 
 from __future__ import annotations
@@ -27,15 +33,50 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kg.llm.backends.base import Completion
+from kg.llm.backends.fastllama import LlamaRunner, Prefix, RowCache
+from kg.llm.jsonscan import close_point, list_values
+
+if TYPE_CHECKING:
+    import torch
+
+
+class Tokenizer(Protocol):
+    """What decoding uses of a transformers tokenizer."""
+
+    eos_token_id: int | None
+
+    def __call__(self, text: str, add_special_tokens: bool = ...) -> Mapping[str, list[int]]: ...
+
+    def __len__(self) -> int: ...
+
+    def decode(self, ids: Sequence[int] | torch.Tensor, skip_special_tokens: bool = ...) -> str: ...
+
+    def get_vocab(self) -> dict[str, int]: ...
+
+    def convert_tokens_to_ids(self, token: str) -> int: ...
+
+
+class TokenPieces:
+    """Memoised text of single tokens (decoding one token is a tokenizer call)."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tok = tokenizer
+        self._pieces: dict[int, str] = {}
+
+    def __call__(self, token: int) -> str:
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self.tok.decode([token])
+        return piece
+
 
 _STOPWORDS = frozenset(
     "a an the of and or in on at to for by with from as is are was were be his her their its this that who"
     " he she they it him them".split()
 )
-_STRING_RE = re.compile(r'"((?:[^"\\\n]|\\.){1,120})"')
 _QUOTED_RE = re.compile(r'"([^"\\]{1,80})"')
 _WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 
@@ -43,38 +84,6 @@ _WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
 def has_content(value: str) -> bool:
     """At least one word that is not a stopword ("The", "of the" are no entities)."""
     return any(w.casefold() not in _STOPWORDS for w in re.findall(r"\w{2,}", value))
-
-
-def segment_values(text: str, max_values: int) -> tuple[list[str], bool]:
-    """Complete quoted values at the start of a generated list body, and whether the list ended."""
-    in_str = esc = False
-    end = len(text)
-    closed = False
-    for i, ch in enumerate(text):
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-            elif ch == "\n":
-                end = i
-                break
-        elif ch == '"':
-            in_str = True
-        elif ch in "]}":
-            end, closed = i, True
-            break
-    values: list[str] = []
-    for match in _STRING_RE.finditer(text[:end]):
-        try:
-            value = json.loads(f'"{match.group(1)}"').strip()
-        except json.JSONDecodeError:
-            continue
-        if value and value not in values:
-            values.append(value)
-    return values[:max_values], closed
 
 
 def degenerate(text: str, limit: int = 3) -> bool:
@@ -91,6 +100,41 @@ def source_casing(value: str, source: str) -> str:
     """The text's own casing of a value matched case-insensitively (the model's casing drifts)."""
     match = re.search(r"(?<!\w)" + re.escape(value) + r"(?!\w)", source, flags=re.IGNORECASE)
     return match.group(0) if match else value
+
+
+def unfinished_value(text: str) -> str:
+    """The value being written at the end of a list body (after an odd number of quotes), else ``""``."""
+    return text.rsplit('"', 1)[-1] if text.count('"') % 2 == 1 else ""
+
+
+def list_over(text: str, max_values: int, stuck: bool = False) -> bool:
+    """Whether a list body being written is over: it closed, holds more than ``max_values``
+    values, a value ran past 80 characters, the model loops, or (``stuck``) no token fits."""
+    values, closed = list_values(text, max_values + 1)
+    return (
+        stuck
+        or closed
+        or len(values) > max_values
+        or len(unfinished_value(text)) > 80
+        or degenerate(text)
+    )
+
+
+def render_list(values: Sequence[str]) -> str:
+    """Our canonical rendering of a list body's values (fed back instead of the model's)."""
+    return ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
+
+
+def render_reply(keys: Sequence[str], answer: Mapping[str, Sequence[str]]) -> str:
+    """The reply ``{"k1": [...], ...}`` in ``keys`` order (a key without values gets ``[]``)."""
+    return (
+        "{"
+        + ", ".join(
+            f"{json.dumps(k)}: {json.dumps(list(answer.get(k, [])), ensure_ascii=False)}"
+            for k in keys
+        )
+        + "}"
+    )
 
 
 class ListConstraint:
@@ -206,6 +250,114 @@ class ListConstraint:
         return self.choices is None or bool(self.writable_choices())
 
 
+class SpanProcessor:
+    """``generate()`` logits processor: the best of the top ``top_k`` tokens that keeps the
+    list body valid under ``rules`` (all other logits masked); when none does, the list is
+    ``stuck`` (read by :class:`ListStop`) and ``]`` is forced."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        start: int,
+        rules: ListConstraint,
+        pieces: TokenPieces,
+        top_k: int = 512,
+    ) -> None:
+        self.tok = tokenizer
+        self.start = start  # where the list body starts in the generated ids
+        self.rules = rules
+        self.pieces = pieces
+        self.top_k = top_k
+        self.close_id = (
+            tokenizer.convert_tokens_to_ids("]") if "]" in tokenizer.get_vocab() else None
+        )
+        self.stuck = False
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        text = self.tok.decode(input_ids[0, self.start :], skip_special_tokens=True)
+        chosen = None
+        for token in torch.topk(scores[0], self.top_k).indices.tolist():
+            if self.rules.valid(text + self.pieces(token)):
+                chosen = token
+                break
+        if chosen is None:
+            self.stuck = True
+            chosen = self.close_id if self.close_id is not None else int(scores[0].argmax())
+        masked = torch.full_like(scores, float("-inf"))
+        masked[0, chosen] = 0.0
+        return masked
+
+
+class ListStop:
+    """``generate()`` stopping criterion of one list body: :func:`list_over`."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        start: int,
+        max_values: int,
+        constraint: SpanProcessor | None = None,
+    ) -> None:
+        self.tok = tokenizer
+        self.start = start
+        self.max_values = max_values
+        self.constraint = constraint
+
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        import torch
+
+        text = self.tok.decode(input_ids[0, self.start :], skip_special_tokens=True)
+        stuck = self.constraint is not None and self.constraint.stuck
+        done = list_over(text, self.max_values, stuck)
+        return torch.tensor([done], dtype=torch.bool, device=input_ids.device)
+
+
+class JsonStop:
+    """``generate()`` stopping criterion of free JSON replies: a row is done once its JSON
+    object closes, it loops, or it writes prose instead (no point generating more)."""
+
+    def __init__(self, tokenizer: Tokenizer, prompt_len: int, stop_on_repetition: bool) -> None:
+        self.tok = tokenizer
+        self.prompt_len = prompt_len
+        self.stop_on_repetition = stop_on_repetition
+
+    def __call__(
+        self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        import torch
+
+        done = []
+        for row in input_ids[:, self.prompt_len :]:
+            text = self.tok.decode(row, skip_special_tokens=True)
+            stripped = text.lstrip()
+            finished = bool(stripped) and (
+                close_point(text) is not None
+                or (self.stop_on_repetition and degenerate(text))
+                or (len(stripped) > 40 and "{" not in stripped and "[" not in stripped)
+            )
+            done.append(finished)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def keep_generated(text: str, max_values: int, source: str | None, used: set[str]) -> list[str]:
+    """The values of a list body ``generate()`` wrote, as the reply keeps them.
+
+    Matching is case-insensitive (the model's casing drifts: "toyS"), so values take the
+    source text's own casing.  A small model repeats earlier values under every later
+    key: a value already given is dropped (and ``used`` grows by the kept ones).
+    """
+    values, _ = list_values(text, max_values)
+    if source:
+        values = [source_casing(v, source) for v in values]
+    values = [v for v in values if v.casefold() not in used]
+    used.update(v.casefold() for v in values)
+    return values
+
+
 @dataclass
 class _Row:
     keys: list[str]
@@ -230,29 +382,66 @@ class _Row:
     slot: int = -1  # cache row it decodes in
 
 
+class _Batch:
+    """The conversations of one :meth:`StructuredDecoder.decode` call: which decode in which
+    slot, which wait (popped from the end: input order), which are finished."""
+
+    def __init__(
+        self,
+        conversations: Sequence[tuple[list[int], list[int]]],
+        keys: list[str],
+        max_tokens: int,
+        sources: Sequence[str | None],
+        choices: Mapping[str, Sequence[str]],
+        n_rows: int,
+    ) -> None:
+        self.conversations = conversations
+        self.keys = keys
+        self.max_tokens = max_tokens
+        self.sources = sources
+        self.choices = choices
+        self.waiting = list(range(len(conversations)))[::-1]
+        self.finished: dict[int, _Row] = {}
+        self.slots: list[_Row | None] = [None] * n_rows
+
+
+def _next_feed(slots: Sequence[_Row | None]) -> list[list[int]]:
+    """The tokens each slot is fed this step: its generated token, else its forced text."""
+    feed: list[list[int]] = []
+    for r in slots:
+        if r is None:
+            feed.append([])
+        elif r.next_token is not None:
+            feed.append([r.next_token])
+            r.seg_fed += 1
+            r.next_token = None
+        else:
+            feed.append(r.forced)
+            r.forced = []
+    return feed
+
+
 class StructuredDecoder:
     """Fills JSON value lists for a batch of conversations (see module doc).
 
     ``tokenizer``: the model's tokenizer; ``runner``: a :class:`LlamaRunner`.
     """
 
-    def __init__(self, tokenizer: Any, runner: Any, max_values: int = 5, top_k: int = 64) -> None:
+    def __init__(
+        self, tokenizer: Tokenizer, runner: LlamaRunner, max_values: int = 5, top_k: int = 64
+    ) -> None:
         self.tok = tokenizer
         self.runner = runner
         self.max_values = max_values
         self.top_k = top_k
-        self._pieces: dict[int, str] = {}
-        self._prefixes: dict[tuple[int, ...], Any] = {}
+        self.piece = TokenPieces(tokenizer)
+        self._prefixes: dict[tuple[int, ...], Prefix] = {}
         self._structural: list[int] | None = None
         self._word_ids: dict[str, list[int]] = {}
         self._boundaries: dict[tuple[str, ...], set[str]] = {}
+        self._cache: RowCache | None = None
 
     # -- token helpers ---------------------------------------------------------------
-    def piece(self, token: int) -> str:
-        p = self._pieces.get(token)
-        if p is None:
-            p = self._pieces[token] = self.tok.decode([token])
-        return p
 
     def encode(self, text: str) -> list[int]:
         return self.tok(text, add_special_tokens=False)["input_ids"]
@@ -302,7 +491,7 @@ class StructuredDecoder:
                 ids.update(self._word_tokens(word))
         return ids
 
-    def prefix(self, ids: list[int]) -> Any:
+    def prefix(self, ids: list[int]) -> Prefix:
         key = tuple(ids)
         cached = self._prefixes.get(key)
         if cached is None:
@@ -347,13 +536,16 @@ class StructuredDecoder:
 
     def _finish_key(self, row: _Row) -> None:
         key = row.keys[row.key_index]
-        values, _ = segment_values(row.seg_text, row.max_values)
+        values, _ = list_values(row.seg_text, row.max_values)
         if row.source:
             values = [source_casing(v, row.source) for v in values]
         seen: set[str] = set()
-        values = [
-            v for v in values if not (v.casefold() in seen or seen.add(v.casefold()))
-        ]  # casing variants
+        unique = []  # casing variants of one value: the first kept
+        for v in values:
+            if v.casefold() not in seen:
+                seen.add(v.casefold())
+                unique.append(v)
+        values = unique
         # a small model repeats earlier values under every later key: drop them (and the
         # context shows our canonical list, so the repetition does not reinforce itself)
         if row.constraint is not None and row.constraint.choices is None:
@@ -361,24 +553,29 @@ class StructuredDecoder:
             row.used.update(v.casefold() for v in values)
         row.answer[key] = values
         row.next_token = None
+        assert self._cache is not None  # set by decode() before any row starts
         self.runner.retract(self._cache, row.slot, row.seg_fed)
         # our canonical list, encoded together with the next key so that the tokens
         # merge as in the example turn (' ["', '"],', ' "')
-        rendering = ", ".join(json.dumps(v, ensure_ascii=False) for v in values)
-        self._start_key(row, " [" + rendering + "]")
+        self._start_key(row, " [" + render_list(values) + "]")
 
-    def _segment_over(self, row: _Row, stuck: bool) -> bool:
-        values, closed = segment_values(row.seg_text, row.max_values + 1)
-        text = row.seg_text
-        unfinished = text.rsplit('"', 1)[-1] if text.count('"') % 2 == 1 else ""
-        return (
-            stuck
-            or closed
-            or len(values) > row.max_values
-            or len(unfinished) > 80
-            or degenerate(text)
-            or row.seg_fed + 1 >= row.seg_budget
-        )
+    def _segment_over(self, row: _Row) -> bool:
+        return list_over(row.seg_text, row.max_values) or row.seg_fed + 1 >= row.seg_budget
+
+    def _vocabulary(
+        self,
+        sources: Sequence[str | None],
+        keys: Sequence[str],
+        choices: Mapping[str, Sequence[str]],
+    ) -> torch.Tensor | None:
+        """The token ids all rows may write, or ``None`` when a free (unconstrained) row
+        needs logits over the whole vocabulary."""
+        import torch
+
+        if any(src is None and any(k not in choices for k in keys) for src in sources):
+            return None
+        texts = [src for src in sources if src] + [c for vals in choices.values() for c in vals]
+        return torch.tensor(sorted(self.vocabulary_for(texts)), dtype=torch.long)
 
     def decode(
         self,
@@ -400,86 +597,67 @@ class StructuredDecoder:
         if any(c[0] != prefix_ids for c in conversations):
             raise ValueError("all conversations of a batch must share the prompt prefix")
         prefix = self.prefix(prefix_ids) if prefix_ids else None
-        waiting = list(range(len(conversations)))[::-1]  # popped from the end: input order
-        finished: dict[int, _Row] = {}
         n_rows = max(1, min(rows, len(conversations)))
-        slots: list[_Row | None] = [None] * n_rows
         longest = max(len(rest) for _, rest in conversations)
         self._cache = self.runner.new_rows(
             n_rows, longest + 16 * len(keys) + 8 * self.max_values, len(prefix_ids)
         )
         # constrained rows need logits for their tokens only; a free row needs them all
-        free = any(src is None and any(k not in choices for k in keys) for src in sources)
-        vocab = None
-        if not free:
-            texts = [src for src in sources if src] + [c for vals in choices.values() for c in vals]
-            vocab = torch.tensor(sorted(self.vocabulary_for(texts)), dtype=torch.long)
+        vocab = self._vocabulary(sources, keys, choices)
         vocab_list = vocab.tolist() if vocab is not None else None
-
-        def admit(slot: int) -> None:
-            while waiting:
-                conv = waiting.pop()
-                pre, rest = conversations[conv]
-                row = _Row(
-                    list(keys),
-                    sources[conv],
-                    choices,
-                    self.max_values,
-                    max_tokens,
-                    len(pre) + len(rest),
-                )
-                row.conv, row.slot = conv, slot
-                row.forced = list(rest)
-                self._start_key(row)
-                if row.done:  # nothing to ask (every key impossible): answered without the model
-                    finished[conv] = row
-                    continue
-                self.runner.reset_row(self._cache, slot)
-                slots[slot] = row
-                return
-            slots[slot] = None
-
+        batch = _Batch(conversations, list(keys), max_tokens, sources, choices, n_rows)
         for slot in range(n_rows):
-            admit(slot)
+            self._admit(batch, slot)
         with torch.inference_mode():
-            while any(r is not None for r in slots):
-                feed: list[list[int]] = []
-                for r in slots:
-                    if r is None:
-                        feed.append([])
-                    elif r.next_token is not None:
-                        feed.append([r.next_token])
-                        r.seg_fed += 1
-                        r.next_token = None
-                    else:
-                        feed.append(r.forced)
-                        r.forced = []
+            while any(r is not None for r in batch.slots):
+                feed = _next_feed(batch.slots)
                 if not any(feed):
                     break  # cannot happen by construction; never spin
                 logits = self.runner.forward(self._cache, feed, prefix, vocab=vocab)
-                for b, r in enumerate(slots):
+                assert logits is not None  # some row was fed
+                for b, r in enumerate(batch.slots):
                     if r is None or not feed[b]:
                         continue
                     self._choose(r, logits[b], vocab_list)
                     if r.done:
-                        finished[r.conv] = r
-                        admit(b)
+                        batch.finished[r.conv] = r
+                        self._admit(batch, b)
         return [
             Completion(
-                text="{"
-                + ", ".join(
-                    f"{json.dumps(k)}: {json.dumps(r.answer.get(k, []), ensure_ascii=False)}"
-                    for k in keys
-                )
-                + "}",
+                text=render_reply(keys, r.answer),
                 prompt_tokens=r.prompt_tokens,
                 completion_tokens=r.generated,
                 finish_reason="stop",
             )
-            for r in (finished[i] for i in range(len(conversations)))
+            for r in (batch.finished[i] for i in range(len(conversations)))
         ]
 
-    def _choose(self, row: _Row, logits: Any, vocab: list[int] | None) -> None:
+    def _admit(self, batch: _Batch, slot: int) -> None:
+        """Give ``slot`` the next waiting conversation that needs the model (or free it)."""
+        while batch.waiting:
+            conv = batch.waiting.pop()
+            pre, rest = batch.conversations[conv]
+            row = _Row(
+                list(batch.keys),
+                batch.sources[conv],
+                batch.choices,
+                self.max_values,
+                batch.max_tokens,
+                len(pre) + len(rest),
+            )
+            row.conv, row.slot = conv, slot
+            row.forced = list(rest)
+            self._start_key(row)
+            if row.done:  # nothing to ask (every key impossible): answered without the model
+                batch.finished[conv] = row
+                continue
+            assert self._cache is not None  # set by decode()
+            self.runner.reset_row(self._cache, slot)
+            batch.slots[slot] = row
+            return
+        batch.slots[slot] = None
+
+    def _choose(self, row: _Row, logits: torch.Tensor, vocab: list[int] | None) -> None:
         import torch
 
         constraint = row.constraint
@@ -514,6 +692,6 @@ class StructuredDecoder:
         row.opening = False
         row.generated += 1
         row.next_token = chosen
-        if self._segment_over(row, stuck=False):
+        if self._segment_over(row):
             # the chosen token ends the list: it need not be fed (our rendering replaces it)
             self._finish_key(row)
