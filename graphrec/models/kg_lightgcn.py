@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.config import doc
+from graphrec.knowledge import CollaborativeKG
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.propagation import sparse_dense_mm, symmetric_normalize, to_torch_csr
 
@@ -144,9 +145,14 @@ class KGLightGCN(KGRecommender):
     config_class = KGLightGCNConfig
 
     def __init__(
-        self, n_users: int, n_items: int, config: KGLightGCNConfig, train: sp.csr_matrix, data=None
+        self,
+        n_users: int,
+        n_items: int,
+        config: KGLightGCNConfig,
+        train: sp.csr_matrix,
+        ckg: CollaborativeKG,
     ) -> None:
-        super().__init__(n_users, n_items, config, train, data=data)
+        super().__init__(n_users, n_items, config, train, ckg)
         self.num_layers = config.num_layers
         self.structure = self._build_structure(config.normalization)
         n_rel = self.ckg.n_relations
