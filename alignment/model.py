@@ -26,15 +26,18 @@ with :math:`\bar z_i = s \cdot z_i/\lVert z_i\rVert` rescaled to the mean norm
 :math:`s` of the warm items' graph embeddings and :math:`w` = ``fusion_weight``.
 Cold items are thereby recommendable through their projected text.
 
-The model is built with the dataset (``needs_data``): item texts and user profiles
-come from it (profiles from the training matrix only), or from a saved
-:class:`~alignment.views.TextViews` file (``text_views``).
+The model is built on prepared :class:`~alignment.views.TextViews` (``AlignedInputs``):
+its ``prepare`` step builds them from the dataset (item texts, user profiles from the
+training matrix only) or loads a saved file (``text_views``), and prepares the backbone's
+own inputs; the constructor does no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -44,14 +47,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from alignment.encoders import EMBEDDED_ENCODER
+from alignment.encoders import EMBEDDED_ENCODER, default_cache_dir
 from alignment.losses import info_nce
+from alignment.profiles import make_profile_backend
 from alignment.views import TextViews, build_text_views
 from graphrec.config import doc, model_config_from_dict
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from graphrec.models import build_model
-from graphrec.models.base import LossOutput, Recommender
+from graphrec.models import build_model, model_class
+from graphrec.models.base import InputCache, LossOutput, Recommender
 from graphrec.models.losses import bpr_loss
+from kg.llm.cache import ResponseCache
 
 
 @dataclass
@@ -205,10 +211,31 @@ class _Embeddings(nn.Module):
         return self.backbone.embeddings()
 
 
+def text_views_key(config: AlignedConfig) -> Hashable:
+    """What the text views of an aligned config depend on besides the data and training matrix."""
+    return (
+        "text_views",
+        config.text_views,
+        config.item_text,
+        config.user_profile,
+        config.llm_backend if config.user_profile == "llm" else None,
+        config.encoder,
+        config.cache_dir,
+    )
+
+
 def text_views_for(
-    config: AlignedConfig, data, train: sp.csr_matrix, n_users: int, n_items: int
+    config: AlignedConfig,
+    data: InteractionData | None,
+    train: sp.csr_matrix,
+    n_users: int,
+    n_items: int,
 ) -> TextViews:
-    """The text views a config asks for: a saved file, or built from ``data`` and ``train``."""
+    """The text views a config asks for: a saved file, or built from ``data`` and ``train``.
+
+    Reads files and caches and may encode texts or run an LLM: this is the preparation
+    step of :class:`AlignedRecommender`, never called by its constructor.
+    """
     if config.text_views:
         views = TextViews.load(config.text_views, data)
     else:
@@ -217,16 +244,9 @@ def text_views_for(
                 "model aligned needs the dataset's item texts: build it with build_model(config, n_users, n_items, "
                 "train, data=data), or set model.text_views to a saved TextViews file"
             )
-        from pathlib import Path
-
-        from alignment.encoders import default_cache_dir
-
         cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         backend, llm_cache = None, None
         if config.user_profile == "llm":
-            from alignment.profiles import make_profile_backend
-            from kg.llm.cache import ResponseCache
-
             backend = make_profile_backend(config.llm_backend)
             llm_cache = ResponseCache(cache_dir / "llm_profiles.sqlite")
         views = build_text_views(
@@ -247,20 +267,58 @@ def text_views_for(
     return views
 
 
+@dataclass
+class AlignedInputs:
+    """What an :class:`AlignedRecommender` is built on: the text views and its backbone's inputs."""
+
+    text_views: TextViews
+    backbone: object | None = None
+
+
 class AlignedRecommender(Recommender):
     """A backbone recommender plus text-graph alignment; see the module docstring for the math.
 
     Args:
         n_users, n_items, config, train: as for every model (:class:`AlignedConfig`).
-        data: the :class:`~graphrec.data.dataset.InteractionData` (item texts, ids); passed
-            by :func:`graphrec.models.build_model` because ``needs_data`` is set.
-        text_views: ready :class:`~alignment.views.TextViews` (overrides the config's text
-            settings; for experiments that share one encoding across runs).
+        text_views: the users' and items' text embeddings (what :meth:`prepare` builds from
+            the config's text settings; experiments that share one encoding pass their own).
+        backbone_inputs: the backbone's prepared inputs (``None`` for backbones without any).
     """
 
     name = "aligned"
     config_class = AlignedConfig
-    needs_data = True
+
+    @classmethod
+    def prepare(
+        cls,
+        config: AlignedConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> AlignedInputs:
+        """The backbone's inputs and the text views, each prepared once per ``cache``."""
+        backbone = cache.inputs(model_class(config.backbone.name), config.backbone, train, data)
+        n_users, n_items = train.shape
+        views = cache.shared(
+            text_views_key(config),
+            train,
+            data,
+            lambda: text_views_for(config, data, train, n_users, n_items),
+        )
+        return AlignedInputs(views, backbone)
+
+    @classmethod
+    def from_inputs(
+        cls,
+        n_users: int,
+        n_items: int,
+        config: AlignedConfig,
+        train: sp.csr_matrix,
+        inputs: object | None,
+    ) -> AlignedRecommender:
+        if not isinstance(inputs, AlignedInputs):
+            raise TypeError(f"aligned is built on AlignedInputs, got {type(inputs).__name__}")
+        return cls(n_users, n_items, config, train, inputs.text_views, inputs.backbone)
 
     def __init__(
         self,
@@ -268,16 +326,14 @@ class AlignedRecommender(Recommender):
         n_items: int,
         config: AlignedConfig,
         train: sp.csr_matrix,
-        data=None,
-        text_views: TextViews | None = None,
+        text_views: TextViews,
+        backbone_inputs: object | None = None,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
-        self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
-        views = (
-            text_views
-            if text_views is not None
-            else text_views_for(config, data, train, n_users, n_items)
+        self.backbone = build_model(
+            config.backbone, n_users, n_items, train, prepared=backbone_inputs
         )
+        views = text_views
         if views.user.shape[0] != n_users or views.item.shape[0] != n_items:
             raise ValueError(
                 f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, expected {n_users} x {n_items}"
@@ -297,13 +353,13 @@ class AlignedRecommender(Recommender):
         self.projector = (
             mlp(text_dim, hidden, graph_dim) if config.objective == "contrastive" else None
         )
+        self.decoder: nn.Sequential | None = None
+        self.mask_token: nn.Parameter | None = None
         if config.objective == "generative":
             self._check_ego_tables()
             self.decoder = mlp(graph_dim, hidden, text_dim)
             self.mask_token = nn.Parameter(torch.empty(1, graph_dim))
             nn.init.xavier_uniform_(self.mask_token)
-        else:
-            self.decoder, self.mask_token = None, None
         # Per-step draws (node subsets, masks) come from a private generator reseeded every epoch
         # from (seed drawn at construction, epoch): resumed runs repeat them exactly, and the
         # trainer's generator is left alone, so weight=0 trains exactly like the bare backbone.

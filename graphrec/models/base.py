@@ -48,6 +48,7 @@ from graphrec.errors import TrainingError
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 _Model = TypeVar("_Model", bound="Recommender")
+_Inputs = TypeVar("_Inputs")
 
 
 def sparse_csr(crow, col, values, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -293,29 +294,37 @@ class InputCache:
     ) -> object | None:
         """``cls.prepare(config, train, data, self)``, or the entry prepared before with the same key."""
         key = cls.inputs_key(config)
+        return self.shared(key, train, data, lambda: cls.prepare(config, train, data, self))
+
+    def shared(
+        self,
+        key: Hashable | None,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        make: Callable[[], _Inputs],
+    ) -> _Inputs:
+        """``make()`` once per ``key`` and (``train``, ``data``); ``key=None`` (or unhashable): every time.
+
+        For inputs that several model classes share (the item text embeddings of the text
+        models) or that a wrapper prepares besides its backbone's.
+        """
         if key is not None:
             try:
                 hash(key)
             except TypeError:
                 key = None
         if key is None:
-            return self._prepare(cls, config, train, data)
+            return self._make(make)
         full = (key, id(train), id(data))
         entry = self._entries.get(full)
         if entry is None:
-            entry = (train, data, self._prepare(cls, config, train, data))
+            entry = (train, data, self._make(make))
             self._entries[full] = entry
-        return entry[2]
+        return entry[2]  # type: ignore[return-value]
 
-    def _prepare(
-        self,
-        cls: type[Recommender],
-        config: Any,
-        train: sp.csr_matrix,
-        data: InteractionData | None,
-    ) -> object | None:
+    def _make(self, make: Callable[[], _Inputs]) -> _Inputs:
         with torch.random.fork_rng(devices=[]):
-            inputs = cls.prepare(config, train, data, self)
+            inputs = make()
         if inputs is not None:
             self.prepared += 1
         return inputs

@@ -34,7 +34,7 @@ def make(data, views, seed=0, **values):
         }
     )
     return AlignedRecommender(
-        data.n_users, data.n_items, config, data.train, data=data, text_views=views
+        data.n_users, data.n_items, config, data.train, text_views=views
     )
 
 
