@@ -128,6 +128,9 @@ class AlphaRec(Recommender):
 
     name = "alpharec"
     config_class = AlphaRecConfig
+    config: AlphaRecConfig
+    user_text: torch.Tensor
+    item_text: torch.Tensor
 
     @classmethod
     def inputs_key(cls, config: AlphaRecConfig) -> Hashable:
@@ -208,9 +211,11 @@ class AlphaRec(Recommender):
         return LossOutput(loss, {"infonce": float(loss.detach())})
 
     def score_items(self, users: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
-        """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their ``[n_new, d_text]`` text embeddings.
+        """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their
+        ``[n_new, d_text]`` text embeddings.
 
-        A new item has no edges, so its embedding is the normalised MLP of its text (see the module docstring).
+        A new item has no edges, so its embedding is the normalised MLP of its text (see the
+        module docstring).
         """
         user_emb, _ = self.embeddings()
         new = F.normalize(self.mlp(F.normalize(item_text.to(self.item_text), dim=1)), dim=1)

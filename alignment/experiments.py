@@ -80,9 +80,7 @@ def build_variant(
             views_for_train(views, data.train),
             prepare_inputs(config.backbone, data.train, data),
         )
-    return build_model(
-        config, data.n_users, data.n_items, data.train, data=data, prepared=prepared
-    )
+    return build_model(config, data.n_users, data.n_items, data.train, data=data, prepared=prepared)
 
 
 def train_variant(

@@ -110,13 +110,15 @@ class TextEASEConfig:
 
     name: str = doc("Model name.", "text_ease")
     l2: float = doc(
-        "Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.",
+        "Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when "
+        "text_weight is 0); choose it on validation.",
         200.0,
         ge=0.0,
         le=1e12,
     )
     text_weight: float = doc(
-        "c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.",
+        "c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with "
+        "text_only only its sign matters.",
         1.0,
         ge=-1e6,
         le=1e6,
@@ -128,7 +130,8 @@ class TextEASEConfig:
         le=1e12,
     )
     similarity: Literal["lae", "cosine"] = doc(
-        "Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.",
+        "Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine "
+        "similarity of the embeddings; zero diagonal.",
         "lae",
     )
     similarity_l2: float = doc(
@@ -148,7 +151,8 @@ class TextEASEConfig:
         False,
     )
     item_text: Literal["catalogue", "catalogue+attributes"] = doc(
-        "Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.",
+        "Item text: catalogue text (title, year, genres, tagline, overview/description), "
+        "optionally with the `brand` and `categories` columns after the title.",
         "catalogue+attributes",
     )
     encoder: str = doc(
@@ -162,7 +166,8 @@ class TextEASEConfig:
         path=True,
     )
     max_memory_gb: float = doc(
-        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).",
+        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this "
+        "many GB (36 bytes per item pair).",
         8.0,
     )
 
@@ -319,7 +324,8 @@ def text_matrix(
 
 
 def text_gram_factor(catalogue: torch.Tensor, similarity_l2: float) -> torch.Tensor:
-    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows (the `lae` text matrix's)."""
+    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows
+    (the `lae` text matrix's)."""
     cat = catalogue.to(torch.float64)
     gram = cat @ cat.T
     gram.diagonal().add_(similarity_l2)
@@ -405,6 +411,9 @@ class TextEASE(ClosedFormRecommender):
 
     name = "text_ease"
     config_class = TextEASEConfig
+    config: TextEASEConfig
+    item_text: torch.Tensor
+    weights: torch.Tensor
 
     @classmethod
     def inputs_key(cls, config: TextEASEConfig) -> Hashable:
@@ -453,11 +462,11 @@ class TextEASE(ClosedFormRecommender):
     def _fit(self) -> dict[str, float]:
         c = self.config
         device = self.weights.device
-        use_text = c.text_only or c.text_weight != 0 or c.feature_weight != 0
-        s = self.text_similarity() if use_text else None
         if c.text_only:
-            self.weights.copy_(c.text_weight * s)
-            return {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+            text = self.text_similarity()
+            self.weights.copy_(c.text_weight * text)
+            return {"text_nonzero_per_item": float(torch.count_nonzero(text)) / self.n_items}
+        s = self.text_similarity() if c.text_weight != 0 or c.feature_weight != 0 else None
         x = self.interactions
         gram = torch.from_numpy((x.T @ x).toarray()).to(device=device, dtype=torch.float64)
         if c.feature_weight:
@@ -465,7 +474,9 @@ class TextEASE(ClosedFormRecommender):
             gram += c.feature_weight * (vectors @ vectors.T)
         weights = text_ease_weights(gram, s if c.text_weight != 0 else None, c.l2, c.text_weight)
         self.weights.copy_(weights)
-        return {} if s is None else {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+        if s is None:
+            return {}
+        return {"text_nonzero_per_item": float(torch.count_nonzero(s)) / self.n_items}
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         self._check_fitted()

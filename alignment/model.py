@@ -73,7 +73,8 @@ class AlignedConfig:
         "Sets `backbone.embedding_dim`; null = the backbone's own value.", None, ge=1, le=65536
     )
     objective: Literal["contrastive", "generative"] = doc(
-        "`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or `generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).",
+        "`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or "
+        "`generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).",
         "contrastive",
     )
     weight: float = doc(
@@ -89,7 +90,8 @@ class AlignedConfig:
         lt=1.0,
     )
     max_align_nodes: int = doc(
-        "At most this many users and this many items of a batch take part in the alignment loss (random subset; bounds the [N, N] InfoNCE and projection cost).",
+        "At most this many users and this many items of a batch take part in the alignment loss "
+        "(random subset; bounds the [N, N] InfoNCE and projection cost).",
         256,
         ge=1,
         le=10**7,
@@ -101,36 +103,44 @@ class AlignedConfig:
         le=65536,
     )
     fusion_weight: float = doc(
-        "Ranking: weight w of the projected text embedding added to each item's graph embedding (contrastive only; 0 = graph scores).",
+        "Ranking: weight w of the projected text embedding added to each item's graph embedding "
+        "(contrastive only; 0 = graph scores).",
         0.0,
         ge=-1e6,
         le=1e6,
     )
     text_bpr_weight: float = doc(
-        "Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i (contrastive only; trains the text path cold items are ranked by, as in DropoutNet/CLCRec); 0 = off.",
+        "Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i "
+        "(contrastive only; trains the text path cold items are ranked by, as in "
+        "DropoutNet/CLCRec); 0 = off.",
         0.0,
         ge=0.0,
         le=1e6,
     )
     cold_items: Literal["text", "graph"] = doc(
-        "Items without training interactions are scored through their projected text (`text`, contrastive only) or their untrained graph embedding (`graph`).",
+        "Items without training interactions are scored through their projected text (`text`, "
+        "contrastive only) or their untrained graph embedding (`graph`).",
         "text",
     )
     text_views: str | None = doc(
-        "Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null = build them from the dataset.",
+        "Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null "
+        "= build them from the dataset.",
         None,
         path=True,
     )
     item_text: Literal["catalogue", "catalogue+kg"] = doc(
-        "Item text: catalogue text (title, genres, tagline, overview), optionally with the dataset's KG facts serialised.",
+        "Item text: catalogue text (title, genres, tagline, overview), optionally with the "
+        "dataset's KG facts serialised.",
         "catalogue",
     )
     user_profile: Literal["mean", "llm"] = doc(
-        "User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = LLM-written profile from training interactions (cached; slow with the embedded model).",
+        "User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = "
+        "LLM-written profile from training interactions (cached; slow with the embedded model).",
         "mean",
     )
     llm_backend: str = doc(
-        "Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / OPENAI_API_KEY), or a local model path (transformers).",
+        "Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / "
+        "OPENAI_API_KEY), or a local model path (transformers).",
         "embedded",
     )
     encoder: str = doc(
@@ -287,6 +297,11 @@ class AlignedRecommender(Recommender):
 
     name = "aligned"
     config_class = AlignedConfig
+    config: AlignedConfig
+    backbone: Recommender
+    user_text: torch.Tensor
+    item_text: torch.Tensor
+    cold_items: torch.Tensor
 
     @classmethod
     def prepare(
@@ -336,7 +351,8 @@ class AlignedRecommender(Recommender):
         views = text_views
         if views.user.shape[0] != n_users or views.item.shape[0] != n_items:
             raise ValueError(
-                f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, expected {n_users} x {n_items}"
+                f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, "
+                f"expected {n_users} x {n_items}"
             )
         self.text_meta = dict(views.meta)
         # Derived from the data (and cached on disk), so kept out of checkpoints.
@@ -368,8 +384,9 @@ class AlignedRecommender(Recommender):
 
     # ------------------------------------------------------------ contract hooks
     def set_l2_weight(self, weight: float) -> None:
-        if hasattr(self.backbone, "set_l2_weight"):
-            self.backbone.set_l2_weight(weight)
+        setter = getattr(self.backbone, "set_l2_weight", None)
+        if callable(setter):
+            setter(weight)
 
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
         self.backbone.on_epoch_start(epoch, generator)
@@ -419,9 +436,21 @@ class AlignedRecommender(Recommender):
         users = self._subset(torch.unique(users), self.config.max_align_nodes)
         items = self._subset(torch.unique(items), self.config.max_align_nodes)
         tau = self.config.temperature
-        loss_users = info_nce(user_emb[users], self.projector(self.user_text[users]), tau)
-        loss_items = info_nce(item_emb[items], self.projector(self.item_text[items]), tau)
+        project = self._text_projector()
+        loss_users = info_nce(user_emb[users], project(self.user_text[users]), tau)
+        loss_items = info_nce(item_emb[items], project(self.item_text[items]), tau)
         return (loss_users + loss_items) / 2
+
+    def _text_projector(self) -> nn.Sequential:
+        if self.projector is None:
+            raise RuntimeError("the text -> graph projection needs objective=contrastive")
+        return self.projector
+
+    def _ego_table(self, name: str) -> torch.Tensor:
+        table = getattr(self.backbone, name)
+        if not isinstance(table, nn.Embedding):
+            raise RuntimeError(f"backbone {self.backbone.name!r} has no embedding table {name!r}")
+        return table.weight
 
     def _check_ego_tables(self) -> None:
         names = dict(self.backbone.named_parameters())
@@ -444,25 +473,24 @@ class AlignedRecommender(Recommender):
 
     def generative_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Mask some batch nodes' ego embeddings, propagate, reconstruct their text (InfoNCE over masked nodes)."""
+        if self.decoder is None or self.mask_token is None:
+            raise RuntimeError("generative_loss needs objective=generative")
+        decoder, mask_token = self.decoder, self.mask_token
         masked_users, masked_items = self._mask(users), self._mask(items)
-        user_table = self.backbone.user_embedding.weight
-        item_table = self.backbone.item_embedding.weight
+        user_table = self._ego_table("user_embedding")
+        item_table = self._ego_table("item_embedding")
         user_mask = torch.zeros(self.n_users, 1, dtype=torch.bool, device=user_table.device)
         item_mask = torch.zeros(self.n_items, 1, dtype=torch.bool, device=item_table.device)
         user_mask[masked_users] = True
         item_mask[masked_items] = True
         swapped = {
-            "backbone.user_embedding.weight": torch.where(user_mask, self.mask_token, user_table),
-            "backbone.item_embedding.weight": torch.where(item_mask, self.mask_token, item_table),
+            "backbone.user_embedding.weight": torch.where(user_mask, mask_token, user_table),
+            "backbone.item_embedding.weight": torch.where(item_mask, mask_token, item_table),
         }
         user_emb, item_emb = functional_call(_Embeddings(self.backbone), swapped, ())
         tau = self.config.temperature
-        loss_users = info_nce(
-            self.decoder(user_emb[masked_users]), self.user_text[masked_users], tau
-        )
-        loss_items = info_nce(
-            self.decoder(item_emb[masked_items]), self.item_text[masked_items], tau
-        )
+        loss_users = info_nce(decoder(user_emb[masked_users]), self.user_text[masked_users], tau)
+        loss_items = info_nce(decoder(item_emb[masked_items]), self.item_text[masked_items], tau)
         return (loss_users + loss_items) / 2
 
     def alignment_loss(
@@ -482,8 +510,9 @@ class AlignedRecommender(Recommender):
         )
         user_emb, _ = self.backbone.embeddings()
         u = user_emb[users[keep]]
-        pos = (u * self.projector(self.item_text[pos_items[keep]])).sum(-1)
-        neg = (u * self.projector(self.item_text[neg_items[keep]])).sum(-1)
+        project = self._text_projector()
+        pos = (u * project(self.item_text[pos_items[keep]])).sum(-1)
+        neg = (u * project(self.item_text[neg_items[keep]])).sum(-1)
         return bpr_loss(pos, neg)
 
     def loss(

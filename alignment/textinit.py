@@ -92,7 +92,8 @@ class TextInitConfig:
 def text_initial_tables(
     train: sp.csr_matrix, item_text: np.ndarray, dim: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim`` principal axes, users' means.
+    """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim``
+    principal axes, users' means.
 
     Raises :class:`ConfigError` when the text has fewer than ``dim`` dimensions.
     """
@@ -127,6 +128,7 @@ class TextInitRecommender(Recommender):
 
     name = "text_init"
     config_class = TextInitConfig
+    backbone: Recommender
 
     @classmethod
     def prepare(
@@ -183,8 +185,9 @@ class TextInitRecommender(Recommender):
 
     # the contract, delegated
     def set_l2_weight(self, weight: float) -> None:
-        if hasattr(self.backbone, "set_l2_weight"):
-            self.backbone.set_l2_weight(weight)
+        setter = getattr(self.backbone, "set_l2_weight", None)
+        if callable(setter):
+            setter(weight)
 
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
         self.backbone.on_epoch_start(epoch, generator)

@@ -282,7 +282,7 @@ def llm_profiles(
         )
         for prompt, reply in zip(chunk, replies):
             text = None if isinstance(reply, BackendError) else validate_profile(reply.text)
-            if text is None:
+            if text is None or isinstance(reply, BackendError):
                 report.invalid.append(prompt.user)
                 text = "Likes " + "; ".join(titles[i] for i in prompt.liked) + "."
             else:

@@ -351,9 +351,7 @@ def _linked_entities(
         link["node"] = link["node"].astype(np.int64)
         meta["linked_items"] = int(link["node"].nunique())
     else:
-        link = pd.DataFrame(
-            {"entity": item_ids, "node": np.arange(len(item_ids), dtype=np.int64)}
-        )
+        link = pd.DataFrame({"entity": item_ids, "node": np.arange(len(item_ids), dtype=np.int64)})
         meta["linked_items"] = "by raw item id"
     return link.drop_duplicates(), triples
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ TRIPLE_COLUMNS = ("head", "relation", "tail")
 KG_ARRAYS_FILE = "kg_arrays.npz"
 KG_ID_MAPS = ("item_map.tsv", "entity_map.tsv", "relation_map.tsv")
 #: what a KG source may be: ``"dataset"``, a path, a KnowledgeGraph or a DataFrame of triples
-KnowledgeSource = str | PathLike | KnowledgeGraph | pd.DataFrame
+KnowledgeSource: TypeAlias = "str | PathLike[str] | KnowledgeGraph | pd.DataFrame"
 
 
 def _empty_link() -> pd.DataFrame:

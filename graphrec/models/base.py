@@ -203,6 +203,7 @@ class ClosedFormRecommender(Recommender):
     """
 
     trainable: ClassVar[bool] = False
+    fitted: torch.Tensor
 
     def __init__(self, n_users: int, n_items: int, config: Any, train: sp.csr_matrix) -> None:
         super().__init__(n_users, n_items, config, train)

@@ -12,8 +12,8 @@ from torch import nn
 
 from graphrec.config import doc
 from graphrec.errors import ConfigError
-from graphrec.models.base import LossOutput
 from graphrec.knowledge import CollaborativeKG
+from graphrec.models.base import LossOutput
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.losses import bpr_loss, kg_margin_bpr_loss, l2_penalty, transe_distance
 from graphrec.models.propagation import propagate_directed, to_torch_csr
@@ -86,6 +86,10 @@ class KGAT(KGRecommender):
     """
 
     name = "kgat"
+    config: KGATConfig
+    edge_index: torch.Tensor
+    edge_type: torch.Tensor
+    attention: torch.Tensor
     config_class = KGATConfig
 
     def __init__(

@@ -33,12 +33,15 @@ class KGModelConfig(LightGCNConfig):
     """Base of the knowledge-aware configs (not registered itself)."""
 
     kg: str | None = doc(
-        "KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).",
+        "KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, "
+        "RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole "
+        ".kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).",
         None,
         path=True,
     )
     kg_link: str | None = doc(
-        "Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.",
+        "Item -> entity table (item_id, entity_id) for a triples-table source; null = entities "
+        "named like raw item ids are those items.",
         None,
         path=True,
     )
@@ -50,7 +53,9 @@ class KGModelConfig(LightGCNConfig):
         le=10**9,
     )
     kg_score: Literal["source", "collaborative"] = doc(
-        "Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.",
+        "Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column "
+        "(confidence, alignment agreement) or the collaborative agreement computed from the "
+        "training interactions.",
         "source",
     )
     kg_min_score: float | None = doc(
