@@ -77,7 +77,7 @@ import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -243,13 +243,30 @@ def item_text_embeddings(
     return _MEMO[key].copy()
 
 
-def item_text_key(config: TextEASEConfig | Any) -> Hashable:
+class ItemTextSettings(Protocol):
+    """The text settings shared by text_ease, alpharec and text_init configs."""
+
+    @property
+    def item_text(self) -> str: ...
+
+    @property
+    def encoder(self) -> str: ...
+
+    @property
+    def cache_dir(self) -> str | None: ...
+
+
+def item_text_key(config: ItemTextSettings) -> Hashable:
     """What the item text embeddings of a text model config depend on (shared by text_ease, alpharec, text_init)."""
     return ("item_text_embeddings", config.item_text, config.encoder, config.cache_dir)
 
 
 def prepare_item_embeddings(
-    model: str, config: Any, data: InteractionData | None, train: sp.csr_matrix, cache: InputCache
+    model: str,
+    config: ItemTextSettings,
+    data: InteractionData | None,
+    train: sp.csr_matrix,
+    cache: InputCache,
 ) -> np.ndarray:
     """``[n_items, d]`` float32 text embeddings of ``data``'s items for a text model (the ``prepare`` step),
     encoded with the config's ``item_text``/``encoder``/``cache_dir`` once per ``cache``."""

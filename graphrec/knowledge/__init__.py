@@ -14,8 +14,6 @@ build their graph with :func:`knowledge_graph_for` in their ``prepare`` step.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -35,7 +33,7 @@ from graphrec.knowledge.sources import (
 
 
 def knowledge_graph_for(
-    config: Any,
+    config: object,
     data: InteractionData | None,
     *,
     n_users: int | None = None,

@@ -82,6 +82,8 @@ class Recommender(nn.Module, abc.ABC):
     config_class: ClassVar[type]
     #: ``True``: trained by SGD on :meth:`loss`; ``False``: a :class:`ClosedFormRecommender`
     trainable: ClassVar[bool] = True
+    # ``config`` is typed Any throughout: each model has its own config dataclass (no common
+    # base), and subclasses narrow it to theirs.
 
     @classmethod
     def inputs_key(cls, config: Any) -> Hashable | None:
