@@ -123,7 +123,7 @@ class Recommender(nn.Module, abc.ABC):
     ) -> _Model:
         """The model built on ``inputs`` (what :meth:`prepare` returned): ``cls(..., inputs)``."""
         if inputs is None:
-            return cls(n_users, n_items, config, train)  # type: ignore[call-arg]
+            return cls(n_users, n_items, config, train)
         return cls(n_users, n_items, config, train, inputs)  # type: ignore[call-arg]
 
     def __init__(self, n_users: int, n_items: int, config: Any, train: sp.csr_matrix) -> None:
