@@ -29,13 +29,14 @@ from alignment.denoise import (
 )
 from alignment.encoders import EMBEDDED_ENCODER, EmbeddingCache, SentenceEncoder, encode_texts
 from alignment.losses import info_nce
-from alignment.model import AlignedConfig, AlignedRecommender
+from alignment.model import AlignedConfig, AlignedInputs, AlignedRecommender
 from alignment.noise import inject_noise
 from alignment.texts import item_texts, llm_profiles, mean_profiles, profile_prompts
 from alignment.views import TextViews, build_text_views
 
 __all__ = [
     "AlignedConfig",
+    "AlignedInputs",
     "AlignedRecommender",
     "DenoiseReport",
     "EMBEDDED_ENCODER",

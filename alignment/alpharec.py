@@ -43,6 +43,7 @@ on-disk cache); they are non-persistent buffers, so checkpoints hold the MLP onl
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -53,10 +54,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from alignment.encoders import EMBEDDED_ENCODER, SentenceEncoder
-from alignment.linear import encode_item_texts, model_item_embeddings
+from alignment.linear import (
+    checked_item_embeddings,
+    encode_item_texts,
+    item_text_key,
+    prepare_item_embeddings,
+)
 from graphrec.config import doc
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from graphrec.models.base import LossOutput, Recommender, sparse_csr
+from graphrec.models.base import InputCache, LossOutput, Recommender, sparse_csr
 from graphrec.models.propagation import normalized_adjacency, propagate_sum, sparse_dense_mm
 
 
@@ -115,14 +122,30 @@ class AlphaRec(Recommender):
 
     Args:
         n_users, n_items, config, train: as for every model (:class:`AlphaRecConfig`).
-        data: the dataset (item texts); passed by :func:`graphrec.models.build_model` (``needs_data``).
-        item_embeddings: ready ``[n_items, d_text]`` text embeddings (overrides ``data``; for
-            benchmarks and tests that share one encoding).
+        item_embeddings: ``[n_items, d_text]`` text embeddings of the items (what :meth:`prepare`
+            encodes from the dataset; benchmarks and tests that share one encoding pass their own).
     """
 
     name = "alpharec"
     config_class = AlphaRecConfig
-    needs_data = True
+    config: AlphaRecConfig
+    user_text: torch.Tensor
+    item_text: torch.Tensor
+
+    @classmethod
+    def inputs_key(cls, config: AlphaRecConfig) -> Hashable:
+        return item_text_key(config)
+
+    @classmethod
+    def prepare(
+        cls,
+        config: AlphaRecConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> np.ndarray:
+        """The item text embeddings (see :func:`alignment.linear.prepare_item_embeddings`)."""
+        return prepare_item_embeddings("alpharec", config, data, train, cache)
 
     def __init__(
         self,
@@ -130,11 +153,10 @@ class AlphaRec(Recommender):
         n_items: int,
         config: AlphaRecConfig,
         train: sp.csr_matrix,
-        data=None,
-        item_embeddings: np.ndarray | torch.Tensor | None = None,
+        item_embeddings: np.ndarray | torch.Tensor,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
-        items = model_item_embeddings("alpharec", config, data, item_embeddings, n_items)
+        items = checked_item_embeddings(item_embeddings, n_items)
         items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer(
@@ -156,14 +178,21 @@ class AlphaRec(Recommender):
 
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Unit-norm ``([n_users, d], [n_items, d])``: projected text, propagated, normalised."""
+        nodes = self._propagated(self._ego())
+        return nodes[: self.n_users], nodes[self.n_users :]
+
+    def _ego(self) -> torch.Tensor:
+        """Layer-0 embeddings ``[n_users + n_items, d]``: the MLP of the users' and items' text."""
         ego = self.mlp(torch.cat([self.user_text, self.item_text]))
         if self.adjacency.device != ego.device:
             self.adjacency = self.adjacency.to(ego.device)
+        return ego
+
+    def _propagated(self, ego: torch.Tensor) -> torch.Tensor:
         nodes = propagate_sum(self.adjacency, ego, self.config.num_layers) / (
             self.config.num_layers + 1
         )
-        nodes = F.normalize(nodes, dim=1)
-        return nodes[: self.n_users], nodes[self.n_users :]
+        return F.normalize(nodes, dim=1)
 
     def loss(
         self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
@@ -182,9 +211,11 @@ class AlphaRec(Recommender):
         return LossOutput(loss, {"infonce": float(loss.detach())})
 
     def score_items(self, users: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
-        """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their ``[n_new, d_text]`` text embeddings.
+        """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their
+        ``[n_new, d_text]`` text embeddings.
 
-        A new item has no edges, so its embedding is the normalised MLP of its text (see the module docstring).
+        A new item has no edges, so its embedding is the normalised MLP of its text (see the
+        module docstring).
         """
         user_emb, _ = self.embeddings()
         new = F.normalize(self.mlp(F.normalize(item_text.to(self.item_text), dim=1)), dim=1)
@@ -193,12 +224,13 @@ class AlphaRec(Recommender):
     @torch.no_grad()
     def fold_in_embeddings(self, rows: sp.csr_matrix) -> torch.Tensor:
         """Unit ``[B, d]`` embeddings of new users from their ``[B, n_items]`` rows (see the module docstring)."""
+        return self._fold_in(rows, self._ego())
+
+    def _fold_in(self, rows: sp.csr_matrix, ego: torch.Tensor) -> torch.Tensor:
+        """:meth:`fold_in_embeddings` on the layer-0 embeddings ``ego`` (:meth:`_ego`)."""
         rows = sp.csr_matrix(rows, dtype=np.float32, copy=True)
         rows.data[:] = 1.0
         device = self.item_text.device
-        ego = self.mlp(torch.cat([self.user_text, self.item_text]))
-        if self.adjacency.device != ego.device:
-            self.adjacency = self.adjacency.to(ego.device)
         degree = torch.from_numpy(
             np.asarray((self.train_matrix > 0).sum(axis=0), dtype=np.float32).ravel()
         )
@@ -220,9 +252,14 @@ class AlphaRec(Recommender):
 
     @torch.no_grad()
     def fold_in(self, rows: sp.csr_matrix) -> torch.Tensor:
-        """Scores ``[B, n_items]`` of new users given by their interaction rows (cosines, as for training users)."""
-        _, item_emb = self.embeddings()
-        return self.fold_in_embeddings(rows) @ item_emb.T
+        """Scores ``[B, n_items]`` of new users given by their interaction rows (cosines, as for training users).
+
+        The items' text goes through the MLP once, for both the trained items' embeddings and
+        the new users' propagation.
+        """
+        ego = self._ego()
+        item_emb = self._propagated(ego)[self.n_users :]
+        return self._fold_in(rows, ego) @ item_emb.T
 
     def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Zero-shot scores ``[B, m]`` of ``users`` against new items given by their texts (:meth:`score_items`)."""

@@ -24,9 +24,7 @@ from graphrec.evaluation import EvaluationResult, evaluate_scorer
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _drop_columns(matrix: sp.csr_matrix | None, keep: np.ndarray) -> sp.csr_matrix | None:
-    if matrix is None:
-        return None
+def _drop_columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
     return sp.csr_matrix(matrix @ sp.diags(keep.astype(np.float32)), dtype=np.float32)
 
 
@@ -55,7 +53,7 @@ def cold_start_split(
     test.eliminate_zeros()
     train = _drop_columns(data.train, ~is_cold)
     train.eliminate_zeros()
-    valid = _drop_columns(data.valid, ~is_cold)
+    valid = None if data.valid is None else _drop_columns(data.valid, ~is_cold)
     if valid is not None:
         valid.eliminate_zeros()
     meta = dict(data.meta)

@@ -64,6 +64,7 @@ def _drop_mask(
     if min_score is not None:
         drop[finite] = scores[finite] < min_score
         return drop, float(min_score)
+    assert drop_fraction is not None  # exactly one of the two is given
     if not 0.0 <= drop_fraction <= 1.0:
         raise ValueError(f"drop_fraction must be in [0, 1], got {drop_fraction}")
     n_drop = int(round(drop_fraction * finite.sum()))

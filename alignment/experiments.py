@@ -1,9 +1,10 @@
 """Reusable experiment steps: train a variant, denoise-and-retrain, noise robustness, cold start.
 
 Everything goes through graphrec's :class:`~graphrec.training.trainer.Trainer` (early
-stopping on validation, test at the best validation epoch) and evaluation harness;
-only model construction is done here, so that one encoding of the text views is
-shared by all runs (``text_views``).
+stopping on validation, test at the best validation epoch) and evaluation harness, and
+models through :func:`graphrec.models.build_model`; the one encoding of the text views
+given to these steps is passed to every aligned variant as its prepared inputs, re-based
+on the variant's training matrix (:func:`views_for_train`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from alignment.denoise import (
     interaction_agreement,
     train_edges,
 )
-from alignment.model import AlignedRecommender
+from alignment.model import AlignedConfig, AlignedInputs
 from alignment.noise import inject_noise
 from alignment.texts import mean_profiles
 from alignment.views import TextViews
 from graphrec.config import EvalConfig, TrainConfig, model_config_from_dict
 from graphrec.data.dataset import InteractionData
 from graphrec.evaluation import EvaluationResult, Evaluator
-from graphrec.models import build_model
+from graphrec.models import Recommender, build_model, prepare_inputs
 from graphrec.training.run import seed_everything
 from graphrec.training.trainer import Trainer
 
@@ -46,7 +47,7 @@ class VariantResult:
     test: EvaluationResult
     valid: EvaluationResult | None
     best_epoch: int
-    model: Any
+    model: Recommender
     info: dict
 
 
@@ -69,20 +70,17 @@ def views_for_train(views: TextViews, train: sp.csr_matrix) -> TextViews:
 
 def build_variant(
     model: Mapping[str, Any], data: InteractionData, views: TextViews | None, seed: int
-):
-    """The model of config section ``model`` on ``data`` (views re-based on ``data.train``)."""
+) -> Recommender:
+    """The model of config section ``model`` on ``data`` (aligned variants on ``views`` re-based on ``data.train``)."""
     config = model_config_from_dict(dict(model))
     seed_everything(seed)
-    if config.name == "aligned":
-        return AlignedRecommender(
-            data.n_users,
-            data.n_items,
-            config,
-            data.train,
-            data=data,
-            text_views=None if views is None else views_for_train(views, data.train),
+    prepared = None
+    if isinstance(config, AlignedConfig) and views is not None:
+        prepared = AlignedInputs(
+            views_for_train(views, data.train),
+            prepare_inputs(config.backbone, data.train, data),
         )
-    return build_model(config, data.n_users, data.n_items, data.train, data=data)
+    return build_model(config, data.n_users, data.n_items, data.train, data=data, prepared=prepared)
 
 
 def train_variant(

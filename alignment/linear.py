@@ -61,7 +61,8 @@ new item is treated as the only one added, and the catalogue's own columns are k
 (with ``lae``, adding an item would also shift their :math:`S` slightly).  Not available with
 ``feature_weight`` > 0 (the new item's text would then enter :math:`A`) or ``text_weight`` 0.
 
-Item texts come from the dataset (``needs_data``): the catalogue text of
+Item texts come from the dataset, encoded in the model's ``prepare`` step (the constructor
+takes the ready embeddings): the catalogue text of
 :func:`alignment.texts.catalogue_text`, by default with the ``brand`` and ``categories``
 columns inserted after the title (``item_text: catalogue+attributes``; identical to
 ``catalogue`` for datasets without those columns).  Embeddings go through the on-disk
@@ -73,9 +74,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,8 +92,9 @@ from alignment.encoders import (
 )
 from alignment.texts import catalogue_text
 from graphrec.config import doc
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from graphrec.models.base import ClosedFormRecommender
+from graphrec.models.base import ClosedFormRecommender, InputCache
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +110,15 @@ class TextEASEConfig:
 
     name: str = doc("Model name.", "text_ease")
     l2: float = doc(
-        "Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when text_weight is 0); choose it on validation.",
+        "Total ridge ρ of B: B is pulled towards text_weight·S with this weight (EASE's `l2` when "
+        "text_weight is 0); choose it on validation.",
         200.0,
         ge=0.0,
         le=1e12,
     )
     text_weight: float = doc(
-        "c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with text_only only its sign matters.",
+        "c: the prior B ≈ c·S (0 = plain EASE; L3AE's tuned settings correspond to c > 1); with "
+        "text_only only its sign matters.",
         1.0,
         ge=-1e6,
         le=1e6,
@@ -125,7 +130,8 @@ class TextEASEConfig:
         le=1e12,
     )
     similarity: Literal["lae", "cosine"] = doc(
-        "Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine similarity of the embeddings; zero diagonal.",
+        "Text matrix S: `lae` = EASE on the text embeddings (L3AE phase 1) or `cosine` = cosine "
+        "similarity of the embeddings; zero diagonal.",
         "lae",
     )
     similarity_l2: float = doc(
@@ -145,7 +151,8 @@ class TextEASEConfig:
         False,
     )
     item_text: Literal["catalogue", "catalogue+attributes"] = doc(
-        "Item text: catalogue text (title, year, genres, tagline, overview/description), optionally with the `brand` and `categories` columns after the title.",
+        "Item text: catalogue text (title, year, genres, tagline, overview/description), "
+        "optionally with the `brand` and `categories` columns after the title.",
         "catalogue+attributes",
     )
     encoder: str = doc(
@@ -159,7 +166,8 @@ class TextEASEConfig:
         path=True,
     )
     max_memory_gb: float = doc(
-        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (36 bytes per item pair).",
+        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this "
+        "many GB (36 bytes per item pair).",
         8.0,
     )
 
@@ -235,18 +243,48 @@ def item_text_embeddings(
     return _MEMO[key].copy()
 
 
-def model_item_embeddings(model: str, config, data, item_embeddings, n_items: int) -> np.ndarray:
-    """``[n_items, d]`` float32 text embeddings for a text model: ``item_embeddings`` when given (shared
-    encodings), else encoded from ``data``'s item texts with the config's ``item_text``/``encoder``/``cache_dir``."""
-    if item_embeddings is None:
-        if data is None:
-            raise ConfigError(
-                f"model {model} needs the dataset's item texts: build it with "
-                "build_model(config, n_users, n_items, train, data=data) or pass item_embeddings="
-            )
-        item_embeddings = item_text_embeddings(
-            data, config.item_text, config.encoder, config.cache_dir
+class ItemTextSettings(Protocol):
+    """The text settings shared by text_ease, alpharec and text_init configs."""
+
+    @property
+    def item_text(self) -> str: ...
+
+    @property
+    def encoder(self) -> str: ...
+
+    @property
+    def cache_dir(self) -> str | None: ...
+
+
+def item_text_key(config: ItemTextSettings) -> Hashable:
+    """What the item text embeddings of a text model config depend on (shared by text_ease, alpharec, text_init)."""
+    return ("item_text_embeddings", config.item_text, config.encoder, config.cache_dir)
+
+
+def prepare_item_embeddings(
+    model: str,
+    config: ItemTextSettings,
+    data: InteractionData | None,
+    train: sp.csr_matrix,
+    cache: InputCache,
+) -> np.ndarray:
+    """``[n_items, d]`` float32 text embeddings of ``data``'s items for a text model (the ``prepare`` step),
+    encoded with the config's ``item_text``/``encoder``/``cache_dir`` once per ``cache``."""
+    if data is None:
+        raise ConfigError(
+            f"model {model} needs the dataset's item texts: build it with "
+            "build_model(config, n_users, n_items, train, data=data), or pass the embeddings (prepared=)"
         )
+    return cache.shared(
+        item_text_key(config),
+        train,
+        data,
+        lambda: item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir),
+    )
+
+
+def checked_item_embeddings(item_embeddings: np.ndarray | torch.Tensor, n_items: int) -> np.ndarray:
+    """``item_embeddings`` as a float32 ``[n_items, d]`` array (:class:`ConfigError` on another shape)."""
     vectors = np.asarray(item_embeddings, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != n_items:
         raise ConfigError(
@@ -303,7 +341,8 @@ def text_matrix(
 
 
 def text_gram_factor(catalogue: torch.Tensor, similarity_l2: float) -> torch.Tensor:
-    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows (the `lae` text matrix's)."""
+    """Cholesky factor ``[n, n]`` (float64) of ``K + μI`` of the catalogue's unit text rows
+    (the `lae` text matrix's)."""
     cat = catalogue.to(torch.float64)
     gram = cat @ cat.T
     gram.diagonal().add_(similarity_l2)
@@ -367,20 +406,47 @@ def text_ease_weights(
 
 
 # ------------------------------------------------------------------------ model
+def check_fit_memory(config: TextEASEConfig, n_items: int) -> None:
+    """:class:`ConfigError` when the dense ``n_items``² fit matrices would exceed ``max_memory_gb``."""
+    needed = FIT_BYTES_PER_ITEM_PAIR * n_items**2 / 1e9
+    if needed > config.max_memory_gb:
+        raise ConfigError(
+            f"model.max_memory_gb: text_ease on {n_items} items needs dense {n_items} x {n_items} matrices, "
+            f"about {needed:.1f} GB while fitting, more than model.max_memory_gb = {config.max_memory_gb:g}"
+        )
+
+
 class TextEASE(ClosedFormRecommender):
     """EASE with a text prior (see the module docstring); scores ``X_u B`` like EASE.
 
     Args:
         n_users, n_items, config, train: as for every model (:class:`TextEASEConfig`).
-        data: the :class:`~graphrec.data.dataset.InteractionData` (item texts); passed by
-            :func:`graphrec.models.build_model` because ``needs_data`` is set.
-        item_embeddings: ready ``[n_items, d]`` text embeddings (overrides the config's
-            text settings; for benchmarks that share one encoding across many fits).
+        item_embeddings: ``[n_items, d]`` text embeddings of the items (what :meth:`prepare`
+            encodes from the dataset with the config's text settings; benchmarks that share
+            one encoding across many fits pass their own).
     """
 
     name = "text_ease"
     config_class = TextEASEConfig
-    needs_data = True
+    config: TextEASEConfig
+    item_text: torch.Tensor
+    weights: torch.Tensor
+
+    @classmethod
+    def inputs_key(cls, config: TextEASEConfig) -> Hashable:
+        return item_text_key(config)
+
+    @classmethod
+    def prepare(
+        cls,
+        config: TextEASEConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> np.ndarray:
+        """The item text embeddings (refused before encoding when the fit would not fit in memory)."""
+        check_fit_memory(config, train.shape[1])
+        return prepare_item_embeddings("text_ease", config, data, train, cache)
 
     def __init__(
         self,
@@ -388,28 +454,19 @@ class TextEASE(ClosedFormRecommender):
         n_items: int,
         config: TextEASEConfig,
         train: sp.csr_matrix,
-        data=None,
-        item_embeddings: np.ndarray | torch.Tensor | None = None,
+        item_embeddings: np.ndarray | torch.Tensor,
     ) -> None:
-        needed = FIT_BYTES_PER_ITEM_PAIR * n_items**2 / 1e9
-        if needed > config.max_memory_gb:
-            raise ConfigError(
-                f"model.max_memory_gb: text_ease on {n_items} items needs dense {n_items} x {n_items} matrices, "
-                f"about {needed:.1f} GB while fitting, more than model.max_memory_gb = {config.max_memory_gb:g}"
-            )
+        check_fit_memory(config, n_items)
         super().__init__(n_users, n_items, config, train)
-        vectors = torch.from_numpy(
-            model_item_embeddings("text_ease", config, data, item_embeddings, n_items)
-        )
+        vectors = torch.from_numpy(checked_item_embeddings(item_embeddings, n_items))
         # derived from the data (and cached on disk), so kept out of checkpoints
         self.register_buffer("item_text", vectors.clone(), persistent=False)
         self.register_buffer("weights", torch.zeros(n_items, n_items))
         self._fit_factor: torch.Tensor | None = None  # Cholesky of A + rho I, for new items
         self._text_factor: torch.Tensor | None = None  # Cholesky of K + mu I (lae), for new items
         self._encoder: SentenceEncoder | None = None
-        self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = (
-            None  # last new items' B columns
-        )
+        # the last request's new items and their columns of B
+        self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = None
 
     def text_similarity(self) -> torch.Tensor:
         """The text matrix S ``[n_items, n_items]`` (float64) of the config."""
@@ -422,11 +479,11 @@ class TextEASE(ClosedFormRecommender):
     def _fit(self) -> dict[str, float]:
         c = self.config
         device = self.weights.device
-        use_text = c.text_only or c.text_weight != 0 or c.feature_weight != 0
-        s = self.text_similarity() if use_text else None
         if c.text_only:
-            self.weights.copy_(c.text_weight * s)
-            return {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+            text = self.text_similarity()
+            self.weights.copy_(c.text_weight * text)
+            return {"text_nonzero_per_item": float(torch.count_nonzero(text)) / self.n_items}
+        s = self.text_similarity() if c.text_weight != 0 or c.feature_weight != 0 else None
         x = self.interactions
         gram = torch.from_numpy((x.T @ x).toarray()).to(device=device, dtype=torch.float64)
         if c.feature_weight:
@@ -434,7 +491,9 @@ class TextEASE(ClosedFormRecommender):
             gram += c.feature_weight * (vectors @ vectors.T)
         weights = text_ease_weights(gram, s if c.text_weight != 0 else None, c.l2, c.text_weight)
         self.weights.copy_(weights)
-        return {} if s is None else {"text_nonzero_per_item": float((s != 0).sum()) / self.n_items}
+        if s is None:
+            return {}
+        return {"text_nonzero_per_item": float(torch.count_nonzero(s)) / self.n_items}
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         self._check_fitted()

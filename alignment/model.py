@@ -26,15 +26,18 @@ with :math:`\bar z_i = s \cdot z_i/\lVert z_i\rVert` rescaled to the mean norm
 :math:`s` of the warm items' graph embeddings and :math:`w` = ``fusion_weight``.
 Cold items are thereby recommendable through their projected text.
 
-The model is built with the dataset (``needs_data``): item texts and user profiles
-come from it (profiles from the training matrix only), or from a saved
-:class:`~alignment.views.TextViews` file (``text_views``).
+The model is built on prepared :class:`~alignment.views.TextViews` (``AlignedInputs``):
+its ``prepare`` step builds them from the dataset (item texts, user profiles from the
+training matrix only) or loads a saved file (``text_views``), and prepares the backbone's
+own inputs; the constructor does no I/O.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -44,14 +47,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from alignment.encoders import EMBEDDED_ENCODER
+from alignment.encoders import EMBEDDED_ENCODER, default_cache_dir
 from alignment.losses import info_nce
+from alignment.profiles import make_profile_backend
 from alignment.views import TextViews, build_text_views
 from graphrec.config import doc, model_config_from_dict
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from graphrec.models import build_model
-from graphrec.models.base import LossOutput, Recommender
+from graphrec.models import build_model, model_class
+from graphrec.models.base import InputCache, LossOutput, Recommender
 from graphrec.models.losses import bpr_loss
+from kg.llm.cache import ResponseCache
 
 
 @dataclass
@@ -67,7 +73,8 @@ class AlignedConfig:
         "Sets `backbone.embedding_dim`; null = the backbone's own value.", None, ge=1, le=65536
     )
     objective: Literal["contrastive", "generative"] = doc(
-        "`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or `generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).",
+        "`contrastive` (RLMRec-Con: MLP text -> graph, InfoNCE over in-batch nodes) or "
+        "`generative` (RLMRec-Gen: mask nodes, propagate, reconstruct their text embeddings).",
         "contrastive",
     )
     weight: float = doc(
@@ -83,7 +90,8 @@ class AlignedConfig:
         lt=1.0,
     )
     max_align_nodes: int = doc(
-        "At most this many users and this many items of a batch take part in the alignment loss (random subset; bounds the [N, N] InfoNCE and projection cost).",
+        "At most this many users and this many items of a batch take part in the alignment loss "
+        "(random subset; bounds the [N, N] InfoNCE and projection cost).",
         256,
         ge=1,
         le=10**7,
@@ -95,36 +103,44 @@ class AlignedConfig:
         le=65536,
     )
     fusion_weight: float = doc(
-        "Ranking: weight w of the projected text embedding added to each item's graph embedding (contrastive only; 0 = graph scores).",
+        "Ranking: weight w of the projected text embedding added to each item's graph embedding "
+        "(contrastive only; 0 = graph scores).",
         0.0,
         ge=-1e6,
         le=1e6,
     )
     text_bpr_weight: float = doc(
-        "Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i (contrastive only; trains the text path cold items are ranked by, as in DropoutNet/CLCRec); 0 = off.",
+        "Weight of a BPR loss that ranks items by their projected text alone, e_u . z_i "
+        "(contrastive only; trains the text path cold items are ranked by, as in "
+        "DropoutNet/CLCRec); 0 = off.",
         0.0,
         ge=0.0,
         le=1e6,
     )
     cold_items: Literal["text", "graph"] = doc(
-        "Items without training interactions are scored through their projected text (`text`, contrastive only) or their untrained graph embedding (`graph`).",
+        "Items without training interactions are scored through their projected text (`text`, "
+        "contrastive only) or their untrained graph embedding (`graph`).",
         "text",
     )
     text_views: str | None = doc(
-        "Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null = build them from the dataset.",
+        "Saved text views (`.npz` from `alignment.TextViews.save`, e.g. with LLM profiles); null "
+        "= build them from the dataset.",
         None,
         path=True,
     )
     item_text: Literal["catalogue", "catalogue+kg"] = doc(
-        "Item text: catalogue text (title, genres, tagline, overview), optionally with the dataset's KG facts serialised.",
+        "Item text: catalogue text (title, genres, tagline, overview), optionally with the "
+        "dataset's KG facts serialised.",
         "catalogue",
     )
     user_profile: Literal["mean", "llm"] = doc(
-        "User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = LLM-written profile from training interactions (cached; slow with the embedded model).",
+        "User text: `mean` = rating-weighted mean of the training items' text embeddings; `llm` = "
+        "LLM-written profile from training interactions (cached; slow with the embedded model).",
         "mean",
     )
     llm_backend: str = doc(
-        "Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / OPENAI_API_KEY), or a local model path (transformers).",
+        "Backend of LLM profiles: `embedded` (SmolLM2 GGUF), `openai` (OPENAI_BASE_URL / "
+        "OPENAI_API_KEY), or a local model path (transformers).",
         "embedded",
     )
     encoder: str = doc(
@@ -205,10 +221,31 @@ class _Embeddings(nn.Module):
         return self.backbone.embeddings()
 
 
+def text_views_key(config: AlignedConfig) -> Hashable:
+    """What the text views of an aligned config depend on besides the data and training matrix."""
+    return (
+        "text_views",
+        config.text_views,
+        config.item_text,
+        config.user_profile,
+        config.llm_backend if config.user_profile == "llm" else None,
+        config.encoder,
+        config.cache_dir,
+    )
+
+
 def text_views_for(
-    config: AlignedConfig, data, train: sp.csr_matrix, n_users: int, n_items: int
+    config: AlignedConfig,
+    data: InteractionData | None,
+    train: sp.csr_matrix,
+    n_users: int,
+    n_items: int,
 ) -> TextViews:
-    """The text views a config asks for: a saved file, or built from ``data`` and ``train``."""
+    """The text views a config asks for: a saved file, or built from ``data`` and ``train``.
+
+    Reads files and caches and may encode texts or run an LLM: this is the preparation
+    step of :class:`AlignedRecommender`, never called by its constructor.
+    """
     if config.text_views:
         views = TextViews.load(config.text_views, data)
     else:
@@ -217,16 +254,9 @@ def text_views_for(
                 "model aligned needs the dataset's item texts: build it with build_model(config, n_users, n_items, "
                 "train, data=data), or set model.text_views to a saved TextViews file"
             )
-        from pathlib import Path
-
-        from alignment.encoders import default_cache_dir
-
         cache_dir = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
         backend, llm_cache = None, None
         if config.user_profile == "llm":
-            from alignment.profiles import make_profile_backend
-            from kg.llm.cache import ResponseCache
-
             backend = make_profile_backend(config.llm_backend)
             llm_cache = ResponseCache(cache_dir / "llm_profiles.sqlite")
         views = build_text_views(
@@ -247,20 +277,63 @@ def text_views_for(
     return views
 
 
+@dataclass
+class AlignedInputs:
+    """What an :class:`AlignedRecommender` is built on: the text views and its backbone's inputs."""
+
+    text_views: TextViews
+    backbone: object | None = None
+
+
 class AlignedRecommender(Recommender):
     """A backbone recommender plus text-graph alignment; see the module docstring for the math.
 
     Args:
         n_users, n_items, config, train: as for every model (:class:`AlignedConfig`).
-        data: the :class:`~graphrec.data.dataset.InteractionData` (item texts, ids); passed
-            by :func:`graphrec.models.build_model` because ``needs_data`` is set.
-        text_views: ready :class:`~alignment.views.TextViews` (overrides the config's text
-            settings; for experiments that share one encoding across runs).
+        text_views: the users' and items' text embeddings (what :meth:`prepare` builds from
+            the config's text settings; experiments that share one encoding pass their own).
+        backbone_inputs: the backbone's prepared inputs (``None`` for backbones without any).
     """
 
     name = "aligned"
     config_class = AlignedConfig
-    needs_data = True
+    config: AlignedConfig
+    backbone: Recommender
+    user_text: torch.Tensor
+    item_text: torch.Tensor
+    cold_items: torch.Tensor
+
+    @classmethod
+    def prepare(
+        cls,
+        config: AlignedConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> AlignedInputs:
+        """The backbone's inputs and the text views, each prepared once per ``cache``."""
+        backbone = cache.inputs(model_class(config.backbone.name), config.backbone, train, data)
+        n_users, n_items = train.shape
+        views = cache.shared(
+            text_views_key(config),
+            train,
+            data,
+            lambda: text_views_for(config, data, train, n_users, n_items),
+        )
+        return AlignedInputs(views, backbone)
+
+    @classmethod
+    def from_inputs(
+        cls,
+        n_users: int,
+        n_items: int,
+        config: AlignedConfig,
+        train: sp.csr_matrix,
+        inputs: object | None,
+    ) -> AlignedRecommender:
+        if not isinstance(inputs, AlignedInputs):
+            raise TypeError(f"aligned is built on AlignedInputs, got {type(inputs).__name__}")
+        return cls(n_users, n_items, config, train, inputs.text_views, inputs.backbone)
 
     def __init__(
         self,
@@ -268,19 +341,18 @@ class AlignedRecommender(Recommender):
         n_items: int,
         config: AlignedConfig,
         train: sp.csr_matrix,
-        data=None,
-        text_views: TextViews | None = None,
+        text_views: TextViews,
+        backbone_inputs: object | None = None,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
-        self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
-        views = (
-            text_views
-            if text_views is not None
-            else text_views_for(config, data, train, n_users, n_items)
+        self.backbone = build_model(
+            config.backbone, n_users, n_items, train, prepared=backbone_inputs
         )
+        views = text_views
         if views.user.shape[0] != n_users or views.item.shape[0] != n_items:
             raise ValueError(
-                f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, expected {n_users} x {n_items}"
+                f"text views have {views.user.shape[0]} users x {views.item.shape[0]} items, "
+                f"expected {n_users} x {n_items}"
             )
         self.text_meta = dict(views.meta)
         # Derived from the data (and cached on disk), so kept out of checkpoints.
@@ -297,13 +369,13 @@ class AlignedRecommender(Recommender):
         self.projector = (
             mlp(text_dim, hidden, graph_dim) if config.objective == "contrastive" else None
         )
+        self.decoder: nn.Sequential | None = None
+        self.mask_token: nn.Parameter | None = None
         if config.objective == "generative":
             self._check_ego_tables()
             self.decoder = mlp(graph_dim, hidden, text_dim)
             self.mask_token = nn.Parameter(torch.empty(1, graph_dim))
             nn.init.xavier_uniform_(self.mask_token)
-        else:
-            self.decoder, self.mask_token = None, None
         # Per-step draws (node subsets, masks) come from a private generator reseeded every epoch
         # from (seed drawn at construction, epoch): resumed runs repeat them exactly, and the
         # trainer's generator is left alone, so weight=0 trains exactly like the bare backbone.
@@ -312,8 +384,9 @@ class AlignedRecommender(Recommender):
 
     # ------------------------------------------------------------ contract hooks
     def set_l2_weight(self, weight: float) -> None:
-        if hasattr(self.backbone, "set_l2_weight"):
-            self.backbone.set_l2_weight(weight)
+        setter = getattr(self.backbone, "set_l2_weight", None)
+        if callable(setter):
+            setter(weight)
 
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
         self.backbone.on_epoch_start(epoch, generator)
@@ -363,9 +436,21 @@ class AlignedRecommender(Recommender):
         users = self._subset(torch.unique(users), self.config.max_align_nodes)
         items = self._subset(torch.unique(items), self.config.max_align_nodes)
         tau = self.config.temperature
-        loss_users = info_nce(user_emb[users], self.projector(self.user_text[users]), tau)
-        loss_items = info_nce(item_emb[items], self.projector(self.item_text[items]), tau)
+        project = self._text_projector()
+        loss_users = info_nce(user_emb[users], project(self.user_text[users]), tau)
+        loss_items = info_nce(item_emb[items], project(self.item_text[items]), tau)
         return (loss_users + loss_items) / 2
+
+    def _text_projector(self) -> nn.Sequential:
+        if self.projector is None:
+            raise RuntimeError("the text -> graph projection needs objective=contrastive")
+        return self.projector
+
+    def _ego_table(self, name: str) -> torch.Tensor:
+        table = getattr(self.backbone, name)
+        if not isinstance(table, nn.Embedding):
+            raise RuntimeError(f"backbone {self.backbone.name!r} has no embedding table {name!r}")
+        return table.weight
 
     def _check_ego_tables(self) -> None:
         names = dict(self.backbone.named_parameters())
@@ -388,25 +473,24 @@ class AlignedRecommender(Recommender):
 
     def generative_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Mask some batch nodes' ego embeddings, propagate, reconstruct their text (InfoNCE over masked nodes)."""
+        if self.decoder is None or self.mask_token is None:
+            raise RuntimeError("generative_loss needs objective=generative")
+        decoder, mask_token = self.decoder, self.mask_token
         masked_users, masked_items = self._mask(users), self._mask(items)
-        user_table = self.backbone.user_embedding.weight
-        item_table = self.backbone.item_embedding.weight
+        user_table = self._ego_table("user_embedding")
+        item_table = self._ego_table("item_embedding")
         user_mask = torch.zeros(self.n_users, 1, dtype=torch.bool, device=user_table.device)
         item_mask = torch.zeros(self.n_items, 1, dtype=torch.bool, device=item_table.device)
         user_mask[masked_users] = True
         item_mask[masked_items] = True
         swapped = {
-            "backbone.user_embedding.weight": torch.where(user_mask, self.mask_token, user_table),
-            "backbone.item_embedding.weight": torch.where(item_mask, self.mask_token, item_table),
+            "backbone.user_embedding.weight": torch.where(user_mask, mask_token, user_table),
+            "backbone.item_embedding.weight": torch.where(item_mask, mask_token, item_table),
         }
         user_emb, item_emb = functional_call(_Embeddings(self.backbone), swapped, ())
         tau = self.config.temperature
-        loss_users = info_nce(
-            self.decoder(user_emb[masked_users]), self.user_text[masked_users], tau
-        )
-        loss_items = info_nce(
-            self.decoder(item_emb[masked_items]), self.item_text[masked_items], tau
-        )
+        loss_users = info_nce(decoder(user_emb[masked_users]), self.user_text[masked_users], tau)
+        loss_items = info_nce(decoder(item_emb[masked_items]), self.item_text[masked_items], tau)
         return (loss_users + loss_items) / 2
 
     def alignment_loss(
@@ -426,8 +510,9 @@ class AlignedRecommender(Recommender):
         )
         user_emb, _ = self.backbone.embeddings()
         u = user_emb[users[keep]]
-        pos = (u * self.projector(self.item_text[pos_items[keep]])).sum(-1)
-        neg = (u * self.projector(self.item_text[neg_items[keep]])).sum(-1)
+        project = self._text_projector()
+        pos = (u * project(self.item_text[pos_items[keep]])).sum(-1)
+        neg = (u * project(self.item_text[neg_items[keep]])).sum(-1)
         return bpr_loss(pos, neg)
 
     def loss(

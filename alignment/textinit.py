@@ -28,14 +28,16 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+from torch import nn
 
 from alignment.alpharec import mean_item_rows
 from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import model_item_embeddings
+from alignment.linear import checked_item_embeddings, prepare_item_embeddings
 from graphrec.config import doc, model_config_from_dict
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
-from graphrec.models import build_model
-from graphrec.models.base import LossOutput, Recommender
+from graphrec.models import build_model, model_class
+from graphrec.models.base import InputCache, LossOutput, Recommender, Scorer
 
 
 @dataclass
@@ -90,7 +92,8 @@ class TextInitConfig:
 def text_initial_tables(
     train: sp.csr_matrix, item_text: np.ndarray, dim: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim`` principal axes, users' means.
+    """Unscaled ``([n_users, dim], [n_items, dim])``: items' centred text on its top ``dim``
+    principal axes, users' means.
 
     Raises :class:`ConfigError` when the text has fewer than ``dim`` dimensions.
     """
@@ -105,18 +108,53 @@ def text_initial_tables(
     return mean_item_rows(train, items), items
 
 
+@dataclass
+class TextInitInputs:
+    """What a :class:`TextInitRecommender` is built on: the item text embeddings and its backbone's inputs."""
+
+    item_embeddings: np.ndarray
+    backbone: object | None = None
+
+
 class TextInitRecommender(Recommender):
     """A backbone whose embedding tables start from text; see the module docstring.
 
     Args:
         n_users, n_items, config, train: as for every model (:class:`TextInitConfig`).
-        data: the dataset (item texts); passed by :func:`graphrec.models.build_model` (``needs_data``).
-        item_embeddings: ready ``[n_items, d_text]`` text embeddings (overrides ``data``).
+        item_embeddings: ``[n_items, d_text]`` text embeddings of the items (what :meth:`prepare`
+            encodes from the dataset; benchmarks pass a shared encoding).
+        backbone_inputs: the backbone's prepared inputs (``None`` for backbones without any).
     """
 
     name = "text_init"
     config_class = TextInitConfig
-    needs_data = True
+    backbone: Recommender
+
+    @classmethod
+    def prepare(
+        cls,
+        config: TextInitConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> TextInitInputs:
+        """The item text embeddings and the backbone's inputs, each prepared once per ``cache``."""
+        backbone = cache.inputs(model_class(config.backbone.name), config.backbone, train, data)
+        items = prepare_item_embeddings("text_init", config, data, train, cache)
+        return TextInitInputs(items, backbone)
+
+    @classmethod
+    def from_inputs(
+        cls,
+        n_users: int,
+        n_items: int,
+        config: TextInitConfig,
+        train: sp.csr_matrix,
+        inputs: object | None,
+    ) -> TextInitRecommender:
+        if not isinstance(inputs, TextInitInputs):
+            raise TypeError(f"text_init is built on TextInitInputs, got {type(inputs).__name__}")
+        return cls(n_users, n_items, config, train, inputs.item_embeddings, inputs.backbone)
 
     def __init__(
         self,
@@ -124,18 +162,20 @@ class TextInitRecommender(Recommender):
         n_items: int,
         config: TextInitConfig,
         train: sp.csr_matrix,
-        data=None,
-        item_embeddings: np.ndarray | torch.Tensor | None = None,
+        item_embeddings: np.ndarray | torch.Tensor,
+        backbone_inputs: object | None = None,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
-        self.backbone = build_model(config.backbone, n_users, n_items, train, data=data)
-        tables = [getattr(self.backbone, key, None) for key in ("user_embedding", "item_embedding")]
-        if not all(isinstance(t, torch.nn.Embedding) for t in tables):
+        self.backbone = build_model(
+            config.backbone, n_users, n_items, train, prepared=backbone_inputs
+        )
+        user_table = getattr(self.backbone, "user_embedding", None)
+        item_table = getattr(self.backbone, "item_embedding", None)
+        if not (isinstance(user_table, nn.Embedding) and isinstance(item_table, nn.Embedding)):
             raise ConfigError(
                 f"model.backbone: {config.backbone.name!r} has no user/item embedding tables to initialise"
             )
-        vectors = model_item_embeddings("text_init", config, data, item_embeddings, n_items)
-        user_table, item_table = tables
+        vectors = checked_item_embeddings(item_embeddings, n_items)
         users, items = text_initial_tables(train, vectors, item_table.weight.shape[1])
         with torch.no_grad():
             scale = float(item_table.weight.std()) / max(float(items.std()), 1e-12)
@@ -145,8 +185,9 @@ class TextInitRecommender(Recommender):
 
     # the contract, delegated
     def set_l2_weight(self, weight: float) -> None:
-        if hasattr(self.backbone, "set_l2_weight"):
-            self.backbone.set_l2_weight(weight)
+        setter = getattr(self.backbone, "set_l2_weight", None)
+        if callable(setter):
+            setter(weight)
 
     def on_epoch_start(self, epoch: int, generator: torch.Generator) -> None:
         self.backbone.on_epoch_start(epoch, generator)
@@ -162,7 +203,7 @@ class TextInitRecommender(Recommender):
     def score(self, users: torch.Tensor) -> torch.Tensor:
         return self.backbone.score(users)
 
-    def scorer(self):
+    def scorer(self) -> Scorer:
         return self.backbone.scorer()
 
     def to_device(self, device: torch.device) -> TextInitRecommender:

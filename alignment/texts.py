@@ -28,6 +28,9 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from graphrec.data.dataset import InteractionData
+from kg.errors import BackendError
+from kg.llm.backends import LLMBackend
+from kg.llm.cache import ResponseCache, cache_key
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +231,8 @@ def validate_profile(text: str, max_chars: int = 800) -> str | None:
 def llm_profiles(
     train: sp.csr_matrix,
     titles: Sequence[str],
-    backend,
-    cache=None,
+    backend: LLMBackend,
+    cache: ResponseCache | None = None,
     *,
     max_items: int = 30,
     dislike_below: float | None = None,
@@ -252,9 +255,6 @@ def llm_profiles(
         by the list of liked titles (a usable, honest fallback) and counted in
         ``report.invalid``; it is not cached, so the next run asks again.
     """
-    from kg.errors import BackendError
-    from kg.llm.cache import cache_key
-
     prompts = profile_prompts(train, titles, max_items=max_items, dislike_below=dislike_below)
     report = ProfileReport(users=len(prompts))
     profiles: list[str | None] = [None] * len(prompts)
@@ -282,7 +282,7 @@ def llm_profiles(
         )
         for prompt, reply in zip(chunk, replies):
             text = None if isinstance(reply, BackendError) else validate_profile(reply.text)
-            if text is None:
+            if text is None or isinstance(reply, BackendError):
                 report.invalid.append(prompt.user)
                 text = "Likes " + "; ".join(titles[i] for i in prompt.liked) + "."
             else:

@@ -156,8 +156,9 @@ def build_text_views(
     train = data.train if train is None else sp.csr_matrix(train)
     if train.shape != (data.n_users, data.n_items):
         raise ValueError(f"train has shape {train.shape}, expected {(data.n_users, data.n_items)}")
-    if isinstance(encoder, str):
-        encoder = SentenceEncoder(encoder, progress=progress)
+    text_encoder: TextEncoder = (
+        SentenceEncoder(encoder, progress=progress) if isinstance(encoder, str) else encoder
+    )
     owned_cache = None
     if isinstance(cache, str) and cache == "default":
         cache = owned_cache = EmbeddingCache(default_cache_dir() / "text_embeddings.sqlite")
@@ -171,9 +172,9 @@ def build_text_views(
                 )
             facts = data.kg.triples
         texts = item_texts(data, facts if item_text == "catalogue+kg" else None)
-        item = encode_texts(encoder, texts, cache, progress=progress)
+        item = encode_texts(text_encoder, texts, cache, progress=progress)
         meta: dict = {
-            "encoder": encoder.model_id,
+            "encoder": text_encoder.model_id,
             "item_text": item_text,
             "user_profile": user_profile,
             "train_interactions": int(train.nnz),
@@ -188,7 +189,7 @@ def build_text_views(
             profiles, report = llm_profiles(
                 train, item_titles(data), llm_backend, llm_cache, progress=progress
             )
-            user = encode_texts(encoder, profiles, cache, progress=progress)
+            user = encode_texts(text_encoder, profiles, cache, progress=progress)
             empty = np.diff(train.indptr) == 0
             user[empty] = 0.0  # nothing to summarise: no text signal rather than the fallback text
             meta["llm"] = {

@@ -182,7 +182,7 @@ def make_model(section: dict, data, texts: Texts):
     cls = MODELS[config.name]
     if config.name == "aligned":
         return cls(
-            data.n_users, data.n_items, config, data.train, data=data, text_views=texts.views()
+            data.n_users, data.n_items, config, data.train, text_views=texts.views()
         )
     if config.name in ("text_ease", "alpharec", "text_init"):
         return cls(data.n_users, data.n_items, config, data.train, item_embeddings=texts.items)

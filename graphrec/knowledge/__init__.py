@@ -9,9 +9,16 @@
   (confidence, alignment agreement) or :func:`collaborative_agreement`.
 
 Knowledge-aware models (:mod:`graphrec.models.kg_lightgcn`, :mod:`graphrec.models.kgat`)
-build their graph with :func:`knowledge_graph_for`.
+build their graph with :func:`knowledge_graph_for` in their ``prepare`` step.
 """
 
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from graphrec.data.dataset import InteractionData
+from graphrec.errors import ConfigError
 from graphrec.knowledge.graph import (
     CollaborativeKG,
     build_collaborative_kg,
@@ -25,16 +32,22 @@ from graphrec.knowledge.sources import (
 )
 
 
-def knowledge_graph_for(config, data, *, n_users=None, n_items=None, train=None) -> CollaborativeKG:
+def knowledge_graph_for(
+    config: object,
+    data: InteractionData | None,
+    *,
+    n_users: int | None = None,
+    n_items: int | None = None,
+    train: sp.csr_matrix | None = None,
+) -> CollaborativeKG:
     """The CKG a knowledge-aware model config asks for (its ``kg*`` fields).
 
     ``config.kg`` is ``None`` (interactions only), ``"dataset"`` or a path (see
     :func:`load_knowledge`); then ``kg_relations``, ``kg_min_entity_degree`` and the
     score pruning (``kg_score`` = ``source`` | ``collaborative``, ``kg_min_score``,
-    ``kg_drop_fraction``) are applied in that order.
+    ``kg_drop_fraction``) are applied in that order.  Without ``data`` (only with
+    ``kg: null``) the graph is built on ``train`` with ``n_users`` x ``n_items``.
     """
-    from graphrec.errors import ConfigError
-
     source = getattr(config, "kg", None)
     if data is None:
         if source is not None:
@@ -42,10 +55,8 @@ def knowledge_graph_for(config, data, *, n_users=None, n_items=None, train=None)
                 f"model.kg={source!r}: a knowledge-aware model needs the dataset to map the KG's raw item ids; "
                 "build it with build_model(config, n_users, n_items, train, data=data)"
             )
-        import numpy as np
-
-        from graphrec.data.dataset import InteractionData
-
+        if n_users is None or n_items is None or train is None:
+            raise ValueError("knowledge_graph_for without data needs n_users, n_items and train")
         data = InteractionData(
             name="interactions",
             user_ids=np.arange(n_users).astype(str).astype(object),

@@ -276,84 +276,29 @@ def build_collaborative_kg(
     """
     n_users, n_items = data.n_users, data.n_items
     item_ids = np.asarray(data.item_ids, dtype=object)
-    empty = CollaborativeKG(
-        n_users,
-        n_items,
-        n_items,
-        [],
-        np.zeros(0, np.int64),
-        np.zeros(0, np.int64),
-        np.zeros(0, np.int64),
-        item_ids.copy(),
-        data.train,
-        None,
-        {"source_triples": 0},
-    )
     if kg is None or len(kg.triples) == 0:
-        return empty
+        return CollaborativeKG(
+            n_users,
+            n_items,
+            n_items,
+            [],
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int64),
+            item_ids.copy(),
+            data.train,
+            None,
+            {"source_triples": 0},
+        )
     triples = kg.triples
     has_score = "score" in triples.columns
     meta: dict = {"source_triples": int(len(triples))}
     if relations is not None:
         triples = triples.loc[triples["relation"].isin(set(relations))]
         meta["after_relation_filter"] = int(len(triples))
-
-    # entity id -> node rows: linked entities map to their items (one row per item)
-    link = kg.item_entity
-    if len(link):
-        index = {raw: i for i, raw in enumerate(item_ids.tolist())}
-        link_items = link["item_id"].map(index)
-        link = pd.DataFrame({"entity": link["entity_id"].to_numpy(), "node": link_items.to_numpy()})
-        # entities standing only for items this dataset does not have (filtered out by k-core,
-        # or another catalogue) are dropped with their triples
-        absent = set(link.loc[link["node"].isna(), "entity"]) - set(
-            link.loc[link["node"].notna(), "entity"]
-        )
-        if absent:
-            gone = triples["head"].isin(absent) | triples["tail"].isin(absent)
-            triples = triples.loc[~gone]
-            meta["triples_of_absent_items"] = int(gone.sum())
-        link = link.dropna()
-        link["node"] = link["node"].astype(np.int64)
-        meta["linked_items"] = int(link["node"].nunique())
-    else:  # entities named like raw item ids are those items
-        link = pd.DataFrame({"entity": item_ids, "node": np.arange(n_items, dtype=np.int64)})
-        meta["linked_items"] = "by raw item id"
-    link = link.drop_duplicates()
-    linked_entities = set(link["entity"].tolist())
-    others = pd.unique(pd.concat([triples["head"], triples["tail"]], ignore_index=True))
-    others = np.asarray([e for e in others.tolist() if e not in linked_entities], dtype=object)
-    mapping = pd.concat(
-        [
-            link,
-            pd.DataFrame(
-                {"entity": others, "node": n_items + np.arange(len(others), dtype=np.int64)}
-            ),
-        ],
-        ignore_index=True,
-    )
-    entity_ids = np.concatenate([item_ids, others])
-
-    relation_names = sorted(pd.unique(triples["relation"]).tolist())
-    rel_index = {r: i for i, r in enumerate(relation_names)}
-    frame = pd.DataFrame(
-        {
-            "head": triples["head"].to_numpy(),
-            "relation": triples["relation"].map(rel_index).to_numpy(np.int64),
-            "tail": triples["tail"].to_numpy(),
-            "score": triples["score"].to_numpy(np.float64) if has_score else np.zeros(len(triples)),
-        }
-    )
-    frame = frame.merge(
-        mapping.rename(columns={"entity": "head", "node": "h"}), on="head", how="inner"
-    )
-    frame = frame.merge(
-        mapping.rename(columns={"entity": "tail", "node": "t"}), on="tail", how="inner"
-    )
-    if drop_self_loops:
-        frame = frame.loc[frame["h"] != frame["t"]]
-    # duplicates (same mapped triple from several sources) keep their best score
-    frame = frame.groupby(["h", "relation", "t"], as_index=False, sort=True)["score"].max()
+    link, triples = _linked_entities(kg.item_entity, triples, item_ids, meta)
+    mapping, entity_ids = _entity_nodes(link, triples, item_ids)
+    frame, relation_names = _mapped_triples(triples, mapping, has_score, drop_self_loops)
     ckg = CollaborativeKG(
         n_users=n_users,
         n_items=n_items,
@@ -379,6 +324,87 @@ def build_collaborative_kg(
         p for p in ckg.meta.get("pruning", []) if p["reason"] != "drop unused entities"
     ]
     return ckg
+
+
+def _linked_entities(
+    link: pd.DataFrame, triples: pd.DataFrame, item_ids: np.ndarray, meta: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Entity id -> node rows of the linked entities (``entity``, ``node``), and the triples kept.
+
+    Linked entities map to their items (one row per item); entities standing only for
+    items this dataset does not have (filtered out by k-core, or another catalogue) are
+    dropped with their triples.  Without link rows, entities named like raw item ids are
+    those items.  Build statistics go to ``meta``.
+    """
+    if len(link):
+        index = {raw: i for i, raw in enumerate(item_ids.tolist())}
+        link_items = link["item_id"].map(index)
+        link = pd.DataFrame({"entity": link["entity_id"].to_numpy(), "node": link_items.to_numpy()})
+        absent = set(link.loc[link["node"].isna(), "entity"]) - set(
+            link.loc[link["node"].notna(), "entity"]
+        )
+        if absent:
+            gone = triples["head"].isin(absent) | triples["tail"].isin(absent)
+            triples = triples.loc[~gone]
+            meta["triples_of_absent_items"] = int(gone.sum())
+        link = link.dropna()
+        link["node"] = link["node"].astype(np.int64)
+        meta["linked_items"] = int(link["node"].nunique())
+    else:
+        link = pd.DataFrame({"entity": item_ids, "node": np.arange(len(item_ids), dtype=np.int64)})
+        meta["linked_items"] = "by raw item id"
+    return link.drop_duplicates(), triples
+
+
+def _entity_nodes(
+    link: pd.DataFrame, triples: pd.DataFrame, item_ids: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The full entity -> node mapping (linked entities, then the others numbered after the
+    items) and the raw id of every entity node (items first)."""
+    n_items = len(item_ids)
+    linked_entities = set(link["entity"].tolist())
+    others = pd.unique(pd.concat([triples["head"], triples["tail"]], ignore_index=True))
+    others = np.asarray([e for e in others.tolist() if e not in linked_entities], dtype=object)
+    mapping = pd.concat(
+        [
+            link,
+            pd.DataFrame(
+                {"entity": others, "node": n_items + np.arange(len(others), dtype=np.int64)}
+            ),
+        ],
+        ignore_index=True,
+    )
+    return mapping, np.concatenate([item_ids, others])
+
+
+def _mapped_triples(
+    triples: pd.DataFrame, mapping: pd.DataFrame, has_score: bool, drop_self_loops: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    """Triples on entity nodes (``h``, ``relation`` index, ``t``, ``score``), sorted, and the relation names.
+
+    An entity standing for several items repeats its triples; duplicates (the same mapped
+    triple from several sources) keep their best score.
+    """
+    relation_names = sorted(pd.unique(triples["relation"]).tolist())
+    rel_index = {r: i for i, r in enumerate(relation_names)}
+    frame = pd.DataFrame(
+        {
+            "head": triples["head"].to_numpy(),
+            "relation": triples["relation"].map(rel_index).to_numpy(np.int64),
+            "tail": triples["tail"].to_numpy(),
+            "score": triples["score"].to_numpy(np.float64) if has_score else np.zeros(len(triples)),
+        }
+    )
+    frame = frame.merge(
+        mapping.rename(columns={"entity": "head", "node": "h"}), on="head", how="inner"
+    )
+    frame = frame.merge(
+        mapping.rename(columns={"entity": "tail", "node": "t"}), on="tail", how="inner"
+    )
+    if drop_self_loops:
+        frame = frame.loc[frame["h"] != frame["t"]]
+    frame = frame.groupby(["h", "relation", "t"], as_index=False, sort=True)["score"].max()
+    return frame, relation_names
 
 
 def collaborative_agreement(ckg: CollaborativeKG) -> np.ndarray:

@@ -24,15 +24,22 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from graphrec.data.dataset import InteractionData, KnowledgeGraph
+from graphrec.data.readers import read_atomic_file, read_table
 from graphrec.errors import DataFormatError
+from kg.errors import DataFormatError as KGDataFormatError
+from kg.interop import KGArrays, read_arrays
 
 TRIPLE_COLUMNS = ("head", "relation", "tail")
 KG_ARRAYS_FILE = "kg_arrays.npz"
+KG_ID_MAPS = ("item_map.tsv", "entity_map.tsv", "relation_map.tsv")
+#: what a KG source may be: ``"dataset"``, a path, a KnowledgeGraph or a DataFrame of triples
+KnowledgeSource: TypeAlias = "str | PathLike[str] | KnowledgeGraph | pd.DataFrame"
 
 
 def _empty_link() -> pd.DataFrame:
@@ -80,8 +87,6 @@ def read_triples_table(path: str | PathLike, link: str | PathLike | None = None)
     optionally names an item -> entity table (``item_id``, ``entity_id``; a RecBole
     ``.link`` file works too).
     """
-    from graphrec.data.readers import read_table
-
     path = Path(path)
     csv = path.suffix.lower() == ".csv"
     table = read_table(path, sep="," if csv else "\t", quoting=csv)
@@ -92,8 +97,6 @@ def read_triples_table(path: str | PathLike, link: str | PathLike | None = None)
 
 
 def _read_link(path: str | PathLike) -> pd.DataFrame:
-    from graphrec.data.readers import read_atomic_file, read_table
-
     path = Path(path)
     first = path.read_text(encoding="utf-8-sig").split("\n", 1)[0]
     if ":" in first:  # RecBole typed header
@@ -106,8 +109,6 @@ def _read_link(path: str | PathLike) -> pd.DataFrame:
 
 def read_recbole_kg(path: str | PathLike) -> KnowledgeGraph:
     """A RecBole ``NAME.kg`` file (or a directory with one) and its ``NAME.link``."""
-    from graphrec.data.readers import read_atomic_file
-
     path = Path(path)
     if path.is_dir():
         found = sorted(path.glob("*.kg"))
@@ -129,45 +130,27 @@ def read_kg_arrays(folder: str | PathLike) -> KnowledgeGraph:
     """The ``kg`` package's export: ``kg_arrays.npz`` (``heads``, ``relations``, ``tails``
     and optionally ``scores``) with ``item_map.tsv``, ``entity_map.tsv`` and
     ``relation_map.tsv`` (first column = raw id, row order = index; entity ``i`` is
-    item ``i`` for ``i < len(item_map)``)."""
+    item ``i`` for ``i < len(item_map)``).
+
+    The files are read by the ``kg`` package's own reader (:func:`kg.interop.read_arrays`);
+    this adapter adds what graphrec needs and that reader does not give: a clear error
+    for a missing id map, the optional ``scores`` array, and the length and index-range
+    checks of the triples.
+    """
     folder = Path(folder)
-
-    def column(name: str) -> list[str]:
-        path = folder / name
-        if not path.exists():
-            raise DataFormatError("missing id map of a KG export", path=path)
-        lines = path.read_text(encoding="utf-8").splitlines()[1:]
-        return [line.split("\t")[0] for line in lines if line]
-
-    with np.load(folder / KG_ARRAYS_FILE, allow_pickle=False) as arrays:
-        heads, relations, tails = (
-            np.asarray(arrays[k], dtype=np.int64) for k in ("heads", "relations", "tails")
-        )
-        scores = (
-            np.asarray(arrays["scores"], dtype=np.float64) if "scores" in arrays.files else None
-        )
-    items, entities, relation_ids = (
-        column("item_map.tsv"),
-        column("entity_map.tsv"),
-        column("relation_map.tsv"),
+    for name in KG_ID_MAPS:
+        if not (folder / name).exists():
+            raise DataFormatError("missing id map of a KG export", path=folder / name)
+    try:
+        arrays = read_arrays(folder)
+    except KGDataFormatError as err:
+        raise _graphrec_error(err) from err
+    heads, relations, tails = (
+        np.asarray(a, dtype=np.int64) for a in (arrays.heads, arrays.relations, arrays.tails)
     )
-    if not (len(heads) == len(relations) == len(tails)):
-        raise DataFormatError(
-            "heads, relations and tails differ in length", path=folder / KG_ARRAYS_FILE
-        )
-    if len(items) > len(entities):
-        raise DataFormatError("item map longer than entity map", path=folder / "item_map.tsv")
-    for name, values, bound in (
-        ("heads", heads, len(entities)),
-        ("tails", tails, len(entities)),
-        ("relations", relations, len(relation_ids)),
-    ):
-        if len(values) and (values.min() < 0 or values.max() >= bound):
-            raise DataFormatError(
-                f"{name} index out of range [0, {bound})", path=folder / KG_ARRAYS_FILE
-            )
-    entity_array = np.asarray(entities, dtype=object)
-    relation_array = np.asarray(relation_ids, dtype=object)
+    _check_kg_arrays(folder, arrays, heads, relations, tails)
+    entity_array = np.asarray(arrays.entity_ids, dtype=object)
+    relation_array = np.asarray(arrays.relation_ids, dtype=object)
     triples = pd.DataFrame(
         {
             "head": entity_array[heads],
@@ -175,14 +158,54 @@ def read_kg_arrays(folder: str | PathLike) -> KnowledgeGraph:
             "tail": entity_array[tails],
         }
     )
+    scores = _kg_array_scores(folder)
     if scores is not None:
         triples["score"] = scores
-    link = pd.DataFrame({"item_id": items, "entity_id": entities[: len(items)]})
+    items = arrays.item_ids
+    link = pd.DataFrame({"item_id": items, "entity_id": arrays.entity_ids[: len(items)]})
     return KnowledgeGraph(triples=_clean_triples(triples, str(folder)), item_entity=link)
 
 
+def _graphrec_error(err: KGDataFormatError) -> DataFormatError:
+    """``err`` as graphrec's :class:`~graphrec.errors.DataFormatError` (same message and location)."""
+    if isinstance(err, DataFormatError):
+        return err
+    converted = DataFormatError(str(err))
+    converted.path, converted.line, converted.field = err.path, err.line, err.field
+    return converted
+
+
+def _check_kg_arrays(
+    folder: Path, arrays: KGArrays, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray
+) -> None:
+    """Equal lengths, and every index inside its id map."""
+    if not (len(heads) == len(relations) == len(tails)):
+        raise DataFormatError(
+            "heads, relations and tails differ in length", path=folder / KG_ARRAYS_FILE
+        )
+    for name, values, bound in (
+        ("heads", heads, len(arrays.entity_ids)),
+        ("tails", tails, len(arrays.entity_ids)),
+        ("relations", relations, len(arrays.relation_ids)),
+    ):
+        if len(values) and (values.min() < 0 or values.max() >= bound):
+            raise DataFormatError(
+                f"{name} index out of range [0, {bound})", path=folder / KG_ARRAYS_FILE
+            )
+
+
+def _kg_array_scores(folder: Path) -> np.ndarray | None:
+    """The optional per-triple ``scores`` of ``kg_arrays.npz`` (:class:`kg.interop.KGArrays` has no such field)."""
+    with np.load(folder / KG_ARRAYS_FILE, allow_pickle=False) as arrays:
+        if "scores" not in arrays.files:
+            return None
+        return np.asarray(arrays["scores"], dtype=np.float64)
+
+
 def load_knowledge(
-    source, data: InteractionData | None = None, link: str | PathLike | None = None
+    source: KnowledgeSource,
+    data: InteractionData | None = None,
+    link: str | PathLike | None = None,
 ) -> KnowledgeGraph:
     """Read a KG from any supported ``source`` (see the module docstring).
 

@@ -9,14 +9,29 @@ Other packages add models through the setuptools entry-point group
 ``graphrec.models`` (``name = "package.module:ModelClass"``); they are loaded on
 first use of the registry (:func:`load_plugins`), so graphrec never imports them
 by name.
+
+Building a model is two steps (:func:`build_model` does both): :func:`prepare_inputs`
+does the I/O a model needs (``Recommender.prepare``: read the knowledge graph, encode
+texts), then the pure constructor takes the prepared object.  Pass ``prepared=`` or a
+shared :class:`InputCache` to build several models on inputs prepared once.
 """
 
 from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
+from typing import Any
 
-from graphrec.models.base import ClosedFormRecommender, LossOutput, Recommender, Scorer
+import scipy.sparse as sp
+
+from graphrec.data.dataset import InteractionData
+from graphrec.models.base import (
+    ClosedFormRecommender,
+    InputCache,
+    LossOutput,
+    Recommender,
+    Scorer,
+)
 from graphrec.models.ease import EASE, EASEConfig
 from graphrec.models.itemknn import ItemKNN, ItemKNNConfig
 from graphrec.models.kg_lightgcn import KGLightGCN, KGLightGCNConfig
@@ -82,25 +97,57 @@ def available_models() -> list[str]:
     return sorted(MODELS)
 
 
-def model_config_class(name: str) -> type:
+def model_class(name: str) -> type[Recommender]:
+    """The registered class of model ``name`` (loading the plugins when it is not built in)."""
     if name not in MODELS:
         load_plugins()
-    return MODELS[name].config_class
+    return MODELS[name]
 
 
-def build_model(config, n_users: int, n_items: int, train, data=None) -> Recommender:
-    """Instantiate the model named by ``config.name``.
+def model_config_class(name: str) -> type:
+    return model_class(name).config_class
 
-    ``data`` (the :class:`~graphrec.data.dataset.InteractionData` being trained on) is
-    passed to models whose class sets ``needs_data = True`` — the knowledge-aware
-    models, which map the KG's raw item ids onto internal ids; the others ignore it.
+
+def prepare_inputs(
+    config: Any,
+    train: sp.csr_matrix,
+    data: InteractionData | None = None,
+    cache: InputCache | None = None,
+) -> object | None:
+    """The prepared inputs of the model ``config`` names (``Recommender.prepare``; ``None`` if it has none).
+
+    With a ``cache``, inputs already prepared there for the same settings and data are reused.
     """
-    if config.name not in MODELS:
-        load_plugins()
-    cls = MODELS[config.name]
-    if getattr(cls, "needs_data", False):
-        return cls(n_users, n_items, config, train, data=data)
-    return cls(n_users, n_items, config, train)
+    return (cache if cache is not None else InputCache()).inputs(
+        model_class(config.name), config, train, data
+    )
+
+
+def build_model(
+    config: Any,
+    n_users: int,
+    n_items: int,
+    train: sp.csr_matrix,
+    data: InteractionData | None = None,
+    *,
+    prepared: object | None = None,
+    cache: InputCache | None = None,
+) -> Recommender:
+    """Instantiate the model named by ``config.name``: prepare its inputs, then construct it.
+
+    Args:
+        data: the :class:`~graphrec.data.dataset.InteractionData` being trained on; models
+            that read something for it (the knowledge-aware models map the KG's raw item
+            ids, the text models encode item texts) use it in their ``prepare`` step.
+        prepared: ready inputs (what ``prepare_inputs`` returned for this config and data);
+            nothing is read or encoded then.
+        cache: an :class:`InputCache` shared by several builds, so that equal inputs are
+            prepared once.
+    """
+    cls = model_class(config.name)
+    if prepared is None:
+        prepared = prepare_inputs(config, train, data, cache)
+    return cls.from_inputs(n_users, n_items, config, train, prepared)
 
 
 register_model(MF)
@@ -118,6 +165,7 @@ __all__ = [
     "ClosedFormRecommender",
     "EASE",
     "EASEConfig",
+    "InputCache",
     "ItemKNN",
     "ItemKNNConfig",
     "KGAT",
@@ -143,6 +191,8 @@ __all__ = [
     "available_models",
     "build_model",
     "load_plugins",
+    "model_class",
     "model_config_class",
+    "prepare_inputs",
     "register_model",
 ]

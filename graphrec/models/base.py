@@ -15,6 +15,13 @@ The trainer and the evaluation harness only use these three methods (plus
 alignment package's wrappers — trains and evaluates without changes.
 ``tests/models/test_contract.py`` checks every registered model against it.
 
+Constructors are pure: tensors and prepared objects in, no file or network I/O.  A
+model whose inputs need I/O or heavy work (reading and pruning a knowledge graph,
+encoding item texts) declares :meth:`Recommender.prepare`, which does that work once
+and returns the prepared object its constructor takes; :func:`graphrec.models.build_model`
+calls ``prepare`` then the constructor.  An :class:`InputCache` shared by several
+builds (the variants of one experiment) prepares each distinct input once.
+
 Closed-form models (EASE, ItemKNN, most-popular) are not trained by SGD: they
 derive from :class:`ClosedFormRecommender` (``trainable = False``), compute their
 parameters once in :meth:`ClosedFormRecommender.fit` and override
@@ -27,18 +34,21 @@ from __future__ import annotations
 
 import abc
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from torch import nn
 
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import TrainingError
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
+_Model = TypeVar("_Model", bound="Recommender")
+_Inputs = TypeVar("_Inputs")
 
 
 def sparse_csr(crow, col, values, shape: tuple[int, int], device: torch.device) -> torch.Tensor:
@@ -72,8 +82,51 @@ class Recommender(nn.Module, abc.ABC):
     config_class: ClassVar[type]
     #: ``True``: trained by SGD on :meth:`loss`; ``False``: a :class:`ClosedFormRecommender`
     trainable: ClassVar[bool] = True
+    # ``config`` is typed Any throughout: each model has its own config dataclass (no common
+    # base), and subclasses narrow it to theirs.
 
-    def __init__(self, n_users: int, n_items: int, config, train: sp.csr_matrix) -> None:
+    @classmethod
+    def inputs_key(cls, config: Any) -> Hashable | None:
+        """What the prepared inputs depend on besides the data (the config fields that shape them).
+
+        Models whose keys are equal share one prepared object through an :class:`InputCache`
+        (e.g. every knowledge-aware model with the same KG settings shares one graph); the
+        key's first element names the kind of input.  ``None``: nothing to share.
+        """
+        return None
+
+    @classmethod
+    def prepare(
+        cls,
+        config: Any,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> object | None:
+        """Do the I/O and heavy work the constructor needs, once; returns what it takes.
+
+        ``train`` is the ``[n_users, n_items]`` training matrix the model will be built on,
+        ``data`` the dataset (``None`` where none is at hand, e.g. the model contract suite),
+        ``cache`` where wrappers prepare their backbone's inputs.  The default (``None``)
+        means the constructor needs only ``(n_users, n_items, config, train)``.
+        """
+        return None
+
+    @classmethod
+    def from_inputs(
+        cls: type[_Model],
+        n_users: int,
+        n_items: int,
+        config: Any,
+        train: sp.csr_matrix,
+        inputs: object | None,
+    ) -> _Model:
+        """The model built on ``inputs`` (what :meth:`prepare` returned): ``cls(..., inputs)``."""
+        if inputs is None:
+            return cls(n_users, n_items, config, train)
+        return cls(n_users, n_items, config, train, inputs)  # type: ignore[call-arg]
+
+    def __init__(self, n_users: int, n_items: int, config: Any, train: sp.csr_matrix) -> None:
         super().__init__()
         if train.shape != (n_users, n_items):
             raise ValueError(
@@ -152,8 +205,9 @@ class ClosedFormRecommender(Recommender):
     """
 
     trainable: ClassVar[bool] = False
+    fitted: torch.Tensor
 
-    def __init__(self, n_users: int, n_items: int, config, train: sp.csr_matrix) -> None:
+    def __init__(self, n_users: int, n_items: int, config: Any, train: sp.csr_matrix) -> None:
         super().__init__(n_users, n_items, config, train)
         interactions = sp.csr_matrix(train, dtype=np.float32, copy=True)
         interactions.sum_duplicates()
@@ -213,3 +267,70 @@ class ClosedFormRecommender(Recommender):
                 return self.score(users)
 
         return score
+
+
+class InputCache:
+    """Prepared model inputs shared by the models built through one cache.
+
+    An experiment that builds several variants on the same data passes one cache to
+    :func:`graphrec.models.build_model`, so the knowledge graph is read and pruned, or the
+    item texts encoded, once per distinct setting.  An entry is keyed by the model class's
+    :meth:`~Recommender.inputs_key` and the identity of the training matrix and dataset it
+    was prepared from; the cache holds those objects, so their ids cannot be reused while
+    it lives.  Classes without a key (or with an unhashable one) are prepared every time.
+
+    Preparation runs with the global CPU random state saved and restored, so whether the
+    inputs were prepared, cached or passed in never moves the model's initial weights.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[Hashable, tuple[sp.csr_matrix, InteractionData | None, object]] = {}
+        #: how many inputs were prepared (not found in the cache)
+        self.prepared = 0
+
+    def inputs(
+        self,
+        cls: type[Recommender],
+        config: Any,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+    ) -> object | None:
+        """``cls.prepare(config, train, data, self)``, or the entry prepared before with the same key."""
+        key = cls.inputs_key(config)
+        return self.shared(key, train, data, lambda: cls.prepare(config, train, data, self))
+
+    def shared(
+        self,
+        key: Hashable | None,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        make: Callable[[], _Inputs],
+    ) -> _Inputs:
+        """``make()`` once per ``key`` and (``train``, ``data``); ``key=None`` (or unhashable): every time.
+
+        For inputs that several model classes share (the item text embeddings of the text
+        models) or that a wrapper prepares besides its backbone's.
+        """
+        if key is not None:
+            try:
+                hash(key)
+            except TypeError:
+                key = None
+        if key is None:
+            return self._make(make)
+        full = (key, id(train), id(data))
+        entry = self._entries.get(full)
+        if entry is None:
+            entry = (train, data, self._make(make))
+            self._entries[full] = entry
+        return entry[2]  # type: ignore[return-value]
+
+    def _make(self, make: Callable[[], _Inputs]) -> _Inputs:
+        with torch.random.fork_rng(devices=[]):
+            inputs = make()
+        if inputs is not None:
+            self.prepared += 1
+        return inputs
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -29,7 +29,7 @@ FLOAT32_MAX_CONDITION = 1e4
 
 @dataclass
 class EASEConfig:
-    """EASE: a dense item-item weight matrix with zero diagonal, in closed form (no SGD; `train.*` optimiser keys are unused)."""
+    """EASE: a dense item-item weight matrix with zero diagonal, in closed form (no SGD; `train.*` optimiser keys are unused)."""  # noqa: E501 (one line in the config reference)
 
     name: str = doc("Model name.", "ease")
     l2: float = doc(
@@ -39,13 +39,16 @@ class EASEConfig:
         le=1e12,
     )
     max_memory_gb: float = doc(
-        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this many GB (12 bytes per item pair while fitting in float32, 20 in float64: ~8 GB at 26k / 20k items).",
+        "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this "
+        "many GB (12 bytes per item pair while fitting in float32, 20 in float64: ~8 GB at 26k / "
+        "20k items).",
         8.0,
         gt=0.0,
         le=1e6,
     )
     precision: Literal["auto", "float32", "float64"] = doc(
-        "Arithmetic of the fit: `auto` = float32 (2x faster, 40% less memory) when the condition number of X^T X + λI is provably below 1e4 (Gershgorin bound), else float64.",
+        "Arithmetic of the fit: `auto` = float32 (2x faster, 40% less memory) when the condition "
+        "number of X^T X + λI is provably below 1e4 (Gershgorin bound), else float64.",
         "auto",
     )
 
@@ -80,6 +83,7 @@ class EASE(ClosedFormRecommender):
     """
 
     name = "ease"
+    weights: torch.Tensor
     config_class = EASEConfig
 
     def __init__(

@@ -37,21 +37,26 @@ class GCLConfig(LightGCNConfig):
     """Base of the contrastive configs (not registered itself)."""
 
     include_ego: bool = doc(
-        "Whether layer 0 (the ego embeddings) enters the layer combination: true in LightGCN, SGL and RLMRec's SimGCL; false in the SimGCL/XSimGCL reference code (SELFRec).",
+        "Whether layer 0 (the ego embeddings) enters the layer combination: true in LightGCN, SGL "
+        "and RLMRec's SimGCL; false in the SimGCL/XSimGCL reference code (SELFRec).",
         True,
     )
     cl_weight: float = doc("Weight of the InfoNCE contrastive term (lambda).", 0.1, ge=0.0, le=1e6)
     temperature: float = doc("InfoNCE temperature tau.", 0.2, gt=0.0, le=1e6)
     cl_items: Literal["pos", "pos_neg"] = doc(
-        "Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's SimGCL) or unique positives and negatives (RLMRec's SGL).",
+        "Items contrasted besides the batch's unique users: unique positives (SELFRec, RLMRec's "
+        "SimGCL) or unique positives and negatives (RLMRec's SGL).",
         "pos",
     )
     cl_negatives: Literal["batch", "all"] = doc(
-        "InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).",
+        "InfoNCE denominator: the other contrasted nodes of the batch (SELFRec; O(n^2 d)) or "
+        "every user / every item of the second view (RLMRec's cal_infonce_loss; O(n N d)).",
         "batch",
     )
     l2_scope: Literal["batch", "parameters"] = doc(
-        "L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, the trainer's convention); `parameters` = squared norms of all parameters, not divided by B (RLMRec's `reg_params`).",
+        "L2 penalty form: `batch` = squared norms of the batch's ego embeddings / (2B) (LightGCN, "
+        "the trainer's convention); `parameters` = squared norms of all parameters, not divided "
+        "by B (RLMRec's `reg_params`).",
         "batch",
     )
 
@@ -131,9 +136,9 @@ class GCLRecommender(LightGCN):
         if adjacency is None:
             adjacency = self._adjacency_on(x.device)
         per_layer = (
-            list(adjacency)
-            if isinstance(adjacency, (list, tuple))
-            else [adjacency] * self.num_layers
+            [adjacency] * self.num_layers
+            if isinstance(adjacency, torch.Tensor)
+            else list(adjacency)
         )
         layers = [x]
         for a in per_layer[: self.num_layers]:

@@ -87,6 +87,9 @@ class ItemKNN(ClosedFormRecommender):
     """
 
     name = "itemknn"
+    config: ItemKNNConfig
+    neighbour_index: torch.Tensor
+    neighbour_weight: torch.Tensor
     config_class = ItemKNNConfig
 
     def __init__(
@@ -106,7 +109,8 @@ class ItemKNN(ClosedFormRecommender):
         return {"nonzero_similarities": float((weight > 0).sum())}
 
     def _by_source(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``S`` as CSR arrays ``(crow, target, weight)`` by source item: row ``i`` = the items having ``i`` as a neighbour."""
+        """``S`` as CSR arrays ``(crow, target, weight)`` by source item: row ``i`` = the items
+        having ``i`` as a neighbour."""
         n_items, k = self.neighbour_index.shape
         target = torch.arange(n_items, device=self.neighbour_index.device).repeat_interleave(k)
         source, weight = self.neighbour_index.reshape(-1), self.neighbour_weight.reshape(-1)

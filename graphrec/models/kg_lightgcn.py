@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from graphrec.config import doc
+from graphrec.knowledge import CollaborativeKG
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.propagation import sparse_dense_mm, symmetric_normalize, to_torch_csr
 
@@ -22,11 +23,16 @@ class KGLightGCNConfig(KGModelConfig):
 
     name: str = doc("Model name.", "kglightgcn")
     relation_weights: Literal["shared", "per_layer", "fixed"] = doc(
-        "Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).",
+        "Relation weights w_r > 0 (softplus, start at 1): one per relation (`shared`), one per "
+        "relation and layer (`per_layer`), or all 1 (`fixed`: plain LightGCN on the CKG).",
         "shared",
     )
     normalization: Literal["joint", "per_relation"] = doc(
-        "`joint`: D_w^-1/2 A_w D_w^-1/2 with A_w = A_0 + sum_r w_r A_r and D_w its degrees, recomputed as the weights move (the weights shift the mix between interactions and relations, never the scale); `per_relation`: each relation's block normalised by its own degrees, then weighted (the interaction block is exactly LightGCN's, but weights above 1 inflate the propagated embeddings).",
+        "`joint`: D_w^-1/2 A_w D_w^-1/2 with A_w = A_0 + sum_r w_r A_r and D_w its degrees, "
+        "recomputed as the weights move (the weights shift the mix between interactions and "
+        "relations, never the scale); `per_relation`: each relation's block normalised by its own "
+        "degrees, then weighted (the interaction block is exactly LightGCN's, but weights above 1 "
+        "inflate the propagated embeddings).",
         "joint",
     )
 
@@ -144,9 +150,14 @@ class KGLightGCN(KGRecommender):
     config_class = KGLightGCNConfig
 
     def __init__(
-        self, n_users: int, n_items: int, config: KGLightGCNConfig, train: sp.csr_matrix, data=None
+        self,
+        n_users: int,
+        n_items: int,
+        config: KGLightGCNConfig,
+        train: sp.csr_matrix,
+        ckg: CollaborativeKG,
     ) -> None:
-        super().__init__(n_users, n_items, config, train, data=data)
+        super().__init__(n_users, n_items, config, train, ckg)
         self.num_layers = config.num_layers
         self.structure = self._build_structure(config.normalization)
         n_rel = self.ckg.n_relations

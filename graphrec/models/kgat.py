@@ -12,6 +12,7 @@ from torch import nn
 
 from graphrec.config import doc
 from graphrec.errors import ConfigError
+from graphrec.knowledge import CollaborativeKG
 from graphrec.models.base import LossOutput
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.losses import bpr_loss, kg_margin_bpr_loss, l2_penalty, transe_distance
@@ -85,12 +86,21 @@ class KGAT(KGRecommender):
     """
 
     name = "kgat"
+    config: KGATConfig
+    edge_index: torch.Tensor
+    edge_type: torch.Tensor
+    attention: torch.Tensor
     config_class = KGATConfig
 
     def __init__(
-        self, n_users: int, n_items: int, config: KGATConfig, train: sp.csr_matrix, data=None
+        self,
+        n_users: int,
+        n_items: int,
+        config: KGATConfig,
+        train: sp.csr_matrix,
+        ckg: CollaborativeKG,
     ) -> None:
-        super().__init__(n_users, n_items, config, train, data=data)
+        super().__init__(n_users, n_items, config, train, ckg)
         d, k = config.embedding_dim, config.relation_dim
         edge_index, edge_type = self.ckg.edge_index(inverse=True)
         # group edges by head (row) so the attention softmax and the CSR share one order

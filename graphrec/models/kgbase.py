@@ -1,14 +1,17 @@
 """Shared parts of the knowledge-aware recommenders: KG config fields, the CKG, entity tables.
 
-A knowledge-aware model is built with the dataset (``build_model(..., data=data)``,
-its class sets ``needs_data = True``) and reads its knowledge graph from the
-config's ``kg`` field (see :func:`graphrec.knowledge.knowledge_graph_for`).  With
-``kg: null`` it runs on the interaction graph alone, which is also how the model
-contract suite (no dataset) builds it.
+A knowledge-aware model is built on a prepared :class:`~graphrec.knowledge.CollaborativeKG`:
+:meth:`KGRecommender.prepare` reads the graph the config's ``kg`` fields ask for from the
+dataset (:func:`graphrec.knowledge.knowledge_graph_for`; ``build_model(..., data=data)``
+does this), and the constructor only builds parameters on it.  With ``kg: null`` the
+graph holds the interactions alone, which is also how the model contract suite (no
+dataset) builds it.  Every model with the same ``kg*`` settings can share one graph
+(:meth:`KGRecommender.inputs_key`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,7 +20,10 @@ import torch
 from torch import nn
 
 from graphrec.config import doc
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
+from graphrec.knowledge import CollaborativeKG, knowledge_graph_for
+from graphrec.models.base import InputCache
 from graphrec.models.lightgcn import LightGCNConfig
 from graphrec.models.mf import EmbeddingRecommender, init_embedding
 
@@ -27,12 +33,15 @@ class KGModelConfig(LightGCNConfig):
     """Base of the knowledge-aware configs (not registered itself)."""
 
     kg: str | None = doc(
-        "KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole .kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).",
+        "KG source: null = interactions only; `dataset` = the dataset's own KG (gold facts, "
+        "RecBole .kg/.link); or a path: a `kg` export folder (kg_arrays.npz + id maps), a RecBole "
+        ".kg file or folder, or a TSV/CSV triples table (head, relation, tail[, score]).",
         None,
         path=True,
     )
     kg_link: str | None = doc(
-        "Item -> entity table (item_id, entity_id) for a triples-table source; null = entities named like raw item ids are those items.",
+        "Item -> entity table (item_id, entity_id) for a triples-table source; null = entities "
+        "named like raw item ids are those items.",
         None,
         path=True,
     )
@@ -44,7 +53,9 @@ class KGModelConfig(LightGCNConfig):
         le=10**9,
     )
     kg_score: Literal["source", "collaborative"] = doc(
-        "Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column (confidence, alignment agreement) or the collaborative agreement computed from the training interactions.",
+        "Score used by `kg_min_score` / `kg_drop_fraction`: the source's `score` column "
+        "(confidence, alignment agreement) or the collaborative agreement computed from the "
+        "training interactions.",
         "source",
     )
     kg_min_score: float | None = doc(
@@ -77,17 +88,50 @@ class KGRecommender(EmbeddingRecommender):
     embeddings come from :class:`~graphrec.models.mf.EmbeddingRecommender`.
     """
 
-    needs_data = True
     config_class = KGModelConfig
 
+    @classmethod
+    def inputs_key(cls, config: KGModelConfig) -> Hashable:
+        relations = None if config.kg_relations is None else tuple(config.kg_relations)
+        return (
+            "collaborative_kg",
+            config.kg,
+            config.kg_link,
+            relations,
+            config.kg_min_entity_degree,
+            config.kg_score,
+            config.kg_min_score,
+            config.kg_drop_fraction,
+        )
+
+    @classmethod
+    def prepare(
+        cls,
+        config: KGModelConfig,
+        train: sp.csr_matrix,
+        data: InteractionData | None,
+        cache: InputCache,
+    ) -> CollaborativeKG:
+        """Read, map and prune the knowledge graph the config asks for (see the module docstring)."""
+        n_users, n_items = train.shape
+        return knowledge_graph_for(config, data, n_users=n_users, n_items=n_items, train=train)
+
     def __init__(
-        self, n_users: int, n_items: int, config: KGModelConfig, train: sp.csr_matrix, data=None
+        self,
+        n_users: int,
+        n_items: int,
+        config: KGModelConfig,
+        train: sp.csr_matrix,
+        ckg: CollaborativeKG,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
-        from graphrec.knowledge import knowledge_graph_for
-
+        if (ckg.n_users, ckg.n_items) != (n_users, n_items):
+            raise ValueError(
+                f"the collaborative KG has {ckg.n_users} users x {ckg.n_items} items, "
+                f"the model {n_users} x {n_items}"
+            )
         self.layer_combination = config.layer_combination
-        self.ckg = knowledge_graph_for(config, data, n_users=n_users, n_items=n_items, train=train)
+        self.ckg = ckg
         n_other = self.ckg.n_entities - n_items
         self.entity_embedding = nn.Embedding(n_other, config.embedding_dim) if n_other > 0 else None
         if self.entity_embedding is not None:

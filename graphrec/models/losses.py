@@ -30,7 +30,10 @@ def l2_penalty(*embeddings: torch.Tensor) -> torch.Tensor:
         embeddings: tensors of shape ``[B, d]`` (users, positive and negative items).
     """
     batch = embeddings[0].shape[0]
-    return sum(e.pow(2).sum() for e in embeddings) / (2.0 * batch)
+    total = embeddings[0].pow(2).sum()
+    for e in embeddings[1:]:
+        total = total + e.pow(2).sum()
+    return total / (2.0 * batch)
 
 
 #: elements of one ``[rows, candidates]`` block of logits in :class:`_FusedInfoNCE` (1 MiB of
@@ -83,20 +86,19 @@ class _FusedInfoNCE(torch.autograd.Function):
         for start in range(0, n, step):
             qb = q[start : start + step]
             block = torch.mm(qb, c.T)
-            top = None
-            if stable:
-                top = block.amax(dim=1, keepdim=True)
+            top = block.amax(dim=1, keepdim=True) if stable else None
+            if top is not None:
                 block.sub_(top)
             block.exp_()
             sums = block.sum(dim=1, keepdim=True)
             lse[start : start + step] = (
-                (sums.log() + top).squeeze(1) if stable else sums.log().squeeze(1)
+                (sums.log() + top).squeeze(1) if top is not None else sums.log().squeeze(1)
             )
-            if wants:
+            if grad_q is not None and grad_c is not None:
                 # (E c) / r and E^T (q / r): the softmax's division moved onto the [b, d] sides
                 torch.mm(block, c, out=grad_q[start : start + step]).div_(sums)
                 grad_c.addmm_(block.T, qb / sums)
-        if wants:
+        if grad_q is not None:
             grad_q.sub_(k)
         ctx.save_for_backward(q, grad_q, grad_c)
         return (lse - (q * k).sum(dim=1)).mean()

@@ -30,6 +30,7 @@ class Popularity(ClosedFormRecommender):
     """
 
     name = "popularity"
+    counts: torch.Tensor
     config_class = PopularityConfig
 
     def __init__(

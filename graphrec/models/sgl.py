@@ -21,21 +21,27 @@ class SGLConfig(GCLConfig):
 
     name: str = doc("Model name.", "sgl")
     augmentation: Literal["ed", "nd", "rw"] = doc(
-        "View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` random walk (a different thinned graph per layer).",
+        "View generator: `ed` edge dropout (one thinned graph per view), `nd` node dropout, `rw` "
+        "random walk (a different thinned graph per layer).",
         "ed",
     )
     drop_ratio: float = doc(
-        "Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's keep_rate 0.8 = drop 0.2).",
+        "Share of edges (ed, rw) or nodes (nd) dropped in each view (SGL's ssl_ratio; RLMRec's "
+        "keep_rate 0.8 = drop 0.2).",
         0.1,
         ge=0.0,
         lt=1.0,
     )
     cl_items: Literal["pos", "pos_neg"] = doc(
-        "Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or unique positives and negatives (RLMRec's SGL).",
+        "Items contrasted besides the batch's unique users: unique positives (SGL, SELFRec) or "
+        "unique positives and negatives (RLMRec's SGL).",
         "pos",
     )
     views: Literal["sgl", "rlmrec"] = doc(
-        "How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised (SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept independently and the kept entries of the normalised adjacency not re-normalised (RLMRec's / SSLRec's SpAdjEdgeDrop).",
+        "How `ed` views are drawn: `sgl` = two sub-graphs per epoch, symmetric and re-normalised "
+        "(SGL paper and code); `rlmrec` = redrawn at every batch, each direction of an edge kept "
+        "independently and the kept entries of the normalised adjacency not re-normalised "
+        "(RLMRec's / SSLRec's SpAdjEdgeDrop).",
         "sgl",
     )
 
@@ -165,14 +171,17 @@ class SGL(GCLRecommender):
         """This epoch's two views, on the model's device (moved once per epoch)."""
         if self._views is None:  # loss() outside the trainer (tests)
             self.draw_epoch_views(self.rng())
+        views = self._views
+        if views is None:
+            raise RuntimeError("SGL with views=rlmrec draws its view per batch, not per epoch")
         device = self.user_embedding.weight.device
-        first = self._views[0][0] if isinstance(self._views[0], list) else self._views[0]
+        first = views[0][0] if isinstance(views[0], list) else views[0]
         if first.device != device:
-            self._views = [
-                [a.to(device) for a in v] if isinstance(v, list) else v.to(device)
-                for v in self._views
+            views = [
+                [a.to(device) for a in v] if isinstance(v, list) else v.to(device) for v in views
             ]
-        return self._views
+            self._views = views
+        return views
 
     # ------------------------------------------------------------------ loss
     def contrastive_loss(self, users, pos, neg):

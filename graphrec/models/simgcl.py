@@ -18,7 +18,8 @@ class SimGCLConfig(GCLConfig):
 
     name: str = doc("Model name.", "simgcl")
     eps: float = doc(
-        "Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` (SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).",
+        "Noise magnitude epsilon: each propagated layer gets `eps * sign(E) * normalize(U(0,1))` "
+        "(SimGCL paper 0.1-0.2; RLMRec's amazon config 0.9).",
         0.1,
         ge=0.0,
         le=1e3,

@@ -47,7 +47,7 @@ def aligned_factory(request, monkeypatch, topic_views):
         torch.manual_seed(seed)
         config = model_config_from_dict({"name": name, "embedding_dim": 16, **variant, **overrides})
         return AlignedRecommender(
-            data.n_users, data.n_items, config, data.train, data=data, text_views=topic_views
+            data.n_users, data.n_items, config, data.train, text_views=topic_views
         )
 
     monkeypatch.setattr(suite, "make", make)

@@ -1,5 +1,6 @@
-"""graphrec.inference on the alignment package's models (`aligned`, `text_ease`, `alpharec`, `text_init`): train tiny -> load
-from the run directory alone (item texts from the serving bundle) -> recommend -> fold-in."""
+"""graphrec.inference on the alignment package's models (`aligned`, `text_ease`, `alpharec`,
+`text_init`): train tiny -> load from the run directory alone (item texts from the serving
+bundle) -> recommend -> fold-in."""
 
 import dataclasses
 

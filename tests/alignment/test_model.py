@@ -33,9 +33,7 @@ def make(data, views, seed=0, **values):
             **values,
         }
     )
-    return AlignedRecommender(
-        data.n_users, data.n_items, config, data.train, data=data, text_views=views
-    )
+    return AlignedRecommender(data.n_users, data.n_items, config, data.train, text_views=views)
 
 
 def test_plugin_registers_aligned_without_graphrec_importing_alignment():

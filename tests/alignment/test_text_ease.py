@@ -1,4 +1,5 @@
-"""text_ease: EASE with a text prior (alignment/linear.py) — closed form, limits, zero-shot items, train.py end to end."""
+"""text_ease: EASE with a text prior (alignment/linear.py) — closed form, limits, zero-shot
+items, train.py end to end."""
 
 import importlib.util
 import json

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import tiny_data
 
+import graphrec.knowledge.sources as sources
 from graphrec.data.dataset import KnowledgeGraph
 from graphrec.errors import ConfigError, DataFormatError
 from graphrec.knowledge import (
@@ -19,6 +20,7 @@ from graphrec.knowledge import (
     read_recbole_kg,
     read_triples_table,
 )
+from kg.interop import read_arrays
 
 
 def ckg_of(triples, **kwargs):
@@ -353,3 +355,29 @@ def test_ml100k_freebase_kg():
         np.isfinite(scores).mean() > 0.5
         and torch.isfinite(torch.as_tensor(scores[np.isfinite(scores)])).all()
     )
+
+
+def test_kg_export_is_read_by_the_kg_package_reader(tmp_path, monkeypatch):
+    folder = tmp_path / "export"
+    write_kg_export(folder, [0], [0], [1], ["i1"], ["film:i1", "x"], ["r"])
+    calls = []
+
+    def counted(path):
+        calls.append(path)
+        return read_arrays(path)
+
+    monkeypatch.setattr(sources, "read_arrays", counted)
+    kg = read_kg_arrays(folder)
+    assert calls == [folder] and kg.triples.values.tolist() == [["film:i1", "r", "x"]]
+    assert "score" not in kg.triples.columns
+
+
+def test_kg_export_errors_are_graphrec_data_errors(tmp_path):
+    folder = tmp_path / "export"
+    write_kg_export(folder, [0], [0], [0], ["i1", "i2"], ["film:i1"], ["r"])
+    with pytest.raises(DataFormatError, match="item map longer than entity map") as err:
+        read_kg_arrays(folder)
+    assert err.value.path == str(folder / "item_map.tsv")
+    (folder / "relation_map.tsv").unlink()
+    with pytest.raises(DataFormatError, match="missing id map"):
+        read_kg_arrays(folder)

@@ -147,7 +147,7 @@ def test_propagate_sum_equals_layer_loop_values_and_gradients(small_data, num_la
     assert torch.equal(fused, total)  # same products, same summation order
     torch.testing.assert_close(grad_fused, x.grad, rtol=1e-6, atol=1e-7)
     dense = adjacency.to_dense()  # tiny test graph only
-    poly = sum(torch.linalg.matrix_power(dense, l) for l in range(num_layers + 1))
+    poly = sum(torch.linalg.matrix_power(dense, layer) for layer in range(num_layers + 1))
     torch.testing.assert_close(grad_fused, poly @ weight, rtol=1e-5, atol=1e-6)
     with torch.no_grad():
         assert torch.equal(propagate_sum(adjacency, x, num_layers), fused)
