@@ -87,7 +87,7 @@ def run_pipeline(
             directory / "kg",
             config.resolve(config.kg.seed),
             quiet,
-            cache=config.resolve(config.kg.llm.cache),
+            cache=config.resolve(config.kg.cache),
         )
     if config.augmentation.enabled:
         edges = config.resolve(config.augmentation.edges)

@@ -103,7 +103,7 @@ def run_kg_stage(
         log.info("kg stage: %d file(s) copied from %s", copied, seed)
     if cache is not None:
         if not cache.is_file():
-            raise ConfigError(f"kg.llm.cache: {cache} does not exist")
+            raise ConfigError(f"kg.cache: {cache} does not exist")
         _run(
             [sys.executable, "-m", "kg", "cache-import", str(cache), "--cache", str(out)],
             "kg",
