@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from crash_helpers import crash_after_epochs
+
 from graphrec.config import EvalConfig, TrainConfig, model_config_from_dict
 from graphrec.data.synthetic import random_interactions
 from graphrec.io import read_jsonl
