@@ -343,11 +343,13 @@ def markdown(report: dict) -> str:
                 for m in METRICS
             ]
             out.append(
-                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | {fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
+                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | "
+                f"{fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
             )
         out += [
             "",
-            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, Holm-corrected over the three comparisons of each metric.",
+            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, "
+            "Holm-corrected over the three comparisons of each metric.",
             "",
         ]
     if "cold_start" in report:
@@ -362,7 +364,8 @@ def markdown(report: dict) -> str:
             out.append(f"| {name} | {fmt(cells['recall@20'])} | {fmt(cells['ndcg@20'])} |")
         out += [
             "",
-            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline ({cold['strongest_baseline']}) on Recall@20: "
+            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline "
+            f"({cold['strongest_baseline']}) on Recall@20: "
             f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).",
             "",
         ]
@@ -392,8 +395,10 @@ def markdown(report: dict) -> str:
         if detections:
             out += [
                 "",
-                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the noise level): precision "
-                f"{np.mean([d['precision'] for d in detections]):.2f}, recall {np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
+                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the "
+                "noise level): precision "
+                f"{np.mean([d['precision'] for d in detections]):.2f}, recall "
+                f"{np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
             ]
         out.append("")
     return "\n".join(out)

@@ -279,7 +279,8 @@ def render_markdown(report: dict, result) -> str:
         f"({100 * (counts.get('acceptance') or 0):.0f}% of answers valid; rejected: {rejected or 'none'}), "
         f"LLM `{backend.get('model')}` ({backend.get('backend')}), prompt `{edges.get('prompt_version')}`, "
         f"candidates = top-{(edges.get('settings') or {}).get('candidates')} unseen items of "
-        f"{(edges.get('base_run') or {}).get('model')} seed {(edges.get('base_run') or {}).get('seed')} (shown shuffled); "
+        f"{(edges.get('base_run') or {}).get('model')} seed "
+        f"{(edges.get('base_run') or {}).get('seed')} (shown shuffled); "
         f"{edges['distinct_liked_items']} distinct liked items; liked candidate's position in the prompt: "
         f"{edges['liked_position_in_prompt']}; disliked: {edges['disliked_position_in_prompt']}.",
         "",

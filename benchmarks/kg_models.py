@@ -319,7 +319,8 @@ def main(argv=None) -> int:
             "command": "python benchmarks/kg_models.py "
             + " ".join(sys.argv[1:] if argv is None else argv),
             "seeds": args.seeds,
-            "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test metrics at the best validation "
+            "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test "
+            "metrics at the best validation "
             "Recall@20; paired tests over users on per-user metrics averaged across seeds",
             "machine": {
                 "python": platform.python_version(),
@@ -403,7 +404,8 @@ def render_markdown(report: dict) -> str:
             f"**{dataset}** (test, mean ± std over {n_seeds} seeds; Δ and p: paired over users vs LightGCN, "
             "per-user metrics averaged over seeds; Wilcoxon signed-rank p, * p<0.05, ** p<0.01)",
             "",
-            "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | ΔN@20 (p) | s/epoch | epochs | KG triples |",
+            "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | "
+            "ΔN@20 (p) | s/epoch | epochs | KG triples |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for arm, entry in block["arms"].items():
@@ -419,7 +421,8 @@ def render_markdown(report: dict) -> str:
                 if vs and m in vs:
                     t = vs[m]
                     cells.append(
-                        f"{100 * t['rel_improvement']:+.1f}% ({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}"
+                        f"{100 * t['rel_improvement']:+.1f}% "
+                        f"({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}"
                     )
                 else:
                     cells.append("—")

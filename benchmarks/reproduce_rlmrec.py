@@ -289,7 +289,8 @@ def finished_row(config, seed: int) -> dict | None:
 def render_markdown(payload: dict) -> str:
     name = DISPLAY.get(payload.get("model", "lightgcn"), payload.get("model", "lightgcn"))
     lines = [
-        f"| {name} on {payload.get('dataset', 'rlmrec-amazon-book')} | Recall@20 | NDCG@20 | best epoch | s/epoch | s/full eval (test users) |",
+        f"| {name} on {payload.get('dataset', 'rlmrec-amazon-book')} | Recall@20 | NDCG@20 | best "
+        "epoch | s/epoch | s/full eval (test users) |",
         "|---|---|---|---|---|---|",
     ]
     for r in payload["seeds"]:
@@ -299,7 +300,8 @@ def render_markdown(payload: dict) -> str:
         )
     s = payload["summary"]
     lines.append(
-        f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | **{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
+        f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | "
+        f"**{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
         f"| **{s['ndcg@20']['mean']:.4f} ± {s['ndcg@20']['std']:.4f}** | | {payload['seconds_per_epoch_mean']:.2f} "
         f"| {_seconds(payload['seconds_full_eval_mean'])} |"
     )
@@ -308,7 +310,8 @@ def render_markdown(payload: dict) -> str:
             f"| RLMRec paper, Table 1 | {s['recall@20']['paper']:.4f} | {s['ndcg@20']['paper']:.4f} | | | |"
         )
         lines.append(
-            f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | {100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |"
+            f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | "
+            f"{100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |"
         )
     else:
         lines.append("| RLMRec paper, Table 1 | not reported | not reported | | | |")

@@ -16,11 +16,12 @@ an undeclared exception.  Each call is timed with ``time.perf_counter``.
     python benchmarks/robustness.py --kill-only --kill-runs 5   # kill -9 suite only
 
 ``--kill-runs R`` adds the crash suite: a LightGCN training (``train.py``), a ``kg build`` and an augmentation
-run (``python -m graphrec.augmentation generate``) against the tests' fake chat server are each run once uninterrupted, then R times with ``kill -9`` at uniformly random
-moments (up to 4 kills per run, the same command rerun after each); the final outputs (metrics, best
-weights, per-user results; triples) must be identical to the uninterrupted run's, ``metrics.jsonl`` and the
-KG journal must hold every epoch / item exactly once, and a killed build may repeat at most one LLM call
-per kill.  ``tests/test_robustness_kills.py`` runs a one-run sample.
+run (``python -m graphrec.augmentation generate``) against the tests' fake chat server are each run once
+uninterrupted, then R times with ``kill -9`` at uniformly random moments (up to 4 kills per run, the same
+command rerun after each); the final outputs (metrics, best weights, per-user results; triples) must be
+identical to the uninterrupted run's, ``metrics.jsonl`` and the KG journal must hold every epoch / item
+exactly once, and a killed build may repeat at most one LLM call per kill.
+``tests/test_robustness_kills.py`` runs a one-run sample.
 
 Prints and writes ``benchmarks/results/robustness.json`` (inputs fuzzed, undeclared
 exceptions with examples, slowest input in ms with its kind, p50/p99 per parser).

@@ -223,7 +223,8 @@ def render(payload: dict, requested: list[int]) -> str:
         "LightGCN epoch (embedding 32, 3 layers, 30 batches per epoch, Adam, 1 thread) on synthetic power-law graphs "
         "(users = interactions / 40, items = interactions / 133).",
         "",
-        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of sampled users (s / 1k users, rows per score block) | rise of peak RSS during eval |",
+        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of "
+        "sampled users (s / 1k users, rows per score block) | rise of peak RSS during eval |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(sizes, key=int):
@@ -246,9 +247,11 @@ def render(payload: dict, requested: list[int]) -> str:
         ph = r["phases"]
         added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
         lines.append(
-            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | {r['peak_rss_gib']:.2f} GiB | "
+            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | "
+            f"{r['peak_rss_gib']:.2f} GiB | "
             f"{ph['generate']['seconds']:.1f} | {ph['build']['seconds']:.1f} | "
-            f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s ({r['eval']['seconds_per_1k_users']:.2f}, {r['eval']['rows_per_block']}) | "
+            f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s "
+            f"({r['eval']['seconds_per_1k_users']:.2f}, {r['eval']['rows_per_block']}) | "
             f"{max(0.0, added):.2f} GiB |"
         )
     model = memory_model(sizes)
@@ -396,7 +399,7 @@ def main(argv=None) -> int:
                 proc = subprocess.run(
                     cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
                 )
-                lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+                lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
                 if proc.returncode != 0 or not lines:
                     tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
                     result = {

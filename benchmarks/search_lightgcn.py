@@ -174,11 +174,13 @@ def render_markdown(payload: dict, trials_table: str) -> str:
     def fmt(x, digits=4):
         return "-" if x is None else f"{x:.{digits}f}"
 
+    cut = f" (every trial cut at {payload['max_epochs']} epochs)" if payload["max_epochs"] else ""
     lines = [
-        f"Search: `{payload['search']}`{' (every trial cut at ' + str(payload['max_epochs']) + ' epochs)' if payload['max_epochs'] else ''}; "
+        f"Search: `{payload['search']}`{cut}; "
         f"trials: {', '.join(f'{n} {s.lower()}' for s, n in sorted(payload['trials'].items()))}.",
         "",
-        "| LightGCN on rlmrec-amazon-book | trial | valid Recall@20 (selection) | test Recall@20 | test NDCG@20 | best epoch | parameters |",
+        "| LightGCN on rlmrec-amazon-book | trial | valid Recall@20 (selection) | test Recall@20 | "
+        "test NDCG@20 | best epoch | parameters |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, key in (("paper config (RLMRec)", "paper_config"), ("best found", "best")):
@@ -191,10 +193,15 @@ def render_markdown(payload: dict, trials_table: str) -> str:
             f"{fmt(r['test_ndcg@20'])} | {r['best_epoch'] or '-'} | `{json.dumps(r['params'], sort_keys=True)}` |"
         )
     if payload["improvement_over_paper"] is not None:
+        verdict = (
+            "another config beats the paper"
+            if payload["another_config_beats_paper"]
+            else "no other config beat the paper"
+        )
         lines += [
             "",
             f"Best vs paper on validation: {100 * payload['improvement_over_paper']:+.1f}% "
-            f"({'another config beats the paper' if payload['another_config_beats_paper'] else 'no other config beat the paper'}); "
+            f"({verdict}); "
             f"{payload['seconds_per_complete_trial']:.0f} s of training per complete trial.",
         ]
     lines += ["", "Top trials (validation):", "", trials_table]

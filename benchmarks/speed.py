@@ -581,10 +581,12 @@ def render(payload: dict) -> str:
         f"LightGCN on `rlmrec-amazon-book`, embedding 32, 3 layers, batch 4096 (30 batches per epoch), "
         f"{payload['threads']} thread(s), device `{payload['device']}`; medians over {payload['rounds']} interleaved "
         f"round(s) of {payload['epochs']} timed epochs and {payload['evals']} timed evaluations each "
-        f"(backbones: {payload.get('backbone_rounds', payload['rounds'])} round(s) of {payload.get('backbone_epochs', payload['epochs'])} epoch(s)) "
+        f"(backbones: {payload.get('backbone_rounds', payload['rounds'])} round(s) of "
+        f"{payload.get('backbone_epochs', payload['epochs'])} epoch(s)) "
         f"(load average {payload['load_average_start']} at start, {payload['load_average_end']} at end).",
         "",
-        "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
+        "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec "
+        "faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
         "|---|---|---|---|---|---|",
     ]
     for r in table:
@@ -601,7 +603,8 @@ def render(payload: dict) -> str:
         )
         issue = ISSUE.get(r["key"], ("", "", ""))
         lines.append(
-            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | "
+            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
+            f"{fmt(r['peak_rss_gib'], ' GiB')} | "
             f"{ratio_text} | {' / '.join(issue) if any(issue) else ''} |"
         )
     backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
@@ -620,7 +623,8 @@ def render(payload: dict) -> str:
                 continue
             rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
             lines.append(
-                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
+                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
+                f"{fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
             )
     if payload.get("under_load"):
         lines += render_load(payload["under_load"], [0, *payload["loads"]])
@@ -832,7 +836,8 @@ def main(argv=None) -> int:
         type=int,
         default=0,
         metavar="EPOCHS",
-        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed and compare test Recall@20",
+        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed "
+        "and compare test Recall@20",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
     parser.add_argument(
@@ -881,7 +886,8 @@ def main(argv=None) -> int:
                     results[(row["key"], setting, n)].append(res)
                     summary = (
                         res.get("error")
-                        or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
+                        or f"{median(res['epoch_seconds']):.2f} s/epoch, eval "
+                        f"{fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
                     )
                     print(
                         f"[round {round_index + 1}] {row['key']} threads={setting} load={n}: {summary} "

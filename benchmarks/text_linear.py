@@ -187,7 +187,8 @@ def markdown(report: dict, datasets: list[str]) -> str:
         "",
         "Target of the issue (text model vs the better of LightGCN and EASE, on test):",
         "",
-        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target | p vs EASE (Wilcoxon) | met |",
+        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target "
+        "| p vs EASE (Wilcoxon) | met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for dataset in datasets:
@@ -219,7 +220,8 @@ def markdown(report: dict, datasets: list[str]) -> str:
     lines += [
         "",
         f"24 settings per arm, each chosen on validation Recall@20; {report['threads']} torch thread(s) on "
-        f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). Encoder: {report.get('encoder', '')}.",
+        f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). "
+        f"Encoder: {report.get('encoder', '')}.",
     ]
     return "\n".join(lines) + "\n"
 

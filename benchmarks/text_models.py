@@ -470,8 +470,10 @@ def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
             gain, alpha = TARGET.get(dataset, (0.0, 0.05))
             out += [
                 "",
-                f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test Recall@20), paired Wilcoxon over "
-                f"users (per-user values averaged over seeds), Holm-corrected; target ≥ +{100 * gain:.0f}% with p < {alpha}:",
+                f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test "
+                "Recall@20), paired Wilcoxon over "
+                f"users (per-user values averaged over seeds), Holm-corrected; target ≥ "
+                f"+{100 * gain:.0f}% with p < {alpha}:",
                 "",
                 "| arm | metric | reference | arm | rel. change | p (Wilcoxon) | p (Holm) | target met |",
                 "|---|---|---|---|---|---|---|---|",
@@ -480,7 +482,8 @@ def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
                 met = t["rel_improvement"] >= gain and t["p_holm"] < alpha
                 out.append(
                     f"| {ARMS[t['arm']][0]} | {t['metric']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | "
-                    f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | {t['p_holm']:.1e} | {'yes' if met else 'no'} |"
+                    f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | "
+                    f"{t['p_holm']:.1e} | {'yes' if met else 'no'} |"
                 )
         out += cold_rows(block) + [""]
     return "\n".join(out) + "\n"
