@@ -179,7 +179,7 @@ def summarize_main(
         if denoise:
             row["denoise"] = denoise
         rows.append(row)
-    tests = {}
+    tests: dict[str, dict[str, dict[str, float]]] = {}
     for metric in METRICS:
         _, base = mean_per_user(per_seed[baseline][:n], metric)
         names = [v for v in per_seed if v != baseline]
@@ -223,8 +223,8 @@ def run_cold(args, data, views, train_cfg, eval_cfg, store, report) -> None:
                 store.put(evaluation, {"best_epoch": result.best_epoch}, "cold", key, seed)
                 cached = (evaluation, {"best_epoch": result.best_epoch})
             record[label] = {m: cached[0].metrics[m] for m in METRICS}
-        for name, result in cold_start_baselines(cold, views).items():
-            record[name] = {m: result.metrics[m] for m in METRICS}
+        for name, scored in cold_start_baselines(cold, views).items():
+            record[name] = {m: scored.metrics[m] for m in METRICS}
         records.append(record)
         log.info("cold seed %d: %s", seed, {k: v for k, v in record.items() if isinstance(v, dict)})
         names = [k for k in records[0] if isinstance(records[0][k], dict)]

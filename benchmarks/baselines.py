@@ -72,6 +72,7 @@ def run_cell(dataset: str, model: str, settings: dict, data, threads: int) -> di
     )
     built = build_model(config, data.n_users, data.n_items, data.train, data=data)
     result = Trainer(built, data, train, protocol.eval, run_dir=None).fit()
+    assert result.valid is not None, "the protocol's datasets all have a validation split"
     return {
         "model": model,
         "settings": settings,

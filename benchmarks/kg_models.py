@@ -60,7 +60,7 @@ DATASET_OVERRIDES: dict[str, list[str]] = {}
 
 def arms_for(dataset: str, llm_kg: str | None) -> dict[str, tuple[str, list[str]]]:
     """``{arm: (config file, overrides)}`` available for ``dataset``."""
-    arms = {"lightgcn": ("lightgcn.yaml", [])}
+    arms: dict[str, tuple[str, list[str]]] = {"lightgcn": ("lightgcn.yaml", [])}
     kgs: dict[str, str] = {}
     if dataset == "ml-latest-small-tmdb":
         kgs["gold"] = "dataset"
@@ -134,7 +134,8 @@ def _train_locked(config, data, run_dir: Path):
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
-    kg_stats = model.kg_statistics() if hasattr(model, "kg_statistics") else None
+    statistics = getattr(model, "kg_statistics", None)  # knowledge-aware models only
+    kg_stats = statistics() if statistics is not None else None
     trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir)
     result = trainer.fit()
     summary = {"kg": kg_stats}
@@ -238,7 +239,7 @@ def main(argv=None) -> int:
             )
         wanted = [a for a in arms if args.arms is None or a in args.arms]
         data = None
-        block = {"arms": {}, "kg": {}}
+        block: dict[str, dict] = {"arms": {}, "kg": {}}
         for arm in wanted:
             rows = []
             for seed in args.seeds:

@@ -41,7 +41,7 @@ TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
 
 def _run_counters(out: Path, mode: str) -> dict:
     """Sum the per-invocation counters of one mode (a resumed build has several)."""
-    total = {
+    total: dict[str, float] = {
         "invocations": 0,
         "items": 0,
         "seconds": 0.0,
@@ -58,9 +58,9 @@ def _run_counters(out: Path, mode: str) -> dict:
         total["items"] += rec["items_done"] + rec["items_failed"]
         for k in ("seconds", "calls", "cache_hits", "prompt_tokens", "completion_tokens"):
             total[k] += rec[k]
-    total["items_per_s"] = round(total["items"] / total["seconds"], 4) if total["seconds"] else None
+    rate = round(total["items"] / total["seconds"], 4) if total["seconds"] else None
     total["seconds"] = round(total["seconds"], 1)
-    return total
+    return {**total, "items_per_s": rate}
 
 
 def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:

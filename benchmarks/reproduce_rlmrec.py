@@ -30,12 +30,13 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
 #: RLMRec (Ren et al., WWW 2024) Table 1, Amazon-book; XSimGCL is not in the table.
-PAPERS = {
+PAPERS: dict[str, dict[str, float] | None] = {
     "lightgcn": {"recall@20": 0.1411, "ndcg@20": 0.0856},
     "sgl": {"recall@20": 0.1473, "ndcg@20": 0.0913},
     "sgl-rlmrec": {
@@ -47,15 +48,24 @@ PAPERS = {
 }
 PAPER = PAPERS["lightgcn"]
 #: RLMRec Table 1, Yelp columns (the same table; Table 2 repeats the LightGCN and SGL rows).
-PAPERS_YELP = {
+PAPERS_YELP: dict[str, dict[str, float] | None] = {
     "lightgcn": {"recall@20": 0.1157, "ndcg@20": 0.0733},
     "sgl": {"recall@20": 0.1197, "ndcg@20": 0.0753},
     "sgl-rlmrec": {"recall@20": 0.1197, "ndcg@20": 0.0753},
     "simgcl": {"recall@20": 0.1254, "ndcg@20": 0.0801},
     "xsimgcl": None,
 }
-#: per dataset: the paper's rows, the default runs directory and the default output stem
-DATASETS = {
+
+
+class DatasetSetup(TypedDict):
+    """The paper's rows, the default runs directory and the default output stem of a dataset."""
+
+    papers: dict[str, dict[str, float] | None]
+    runs: str
+    out: str
+
+
+DATASETS: dict[str, DatasetSetup] = {
     "rlmrec-amazon-book": {"papers": PAPERS, "runs": "reproduce_rlmrec", "out": "reproduce_rlmrec"},
     "rlmrec-yelp": {
         "papers": PAPERS_YELP,

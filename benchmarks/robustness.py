@@ -429,6 +429,7 @@ def _run_killed(
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
+                assert proc.stderr is not None  # started with stderr=PIPE
                 proc.stderr.close()
                 kills += 1
                 check()

@@ -358,7 +358,7 @@ def main(argv=None) -> int:
     payload = load_results(json_path)
     requested = [int(s) for s in args.sizes]
 
-    def save() -> None:
+    def save() -> str:
         atomic_write_json(json_path, payload)
         text = render(payload, requested)
         atomic_write_text(out.with_suffix(".md"), "# benchmarks/scaling.py\n\n" + text)
@@ -395,6 +395,7 @@ def main(argv=None) -> int:
                 f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
                 flush=True,
             )
+            result: dict
             try:
                 proc = subprocess.run(
                     cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout

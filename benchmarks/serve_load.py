@@ -110,10 +110,12 @@ class Connection:
     request than the server does; a general client (httpx) costs several times more."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port, self.reader, self.writer = host, port, None, None
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: dict) -> int:
-        if self.writer is None:
+        if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = json.dumps(body).encode()
         self.writer.write(

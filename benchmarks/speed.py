@@ -83,7 +83,7 @@ def rows(models: list[str]) -> list[dict]:
     """The implementations measured, in table order."""
     py = sys.executable
     me = str(Path(__file__).resolve())
-    out = [
+    out: list[dict] = [
         {
             "key": "graphrec",
             "label": "**graphrec** LightGCN",
@@ -206,6 +206,7 @@ def ease_search_worker(args: argparse.Namespace) -> None:
     from graphrec.config import load_config, model_config_from_dict
     from graphrec.evaluation import Evaluator
     from graphrec.models import build_model
+    from graphrec.models.base import ClosedFormRecommender
     from graphrec.training import load_data
     from graphrec.training.threads import configure_threads
 
@@ -229,6 +230,7 @@ def ease_search_worker(args: argparse.Namespace) -> None:
             data.n_items,
             data.train,
         )
+        assert isinstance(model, ClosedFormRecommender)
         t0 = time.perf_counter()
         figures = model.fit()
         t1 = time.perf_counter()
@@ -396,7 +398,8 @@ class CompetingLoad:
     stops after ``seconds`` or as soon as this process is gone)."""
 
     def __init__(self, n: int, seconds: float) -> None:
-        self.n, self.seconds, self.procs = n, seconds, []
+        self.n, self.seconds = n, seconds
+        self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> CompetingLoad:
         for _ in range(self.n):

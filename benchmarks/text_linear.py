@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from graphrec.config import TrainConfig, load_config, model_config_from_dict  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models.base import Recommender  # noqa: E402
 
 DATASETS = ["amazon18-scientific", "ml-latest-small-tmdb"]
 SELECT = "recall@20"
@@ -112,6 +113,7 @@ def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
 
     protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
     config = model_config_from_dict(dict(settings))
+    model: Recommender
     if config.name == "text_ease":
         model = TextEASE(data.n_users, data.n_items, config, data.train, item_embeddings=embeddings)
     else:
@@ -120,6 +122,7 @@ def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
         epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False
     )
     result = Trainer(model, data, train, protocol.eval, run_dir=None).fit()
+    assert result.valid is not None, "every dataset here has a validation split"
     summary = {
         "settings": {k: v for k, v in settings.items() if k != "name"},
         "fit_seconds": result.seconds_per_epoch,
@@ -136,7 +139,7 @@ def chosen(block: dict, arm: str) -> tuple[str, dict] | None:
     return max(finished, key=lambda kc: kc[1]["valid"][SELECT], default=None)
 
 
-def fmt_p(p: float) -> str:
+def fmt_p(p: float | None) -> str:
     return "n/a" if p is None or p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
@@ -296,7 +299,9 @@ def main(argv=None) -> int:
         if "paired" not in block:
             results = {}
             for arm in ARMS:
-                key, cell = chosen(block, arm)
+                best = chosen(block, arm)
+                assert best is not None, f"{dataset} {arm}: every cell of the grid has run"
+                key, cell = best
                 settings = {"name": "ease" if arm == "ease" else "text_ease", **cell["settings"]}
                 summary, result = run_cell(dataset, settings, data, embeddings, args.threads)
                 if summary["test"] != cell["test"]:
@@ -323,7 +328,7 @@ def main(argv=None) -> int:
                     )
             block["paired"] = rows
             with atomic_open(per_user_path, "wb", encoding=None) as handle:
-                np.savez(handle, **per_user)
+                np.savez(handle, **per_user)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
             save(report, args.out, args.datasets)
     save(report, args.out, args.datasets)
     print(markdown(report, args.datasets), end="")

@@ -58,8 +58,11 @@ def main() -> None:
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=SETUP["learning_rate"])
     n_edges = train_edge_label_index.size(1)
-    loader = torch.utils.data.DataLoader(
-        range(n_edges), shuffle=True, batch_size=SETUP["batch_size"]
+    # as PyG's own LightGCN example: a range is a map-style dataset of edge indices
+    loader: torch.utils.data.DataLoader[int] = torch.utils.data.DataLoader(
+        range(n_edges),  # type: ignore[arg-type]
+        shuffle=True,
+        batch_size=SETUP["batch_size"],
     )
 
     def epoch():
@@ -86,7 +89,7 @@ def main() -> None:
     def evaluate(k: int = SETUP["topk"], batch_size: int = 4096):
         emb = model.get_embedding(graph)
         user_emb, book_emb = emb[:n_users], emb[n_users:]
-        recall = total_examples = 0
+        recall, total_examples = 0.0, 0
         for start in range(0, n_users, batch_size):
             end = start + batch_size
             logits = user_emb[start:end] @ book_emb.t()
