@@ -48,6 +48,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphrec.cli.common import setup_logging
+from graphrec.config import dump_config, load_config
+from graphrec.datasets import dataset_info
+from graphrec.evaluation import EvaluationResult, paired_tests, significance_mark
+from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.models import build_model
+from graphrec.training import Trainer, load_data
+from graphrec.training.run import seed_everything
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs" / "ml-latest-small-tmdb"
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10", "coverage@20")
@@ -84,8 +93,6 @@ def arm_config(
     extra: list[str],
 ):
     """The run config of one arm (``(config file, overrides)`` from :func:`arms_for`) and seed."""
-    from graphrec.config import load_config
-
     config_file, arm_overrides = arm
     return load_config(
         CONFIGS / config_file,
@@ -125,12 +132,6 @@ def train_arm(config, data, quiet: bool):
 
 
 def _train_locked(config, data, run_dir: Path):
-    from graphrec.config import dump_config
-    from graphrec.io import atomic_write_text
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-    from graphrec.training.run import seed_everything
-
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
@@ -153,10 +154,6 @@ def time_epochs(config, data, epochs: int) -> dict:
     """Median training seconds per epoch of ``epochs`` epochs (the first discarded), 1 thread, no
     evaluation until the end, in a throw-away run directory."""
     import tempfile
-
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-    from graphrec.training.run import seed_everything
 
     config.train.epochs = epochs
     config.train.eval_every = epochs
@@ -216,11 +213,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-
-    from graphrec.cli.common import setup_logging
-    from graphrec.datasets import dataset_info
-    from graphrec.io import atomic_write_json, atomic_write_text
-    from graphrec.training import load_data
 
     setup_logging(args.quiet)
     datasets = args.datasets or ["ml-latest-small-tmdb", "ml-100k"]
@@ -353,8 +345,6 @@ def summarise(rows: list[dict]) -> dict:
 
 def _per_user_mean(rows: list[dict]):
     """Per-user test metrics averaged over the seeds (users are the same in every seed)."""
-    from graphrec.evaluation import EvaluationResult
-
     results = [EvaluationResult.load(Path(r["run_dir"]) / "per_user" / "test") for r in rows]
     users = results[0].users
     for res in results[1:]:
@@ -369,8 +359,6 @@ def _per_user_mean(rows: list[dict]):
 
 def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
     """Paired Wilcoxon / t-tests of the arm against LightGCN over users (seed-averaged), and per seed."""
-    from graphrec.evaluation import EvaluationResult, paired_tests
-
     common = sorted({r["seed"] for r in baseline_rows} & {r["seed"] for r in rows})
     base = [r for r in baseline_rows if r["seed"] in common]
     mine = [r for r in rows if r["seed"] in common]
@@ -394,8 +382,6 @@ def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
 
 
 def render_markdown(report: dict) -> str:
-    from graphrec.evaluation import significance_mark
-
     lines = []
     for dataset, block in report["datasets"].items():
         if not block["arms"]:

@@ -28,12 +28,21 @@ sys.path.insert(0, str(REPO))
 
 from kg.build import OutputConfig, SelectConfig, finalize, run_build, select_items  # noqa: E402
 from kg.data import dataset_file, read_gold, read_items  # noqa: E402
-from kg.evaluate import evaluate_run, format_report, read_labels  # noqa: E402
+from kg.evaluate import (  # noqa: E402
+    evaluate_run,
+    format_report,
+    read_labels,
+    score_against_gold,
+)
+from kg.interop import read_recbole  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
+from kg.lexicon import build_lexicon  # noqa: E402
 from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.pipeline import ExtractConfig  # noqa: E402
+from kg.rdf import Namespaces, new_dataset, query  # noqa: E402
 from kg.resolve import ResolveConfig  # noqa: E402
 from kg.schema import load_schema  # noqa: E402
+from kg.text import EvidenceIndex  # noqa: E402
 
 log = logging.getLogger("kg_quality")
 TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
@@ -65,9 +74,6 @@ def _run_counters(out: Path, mode: str) -> dict:
 
 def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
     """rdflib's in-memory store vs Oxigraph (oxrdflib) on an imported KG: load, SPARQL, export."""
-    from kg.interop import read_recbole
-    from kg.rdf import Namespaces, new_dataset, query
-
     data = read_recbole(kg_file)
     ns = Namespaces()
     triples = [
@@ -101,9 +107,6 @@ def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
 
 def genre_word_baseline(sample, gold, items, schema) -> dict:
     """Deterministic reference, no model: every genre whose spelling occurs in the text."""
-    from kg.evaluate import score_against_gold
-    from kg.text import EvidenceIndex
-
     preds = []
     for it in sample:
         ev = EvidenceIndex(it.evidence)
@@ -175,8 +178,6 @@ def main() -> int:
     relations = tuple(r for r in args.relations.split(",") if r)
     lexicon = args.lexicon
     if lexicon == "auto":
-        from kg.lexicon import build_lexicon
-
         lexicon = str(out / "lexicon.json.gz")
         if not Path(lexicon).exists():
             build_lexicon(

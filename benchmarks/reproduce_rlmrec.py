@@ -34,6 +34,12 @@ from typing import TypedDict
 
 import torch
 
+from graphrec.cli.common import setup_logging
+from graphrec.config import load_config, to_dict
+from graphrec.evaluation import evaluate_scorer
+from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.training import load_data, load_run, run_training
+
 REPO = Path(__file__).resolve().parents[1]
 #: RLMRec (Ren et al., WWW 2024) Table 1, Amazon-book; XSimGCL is not in the table.
 PAPERS: dict[str, dict[str, float] | None] = {
@@ -133,11 +139,6 @@ def main(argv=None) -> int:
     if args.out is None:
         args.out = str(REPO / "benchmarks" / "results" / DATASETS[args.dataset]["out"])
 
-    from graphrec.cli.common import setup_logging
-    from graphrec.config import load_config
-    from graphrec.io import atomic_write_text
-    from graphrec.training import load_data
-
     setup_logging(args.quiet)
     data = None
     payloads = []
@@ -160,8 +161,6 @@ def main(argv=None) -> int:
         table = render_summary(payloads)
         atomic_write_text(Path(f"{args.out}_models.md"), table)
         if args.report_only:
-            from graphrec.io import atomic_write_json
-
             atomic_write_json(Path(f"{args.out}_models.json"), {"models": payloads})
         print(table)
     return 0
@@ -169,11 +168,6 @@ def main(argv=None) -> int:
 
 def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict | None:
     """Train (or, with --report-only, collect) every seed of one model and write its tables."""
-    from graphrec.config import load_config, to_dict
-    from graphrec.evaluation import evaluate_scorer
-    from graphrec.io import atomic_write_json, atomic_write_text
-    from graphrec.training import load_run, run_training
-
     base = load_config(config_path, args.overrides)
     rows = []
     for seed in args.seeds:

@@ -45,6 +45,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from graphrec.augmentation import read_records  # noqa: E402
+from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice  # noqa: E402
+from graphrec.data.synthetic import random_interactions  # noqa: E402
+from graphrec.io import atomic_write_json  # noqa: E402
+from kg.io import read_jsonl  # noqa: E402
+from kg.parse import ERRORS, Candidate, ParseResult, parse_output  # noqa: E402
+
 #: candidate titles given to the augmentation parser
 TITLES = [
     "Toy Story (1995)",
@@ -305,8 +312,6 @@ def fuzz_inputs(n: int, seed: int = 0) -> Iterator[tuple[str, str]]:
 
 # -- the parsers and their declared contracts -------------------------------------------
 def _kg_parse(text: str) -> None:
-    from kg.parse import ERRORS, Candidate, ParseResult, parse_output
-
     result = parse_output(text)
     if not isinstance(result, ParseResult):
         raise AssertionError(f"parse_output returned {type(result).__name__}")
@@ -325,8 +330,6 @@ def _kg_parse(text: str) -> None:
 
 
 def _aug_parse(text: str) -> None:
-    from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
-
     outcome = parse_choice(text, TITLES)
     if isinstance(outcome, Choice):
         if not (
@@ -468,8 +471,6 @@ def kill_training(
     ``metrics.jsonl`` must hold epochs 1..N once each (nothing lost, nothing doubled)."""
     import json
 
-    from graphrec.data.synthetic import random_interactions
-
     data = random_interactions(n_users=400, n_items=600, per_user=25, seed=seed)
     dataset = work / "synthetic"
     dataset.mkdir(parents=True, exist_ok=True)
@@ -550,8 +551,6 @@ def _kill_llm_job(
     to the reference's.  Adds the counts to ``result`` and returns it."""
     sys.path.insert(0, str(REPO / "tests" / "kg"))
     from chat_server import ChatServer
-
-    from kg.io import read_jsonl
 
     def journal(out: Path) -> list[dict]:
         path = journal_path(out)
@@ -695,8 +694,6 @@ def kill_augmentation(
     sys.path.insert(0, str(REPO / "tests" / "augmentation"))
     from augmentation_helpers import comedy_fan
 
-    from graphrec.augmentation import read_records
-
     sets = [
         "model.name=mf",
         "model.embedding_dim=8",
@@ -784,8 +781,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "robustness.json"))
     args = parser.parse_args(argv)
     import platform
-
-    from graphrec.io import atomic_write_json
 
     report: dict[str, Any] = {
         "n": args.n,

@@ -30,6 +30,10 @@ import sys
 import time
 from pathlib import Path
 
+from graphrec.cli.common import setup_logging
+from graphrec.experiment.search import load_search_config, run_search
+from graphrec.io import atomic_write_json, atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = REPO / "configs" / "search" / "lightgcn-amazon-book.yaml"
 
@@ -66,10 +70,6 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-
-    from graphrec.cli.common import setup_logging
-    from graphrec.experiment.search import load_search_config, run_search
-    from graphrec.io import atomic_write_json, atomic_write_text
 
     setup_logging(args.quiet)
     search_overrides = [f"out_dir={args.out_dir}"]

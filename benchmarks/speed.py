@@ -57,7 +57,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
-from graphrec.training.threads import default_num_threads  # noqa: E402
+# the parent already imports torch with graphrec.training (default_num_threads), so the workers' graphrec
+# imports cost nothing more here than inside the worker functions
+import torch  # noqa: E402
+
+from graphrec.config import load_config, model_config_from_dict  # noqa: E402
+from graphrec.evaluation import Evaluator  # noqa: E402
+from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models import LightGCN, build_model  # noqa: E402
+from graphrec.models.base import ClosedFormRecommender  # noqa: E402
+from graphrec.models.mf import EmbeddingRecommender  # noqa: E402
+from graphrec.models.propagation import (  # noqa: E402
+    bipartite_adjacency,
+    symmetric_normalize,
+    to_torch_csr,
+)
+from graphrec.training import Trainer, load_data, seed_everything  # noqa: E402
+from graphrec.training.threads import configure_threads, default_num_threads  # noqa: E402
 
 ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"
@@ -154,11 +170,6 @@ def reference_lightgcn(model_config, data):
     matrix), layers summed with out-of-place adds, and the generic
     :meth:`EmbeddingRecommender.loss` (per-table lookups).
     """
-    import torch
-
-    from graphrec.models import LightGCN
-    from graphrec.models.mf import EmbeddingRecommender
-    from graphrec.models.propagation import bipartite_adjacency, symmetric_normalize, to_torch_csr
 
     class _SpMM(torch.autograd.Function):
         @staticmethod
@@ -198,17 +209,10 @@ def reference_lightgcn(model_config, data):
 def ease_search_worker(args: argparse.Namespace) -> None:
     """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
     sys.path.insert(0, str(ANCHORS))
-    import torch
     from common import emit  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
-    from graphrec.config import load_config, model_config_from_dict
-    from graphrec.evaluation import Evaluator
-    from graphrec.models import build_model
-    from graphrec.models.base import ClosedFormRecommender
-    from graphrec.training import load_data
-    from graphrec.training.threads import configure_threads
 
     config = load_config(
         str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
@@ -263,16 +267,10 @@ def ease_search_worker(args: argparse.Namespace) -> None:
 def graphrec_worker(args: argparse.Namespace) -> None:
     """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
     sys.path.insert(0, str(ANCHORS))
-    import torch
     from common import emit, sync  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
-    from graphrec.config import load_config
-    from graphrec.evaluation import Evaluator
-    from graphrec.models import build_model
-    from graphrec.training import Trainer, load_data, seed_everything
-    from graphrec.training.threads import configure_threads
 
     model_name = args.worker
     config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
@@ -864,10 +862,6 @@ def main(argv=None) -> int:
     if args.setup_anchors:
         setup_anchors()
         return 0
-
-    import torch
-
-    from graphrec.io import atomic_write_json, atomic_write_text
 
     models = list(dict.fromkeys(["lightgcn", *args.models]))
     table_rows = rows(models)

@@ -42,9 +42,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from alignment.linear import TextEASE, item_text_embeddings  # noqa: E402
 from graphrec.config import TrainConfig, load_config, model_config_from_dict  # noqa: E402
+from graphrec.evaluation import paired_tests  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models import build_model  # noqa: E402
 from graphrec.models.base import Recommender  # noqa: E402
+from graphrec.training import Trainer  # noqa: E402
+from graphrec.training.run import load_data  # noqa: E402
 
 DATASETS = ["amazon18-scientific", "ml-latest-small-tmdb"]
 SELECT = "recall@20"
@@ -107,10 +112,6 @@ def cell_key(arm: str, settings: dict) -> str:
 
 def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
     """Fit, validate and test one setting through the trainer (no run directory); returns (summary, result)."""
-    from alignment.linear import TextEASE
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-
     protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
     config = model_config_from_dict(dict(settings))
     model: Recommender
@@ -251,10 +252,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    from alignment.linear import item_text_embeddings
-    from graphrec.evaluation import paired_tests
-    from graphrec.training.run import load_data
-
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")

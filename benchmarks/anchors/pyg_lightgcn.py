@@ -20,6 +20,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SETUP, emit, sync, timed, worker_arguments  # noqa: E402
 
+from graphrec.datasets import load  # noqa: E402
+
 
 def main() -> None:
     args = worker_arguments(__doc__)
@@ -31,7 +33,6 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from graphrec.datasets import load
 
     data = load("rlmrec-amazon-book")
     device = torch.device(args.device)
