@@ -5,6 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from graphrec import optional
+from graphrec.cli.evaluate import main as evaluate_main
+from graphrec.pipeline import load_pipeline_config
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -88,16 +92,15 @@ def test_main_job_installs_everything_it_imports():
 def test_a_missing_report_dependency_stops_the_main_job_before_any_work(
     tmp_path, monkeypatch, capsys
 ):
-    from graphrec import optional
-    from graphrec.cli.evaluate import main
-
     real_find_spec = optional.find_spec
     monkeypatch.setattr(
         optional, "find_spec", lambda name: None if name == "matplotlib" else real_find_spec(name)
     )
     main_job, _ = readme_commands()
     config = REPO / re.search(r"python evaluate.py pipeline (\S+)", main_job).group(1)
-    assert main(["pipeline", str(config), "--out-dir", str(tmp_path / "out"), "--quiet"]) == 2
+    assert (
+        evaluate_main(["pipeline", str(config), "--out-dir", str(tmp_path / "out"), "--quiet"]) == 2
+    )
     error = capsys.readouterr().err
     assert "'matplotlib'" in error and "pip install" in error
     assert (
@@ -107,8 +110,6 @@ def test_a_missing_report_dependency_stops_the_main_job_before_any_work(
 
 
 def test_main_job_config_exists_and_ships_its_llm_outputs():
-    from graphrec.pipeline import load_pipeline_config
-
     main_job, _ = readme_commands()
     path = REPO / re.search(r"python evaluate.py pipeline (\S+)", main_job).group(1)
     config = load_pipeline_config(path)
