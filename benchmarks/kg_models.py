@@ -50,6 +50,7 @@ import torch
 
 from graphrec.cli.common import setup_logging
 from graphrec.config import dump_config, load_config
+from graphrec.data.dataset import InteractionData
 from graphrec.datasets import dataset_info
 from graphrec.evaluation import EvaluationResult, paired_tests, significance_mark
 from graphrec.io import atomic_write_json, atomic_write_text
@@ -179,7 +180,101 @@ def finished(run_dir: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def main(argv=None) -> int:
+class LazyData:
+    """The dataset of one benchmark block, loaded on first use (a report-only run loads nothing)."""
+
+    def __init__(self) -> None:
+        self.data: InteractionData | None = None
+
+    def get(self, config) -> InteractionData:
+        if self.data is None:
+            self.data = load_data(config.data)
+        return self.data
+
+
+def arm_rows(
+    dataset: str,
+    arm: str,
+    setup: tuple[str, list[str]],
+    args: argparse.Namespace,
+    data: LazyData,
+    kg_stats: dict,
+) -> list[dict]:
+    """Train the arm's missing seeds (unless --report-only) and read every finished one's results."""
+    rows = []
+    for seed in args.seeds:
+        config = arm_config(
+            dataset,
+            dataset,
+            setup,
+            args.overrides,
+            seed,
+            [
+                f"out_dir={Path(args.runs_dir) / dataset}",
+                f"name={arm}-seed{seed}",
+                f"train.progress={'false' if args.quiet else 'true'}",
+            ],
+        )
+        if not args.report_only and finished(config.run_dir) is None:
+            start = time.perf_counter()
+            train_arm(config, data.get(config), args.quiet)
+            print(
+                f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s",
+                flush=True,
+            )
+        saved = finished(config.run_dir)
+        if saved is None:
+            print(f"{dataset} {arm} seed {seed}: not finished, skipped", flush=True)
+            continue
+        extra_path = config.run_dir / "kg_summary.json"
+        extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
+        if extra.get("kg"):
+            kg_stats[arm] = extra["kg"]
+        rows.append(
+            {
+                "seed": seed,
+                **{m: saved["test"][m] for m in METRICS},
+                "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
+                "best_epoch": saved["best_epoch"],
+                "epochs_run": saved["epochs_run"],
+                "seconds_per_epoch": saved["seconds_per_epoch"],
+                "relation_weights": extra.get("relation_weights"),
+                "run_dir": str(config.run_dir),
+            }
+        )
+    return rows
+
+
+def epoch_timing(
+    dataset: str,
+    wanted: list[str],
+    arms: dict[str, tuple[str, list[str]]],
+    args: argparse.Namespace,
+    data: LazyData,
+    reported: dict,
+) -> dict:
+    """Seconds per epoch of the reported arms: measured now with --time-epochs, else from an earlier run."""
+    timing_path = Path(args.runs_dir) / dataset / "epoch_timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    if args.time_epochs:
+        for arm in wanted:
+            config = arm_config(
+                dataset,
+                dataset,
+                arms[arm],
+                args.overrides,
+                args.seeds[0],
+                ["train.progress=false"],
+            )
+            timing[arm] = time_epochs(config, data.get(config), args.time_epochs)
+            print(f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True)
+        timing_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(timing_path, timing)
+    return {arm: t for arm, t in timing.items() if arm in reported}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -212,7 +307,11 @@ def main(argv=None) -> int:
         help="also time N training epochs of every arm back to back (1 thread; first epoch = warm-up)",
     )
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     setup_logging(args.quiet)
     datasets = args.datasets or ["ml-latest-small-tmdb", "ml-100k"]
@@ -230,75 +329,13 @@ def main(argv=None) -> int:
                 "ml-latest-small-tmdb LLM-extracted KG: no --llm-kg export given"
             )
         wanted = [a for a in arms if args.arms is None or a in args.arms]
-        data = None
+        data = LazyData()
         block: dict[str, dict] = {"arms": {}, "kg": {}}
         for arm in wanted:
-            rows = []
-            for seed in args.seeds:
-                config = arm_config(
-                    dataset,
-                    dataset,
-                    arms[arm],
-                    args.overrides,
-                    seed,
-                    [
-                        f"out_dir={Path(args.runs_dir) / dataset}",
-                        f"name={arm}-seed{seed}",
-                        f"train.progress={'false' if args.quiet else 'true'}",
-                    ],
-                )
-                if not args.report_only and finished(config.run_dir) is None:
-                    if data is None:
-                        data = load_data(config.data)
-                    start = time.perf_counter()
-                    train_arm(config, data, args.quiet)
-                    print(
-                        f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s",
-                        flush=True,
-                    )
-                saved = finished(config.run_dir)
-                if saved is None:
-                    print(f"{dataset} {arm} seed {seed}: not finished, skipped", flush=True)
-                    continue
-                extra_path = config.run_dir / "kg_summary.json"
-                extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
-                if extra.get("kg"):
-                    block["kg"][arm] = extra["kg"]
-                rows.append(
-                    {
-                        "seed": seed,
-                        **{m: saved["test"][m] for m in METRICS},
-                        "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
-                        "best_epoch": saved["best_epoch"],
-                        "epochs_run": saved["epochs_run"],
-                        "seconds_per_epoch": saved["seconds_per_epoch"],
-                        "relation_weights": extra.get("relation_weights"),
-                        "run_dir": str(config.run_dir),
-                    }
-                )
+            rows = arm_rows(dataset, arm, arms[arm], args, data, block["kg"])
             if rows:
                 block["arms"][arm] = {"seeds": rows, "summary": summarise(rows)}
-        timing_path = Path(args.runs_dir) / dataset / "epoch_timing.json"
-        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-        if args.time_epochs:
-            for arm in wanted:
-                config = arm_config(
-                    dataset,
-                    dataset,
-                    arms[arm],
-                    args.overrides,
-                    args.seeds[0],
-                    ["train.progress=false"],
-                )
-                if data is None:
-                    data = load_data(config.data)
-                timing[arm] = time_epochs(config, data, args.time_epochs)
-                print(
-                    f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True
-                )
-            timing_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(timing_path, timing)
-        block["epoch_timing"] = {arm: t for arm, t in timing.items() if arm in block["arms"]}
+        block["epoch_timing"] = epoch_timing(dataset, wanted, arms, args, data, block["arms"])
         if "lightgcn" in block["arms"]:
             for arm, entry in block["arms"].items():
                 if arm != "lightgcn":

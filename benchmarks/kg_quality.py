@@ -121,7 +121,8 @@ def genre_word_baseline(sample, gold, items, schema) -> dict:
     )["genre"]
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -163,7 +164,11 @@ def main() -> int:
         "--store-bench", help="RecBole .kg file: also time rdflib's memory store vs Oxigraph on it"
     )
     ap.add_argument("-q", "--quiet", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def main() -> int:
+    args = parse_args()
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",

@@ -324,7 +324,8 @@ def plot(payload: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -351,7 +352,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "scaling"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.worker:
         worker(args)
         return 0

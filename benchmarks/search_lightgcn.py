@@ -38,7 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 SEARCH = REPO / "configs" / "search" / "lightgcn-amazon-book.yaml"
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -69,7 +70,11 @@ def main(argv=None) -> int:
         help="run-config override for every trial (e.g. train.num_threads=1)",
     )
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     setup_logging(args.quiet)
     search_overrides = [f"out_dir={args.out_dir}"]

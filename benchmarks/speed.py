@@ -771,7 +771,8 @@ def setup_anchors() -> None:
     )
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -853,7 +854,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", default=str(RESULTS / "speed"), help="output path without extension"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     if args.worker:
         args.threads = args.threads[0]
