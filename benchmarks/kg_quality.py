@@ -167,6 +167,82 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def extract(
+    args: argparse.Namespace,
+    schema,
+    sample: list,
+    out: Path,
+    relations: tuple[str, ...],
+    lexicon: str,
+) -> None:
+    """Build the KG of the sample with the chosen LLM (text mode, then --knowledge items), or with
+    --score-only just the item labels of a build already in ``out``."""
+    if args.score_only:
+        finalize(out, schema, sample)
+        return
+    backend = make_backend(
+        args.backend,
+        openai=OpenAIConfig(base_url=args.base_url, model=args.model)
+        if args.backend == "openai"
+        else None,
+        transformers=TransformersConfig(
+            model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
+        ),
+    )
+    resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
+    start = time.perf_counter()
+    run_build(
+        sample,
+        schema,
+        backend,
+        out,
+        ExtractConfig(
+            max_new_tokens=args.max_new_tokens,
+            relations=relations,
+            lexicon=lexicon,
+            lexicon_max=args.lexicon_max,
+        ),
+        resolve_cfg,
+        OutputConfig(),
+        quiet=args.quiet,
+    )
+    if args.knowledge:
+        run_build(
+            sample[: args.knowledge],
+            schema,
+            backend,
+            out,
+            ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens),
+            resolve_cfg,
+            OutputConfig(),
+            quiet=args.quiet,
+        )
+    finalize(
+        out, schema, sample
+    )  # item labels for all sampled items, not only the knowledge subset
+    log.info("extraction finished in %.0fs", time.perf_counter() - start)
+    backend.close()
+
+
+def write_markdown(path: Path, results: dict, table: str, n_items: int, seed: int) -> None:
+    """The human-readable side of the results file: the quality table, throughput, the no-model reference."""
+    md = [
+        f"# kg quality ({results['model']}, {n_items} items, seed {seed})",
+        "",
+        "Command: `" + results["command"] + "`",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        "Throughput: " + json.dumps(results["throughput"]),
+        "",
+        "Deterministic reference (no model): every genre whose spelling occurs in the text: "
+        + json.dumps(results["baseline_genre_words_in_text"]),
+    ]
+    atomic_write_text(path, "\n".join(md) + "\n")
+
+
 def main() -> int:
     args = parse_args()
     logging.basicConfig(
@@ -188,51 +264,7 @@ def main() -> int:
             build_lexicon(
                 items, read_gold(gold_path), source=f"{args.dataset}:gold_facts.tsv"
             ).save(lexicon)
-    if not args.score_only:
-        backend = make_backend(
-            args.backend,
-            openai=OpenAIConfig(base_url=args.base_url, model=args.model)
-            if args.backend == "openai"
-            else None,
-            transformers=TransformersConfig(
-                model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
-            ),
-        )
-        resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
-        start = time.perf_counter()
-        run_build(
-            sample,
-            schema,
-            backend,
-            out,
-            ExtractConfig(
-                max_new_tokens=args.max_new_tokens,
-                relations=relations,
-                lexicon=lexicon,
-                lexicon_max=args.lexicon_max,
-            ),
-            resolve_cfg,
-            OutputConfig(),
-            quiet=args.quiet,
-        )
-        if args.knowledge:
-            run_build(
-                sample[: args.knowledge],
-                schema,
-                backend,
-                out,
-                ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens),
-                resolve_cfg,
-                OutputConfig(),
-                quiet=args.quiet,
-            )
-        finalize(
-            out, schema, sample
-        )  # item labels for all sampled items, not only the knowledge subset
-        log.info("extraction finished in %.0fs", time.perf_counter() - start)
-        backend.close()
-    else:
-        finalize(out, schema, sample)
+    extract(args, schema, sample, out, relations, lexicon)
     labels = read_labels(args.labels) if Path(args.labels).exists() else None
     report = evaluate_run(out, schema, items, read_gold(gold_path), labels)
     stats = json.loads((out / "stats.json").read_text())
@@ -263,21 +295,7 @@ def main() -> int:
         results["rdf_store"] = store_benchmark(Path(args.store_bench))
     atomic_write_json(args.results, results)
     table = format_report(report)
-    md = [
-        f"# kg quality ({results['model']}, {len(sample)} items, seed {args.seed})",
-        "",
-        "Command: `" + results["command"] + "`",
-        "",
-        "```",
-        table,
-        "```",
-        "",
-        "Throughput: " + json.dumps(results["throughput"]),
-        "",
-        "Deterministic reference (no model): every genre whose spelling occurs in the text: "
-        + json.dumps(results["baseline_genre_words_in_text"]),
-    ]
-    atomic_write_text(Path(args.results).with_suffix(".md"), "\n".join(md) + "\n")
+    write_markdown(Path(args.results).with_suffix(".md"), results, table, len(sample), args.seed)
     print(table)
     print(json.dumps(results["throughput"], indent=1))
     return 0
