@@ -73,6 +73,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def trial_test_metrics(trial: dict | None) -> dict | None:
+    """The test metrics of a trial's run (None while it has no finished run)."""
+    if trial is None or not trial.get("run_dir"):
+        return None
+    path = Path(trial["run_dir"]) / "results.json"
+    return json.loads(path.read_text()).get("test") if path.exists() else None
+
+
+def trial_row(trial: dict | None) -> dict | None:
+    """One row of the results: the trial's parameters, validation value, epochs and test metrics."""
+    if trial is None:
+        return None
+    test = trial_test_metrics(trial) or {}
+    return {
+        "trial": trial["number"],
+        "params": trial["params"],
+        "valid_recall@20": trial["value"],
+        "best_epoch": trial.get("best_epoch"),
+        "epochs_run": trial.get("epochs_run"),
+        "train_seconds": trial.get("train_seconds"),
+        "test_recall@20": test.get("recall@20"),
+        "test_ndcg@20": test.get("ndcg@20"),
+    }
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
 
@@ -103,27 +128,6 @@ def main(argv=None) -> int:
     )
     best = next((t for t in result.trials if t["number"] == result.best_trial), None)
 
-    def test_metrics(trial):
-        if trial is None or not trial.get("run_dir"):
-            return None
-        path = Path(trial["run_dir"]) / "results.json"
-        return json.loads(path.read_text()).get("test") if path.exists() else None
-
-    def row(trial):
-        if trial is None:
-            return None
-        test = test_metrics(trial) or {}
-        return {
-            "trial": trial["number"],
-            "params": trial["params"],
-            "valid_recall@20": trial["value"],
-            "best_epoch": trial.get("best_epoch"),
-            "epochs_run": trial.get("epochs_run"),
-            "train_seconds": trial.get("train_seconds"),
-            "test_recall@20": test.get("recall@20"),
-            "test_ndcg@20": test.get("ndcg@20"),
-        }
-
     counts = result.counts()
     finished = [
         t for t in result.trials if t["state"] in ("COMPLETE", "PRUNED") and t.get("train_seconds")
@@ -139,8 +143,8 @@ def main(argv=None) -> int:
         "max_epochs": args.max_epochs,
         "metric": f"valid {result.metric}",
         "trials": counts,
-        "paper_config": row(paper),
-        "best": row(best),
+        "paper_config": trial_row(paper),
+        "best": trial_row(best),
         "best_is_at_least_as_good_as_paper": (
             None if paper is None or best is None else best["value"] >= paper["value"]
         ),
