@@ -319,6 +319,7 @@ def fmt(cell: dict) -> str:
     return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
 
 
+# long: a flat list of report sections
 def markdown(report: dict) -> str:
     out = [
         "# Text-graph alignment on ml-latest-small-tmdb",

@@ -38,7 +38,7 @@ from graphrec.cli.common import setup_logging
 from graphrec.config import load_config, to_dict
 from graphrec.evaluation import evaluate_scorer
 from graphrec.io import atomic_write_json, atomic_write_text
-from graphrec.training import load_data, load_run, run_training
+from graphrec.training import TrainResult, load_data, load_run, run_training
 
 REPO = Path(__file__).resolve().parents[1]
 #: RLMRec (Ren et al., WWW 2024) Table 1, Amazon-book; XSimGCL is not in the table.
@@ -166,6 +166,53 @@ def main(argv=None) -> int:
     return 0
 
 
+def train_seed(config, data, seed: int) -> tuple[TrainResult, dict]:
+    """Train one seed, then time one full-ranking evaluation of all test users apart from training."""
+    result = run_training(config, data)
+    # time one full-ranking evaluation of all test users, separately from training
+    _, _, trained = load_run(config.run_dir, data)
+    start = time.perf_counter()
+    scorer = trained.scorer()
+    timed = evaluate_scorer(
+        scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size
+    )
+    eval_seconds = time.perf_counter() - start
+    assert abs(timed.metrics["recall@20"] - result.test.metrics["recall@20"]) < 1e-9
+    row = {
+        "seed": seed,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "recall@20": result.test.metrics["recall@20"],
+        "ndcg@20": result.test.metrics["ndcg@20"],
+        "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "seconds_full_eval_test": eval_seconds,
+        "run_dir": str(config.run_dir),
+    }
+    return result, row
+
+
+def summarise(rows: list[dict], paper: dict[str, float] | None) -> dict:
+    """Mean and standard deviation over seeds per metric, and the gap to the paper's figure."""
+    summary = {}
+    for metric in ("recall@20", "ndcg@20"):
+        values = [r[metric] for r in rows]
+        mean = statistics.fmean(values)
+        summary[metric] = {
+            "mean": mean,
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        }
+        if paper is not None:
+            summary[metric].update(
+                {
+                    "paper": paper[metric],
+                    "relative_gap": (mean - paper[metric]) / paper[metric],
+                    "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
+                }
+            )
+    return summary
+
+
 def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict | None:
     """Train (or, with --report-only, collect) every seed of one model and write its tables."""
     base = load_config(config_path, args.overrides)
@@ -188,29 +235,8 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
             else:
                 rows.append(row)
             continue
-        result = run_training(config, data)
-        # time one full-ranking evaluation of all test users, separately from training
-        _, _, trained = load_run(config.run_dir, data)
-        start = time.perf_counter()
-        scorer = trained.scorer()
-        timed = evaluate_scorer(
-            scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size
-        )
-        eval_seconds = time.perf_counter() - start
-        assert abs(timed.metrics["recall@20"] - result.test.metrics["recall@20"]) < 1e-9
-        rows.append(
-            {
-                "seed": seed,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "recall@20": result.test.metrics["recall@20"],
-                "ndcg@20": result.test.metrics["ndcg@20"],
-                "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
-                "seconds_per_epoch": result.seconds_per_epoch,
-                "seconds_full_eval_test": eval_seconds,
-                "run_dir": str(config.run_dir),
-            }
-        )
+        result, row = train_seed(config, data, seed)
+        rows.append(row)
         print(
             f"{model} seed {seed}: recall@20={rows[-1]['recall@20']:.4f} ndcg@20={rows[-1]['ndcg@20']:.4f} "
             f"best epoch {result.best_epoch}/{result.epochs_run}",
@@ -219,23 +245,7 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
     if not rows:
         return None
 
-    paper = DATASETS[args.dataset]["papers"].get(model)
-    summary = {}
-    for metric in ("recall@20", "ndcg@20"):
-        values = [r[metric] for r in rows]
-        mean = statistics.fmean(values)
-        summary[metric] = {
-            "mean": mean,
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        }
-        if paper is not None:
-            summary[metric].update(
-                {
-                    "paper": paper[metric],
-                    "relative_gap": (mean - paper[metric]) / paper[metric],
-                    "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
-                }
-            )
+    summary = summarise(rows, DATASETS[args.dataset]["papers"].get(model))
     eval_times = [
         r["seconds_full_eval_test"] for r in rows if r.get("seconds_full_eval_test") is not None
     ]

@@ -75,6 +75,7 @@ def peak_gib() -> float:
 
 
 # ------------------------------------------------------------------- worker
+# long: one measured run phase by phase; helpers would have to repeat its lazy imports
 def worker(args: argparse.Namespace) -> None:
     # torch and the graphrec modules that import it load in the worker only: the parent, which waits on
     # and measures the workers, stays without torch (importing them costs 2.0 s CPU, 8-11 s wall on the
@@ -355,6 +356,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_worker(n: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    """One size measured in a fresh worker process: its RESULT line, or an error with the output's tail."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(n),
+        "--threads",
+        str(args.threads),
+        "--device",
+        args.device,
+        "--seed",
+        str(args.seed),
+        "--eval-users",
+        str(args.eval_users),
+        "--warmup-below",
+        str(args.warmup_below),
+    ]
+    print(
+        f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
+        flush=True,
+    )
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            result = {"error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"}
+        else:
+            result = json.loads(lines[-1][len("RESULT ") :])
+    except subprocess.TimeoutExpired:
+        result = {"error": f"timed out after {args.timeout:.0f} s"}
+    return result
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -383,41 +421,7 @@ def main(argv=None) -> int:
             ):
                 print(f"{n:,}: already measured (use --force to redo)", flush=True)
                 continue
-            cmd = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--worker",
-                str(n),
-                "--threads",
-                str(args.threads),
-                "--device",
-                args.device,
-                "--seed",
-                str(args.seed),
-                "--eval-users",
-                str(args.eval_users),
-                "--warmup-below",
-                str(args.warmup_below),
-            ]
-            print(
-                f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
-                flush=True,
-            )
-            result: dict
-            try:
-                proc = subprocess.run(
-                    cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
-                )
-                lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
-                if proc.returncode != 0 or not lines:
-                    tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-                    result = {
-                        "error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"
-                    }
-                else:
-                    result = json.loads(lines[-1][len("RESULT ") :])
-            except subprocess.TimeoutExpired:
-                result = {"error": f"timed out after {args.timeout:.0f} s"}
+            result = run_worker(n, args, env)
             if "error" in result:
                 result["progress"] = read_progress(n)[-3:]  # how far it got, with its memory
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -576,6 +576,7 @@ def render_load(entries: list[dict], loads: list[int]) -> list[str]:
     return lines
 
 
+# long: a flat list of report sections
 def render(payload: dict) -> str:
     table, rat = payload["rows"], payload["ratios"]
     lines = [
@@ -771,6 +772,7 @@ def setup_anchors() -> None:
     )
 
 
+# long: an argparse table
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -857,22 +859,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-
-    if args.worker:
-        args.threads = args.threads[0]
-        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
-        return 0
-    if args.setup_anchors:
-        setup_anchors()
-        return 0
-
-    models = list(dict.fromkeys(["lightgcn", *args.models]))
-    table_rows = rows(models)
-    selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
-    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    settings, loads = args.threads, [0, *args.load]
+def measure_rounds(
+    selected: list[dict], settings: list, loads: list[int], args: argparse.Namespace
+) -> dict[tuple, list[dict]]:
+    """Every selected row, thread setting and competing load, interleaved round after round (a slow
+    spell of the shared machine hits every implementation alike); results per (key, threads, load)."""
     results: dict[tuple, list[dict]] = {
         (r["key"], t, n): [] for r in selected for t in settings for n in loads
     }
@@ -896,6 +887,26 @@ def main(argv=None) -> int:
                         f"(load average {res['load_average']})",
                         flush=True,
                     )
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    if args.worker:
+        args.threads = args.threads[0]
+        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
+        return 0
+    if args.setup_anchors:
+        setup_anchors()
+        return 0
+
+    models = list(dict.fromkeys(["lightgcn", *args.models]))
+    table_rows = rows(models)
+    selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
+    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    settings, loads = args.threads, [0, *args.load]
+    results = measure_rounds(selected, settings, loads, args)
     table = [aggregate(r, results[(r["key"], settings[0], 0)]) for r in selected]
     payload = {
         "benchmark": "speed",

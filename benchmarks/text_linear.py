@@ -144,6 +144,7 @@ def fmt_p(p: float | None) -> str:
     return "n/a" if p is None or p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
+# long: a flat list of report sections
 def markdown(report: dict, datasets: list[str]) -> str:
     lines = [
         "| dataset | arm | cells | chosen on validation | valid R@20 | R@10 | N@10 | R@20 | N@20 | fit s |",

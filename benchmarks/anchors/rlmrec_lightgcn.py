@@ -29,6 +29,7 @@ from common import SETUP, emit, sync, timed, worker_arguments  # noqa: E402
 from graphrec.datasets import load  # noqa: E402
 
 
+# long: RLMRec's LightGCN as its authors' code runs it, in one piece to compare line by line
 def main() -> None:
     args = worker_arguments(__doc__)
     import numpy as np
