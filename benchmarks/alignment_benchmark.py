@@ -179,7 +179,7 @@ def summarize_main(
         if denoise:
             row["denoise"] = denoise
         rows.append(row)
-    tests = {}
+    tests: dict[str, dict[str, dict[str, float]]] = {}
     for metric in METRICS:
         _, base = mean_per_user(per_seed[baseline][:n], metric)
         names = [v for v in per_seed if v != baseline]
@@ -223,8 +223,8 @@ def run_cold(args, data, views, train_cfg, eval_cfg, store, report) -> None:
                 store.put(evaluation, {"best_epoch": result.best_epoch}, "cold", key, seed)
                 cached = (evaluation, {"best_epoch": result.best_epoch})
             record[label] = {m: cached[0].metrics[m] for m in METRICS}
-        for name, result in cold_start_baselines(cold, views).items():
-            record[name] = {m: result.metrics[m] for m in METRICS}
+        for name, scored in cold_start_baselines(cold, views).items():
+            record[name] = {m: scored.metrics[m] for m in METRICS}
         records.append(record)
         log.info("cold seed %d: %s", seed, {k: v for k, v in record.items() if isinstance(v, dict)})
         names = [k for k in records[0] if isinstance(records[0][k], dict)]
@@ -319,6 +319,7 @@ def fmt(cell: dict) -> str:
     return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
 
 
+# long: a flat list of report sections
 def markdown(report: dict) -> str:
     out = [
         "# Text-graph alignment on ml-latest-small-tmdb",
@@ -343,11 +344,13 @@ def markdown(report: dict) -> str:
                 for m in METRICS
             ]
             out.append(
-                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | {fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
+                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | "
+                f"{fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
             )
         out += [
             "",
-            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, Holm-corrected over the three comparisons of each metric.",
+            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, "
+            "Holm-corrected over the three comparisons of each metric.",
             "",
         ]
     if "cold_start" in report:
@@ -362,7 +365,8 @@ def markdown(report: dict) -> str:
             out.append(f"| {name} | {fmt(cells['recall@20'])} | {fmt(cells['ndcg@20'])} |")
         out += [
             "",
-            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline ({cold['strongest_baseline']}) on Recall@20: "
+            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline "
+            f"({cold['strongest_baseline']}) on Recall@20: "
             f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).",
             "",
         ]
@@ -392,8 +396,10 @@ def markdown(report: dict) -> str:
         if detections:
             out += [
                 "",
-                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the noise level): precision "
-                f"{np.mean([d['precision'] for d in detections]):.2f}, recall {np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
+                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the "
+                "noise level): precision "
+                f"{np.mean([d['precision'] for d in detections]):.2f}, recall "
+                f"{np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
             ]
         out.append("")
     return "\n".join(out)

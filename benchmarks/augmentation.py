@@ -33,6 +33,14 @@ from pathlib import Path
 
 import torch
 
+from graphrec.augmentation import read_records
+from graphrec.augmentation.cli import main as augmentation_main
+from graphrec.cli.common import setup_logging
+from graphrec.config import DataConfig
+from graphrec.experiment import Experiment, compare_to_baseline, format_significance_table
+from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.training import load_data
+
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = REPO / "configs" / "augmentation" / "ml-small-augmentation.yaml"
 EDGES = "datasets/ml-latest-small-tmdb/augmentation/smollm2-135m-lightgcn.jsonl"
@@ -40,8 +48,6 @@ EDGES = "datasets/ml-latest-small-tmdb/augmentation/smollm2-135m-lightgcn.jsonl"
 
 def generate(args, experiment) -> None:
     """Train/reuse the baseline run of ``--base-seed`` and generate the edge file from it."""
-    from graphrec.augmentation.cli import main as augmentation_main
-
     config = experiment.run_configs["lightgcn"][args.base_seed]
     experiment.run(
         variants=["lightgcn"], quiet=args.quiet
@@ -71,8 +77,6 @@ def generate(args, experiment) -> None:
 
 
 def edge_summary(path: Path) -> dict:
-    from graphrec.augmentation import read_records
-
     header, records = read_records(path)
     edges = [e for _, e in records]
     positions = Counter(e["candidates"].index(e["pos"]) + 1 for e in edges)
@@ -97,9 +101,6 @@ def held_out_agreement(edges: list[dict]) -> dict:
 
     A signal check of the LLM's picks: an informative "like" hits held-out items more often
     than an average candidate, an informative "dislike" less often."""
-    from graphrec.config import DataConfig
-    from graphrec.training import load_data
-
     data = load_data(DataConfig(dataset="ml-latest-small-tmdb"))
     held = (data.valid + data.test).tocsr()
 
@@ -120,7 +121,8 @@ def held_out_agreement(edges: list[dict]) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -152,12 +154,13 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "augmentation"))
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     os.chdir(REPO)  # the experiment's edge file path is relative to the repository root
-    from graphrec.cli.common import setup_logging
-    from graphrec.experiment import Experiment
-    from graphrec.io import atomic_write_json, atomic_write_text
 
     setup_logging(args.quiet)
     torch.set_num_threads(args.threads)
@@ -229,8 +232,6 @@ def main(argv=None) -> int:
 
 def denoising_comparisons(result) -> list:
     """Each denoising direction against augmentation without denoising (paired over users, Holm)."""
-    from graphrec.experiment import compare_to_baseline
-
     groups = {v: result.records.get(v) or [] for v in ("aug", "aug-drop", "aug-keep-hard")}
     if not all(groups.values()):
         return []
@@ -253,8 +254,6 @@ def render_markdown(report: dict, result) -> str:
         "|---|---|---|---|---|",
     ]
     if report.get("denoising_vs_none"):
-        from graphrec.experiment import format_significance_table
-
         lines[-2:-2] = [
             "Denoising directions against augmentation without denoising (baseline = `+ augmentation`):",
             "",
@@ -279,7 +278,8 @@ def render_markdown(report: dict, result) -> str:
         f"({100 * (counts.get('acceptance') or 0):.0f}% of answers valid; rejected: {rejected or 'none'}), "
         f"LLM `{backend.get('model')}` ({backend.get('backend')}), prompt `{edges.get('prompt_version')}`, "
         f"candidates = top-{(edges.get('settings') or {}).get('candidates')} unseen items of "
-        f"{(edges.get('base_run') or {}).get('model')} seed {(edges.get('base_run') or {}).get('seed')} (shown shuffled); "
+        f"{(edges.get('base_run') or {}).get('model')} seed "
+        f"{(edges.get('base_run') or {}).get('seed')} (shown shuffled); "
         f"{edges['distinct_liked_items']} distinct liked items; liked candidate's position in the prompt: "
         f"{edges['liked_position_in_prompt']}; disliked: {edges['disliked_position_in_prompt']}.",
         "",

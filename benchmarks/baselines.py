@@ -34,6 +34,9 @@ sys.path.insert(0, str(REPO))
 
 from graphrec.config import TrainConfig, load_config, model_config_from_dict  # noqa: E402
 from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models import build_model  # noqa: E402
+from graphrec.training import Trainer  # noqa: E402
+from graphrec.training.run import load_data  # noqa: E402
 
 DATASETS = ["ml-latest-small-tmdb", "rlmrec-amazon-book", "amazon18-scientific"]
 EASE_L2 = [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
@@ -62,9 +65,6 @@ def cell_key(model: str, settings: dict) -> str:
 
 def run_cell(dataset: str, model: str, settings: dict, data, threads: int) -> dict:
     """Fit, validate and test one model through the trainer (no run directory)."""
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-
     protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
     config = model_config_from_dict({"name": model, **settings})
     train = TrainConfig(
@@ -72,6 +72,7 @@ def run_cell(dataset: str, model: str, settings: dict, data, threads: int) -> di
     )
     built = build_model(config, data.n_users, data.n_items, data.train, data=data)
     result = Trainer(built, data, train, protocol.eval, run_dir=None).fit()
+    assert result.valid is not None, "the protocol's datasets all have a validation split"
     return {
         "model": model,
         "settings": settings,
@@ -146,8 +147,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     import json
-
-    from graphrec.training.run import load_data
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)

@@ -48,6 +48,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from graphrec.cli.common import setup_logging
+from graphrec.config import dump_config, load_config
+from graphrec.data.dataset import InteractionData
+from graphrec.datasets import dataset_info
+from graphrec.evaluation import EvaluationResult, paired_tests, significance_mark
+from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.models import build_model
+from graphrec.training import Trainer, load_data
+from graphrec.training.run import seed_everything
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs" / "ml-latest-small-tmdb"
 METRICS = ("recall@10", "recall@20", "ndcg@10", "ndcg@20", "coverage@10", "coverage@20")
@@ -60,7 +70,7 @@ DATASET_OVERRIDES: dict[str, list[str]] = {}
 
 def arms_for(dataset: str, llm_kg: str | None) -> dict[str, tuple[str, list[str]]]:
     """``{arm: (config file, overrides)}`` available for ``dataset``."""
-    arms = {"lightgcn": ("lightgcn.yaml", [])}
+    arms: dict[str, tuple[str, list[str]]] = {"lightgcn": ("lightgcn.yaml", [])}
     kgs: dict[str, str] = {}
     if dataset == "ml-latest-small-tmdb":
         kgs["gold"] = "dataset"
@@ -84,8 +94,6 @@ def arm_config(
     extra: list[str],
 ):
     """The run config of one arm (``(config file, overrides)`` from :func:`arms_for`) and seed."""
-    from graphrec.config import load_config
-
     config_file, arm_overrides = arm
     return load_config(
         CONFIGS / config_file,
@@ -125,16 +133,11 @@ def train_arm(config, data, quiet: bool):
 
 
 def _train_locked(config, data, run_dir: Path):
-    from graphrec.config import dump_config
-    from graphrec.io import atomic_write_text
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-    from graphrec.training.run import seed_everything
-
     atomic_write_text(run_dir / "config.yaml", dump_config(config))
     seed_everything(config.train.seed)
     model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
-    kg_stats = model.kg_statistics() if hasattr(model, "kg_statistics") else None
+    statistics = getattr(model, "kg_statistics", None)  # knowledge-aware models only
+    kg_stats = statistics() if statistics is not None else None
     trainer = Trainer(model, data, config.train, config.eval, run_dir=run_dir)
     result = trainer.fit()
     summary = {"kg": kg_stats}
@@ -152,10 +155,6 @@ def time_epochs(config, data, epochs: int) -> dict:
     """Median training seconds per epoch of ``epochs`` epochs (the first discarded), 1 thread, no
     evaluation until the end, in a throw-away run directory."""
     import tempfile
-
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-    from graphrec.training.run import seed_everything
 
     config.train.epochs = epochs
     config.train.eval_every = epochs
@@ -181,7 +180,101 @@ def finished(run_dir: Path) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
-def main(argv=None) -> int:
+class LazyData:
+    """The dataset of one benchmark block, loaded on first use (a report-only run loads nothing)."""
+
+    def __init__(self) -> None:
+        self.data: InteractionData | None = None
+
+    def get(self, config) -> InteractionData:
+        if self.data is None:
+            self.data = load_data(config.data)
+        return self.data
+
+
+def arm_rows(
+    dataset: str,
+    arm: str,
+    setup: tuple[str, list[str]],
+    args: argparse.Namespace,
+    data: LazyData,
+    kg_stats: dict,
+) -> list[dict]:
+    """Train the arm's missing seeds (unless --report-only) and read every finished one's results."""
+    rows = []
+    for seed in args.seeds:
+        config = arm_config(
+            dataset,
+            dataset,
+            setup,
+            args.overrides,
+            seed,
+            [
+                f"out_dir={Path(args.runs_dir) / dataset}",
+                f"name={arm}-seed{seed}",
+                f"train.progress={'false' if args.quiet else 'true'}",
+            ],
+        )
+        if not args.report_only and finished(config.run_dir) is None:
+            start = time.perf_counter()
+            train_arm(config, data.get(config), args.quiet)
+            print(
+                f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s",
+                flush=True,
+            )
+        saved = finished(config.run_dir)
+        if saved is None:
+            print(f"{dataset} {arm} seed {seed}: not finished, skipped", flush=True)
+            continue
+        extra_path = config.run_dir / "kg_summary.json"
+        extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
+        if extra.get("kg"):
+            kg_stats[arm] = extra["kg"]
+        rows.append(
+            {
+                "seed": seed,
+                **{m: saved["test"][m] for m in METRICS},
+                "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
+                "best_epoch": saved["best_epoch"],
+                "epochs_run": saved["epochs_run"],
+                "seconds_per_epoch": saved["seconds_per_epoch"],
+                "relation_weights": extra.get("relation_weights"),
+                "run_dir": str(config.run_dir),
+            }
+        )
+    return rows
+
+
+def epoch_timing(
+    dataset: str,
+    wanted: list[str],
+    arms: dict[str, tuple[str, list[str]]],
+    args: argparse.Namespace,
+    data: LazyData,
+    reported: dict,
+) -> dict:
+    """Seconds per epoch of the reported arms: measured now with --time-epochs, else from an earlier run."""
+    timing_path = Path(args.runs_dir) / dataset / "epoch_timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
+    if args.time_epochs:
+        for arm in wanted:
+            config = arm_config(
+                dataset,
+                dataset,
+                arms[arm],
+                args.overrides,
+                args.seeds[0],
+                ["train.progress=false"],
+            )
+            timing[arm] = time_epochs(config, data.get(config), args.time_epochs)
+            print(f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True)
+        timing_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(timing_path, timing)
+    return {arm: t for arm, t in timing.items() if arm in reported}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -214,12 +307,11 @@ def main(argv=None) -> int:
         help="also time N training epochs of every arm back to back (1 thread; first epoch = warm-up)",
     )
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    from graphrec.cli.common import setup_logging
-    from graphrec.datasets import dataset_info
-    from graphrec.io import atomic_write_json, atomic_write_text
-    from graphrec.training import load_data
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     setup_logging(args.quiet)
     datasets = args.datasets or ["ml-latest-small-tmdb", "ml-100k"]
@@ -237,75 +329,13 @@ def main(argv=None) -> int:
                 "ml-latest-small-tmdb LLM-extracted KG: no --llm-kg export given"
             )
         wanted = [a for a in arms if args.arms is None or a in args.arms]
-        data = None
-        block = {"arms": {}, "kg": {}}
+        data = LazyData()
+        block: dict[str, dict] = {"arms": {}, "kg": {}}
         for arm in wanted:
-            rows = []
-            for seed in args.seeds:
-                config = arm_config(
-                    dataset,
-                    dataset,
-                    arms[arm],
-                    args.overrides,
-                    seed,
-                    [
-                        f"out_dir={Path(args.runs_dir) / dataset}",
-                        f"name={arm}-seed{seed}",
-                        f"train.progress={'false' if args.quiet else 'true'}",
-                    ],
-                )
-                if not args.report_only and finished(config.run_dir) is None:
-                    if data is None:
-                        data = load_data(config.data)
-                    start = time.perf_counter()
-                    train_arm(config, data, args.quiet)
-                    print(
-                        f"{dataset} {arm} seed {seed}: done in {time.perf_counter() - start:.0f}s",
-                        flush=True,
-                    )
-                saved = finished(config.run_dir)
-                if saved is None:
-                    print(f"{dataset} {arm} seed {seed}: not finished, skipped", flush=True)
-                    continue
-                extra_path = config.run_dir / "kg_summary.json"
-                extra = json.loads(extra_path.read_text()) if extra_path.exists() else {}
-                if extra.get("kg"):
-                    block["kg"][arm] = extra["kg"]
-                rows.append(
-                    {
-                        "seed": seed,
-                        **{m: saved["test"][m] for m in METRICS},
-                        "valid_recall@20": (saved.get("valid") or {}).get("recall@20"),
-                        "best_epoch": saved["best_epoch"],
-                        "epochs_run": saved["epochs_run"],
-                        "seconds_per_epoch": saved["seconds_per_epoch"],
-                        "relation_weights": extra.get("relation_weights"),
-                        "run_dir": str(config.run_dir),
-                    }
-                )
+            rows = arm_rows(dataset, arm, arms[arm], args, data, block["kg"])
             if rows:
                 block["arms"][arm] = {"seeds": rows, "summary": summarise(rows)}
-        timing_path = Path(args.runs_dir) / dataset / "epoch_timing.json"
-        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {}
-        if args.time_epochs:
-            for arm in wanted:
-                config = arm_config(
-                    dataset,
-                    dataset,
-                    arms[arm],
-                    args.overrides,
-                    args.seeds[0],
-                    ["train.progress=false"],
-                )
-                if data is None:
-                    data = load_data(config.data)
-                timing[arm] = time_epochs(config, data, args.time_epochs)
-                print(
-                    f"{dataset} {arm}: {timing[arm]['seconds_per_epoch']:.3f} s/epoch", flush=True
-                )
-            timing_path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(timing_path, timing)
-        block["epoch_timing"] = {arm: t for arm, t in timing.items() if arm in block["arms"]}
+        block["epoch_timing"] = epoch_timing(dataset, wanted, arms, args, data, block["arms"])
         if "lightgcn" in block["arms"]:
             for arm, entry in block["arms"].items():
                 if arm != "lightgcn":
@@ -319,7 +349,8 @@ def main(argv=None) -> int:
             "command": "python benchmarks/kg_models.py "
             + " ".join(sys.argv[1:] if argv is None else argv),
             "seeds": args.seeds,
-            "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test metrics at the best validation "
+            "protocol": "configs/ml-latest-small-tmdb/{lightgcn,kglightgcn,kgat}.yaml; test "
+            "metrics at the best validation "
             "Recall@20; paired tests over users on per-user metrics averaged across seeds",
             "machine": {
                 "python": platform.python_version(),
@@ -351,8 +382,6 @@ def summarise(rows: list[dict]) -> dict:
 
 def _per_user_mean(rows: list[dict]):
     """Per-user test metrics averaged over the seeds (users are the same in every seed)."""
-    from graphrec.evaluation import EvaluationResult
-
     results = [EvaluationResult.load(Path(r["run_dir"]) / "per_user" / "test") for r in rows]
     users = results[0].users
     for res in results[1:]:
@@ -367,8 +396,6 @@ def _per_user_mean(rows: list[dict]):
 
 def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
     """Paired Wilcoxon / t-tests of the arm against LightGCN over users (seed-averaged), and per seed."""
-    from graphrec.evaluation import EvaluationResult, paired_tests
-
     common = sorted({r["seed"] for r in baseline_rows} & {r["seed"] for r in rows})
     base = [r for r in baseline_rows if r["seed"] in common]
     mine = [r for r in rows if r["seed"] in common]
@@ -392,8 +419,6 @@ def paired_against(baseline_rows: list[dict], rows: list[dict]) -> dict:
 
 
 def render_markdown(report: dict) -> str:
-    from graphrec.evaluation import significance_mark
-
     lines = []
     for dataset, block in report["datasets"].items():
         if not block["arms"]:
@@ -403,7 +428,8 @@ def render_markdown(report: dict) -> str:
             f"**{dataset}** (test, mean ± std over {n_seeds} seeds; Δ and p: paired over users vs LightGCN, "
             "per-user metrics averaged over seeds; Wilcoxon signed-rank p, * p<0.05, ** p<0.01)",
             "",
-            "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | ΔN@20 (p) | s/epoch | epochs | KG triples |",
+            "| arm | Recall@10 | Recall@20 | NDCG@10 | NDCG@20 | Cov@10 | Cov@20 | ΔR@20 (p) | "
+            "ΔN@20 (p) | s/epoch | epochs | KG triples |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for arm, entry in block["arms"].items():
@@ -419,7 +445,8 @@ def render_markdown(report: dict) -> str:
                 if vs and m in vs:
                     t = vs[m]
                     cells.append(
-                        f"{100 * t['rel_improvement']:+.1f}% ({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}"
+                        f"{100 * t['rel_improvement']:+.1f}% "
+                        f"({t['p_wilcoxon']:.2g}){significance_mark(t['p_wilcoxon'])}"
                     )
                 else:
                     cells.append("—")

@@ -28,12 +28,21 @@ sys.path.insert(0, str(REPO))
 
 from kg.build import OutputConfig, SelectConfig, finalize, run_build, select_items  # noqa: E402
 from kg.data import dataset_file, read_gold, read_items  # noqa: E402
-from kg.evaluate import evaluate_run, format_report, read_labels  # noqa: E402
+from kg.evaluate import (  # noqa: E402
+    evaluate_run,
+    format_report,
+    read_labels,
+    score_against_gold,
+)
+from kg.interop import read_recbole  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
+from kg.lexicon import build_lexicon  # noqa: E402
 from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.pipeline import ExtractConfig  # noqa: E402
+from kg.rdf import Namespaces, new_dataset, query  # noqa: E402
 from kg.resolve import ResolveConfig  # noqa: E402
 from kg.schema import load_schema  # noqa: E402
+from kg.text import EvidenceIndex  # noqa: E402
 
 log = logging.getLogger("kg_quality")
 TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
@@ -41,7 +50,7 @@ TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
 
 def _run_counters(out: Path, mode: str) -> dict:
     """Sum the per-invocation counters of one mode (a resumed build has several)."""
-    total = {
+    total: dict[str, float] = {
         "invocations": 0,
         "items": 0,
         "seconds": 0.0,
@@ -58,16 +67,13 @@ def _run_counters(out: Path, mode: str) -> dict:
         total["items"] += rec["items_done"] + rec["items_failed"]
         for k in ("seconds", "calls", "cache_hits", "prompt_tokens", "completion_tokens"):
             total[k] += rec[k]
-    total["items_per_s"] = round(total["items"] / total["seconds"], 4) if total["seconds"] else None
+    rate = round(total["items"] / total["seconds"], 4) if total["seconds"] else None
     total["seconds"] = round(total["seconds"], 1)
-    return total
+    return {**total, "items_per_s": rate}
 
 
 def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
     """rdflib's in-memory store vs Oxigraph (oxrdflib) on an imported KG: load, SPARQL, export."""
-    from kg.interop import read_recbole
-    from kg.rdf import Namespaces, new_dataset, query
-
     data = read_recbole(kg_file)
     ns = Namespaces()
     triples = [
@@ -101,9 +107,6 @@ def store_benchmark(kg_file: Path, repeats: int = 1) -> dict:
 
 def genre_word_baseline(sample, gold, items, schema) -> dict:
     """Deterministic reference, no model: every genre whose spelling occurs in the text."""
-    from kg.evaluate import score_against_gold
-    from kg.text import EvidenceIndex
-
     preds = []
     for it in sample:
         ev = EvidenceIndex(it.evidence)
@@ -118,7 +121,8 @@ def genre_word_baseline(sample, gold, items, schema) -> dict:
     )["genre"]
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -160,7 +164,87 @@ def main() -> int:
         "--store-bench", help="RecBole .kg file: also time rdflib's memory store vs Oxigraph on it"
     )
     ap.add_argument("-q", "--quiet", action="store_true")
-    args = ap.parse_args()
+    return ap.parse_args(argv)
+
+
+def extract(
+    args: argparse.Namespace,
+    schema,
+    sample: list,
+    out: Path,
+    relations: tuple[str, ...],
+    lexicon: str,
+) -> None:
+    """Build the KG of the sample with the chosen LLM (text mode, then --knowledge items), or with
+    --score-only just the item labels of a build already in ``out``."""
+    if args.score_only:
+        finalize(out, schema, sample)
+        return
+    backend = make_backend(
+        args.backend,
+        openai=OpenAIConfig(base_url=args.base_url, model=args.model)
+        if args.backend == "openai"
+        else None,
+        transformers=TransformersConfig(
+            model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
+        ),
+    )
+    resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
+    start = time.perf_counter()
+    run_build(
+        sample,
+        schema,
+        backend,
+        out,
+        ExtractConfig(
+            max_new_tokens=args.max_new_tokens,
+            relations=relations,
+            lexicon=lexicon,
+            lexicon_max=args.lexicon_max,
+        ),
+        resolve_cfg,
+        OutputConfig(),
+        quiet=args.quiet,
+    )
+    if args.knowledge:
+        run_build(
+            sample[: args.knowledge],
+            schema,
+            backend,
+            out,
+            ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens),
+            resolve_cfg,
+            OutputConfig(),
+            quiet=args.quiet,
+        )
+    finalize(
+        out, schema, sample
+    )  # item labels for all sampled items, not only the knowledge subset
+    log.info("extraction finished in %.0fs", time.perf_counter() - start)
+    backend.close()
+
+
+def write_markdown(path: Path, results: dict, table: str, n_items: int, seed: int) -> None:
+    """The human-readable side of the results file: the quality table, throughput, the no-model reference."""
+    md = [
+        f"# kg quality ({results['model']}, {n_items} items, seed {seed})",
+        "",
+        "Command: `" + results["command"] + "`",
+        "",
+        "```",
+        table,
+        "```",
+        "",
+        "Throughput: " + json.dumps(results["throughput"]),
+        "",
+        "Deterministic reference (no model): every genre whose spelling occurs in the text: "
+        + json.dumps(results["baseline_genre_words_in_text"]),
+    ]
+    atomic_write_text(path, "\n".join(md) + "\n")
+
+
+def main() -> int:
+    args = parse_args()
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
@@ -175,58 +259,12 @@ def main() -> int:
     relations = tuple(r for r in args.relations.split(",") if r)
     lexicon = args.lexicon
     if lexicon == "auto":
-        from kg.lexicon import build_lexicon
-
         lexicon = str(out / "lexicon.json.gz")
         if not Path(lexicon).exists():
             build_lexicon(
                 items, read_gold(gold_path), source=f"{args.dataset}:gold_facts.tsv"
             ).save(lexicon)
-    if not args.score_only:
-        backend = make_backend(
-            args.backend,
-            openai=OpenAIConfig(base_url=args.base_url, model=args.model)
-            if args.backend == "openai"
-            else None,
-            transformers=TransformersConfig(
-                model_path=args.model or "", batch_size=args.batch_size, threads=args.threads
-            ),
-        )
-        resolve_cfg = ResolveConfig(skip_types=tuple(schema.vocabularies))
-        start = time.perf_counter()
-        run_build(
-            sample,
-            schema,
-            backend,
-            out,
-            ExtractConfig(
-                max_new_tokens=args.max_new_tokens,
-                relations=relations,
-                lexicon=lexicon,
-                lexicon_max=args.lexicon_max,
-            ),
-            resolve_cfg,
-            OutputConfig(),
-            quiet=args.quiet,
-        )
-        if args.knowledge:
-            run_build(
-                sample[: args.knowledge],
-                schema,
-                backend,
-                out,
-                ExtractConfig(mode="knowledge", max_new_tokens=args.max_new_tokens),
-                resolve_cfg,
-                OutputConfig(),
-                quiet=args.quiet,
-            )
-        finalize(
-            out, schema, sample
-        )  # item labels for all sampled items, not only the knowledge subset
-        log.info("extraction finished in %.0fs", time.perf_counter() - start)
-        backend.close()
-    else:
-        finalize(out, schema, sample)
+    extract(args, schema, sample, out, relations, lexicon)
     labels = read_labels(args.labels) if Path(args.labels).exists() else None
     report = evaluate_run(out, schema, items, read_gold(gold_path), labels)
     stats = json.loads((out / "stats.json").read_text())
@@ -257,21 +295,7 @@ def main() -> int:
         results["rdf_store"] = store_benchmark(Path(args.store_bench))
     atomic_write_json(args.results, results)
     table = format_report(report)
-    md = [
-        f"# kg quality ({results['model']}, {len(sample)} items, seed {args.seed})",
-        "",
-        "Command: `" + results["command"] + "`",
-        "",
-        "```",
-        table,
-        "```",
-        "",
-        "Throughput: " + json.dumps(results["throughput"]),
-        "",
-        "Deterministic reference (no model): every genre whose spelling occurs in the text: "
-        + json.dumps(results["baseline_genre_words_in_text"]),
-    ]
-    atomic_write_text(Path(args.results).with_suffix(".md"), "\n".join(md) + "\n")
+    write_markdown(Path(args.results).with_suffix(".md"), results, table, len(sample), args.seed)
     print(table)
     print(json.dumps(results["throughput"], indent=1))
     return 0

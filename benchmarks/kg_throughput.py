@@ -35,7 +35,12 @@ sys.path.insert(0, str(REPO / "tests" / "kg"))  # the local chat-completions tes
 from kg.build import SelectConfig, select_items  # noqa: E402
 from kg.data import dataset_file, read_items  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
-from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
+from kg.llm.backends import (  # noqa: E402
+    OpenAIConfig,
+    TransformersBackend,
+    TransformersConfig,
+    make_backend,
+)
 from kg.llm.cache import ResponseCache  # noqa: E402
 from kg.pipeline import ExtractConfig, extract_items  # noqa: E402
 from kg.schema import load_schema  # noqa: E402
@@ -75,6 +80,7 @@ def embedded(items, schema, args, work: Path) -> dict:
         "embedded",
         transformers=TransformersConfig(batch_size=args.batch_size, threads=args.threads),
     )
+    assert isinstance(backend, TransformersBackend)  # `embedded` is the transformers backend
     t0 = time.perf_counter()
     backend._load()  # noqa: SLF001 - load time reported apart from extraction
     res["load_seconds"] = round(time.perf_counter() - t0, 1)

@@ -30,12 +30,19 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 
+from graphrec.cli.common import setup_logging
+from graphrec.config import load_config, to_dict
+from graphrec.evaluation import evaluate_scorer
+from graphrec.io import atomic_write_json, atomic_write_text
+from graphrec.training import TrainResult, load_data, load_run, run_training
+
 REPO = Path(__file__).resolve().parents[1]
 #: RLMRec (Ren et al., WWW 2024) Table 1, Amazon-book; XSimGCL is not in the table.
-PAPERS = {
+PAPERS: dict[str, dict[str, float] | None] = {
     "lightgcn": {"recall@20": 0.1411, "ndcg@20": 0.0856},
     "sgl": {"recall@20": 0.1473, "ndcg@20": 0.0913},
     "sgl-rlmrec": {
@@ -47,15 +54,24 @@ PAPERS = {
 }
 PAPER = PAPERS["lightgcn"]
 #: RLMRec Table 1, Yelp columns (the same table; Table 2 repeats the LightGCN and SGL rows).
-PAPERS_YELP = {
+PAPERS_YELP: dict[str, dict[str, float] | None] = {
     "lightgcn": {"recall@20": 0.1157, "ndcg@20": 0.0733},
     "sgl": {"recall@20": 0.1197, "ndcg@20": 0.0753},
     "sgl-rlmrec": {"recall@20": 0.1197, "ndcg@20": 0.0753},
     "simgcl": {"recall@20": 0.1254, "ndcg@20": 0.0801},
     "xsimgcl": None,
 }
-#: per dataset: the paper's rows, the default runs directory and the default output stem
-DATASETS = {
+
+
+class DatasetSetup(TypedDict):
+    """The paper's rows, the default runs directory and the default output stem of a dataset."""
+
+    papers: dict[str, dict[str, float] | None]
+    runs: str
+    out: str
+
+
+DATASETS: dict[str, DatasetSetup] = {
     "rlmrec-amazon-book": {"papers": PAPERS, "runs": "reproduce_rlmrec", "out": "reproduce_rlmrec"},
     "rlmrec-yelp": {
         "papers": PAPERS_YELP,
@@ -123,11 +139,6 @@ def main(argv=None) -> int:
     if args.out is None:
         args.out = str(REPO / "benchmarks" / "results" / DATASETS[args.dataset]["out"])
 
-    from graphrec.cli.common import setup_logging
-    from graphrec.config import load_config
-    from graphrec.io import atomic_write_text
-    from graphrec.training import load_data
-
     setup_logging(args.quiet)
     data = None
     payloads = []
@@ -150,20 +161,60 @@ def main(argv=None) -> int:
         table = render_summary(payloads)
         atomic_write_text(Path(f"{args.out}_models.md"), table)
         if args.report_only:
-            from graphrec.io import atomic_write_json
-
             atomic_write_json(Path(f"{args.out}_models.json"), {"models": payloads})
         print(table)
     return 0
 
 
+def train_seed(config, data, seed: int) -> tuple[TrainResult, dict]:
+    """Train one seed, then time one full-ranking evaluation of all test users apart from training."""
+    result = run_training(config, data)
+    # time one full-ranking evaluation of all test users, separately from training
+    _, _, trained = load_run(config.run_dir, data)
+    start = time.perf_counter()
+    scorer = trained.scorer()
+    timed = evaluate_scorer(
+        scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size
+    )
+    eval_seconds = time.perf_counter() - start
+    assert abs(timed.metrics["recall@20"] - result.test.metrics["recall@20"]) < 1e-9
+    row = {
+        "seed": seed,
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        "recall@20": result.test.metrics["recall@20"],
+        "ndcg@20": result.test.metrics["ndcg@20"],
+        "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
+        "seconds_per_epoch": result.seconds_per_epoch,
+        "seconds_full_eval_test": eval_seconds,
+        "run_dir": str(config.run_dir),
+    }
+    return result, row
+
+
+def summarise(rows: list[dict], paper: dict[str, float] | None) -> dict:
+    """Mean and standard deviation over seeds per metric, and the gap to the paper's figure."""
+    summary = {}
+    for metric in ("recall@20", "ndcg@20"):
+        values = [r[metric] for r in rows]
+        mean = statistics.fmean(values)
+        summary[metric] = {
+            "mean": mean,
+            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+        }
+        if paper is not None:
+            summary[metric].update(
+                {
+                    "paper": paper[metric],
+                    "relative_gap": (mean - paper[metric]) / paper[metric],
+                    "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
+                }
+            )
+    return summary
+
+
 def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict | None:
     """Train (or, with --report-only, collect) every seed of one model and write its tables."""
-    from graphrec.config import load_config, to_dict
-    from graphrec.evaluation import evaluate_scorer
-    from graphrec.io import atomic_write_json, atomic_write_text
-    from graphrec.training import load_run, run_training
-
     base = load_config(config_path, args.overrides)
     rows = []
     for seed in args.seeds:
@@ -184,29 +235,8 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
             else:
                 rows.append(row)
             continue
-        result = run_training(config, data)
-        # time one full-ranking evaluation of all test users, separately from training
-        _, _, trained = load_run(config.run_dir, data)
-        start = time.perf_counter()
-        scorer = trained.scorer()
-        timed = evaluate_scorer(
-            scorer, data, "test", ks=config.eval.ks, batch_size=config.eval.batch_size
-        )
-        eval_seconds = time.perf_counter() - start
-        assert abs(timed.metrics["recall@20"] - result.test.metrics["recall@20"]) < 1e-9
-        rows.append(
-            {
-                "seed": seed,
-                "best_epoch": result.best_epoch,
-                "epochs_run": result.epochs_run,
-                "recall@20": result.test.metrics["recall@20"],
-                "ndcg@20": result.test.metrics["ndcg@20"],
-                "valid_recall@20": result.valid.metrics["recall@20"] if result.valid else None,
-                "seconds_per_epoch": result.seconds_per_epoch,
-                "seconds_full_eval_test": eval_seconds,
-                "run_dir": str(config.run_dir),
-            }
-        )
+        result, row = train_seed(config, data, seed)
+        rows.append(row)
         print(
             f"{model} seed {seed}: recall@20={rows[-1]['recall@20']:.4f} ndcg@20={rows[-1]['ndcg@20']:.4f} "
             f"best epoch {result.best_epoch}/{result.epochs_run}",
@@ -215,23 +245,7 @@ def run_model(model: str, config_path: str, data, args, argv, out: Path) -> dict
     if not rows:
         return None
 
-    paper = DATASETS[args.dataset]["papers"].get(model)
-    summary = {}
-    for metric in ("recall@20", "ndcg@20"):
-        values = [r[metric] for r in rows]
-        mean = statistics.fmean(values)
-        summary[metric] = {
-            "mean": mean,
-            "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-        }
-        if paper is not None:
-            summary[metric].update(
-                {
-                    "paper": paper[metric],
-                    "relative_gap": (mean - paper[metric]) / paper[metric],
-                    "within_tolerance": abs(mean - paper[metric]) / paper[metric] <= TOLERANCE,
-                }
-            )
+    summary = summarise(rows, DATASETS[args.dataset]["papers"].get(model))
     eval_times = [
         r["seconds_full_eval_test"] for r in rows if r.get("seconds_full_eval_test") is not None
     ]
@@ -289,7 +303,8 @@ def finished_row(config, seed: int) -> dict | None:
 def render_markdown(payload: dict) -> str:
     name = DISPLAY.get(payload.get("model", "lightgcn"), payload.get("model", "lightgcn"))
     lines = [
-        f"| {name} on {payload.get('dataset', 'rlmrec-amazon-book')} | Recall@20 | NDCG@20 | best epoch | s/epoch | s/full eval (test users) |",
+        f"| {name} on {payload.get('dataset', 'rlmrec-amazon-book')} | Recall@20 | NDCG@20 | best "
+        "epoch | s/epoch | s/full eval (test users) |",
         "|---|---|---|---|---|---|",
     ]
     for r in payload["seeds"]:
@@ -299,7 +314,8 @@ def render_markdown(payload: dict) -> str:
         )
     s = payload["summary"]
     lines.append(
-        f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | **{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
+        f"| **graphrec, mean ± std ({len(payload['seeds'])} seeds)** | "
+        f"**{s['recall@20']['mean']:.4f} ± {s['recall@20']['std']:.4f}** "
         f"| **{s['ndcg@20']['mean']:.4f} ± {s['ndcg@20']['std']:.4f}** | | {payload['seconds_per_epoch_mean']:.2f} "
         f"| {_seconds(payload['seconds_full_eval_mean'])} |"
     )
@@ -308,7 +324,8 @@ def render_markdown(payload: dict) -> str:
             f"| RLMRec paper, Table 1 | {s['recall@20']['paper']:.4f} | {s['ndcg@20']['paper']:.4f} | | | |"
         )
         lines.append(
-            f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | {100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |"
+            f"| relative gap | {100 * s['recall@20']['relative_gap']:+.1f}% | "
+            f"{100 * s['ndcg@20']['relative_gap']:+.1f}% | | | |"
         )
     else:
         lines.append("| RLMRec paper, Table 1 | not reported | not reported | | | |")

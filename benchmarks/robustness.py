@@ -16,11 +16,12 @@ an undeclared exception.  Each call is timed with ``time.perf_counter``.
     python benchmarks/robustness.py --kill-only --kill-runs 5   # kill -9 suite only
 
 ``--kill-runs R`` adds the crash suite: a LightGCN training (``train.py``), a ``kg build`` and an augmentation
-run (``python -m graphrec.augmentation generate``) against the tests' fake chat server are each run once uninterrupted, then R times with ``kill -9`` at uniformly random
-moments (up to 4 kills per run, the same command rerun after each); the final outputs (metrics, best
-weights, per-user results; triples) must be identical to the uninterrupted run's, ``metrics.jsonl`` and the
-KG journal must hold every epoch / item exactly once, and a killed build may repeat at most one LLM call
-per kill.  ``tests/test_robustness_kills.py`` runs a one-run sample.
+run (``python -m graphrec.augmentation generate``) against the tests' fake chat server are each run once
+uninterrupted, then R times with ``kill -9`` at uniformly random moments (up to 4 kills per run, the same
+command rerun after each); the final outputs (metrics, best weights, per-user results; triples) must be
+identical to the uninterrupted run's, ``metrics.jsonl`` and the KG journal must hold every epoch / item
+exactly once, and a killed build may repeat at most one LLM call per kill.
+``tests/test_robustness_kills.py`` runs a one-run sample.
 
 Prints and writes ``benchmarks/results/robustness.json`` (inputs fuzzed, undeclared
 exceptions with examples, slowest input in ms with its kind, p50/p99 per parser).
@@ -43,6 +44,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from graphrec.augmentation import read_records  # noqa: E402
+from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice  # noqa: E402
+from graphrec.data.synthetic import random_interactions  # noqa: E402
+from graphrec.io import atomic_write_json  # noqa: E402
+from kg.io import read_jsonl  # noqa: E402
+from kg.parse import ERRORS, Candidate, ParseResult, parse_output  # noqa: E402
 
 #: candidate titles given to the augmentation parser
 TITLES = [
@@ -304,8 +312,6 @@ def fuzz_inputs(n: int, seed: int = 0) -> Iterator[tuple[str, str]]:
 
 # -- the parsers and their declared contracts -------------------------------------------
 def _kg_parse(text: str) -> None:
-    from kg.parse import ERRORS, Candidate, ParseResult, parse_output
-
     result = parse_output(text)
     if not isinstance(result, ParseResult):
         raise AssertionError(f"parse_output returned {type(result).__name__}")
@@ -324,8 +330,6 @@ def _kg_parse(text: str) -> None:
 
 
 def _aug_parse(text: str) -> None:
-    from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
-
     outcome = parse_choice(text, TITLES)
     if isinstance(outcome, Choice):
         if not (
@@ -428,6 +432,7 @@ def _run_killed(
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
+                assert proc.stderr is not None  # started with stderr=PIPE
                 proc.stderr.close()
                 kills += 1
                 check()
@@ -465,8 +470,6 @@ def kill_training(
     (rerunning the same command after each kill); every final output must be identical to the reference, and
     ``metrics.jsonl`` must hold epochs 1..N once each (nothing lost, nothing doubled)."""
     import json
-
-    from graphrec.data.synthetic import random_interactions
 
     data = random_interactions(n_users=400, n_items=600, per_user=25, seed=seed)
     dataset = work / "synthetic"
@@ -548,8 +551,6 @@ def _kill_llm_job(
     to the reference's.  Adds the counts to ``result`` and returns it."""
     sys.path.insert(0, str(REPO / "tests" / "kg"))
     from chat_server import ChatServer
-
-    from kg.io import read_jsonl
 
     def journal(out: Path) -> list[dict]:
         path = journal_path(out)
@@ -693,8 +694,6 @@ def kill_augmentation(
     sys.path.insert(0, str(REPO / "tests" / "augmentation"))
     from augmentation_helpers import comedy_fan
 
-    from graphrec.augmentation import read_records
-
     sets = [
         "model.name=mf",
         "model.embedding_dim=8",
@@ -782,8 +781,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "robustness.json"))
     args = parser.parse_args(argv)
     import platform
-
-    from graphrec.io import atomic_write_json
 
     report: dict[str, Any] = {
         "n": args.n,

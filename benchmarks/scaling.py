@@ -40,6 +40,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
+from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_SIZES = [1e5, 3e5, 1e6, 3e6, 1e7, 2e7, 4e7]
 BUDGET_GIB = 24.0
@@ -73,7 +75,11 @@ def peak_gib() -> float:
 
 
 # ------------------------------------------------------------------- worker
+# long: one measured run phase by phase; helpers would have to repeat its lazy imports
 def worker(args: argparse.Namespace) -> None:
+    # torch and the graphrec modules that import it load in the worker only: the parent, which waits on
+    # and measures the workers, stays without torch (importing them costs 2.0 s CPU, 8-11 s wall on the
+    # shared 2-core machine)
     import numpy as np
     import torch
 
@@ -223,7 +229,8 @@ def render(payload: dict, requested: list[int]) -> str:
         "LightGCN epoch (embedding 32, 3 layers, 30 batches per epoch, Adam, 1 thread) on synthetic power-law graphs "
         "(users = interactions / 40, items = interactions / 133).",
         "",
-        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of sampled users (s / 1k users, rows per score block) | rise of peak RSS during eval |",
+        "| interactions | users | items | s / epoch | peak RSS | generate s | build s | eval of "
+        "sampled users (s / 1k users, rows per score block) | rise of peak RSS during eval |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for key in sorted(sizes, key=int):
@@ -246,9 +253,11 @@ def render(payload: dict, requested: list[int]) -> str:
         ph = r["phases"]
         added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
         lines.append(
-            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | {r['peak_rss_gib']:.2f} GiB | "
+            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | "
+            f"{r['peak_rss_gib']:.2f} GiB | "
             f"{ph['generate']['seconds']:.1f} | {ph['build']['seconds']:.1f} | "
-            f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s ({r['eval']['seconds_per_1k_users']:.2f}, {r['eval']['rows_per_block']}) | "
+            f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s "
+            f"({r['eval']['seconds_per_1k_users']:.2f}, {r['eval']['rows_per_block']}) | "
             f"{max(0.0, added):.2f} GiB |"
         )
     model = memory_model(sizes)
@@ -316,7 +325,8 @@ def plot(payload: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -343,19 +353,58 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--report-only", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "scaling"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def run_worker(n: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
+    """One size measured in a fresh worker process: its RESULT line, or an error with the output's tail."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--worker",
+        str(n),
+        "--threads",
+        str(args.threads),
+        "--device",
+        args.device,
+        "--seed",
+        str(args.seed),
+        "--eval-users",
+        str(args.eval_users),
+        "--warmup-below",
+        str(args.warmup_below),
+    ]
+    print(
+        f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
+        flush=True,
+    )
+    try:
+        proc = subprocess.run(
+            cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+            result = {"error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"}
+        else:
+            result = json.loads(lines[-1][len("RESULT ") :])
+    except subprocess.TimeoutExpired:
+        result = {"error": f"timed out after {args.timeout:.0f} s"}
+    return result
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     if args.worker:
         worker(args)
         return 0
-
-    from graphrec.io import atomic_write_json, atomic_write_text
 
     out = Path(args.out)
     json_path = out.with_suffix(".json")
     payload = load_results(json_path)
     requested = [int(s) for s in args.sizes]
 
-    def save() -> None:
+    def save() -> str:
         atomic_write_json(json_path, payload)
         text = render(payload, requested)
         atomic_write_text(out.with_suffix(".md"), "# benchmarks/scaling.py\n\n" + text)
@@ -372,40 +421,7 @@ def main(argv=None) -> int:
             ):
                 print(f"{n:,}: already measured (use --force to redo)", flush=True)
                 continue
-            cmd = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--worker",
-                str(n),
-                "--threads",
-                str(args.threads),
-                "--device",
-                args.device,
-                "--seed",
-                str(args.seed),
-                "--eval-users",
-                str(args.eval_users),
-                "--warmup-below",
-                str(args.warmup_below),
-            ]
-            print(
-                f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
-                flush=True,
-            )
-            try:
-                proc = subprocess.run(
-                    cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=args.timeout
-                )
-                lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-                if proc.returncode != 0 or not lines:
-                    tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-                    result = {
-                        "error": f"exit code {proc.returncode} (negative = killed by signal): {tail}"
-                    }
-                else:
-                    result = json.loads(lines[-1][len("RESULT ") :])
-            except subprocess.TimeoutExpired:
-                result = {"error": f"timed out after {args.timeout:.0f} s"}
+            result = run_worker(n, args, env)
             if "error" in result:
                 result["progress"] = read_progress(n)[-3:]  # how far it got, with its memory
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")

@@ -30,11 +30,16 @@ import sys
 import time
 from pathlib import Path
 
+from graphrec.cli.common import setup_logging
+from graphrec.experiment.search import load_search_config, run_search
+from graphrec.io import atomic_write_json, atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = REPO / "configs" / "search" / "lightgcn-amazon-book.yaml"
 
 
-def main(argv=None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -65,11 +70,36 @@ def main(argv=None) -> int:
         help="run-config override for every trial (e.g. train.num_threads=1)",
     )
     parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    from graphrec.cli.common import setup_logging
-    from graphrec.experiment.search import load_search_config, run_search
-    from graphrec.io import atomic_write_json, atomic_write_text
+
+def trial_test_metrics(trial: dict | None) -> dict | None:
+    """The test metrics of a trial's run (None while it has no finished run)."""
+    if trial is None or not trial.get("run_dir"):
+        return None
+    path = Path(trial["run_dir"]) / "results.json"
+    return json.loads(path.read_text()).get("test") if path.exists() else None
+
+
+def trial_row(trial: dict | None) -> dict | None:
+    """One row of the results: the trial's parameters, validation value, epochs and test metrics."""
+    if trial is None:
+        return None
+    test = trial_test_metrics(trial) or {}
+    return {
+        "trial": trial["number"],
+        "params": trial["params"],
+        "valid_recall@20": trial["value"],
+        "best_epoch": trial.get("best_epoch"),
+        "epochs_run": trial.get("epochs_run"),
+        "train_seconds": trial.get("train_seconds"),
+        "test_recall@20": test.get("recall@20"),
+        "test_ndcg@20": test.get("ndcg@20"),
+    }
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
 
     setup_logging(args.quiet)
     search_overrides = [f"out_dir={args.out_dir}"]
@@ -98,27 +128,6 @@ def main(argv=None) -> int:
     )
     best = next((t for t in result.trials if t["number"] == result.best_trial), None)
 
-    def test_metrics(trial):
-        if trial is None or not trial.get("run_dir"):
-            return None
-        path = Path(trial["run_dir"]) / "results.json"
-        return json.loads(path.read_text()).get("test") if path.exists() else None
-
-    def row(trial):
-        if trial is None:
-            return None
-        test = test_metrics(trial) or {}
-        return {
-            "trial": trial["number"],
-            "params": trial["params"],
-            "valid_recall@20": trial["value"],
-            "best_epoch": trial.get("best_epoch"),
-            "epochs_run": trial.get("epochs_run"),
-            "train_seconds": trial.get("train_seconds"),
-            "test_recall@20": test.get("recall@20"),
-            "test_ndcg@20": test.get("ndcg@20"),
-        }
-
     counts = result.counts()
     finished = [
         t for t in result.trials if t["state"] in ("COMPLETE", "PRUNED") and t.get("train_seconds")
@@ -134,8 +143,8 @@ def main(argv=None) -> int:
         "max_epochs": args.max_epochs,
         "metric": f"valid {result.metric}",
         "trials": counts,
-        "paper_config": row(paper),
-        "best": row(best),
+        "paper_config": trial_row(paper),
+        "best": trial_row(best),
         "best_is_at_least_as_good_as_paper": (
             None if paper is None or best is None else best["value"] >= paper["value"]
         ),
@@ -174,11 +183,13 @@ def render_markdown(payload: dict, trials_table: str) -> str:
     def fmt(x, digits=4):
         return "-" if x is None else f"{x:.{digits}f}"
 
+    cut = f" (every trial cut at {payload['max_epochs']} epochs)" if payload["max_epochs"] else ""
     lines = [
-        f"Search: `{payload['search']}`{' (every trial cut at ' + str(payload['max_epochs']) + ' epochs)' if payload['max_epochs'] else ''}; "
+        f"Search: `{payload['search']}`{cut}; "
         f"trials: {', '.join(f'{n} {s.lower()}' for s, n in sorted(payload['trials'].items()))}.",
         "",
-        "| LightGCN on rlmrec-amazon-book | trial | valid Recall@20 (selection) | test Recall@20 | test NDCG@20 | best epoch | parameters |",
+        "| LightGCN on rlmrec-amazon-book | trial | valid Recall@20 (selection) | test Recall@20 | "
+        "test NDCG@20 | best epoch | parameters |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
     for name, key in (("paper config (RLMRec)", "paper_config"), ("best found", "best")):
@@ -191,10 +202,15 @@ def render_markdown(payload: dict, trials_table: str) -> str:
             f"{fmt(r['test_ndcg@20'])} | {r['best_epoch'] or '-'} | `{json.dumps(r['params'], sort_keys=True)}` |"
         )
     if payload["improvement_over_paper"] is not None:
+        verdict = (
+            "another config beats the paper"
+            if payload["another_config_beats_paper"]
+            else "no other config beat the paper"
+        )
         lines += [
             "",
             f"Best vs paper on validation: {100 * payload['improvement_over_paper']:+.1f}% "
-            f"({'another config beats the paper' if payload['another_config_beats_paper'] else 'no other config beat the paper'}); "
+            f"({verdict}); "
             f"{payload['seconds_per_complete_trial']:.0f} s of training per complete trial.",
         ]
     lines += ["", "Top trials (validation):", "", trials_table]

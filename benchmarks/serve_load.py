@@ -10,10 +10,11 @@ reused from ``benchmarks/results/tmp/serve_<config>`` when already there).  The 
 is the real command (``python -m graphrec serve RUN``, uvicorn, one process) on
 127.0.0.1; the client is a bounded local one on the same machine: ``--concurrency``
 requests in flight at most (asyncio, one keep-alive connection each, a minimal HTTP/1.1
-writer/reader so that the client costs less CPU than the server it shares the cores with), sent at ``--rate`` requests per second for
-``--seconds`` (latency from each request's scheduled send time, so client-side queueing
-counts), or with ``--rate 0`` back to back by ``--concurrency`` workers (maximum throughput).  Requests are ``POST /recommend`` for random known users
-(k = 20) and, with ``--new-user-share``, ``POST /recommend/new-user`` with 10 random items.
+writer/reader so that the client costs less CPU than the server it shares the cores with), sent at
+``--rate`` requests per second for ``--seconds`` (latency from each request's scheduled send time, so
+client-side queueing counts), or with ``--rate 0`` back to back by ``--concurrency`` workers (maximum
+throughput).  Requests are ``POST /recommend`` for random known users (k = 20) and, with
+``--new-user-share``, ``POST /recommend/new-user`` with 10 random items.
 Reported: requests per second, p50/p90/p99/max latency, errors (any non-200 or transport
 error), and the server process's CPU time per request.  Written to ``benchmarks/results/serve_load_<run name>.json``.
 """
@@ -109,10 +110,12 @@ class Connection:
     request than the server does; a general client (httpx) costs several times more."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.host, self.port, self.reader, self.writer = host, port, None, None
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, body: dict) -> int:
-        if self.writer is None:
+        if self.writer is None or self.reader is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         payload = json.dumps(body).encode()
         self.writer.write(

@@ -57,7 +57,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(REPO)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
-from graphrec.training.threads import default_num_threads  # noqa: E402
+# the parent already imports torch with graphrec.training (default_num_threads), so the workers' graphrec
+# imports cost nothing more here than inside the worker functions
+import torch  # noqa: E402
+
+from graphrec.config import load_config, model_config_from_dict  # noqa: E402
+from graphrec.evaluation import Evaluator  # noqa: E402
+from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models import LightGCN, build_model  # noqa: E402
+from graphrec.models.base import ClosedFormRecommender  # noqa: E402
+from graphrec.models.mf import EmbeddingRecommender  # noqa: E402
+from graphrec.models.propagation import (  # noqa: E402
+    bipartite_adjacency,
+    symmetric_normalize,
+    to_torch_csr,
+)
+from graphrec.training import Trainer, load_data, seed_everything  # noqa: E402
+from graphrec.training.threads import configure_threads, default_num_threads  # noqa: E402
 
 ANCHORS = REPO / "benchmarks" / "anchors"
 ANCHOR_VENV = ANCHORS / ".venv"
@@ -83,7 +99,7 @@ def rows(models: list[str]) -> list[dict]:
     """The implementations measured, in table order."""
     py = sys.executable
     me = str(Path(__file__).resolve())
-    out = [
+    out: list[dict] = [
         {
             "key": "graphrec",
             "label": "**graphrec** LightGCN",
@@ -154,11 +170,6 @@ def reference_lightgcn(model_config, data):
     matrix), layers summed with out-of-place adds, and the generic
     :meth:`EmbeddingRecommender.loss` (per-table lookups).
     """
-    import torch
-
-    from graphrec.models import LightGCN
-    from graphrec.models.mf import EmbeddingRecommender
-    from graphrec.models.propagation import bipartite_adjacency, symmetric_normalize, to_torch_csr
 
     class _SpMM(torch.autograd.Function):
         @staticmethod
@@ -198,16 +209,10 @@ def reference_lightgcn(model_config, data):
 def ease_search_worker(args: argparse.Namespace) -> None:
     """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
     sys.path.insert(0, str(ANCHORS))
-    import torch
     from common import emit  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
-    from graphrec.config import load_config, model_config_from_dict
-    from graphrec.evaluation import Evaluator
-    from graphrec.models import build_model
-    from graphrec.training import load_data
-    from graphrec.training.threads import configure_threads
 
     config = load_config(
         str(REPO / "configs" / "rlmrec-amazon-book" / "ease.yaml"),
@@ -229,6 +234,7 @@ def ease_search_worker(args: argparse.Namespace) -> None:
             data.n_items,
             data.train,
         )
+        assert isinstance(model, ClosedFormRecommender)
         t0 = time.perf_counter()
         figures = model.fit()
         t1 = time.perf_counter()
@@ -261,16 +267,10 @@ def ease_search_worker(args: argparse.Namespace) -> None:
 def graphrec_worker(args: argparse.Namespace) -> None:
     """Time graphrec's own training epoch and evaluation of one model (runs in a subprocess)."""
     sys.path.insert(0, str(ANCHORS))
-    import torch
     from common import emit, sync  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
-    from graphrec.config import load_config
-    from graphrec.evaluation import Evaluator
-    from graphrec.models import build_model
-    from graphrec.training import Trainer, load_data, seed_everything
-    from graphrec.training.threads import configure_threads
 
     model_name = args.worker
     config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
@@ -396,7 +396,8 @@ class CompetingLoad:
     stops after ``seconds`` or as soon as this process is gone)."""
 
     def __init__(self, n: int, seconds: float) -> None:
-        self.n, self.seconds, self.procs = n, seconds, []
+        self.n, self.seconds = n, seconds
+        self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> CompetingLoad:
         for _ in range(self.n):
@@ -575,16 +576,19 @@ def render_load(entries: list[dict], loads: list[int]) -> list[str]:
     return lines
 
 
+# long: a flat list of report sections
 def render(payload: dict) -> str:
     table, rat = payload["rows"], payload["ratios"]
     lines = [
         f"LightGCN on `rlmrec-amazon-book`, embedding 32, 3 layers, batch 4096 (30 batches per epoch), "
         f"{payload['threads']} thread(s), device `{payload['device']}`; medians over {payload['rounds']} interleaved "
         f"round(s) of {payload['epochs']} timed epochs and {payload['evals']} timed evaluations each "
-        f"(backbones: {payload.get('backbone_rounds', payload['rounds'])} round(s) of {payload.get('backbone_epochs', payload['epochs'])} epoch(s)) "
+        f"(backbones: {payload.get('backbone_rounds', payload['rounds'])} round(s) of "
+        f"{payload.get('backbone_epochs', payload['epochs'])} epoch(s)) "
         f"(load average {payload['load_average_start']} at start, {payload['load_average_end']} at end).",
         "",
-        "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
+        "| implementation | s / epoch | full-ranking eval of test users | peak RSS | graphrec "
+        "faster by (epoch / eval) | issue's figures (s/epoch, eval, RSS) |",
         "|---|---|---|---|---|---|",
     ]
     for r in table:
@@ -601,7 +605,8 @@ def render(payload: dict) -> str:
         )
         issue = ISSUE.get(r["key"], ("", "", ""))
         lines.append(
-            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | "
+            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
+            f"{fmt(r['peak_rss_gib'], ' GiB')} | "
             f"{ratio_text} | {' / '.join(issue) if any(issue) else ''} |"
         )
     backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
@@ -620,7 +625,8 @@ def render(payload: dict) -> str:
                 continue
             rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
             lines.append(
-                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | {fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
+                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
+                f"{fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
             )
     if payload.get("under_load"):
         lines += render_load(payload["under_load"], [0, *payload["loads"]])
@@ -766,7 +772,9 @@ def setup_anchors() -> None:
     )
 
 
-def main(argv=None) -> int:
+# long: an argparse table
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -832,7 +840,8 @@ def main(argv=None) -> int:
         type=int,
         default=0,
         metavar="EPOCHS",
-        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed and compare test Recall@20",
+        help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed "
+        "and compare test Recall@20",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
     parser.add_argument(
@@ -847,25 +856,14 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--out", default=str(RESULTS / "speed"), help="output path without extension"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    if args.worker:
-        args.threads = args.threads[0]
-        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
-        return 0
-    if args.setup_anchors:
-        setup_anchors()
-        return 0
 
-    import torch
-
-    from graphrec.io import atomic_write_json, atomic_write_text
-
-    models = list(dict.fromkeys(["lightgcn", *args.models]))
-    table_rows = rows(models)
-    selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
-    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    settings, loads = args.threads, [0, *args.load]
+def measure_rounds(
+    selected: list[dict], settings: list, loads: list[int], args: argparse.Namespace
+) -> dict[tuple, list[dict]]:
+    """Every selected row, thread setting and competing load, interleaved round after round (a slow
+    spell of the shared machine hits every implementation alike); results per (key, threads, load)."""
     results: dict[tuple, list[dict]] = {
         (r["key"], t, n): [] for r in selected for t in settings for n in loads
     }
@@ -881,13 +879,34 @@ def main(argv=None) -> int:
                     results[(row["key"], setting, n)].append(res)
                     summary = (
                         res.get("error")
-                        or f"{median(res['epoch_seconds']):.2f} s/epoch, eval {fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
+                        or f"{median(res['epoch_seconds']):.2f} s/epoch, eval "
+                        f"{fmt(median(res.get('eval_seconds') or []), ' s')}, RSS {res['peak_rss_gib']:.2f} GiB"
                     )
                     print(
                         f"[round {round_index + 1}] {row['key']} threads={setting} load={n}: {summary} "
                         f"(load average {res['load_average']})",
                         flush=True,
                     )
+    return results
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+
+    if args.worker:
+        args.threads = args.threads[0]
+        (ease_search_worker if args.worker == "ease-search" else graphrec_worker)(args)
+        return 0
+    if args.setup_anchors:
+        setup_anchors()
+        return 0
+
+    models = list(dict.fromkeys(["lightgcn", *args.models]))
+    table_rows = rows(models)
+    selected = [r for r in table_rows if args.only is None or r["key"] in args.only]
+    load_start = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    settings, loads = args.threads, [0, *args.load]
+    results = measure_rounds(selected, settings, loads, args)
     table = [aggregate(r, results[(r["key"], settings[0], 0)]) for r in selected]
     payload = {
         "benchmark": "speed",

@@ -42,8 +42,14 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from alignment.linear import TextEASE, item_text_embeddings  # noqa: E402
 from graphrec.config import TrainConfig, load_config, model_config_from_dict  # noqa: E402
+from graphrec.evaluation import paired_tests  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
+from graphrec.models import build_model  # noqa: E402
+from graphrec.models.base import Recommender  # noqa: E402
+from graphrec.training import Trainer  # noqa: E402
+from graphrec.training.run import load_data  # noqa: E402
 
 DATASETS = ["amazon18-scientific", "ml-latest-small-tmdb"]
 SELECT = "recall@20"
@@ -106,12 +112,9 @@ def cell_key(arm: str, settings: dict) -> str:
 
 def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
     """Fit, validate and test one setting through the trainer (no run directory); returns (summary, result)."""
-    from alignment.linear import TextEASE
-    from graphrec.models import build_model
-    from graphrec.training import Trainer
-
     protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")
     config = model_config_from_dict(dict(settings))
+    model: Recommender
     if config.name == "text_ease":
         model = TextEASE(data.n_users, data.n_items, config, data.train, item_embeddings=embeddings)
     else:
@@ -120,6 +123,7 @@ def run_cell(dataset: str, settings: dict, data, embeddings, threads: int):
         epochs=1, select_metric=SELECT, num_threads=threads, progress=False, resume=False
     )
     result = Trainer(model, data, train, protocol.eval, run_dir=None).fit()
+    assert result.valid is not None, "every dataset here has a validation split"
     summary = {
         "settings": {k: v for k, v in settings.items() if k != "name"},
         "fit_seconds": result.seconds_per_epoch,
@@ -136,10 +140,11 @@ def chosen(block: dict, arm: str) -> tuple[str, dict] | None:
     return max(finished, key=lambda kc: kc[1]["valid"][SELECT], default=None)
 
 
-def fmt_p(p: float) -> str:
+def fmt_p(p: float | None) -> str:
     return "n/a" if p is None or p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
+# long: a flat list of report sections
 def markdown(report: dict, datasets: list[str]) -> str:
     lines = [
         "| dataset | arm | cells | chosen on validation | valid R@20 | R@10 | N@10 | R@20 | N@20 | fit s |",
@@ -187,7 +192,8 @@ def markdown(report: dict, datasets: list[str]) -> str:
         "",
         "Target of the issue (text model vs the better of LightGCN and EASE, on test):",
         "",
-        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target | p vs EASE (Wilcoxon) | met |",
+        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target "
+        "| p vs EASE (Wilcoxon) | met |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for dataset in datasets:
@@ -219,7 +225,8 @@ def markdown(report: dict, datasets: list[str]) -> str:
     lines += [
         "",
         f"24 settings per arm, each chosen on validation Recall@20; {report['threads']} torch thread(s) on "
-        f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). Encoder: {report.get('encoder', '')}.",
+        f"{report['machine']}, shared with other jobs (`fit s` are upper bounds). "
+        f"Encoder: {report.get('encoder', '')}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -246,10 +253,6 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
-    from alignment.linear import item_text_embeddings
-    from graphrec.evaluation import paired_tests
-    from graphrec.training.run import load_data
-
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     path = args.out.with_suffix(".json")
@@ -294,7 +297,9 @@ def main(argv=None) -> int:
         if "paired" not in block:
             results = {}
             for arm in ARMS:
-                key, cell = chosen(block, arm)
+                best = chosen(block, arm)
+                assert best is not None, f"{dataset} {arm}: every cell of the grid has run"
+                key, cell = best
                 settings = {"name": "ease" if arm == "ease" else "text_ease", **cell["settings"]}
                 summary, result = run_cell(dataset, settings, data, embeddings, args.threads)
                 if summary["test"] != cell["test"]:
@@ -321,7 +326,7 @@ def main(argv=None) -> int:
                     )
             block["paired"] = rows
             with atomic_open(per_user_path, "wb", encoding=None) as handle:
-                np.savez(handle, **per_user)
+                np.savez(handle, **per_user)  # type: ignore[arg-type]  # numpy's stub: allow_pickle
             save(report, args.out, args.datasets)
     save(report, args.out, args.datasets)
     print(markdown(report, args.datasets), end="")

@@ -34,6 +34,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,7 @@ from graphrec.reporting.analysis import popularity_buckets  # noqa: E402
 from graphrec.reporting.plots import colors, grouped_bars  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.models import MODELS, build_model, load_plugins  # noqa: E402
+from graphrec.models.base import Recommender  # noqa: E402
 from graphrec.training import Trainer  # noqa: E402
 from graphrec.training.run import load_data  # noqa: E402
 
@@ -177,9 +179,10 @@ class Texts:
         return self._views
 
 
-def make_model(section: dict, data, texts: Texts):
+def make_model(section: dict, data, texts: Texts) -> Recommender:
     config = model_config_from_dict(dict(section))
-    cls = MODELS[config.name]
+    # the text models' constructors take their own keyword arguments (text views, item embeddings)
+    cls: Callable[..., Recommender] = MODELS[config.name]
     if config.name == "aligned":
         return cls(
             data.n_users, data.n_items, config, data.train, text_views=texts.views()
@@ -279,6 +282,7 @@ def run_arm(
         store.save()
         log(dataset, arm, f"setting {i}", search[str(i)])
     best = chosen_setting(block, arm)
+    assert best is not None, "every setting of the grid has run above"
     runs = block["seeds"].setdefault(arm, {})
     for seed in seeds if trainable else seeds[:1]:
         if str(seed) in runs:
@@ -396,7 +400,7 @@ def arm_rows(block: dict) -> list[tuple[str, dict]]:
         runs = list(block["seeds"].get(arm, {}).values())
         if not runs:
             continue
-        stats = {
+        stats: dict[str, object] = {
             m: (
                 float(np.mean([r["test"][m] for r in runs])),
                 float(np.std([r["test"][m] for r in runs])),
@@ -466,12 +470,14 @@ def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
             out.append(
                 f"| {ARMS[arm][0]} | {s['seeds']} | {s['valid']:.4f} | {cells} | {s['seconds']:.0f} |"
             )
-        if tests:
+        if reference is not None and tests:
             gain, alpha = TARGET.get(dataset, (0.0, 0.05))
             out += [
                 "",
-                f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test Recall@20), paired Wilcoxon over "
-                f"users (per-user values averaged over seeds), Holm-corrected; target ≥ +{100 * gain:.0f}% with p < {alpha}:",
+                f"Against {ARMS[reference][0]} (the better of LightGCN and EASE on test "
+                "Recall@20), paired Wilcoxon over "
+                f"users (per-user values averaged over seeds), Holm-corrected; target ≥ "
+                f"+{100 * gain:.0f}% with p < {alpha}:",
                 "",
                 "| arm | metric | reference | arm | rel. change | p (Wilcoxon) | p (Holm) | target met |",
                 "|---|---|---|---|---|---|---|---|",
@@ -480,7 +486,8 @@ def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
                 met = t["rel_improvement"] >= gain and t["p_holm"] < alpha
                 out.append(
                     f"| {ARMS[t['arm']][0]} | {t['metric']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | "
-                    f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | {t['p_holm']:.1e} | {'yes' if met else 'no'} |"
+                    f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | "
+                    f"{t['p_holm']:.1e} | {'yes' if met else 'no'} |"
                 )
         out += cold_rows(block) + [""]
     return "\n".join(out) + "\n"

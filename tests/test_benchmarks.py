@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from graphrec.datasets import load
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -114,8 +116,6 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
     )
     assert wrong.returncode == 2 and "not on --dataset rlmrec-yelp" in wrong.stderr
     try:
-        from graphrec.datasets import load
-
         load("rlmrec-yelp")
     except Exception as error:  # noqa: BLE001 - the split lives outside the repository
         pytest.skip(f"rlmrec-yelp not available: {error}")

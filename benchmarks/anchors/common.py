@@ -10,6 +10,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 REPO = Path(__file__).resolve().parents[2]
 DATASET = "rlmrec-amazon-book"
@@ -17,8 +18,18 @@ DATASET = "rlmrec-amazon-book"
 # ../shared/data beside the checkout
 DATA_DIR = Path(os.environ.get("GRAPHREC_DATA_DIR") or REPO.parent / "shared" / "data") / DATASET
 
+
+class Setup(TypedDict):
+    embedding_dim: int
+    num_layers: int
+    batch_size: int
+    learning_rate: float
+    l2_weight: float
+    topk: int
+
+
 #: the issue's setup: LightGCN, embedding 32, 3 layers, batch 4096 (30 batches per epoch)
-SETUP = {
+SETUP: Setup = {
     "embedding_dim": 32,
     "num_layers": 3,
     "batch_size": 4096,

@@ -16,6 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SETUP, emit, sync, timed, worker_arguments  # noqa: E402
 
+from graphrec.datasets import load  # noqa: E402
+from graphrec.models.propagation import bipartite_adjacency, symmetric_normalize, to_torch_csr  # noqa: E402
+
 
 def main() -> None:
     args = worker_arguments(__doc__)
@@ -24,8 +27,6 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from graphrec.datasets import load
-    from graphrec.models.propagation import bipartite_adjacency, symmetric_normalize, to_torch_csr
 
     class SymmetricMM(torch.autograd.Function):
         @staticmethod

@@ -20,7 +20,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SETUP, emit, sync, timed, worker_arguments  # noqa: E402
 
+from graphrec.datasets import load  # noqa: E402
 
+
+# long: PyG's LightGCN example as its authors run it, in one piece to compare line by line
 def main() -> None:
     args = worker_arguments(__doc__)
     import numpy as np
@@ -31,7 +34,6 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    from graphrec.datasets import load
 
     data = load("rlmrec-amazon-book")
     device = torch.device(args.device)
@@ -58,8 +60,11 @@ def main() -> None:
     ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=SETUP["learning_rate"])
     n_edges = train_edge_label_index.size(1)
-    loader = torch.utils.data.DataLoader(
-        range(n_edges), shuffle=True, batch_size=SETUP["batch_size"]
+    # as PyG's own LightGCN example: a range is a map-style dataset of edge indices
+    loader: torch.utils.data.DataLoader[int] = torch.utils.data.DataLoader(
+        range(n_edges),  # type: ignore[arg-type]
+        shuffle=True,
+        batch_size=SETUP["batch_size"],
     )
 
     def epoch():
@@ -86,7 +91,7 @@ def main() -> None:
     def evaluate(k: int = SETUP["topk"], batch_size: int = 4096):
         emb = model.get_embedding(graph)
         user_emb, book_emb = emb[:n_users], emb[n_users:]
-        recall = total_examples = 0
+        recall, total_examples = 0.0, 0
         for start in range(0, n_users, batch_size):
             end = start + batch_size
             logits = user_emb[start:end] @ book_emb.t()

@@ -26,7 +26,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SETUP, emit, sync, timed, worker_arguments  # noqa: E402
 
+from graphrec.datasets import load  # noqa: E402
 
+
+# long: RLMRec's LightGCN as its authors' code runs it, in one piece to compare line by line
 def main() -> None:
     args = worker_arguments(__doc__)
     import numpy as np
@@ -39,7 +42,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
-    from graphrec.datasets import load
 
     data = load("rlmrec-amazon-book")
     n_users, n_items = data.n_users, data.n_items
