@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from crash_helpers import crash_after_epochs
 
 from graphrec.augmentation import (
     AugmentedBPRSampler,
@@ -225,9 +226,7 @@ def make_trainer(data, run_dir, augmentation, epochs=4, seed=0):
 
 
 @pytest.mark.parametrize("denoise", ["none", "drop", "keep_hard"])
-def test_training_with_augmentation_resumes_identically(
-    text_data, edge_file, tmp_path, monkeypatch, denoise
-):
+def test_training_with_augmentation_resumes_identically(text_data, edge_file, tmp_path, denoise):
     augmentation = AugmentationConfig(path=str(edge_file), fraction=0.2, denoise=denoise, rate=0.3)
     reference = make_trainer(text_data, tmp_path / "ref", augmentation).fit()
     records = read_jsonl(tmp_path / "ref" / "metrics.jsonl")
@@ -237,17 +236,8 @@ def test_training_with_augmentation_resumes_identically(
     plain = make_trainer(text_data, tmp_path / "plain", AugmentationConfig()).fit()
     assert plain.test.metrics != reference.test.metrics  # the augmented triplets do change training
 
-    original = Trainer._train_epoch
-
-    def crash_in_epoch_3(self, progress):
-        if self.epoch == 2:
-            raise KeyboardInterrupt("simulated crash")
-        return original(self, progress)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", crash_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_epochs(2):
         make_trainer(text_data, tmp_path / "run", augmentation).fit()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
     resumed = make_trainer(text_data, tmp_path / "run", augmentation, seed=0)
     torch.nn.init.normal_(resumed.model.user_embedding.weight)
     assert resumed.fit().test.metrics == reference.test.metrics

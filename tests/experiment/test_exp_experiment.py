@@ -222,7 +222,9 @@ def test_reference_of_experiment_and_search_files_is_in_sync():
 def test_shipped_search_configs_load():
     from graphrec.experiment.search import base_tree, load_search_config, trial_config
 
-    for path in sorted((REPO / "configs" / "search").glob("*.yaml")):
+    paths = sorted((REPO / "configs" / "search").glob("*.yaml"))
+    assert paths, "no shipped search configs"
+    for path in paths:
         config = load_search_config(path)
         tree = base_tree(config)
         for (

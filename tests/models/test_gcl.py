@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from crash_helpers import crash_after_epochs
 
 from graphrec.config import EvalConfig, TrainConfig, model_config_from_dict
 from graphrec.errors import ConfigError
@@ -288,20 +289,11 @@ def trainer(name, data, run_dir, epochs=4, **overrides):
 @pytest.mark.parametrize(
     "name, overrides", [(name, {}) for name in GCL] + [("sgl", {"views": "rlmrec"})]
 )
-def test_resumed_run_equals_uninterrupted_run(name, overrides, small_data, tmp_path, monkeypatch):
+def test_resumed_run_equals_uninterrupted_run(name, overrides, small_data, tmp_path):
     reference = trainer(name, small_data, tmp_path / "ref", **overrides).fit()
     crashing = trainer(name, small_data, tmp_path / "run", **overrides)
-    original = Trainer._train_epoch
-
-    def crash_in_epoch_3(self, progress):
-        if self.epoch == 2:
-            raise KeyboardInterrupt("simulated crash")
-        return original(self, progress)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", crash_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_epochs(2):
         crashing.fit()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
     torch.manual_seed(123)  # a fresh process: other global RNG state
     resumed = trainer(name, small_data, tmp_path / "run", **overrides).fit()
     assert resumed.test.metrics == reference.test.metrics

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from crash_helpers import crash_after_epochs
 
 from graphrec.config import EvalConfig, TrainConfig, model_config_from_dict
 from graphrec.data.dataset import KnowledgeGraph
@@ -101,7 +102,7 @@ class TestWithKG:
         users = torch.arange(kg_data.n_users)
         torch.testing.assert_close(a.scorer()(users), b.scorer()(users))
 
-    def test_resumed_run_equals_uninterrupted_run(self, name, kg_data, tmp_path, monkeypatch):
+    def test_resumed_run_equals_uninterrupted_run(self, name, kg_data, tmp_path):
         def trainer(run_dir):
             model = make(name, kg_data)
             cfg = TrainConfig(
@@ -119,17 +120,8 @@ class TestWithKG:
 
         reference = trainer(tmp_path / "ref").fit()
         crashing = trainer(tmp_path / "run")
-        original = Trainer._train_epoch
-
-        def crash(self, progress):
-            if self.epoch == 1:
-                raise KeyboardInterrupt
-            return original(self, progress)
-
-        monkeypatch.setattr(Trainer, "_train_epoch", crash)
-        with pytest.raises(KeyboardInterrupt):
+        with crash_after_epochs(1):
             crashing.fit()
-        monkeypatch.setattr(Trainer, "_train_epoch", original)
         torch.manual_seed(99)
         resumed = trainer(tmp_path / "run").fit()
         assert resumed.test.metrics == reference.test.metrics

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from crash_helpers import crash_after_epochs
 
 from graphrec.config import EvalConfig, TrainConfig, model_config_from_dict
 from graphrec.errors import CheckpointError, TrainingError
@@ -73,21 +74,12 @@ def test_early_stopping_uses_patience(small_data, tmp_path):
     assert checks_after_best == 2
 
 
-def test_resume_after_crash_equals_uninterrupted_run(small_data, tmp_path, monkeypatch):
+def test_resume_after_crash_equals_uninterrupted_run(small_data, tmp_path):
     reference = make_trainer(small_data, tmp_path / "ref", epochs=6).fit()
 
     crashing = make_trainer(small_data, tmp_path / "run", epochs=6)
-    original = Trainer._train_epoch
-
-    def crash_in_epoch_4(self, progress):
-        if self.epoch == 3:
-            raise KeyboardInterrupt("simulated crash")
-        return original(self, progress)
-
-    monkeypatch.setattr(Trainer, "_train_epoch", crash_in_epoch_4)
-    with pytest.raises(KeyboardInterrupt):
+    with crash_after_epochs(3):
         crashing.fit()
-    monkeypatch.setattr(Trainer, "_train_epoch", original)
 
     # a fresh process would rebuild the model with a different init: use another seed for init
     resumed = make_trainer(small_data, tmp_path / "run", epochs=6)
