@@ -51,11 +51,11 @@ from graphrec.config import TrainConfig, load_config, model_config_from_dict  # 
 from graphrec.evaluation import paired_tests  # noqa: E402
 from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_ties  # noqa: E402
 from graphrec.evaluation.significance import holm_adjust  # noqa: E402
-from graphrec.reporting.analysis import popularity_buckets  # noqa: E402
-from graphrec.reporting.plots import colors, grouped_bars  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.models import MODELS, build_model, load_plugins  # noqa: E402
 from graphrec.models.base import Recommender  # noqa: E402
+from graphrec.reporting.analysis import popularity_buckets  # noqa: E402
+from graphrec.reporting.plots import colors, grouped_bars  # noqa: E402
 from graphrec.training import Trainer  # noqa: E402
 from graphrec.training.run import load_data  # noqa: E402
 

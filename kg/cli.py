@@ -233,6 +233,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 def _selected_items(args: argparse.Namespace, mode: str) -> list[Item]:
     """The items this build extracts: --dataset/--items, then --limit/--sample/--item-ids, then --shard."""
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.build import SelectConfig, load_items_for, select_items
     from kg.shard import in_shard, parse_shard
 
@@ -294,6 +295,7 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.build import OutputConfig, run_build
     from kg.resolve import ResolveConfig
 
@@ -339,6 +341,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
 
 
 def _load_target(target: str) -> Dataset:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg import rdf
 
     path = Path(target)
@@ -351,6 +354,7 @@ def _load_target(target: str) -> Dataset:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.rdf import graph_stats, to_networkx
 
     ds = _load_target(args.target)
@@ -359,6 +363,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.rdf import query
 
     text = Path(args.file).read_text(encoding="utf-8") if args.file else args.sparql
@@ -394,6 +399,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_merge(args: argparse.Namespace) -> int:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.build import OutputConfig
     from kg.resolve import ResolveConfig
     from kg.shard import merge_builds
@@ -474,6 +480,7 @@ def _cmd_cache_import(args: argparse.Namespace) -> int:
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.interop import read_recbole, write_arrays, write_recbole
     from kg.rdf import Namespaces, bind, export, new_dataset
 
