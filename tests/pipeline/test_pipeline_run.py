@@ -180,3 +180,29 @@ def test_pipeline_loads_its_split_once_and_hands_it_and_the_result_to_the_report
     page = outcome.report.read_text(encoding="utf-8")
     assert 'id="metric-at-k"' in page and "analysis failed" not in page
     assert outcome.kg is None and outcome.kg_export is None and outcome.augmentation_edges is None
+
+
+@pytest.mark.parametrize(
+    "missing, variant, extra",
+    [
+        ("rapidfuzz", "", "kg"),
+        ("sentence_transformers", "  text:\n    model: {name: text_ease}\n", "text"),
+    ],
+)
+def test_a_missing_extra_fails_before_any_work(tmp_path, monkeypatch, missing, variant, extra):
+    """A plain `pip install graphrec` lacks the kg/text extras: the pipeline says which to install
+    before it writes or trains anything."""
+    import graphrec.optional
+
+    real = graphrec.optional.available
+    monkeypatch.setattr(graphrec.optional, "available", lambda m: m != missing and real(m))
+    (tmp_path / "experiment.yaml").write_text(EXPERIMENT + variant, encoding="utf-8")
+    kg = "kg: {backend: embedded}" if extra == "kg" else "kg: {enabled: false}"
+    (tmp_path / "pipeline.yaml").write_text(
+        f"name: deps\nout_dir: {tmp_path / 'out'}\nexperiment: experiment.yaml\n{kg}\n"
+        "augmentation: {enabled: false}\nreport: false\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(graphrec.optional.MissingDependencyError, match=rf"graphrec\[{extra}\]"):
+        run_pipeline(load_pipeline_config(tmp_path / "pipeline.yaml"), quiet=True)
+    assert not any((tmp_path / "out").rglob("*.pt"))
