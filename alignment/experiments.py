@@ -177,7 +177,7 @@ def noise_robustness(
     Returns:
         ``{"metric", "levels", "results": {variant: [mean per level]}, "std": {...},
         "records": [{"variant", "noise", "seed", "value", ...}], "degradation": {variant: [relative loss vs level 0]}}``
-        — the format :mod:`graphrec.experiment.report` plots.
+        — the format :mod:`graphrec.reporting` plots.
     """
     records = []
     for level in levels:
