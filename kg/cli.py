@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         "items' curated keywords, recorded apart from the model's",
     )
     b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
+    b.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
+        "--catalogue",
+        help="catalogue lexicon (brand spans, category vocabulary) learned from the catalogue's "
+        "own titles and text, no labels; 'auto' learns it into OUT (products)",
+    )
+    b.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
     b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
     b.add_argument("--no-cache", action="store_true")
     b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
@@ -204,6 +210,7 @@ def _setup_logging(args: argparse.Namespace) -> None:
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
+    from kg.brands import resolve_catalogue_option
     from kg.build import OutputConfig, SelectConfig, load_items_for, run_build, select_items
     from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
     from kg.pipeline import ExtractConfig, Prices
@@ -269,6 +276,10 @@ def _cmd_build(args: argparse.Namespace) -> int:
         relations=tuple(r for r in args.relations.split(",") if r),
         lexicon=args.lexicon or "",
         lexicon_max=args.lexicon_max,
+        typed=not args.no_typed,
+        catalogue=resolve_catalogue_option(args.catalogue, items, args.out, str(path))
+        if args.catalogue
+        else "",
     )
     resolve_cfg = ResolveConfig(
         use_embeddings=not args.no_embeddings, skip_types=tuple(schema.vocabularies)

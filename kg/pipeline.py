@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kg.brands import CatalogueLexicon, load_catalogue_lexicon
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
 from kg.llm.backends.base import Completion, LLMBackend, Message
@@ -39,11 +40,14 @@ from kg.prompt import (
 )
 from kg.schema import Schema
 from kg.text import EvidenceIndex, chunk_text
+from kg.typed import TypedValidator
 from kg.validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
 
 log = logging.getLogger(__name__)
 
 MODES = ("text", "knowledge")
+#: version of the typed value checks (kg/typed.py) a journal was validated with
+TYPED_VERSION = "1"
 
 
 @dataclass
@@ -66,6 +70,13 @@ class ExtractConfig:
             (cross-fitted, see :mod:`kg.lexicon`).  Its triples are validated like the
             model's and recorded apart (journal field ``lexicon``).  Text mode only.
         lexicon_max: most lexicon candidates kept per item (highest keyphraseness first).
+        typed: per-type value checks (:mod:`kg.typed`): time periods, proper names,
+            brands and categories; rejections counted as ``ill_typed``.
+        catalogue: optional learned catalogue lexicon file (``kg catalogue-lexicon``,
+            :mod:`kg.brands`): brand spans and a category vocabulary learned from the
+            catalogue's own titles and text (cross-fitted, no labels).  Brand and category
+            values are checked against it and its values are proposed as candidates
+            (journal field ``catalogue``).  Text mode only.
         validation: schema and evidence checks.
     """
 
@@ -78,6 +89,8 @@ class ExtractConfig:
     json_mode: bool = True
     lexicon: str = ""
     lexicon_max: int = 8
+    typed: bool = True
+    catalogue: str = ""
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
@@ -167,7 +180,16 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
         "max_new_tokens": cfg.max_new_tokens,
         "relations": list(cfg.relations),
         **({"lexicon": _lexicon_id(cfg)} if cfg.lexicon and cfg.mode == "text" else {}),
+        **_typed_id(cfg),
     }
+
+
+def _typed_id(cfg: ExtractConfig) -> dict[str, str]:
+    """Fingerprint part of issue 19's typed validation (absent when off: old journals resume)."""
+    out = {"typed": TYPED_VERSION} if cfg.typed else {}
+    if cfg.catalogue and cfg.mode == "text":
+        out["catalogue"] = load_catalogue_lexicon(cfg.catalogue).fingerprint()
+    return out
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
@@ -231,6 +253,10 @@ class Extractor:
                 raise ConfigError(
                     f"lexicon relation {self._lexicon.relation!r} is not in schema {schema.name}"
                 )
+        self._catalogue: CatalogueLexicon | None = None
+        if cfg.catalogue and cfg.mode == "text":
+            self._catalogue = load_catalogue_lexicon(cfg.catalogue)
+        self._typed = TypedValidator(schema.name_types, self._catalogue) if cfg.typed else None
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
@@ -417,6 +443,7 @@ class Extractor:
                 config=vcfg,
                 source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT,
                 seen=seen,
+                typed=self._typed,
             )
             kept_all.extend(kept)
             rejections.update(rej)
@@ -435,9 +462,12 @@ class Extractor:
                 config=vcfg,
                 source=SOURCE_TEXT,
                 seen=seen,
+                typed=self._typed,
             )
             rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
             kept_all.extend(lexicon_kept)
+        catalogue_kept = self._catalogue_step(item, vcfg, seen, rejections)
+        kept_all.extend(catalogue_kept)
         self.stats.outputs_unparsed += unparsed
         self.stats.outputs_repaired += repaired
         self.stats.candidates += n_cand
@@ -462,9 +492,43 @@ class Extractor:
                 if self._lexicon is not None
                 else {}
             ),
+            **(
+                {"catalogue": [t.to_json() for t in catalogue_kept]}
+                if self._catalogue is not None
+                else {}
+            ),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+    def _catalogue_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """Issue 19: the catalogue lexicon's brand span and category phrase of the item, after
+        the model's values (a value the model gave is kept once, attributed to the model)."""
+        if self._catalogue is None:
+            return []
+        cands: list[Candidate] = []
+        if "brand" in self._keys:
+            brand = self._catalogue.brand_span(item.item_id, item.title)
+            cands += [Candidate("brand", brand)] if brand else []
+        if "category" in self._keys:
+            found = self._catalogue.category_phrases(item.item_id, item.title)
+            cands += [Candidate("category", c) for c in found]
+        kept, rej = validate(
+            cands,
+            self.schema,
+            item.item_id,
+            item.evidence,
+            item.title,
+            allowed_relations=None,
+            config=vcfg,
+            source=SOURCE_TEXT,
+            seen=seen,
+            typed=self._typed,
+        )
+        rejections.update({f"catalogue_{k}": v for k, v in rej.items() if k != "duplicate"})
+        return kept
 
 
 def closed_choices(schema: Schema, relations: list[str], mode: str) -> dict[str, list[str]]:
