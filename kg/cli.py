@@ -115,6 +115,11 @@ def _parser() -> argparse.ArgumentParser:
         "own titles and text, no labels; 'auto' learns it into OUT (products)",
     )
     b.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
+    b.add_argument(
+        "--known",
+        help="known entities (kg/known.py): directors and cast credited on other items, "
+        "recognised in the text first; 'auto' learns them from the dataset's gold credits (films)",
+    )
     b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
     b.add_argument("--no-cache", action="store_true")
     b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
@@ -212,6 +217,8 @@ def _setup_logging(args: argparse.Namespace) -> None:
 def _cmd_build(args: argparse.Namespace) -> int:
     from kg.brands import resolve_catalogue_option
     from kg.build import OutputConfig, SelectConfig, load_items_for, run_build, select_items
+    from kg.data import dataset_file
+    from kg.known import resolve_known_option
     from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
     from kg.pipeline import ExtractConfig, Prices
     from kg.resolve import ResolveConfig
@@ -279,6 +286,14 @@ def _cmd_build(args: argparse.Namespace) -> int:
         typed=not args.no_typed,
         catalogue=resolve_catalogue_option(args.catalogue, items, args.out, str(path))
         if args.catalogue
+        else "",
+        known=resolve_known_option(
+            args.known,
+            items,
+            dataset_file(args.dataset, "gold_facts.tsv") if args.known == "auto" else "",
+            args.out,
+        )
+        if args.known
         else "",
     )
     resolve_cfg = ResolveConfig(

@@ -27,6 +27,7 @@ from typing import Any
 from kg.brands import CatalogueLexicon, load_catalogue_lexicon
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.known import KnownEntities, load_known_entities
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.cache import ResponseCache, cache_key
 from kg.llm.journal import Journal
@@ -39,7 +40,7 @@ from kg.prompt import (
     knowledge_relations,
 )
 from kg.schema import Schema
-from kg.text import EvidenceIndex, chunk_text
+from kg.text import EvidenceIndex, chunk_text, normalize_name
 from kg.typed import TypedValidator
 from kg.validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
 
@@ -77,6 +78,10 @@ class ExtractConfig:
             catalogue's own titles and text (cross-fitted, no labels).  Brand and category
             values are checked against it and its values are proposed as candidates
             (journal field ``catalogue``).  Text mode only.
+        known: optional known-entities file (:mod:`kg.known`): directors and cast credited
+            on *other* items, recognised where the text names them, before the model's
+            open relations (journal field ``known``; a known name is not also kept under
+            another relation).  Text mode only.
         validation: schema and evidence checks.
     """
 
@@ -91,6 +96,7 @@ class ExtractConfig:
     lexicon_max: int = 8
     typed: bool = True
     catalogue: str = ""
+    known: str = ""
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
@@ -189,6 +195,8 @@ def _typed_id(cfg: ExtractConfig) -> dict[str, str]:
     out = {"typed": TYPED_VERSION} if cfg.typed else {}
     if cfg.catalogue and cfg.mode == "text":
         out["catalogue"] = load_catalogue_lexicon(cfg.catalogue).fingerprint()
+    if cfg.known and cfg.mode == "text":
+        out["known"] = load_known_entities(cfg.known).fingerprint()
     return out
 
 
@@ -257,6 +265,9 @@ class Extractor:
         if cfg.catalogue and cfg.mode == "text":
             self._catalogue = load_catalogue_lexicon(cfg.catalogue)
         self._typed = TypedValidator(schema.name_types, self._catalogue) if cfg.typed else None
+        self._known: KnownEntities | None = None
+        if cfg.known and cfg.mode == "text":
+            self._known = load_known_entities(cfg.known)
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
@@ -424,6 +435,9 @@ class Extractor:
         kept_all = []
         rejections: Counter = Counter()
         unparsed = repaired = n_cand = n_supported = 0
+        known_kept = self._known_step(item, vcfg, seen, rejections)
+        kept_all.extend(known_kept)
+        known_names = {normalize_name(t.tail) for t in known_kept}
         for completion in outputs:
             parsed = _parse(completion.text)
             if not parsed.ok:
@@ -433,8 +447,12 @@ class Extractor:
             repaired += int(parsed.repaired)
             n_cand += len(parsed.candidates)
             n_supported += sum(1 for c in parsed.candidates if evidence.supports(str(c.tail)))
+            cands = parsed.candidates
+            if known_names:  # a credited person is not also a character or a place
+                cands = [c for c in cands if normalize_name(str(c.tail)) not in known_names]
+                rejections["known_entity"] += len(parsed.candidates) - len(cands)
             kept, rej = validate(
-                parsed.candidates,
+                cands,
                 self.schema,
                 item.item_id,
                 item.evidence,
@@ -497,9 +515,33 @@ class Extractor:
                 if self._catalogue is not None
                 else {}
             ),
+            **({"known": [t.to_json() for t in known_kept]} if self._known is not None else {}),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+    def _known_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """Issue 19: credited names the text holds, before the model's open relations."""
+        if self._known is None:
+            return []
+        found = self._known.candidates(item.item_id, item.evidence)
+        cands = [Candidate(rel, name) for rel, name in found if rel in self.schema.relations]
+        kept, rej = validate(
+            cands,
+            self.schema,
+            item.item_id,
+            item.evidence,
+            item.title,
+            allowed_relations=None,
+            config=vcfg,
+            source=SOURCE_TEXT,
+            seen=seen,
+            typed=self._typed,
+        )
+        rejections.update({f"known_{k}": v for k, v in rej.items() if k != "duplicate"})
+        return kept
 
     def _catalogue_step(
         self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
