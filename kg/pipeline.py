@@ -242,6 +242,9 @@ class Extractor:
         else:
             self._keys = list(cfg.relations) if cfg.relations else schema.item_relations()
             self._allowed = set(self._keys) if cfg.relations else None
+            if self._allowed is None and schema.default_off:
+                # asked for (the prompt and its cached replies stay the same), not kept
+                self._allowed = set(self._keys) - set(schema.default_off)
         unknown = [r for r in self._keys if r not in schema.relations]
         if unknown:
             raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")

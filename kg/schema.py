@@ -50,6 +50,9 @@ class Schema:
         name_types: types whose values are proper names: they must start with a capital
             letter (after a leading "the"), which rejects "mysterious" as a Character.
         path: the file it was read from (for messages).
+        default_off: relations kept only when asked for by name (``--relations``), with the
+            measured reason: they do not reach the precision a user can trust (issue 19).
+            Not part of the fingerprint: the prompt is unchanged, only what is kept.
     """
 
     name: str
@@ -64,6 +67,7 @@ class Schema:
     description: str = ""
     path: str | None = None
     name_types: tuple[str, ...] = ()
+    default_off: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._synonyms: dict[str, str] = {}
@@ -192,6 +196,7 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         "example",
         "knowledge",
         "name_types",
+        "default_off",
     }
     for key in data:
         if key not in known:
@@ -274,7 +279,11 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         description=str(data.get("description", "")),
         path=path,
         name_types=tuple(str(t) for t in (data.get("name_types") or [])),
+        default_off={str(k): str(v) for k, v in (data.get("default_off") or {}).items()},
     )
+    for rel in schema.default_off:  # issue 19: relations off unless asked for
+        if rel not in relations:
+            raise fail(f"unknown relation {rel!r}", "default_off")
     for t in schema.name_types:
         if t not in schema.entity_types:
             raise fail(f"unknown entity type {t!r}", "name_types")

@@ -1,17 +1,25 @@
 """Known entities first (issue 19): credited names in the text become directed_by / starring,
-learned from other items' credits only, and are not also kept as characters."""
+learned from other items' credits only, and are not also kept as characters; relations
+switched off by default."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
 from fakes import FakeBackend
 from helpers import write_items
 
+import kg.schema
 from kg.build import run_build
 from kg.data import GoldFact, read_items
+from kg.errors import SchemaError
 from kg.known import learn_known_entities, load_known_entities
 from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig
 from kg.resolve import ResolveConfig
+from kg.schema import schema_from_dict
 
 
 def _catalogue():
@@ -76,3 +84,29 @@ def test_build_recognises_known_entities_first(tmp_path, films_schema):
             ("directed_by", "Nora Vale", "Person"),
             ("starring", "Tom Hanks", "Person"),
         ]
+
+
+def test_default_off_relations_are_asked_but_kept_only_on_request(tmp_path):
+    """A schema's ``default_off`` relations (measured too imprecise) are dropped unless named."""
+    data = yaml.safe_load((Path(kg.schema.__file__).parent / "schemas" / "films.yaml").read_text())
+    data["default_off"] = {"keyword": "precision 0.17 (gold)"}
+    schema = schema_from_dict(data)
+    items = read_items(write_items(tmp_path / "items.tsv"))
+    kept = {}
+    for name, relations in (("default", ()), ("asked", ("keyword", "features_character"))):
+        out = tmp_path / name
+        run_build(
+            items,
+            schema,
+            FakeBackend(),
+            out,
+            ExtractConfig(relations=relations),
+            ResolveConfig(use_embeddings=False),
+            cache_path=None,
+            quiet=True,
+        )
+        _, records = read_journal(out / "journal.text.jsonl")
+        kept[name] = {t[0] for rec in records for t in rec.get("triples", [])}
+    assert "keyword" not in kept["default"] and "keyword" in kept["asked"]
+    with pytest.raises(SchemaError, match="default_off"):
+        schema_from_dict({**data, "default_off": {"no_such_relation": "x"}})
