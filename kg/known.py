@@ -120,7 +120,7 @@ def learn_known_entities(
         raise ValueError(
             "folds must be >= 2 (an item's own credits must never produce its candidates)"
         )
-    credits = [defaultdict(Counter) for _ in range(folds)]  # key -> relation counts
+    credits: list[dict[str, Counter]] = [defaultdict(Counter) for _ in range(folds)]
     surfaces: dict[str, Counter] = defaultdict(Counter)
     credited_items: dict[str, set[str]] = defaultdict(set)  # item -> credited name keys
     for g in gold:
@@ -130,15 +130,15 @@ def learn_known_entities(
             surfaces[key][g.value.strip()] += 1
             credited_items[g.item_id].add(key)
     names = set().union(*(c.keys() for c in credits)) if credits else set()
-    mentioned = [Counter() for _ in range(folds)]  # key -> items whose text names it
-    credited = [Counter() for _ in range(folds)]  # ... and credit it
+    mentioned: list[Counter] = [Counter() for _ in range(folds)]  # key -> texts naming it
+    credited: list[Counter] = [Counter() for _ in range(folds)]  # ... and crediting it
     for item in items:
         if not item.evidence:
             continue
         f = item_fold(item.item_id, folds)
-        for g in text_ngrams(item.evidence, max_words) & names:
-            mentioned[f][g] += 1
-            credited[f][g] += g in credited_items.get(item.item_id, set())
+        for name in text_ngrams(item.evidence, max_words) & names:
+            mentioned[f][name] += 1
+            credited[f][name] += name in credited_items.get(item.item_id, set())
     entries: list[dict[str, list[str]]] = []
     for f in range(folds):
         others = [o for o in range(folds) if o != f]

@@ -281,9 +281,9 @@ def schema_from_dict(data: Any, path: str | None = None) -> Schema:
         name_types=tuple(str(t) for t in (data.get("name_types") or [])),
         default_off={str(k): str(v) for k, v in (data.get("default_off") or {}).items()},
     )
-    for rel in schema.default_off:  # issue 19: relations off unless asked for
-        if rel not in relations:
-            raise fail(f"unknown relation {rel!r}", "default_off")
+    for off in schema.default_off:  # issue 19: relations off unless asked for
+        if off not in relations:
+            raise fail(f"unknown relation {off!r}", "default_off")
     for t in schema.name_types:
         if t not in schema.entity_types:
             raise fail(f"unknown entity type {t!r}", "name_types")
