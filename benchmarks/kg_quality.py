@@ -43,10 +43,12 @@ from kg.data import dataset_file, read_gold, read_items  # noqa: E402
 from kg.evaluate import evaluate_run, format_report, read_labels, run_triples  # noqa: E402
 from kg.io import atomic_write_json, atomic_write_text  # noqa: E402
 from kg.known import learn_known_entities  # noqa: E402
+from kg.lexicon import build_lexicon  # noqa: E402
 from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend  # noqa: E402
 from kg.pipeline import ExtractConfig  # noqa: E402
 from kg.resolve import ResolveConfig  # noqa: E402
 from kg.schema import load_schema  # noqa: E402
+from kg.text import match_key  # noqa: E402
 
 log = logging.getLogger("kg_quality")
 TEXT_RELATIONS = "keyword,features_character,set_in,set_in_period,genre"
@@ -168,8 +170,6 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | Non
 def per_relation(report: dict, labels: list | None, triples: list) -> dict[str, dict]:
     """Per relation: precision (gold, else the labelled sample's triples found in this run) and
     recall on text-supported gold, each with counts and a 95% Wilson interval."""
-    from kg.text import match_key
-
     out: dict[str, dict] = {}
     for rel, row in (report.get("text", {}).get("gold") or {}).items():
         if not row["predicted"] and not row["gold_text_supported"]:
@@ -342,8 +342,6 @@ def run_seed(args, preset: dict, items, gold, seed: int, out: Path) -> dict:
     relations = tuple(r for r in (args.relations or preset["relations"]).split(",") if r)
     lexicon = args.lexicon
     if lexicon == "auto":
-        from kg.lexicon import build_lexicon
-
         lexicon = str(out / "lexicon.json.gz")
         if not Path(lexicon).exists():
             build_lexicon(items, gold, source=f"{args.dataset}:gold_facts.tsv").save(lexicon)
