@@ -530,7 +530,13 @@ class Extractor:
         if self._known is None:
             return []
         found = self._known.candidates(item.item_id, item.evidence)
-        cands = [Candidate(rel, name) for rel, name in found if rel in self.schema.relations]
+        # a default build leaves out the schema's default_off relations; --relations names them
+        off = set() if self.cfg.relations else set(self.schema.default_off)
+        cands = [
+            Candidate(rel, name)
+            for rel, name in found
+            if rel in self.schema.relations and rel not in off
+        ]
         kept, rej = validate(
             cands,
             self.schema,
