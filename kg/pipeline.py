@@ -440,7 +440,9 @@ class Extractor:
         unparsed = repaired = n_cand = n_supported = 0
         known_kept = self._known_step(item, vcfg, seen, rejections)
         kept_all.extend(known_kept)
+        # a credited person (or their surname alone) is not also a character or a place
         known_names = {normalize_name(t.tail) for t in known_kept}
+        known_names |= {n.split()[-1] for n in known_names if len(n.split()) > 1}
         for completion in outputs:
             parsed = _parse(completion.text)
             if not parsed.ok:
@@ -451,7 +453,7 @@ class Extractor:
             n_cand += len(parsed.candidates)
             n_supported += sum(1 for c in parsed.candidates if evidence.supports(str(c.tail)))
             cands = parsed.candidates
-            if known_names:  # a credited person is not also a character or a place
+            if known_names:
                 cands = [c for c in cands if normalize_name(str(c.tail)) not in known_names]
                 rejections["known_entity"] += len(parsed.candidates) - len(cands)
             kept, rej = validate(
