@@ -198,6 +198,34 @@ def is_proper_noun_phrase(value: str) -> bool:
     return words[-1].casefold().strip(".,") not in _PARTICLES
 
 
+_SENTENCE_END = re.compile(r"[.!?:;\"“”()]\s*$")
+
+
+def _capitalised(token: str) -> bool:
+    return bool(token) and token[0].isupper()
+
+
+def is_name_fragment(value: str, text: str) -> bool:
+    """Whether every occurrence of ``value`` in ``text`` sits inside a longer capitalised
+    run ("Hundred" of "Hundred Acre Wood", "Mickle" of "director Jim Mickle", "Matter" of
+    "No Matter What"): a piece of a longer name, not the name.  A capitalised word before
+    it counts only when it does not start a sentence ("Young Shakespeare is ..." keeps
+    "Shakespeare").  A value not found verbatim is not judged (False)."""
+    found = False
+    for m in re.finditer(r"(?<![\w'’-])" + re.escape(value) + r"(?![\w'’-])", text):
+        found = True
+        after = re.match(r"[ \t]+(\S+)", text[m.end() :])
+        before = re.search(r"(\S+)[ \t]+$", text[: m.start()])
+        nxt = _capitalised(after.group(1)) if after else False
+        prev = False
+        if before and _capitalised(before.group(1)):
+            head = text[: before.start(1)]
+            prev = bool(head.strip()) and not _SENTENCE_END.search(head)
+        if not (nxt or prev):
+            return False
+    return found
+
+
 @dataclass
 class TypedValidator:
     """Per-type value checks for one build.
@@ -212,8 +240,11 @@ class TypedValidator:
     catalogue: CatalogueLexicon | None = None
     time_types: tuple[str, ...] = ("TimePeriod",)
 
-    def check(self, tail_type: str, tail: str, item_id: str, title: str | None) -> str | None:
-        """The value to keep (``tail`` or a shorter, well-formed span of it), or None: ill-typed."""
+    def check(
+        self, tail_type: str, tail: str, item_id: str, title: str | None, text: str = ""
+    ) -> str | None:
+        """The value to keep (``tail`` or a shorter, well-formed span of it), or None: ill-typed.
+        ``text`` (the item's evidence) lets a name be told from a piece of a longer name."""
         if tail_type in self.time_types:
             return tail if is_time_expression(tail) else None
         if tail_type == "Brand":
@@ -221,7 +252,8 @@ class TypedValidator:
         if tail_type == "Category" and self.catalogue is not None:
             return self.catalogue.in_vocabulary(item_id, tail)
         if tail_type in self.name_types:
-            return tail if is_proper_noun_phrase(tail) else None
+            if not is_proper_noun_phrase(tail) or (text and is_name_fragment(tail, text)):
+                return None
         return tail
 
     def _brand(self, tail: str, item_id: str, title: str | None) -> str | None:

@@ -14,7 +14,7 @@ from kg.data import Item
 from kg.lexicon import item_fold
 from kg.parse import Candidate
 from kg.schema import load_schema
-from kg.typed import TypedValidator, is_proper_noun_phrase, is_time_expression
+from kg.typed import TypedValidator, is_name_fragment, is_proper_noun_phrase, is_time_expression
 from kg.validate import REJECTION_REASONS, validate
 
 FILM_TEXT = (
@@ -198,3 +198,33 @@ def test_cross_fitting_own_title_does_not_make_a_brand():
         other = [o for o in items if item_fold(o.item_id, 2) != item_fold(it.item_id, 2)]
         if len(other) < 2:
             assert "zorblax" not in lex.brands[item_fold(it.item_id, 2)]
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "fragment"),
+    [
+        ("Hundred", "a flood in Hundred Acre Wood.", True),
+        ("Hundred Acre Wood", "a flood in Hundred Acre Wood.", False),
+        ("Mickle", "In this remake, director Jim Mickle paints a family.", True),
+        ("Shakespeare", "Young Shakespeare is forced to stage his comedy.", False),
+        ("Peter Parker", "For Peter Parker, life is busy.", False),
+        ("Moore", "Joe Moore has a job. Moore and his partner are broke.", False),
+        ("Estate", "moving into the run-down Spiderwick Estate with their mother", True),
+    ],
+)
+def test_name_fragments(value, text, fragment):
+    assert is_name_fragment(value, text) is fragment
+
+
+def test_fragment_of_a_longer_name_is_ill_typed():
+    schema = load_schema("films")
+    text = "Twin brothers Jared and Simon Grace move into the run-down Spiderwick Estate."
+    kept, rejected = validate(
+        [Candidate("features_character", "Estate"), Candidate("features_character", "Jared")],
+        schema,
+        "1",
+        text,
+        item_title="Spiderwick",
+        typed=TypedValidator(schema.name_types),
+    )
+    assert [t.tail for t in kept] == ["Jared"] and rejected == {"ill_typed": 1}
