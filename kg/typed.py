@@ -172,7 +172,12 @@ def is_time_expression(value: str) -> bool:
     for word in words:
         if _YEAR.match(word) or word in _ERA_WORDS:
             return True
-    return all(_NUMBER_ERA.match(w) for w in words) and any(w[0].isdigit() for w in words)
+    # "300 BC", "AD 79": a bare number ("12", "$10 million") is not a time
+    return (
+        all(_NUMBER_ERA.match(w) for w in words)
+        and any(w[0].isdigit() for w in words)
+        and any(w in ("bc", "bce", "ad", "ce") for w in words)
+    )
 
 
 def is_proper_noun_phrase(value: str) -> bool:

@@ -25,13 +25,16 @@ FILM_TEXT = (
 
 
 @pytest.mark.parametrize(
-    "value", ["1950s", "the 1950s", "19th century", "World War II", "the Middle Ages", "1969"]
+    "value",
+    ["1950s", "the 1950s", "19th century", "World War II", "the Middle Ages", "1969", "300 BC"],
 )
 def test_time_expressions(value):
     assert is_time_expression(value)
 
 
-@pytest.mark.parametrize("value", ["Dave Kovic", "12-year-old", "Georgetown", "temp agency"])
+@pytest.mark.parametrize(
+    "value", ["Dave Kovic", "12-year-old", "Georgetown", "temp agency", "12", "10"]
+)
 def test_not_time_expressions(value):
     assert not is_time_expression(value)
 
