@@ -216,6 +216,18 @@ def _ci(x: tuple[float, float] | None) -> str:
     return "" if x is None else f" [{x[0]:.2f}, {x[1]:.2f}]"
 
 
+def _pooled(rows: list[dict]) -> dict:
+    """Several seeds' rows as one sample: counts summed, ratios and intervals recomputed."""
+    out: dict = {"predicted": sum(r["predicted"] for r in rows)}
+    for name in ("precision", "recall_text"):
+        n = sum(r[f"{name}_n"] for r in rows)
+        k = sum(round((r[name] or 0) * r[f"{name}_n"]) for r in rows)
+        out.update({name: _ratio(k, n), f"{name}_n": n, f"{name}_ci95": wilson(k, n)})
+    sources = {r["precision_source"] for r in rows if r["precision_n"]}
+    out["precision_source"] = ", ".join(sorted(sources)) or "none"
+    return out
+
+
 def relation_table(per_seed: dict[int, dict[str, dict]]) -> str:
     """Markdown: one row per relation and seed, precision and recall@text with intervals."""
     lines = [
@@ -224,10 +236,10 @@ def relation_table(per_seed: dict[int, dict[str, dict]]) -> str:
     ]
     rels = sorted({r for table in per_seed.values() for r in table})
     for rel in rels:
-        for seed, table in per_seed.items():
-            row = table.get(rel)
-            if row is None:
-                continue
+        rows = {seed: table[rel] for seed, table in per_seed.items() if rel in table}
+        if len(rows) > 1:
+            rows["pooled"] = _pooled(list(rows.values()))
+        for seed, row in rows.items():
             p = "-" if row["precision"] is None else f"{row['precision']:.3f}"
             r = "-" if row["recall_text"] is None else f"{row['recall_text']:.3f}"
             lines.append(
