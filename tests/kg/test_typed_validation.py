@@ -7,12 +7,19 @@ Office Tape" as a brand, "High" as a category).
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from fakes import FakeBackend
 
 from kg.brands import learn_catalogue_lexicon, load_catalogue_lexicon
+from kg.build import run_build
 from kg.data import Item
 from kg.lexicon import item_fold
+from kg.llm.journal import read_journal
 from kg.parse import Candidate
+from kg.pipeline import ExtractConfig
+from kg.resolve import ResolveConfig
 from kg.schema import load_schema
 from kg.typed import TypedValidator, is_name_fragment, is_proper_noun_phrase, is_time_expression
 from kg.validate import REJECTION_REASONS, validate
@@ -231,3 +238,35 @@ def test_fragment_of_a_longer_name_is_ill_typed():
         typed=TypedValidator(schema.name_types),
     )
     assert [t.tail for t in kept] == ["Jared"] and rejected == {"ill_typed": 1}
+
+
+def test_build_with_a_catalogue_lexicon_cuts_the_model_brand(tmp_path, catalogue):
+    """A products build: the model's over-long brand is cut to the learned brand, its
+    category outside the vocabulary is ill-typed, and the catalogue's values are recorded."""
+    path = tmp_path / "catalogue.json.gz"
+    catalogue.save(path)
+    title = "Uline Packaging Tape, Clear, 36 Rolls"
+    item = Item("0", title, "", f"{title}. High quality tape.", f"{title}. High quality tape.")
+
+    def reply(messages):
+        return json.dumps({"brand": ["Uline Packaging"], "category": ["High"]})
+
+    out = tmp_path / "run"
+    run_build(
+        [item],
+        load_schema("products"),
+        FakeBackend(reply),
+        out,
+        ExtractConfig(relations=("brand", "category"), catalogue=str(path)),
+        ResolveConfig(use_embeddings=False),
+        cache_path=None,
+        quiet=True,
+    )
+    _, records = read_journal(out / "journal.text.jsonl")
+    (rec,) = records
+    assert [tuple(t) for t in rec["triples"]] == [
+        ("brand", "Uline", "Brand"),
+        ("category", "Packaging Tape", "Category"),
+    ]
+    assert [tuple(t) for t in rec["catalogue"]] == [("category", "Packaging Tape", "Category")]
+    assert rec["rejections"]["ill_typed"] == 1
