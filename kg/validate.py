@@ -199,7 +199,8 @@ def validate(
             rejected["not_a_name"] += 1
             continue
         if typed is not None:  # hook of issue 19: typed values (kg/typed.py)
-            typed_tail = typed.check(tail_type, tail, str(item_id), item_title, evidence_text)
+            text = evidence_text if cfg.require_evidence else ""  # knowledge mode: no text
+            typed_tail = typed.check(tail_type, tail, str(item_id), item_title, text)
             if typed_tail is None:
                 rejected["ill_typed"] += 1
                 continue
