@@ -87,7 +87,8 @@ _ERA_WORDS = {
     "autumn",
     "fall",
 }
-_YEAR = re.compile(r"^(?:1[0-9]{3}|20[0-9]{2})s?$|^'?[0-9]0s$|^[0-9]{1,2}(?:st|nd|rd|th)$")
+#: a year or decade word; an ordinal alone ("18th" birthday) is not a time, "18th century" is
+_YEAR = re.compile(r"^(?:1[0-9]{3}|20[0-9]{2})s?$|^'?[0-9]0s$")
 _AGE = re.compile(r"\d+[- ](?:year|month|week|day)s?[- ]old", re.IGNORECASE)
 _NUMBER_ERA = re.compile(r"^\d+(?:st|nd|rd|th)?$|^(?:bc|bce|ad|ce)$")
 #: words a proper-noun phrase may hold in lower case
@@ -259,6 +260,10 @@ class TypedValidator:
         if tail_type in self.name_types:
             if not is_proper_noun_phrase(tail) or (text and is_name_fragment(tail, text)):
                 return None
+            if is_time_expression(tail) and any(
+                _YEAR.match(w) for w in normalize_name(tail).split()
+            ):
+                return None  # "1920s" is a time, not a place or a person
         return tail
 
     def _brand(self, tail: str, item_id: str, title: str | None) -> str | None:

@@ -40,7 +40,7 @@ def test_time_expressions(value):
 
 
 @pytest.mark.parametrize(
-    "value", ["Dave Kovic", "12-year-old", "Georgetown", "temp agency", "12", "10"]
+    "value", ["Dave Kovic", "12-year-old", "Georgetown", "temp agency", "12", "10", "18th"]
 )
 def test_not_time_expressions(value):
     assert not is_time_expression(value)
@@ -69,6 +69,7 @@ def test_films_ill_typed_values_rejected_and_counted():
         [
             Candidate("set_in", "Molly and"),
             Candidate("set_in", "Georgetown"),
+            Candidate("set_in", "1950s"),
             Candidate("set_in_period", "Dave Kovic"),
             Candidate("set_in_period", "12-year-old"),
             Candidate("set_in_period", "the 1950s"),
@@ -81,7 +82,7 @@ def test_films_ill_typed_values_rejected_and_counted():
         ("set_in_period", "the 1950s"),
         ("features_character", "Molly"),
     ]
-    assert rejected == {"ill_typed": 4}
+    assert rejected == {"ill_typed": 5}
     assert "ill_typed" in REJECTION_REASONS
 
 
