@@ -168,8 +168,8 @@ def is_time_expression(value: str) -> bool:
     if _AGE.search(value):  # "12-year-old" is an age
         return False
     words = normalize_name(value.replace("-", " ")).split()
-    if not words:
-        return False
+    if not words or words[-1] in _CLAUSE_WORDS or words[-1] in _PARTICLES - {"bc", "ad"}:
+        return False  # a clause fragment: "Christmas Day on a"
     for word in words:
         if _YEAR.match(word) or word in _ERA_WORDS:
             return True

@@ -40,7 +40,17 @@ def test_time_expressions(value):
 
 
 @pytest.mark.parametrize(
-    "value", ["Dave Kovic", "12-year-old", "Georgetown", "temp agency", "12", "10", "18th"]
+    "value",
+    [
+        "Dave Kovic",
+        "12-year-old",
+        "Georgetown",
+        "temp agency",
+        "12",
+        "10",
+        "18th",
+        "Christmas Day on a",
+    ],
 )
 def test_not_time_expressions(value):
     assert not is_time_expression(value)
