@@ -290,7 +290,9 @@ def _cmd_build(args: argparse.Namespace) -> int:
         known=resolve_known_option(
             args.known,
             items,
-            dataset_file(args.dataset, "gold_facts.tsv") if args.known == "auto" else "",
+            dataset_file(args.dataset, "gold_facts.tsv")
+            if args.known == "auto" and args.dataset
+            else "",
             args.out,
         )
         if args.known

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kg.data import GoldFact, Item, read_gold
-from kg.errors import DataFormatError
+from kg.errors import ConfigError, DataFormatError
 from kg.io import atomic_write_bytes
 from kg.lexicon import item_fold, text_ngrams
 from kg.text import match_key
@@ -163,6 +163,8 @@ def resolve_known_option(
     credits into ``OUT/known.json.gz`` once."""
     if spec != "auto":
         return spec
+    if not gold_path:
+        raise ConfigError("--known auto learns from a dataset's gold credits: give --dataset NAME")
     path = Path(out) / "known.json.gz"
     if not path.exists():
         learn_known_entities(items, read_gold(gold_path), source=str(gold_path)).save(path)
