@@ -17,10 +17,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from kg.brands import resolve_catalogue_option
 from kg.data import Item, catalogue_defaults, dataset_file, read_gold, read_items
 from kg.errors import BackendUnavailable, ConfigError, KGError
 from kg.evaluate import evaluate_run, format_report, read_labels
 from kg.io import atomic_write_json, read_text_any
+from kg.known import resolve_known_option
 from kg.lexicon import build_lexicon
 from kg.llm.backends import LLMBackend, OpenAIConfig, TransformersConfig, make_backend
 from kg.llm.cache import ResponseCache
@@ -132,6 +134,17 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         "items' curated keywords, recorded apart from the model's",
     )
     b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
+    b.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
+        "--catalogue",
+        help="catalogue lexicon (brand spans, category vocabulary) learned from the catalogue's "
+        "own titles and text, no labels; 'auto' learns it into OUT (products)",
+    )
+    b.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
+    b.add_argument(
+        "--known",
+        help="known entities (kg/known.py): directors and cast credited on other items, "
+        "recognised in the text first; 'auto' learns them from the dataset's gold credits (films)",
+    )
     b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
     b.add_argument("--no-cache", action="store_true")
     b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
@@ -231,8 +244,9 @@ def _setup_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _selected_items(args: argparse.Namespace, mode: str) -> list[Item]:
-    """The items this build extracts: --dataset/--items, then --limit/--sample/--item-ids, then --shard."""
+def _selected_items(args: argparse.Namespace, mode: str) -> tuple[list[Item], list[Item], Path]:
+    """The items this build extracts (--dataset/--items, then --limit/--sample/--item-ids, then
+    --shard), with every item of the catalogue and its file (the catalogue lexicons learn from all)."""
     # lazy: loads rdflib/numpy (see the note at the top of this module)
     from kg.build import SelectConfig, load_items_for, select_items
     from kg.shard import in_shard, parse_shard
@@ -257,7 +271,7 @@ def _selected_items(args: argparse.Namespace, mode: str) -> list[Item]:
         len(chosen),
         f" (shard {shard}/{shards})" if shards > 1 else "",
     )
-    return chosen
+    return chosen, items, Path(path)
 
 
 def _backend(args: argparse.Namespace) -> LLMBackend:
@@ -281,7 +295,20 @@ def _backend(args: argparse.Namespace) -> LLMBackend:
     return make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
 
 
-def _extract_config(args: argparse.Namespace) -> ExtractConfig:
+def _extract_config(args: argparse.Namespace, items: list[Item], path: Path) -> ExtractConfig:
+    """The extraction settings; ``items`` (the whole catalogue, from ``path``) feed the learned
+    catalogue lexicon and known entities (issue 19)."""
+    catalogue = (
+        resolve_catalogue_option(args.catalogue, items, args.out, str(path))
+        if args.catalogue
+        else ""
+    )
+    gold = (
+        dataset_file(args.dataset, "gold_facts.tsv")
+        if args.known == "auto" and args.dataset
+        else ""
+    )
+    known = resolve_known_option(args.known, items, gold, args.out) if args.known else ""
     return ExtractConfig(
         mode=args.mode,
         max_new_tokens=args.max_new_tokens,
@@ -291,6 +318,9 @@ def _extract_config(args: argparse.Namespace) -> ExtractConfig:
         relations=tuple(r for r in args.relations.split(",") if r),
         lexicon=args.lexicon or "",
         lexicon_max=args.lexicon_max,
+        typed=not args.no_typed,
+        catalogue=catalogue,
+        known=known,
     )
 
 
@@ -300,7 +330,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     from kg.resolve import ResolveConfig
 
     schema = load_schema(_schema_name(args))
-    chosen = _selected_items(args, args.mode)
+    chosen, catalogue_items, items_path = _selected_items(args, args.mode)
     # before the backend starts: a bad --formats must fail before any LLM call
     output = OutputConfig(
         formats=tuple(f for f in args.formats.split(",") if f),
@@ -318,7 +348,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
             schema,
             backend,
             args.out,
-            _extract_config(args),
+            _extract_config(args, catalogue_items, items_path),
             resolve_cfg,
             output,
             cache,

@@ -24,8 +24,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from kg.brands import CatalogueLexicon, load_catalogue_lexicon
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
+from kg.known import KnownEntities, load_known_entities
 from kg.lexicon import load_lexicon
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.cache import ResponseCache, cache_key
@@ -39,12 +41,15 @@ from kg.prompt import (
     knowledge_relations,
 )
 from kg.schema import Schema
-from kg.text import EvidenceIndex, chunk_text
+from kg.text import EvidenceIndex, chunk_text, normalize_name
+from kg.typed import TypedValidator
 from kg.validate import SOURCE_KNOWLEDGE, SOURCE_TEXT, ValidationConfig, validate
 
 log = logging.getLogger(__name__)
 
 MODES = ("text", "knowledge")
+#: version of the typed value checks (kg/typed.py) a journal was validated with
+TYPED_VERSION = "1"
 
 
 @dataclass
@@ -67,6 +72,17 @@ class ExtractConfig:
             (cross-fitted, see :mod:`kg.lexicon`).  Its triples are validated like the
             model's and recorded apart (journal field ``lexicon``).  Text mode only.
         lexicon_max: most lexicon candidates kept per item (highest keyphraseness first).
+        typed: per-type value checks (:mod:`kg.typed`): time periods, proper names,
+            brands and categories; rejections counted as ``ill_typed``.
+        catalogue: optional learned catalogue lexicon file (``kg catalogue-lexicon``,
+            :mod:`kg.brands`): brand spans and a category vocabulary learned from the
+            catalogue's own titles and text (cross-fitted, no labels).  Brand and category
+            values are checked against it and its values are proposed as candidates
+            (journal field ``catalogue``).  Text mode only.
+        known: optional known-entities file (:mod:`kg.known`): directors and cast credited
+            on *other* items, recognised where the text names them, before the model's
+            open relations (journal field ``known``; a known name is not also kept under
+            another relation).  Text mode only.
         validation: schema and evidence checks.
     """
 
@@ -79,6 +95,9 @@ class ExtractConfig:
     json_mode: bool = True
     lexicon: str = ""
     lexicon_max: int = 8
+    typed: bool = True
+    catalogue: str = ""
+    known: str = ""
     validation: ValidationConfig = field(default_factory=ValidationConfig)
 
     def __post_init__(self) -> None:
@@ -168,7 +187,18 @@ def build_fingerprint(schema: Schema, backend: LLMBackend, cfg: ExtractConfig) -
         "max_new_tokens": cfg.max_new_tokens,
         "relations": list(cfg.relations),
         **({"lexicon": _lexicon_id(cfg)} if cfg.lexicon and cfg.mode == "text" else {}),
+        **_typed_id(cfg),
     }
+
+
+def _typed_id(cfg: ExtractConfig) -> dict[str, str]:
+    """Fingerprint part of issue 19's typed validation (absent when off: old journals resume)."""
+    out = {"typed": TYPED_VERSION} if cfg.typed else {}
+    if cfg.catalogue and cfg.mode == "text":
+        out["catalogue"] = load_catalogue_lexicon(cfg.catalogue).fingerprint()
+    if cfg.known and cfg.mode == "text":
+        out["known"] = load_known_entities(cfg.known).fingerprint()
+    return out
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
@@ -211,6 +241,9 @@ class Extractor:
         else:
             self._keys = list(cfg.relations) if cfg.relations else schema.item_relations()
             self._allowed = set(self._keys) if cfg.relations else None
+            if self._allowed is None and schema.default_off:
+                # asked for (the prompt and its cached replies stay the same), not kept
+                self._allowed = set(self._keys) - set(schema.default_off)
         unknown = [r for r in self._keys if r not in schema.relations]
         if unknown:
             raise ConfigError(f"relations not in schema {schema.name}: {', '.join(unknown)}")
@@ -228,6 +261,13 @@ class Extractor:
                 raise ConfigError(
                     f"lexicon relation {self._lexicon.relation!r} is not in schema {schema.name}"
                 )
+        self._catalogue: CatalogueLexicon | None = None
+        if cfg.catalogue and cfg.mode == "text":
+            self._catalogue = load_catalogue_lexicon(cfg.catalogue)
+        self._typed = TypedValidator(schema.name_types, self._catalogue) if cfg.typed else None
+        self._known: KnownEntities | None = None
+        if cfg.known and cfg.mode == "text":
+            self._known = load_known_entities(cfg.known)
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:
@@ -395,6 +435,11 @@ class Extractor:
         kept_all = []
         rejections: Counter = Counter()
         unparsed = repaired = n_cand = n_supported = 0
+        known_kept = self._known_step(item, vcfg, seen, rejections)
+        kept_all.extend(known_kept)
+        # a credited person (or their surname alone) is not also a character or a place
+        known_names = {normalize_name(t.tail) for t in known_kept}
+        known_names |= {n.split()[-1] for n in known_names if len(n.split()) > 1}
         for completion in outputs:
             parsed = _parse(completion.text)
             if not parsed.ok:
@@ -404,8 +449,12 @@ class Extractor:
             repaired += int(parsed.repaired)
             n_cand += len(parsed.candidates)
             n_supported += sum(1 for c in parsed.candidates if evidence.supports(str(c.tail)))
+            cands = parsed.candidates
+            if known_names:
+                cands = [c for c in cands if normalize_name(str(c.tail)) not in known_names]
+                rejections["known_entity"] += len(parsed.candidates) - len(cands)
             kept, rej = validate(
-                parsed.candidates,
+                cands,
                 self.schema,
                 item.item_id,
                 item.evidence,
@@ -414,6 +463,7 @@ class Extractor:
                 config=vcfg,
                 source=SOURCE_KNOWLEDGE if knowledge else SOURCE_TEXT,
                 seen=seen,
+                typed=self._typed,
             )
             kept_all.extend(kept)
             rejections.update(rej)
@@ -432,9 +482,12 @@ class Extractor:
                 config=vcfg,
                 source=SOURCE_TEXT,
                 seen=seen,
+                typed=self._typed,
             )
             rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
             kept_all.extend(lexicon_kept)
+        catalogue_kept = self._catalogue_step(item, vcfg, seen, rejections)
+        kept_all.extend(catalogue_kept)
         self.stats.outputs_unparsed += unparsed
         self.stats.outputs_repaired += repaired
         self.stats.candidates += n_cand
@@ -459,9 +512,73 @@ class Extractor:
                 if self._lexicon is not None
                 else {}
             ),
+            **(
+                {"catalogue": [t.to_json() for t in catalogue_kept]}
+                if self._catalogue is not None
+                else {}
+            ),
+            **({"known": [t.to_json() for t in known_kept]} if self._known is not None else {}),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+    def _known_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """Issue 19: credited names the text holds, before the model's open relations."""
+        if self._known is None:
+            return []
+        found = self._known.candidates(item.item_id, item.evidence)
+        # a default build leaves out the schema's default_off relations; --relations names them
+        off = set() if self.cfg.relations else set(self.schema.default_off)
+        cands = [
+            Candidate(rel, name)
+            for rel, name in found
+            if rel in self.schema.relations and rel not in off
+        ]
+        kept, rej = validate(
+            cands,
+            self.schema,
+            item.item_id,
+            item.evidence,
+            item.title,
+            allowed_relations=None,
+            config=vcfg,
+            source=SOURCE_TEXT,
+            seen=seen,
+            typed=self._typed,
+        )
+        rejections.update({f"known_{k}": v for k, v in rej.items() if k != "duplicate"})
+        return kept
+
+    def _catalogue_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """Issue 19: the catalogue lexicon's brand span and category phrase of the item, after
+        the model's values (a value the model gave is kept once, attributed to the model)."""
+        if self._catalogue is None:
+            return []
+        cands: list[Candidate] = []
+        if "brand" in self._keys:
+            brand = self._catalogue.brand_span(item.item_id, item.title)
+            cands += [Candidate("brand", brand)] if brand else []
+        if "category" in self._keys:
+            found = self._catalogue.category_phrases(item.item_id, item.title)
+            cands += [Candidate("category", c) for c in found]
+        kept, rej = validate(
+            cands,
+            self.schema,
+            item.item_id,
+            item.evidence,
+            item.title,
+            allowed_relations=None,
+            config=vcfg,
+            source=SOURCE_TEXT,
+            seen=seen,
+            typed=self._typed,
+        )
+        rejections.update({f"catalogue_{k}": v for k, v in rej.items() if k != "duplicate"})
+        return kept
 
 
 def closed_choices(schema: Schema, relations: list[str], mode: str) -> dict[str, list[str]]:

@@ -51,6 +51,9 @@ class Schema:
         name_types: types whose values are proper names: they must start with a capital
             letter (after a leading "the"), which rejects "mysterious" as a Character.
         path: the file it was read from (for messages).
+        default_off: relations kept only when asked for by name (``--relations``), with the
+            measured reason: they do not reach the precision a user can trust (issue 19).
+            Not part of the fingerprint: the prompt is unchanged, only what is kept.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Schema:
     description: str = ""
     path: str | None = None
     name_types: tuple[str, ...] = ()
+    default_off: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._synonyms: dict[str, str] = {}
@@ -183,6 +187,7 @@ _KNOWN_FIELDS = frozenset(
         "example",
         "knowledge",
         "name_types",
+        "default_off",
     }
 )
 #: builds the error of a field: (message, field) -> SchemaError naming the file
@@ -227,7 +232,11 @@ def schema_from_dict(data: object, path: str | None = None) -> Schema:
         description=str(data.get("description", "")),
         path=path,
         name_types=tuple(str(t) for t in (data.get("name_types") or [])),
+        default_off={str(k): str(v) for k, v in (data.get("default_off") or {}).items()},
     )
+    for off in schema.default_off:  # issue 19: relations off unless asked for
+        if off not in relations:
+            raise fail(f"unknown relation {off!r}", "default_off")
     _check_references(schema, fail)
     return schema
 

@@ -3,7 +3,8 @@
 Checks, in order (the first failing check is the rejection reason):
 ``empty_tail``, ``too_long``, ``unknown_relation``, ``relation_not_allowed`` (not
 asked for in this mode), ``type_mismatch``, ``not_in_vocabulary``, ``not_a_name``
-(a lowercase word as a Person/Character/Location...), ``self_loop``,
+(a lowercase word as a Person/Character/Location...), ``ill_typed`` (a value of the
+wrong kind for its type, see :mod:`kg.typed`; only with a ``typed`` validator), ``self_loop``,
 ``ambiguous_relation`` (same tail under relations of different types),
 ``other_subject`` (the reply states the fact about another item than the one asked about),
 ``unsupported_by_text`` (evidence check; skipped in knowledge mode) and
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from kg.parse import Candidate
 from kg.schema import Schema
 from kg.text import EvidenceIndex, normalize_name
+from kg.typed import TypedValidator
 
 REJECTION_REASONS = (
     "empty_tail",
@@ -28,6 +30,7 @@ REJECTION_REASONS = (
     "type_mismatch",
     "not_in_vocabulary",
     "not_a_name",
+    "ill_typed",
     "self_loop",
     "other_subject",
     "ambiguous_relation",
@@ -158,11 +161,13 @@ def validate(
     config: ValidationConfig | None = None,
     source: str = SOURCE_TEXT,
     seen: set[tuple[str, str]] | None = None,
+    typed: TypedValidator | None = None,
 ) -> tuple[list[Triple], Counter]:
     """Keep the candidates that pass every check; count the others by reason.
 
     ``seen`` carries (relation, normalised tail) pairs across chunks and gleaning passes
-    of one item so a fact is kept once.
+    of one item so a fact is kept once.  ``typed`` adds the per-type value checks of
+    :mod:`kg.typed` (reason ``ill_typed``; it may also cut a value to a shorter span).
     """
     cfg = config or ValidationConfig()
     rejected: Counter = Counter()
@@ -205,6 +210,14 @@ def validate(
         if tail_type in schema.name_types and not _looks_like_name(tail):
             rejected["not_a_name"] += 1
             continue
+        if typed is not None:  # hook of issue 19: typed values (kg/typed.py)
+            text = evidence_text if cfg.require_evidence else ""  # knowledge mode: no text
+            typed_tail = typed.check(tail_type, tail, str(item_id), item_title, text)
+            if typed_tail is None:
+                rejected["ill_typed"] += 1
+                continue
+            spellings = [typed_tail] if typed_tail != tail else spellings
+            tail = typed_tail
         if normalize_name(tail) in title_keys:
             rejected["self_loop"] += 1
             continue

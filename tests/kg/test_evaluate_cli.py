@@ -124,6 +124,9 @@ def test_cli_build_stats_query_evaluate(tmp_path, chat_server, capsys):
             "--quiet",
             "--formats",
             "nq.gz,ttl,nt",
+            # keyword is off by default in the films schema (issue 19): named, it is kept
+            "--relations",
+            "keyword,features_character,set_in,genre",
         ]
     )
     assert code == 0
@@ -178,6 +181,8 @@ def test_cli_build_stats_query_evaluate(tmp_path, chat_server, capsys):
                 str(out),
                 "--no-embeddings",
                 "--quiet",
+                "--relations",
+                "keyword,features_character,set_in,genre",
             ]
         )
         == 0

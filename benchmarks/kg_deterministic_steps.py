@@ -1,0 +1,116 @@
+"""The deterministic steps of issue 19 alone, on every item with text (no model, seconds).
+
+* products (amazon18-scientific): the brand span and category phrase of the catalogue
+  lexicon (``kg/brands.py``, learned from titles and text only, cross-fitted), scored
+  against the gold brand / category path; plus the share of items whose gold brand is a
+  leading span of the title at all (the ceiling of any title-based brand extractor).
+* films (ml-latest-small-tmdb): the known-entities step (``kg/known.py``: directors and
+  cast credited on other items, recognised in the overview), scored against gold.
+
+    python benchmarks/kg_deterministic_steps.py
+
+Writes ``benchmarks/results/kg_deterministic_steps.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from kg_quality import wilson  # noqa: E402
+
+from kg.brands import learn_catalogue_lexicon  # noqa: E402
+from kg.data import dataset_file, read_gold, read_items  # noqa: E402
+from kg.io import atomic_write_json  # noqa: E402
+from kg.known import learn_known_entities  # noqa: E402
+from kg.text import EvidenceIndex, match_key  # noqa: E402
+
+
+def _score(pred: dict[str, dict[str, set[str]]], gold, items) -> dict[str, dict]:
+    """Per relation: precision over predictions, recall over text-supported gold, with intervals."""
+    out = {}
+    for rel, by_item in pred.items():
+        gold_sets: dict[str, set[str]] = defaultdict(set)
+        for g in gold:
+            if g.relation == rel:
+                gold_sets[g.item_id].add(match_key(g.value))
+        k = n = hit = sup = 0
+        for it in items:
+            supported = {v for v in gold_sets[it.item_id] if EvidenceIndex(it.evidence).supports(v)}
+            sup += len(supported)
+            for value in by_item.get(it.item_id, set()):
+                n += 1
+                k += value in gold_sets[it.item_id]
+                hit += value in supported
+        out[rel] = {
+            "predicted": n,
+            "precision": round(k / n, 4) if n else None,
+            "precision_ci95": wilson(k, n),
+            "gold_text_supported": sup,
+            "recall_text": round(hit / sup, 4) if sup else None,
+            "recall_text_ci95": wilson(hit, sup),
+        }
+    return out
+
+
+def products() -> dict:
+    items = read_items(
+        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
+    )
+    items = [it for it in items if it.text]
+    gold = read_gold(dataset_file("amazon18-scientific", "gold_facts.tsv"))
+    lex = learn_catalogue_lexicon(items)
+    pred: dict[str, dict[str, set[str]]] = {"brand": {}, "category": {}}
+    for it in items:
+        brand = lex.brand_span(it.item_id, it.title)
+        pred["brand"][it.item_id] = {match_key(brand)} if brand else set()
+        pred["category"][it.item_id] = {
+            match_key(c) for c in lex.category_phrases(it.item_id, it.title)
+        }
+    brands = defaultdict(set)
+    for g in gold:
+        if g.relation == "brand":
+            brands[g.item_id].add(match_key(g.value))
+    leading = sum(
+        bool({match_key(" ".join(it.title.split()[:n])) for n in range(1, 6)} & brands[it.item_id])
+        for it in items
+    )
+    return {
+        "items": len(items),
+        "scores": _score(pred, gold, items),
+        "gold_brand_is_a_leading_title_span": round(leading / len(items), 4),
+    }
+
+
+def films() -> dict:
+    items = [it for it in read_items(dataset_file("ml-latest-small-tmdb", "items.tsv")) if it.text]
+    gold = read_gold(dataset_file("ml-latest-small-tmdb", "gold_facts.tsv"))
+    known = learn_known_entities(items, gold)
+    pred: dict[str, dict[str, set[str]]] = {"starring": {}, "directed_by": {}}
+    counts: Counter = Counter()
+    for it in items:
+        for rel, name in known.candidates(it.item_id, it.evidence):
+            pred[rel].setdefault(it.item_id, set()).add(match_key(name))
+            counts[rel] += 1
+    return {"items": len(items), "scores": _score(pred, gold, items)}
+
+
+def main() -> int:
+    results = {
+        "command": "python benchmarks/kg_deterministic_steps.py",
+        "products": products(),
+        "films": films(),
+    }
+    atomic_write_json(REPO / "benchmarks" / "results" / "kg_deterministic_steps.json", results)
+    print(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""A brand lexicon and a category vocabulary learned from the catalogue text itself.
+
+Product titles follow a shape: ``<Brand> <model> <product type>, <details>``.  A 135M
+model does not find the boundaries of that shape ("Scotch Magic Office Tape" as a
+brand, "High" as a category), so the values are taken from what the *catalogue*
+says, learned without any label:
+
+* **brands**: a leading title span is a brand when it recurs as the start of other
+  titles and rarely occurs anywhere else in their text (``lead / anywhere`` high:
+  "Scotch" starts many titles and is rarely said elsewhere; "Clear" or "Stainless
+  Steel" start titles but are said everywhere).  The *shortest* such span is the
+  brand ("Paper" alone is common words, "Paper Mate" is the brand).  A title whose
+  leading name has never been seen elsewhere falls back to its leading capitalised
+  words up to the first descriptive word (one said in later title positions of other
+  items) or model number, at most ``max_shape_words`` words.
+* **categories**: the trailing phrase of a title's first segment (before a comma,
+  "with", "for" ...) is the product type; a phrase that is such a head in several
+  other titles and a head in a good share of the titles holding it forms the
+  vocabulary ("Duct Tape", "Wood Screws"); unit words ("Pack", "oz": mostly after a
+  number) are not categories.
+
+Everything is learned from ``Item.title`` and ``Item.evidence`` (the text columns),
+never from gold facts nor from brand/category columns.  Like :mod:`kg.lexicon`, the
+learning is cross-fitted: an item's values come from the tables learned on the other
+folds only, so an item's own title never makes its brand "recur".
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kg.data import Item
+from kg.errors import DataFormatError
+from kg.io import atomic_write_bytes
+from kg.lexicon import item_fold, text_ngrams
+from kg.text import match_key
+
+FORMAT = "graphrec-kg-catalogue/1"
+
+#: where a title's leading name ends at the latest (a part of the title after these is details)
+_LEAD_SEP = re.compile(r"[,;:()\[\]|/]|\s-\s")
+#: title segment boundaries: the product type is the tail of the first segment
+_SEGMENT_SEP = re.compile(
+    r"\s*(?:[,;:()\[\]|]|\s-\s|\bwith\b|\bfor\b|\band\b|\bby\b|\bin\b|\bto\b|\bof\b|&)\s*",
+    re.IGNORECASE,
+)
+#: a leading quantity or size ("10pcs", "4-1/2", "25-Pack", "316"): not a brand
+_QUANTITY = re.compile(
+    r"\d[\d\-/.,x]*(pcs?|pack|pk|mm|cm|in|ft|oz|lbs?|g|kg|ml|l|v|w|mil|gauge|awg|ct|count)?",
+    re.IGNORECASE,
+)
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def _lead_words(title: str, limit: int = 5) -> list[str]:
+    """The first words of a title, before the first separator, without a leading "The"."""
+    words = _LEAD_SEP.split(title, maxsplit=1)[0].split()[:limit]
+    if words and words[0].casefold() == "the":
+        words = words[1:]
+    return words
+
+
+def _name_word(word: str, position: int) -> bool:
+    """A word that can be part of a brand: capitalised or digit-led ("3M"), or camel case
+    ("eSUN", "uxcell" is lost); no digits after the first word (model numbers)."""
+    if not word or (position > 0 and _HAS_DIGIT.search(word)):
+        return False
+    if word[0].isupper() or word[0].isdigit():
+        return True
+    return position == 0 and word[0].isalpha() and any(c.isupper() for c in word[1:])
+
+
+def _name_run(title: str, limit: int = 4) -> list[str]:
+    run: list[str] = []
+    for i, word in enumerate(_lead_words(title)[:limit]):
+        if not _name_word(word, i):
+            break
+        run.append(word)
+    return run
+
+
+def _head_phrases(title: str, max_words: int = 3) -> list[str]:
+    """Trailing 1..max_words-word phrases (match keys) of the title's first segment."""
+    segments = [s for s in _SEGMENT_SEP.split(title) if s and s.strip()]
+    if not segments:
+        return []
+    toks = segments[0].split()
+    out: list[str] = []
+    for n in range(1, max_words + 1):
+        if n > len(toks):
+            break
+        phrase = toks[-n:]
+        if any(_HAS_DIGIT.search(t) for t in phrase):
+            break
+        key = match_key(" ".join(phrase))
+        if key:
+            out.append(key)
+    return out
+
+
+@dataclass
+class _FoldCounts:
+    lead: Counter = field(default_factory=Counter)  # leading span key -> titles it starts
+    anywhere: Counter = field(default_factory=Counter)  # n-gram key -> items whose text has it
+    late: Counter = field(default_factory=Counter)  # word key -> titles with it at position >= 2
+    head: Counter = field(default_factory=Counter)  # phrase key -> titles it is the head of
+    title_df: Counter = field(default_factory=Counter)  # phrase key -> titles holding it
+    after_number: Counter = field(default_factory=Counter)  # word key -> times after a number
+    seen: Counter = field(default_factory=Counter)  # word key -> times at position >= 1
+    surface: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+
+    def add(self, item: Item) -> None:
+        title = item.title or ""
+        words = _lead_words(title)
+        self.lead.update({match_key(" ".join(words[:n])) for n in range(1, min(len(words), 4) + 1)})
+        self.anywhere.update(text_ngrams(item.evidence or title, 4))
+        toks = title.split()
+        self.late.update({match_key(w) for w in toks[2:]} - {""})
+        for i in range(1, len(toks)):
+            key = match_key(toks[i])
+            if key:
+                self.seen[key] += 1
+                self.after_number[key] += bool(_HAS_DIGIT.search(toks[i - 1]))
+        self.title_df.update(text_ngrams(title, 3))
+        segments = [s for s in _SEGMENT_SEP.split(title) if s and s.strip()]
+        first = segments[0].split() if segments else []
+        for n in range(1, 4):
+            if n <= len(first) and not any(_HAS_DIGIT.search(t) for t in first[-n:]):
+                key = match_key(" ".join(first[-n:]))
+                if key:
+                    self.head[key] += 1
+                    self.surface[key][" ".join(first[-n:])] += 1
+
+
+@dataclass
+class CatalogueLexicon:
+    """Per fold, tables learned on the *other* folds (see the module doc).
+
+    Attributes:
+        folds: number of folds; ``brands[f]`` etc. serve the items of fold ``f``.
+        min_lead: a brand span starts at least this many other titles.
+        min_lead_ratio: and at least this share of the other items whose text holds it.
+        descriptive_min: a word at title position >= 2 in this many other titles is
+            descriptive (a product word, not part of a name).
+        max_shape_words: most words of a fallback (never-seen) brand.
+        min_head: a category phrase heads at least this many other titles.
+        min_head_ratio: and heads at least this share of the titles holding it.
+        brands: per fold, brand span keys.
+        descriptive: per fold, descriptive word keys.
+        categories: per fold, category key -> most frequent surface form.
+        units: per fold, unit word keys (mostly after a number: "pack", "oz").
+        source: what it was learned from.
+    """
+
+    folds: int = 2
+    min_lead: int = 2
+    min_lead_ratio: float = 0.5
+    descriptive_min: int = 5
+    max_shape_words: int = 2
+    min_head: int = 3
+    min_head_ratio: float = 0.3
+    brands: list[list[str]] = field(default_factory=list)
+    descriptive: list[list[str]] = field(default_factory=list)
+    categories: list[dict[str, str]] = field(default_factory=list)
+    units: list[list[str]] = field(default_factory=list)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self._sets = [
+            (set(b), set(d), set(u)) for b, d, u in zip(self.brands, self.descriptive, self.units)
+        ]
+
+    def _fold(self, item_id: str) -> int:
+        return item_fold(item_id, self.folds)
+
+    def brand_span(self, item_id: str, title: str) -> str | None:
+        """The brand of a title: the shortest leading span learned as a brand, else the
+        leading name words up to a descriptive word; None when the title starts with a
+        quantity or a descriptive word (no brand stated up front)."""
+        brands, descriptive, _ = self._sets[self._fold(item_id)]
+        run = _name_run(title)
+        if not run or _QUANTITY.fullmatch(run[0]) or match_key(run[0]) in descriptive:
+            return None
+        for n in range(1, len(run) + 1):
+            if match_key(" ".join(run[:n])) in brands:
+                return " ".join(run[:n])
+        out: list[str] = [run[0]]
+        for word in run[1 : self.max_shape_words]:
+            if match_key(word) in descriptive:
+                break
+            out.append(word)
+        return " ".join(out)
+
+    def is_brand_prefix(self, item_id: str, title: str, value: str) -> bool:
+        """Whether ``value`` is a leading span of the title's name words."""
+        key = match_key(value)
+        run = _name_run(title)
+        return bool(key) and any(
+            match_key(" ".join(run[:n])) == key for n in range(1, len(run) + 1)
+        )
+
+    def category_phrases(self, item_id: str, title: str, limit: int = 1) -> list[str]:
+        """Vocabulary phrases heading the title's first segment, longest first."""
+        vocab = self.categories[self._fold(item_id)]
+        units = self._sets[self._fold(item_id)][2]
+        found = [k for k in _head_phrases(title) if k in vocab and k.split()[0] not in units]
+        found.sort(key=lambda k: -len(k.split()))
+        return [vocab[k] for k in found[:limit]]
+
+    def in_vocabulary(self, item_id: str, value: str) -> str | None:
+        """The vocabulary's surface form of ``value`` (fold of ``item_id``), or None."""
+        return self.categories[self._fold(item_id)].get(match_key(value))
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(
+            [
+                self.folds,
+                self.min_lead,
+                self.min_lead_ratio,
+                self.descriptive_min,
+                self.max_shape_words,
+                self.min_head,
+                self.min_head_ratio,
+                self.source,
+                [len(b) for b in self.brands],
+                [len(c) for c in self.categories],
+            ]
+        )
+        return f"{zlib.crc32(blob.encode()):08x}"
+
+    def save(self, path: str | Path) -> None:
+        data = {"format": FORMAT, **{k: getattr(self, k) for k in _FIELDS}}
+        blob = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        atomic_write_bytes(path, gzip.compress(blob, mtime=0))
+
+
+_FIELDS = (
+    "folds",
+    "min_lead",
+    "min_lead_ratio",
+    "descriptive_min",
+    "max_shape_words",
+    "min_head",
+    "min_head_ratio",
+    "brands",
+    "descriptive",
+    "categories",
+    "units",
+    "source",
+)
+
+
+def load_catalogue_lexicon(path: str | Path) -> CatalogueLexicon:
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError("catalogue lexicon file not found", path=path)
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"not a gzipped JSON catalogue lexicon ({exc})", path=path) from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise DataFormatError(f"expected format {FORMAT}", path=path, field="format")
+    missing = [k for k in _FIELDS if k not in data]
+    if missing:
+        raise DataFormatError("missing fields", path=path, field=missing[0])
+    if not all(
+        len(data[k]) == data["folds"] for k in ("brands", "descriptive", "categories", "units")
+    ):
+        raise DataFormatError("tables must hold one entry per fold", path=path, field="brands")
+    return CatalogueLexicon(**{k: data[k] for k in _FIELDS})
+
+
+def _other(counts: list[_FoldCounts], fold: int, name: str) -> Counter:
+    total: Counter = Counter()
+    for f, c in enumerate(counts):
+        if f != fold:
+            total.update(getattr(c, name))
+    return total
+
+
+def learn_catalogue_lexicon(
+    items: Iterable[Item],
+    folds: int = 2,
+    min_lead: int = 2,
+    min_lead_ratio: float = 0.5,
+    descriptive_min: int = 5,
+    max_shape_words: int = 2,
+    min_head: int = 3,
+    min_head_ratio: float = 0.3,
+    source: str = "",
+) -> CatalogueLexicon:
+    """Learn brands, descriptive words, units and category phrases from titles and text only."""
+    if folds < 2:
+        raise ValueError("folds must be >= 2 (an item's own title must never produce its values)")
+    counts = [_FoldCounts() for _ in range(folds)]
+    for item in items:
+        if item.title:
+            counts[item_fold(item.item_id, folds)].add(item)
+    brands, descriptive, categories, units = [], [], [], []
+    for f in range(folds):
+        lead, anywhere = _other(counts, f, "lead"), _other(counts, f, "anywhere")
+        brands.append(
+            sorted(
+                k
+                for k, n in lead.items()
+                if n >= min_lead and n / max(anywhere[k], n) >= min_lead_ratio
+            )
+        )
+        late = _other(counts, f, "late")
+        descriptive.append(sorted(k for k, n in late.items() if n >= descriptive_min))
+        seen, after = _other(counts, f, "seen"), _other(counts, f, "after_number")
+        units.append(sorted(k for k, n in seen.items() if n >= 3 and after[k] / n >= 0.4))
+        head, df = _other(counts, f, "head"), _other(counts, f, "title_df")
+        surface: dict[str, Counter] = defaultdict(Counter)
+        for o, c in enumerate(counts):
+            if o != f:
+                for k, forms in c.surface.items():
+                    surface[k].update(forms)
+        categories.append(
+            {
+                k: surface[k].most_common(1)[0][0]
+                for k, n in sorted(head.items())
+                if n >= min_head and n / max(df[k], n) >= min_head_ratio
+            }
+        )
+    return CatalogueLexicon(
+        folds,
+        min_lead,
+        min_lead_ratio,
+        descriptive_min,
+        max_shape_words,
+        min_head,
+        min_head_ratio,
+        brands,
+        descriptive,
+        categories,
+        units,
+        source,
+    )
+
+
+def resolve_catalogue_option(
+    spec: str, items: list[Item], out: str | Path, source: str = ""
+) -> str:
+    """``--catalogue`` value -> lexicon file: ``auto`` learns it from ``items`` (the whole
+    catalogue's titles and text, never gold) into ``OUT/catalogue.json.gz`` once."""
+    if spec != "auto":
+        return spec
+    path = Path(out) / "catalogue.json.gz"
+    if not path.exists():
+        learn_catalogue_lexicon(items, source=source).save(path)
+    return str(path)
