@@ -467,25 +467,8 @@ class Extractor:
             )
             kept_all.extend(kept)
             rejections.update(rej)
-        lexicon_kept: list = []
-        if self._lexicon is not None:
-            # deterministic candidates, after the model's so its triples keep their attribution
-            found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
-            cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
-            lexicon_kept, rej = validate(
-                cands,
-                self.schema,
-                item.item_id,
-                item.evidence,
-                item.title,
-                allowed_relations=None,
-                config=vcfg,
-                source=SOURCE_TEXT,
-                seen=seen,
-                typed=self._typed,
-            )
-            rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
-            kept_all.extend(lexicon_kept)
+        lexicon_kept = self._lexicon_step(item, vcfg, seen, rejections)
+        kept_all.extend(lexicon_kept)
         catalogue_kept = self._catalogue_step(item, vcfg, seen, rejections)
         kept_all.extend(catalogue_kept)
         self.stats.outputs_unparsed += unparsed
@@ -521,6 +504,30 @@ class Extractor:
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+    def _lexicon_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """The keyword lexicon's deterministic candidates, after the model's so its triples keep
+        their attribution."""
+        if self._lexicon is None:
+            return []
+        found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
+        cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
+        kept, rej = validate(
+            cands,
+            self.schema,
+            item.item_id,
+            item.evidence,
+            item.title,
+            allowed_relations=None,
+            config=vcfg,
+            source=SOURCE_TEXT,
+            seen=seen,
+            typed=self._typed,
+        )
+        rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
+        return kept
 
     def _known_step(
         self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter

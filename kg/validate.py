@@ -151,6 +151,42 @@ def _tail_type(cand: Candidate, relation: str, schema: Schema) -> str | None:
     return targets[0]
 
 
+def _checked_value(
+    tail: str,
+    tail_type: str,
+    schema: Schema,
+    item_id: str,
+    item_title: str | None,
+    evidence_text: str,
+    cfg: ValidationConfig,
+    typed: TypedValidator | None,
+) -> tuple[str | None, str, list[str]]:
+    """The value checks of one tail of ``tail_type``: closed vocabulary, proper name, typed value
+    (issue 19).  Returns (rejection reason or None, the kept value, its spellings for the
+    evidence check)."""
+    if schema.is_closed(tail_type):
+        canonical = schema.canonical_value(tail_type, tail)
+        if canonical is None:
+            return "not_in_vocabulary", tail, []
+        # 1-2 letter spellings (ISO codes such as "it") are too ambiguous as evidence
+        spellings = [
+            x for x in schema.vocabulary_spellings(tail_type, canonical) if len(x) > 2
+        ] or [canonical]
+        tail = canonical
+    else:
+        spellings = [tail]
+    if tail_type in schema.name_types and not _looks_like_name(tail):
+        return "not_a_name", tail, spellings
+    if typed is not None:
+        text = evidence_text if cfg.require_evidence else ""  # knowledge mode: no text
+        typed_tail = typed.check(tail_type, tail, item_id, item_title, text)
+        if typed_tail is None:
+            return "ill_typed", tail, spellings
+        spellings = [typed_tail] if typed_tail != tail else spellings
+        tail = typed_tail
+    return None, tail, spellings
+
+
 def validate(
     candidates: list[Candidate],
     schema: Schema,
@@ -195,29 +231,12 @@ def validate(
         if tail_type is None:
             rejected["type_mismatch"] += 1
             continue
-        if schema.is_closed(tail_type):
-            canonical = schema.canonical_value(tail_type, tail)
-            if canonical is None:
-                rejected["not_in_vocabulary"] += 1
-                continue
-            # 1-2 letter spellings (ISO codes such as "it") are too ambiguous as evidence
-            spellings = [
-                x for x in schema.vocabulary_spellings(tail_type, canonical) if len(x) > 2
-            ] or [canonical]
-            tail = canonical
-        else:
-            spellings = [tail]
-        if tail_type in schema.name_types and not _looks_like_name(tail):
-            rejected["not_a_name"] += 1
+        reason, tail, spellings = _checked_value(
+            tail, tail_type, schema, str(item_id), item_title, evidence_text, cfg, typed
+        )
+        if reason is not None:
+            rejected[reason] += 1
             continue
-        if typed is not None:  # hook of issue 19: typed values (kg/typed.py)
-            text = evidence_text if cfg.require_evidence else ""  # knowledge mode: no text
-            typed_tail = typed.check(tail_type, tail, str(item_id), item_title, text)
-            if typed_tail is None:
-                rejected["ill_typed"] += 1
-                continue
-            spellings = [typed_tail] if typed_tail != tail else spellings
-            tail = typed_tail
         if normalize_name(tail) in title_keys:
             rejected["self_loop"] += 1
             continue
