@@ -54,7 +54,7 @@ from torch import nn
 
 from alignment.encoders import EMBEDDED_ENCODER, SentenceEncoder
 from alignment.linear import encode_item_texts, model_item_embeddings
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput, Recommender, sparse_csr
 from graphrec.models.propagation import normalized_adjacency, propagate_sum, sparse_dense_mm

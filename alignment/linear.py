@@ -89,7 +89,7 @@ from alignment.encoders import (
     encode_texts,
 )
 from alignment.texts import catalogue_text
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import ClosedFormRecommender
 

@@ -41,7 +41,9 @@ variants and the differing keys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +51,15 @@ from typing import Any, Literal
 
 import yaml
 
-from graphrec.config import (
-    RunConfig,
+from graphrec.config import RunConfig
+from graphrec.config_schema import (
     doc,
     from_dict,
     merge_tree,
     parse_override,
     set_nested,
     to_dict,
+    type_name,
 )
 from graphrec.errors import ConfigError
 
@@ -410,11 +413,6 @@ def resolve_variants(
 
 def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> list[str]:
     """Markdown table rows (key, type, default, meaning) of a config dataclass's fields."""
-    import dataclasses
-    import typing
-
-    from graphrec.config import _type_name
-
     hints = typing.get_type_hints(cls)
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
@@ -433,7 +431,7 @@ def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> lis
                 yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
             )
         rows.append(
-            f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |"
+            f"| `{prefix}{f.name}` | `{type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |"
         )
     return rows
 

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.lightgcn import LightGCNConfig
 from graphrec.models.mf import EmbeddingRecommender, init_embedding
