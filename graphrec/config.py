@@ -34,6 +34,7 @@ from graphrec.config_schema import (
     set_nested,
     to_dict,
 )
+from graphrec.data.loader import DataConfig
 from graphrec.errors import ConfigError
 from graphrec.models import available_models, model_config_class
 
@@ -68,49 +69,6 @@ RUN_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9._+=@,-]{0,199}"
 
 
 # --------------------------------------------------------------------------- sections
-@dataclass
-class DataConfig:
-    """Which dataset to load and how to preprocess and split it."""
-
-    dataset: str = doc(
-        "Registry name (see `graphrec.datasets.list_datasets()`) or a directory of RecBole atomic files.",
-        "ml-latest-small-tmdb",
-        pattern=r"[^\x00]{1,4096}",
-        path=True,
-    )
-    split: str | None = doc(
-        "Split method: `ratio`, `temporal_global`, `temporal_user`, `leave_one_out` (last by "
-        "time), `leave_one_out_random`; null = the dataset's default (pre-split datasets are used "
-        "as shipped).",
-        None,
-    )
-    ratios: list[float] | None = doc(
-        "Train/valid/test ratios for ratio and temporal splits; null = dataset default (0.8/0.1/0.1).",
-        None,
-        ge=0.0,
-        le=1.0,
-    )
-    rating_threshold: float | bool | None = doc(
-        "Keep interactions with rating >= threshold as implicit positives; null = dataset "
-        "default, false = keep every rating.",
-        None,
-    )
-    k_core: int | None = doc(
-        "Iterative k-core filter on users and items; null = dataset default, 0 = off.",
-        None,
-        ge=0,
-        le=1_000_000,
-    )
-    seed: int | None = doc(
-        "Seed of the random split; null = dataset default.", None, ge=0, le=2**32 - 1
-    )
-    split_dir: str | None = doc(
-        "Load a split saved earlier (directory with `split.json`) instead of splitting.",
-        None,
-        path=True,
-    )
-
-
 @dataclass
 class AugmentationConfig:
     """LLM-augmented BPR triplets (LLMRec-style) replayed from a file written by `python -m graphrec.augmentation generate`; no LLM is called during training."""  # noqa: E501
