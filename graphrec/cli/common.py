@@ -30,6 +30,8 @@ def add_overrides(parser: argparse.ArgumentParser, help: str) -> None:
     )
 
 
-def add_quiet(parser: argparse.ArgumentParser, help: str = "no progress bars, warnings only") -> None:
+def add_quiet(
+    parser: argparse.ArgumentParser, help: str = "no progress bars, warnings only"
+) -> None:
     """``--quiet/-q``."""
     parser.add_argument("--quiet", "-q", action="store_true", help=help)

@@ -52,11 +52,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from graphrec.config import RunConfig, doc, dump_config, from_dict, parse_override, to_dict
+from graphrec.config import RunConfig, dump_config
+from graphrec.config_schema import doc, from_dict, parse_override, to_dict
 from graphrec.data.dataset import InteractionData
+from graphrec.data.loader import load_data
 from graphrec.errors import ConfigError, GraphrecError, TrainingError
 from graphrec.evaluation import markdown_table
-from graphrec.experiment.config import config_differences, flatten, merge_tree, read_yaml_mapping
+from graphrec.experiment.config import (
+    config_differences,
+    dataclass_reference,
+    flatten,
+    merge_tree,
+    read_yaml_mapping,
+)
 from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
 from graphrec.experiment.runs import run_or_load
 from graphrec.experiment.space import ParamSpec, grid_size, grid_values, parse_space, suggest
@@ -571,8 +579,6 @@ def run_search(
             requeued=requeued,
         )
         if data is None and remaining != 0:
-            from graphrec.training import load_data
-
             data = load_data(probe.data)
         bar = progress_bar(
             n_total or 0, f"search {config.search_name}", quiet=quiet, initial=done, unit="trial"
@@ -811,8 +817,6 @@ def load_search(directory: str | Path) -> SearchResult:
 
 def search_reference() -> str:
     """Markdown reference of the search file's keys."""
-    from graphrec.experiment.config import dataclass_reference
-
     lines: list[str] = []
     for cls, prefix in ((SearchConfig, ""), (PrunerConfig, "pruner."), (ParamSpec, "space.<key>.")):
         lines += [
