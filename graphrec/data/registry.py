@@ -100,7 +100,8 @@ class DatasetSpec:
 REGISTRY: dict[str, DatasetSpec] = {
     "ml-latest-small-tmdb": DatasetSpec(
         name="ml-latest-small-tmdb",
-        description="MovieLens ml-latest-small (610 users, 9,742 movies) with TMDB overviews/taglines and gold KG facts",
+        description="MovieLens ml-latest-small (610 users, 9,742 movies) with TMDB "
+        "overviews/taglines and gold KG facts",
         presplit=False,
         defaults={**GENERIC_DEFAULTS, "rating_threshold": 4.0, "k_core": 5},
         extra={"with_text": True, "with_kg": True, "implicit": True},
@@ -354,20 +355,9 @@ def load(
     Every ``None`` option takes the dataset's default.  Unknown options raise
     :class:`ConfigError`; bad files raise :class:`DataFormatError`.
     """
-    explicit = {
-        key: value
-        for key, value in {
-            "split": split,
-            "ratios": ratios,
-            "rating_threshold": rating_threshold,
-            "k_core": k_core,
-            "duplicates": duplicates,
-            "seed": seed,
-            "unseen_users": unseen_users,
-        }.items()
-        if value is not None
-    }
-    explicit = _normalise_options(explicit)
+    given = dict(split=split, ratios=ratios, rating_threshold=rating_threshold, k_core=k_core)
+    given.update(duplicates=duplicates, seed=seed, unseen_users=unseen_users)
+    explicit = _normalise_options({k: v for k, v in given.items() if v is not None})
     spec = REGISTRY.get(str(name_or_path))
     if spec is not None and spec.presplit:
         _refuse_split_options(spec.name, explicit, split_dir)  # before reading anything

@@ -714,7 +714,8 @@ def load_split(directory: str | PathLike) -> tuple[dict[str, pd.DataFrame], dict
         size = path.stat().st_size
         if "bytes" in entry and size != entry["bytes"]:
             raise DataFormatError(
-                f"file has {size} bytes but {MANIFEST} records {entry['bytes']}: it was truncated or modified after the split was saved",
+                f"file has {size} bytes but {MANIFEST} records {entry['bytes']}: it was truncated "
+                "or modified after the split was saved",
                 path=path,
             )
         digest = _sha256(path)

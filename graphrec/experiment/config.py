@@ -97,14 +97,16 @@ class SignificanceConfig:
     """Paired significance tests of every variant against the baseline."""
 
     test: Literal["wilcoxon", "ttest"] = doc(
-        "Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); both are always reported.",
+        "Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); "
+        "both are always reported.",
         "wilcoxon",
     )
     correction: Literal["holm", "bonferroni", "none"] = doc(
         "Multiple-comparison correction over each family of comparisons.", "holm"
     )
     family: Literal["per_metric", "all"] = doc(
-        "Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one metric; `all` = every (variant, metric) comparison in the table.",
+        "Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one "
+        "metric; `all` = every (variant, metric) comparison in the table.",
         "per_metric",
     )
     alpha: float = doc(
@@ -303,8 +305,10 @@ def load_experiment_config(path: str | Path, overrides: Sequence[str] = ()) -> E
         raise ConfigError(f"{path}: {err}") from err
     config.source = path
     try:
-        config.variant_specs  # validate the variants early, naming the file
-        config.baseline_name
+        _ = (
+            config.variant_specs,
+            config.baseline_name,
+        )  # validate the variants early, naming the file
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     return config

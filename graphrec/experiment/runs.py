@@ -23,7 +23,6 @@ from graphrec.errors import CheckpointError, ConfigError, DataFormatError
 from graphrec.evaluation import EvaluationResult
 from graphrec.experiment.config import config_differences
 from graphrec.io import read_jsonl
-from graphrec.training.run import run_training
 
 __all__ = ["RunRecord", "is_finished_run", "is_run_dir", "load_run_record", "run_or_load"]
 
@@ -171,6 +170,8 @@ def run_or_load(
                 f"{run_dir}: the saved run was trained with different settings ({', '.join(diff)}); "
                 f"{hint or 'use another run name or delete the run directory to retrain'}"
             )
+    from graphrec.training import run_training
+
     try:
         run_training(config, data, callbacks=callbacks)
     except CheckpointError as err:

@@ -88,7 +88,8 @@ class PrunerConfig:
     """Early stopping of unpromising trials (Optuna pruners)."""
 
     kind: Literal["median", "percentile", "hyperband", "none"] = doc(
-        "`median` (stop a trial below the median of earlier trials at the same epoch), `percentile`, `hyperband`, or `none`.",
+        "`median` (stop a trial below the median of earlier trials at the same epoch), "
+        "`percentile`, `hyperband`, or `none`.",
         "median",
     )
     startup_trials: int = doc(
@@ -131,7 +132,8 @@ class SearchConfig:
         "TPE: random trials before the model of good and bad regions is used.", 10
     )
     metric: str | None = doc(
-        "Validation metric to optimise; null = the base config's `train.select_metric`. Also set as the trials' `train.select_metric`.",
+        "Validation metric to optimise; null = the base config's `train.select_metric`. Also set "
+        "as the trials' `train.select_metric`.",
         None,
     )
     direction: Literal["maximize", "minimize"] = doc(
@@ -150,7 +152,8 @@ class SearchConfig:
         "Log each trial's epochs to TensorBoard (`<search>/tensorboard/`), when installed.", False
     )
     space: Any = doc(
-        "Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: 1e-2, log: true}`, `{type: int, ...}`, or a list of choices.",
+        "Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: "
+        "1e-2, log: true}`, `{type: int, ...}`, or a list of choices.",
         None,
     )
 
@@ -245,7 +248,7 @@ def load_search_config(path: str | Path, overrides: Sequence[str] = ()) -> Searc
         node[keys[-1]] = value
     try:
         config = from_dict(SearchConfig, tree)
-        config.params  # validate the space, naming the file
+        _ = config.params  # validate the space, naming the file
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     config.source = path
