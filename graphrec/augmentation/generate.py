@@ -371,12 +371,14 @@ class _Generation:
     ) -> BackendError | None:
         """Journal each user's outcome; returns the error that stops the run, if one came back."""
         data, journal = self.data, self.journal
-        unavailable = None
+        unavailable: BackendError | None = None
         for (user, _), (_messages, shown, titles), key, reply in zip(group, prompts, keys, replies):
             raw_user = str(data.user_ids[user])
             # unreachable, or a failure every call would share (e.g. HTTP 401): stop, journal nothing,
             # so the next run asks again instead of recording every user as failed
-            if isinstance(reply, BackendUnavailable) or getattr(reply, "stops_build", False):
+            if isinstance(reply, BackendUnavailable) or (
+                isinstance(reply, BackendError) and getattr(reply, "stops_build", False)
+            ):
                 unavailable = reply
                 continue
             if isinstance(reply, BackendError) or reply is None:
@@ -416,7 +418,7 @@ def _parse(text: str, titles: Sequence[str]) -> Choice | Rejection:
 
 
 def _collect(
-    journal: Journal, data: InteractionData, users: Sequence[int], identity: dict
+    journal: Journal, data: InteractionData, users: Sequence[int] | np.ndarray, identity: dict
 ) -> tuple[list[dict], dict]:
     edges: list[dict] = []
     rejected: Counter = Counter({reason: 0 for reason in REASONS})
