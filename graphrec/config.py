@@ -369,15 +369,15 @@ def config_reference() -> str:
             *section_rows(cls, f"{section}."),
         ]
     for name in available_models():
-        cls = model_config_class(name)
+        model_cls = model_config_class(name)
         out += [
             "",
             f"## `model` with `name: {name}`",
             "",
-            (cls.__doc__ or "").strip(),
+            (model_cls.__doc__ or "").strip(),
             "",
             *header,
-            *section_rows(cls, "model."),
+            *section_rows(model_cls, "model."),
         ]
     return "\n".join(out) + "\n"
 

@@ -64,16 +64,11 @@ def doc(
         metadata["path"] = True
     if build is not None:
         metadata["build"] = build
-    for key, value in (
-        ("ge", ge),
-        ("gt", gt),
-        ("le", le),
-        ("lt", lt),
-        ("choices", choices),
-        ("pattern", pattern),
-    ):
+    for key, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("pattern", pattern)):
         if value is not None:
-            metadata[key] = tuple(value) if key == "choices" else value
+            metadata[key] = value
+    if choices is not None:
+        metadata["choices"] = tuple(choices)
     if default_factory is not dataclasses.MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     return field(default=default, metadata=metadata)
@@ -207,7 +202,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-    elif dataclasses.is_dataclass(tp):
+    elif isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, key)
     else:  # pragma: no cover - a programming error in a config class
         raise TypeError(f"unsupported config type {tp!r} for {key}")
