@@ -1,7 +1,9 @@
 #!/usr/bin/env python
-"""Evaluate and compare: ``python evaluate.py RUN``, ``compare RUN_A RUN_B``, ``experiment``, ``search``, ``report``, ``pipeline``.
+"""Evaluate and compare: ``python evaluate.py RUN``, ``compare RUN_A RUN_B``, ``experiment``,
+``search``, ``report``, ``pipeline``.
 
-Thin wrapper over :mod:`graphrec.cli.evaluate` (installed as ``graphrec-evaluate``).
+Thin wrapper over :mod:`graphrec.cli.evaluate` (installed as ``graphrec-evaluate``; the same
+commands are ``graphrec evaluate|compare|experiment|search|report|pipeline``).
 """
 
 import sys

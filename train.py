@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Train a recommender: ``python train.py --config configs/... [--set key=value ...]``.
 
-Thin wrapper over :mod:`graphrec.cli.train` (installed as ``graphrec-train``).
+Thin wrapper over :mod:`graphrec.cli.train` (installed as ``graphrec-train``; the same
+command is ``graphrec train``).
 """
 
 import sys

@@ -60,7 +60,7 @@ from alignment.linear import (
     item_text_key,
     prepare_item_embeddings,
 )
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.models.base import InputCache, LossOutput, Recommender, sparse_csr

@@ -91,7 +91,7 @@ from alignment.encoders import (
     encode_texts,
 )
 from alignment.texts import catalogue_text
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.models.base import ClosedFormRecommender, InputCache

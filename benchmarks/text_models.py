@@ -184,9 +184,7 @@ def make_model(section: dict, data, texts: Texts) -> Recommender:
     # the text models' constructors take their own keyword arguments (text views, item embeddings)
     cls: Callable[..., Recommender] = MODELS[config.name]
     if config.name == "aligned":
-        return cls(
-            data.n_users, data.n_items, config, data.train, text_views=texts.views()
-        )
+        return cls(data.n_users, data.n_items, config, data.train, text_views=texts.views())
     if config.name in ("text_ease", "alpharec", "text_init"):
         return cls(data.n_users, data.n_items, config, data.train, item_embeddings=texts.items)
     return build_model(config, data.n_users, data.n_items, data.train, data=data)

@@ -14,126 +14,53 @@ nothing is ever evaluated as code.  Unknown keys and wrong types raise
 
 from __future__ import annotations
 
-import copy
-import dataclasses
-import math
-import re
-import types
-import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from graphrec.config_schema import (
+    MAX_QUOTE,
+    MAX_STRING,
+    check_field,
+    doc,
+    from_dict,
+    merge_tree,
+    parse_override,
+    quote,
+    section_rows,
+    set_nested,
+    to_dict,
+)
+from graphrec.data.loader import DataConfig
 from graphrec.errors import ConfigError
+from graphrec.models import available_models, model_config_class
 
-
-def doc(
-    text: str,
-    default: Any = dataclasses.MISSING,
-    default_factory: Any = dataclasses.MISSING,
-    *,
-    ge: float | None = None,
-    gt: float | None = None,
-    le: float | None = None,
-    lt: float | None = None,
-    choices: Sequence[str] | None = None,
-    pattern: str | None = None,
-    path: bool = False,
-) -> Any:
-    """A dataclass field with a one-line documentation string and its valid range.
-
-    ``ge`` / ``gt`` / ``le`` / ``lt`` bound a number (each element of a list of numbers),
-    ``choices`` and ``pattern`` (a full-match regex) restrict a string (each element of a
-    list of strings); ``path`` marks a file or folder name, whose parts must fit the file
-    system (255 bytes each).  :func:`check_field` enforces them for every field when a
-    config is built; floats must always be finite and strings at most
-    :data:`MAX_STRING` characters.  ``null`` (where the type allows it) is never checked.
-    """
-    metadata: dict[str, Any] = {"doc": text}
-    if path:
-        metadata["path"] = True
-    for key, value in (
-        ("ge", ge),
-        ("gt", gt),
-        ("le", le),
-        ("lt", lt),
-        ("choices", choices),
-        ("pattern", pattern),
-    ):
-        if value is not None:
-            metadata[key] = tuple(value) if key == "choices" else value
-    if default_factory is not dataclasses.MISSING:
-        return field(default_factory=default_factory, metadata=metadata)
-    return field(default=default, metadata=metadata)
-
-
-#: longest string a config value may be (a path is at most 4096 bytes on Linux)
-MAX_STRING = 4096
-#: longest part of a value quoted in an error (a 10^6-character value is not echoed whole)
-MAX_QUOTE = 200
-
-
-def quote(value: Any, limit: int = MAX_QUOTE) -> str:
-    """``repr(value)``, cut to about ``limit`` characters."""
-    text = repr(value) if len(str(value)) < 4 * limit else repr(str(value)[: 2 * limit])
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(str(value))} characters)"
-
-
-def _bounds_text(meta: Mapping[str, Any]) -> str:
-    parts = [
-        f"{op} {meta[key]}"
-        for key, op in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
-        if key in meta
-    ]
-    return " and ".join(parts)
-
-
-def _check_one(value: Any, meta: Mapping[str, Any], key: str) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key}: {value} is not a finite number")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        for name, ok in (
-            ("ge", value >= meta.get("ge", value)),
-            ("gt", "gt" not in meta or value > meta["gt"]),
-            ("le", value <= meta.get("le", value)),
-            ("lt", "lt" not in meta or value < meta["lt"]),
-        ):
-            if not ok:
-                raise ConfigError(
-                    f"{key}: {quote(value)} is out of range (must be {_bounds_text(meta)})"
-                )
-    if isinstance(value, str):
-        if len(value) > MAX_STRING:
-            raise ConfigError(
-                f"{key}: {quote(value)} is too long (at most {MAX_STRING} characters)"
-            )
-        if meta.get("path") and any(
-            len(part.encode("utf-8", "surrogatepass")) > 255 for part in Path(value).parts
-        ):
-            raise ConfigError(
-                f"{key}: {quote(value)} has a file or folder name longer than 255 bytes"
-            )
-        if "choices" in meta and value not in meta["choices"]:
-            raise ConfigError(f"{key}: {quote(value)} is not one of {', '.join(meta['choices'])}")
-        if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
-            raise ConfigError(
-                f"{key}: {quote(value)} is not valid (expected {meta.get('pattern_doc', meta['pattern'])})"
-            )
-
-
-def check_field(value: Any, meta: Mapping[str, Any], key: str) -> None:
-    """Check ``value`` (or each element of a list) against a field's constraints (see :func:`doc`)."""
-    if value is None:
-        return
-    if isinstance(value, list):
-        for i, element in enumerate(value):
-            _check_one(element, meta, f"{key}[{i}]")
-    else:
-        _check_one(value, meta, key)
-
+__all__ = [
+    "EVAL_METRICS",
+    "MAX_QUOTE",
+    "MAX_STRING",
+    "RUN_NAME_PATTERN",
+    "AugmentationConfig",
+    "DataConfig",
+    "EvalConfig",
+    "RunConfig",
+    "TrainConfig",
+    "check_field",
+    "config_reference",
+    "doc",
+    "dump_config",
+    "from_dict",
+    "load_config",
+    "merge_tree",
+    "model_config_from_dict",
+    "parse_override",
+    "quote",
+    "set_nested",
+    "to_dict",
+]
 
 #: accuracy metrics the evaluator computes (``graphrec.evaluation.metrics.ACCURACY_METRICS``; a test keeps them equal)
 EVAL_METRICS = ("recall", "ndcg", "precision", "hitrate", "mrr", "map")
@@ -143,62 +70,28 @@ RUN_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9._+=@,-]{0,199}"
 
 # --------------------------------------------------------------------------- sections
 @dataclass
-class DataConfig:
-    """Which dataset to load and how to preprocess and split it."""
-
-    dataset: str = doc(
-        "Registry name (see `graphrec.datasets.list_datasets()`) or a directory of RecBole atomic files.",
-        "ml-latest-small-tmdb",
-        pattern=r"[^\x00]{1,4096}",
-        path=True,
-    )
-    split: str | None = doc(
-        "Split method: `ratio`, `temporal_global`, `temporal_user`, `leave_one_out` (last by time), `leave_one_out_random`; null = the dataset's default (pre-split datasets are used as shipped).",
-        None,
-    )
-    ratios: list[float] | None = doc(
-        "Train/valid/test ratios for ratio and temporal splits; null = dataset default (0.8/0.1/0.1).",
-        None,
-        ge=0.0,
-        le=1.0,
-    )
-    rating_threshold: float | bool | None = doc(
-        "Keep interactions with rating >= threshold as implicit positives; null = dataset default, false = keep every rating.",
-        None,
-    )
-    k_core: int | None = doc(
-        "Iterative k-core filter on users and items; null = dataset default, 0 = off.",
-        None,
-        ge=0,
-        le=1_000_000,
-    )
-    seed: int | None = doc(
-        "Seed of the random split; null = dataset default.", None, ge=0, le=2**32 - 1
-    )
-    split_dir: str | None = doc(
-        "Load a split saved earlier (directory with `split.json`) instead of splitting.",
-        None,
-        path=True,
-    )
-
-
-@dataclass
 class AugmentationConfig:
-    """LLM-augmented BPR triplets (LLMRec-style) replayed from a file written by `python -m graphrec.augmentation generate`; no LLM is called during training."""
+    """LLM-augmented BPR triplets (LLMRec-style) replayed from a file written by `python -m graphrec.augmentation generate`; no LLM is called during training."""  # noqa: E501
 
     path: str | None = doc(
-        "Augmented edge file (JSONL with provenance); null = no augmentation. Relative paths are resolved from the working directory.",
+        "Augmented edge file (JSONL with provenance); null = no augmentation. Relative paths are "
+        "resolved from the working directory.",
         None,
         path=True,
     )
     fraction: float = doc(
-        "Share of every training batch made of augmented triplets: a batch of B original triples gets round(B*f/(1-f)) augmented ones, drawn from the file in a fresh random order each epoch (cycling when the file is shorter).",
+        "Share of every training batch made of augmented triplets: a batch of B original triples "
+        "gets round(B*f/(1-f)) augmented ones, drawn from the file in a fresh random order each "
+        "epoch (cycling when the file is shorter).",
         0.1,
         ge=0.0,
         lt=1.0,
     )
     denoise: Literal["none", "drop", "keep_hard"] = doc(
-        "Loss-based denoising, refreshed at each epoch start from the model's BPR loss on every augmented triplet: `drop` removes the `rate` share with the largest loss (likely LLM mistakes); `keep_hard` keeps only the `rate` share with the largest loss (LLMRec's released code, rate 0.29); `none` uses all.",
+        "Loss-based denoising, refreshed at each epoch start from the model's BPR loss on every "
+        "augmented triplet: `drop` removes the `rate` share with the largest loss (likely LLM "
+        "mistakes); `keep_hard` keeps only the `rate` share with the largest loss (LLMRec's "
+        "released code, rate 0.29); `none` uses all.",
         "none",
     )
     rate: float = doc(
@@ -270,7 +163,10 @@ class TrainConfig:
         pattern=r"auto|cpu|mps|cuda(:[0-9]{1,3})?",
     )
     num_threads: int | None = doc(
-        "torch intra-op threads; null = graphrec's default, half the available CPUs (1-8; 1 on 2 cores), which keeps an epoch within 2x of its quiet time beside one CPU-bound job and 4x beside three (graphrec/training/threads.py); 0 = torch's default (one per core, collapses 3-20x under load).",
+        "torch intra-op threads; null = graphrec's default, half the available CPUs (1-8; 1 on 2 "
+        "cores), which keeps an epoch within 2x of its quiet time beside one CPU-bound job and 4x "
+        "beside three (graphrec/training/threads.py); 0 = torch's default (one per core, "
+        "collapses 3-20x under load).",
         None,
         ge=0,
         le=4096,
@@ -290,7 +186,8 @@ class EvalConfig:
         "Cut-offs K for every metric@K.", default_factory=lambda: [10, 20], ge=1, le=1_000_000
     )
     metrics: list[str] = doc(
-        "Accuracy metrics: recall, ndcg, precision, hitrate, mrr, map (coverage, gini and avg_popularity are always reported).",
+        "Accuracy metrics: recall, ndcg, precision, hitrate, mrr, map (coverage, gini and "
+        "avg_popularity are always reported).",
         default_factory=lambda: ["recall", "ndcg", "precision", "hitrate", "mrr", "map"],
         choices=EVAL_METRICS,
     )
@@ -298,6 +195,22 @@ class EvalConfig:
     mask_valid_at_test: bool = doc(
         "Also mask each user's validation items when ranking for the test split.", False
     )
+
+
+def model_config_from_dict(values: Mapping[str, Any] | None, prefix: str = "model") -> Any:
+    """Build the config of the model named by ``values['name']``."""
+    if values is not None and not isinstance(values, Mapping):
+        raise ConfigError(
+            f"{prefix}: expected a mapping with the model's `name` and settings, "
+            f"got {type(values).__name__} {quote(values)}"
+        )
+    values = dict(values or {})
+    name = values.get("name", "lightgcn")
+    if not isinstance(name, str) or name not in available_models():
+        raise ConfigError(
+            f"{prefix}.name: unknown model {name!r}; available: {', '.join(available_models())}"
+        )
+    return from_dict(model_config_class(name), values, prefix)
 
 
 @dataclass
@@ -312,15 +225,15 @@ class RunConfig:
     out_dir: str = doc("Parent directory of run directories.", "runs", path=True)
     data: DataConfig = doc("Dataset section.", default_factory=DataConfig)
     model: Any = doc(
-        "Model section: `name` selects the model; its keys are listed per model below.", None
+        "Model section: `name` selects the model; its keys are listed per model below.",
+        None,
+        build=model_config_from_dict,
     )
     train: TrainConfig = doc("Training section.", default_factory=TrainConfig)
     eval: EvalConfig = doc("Evaluation section.", default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
         if self.model is None:
-            from graphrec.models import model_config_class
-
             self.model = model_config_class("lightgcn")()
 
     def validate(self, prefix: str = "") -> None:
@@ -345,178 +258,6 @@ class RunConfig:
     @property
     def run_dir(self) -> Path:
         return Path(self.out_dir) / self.run_name
-
-
-# --------------------------------------------------------------------------- parsing
-_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(tp))
-    if origin in (typing.Union, types.UnionType):
-        return " | ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(tp))
-    if origin is list:
-        (inner,) = typing.get_args(tp)
-        return f"list[{_type_name(inner)}]"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against type ``tp``; return it (ints widen to floats)."""
-    origin = typing.get_origin(tp)
-    if tp is Any:
-        return value
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise ConfigError(f"{key}: {quote(value)} is not one of {_type_name(tp)}")
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise ConfigError(f"{key}: null is not allowed (expected {_type_name(tp)})")
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError as err:
-                errors.append(str(err))
-        raise ConfigError(
-            f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {quote(value)}"
-        )
-    if origin is list:
-        (inner,) = typing.get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(
-                f"{key}: expected a list ({_type_name(tp)}), got {type(value).__name__} {quote(value)}"
-            )
-        return [_coerce(v, inner, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        # PyYAML follows YAML 1.1, which reads `1e-7` (no dot) as a string.
-        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
-            return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
-    elif dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, key)
-    else:  # pragma: no cover - a programming error in a config class
-        raise TypeError(f"unsupported config type {tp!r} for {key}")
-    raise ConfigError(
-        f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {quote(value)}"
-    )
-
-
-def from_dict(cls: type, values: Mapping[str, Any] | None, prefix: str = "") -> Any:
-    """Build dataclass ``cls`` from a mapping, validating keys and types."""
-    if values is None:
-        values = {}
-    if not isinstance(values, Mapping):
-        raise ConfigError(
-            f"{prefix or 'config'}: expected a mapping of keys, got {type(values).__name__} {values!r}"
-        )
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    kwargs: dict[str, Any] = {}
-    for key, value in values.items():
-        full = f"{prefix}.{key}" if prefix else str(key)
-        if key not in fields:
-            raise ConfigError(
-                f"unknown config key '{full}'; valid keys{' in ' + prefix if prefix else ''}: {', '.join(sorted(fields))}"
-            )
-        if cls is RunConfig and key == "model":
-            kwargs[key] = model_config_from_dict(value, full)
-        else:
-            kwargs[key] = _coerce(value, hints[key], full)
-    try:
-        obj = cls(**kwargs)
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"{prefix or 'config'}: {err}") from err
-    # the one place every field's range is checked, from the constraints its doc() declares
-    for f in dataclasses.fields(cls):
-        if not (
-            dataclasses.is_dataclass(hints[f.name]) or (cls is RunConfig and f.name == "model")
-        ):
-            check_field(
-                getattr(obj, f.name), f.metadata, f"{prefix}.{f.name}" if prefix else f.name
-            )
-    validate = getattr(obj, "validate", None)
-    if callable(validate):
-        validate(prefix)
-    return obj
-
-
-def model_config_from_dict(values: Mapping[str, Any] | None, prefix: str = "model") -> Any:
-    """Build the config of the model named by ``values['name']``."""
-    from graphrec.models import available_models, model_config_class
-
-    if values is not None and not isinstance(values, Mapping):
-        raise ConfigError(
-            f"{prefix}: expected a mapping with the model's `name` and settings, "
-            f"got {type(values).__name__} {quote(values)}"
-        )
-    values = dict(values or {})
-    name = values.get("name", "lightgcn")
-    if not isinstance(name, str) or name not in available_models():
-        raise ConfigError(
-            f"{prefix}.name: unknown model {name!r}; available: {', '.join(available_models())}"
-        )
-    return from_dict(model_config_class(name), values, prefix)
-
-
-def to_dict(obj: Any) -> Any:
-    """Plain-dict form of a config (for YAML dumps and checkpoints)."""
-    if dataclasses.is_dataclass(obj):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, list):
-        return [to_dict(v) for v in obj]
-    return obj
-
-
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split ``"train.learning_rate=0.01"`` into (["train", "learning_rate"], 0.01).
-
-    The value is parsed as YAML (``safe_load``), so ``[10, 20]``, ``null`` and
-    ``true`` work; it is never evaluated as Python.
-    """
-    if "=" not in text:
-        raise ConfigError(f"override {quote(text)} must look like section.key=value")
-    path, raw = text.split("=", 1)
-    keys = [k for k in path.strip().split(".") if k]
-    if not keys:
-        raise ConfigError(f"override {quote(text)} has an empty key")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {quote(text)}: value is not valid YAML ({err})") from err
-    return keys, value
-
-
-def set_nested(tree: dict, keys: Sequence[str], value: Any, where: str | None = None) -> None:
-    """Set ``tree[k1][k2]...[kn] = value``, creating sections; ``where`` prefixes errors."""
-    node = tree
-    for key in keys[:-1]:
-        child = node.get(key)
-        if child is None:
-            child = node[key] = {}
-        if not isinstance(child, dict):
-            prefix = f"{where}: " if where else ""
-            raise ConfigError(f"{prefix}cannot set '{'.'.join(keys)}': '{key}' is not a section")
-        node = child
-    node[keys[-1]] = value
 
 
 def load_config(
@@ -589,47 +330,14 @@ def _with_source(message: str, sources: Mapping[str, str]) -> str:
     return f"{sources[max(matches, key=len)]}: {message}" if matches else message
 
 
-def merge_tree(base: dict, update: Mapping) -> dict:
-    """Recursively merge ``update`` into ``base`` (in place; mappings merge, other values replace)."""
-    for key, value in update.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            merge_tree(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
 def dump_config(config: RunConfig) -> str:
     """YAML text of a resolved config (saved beside each run)."""
     return yaml.safe_dump(to_dict(config), sort_keys=False)
 
 
 # --------------------------------------------------------------------------- reference
-def _section_rows(cls: type, prefix: str) -> list[str]:
-    hints = typing.get_type_hints(cls)
-    rows = []
-    for f in dataclasses.fields(cls):
-        if dataclasses.is_dataclass(hints[f.name]) or (cls is RunConfig and f.name == "model"):
-            continue
-        if f.default is not dataclasses.MISSING:
-            default = f.default
-        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            default = f.default_factory()  # type: ignore[misc]
-        else:
-            default = "(required)"
-        default_text = (
-            yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
-        )
-        rows.append(
-            f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{default_text}` | {f.metadata.get('doc', '')} |"
-        )
-    return rows
-
-
 def config_reference() -> str:
     """Markdown reference of every config key: type, default and meaning."""
-    from graphrec.models import available_models, model_config_class
-
     header = ["| key | type | default | meaning |", "|---|---|---|---|"]
     out = [
         "# Configuration reference",
@@ -642,7 +350,7 @@ def config_reference() -> str:
         "## Top level",
         "",
         *header,
-        *_section_rows(RunConfig, ""),
+        *section_rows(RunConfig, ""),
     ]
     sections = (
         ("data", DataConfig),
@@ -658,18 +366,18 @@ def config_reference() -> str:
             (cls.__doc__ or "").strip(),
             "",
             *header,
-            *_section_rows(cls, f"{section}."),
+            *section_rows(cls, f"{section}."),
         ]
     for name in available_models():
-        cls = model_config_class(name)
+        model_cls = model_config_class(name)
         out += [
             "",
             f"## `model` with `name: {name}`",
             "",
-            (cls.__doc__ or "").strip(),
+            (model_cls.__doc__ or "").strip(),
             "",
             *header,
-            *_section_rows(cls, "model."),
+            *section_rows(model_cls, "model."),
         ]
     return "\n".join(out) + "\n"
 

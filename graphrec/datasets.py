@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from graphrec.cli.common import user_errors_exit
+from graphrec.console import user_errors_exit
 from graphrec.data.fetch import RECIPES, fetch
 from graphrec.data.registry import (
     ENV_VAR,

@@ -185,3 +185,37 @@ def test_killed_training_resumes_to_the_uninterrupted_result(tmp_path):
     assert killed["valid"] == clean["valid"]
     epochs_logged = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
     assert epochs_logged == list(range(1, epochs + 1))
+
+
+def test_graphrec_help_lists_every_command_and_each_command_answers_help(capsys):
+    """`graphrec --help` names every command of the one command line; `graphrec CMD --help` works."""
+    from graphrec.__main__ import COMMANDS, main
+
+    expected = {
+        "train", "evaluate", "experiment", "search", "report", "pipeline",
+        "recommend", "serve", "datasets", "kg", "augment",
+    }  # fmt: skip
+    assert expected <= set(COMMANDS)
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    for name in COMMANDS:
+        assert f"\n    {name} " in listing or f"\n    {name}\n" in listing, name
+    for name in COMMANDS:
+        try:
+            code = main([name, "--help"])
+        except SystemExit as done:  # argparse's --help exits 0
+            code = done.code
+        assert code in (0, None), name
+        assert "usage:" in capsys.readouterr().out, name
+    assert main(["no-such-command"]) == 2
+    assert "unknown command 'no-such-command'" in capsys.readouterr().err
+
+
+def test_wrappers_and_module_commands_still_answer(tmp_path):
+    """`python evaluate.py pipeline --help` and `python -m graphrec augment --help` run as scripts."""
+    for command in (
+        [sys.executable, str(REPO / "evaluate.py"), "pipeline", "--help"],
+        [sys.executable, "-m", "graphrec", "augment", "--help"],
+    ):
+        out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=REPO)
+        assert "usage:" in out.stdout

@@ -216,8 +216,8 @@ def test_dataset_path_to_a_non_table_file_is_refused_unread(tmp_path, capsys):
 
 
 def test_non_utf8_edge_file_is_a_clear_error(tmp_path):
-    from graphrec.augmentation.edges import read_records
     from graphrec.errors import DataFormatError
+    from graphrec.training.edges import read_records
 
     path = tmp_path / "edges.jsonl"
     path.write_bytes(b'{"user": "caf\xe9"}\n')

@@ -2,6 +2,7 @@
 
 ::
 
+    # `graphrec augment ...` and `python -m graphrec.augmentation ...` are the same command
     # ask the embedded SmolLM2 about 200 users, candidates from a finished LightGCN run
     python -m graphrec.augmentation generate --run runs/ml-latest-small-tmdb-lightgcn-seed2024 \\
         --backend embedded --users 200 --out datasets/ml-latest-small-tmdb/augmentation/edges.jsonl
@@ -23,14 +24,28 @@ import argparse
 import json
 import logging
 import sys
+from collections import Counter
+from collections.abc import Sequence
+
+import torch
+
+from graphrec.augmentation.generate import (
+    GenerationSettings,
+    base_run_provenance,
+    generate_augmentation,
+)
+from graphrec.console import setup_logging
+from graphrec.errors import ConfigError, GraphrecError
+from graphrec.training.edges import read_records
+from graphrec.training.run import load_run
+from kg.errors import KGError
+from kg.llm.backends import LLMBackend, OpenAIConfig, TransformersConfig, make_backend
 
 log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m graphrec.augmentation", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="graphrec augment", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     g = sub.add_parser(
         "generate", help="ask an LLM for liked/disliked candidates and write the edge file"
@@ -71,10 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _backend(args: argparse.Namespace):
-    from graphrec.errors import ConfigError
-    from kg.llm.backends import OpenAIConfig, TransformersConfig, make_backend
-
+def _backend(args: argparse.Namespace) -> LLMBackend:
     openai_cfg = None
     if args.backend == "openai":
         if not args.base_url or not args.model:
@@ -90,16 +102,7 @@ def _backend(args: argparse.Namespace):
     return make_backend(args.backend, openai=openai_cfg, transformers=hf_cfg)
 
 
-def _generate(args: argparse.Namespace) -> int:
-    import torch
-
-    from graphrec.augmentation.generate import (
-        GenerationSettings,
-        base_run_provenance,
-        generate_augmentation,
-    )
-    from graphrec.training import load_run
-
+def _generate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     torch.set_num_threads(max(1, args.threads))
     settings = GenerationSettings(
         users=args.users,
@@ -123,7 +126,7 @@ def _generate(args: argparse.Namespace) -> int:
             cache=args.cache,
             base_run=base_run_provenance(args.run),
             progress=not args.quiet,
-            command="python -m graphrec.augmentation " + " ".join(sys.argv[1:]),
+            command="python -m graphrec.augmentation " + " ".join(argv),
         )
     finally:
         backend.close()
@@ -143,10 +146,6 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from collections import Counter
-
-    from graphrec.augmentation.edges import read_records
-
     header, edges = read_records(args.path)
     print(
         json.dumps({k: v for k, v in header.items() if k != "kind"}, indent=1, ensure_ascii=False)
@@ -165,15 +164,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    from graphrec.cli.common import setup_logging
-    from graphrec.errors import GraphrecError
-    from kg.errors import KGError
-
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "quiet", False))
     try:
-        return _generate(args) if args.command == "generate" else _inspect(args)
+        return _generate(args, argv) if args.command == "generate" else _inspect(args)
     except (GraphrecError, KGError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ crashing this run and, through the cache, every rerun.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -38,8 +39,10 @@ from tqdm.auto import tqdm
 from graphrec.augmentation.edges import write_edges
 from graphrec.augmentation.parse import REASONS, Choice, Rejection, parse_choice
 from graphrec.augmentation.prompt import PROMPT_VERSION, build_messages, item_text
-from graphrec.data.dataset import InteractionData
+from graphrec.config import load_config
+from graphrec.data.dataset import InteractionData, data_fingerprint
 from graphrec.errors import ConfigError
+from graphrec.training.checkpoint import load_checkpoint
 from kg.errors import BackendError, BackendUnavailable
 from kg.llm.backends.base import Completion, LLMBackend
 from kg.llm.cache import ResponseCache, cache_key
@@ -201,100 +204,28 @@ def _generate_locked(
     command: str,
 ) -> GenerationReport:
     """:func:`generate_augmentation` once ``work``'s lock is held."""
-    from graphrec.training.checkpoint import data_fingerprint
-
     settings = settings or GenerationSettings()
     own_cache = not isinstance(cache, ResponseCache)
     response_cache = (
         cache if isinstance(cache, ResponseCache) else ResponseCache(cache or work / "cache.sqlite")
     )
     identity = backend.identity()
-    fingerprint = {
-        "prompt_version": PROMPT_VERSION,
-        "backend": identity,
-        "data_fingerprint": data_fingerprint(data),
-        "base_run": (base_run or {}).get("weights_sha256", (base_run or {}).get("path")),
-        # the sample size is left out: samples are prefixes of one seeded permutation, so a run
-        # can be extended (or cut short and finalised) with another --users over the same journal
-        "settings": {k: v for k, v in asdict(settings).items() if k != "users"},
-    }
+    fingerprint = _journal_fingerprint(data, identity, base_run, settings)
     journal = Journal(work / "journal.jsonl", fingerprint)
-    report = GenerationReport()
+    run = _Generation(data, backend, settings, identity, journal, response_cache)
     start = time.perf_counter()
     try:
         users = sample_users(data.n_users, settings.users, settings.seed)
         candidates = top_unseen(scorer, data.train, users, settings.candidates)
-        report.users = len(users)
-        report.resumed_users = sum(journal.is_finished(data.user_ids[u]) for u in users)
-        bar = tqdm(
-            total=len(users),
-            initial=report.resumed_users,
-            desc="augmentation",
-            unit="user",
-            disable=None if progress else True,
-        )
+        run.report.users = len(users)
+        run.report.resumed_users = sum(journal.is_finished(data.user_ids[u]) for u in users)
         todo = [
             (int(u), c)
             for u, c in zip(users, candidates)
             if not journal.is_finished(data.user_ids[u])
         ]
-        batch_size = max(1, int(getattr(backend, "max_batch", 1)))
-        for offset in range(0, len(todo), batch_size):
-            group = todo[offset : offset + batch_size]
-            prompts = [_user_prompt(data, u, c, settings) for u, c in group]
-            keys = [cache_key(identity, PROMPT_VERSION, CACHE_NAMESPACE, p[0]) for p in prompts]
-            replies: list[Completion | BackendError | None] = [response_cache.get(k) for k in keys]
-            report.cache_hits += sum(r is not None for r in replies)
-            missing = [i for i, r in enumerate(replies) if r is None]
-            if missing:
-                answers = backend.complete_batch(
-                    [prompts[i][0] for i in missing], max_tokens=settings.max_tokens, json_mode=True
-                )
-                report.llm_calls += len(missing)
-                for i, answer in zip(missing, answers):
-                    replies[i] = answer
-                    if isinstance(answer, Completion):
-                        response_cache.put(keys[i], answer, model=str(identity.get("model", "")))
-            unavailable = None
-            for (user, _), (messages, shown, titles), key, reply in zip(
-                group, prompts, keys, replies
-            ):
-                raw_user = str(data.user_ids[user])
-                # unreachable, or a failure every call would share (e.g. HTTP 401): stop, journal nothing,
-                # so the next run asks again instead of recording every user as failed
-                if isinstance(reply, BackendUnavailable) or getattr(reply, "stops_build", False):
-                    unavailable = reply
-                    continue
-                if isinstance(reply, BackendError) or reply is None:
-                    report.failed += 1
-                    journal.record(raw_user, "failed", error=str(reply)[:300])
-                    continue
-                outcome = _parse(reply.text, titles)
-                common = {
-                    "candidates": [str(data.item_ids[i]) for i in shown],
-                    "cache_key": key,
-                    "response": reply.text[:500],
-                    "time": _now(),
-                }
-                if isinstance(outcome, Choice):
-                    journal.record(
-                        raw_user,
-                        "done",
-                        pos=str(data.item_ids[shown[outcome.like]]),
-                        neg=str(data.item_ids[shown[outcome.dislike]]),
-                        **common,
-                    )
-                else:
-                    journal.record(
-                        raw_user, "skipped", reason=outcome.reason, detail=outcome.detail, **common
-                    )
-                bar.update(1)
-            done = [r for r in journal.finished()]
-            bar.set_postfix(edges=sum(r["status"] == "done" for r in done), calls=report.llm_calls)
-            if unavailable is not None:
-                bar.close()
-                raise unavailable
-        bar.close()
+        run.ask_all(todo, progress)
+        report = run.report
         edges, rejected = _collect(journal, data, users, identity)
         report.edges = len(edges)
         report.rejected = rejected
@@ -302,23 +233,7 @@ def _generate_locked(
             journal.records.get(str(data.user_ids[u]), {}).get("status") == "failed" for u in users
         )
         report.seconds = time.perf_counter() - start
-        header = {
-            "dataset": data.name,
-            "data_fingerprint": fingerprint["data_fingerprint"],
-            "prompt_version": PROMPT_VERSION,
-            "backend": identity,
-            "base_run": base_run or {},
-            "settings": asdict(settings),
-            "counts": {
-                "users": report.users,
-                "edges": report.edges,
-                "rejected": rejected,
-                "failed": report.failed,
-                "acceptance": round(report.acceptance, 4),
-            },
-            "created": _now(),
-            "command": command,
-        }
+        header = _header(data, fingerprint, identity, base_run, settings, report, command)
         write_edges(out, header, edges)
         log.info(
             "%d users -> %d augmented triplets (%s rejected: %s; %d failed); %d LLM calls, %d cache hits",
@@ -337,6 +252,162 @@ def _generate_locked(
             response_cache.close()
 
 
+def _journal_fingerprint(
+    data: InteractionData,
+    identity: dict[str, Any],
+    base_run: dict[str, Any] | None,
+    settings: GenerationSettings,
+) -> dict[str, Any]:
+    """What a journal's answers depend on: resuming under another fingerprint starts afresh."""
+    return {
+        "prompt_version": PROMPT_VERSION,
+        "backend": identity,
+        "data_fingerprint": data_fingerprint(data),
+        "base_run": (base_run or {}).get("weights_sha256", (base_run or {}).get("path")),
+        # the sample size is left out: samples are prefixes of one seeded permutation, so a run
+        # can be extended (or cut short and finalised) with another --users over the same journal
+        "settings": {k: v for k, v in asdict(settings).items() if k != "users"},
+    }
+
+
+def _header(
+    data: InteractionData,
+    fingerprint: dict[str, Any],
+    identity: dict[str, Any],
+    base_run: dict[str, Any] | None,
+    settings: GenerationSettings,
+    report: GenerationReport,
+    command: str,
+) -> dict[str, Any]:
+    """The edge file's header: provenance of every triplet and the run's counts."""
+    return {
+        "dataset": data.name,
+        "data_fingerprint": fingerprint["data_fingerprint"],
+        "prompt_version": PROMPT_VERSION,
+        "backend": identity,
+        "base_run": base_run or {},
+        "settings": asdict(settings),
+        "counts": {
+            "users": report.users,
+            "edges": report.edges,
+            "rejected": report.rejected,
+            "failed": report.failed,
+            "acceptance": round(report.acceptance, 4),
+        },
+        "created": _now(),
+        "command": command,
+    }
+
+
+Prompt = tuple[list[dict[str, str]], np.ndarray, list[str]]
+
+
+@dataclass
+class _Generation:
+    """The asking part of one generation run: prompts in batches, replies cached and journaled."""
+
+    data: InteractionData
+    backend: LLMBackend
+    settings: GenerationSettings
+    identity: dict[str, Any]
+    journal: Journal
+    cache: ResponseCache
+    report: GenerationReport = field(default_factory=GenerationReport)
+
+    def ask_all(self, todo: list[tuple[int, np.ndarray]], progress: bool) -> None:
+        """Ask about every ``(user, candidates)`` of ``todo`` in the backend's batch size."""
+        bar = tqdm(
+            total=self.report.users,
+            initial=self.report.resumed_users,
+            desc="augmentation",
+            unit="user",
+            disable=None if progress else True,
+        )
+        batch_size = max(1, int(getattr(self.backend, "max_batch", 1)))
+        for offset in range(0, len(todo), batch_size):
+            group = todo[offset : offset + batch_size]
+            prompts = [_user_prompt(self.data, u, c, self.settings) for u, c in group]
+            keys = [
+                cache_key(self.identity, PROMPT_VERSION, CACHE_NAMESPACE, p[0]) for p in prompts
+            ]
+            replies = self._replies(prompts, keys)
+            unavailable = self._record(group, prompts, keys, replies, bar)
+            done = [r for r in self.journal.finished()]
+            bar.set_postfix(
+                edges=sum(r["status"] == "done" for r in done), calls=self.report.llm_calls
+            )
+            if unavailable is not None:
+                bar.close()
+                raise unavailable
+        bar.close()
+
+    def _replies(
+        self, prompts: list[Prompt], keys: list[str]
+    ) -> list[Completion | BackendError | None]:
+        """The cached reply of each prompt, the backend's for those not cached (new answers are cached)."""
+        replies: list[Completion | BackendError | None] = [self.cache.get(k) for k in keys]
+        self.report.cache_hits += sum(r is not None for r in replies)
+        missing = [i for i, r in enumerate(replies) if r is None]
+        if missing:
+            answers = self.backend.complete_batch(
+                [prompts[i][0] for i in missing],
+                max_tokens=self.settings.max_tokens,
+                json_mode=True,
+            )
+            self.report.llm_calls += len(missing)
+            for i, answer in zip(missing, answers):
+                replies[i] = answer
+                if isinstance(answer, Completion):
+                    self.cache.put(keys[i], answer, model=str(self.identity.get("model", "")))
+        return replies
+
+    def _record(
+        self,
+        group: list[tuple[int, np.ndarray]],
+        prompts: list[Prompt],
+        keys: list[str],
+        replies: list[Completion | BackendError | None],
+        bar: tqdm,
+    ) -> BackendError | None:
+        """Journal each user's outcome; returns the error that stops the run, if one came back."""
+        data, journal = self.data, self.journal
+        unavailable: BackendError | None = None
+        for (user, _), (_messages, shown, titles), key, reply in zip(group, prompts, keys, replies):
+            raw_user = str(data.user_ids[user])
+            # unreachable, or a failure every call would share (e.g. HTTP 401): stop, journal nothing,
+            # so the next run asks again instead of recording every user as failed
+            if isinstance(reply, BackendUnavailable) or (
+                isinstance(reply, BackendError) and getattr(reply, "stops_build", False)
+            ):
+                unavailable = reply
+                continue
+            if isinstance(reply, BackendError) or reply is None:
+                self.report.failed += 1
+                journal.record(raw_user, "failed", error=str(reply)[:300])
+                continue
+            outcome = _parse(reply.text, titles)
+            common = {
+                "candidates": [str(data.item_ids[i]) for i in shown],
+                "cache_key": key,
+                "response": reply.text[:500],
+                "time": _now(),
+            }
+            if isinstance(outcome, Choice):
+                journal.record(
+                    raw_user,
+                    "done",
+                    pos=str(data.item_ids[shown[outcome.like]]),
+                    neg=str(data.item_ids[shown[outcome.dislike]]),
+                    **common,
+                )
+            else:
+                journal.record(
+                    raw_user, "skipped", reason=outcome.reason, detail=outcome.detail, **common
+                )
+            bar.update(1)
+        return unavailable
+
+
 def _parse(text: str, titles: Sequence[str]) -> Choice | Rejection:
     """:func:`parse_choice`, which never raises; should it ever, the reply is a rejection, not a crash."""
     try:
@@ -347,7 +418,7 @@ def _parse(text: str, titles: Sequence[str]) -> Choice | Rejection:
 
 
 def _collect(
-    journal: Journal, data: InteractionData, users: Sequence[int], identity: dict
+    journal: Journal, data: InteractionData, users: Sequence[int] | np.ndarray, identity: dict
 ) -> tuple[list[dict], dict]:
     edges: list[dict] = []
     rejected: Counter = Counter({reason: 0 for reason in REASONS})
@@ -380,16 +451,12 @@ def _now() -> str:
 
 def base_run_provenance(run_dir: str | Path) -> dict[str, Any]:
     """Path, model, seed, best epoch and checkpoint digest of a finished run (for provenance)."""
-    import json
-
     run_dir = Path(run_dir)
     results_path = run_dir / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
     best = run_dir / "checkpoints" / "best.pt"
     digest = weights = None
     if best.exists():
-        from graphrec.training.checkpoint import load_checkpoint
-
         digest = hashlib.sha256(best.read_bytes()).hexdigest()
         # the file's bytes differ between two trainings with identical weights: hash the values
         state = load_checkpoint(best)["model_state"]
@@ -398,8 +465,6 @@ def base_run_provenance(run_dir: str | Path) -> dict[str, Any]:
             hasher.update(key.encode("utf-8"))
             hasher.update(state[key].detach().cpu().contiguous().numpy().tobytes())
         weights = hasher.hexdigest()
-    from graphrec.config import load_config
-
     config = load_config(run_dir / "config.yaml")
     return {
         "path": str(run_dir),

@@ -79,7 +79,8 @@ _NUMBER_MAX_CHARS = (
     40  # longer (collapsed) values cannot match _NUMBER_RE; _LEADING_NUMBER_RE reads a prefix
 )
 _PROSE_LIKE_RE = re.compile(
-    r"(?<![\w-])(?<!dis)(?<!not )(?<!n't )(?:like|liked|likes|favou?rite|prefer\w*|best|most)\b[^\d\n]{0,30}?(\d{1,4})\b",
+    r"(?<![\w-])(?<!dis)(?<!not )(?<!n't )"
+    r"(?:like|liked|likes|favou?rite|prefer\w*|best|most)\b[^\d\n]{0,30}?(\d{1,4})\b",
     re.IGNORECASE,
 )
 _PROSE_DISLIKE_RE = re.compile(

@@ -37,7 +37,8 @@ _EXAMPLE_HISTORY = [
 ]
 _EXAMPLE_CANDIDATES = [
     "Saw (2004), Horror|Thriller: Two men wake up chained in a room by a serial killer.",
-    "Toy Story 2 (1999), Animation|Children|Comedy: Woody is stolen by a toy collector and his friends come to save him.",
+    "Toy Story 2 (1999), Animation|Children|Comedy: "
+    "Woody is stolen by a toy collector and his friends come to save him.",
     "Schindler's List (1993), Drama|War: A businessman saves his Jewish workers during the Holocaust.",
 ]
 _EXAMPLE_ANSWER = '{"like": 2, "dislike": 1}'

@@ -1,55 +1,37 @@
-"""Shared CLI plumbing: logging setup and turning graphrec errors into clean exits."""
+"""What the argparse front ends share: process plumbing (from :mod:`graphrec.console`) and
+the options several commands declare the same way (``--set``, ``--quiet``, a run directory)."""
 
 from __future__ import annotations
 
-import functools
-import logging
-import sys
-from collections.abc import Callable
-from pathlib import Path
+import argparse
 
-from graphrec.errors import GraphrecError
+from graphrec.console import EXIT_USER_ERROR, add_log_file, setup_logging, user_errors_exit
 
-EXIT_USER_ERROR = 2
+__all__ = [
+    "EXIT_USER_ERROR",
+    "add_log_file",
+    "add_overrides",
+    "add_quiet",
+    "setup_logging",
+    "user_errors_exit",
+]
 
 
-def setup_logging(quiet: bool = False, log_file: str | Path | None = None) -> None:
-    """Log INFO to stderr (WARNING with ``quiet``) and DEBUG to ``log_file`` when given."""
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG)
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.WARNING if quiet else logging.INFO)
-    console.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+def add_overrides(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--set/-s KEY=VALUE`` (repeatable) into ``args.overrides``."""
+    parser.add_argument(
+        "--set",
+        "-s",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=help,
     )
-    root.addHandler(console)
-    if log_file is not None:
-        add_log_file(log_file)
 
 
-def add_log_file(path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setLevel(logging.DEBUG)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-
-
-def user_errors_exit(main: Callable[..., int]) -> Callable[..., int]:
-    """Print a :class:`GraphrecError` as one clear line and exit with status 2 (no traceback)."""
-
-    @functools.wraps(main)
-    def wrapper(*args, **kwargs) -> int:
-        try:
-            return main(*args, **kwargs)
-        except GraphrecError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_USER_ERROR
-        except KeyboardInterrupt:
-            print("interrupted: rerun the same command to resume", file=sys.stderr)
-            return 130
-
-    return wrapper
+def add_quiet(
+    parser: argparse.ArgumentParser, help: str = "no progress bars, warnings only"
+) -> None:
+    """``--quiet/-q``."""
+    parser.add_argument("--quiet", "-q", action="store_true", help=help)

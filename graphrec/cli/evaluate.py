@@ -25,15 +25,29 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
+from graphrec.cli.common import (
+    add_log_file,
+    add_overrides,
+    add_quiet,
+    setup_logging,
+    user_errors_exit,
+)
 from graphrec.errors import GraphrecError
 from graphrec.evaluation import (
     EvaluationResult,
     compare_results,
+    evaluate_scorer,
     format_comparison_table,
     format_metrics_table,
 )
+from graphrec.experiment import Experiment, load_experiment_config
+from graphrec.experiment.search import load_search_config, run_search
 from graphrec.optional import require
+from graphrec.pipeline import load_pipeline_config, run_pipeline
+from graphrec.reporting import write_report
+from graphrec.reporting.browser import check_page, find_chromium
+from graphrec.training.run import load_run
+from graphrec.training.threads import configure_threads
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -96,10 +110,6 @@ def compare(argv: Sequence[str]) -> int:
 def evaluate_run(argv: Sequence[str]) -> int:
     args = _eval_parser().parse_args(argv)
     setup_logging(args.quiet)
-    from graphrec.evaluation import evaluate_scorer
-    from graphrec.training import load_run
-    from graphrec.training.threads import configure_threads
-
     config, data, model = load_run(args.run)
     configure_threads(config.train.num_threads)  # as training did: no oversubscription under load
     result = evaluate_scorer(
@@ -127,15 +137,7 @@ def _experiment_parser() -> argparse.ArgumentParser:
         epilog="Example: graphrec-evaluate experiment configs/experiments/ml-small-3x3.yaml --report report.html",
     )
     parser.add_argument("config", help="experiment YAML file (see graphrec/experiment/config.py)")
-    parser.add_argument(
-        "--set",
-        "-s",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="run-config override for every variant, e.g. --set train.num_threads=1",
-    )
+    add_overrides(parser, "run-config override for every variant, e.g. --set train.num_threads=1")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the experiment's seeds")
     parser.add_argument(
         "--out-dir", help="parent directory of experiments (default: the file's out_dir)"
@@ -157,9 +159,7 @@ def _experiment_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tensorboard", action="store_true", help="log epochs to <experiment>/tensorboard/"
     )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
-    )
+    add_quiet(parser)
     return parser
 
 
@@ -168,8 +168,6 @@ def experiment(argv: Sequence[str]) -> int:
     setup_logging(args.quiet)
     if args.report:
         require("matplotlib", "--report")
-    from graphrec.experiment import Experiment
-
     exp_overrides = []
     if args.seeds:
         exp_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
@@ -187,15 +185,14 @@ def experiment(argv: Sequence[str]) -> int:
     if args.no_train:
         result.save()
     print()
+    first_variant = next(iter(exp.run_configs.values()))
     print(
-        f"experiment: {exp.directory}  dataset: {next(iter(exp.run_configs.values()))[exp.config.seeds[0]].data.dataset}"
+        f"experiment: {exp.directory}  dataset: {first_variant[exp.config.seeds[0]].data.dataset}"
     )
     print(result.table())
     print()
     print(result.significance_table())
     if args.report:
-        from graphrec.reporting import write_report
-
         path = write_report([exp.directory], args.report)
         print(f"\nreport: {path}")
     return 0
@@ -208,15 +205,7 @@ def _search_parser() -> argparse.ArgumentParser:
         epilog="Example: graphrec-evaluate search configs/search/lightgcn-ml-small.yaml --n-trials 20",
     )
     parser.add_argument("config", help="search YAML file (see graphrec/experiment/search.py)")
-    parser.add_argument(
-        "--set",
-        "-s",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="run-config override for every trial, e.g. --set train.num_threads=1",
-    )
+    add_overrides(parser, "run-config override for every trial, e.g. --set train.num_threads=1")
     parser.add_argument(
         "--n-trials", type=int, help="total number of finished trials (over all calls)"
     )
@@ -227,9 +216,7 @@ def _search_parser() -> argparse.ArgumentParser:
         "--method", choices=("tpe", "random", "grid"), help="override the file's method"
     )
     parser.add_argument("--out-dir", help="parent directory of searches")
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
-    )
+    add_quiet(parser)
     return parser
 
 
@@ -237,8 +224,6 @@ def search(argv: Sequence[str]) -> int:
     args = _search_parser().parse_args(argv)
     setup_logging(args.quiet)
     require("optuna", "hyper-parameter search")
-    from graphrec.experiment.search import load_search_config, run_search
-
     overrides = []
     if args.method:
         overrides.append(f"method={args.method}")
@@ -266,7 +251,8 @@ def search(argv: Sequence[str]) -> int:
 def _report_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="graphrec-evaluate report",
-        description="Write one self-contained HTML report (tables and plots) of runs, experiments, searches and KG builds.",
+        description="Write one self-contained HTML report (tables and plots) of runs, experiments, "
+        "searches and KG builds.",
         epilog="Example: graphrec-evaluate report runs/experiments/ml-small-3x3 --out report.html",
     )
     parser.add_argument(
@@ -319,8 +305,6 @@ def report(argv: Sequence[str]) -> int:
     args = _report_parser().parse_args(argv)
     setup_logging(args.quiet)
     require("matplotlib", "the HTML report")
-    from graphrec.reporting import write_report
-
     path = write_report(
         args.runs,
         args.out,
@@ -334,8 +318,6 @@ def report(argv: Sequence[str]) -> int:
     )
     print(f"report: {path} ({path.stat().st_size / 1024:.0f} KB)")
     if args.check or args.screenshot:
-        from graphrec.reporting.browser import check_page, find_chromium
-
         if find_chromium() is None:
             raise GraphrecError("--check needs Chromium (apt-get install chromium)")
         page = check_page(path, screenshot=args.screenshot)
@@ -360,15 +342,7 @@ def _pipeline_parser() -> argparse.ArgumentParser:
         epilog="Example: graphrec-evaluate pipeline configs/pipeline/ml-latest-small-tmdb.yaml",
     )
     parser.add_argument("config", help="pipeline YAML file (see graphrec/pipeline/config.py)")
-    parser.add_argument(
-        "--set",
-        "-s",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="run-config override for every variant, e.g. --set train.num_threads=1",
-    )
+    add_overrides(parser, "run-config override for every variant, e.g. --set train.num_threads=1")
     parser.add_argument(
         "--pipeline-set",
         dest="pipeline_overrides",
@@ -394,9 +368,7 @@ def _pipeline_parser() -> argparse.ArgumentParser:
         help="a smoke run of every stage in a few minutes: first seed only, "
         f"{QUICK_EPOCHS} epochs per variant, outputs under OUT_DIR-quick (not a result)",
     )
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
-    )
+    add_quiet(parser)
     return parser
 
 
@@ -417,9 +389,6 @@ def _quick_overrides(
 def pipeline(argv: Sequence[str]) -> int:
     args = _pipeline_parser().parse_args(argv)
     setup_logging(args.quiet)
-    from graphrec.experiment import load_experiment_config
-    from graphrec.pipeline import load_pipeline_config, run_pipeline
-
     started = time.monotonic()
     pipeline_overrides = list(args.pipeline_overrides)
     if args.out_dir:

@@ -5,9 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from graphrec.cli.common import add_log_file, setup_logging, user_errors_exit
-from graphrec.config import load_config
+from graphrec.cli.common import (
+    add_log_file,
+    add_overrides,
+    add_quiet,
+    setup_logging,
+    user_errors_exit,
+)
+from graphrec.config import dump_config, load_config
 from graphrec.evaluation import format_metrics_table
+from graphrec.training.distributed import init_from_env
+from graphrec.training.run import run_training
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,23 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YAML",
         help="config file (repeatable; later files override earlier ones)",
     )
-    parser.add_argument(
-        "--set",
-        "-s",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set model.num_layers=2 (value parsed as YAML)",
+    add_overrides(
+        parser, "override a config key, e.g. --set model.num_layers=2 (value parsed as YAML)"
     )
     parser.add_argument("--name", help="run name (shortcut for --set name=...)")
     parser.add_argument(
         "--out-dir", help="parent directory of runs (shortcut for --set out_dir=...)"
     )
     parser.add_argument("--seed", type=int, help="shortcut for --set train.seed=...")
-    parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bars, warnings only"
-    )
+    add_quiet(parser)
     parser.add_argument(
         "--print-config", action="store_true", help="print the resolved config and exit"
     )
@@ -61,18 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         overrides.append("train.progress=false")
     config = load_config(args.config, overrides)
     if args.print_config:
-        from graphrec.config import dump_config
-
         print(dump_config(config), end="")
         return 0
-    from graphrec.training.distributed import init_from_env
-
     context = init_from_env(config.train.device)  # no-op unless launched by torchrun
     setup_logging(args.quiet or not context.is_main)
     if context.is_main:
         add_log_file(config.run_dir / "train.log")
-
-    from graphrec.training import run_training
 
     result = run_training(config)
     if not context.is_main:

@@ -1,7 +1,7 @@
 """The data layer: readers, preprocessing, splitters and the dataset registry.
 
-Most users need only :func:`graphrec.datasets.load`; the pieces are exported here
-for custom pipelines::
+Most users need only :func:`graphrec.datasets.load` (or :func:`load_data` with a run
+config's ``data`` section); the pieces are exported here for custom pipelines::
 
     frame = read_interactions("ratings.csv", user="userId", item="movieId", rating="rating", timestamp="timestamp")
     frame, report = preprocess(frame, rating_threshold=4.0, k_core=5)
@@ -9,7 +9,8 @@ for custom pipelines::
     data = build_interaction_data(frames, "my-ratings", meta={"split": info})
 """
 
-from graphrec.data.dataset import SPLITS, InteractionData, KnowledgeGraph
+from graphrec.data.dataset import SPLITS, InteractionData, KnowledgeGraph, data_fingerprint
+from graphrec.data.loader import DataConfig, load_data
 from graphrec.data.preprocess import (
     PreprocessReport,
     apply_rating_threshold,
@@ -48,13 +49,16 @@ __all__ = [
     "TIME",
     "USER",
     "AtomicDataset",
+    "DataConfig",
     "InteractionData",
     "KnowledgeGraph",
     "PreprocessReport",
     "apply_rating_threshold",
     "build_interaction_data",
+    "data_fingerprint",
     "deduplicate",
     "k_core_filter",
+    "load_data",
     "load_split",
     "preprocess",
     "read_atomic_dir",

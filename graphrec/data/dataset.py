@@ -10,6 +10,7 @@ appear in the source files.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -153,3 +154,23 @@ def _lookup(index: dict, raw_ids: Iterable[str], kind: str) -> np.ndarray:
             raise KeyError(f"unknown {kind} id {key!r}")
         out.append(index[key])
     return np.asarray(out, dtype=np.int64)
+
+
+def data_fingerprint(data: InteractionData) -> str:
+    """SHA-256 over the id maps and the split matrices' structure.
+
+    Stored with each run so that evaluating a checkpoint later on a different
+    split (or a re-split dataset) is detected instead of silently reported.
+    """
+    digest = hashlib.sha256()
+    for ids in (data.user_ids, data.item_ids):
+        digest.update("\x1f".join(map(str, ids.tolist())).encode("utf-8"))
+        digest.update(b"\x1e")
+    for split in SPLITS:
+        matrix = getattr(data, split)
+        if matrix is None:
+            digest.update(b"none")
+            continue
+        digest.update(np.ascontiguousarray(matrix.indptr, dtype=np.int64).tobytes())
+        digest.update(np.ascontiguousarray(matrix.indices, dtype=np.int64).tobytes())
+    return digest.hexdigest()

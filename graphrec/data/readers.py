@@ -98,24 +98,9 @@ def read_table(
     line whose field count differs from the header's.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("file not found", path=path)
-    if not path.is_file():
-        raise DataFormatError("not a regular file", path=path)
     if len(sep) != 1:
         raise ValueError(f"sep must be a single character, got {sep!r}")
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:  # unreadable (permissions, I/O error): a user error, not a traceback
-        raise DataFormatError(f"cannot read: {exc.strerror or exc}", path=path) from None
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise DataFormatError(
-            f"cannot decode as {encoding}: {exc.reason} at byte {exc.start}", path=path, line=line
-        ) from None
-
+    text = _read_text(path, encoding)
     if "\r" in text:
         text = text.replace("\r\n", "\n")  # CRLF files; a lone \r stays data, for pandas too
     scan = _scan_quoted(text, sep, path) if quoting else _scan_plain(text, sep)
@@ -142,19 +127,7 @@ def read_table(
         columns = list(names)
         _check_columns(columns, path, None)
 
-    width = len(columns)
-    bad = np.flatnonzero(counts != width)
-    if bad.size:
-        first = int(bad[0])
-        found = int(counts[first])
-        kind = "too many" if found > width else "too few"
-        raise DataFormatError(
-            f"{kind} fields: expected {width} ({', '.join(columns)}), found {found}"
-            + (f"; {bad.size} such lines in total" if bad.size > 1 else ""),
-            path=path,
-            line=int(data_lines[first]),
-        )
-
+    _check_widths(counts, columns, data_lines, path)
     frame = _parse_with_pandas(text, scan, columns, sep, header, quoting, path)
     return Table(
         path=path,
@@ -173,6 +146,43 @@ class _Scan:
     counts: np.ndarray
     lines: np.ndarray
     records: Callable[[], list[list[str]]]  # all records, split (fallback only)
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    """The file's text; a missing, unreadable or undecodable file is a :class:`DataFormatError`."""
+    if not path.exists():
+        raise DataFormatError("file not found", path=path)
+    if not path.is_file():
+        raise DataFormatError("not a regular file", path=path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:  # unreadable (permissions, I/O error): a user error, not a traceback
+        raise DataFormatError(f"cannot read: {exc.strerror or exc}", path=path) from None
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DataFormatError(
+            f"cannot decode as {encoding}: {exc.reason} at byte {exc.start}", path=path, line=line
+        ) from None
+
+
+def _check_widths(
+    counts: np.ndarray, columns: list[str], data_lines: np.ndarray, path: Path
+) -> None:
+    """Every record must have one field per column: the first that has not names its line."""
+    width = len(columns)
+    bad = np.flatnonzero(counts != width)
+    if bad.size:
+        first = int(bad[0])
+        found = int(counts[first])
+        kind = "too many" if found > width else "too few"
+        raise DataFormatError(
+            f"{kind} fields: expected {width} ({', '.join(columns)}), found {found}"
+            + (f"; {bad.size} such lines in total" if bad.size > 1 else ""),
+            path=path,
+            line=int(data_lines[first]),
+        )
 
 
 def _scan_plain(text: str, sep: str) -> _Scan:

@@ -100,7 +100,8 @@ class DatasetSpec:
 REGISTRY: dict[str, DatasetSpec] = {
     "ml-latest-small-tmdb": DatasetSpec(
         name="ml-latest-small-tmdb",
-        description="MovieLens ml-latest-small (610 users, 9,742 movies) with TMDB overviews/taglines and gold KG facts",
+        description="MovieLens ml-latest-small (610 users, 9,742 movies) with TMDB "
+        "overviews/taglines and gold KG facts",
         presplit=False,
         defaults={**GENERIC_DEFAULTS, "rating_threshold": 4.0, "k_core": 5},
         extra={"with_text": True, "with_kg": True, "implicit": True},
@@ -354,20 +355,9 @@ def load(
     Every ``None`` option takes the dataset's default.  Unknown options raise
     :class:`ConfigError`; bad files raise :class:`DataFormatError`.
     """
-    explicit = {
-        key: value
-        for key, value in {
-            "split": split,
-            "ratios": ratios,
-            "rating_threshold": rating_threshold,
-            "k_core": k_core,
-            "duplicates": duplicates,
-            "seed": seed,
-            "unseen_users": unseen_users,
-        }.items()
-        if value is not None
-    }
-    explicit = _normalise_options(explicit)
+    given = dict(split=split, ratios=ratios, rating_threshold=rating_threshold, k_core=k_core)
+    given.update(duplicates=duplicates, seed=seed, unseen_users=unseen_users)
+    explicit = _normalise_options({k: v for k, v in given.items() if v is not None})
     spec = REGISTRY.get(str(name_or_path))
     if spec is not None and spec.presplit:
         _refuse_split_options(spec.name, explicit, split_dir)  # before reading anything
@@ -381,52 +371,9 @@ def load(
     split_dir_path = Path(split_dir) if split_dir is not None else None
     value_col = None if extra.get("implicit", True) else RATING
     if split_dir_path is not None and (split_dir_path / MANIFEST).exists():
-        frames, manifest = load_split(split_dir_path)
-        _check_manifest(manifest, source.name, explicit, split_dir_path)
-        options = {
-            **options,
-            **{
-                k: v
-                for k, v in (manifest.get("options") or {}).items()
-                if k in options and k != "unseen_users"
-            },
-        }
-        meta.update(
-            options=options,
-            preprocessing=manifest.get("preprocessing"),
-            split={k: manifest.get(k) for k in ("method", "ratios", "seed", "counts")},
-            split_dir=str(split_dir_path),
-            split_files={s: e["sha256"] for s, e in manifest["files"].items()},
-        )
-        logger.info("%s: reusing the split saved in %s", source.name, split_dir_path)
+        frames, options = _reuse_saved_split(split_dir_path, source, explicit, options, meta)
     else:
-        assert source.interactions is not None
-        raw = source.interactions()
-        processed, report = preprocess(
-            raw,
-            rating_threshold=options["rating_threshold"],
-            duplicates=options["duplicates"],
-            k_core=options["k_core"],
-        )
-        frames, info = split_interactions(
-            processed, options["split"], ratios=options["ratios"], seed=options["seed"]
-        )
-        meta.update(preprocessing=report.to_dict(), split=info)
-        if split_dir_path is not None:
-            save_split(
-                frames,
-                split_dir_path,
-                source.name,
-                method=info["method"],
-                ratios=info["ratios"],
-                seed=info["seed"],
-                extra={
-                    "options": options,
-                    "preprocessing": report.to_dict(),
-                    "source": str(source.location),
-                },
-            )
-            meta["split_dir"] = str(split_dir_path)
+        frames = _preprocess_and_split(source, options, split_dir_path, meta)
     if value_col is not None and any(value_col not in f.columns for f in frames.values()):
         raise ConfigError(
             f"implicit=False needs a {value_col!r} column, which {source.name} does not have"
@@ -443,6 +390,65 @@ def load(
     data.kg = _restricted_kg(source, data)
     logger.info("loaded %s: %s", source.name, _summary(data))
     return data
+
+
+def _reuse_saved_split(
+    split_dir: Path, source: _Source, explicit: dict, options: dict, meta: dict[str, Any]
+) -> tuple[dict[str, pd.DataFrame], dict]:
+    """The split saved in ``split_dir`` (its settings override the defaults; ``meta`` records it)."""
+    frames, manifest = load_split(split_dir)
+    _check_manifest(manifest, source.name, explicit, split_dir)
+    options = {
+        **options,
+        **{
+            k: v
+            for k, v in (manifest.get("options") or {}).items()
+            if k in options and k != "unseen_users"
+        },
+    }
+    meta.update(
+        options=options,
+        preprocessing=manifest.get("preprocessing"),
+        split={k: manifest.get(k) for k in ("method", "ratios", "seed", "counts")},
+        split_dir=str(split_dir),
+        split_files={s: e["sha256"] for s, e in manifest["files"].items()},
+    )
+    logger.info("%s: reusing the split saved in %s", source.name, split_dir)
+    return frames, options
+
+
+def _preprocess_and_split(
+    source: _Source, options: dict, split_dir: Path | None, meta: dict[str, Any]
+) -> dict[str, pd.DataFrame]:
+    """Read, preprocess and split the source's interactions (saved to ``split_dir`` when given)."""
+    assert source.interactions is not None
+    raw = source.interactions()
+    processed, report = preprocess(
+        raw,
+        rating_threshold=options["rating_threshold"],
+        duplicates=options["duplicates"],
+        k_core=options["k_core"],
+    )
+    frames, info = split_interactions(
+        processed, options["split"], ratios=options["ratios"], seed=options["seed"]
+    )
+    meta.update(preprocessing=report.to_dict(), split=info)
+    if split_dir is not None:
+        save_split(
+            frames,
+            split_dir,
+            source.name,
+            method=info["method"],
+            ratios=info["ratios"],
+            seed=info["seed"],
+            extra={
+                "options": options,
+                "preprocessing": report.to_dict(),
+                "source": str(source.location),
+            },
+        )
+        meta["split_dir"] = str(split_dir)
+    return frames
 
 
 def _load_presplit(

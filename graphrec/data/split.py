@@ -397,6 +397,50 @@ def build_interaction_data(
         DataFormatError: missing train/test, an empty split, unknown split names or
             unseen users under ``"error"``.
     """
+    frames = _checked_frames(frames, name, unseen_users, value_col)
+    meta = dict(meta or {})
+    frames = _handle_unseen_users(frames, name, unseen_users, meta)
+    all_frames = list(frames.values())
+    user_ids, user_order = sort_ids(pd.concat([f[USER] for f in all_frames], ignore_index=True))
+    item_ids, item_order = sort_ids(pd.concat([f[ITEM] for f in all_frames], ignore_index=True))
+    matrices, within_duplicates, overlap = _split_matrices(
+        frames, name, user_ids, item_ids, value_col
+    )
+    aligned_items, items_covered = _align(item_info, ITEM, item_ids, "item_info")
+    aligned_users, users_covered = _align(user_info, USER, user_ids, "user_info")
+    meta.update(
+        {
+            "id_order": {"users": user_order, "items": item_order},
+            "duplicates_within_splits": within_duplicates,
+            "pairs_in_several_splits": overlap,
+            "unseen_users": unseen_users,
+        }
+    )
+    if aligned_items is not None:
+        meta["items_with_info"] = items_covered
+    if aligned_users is not None:
+        meta["users_with_info"] = users_covered
+    return InteractionData(
+        name=name,
+        user_ids=user_ids,
+        item_ids=item_ids,
+        train=matrices["train"],
+        valid=matrices.get("valid"),
+        test=matrices["test"],
+        item_info=aligned_items,
+        user_info=aligned_users,
+        kg=kg,
+        meta=meta,
+    )
+
+
+def _checked_frames(
+    frames: Mapping[str, pd.DataFrame],
+    name: str,
+    unseen_users: UnseenPolicy,
+    value_col: str | None,
+) -> dict[str, pd.DataFrame]:
+    """The split frames in :data:`SPLITS` order, once names, columns and sizes are checked."""
     unknown = set(frames) - set(SPLITS)
     if unknown:
         raise DataFormatError(
@@ -407,8 +451,8 @@ def build_interaction_data(
             raise DataFormatError(f"dataset {name!r} has no {required!r} split", field=required)
     if unseen_users not in ("error", "drop", "keep"):
         raise ValueError(f"unseen_users must be 'error', 'drop' or 'keep', not {unseen_users!r}")
-    frames = {split: frames[split] for split in SPLITS if split in frames}
-    for split, frame in frames.items():
+    ordered = {split: frames[split] for split in SPLITS if split in frames}
+    for split, frame in ordered.items():
         for column in (USER, ITEM) + ((value_col,) if value_col else ()):
             if column not in frame.columns:
                 raise DataFormatError(
@@ -422,8 +466,14 @@ def build_interaction_data(
                 path=frame.attrs.get("path"),
                 field=split,
             )
+    return ordered
 
-    meta = dict(meta or {})
+
+def _handle_unseen_users(
+    frames: dict[str, pd.DataFrame], name: str, unseen_users: UnseenPolicy, meta: dict
+) -> dict[str, pd.DataFrame]:
+    """Apply the ``unseen_users`` policy to valid/test users without training interactions
+    (``drop`` records its counts in ``meta``)."""
     train_users = set(frames["train"][USER].tolist())
     dropped_users: set[str] = set()
     dropped_rows = 0
@@ -437,9 +487,9 @@ def build_interaction_data(
         users = sorted(set(frame.loc[unseen, USER].tolist()))
         if unseen_users == "error":
             raise DataFormatError(
-                f"split {split!r} of dataset {name!r} has {len(users)} user(s) with no training interaction "
-                f"(e.g. {', '.join(map(repr, users[:5]))}); pass unseen_users='drop' to drop them "
-                "or unseen_users='keep' to keep them as cold-start users",
+                f"split {split!r} of dataset {name!r} has {len(users)} user(s) with no training "
+                f"interaction (e.g. {', '.join(map(repr, users[:5]))}); pass unseen_users='drop' "
+                "to drop them or unseen_users='keep' to keep them as cold-start users",
                 path=frame.attrs.get("path"),
                 field=USER,
             )
@@ -450,7 +500,8 @@ def build_interaction_data(
             kept.attrs = dict(frame.attrs)
             if len(kept) == 0:
                 raise DataFormatError(
-                    f"split {split!r} of dataset {name!r} is empty after dropping {len(users)} unseen user(s)",
+                    f"split {split!r} of dataset {name!r} is empty after dropping {len(users)} "
+                    "unseen user(s)",
                     field=split,
                 )
             frames[split] = kept
@@ -464,12 +515,19 @@ def build_interaction_data(
                 dropped_rows,
                 len(dropped_users),
             )
+    return frames
 
-    all_frames = list(frames.values())
-    user_ids, user_order = sort_ids(pd.concat([f[USER] for f in all_frames], ignore_index=True))
-    item_ids, item_order = sort_ids(pd.concat([f[ITEM] for f in all_frames], ignore_index=True))
+
+def _split_matrices(
+    frames: dict[str, pd.DataFrame],
+    name: str,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    value_col: str | None,
+) -> tuple[dict[str, sp.csr_matrix], dict[str, int], dict[str, int]]:
+    """One CSR matrix per split (a pair repeated inside a split stored once, first value), the
+    count of such repeats per split and of pairs shared by two splits (both logged)."""
     shape = (len(user_ids), len(item_ids))
-
     matrices: dict[str, sp.csr_matrix] = {}
     within_duplicates: dict[str, int] = {}
     pair_sets = {}
@@ -501,33 +559,7 @@ def build_interaction_data(
                 overlap[f"{a}&{b}"] = shared
     if overlap:
         logger.warning("%s: (user, item) pairs present in more than one split: %s", name, overlap)
-
-    aligned_items, items_covered = _align(item_info, ITEM, item_ids, "item_info")
-    aligned_users, users_covered = _align(user_info, USER, user_ids, "user_info")
-    meta.update(
-        {
-            "id_order": {"users": user_order, "items": item_order},
-            "duplicates_within_splits": within_duplicates,
-            "pairs_in_several_splits": overlap,
-            "unseen_users": unseen_users,
-        }
-    )
-    if aligned_items is not None:
-        meta["items_with_info"] = items_covered
-    if aligned_users is not None:
-        meta["users_with_info"] = users_covered
-    return InteractionData(
-        name=name,
-        user_ids=user_ids,
-        item_ids=item_ids,
-        train=matrices["train"],
-        valid=matrices.get("valid"),
-        test=matrices["test"],
-        item_info=aligned_items,
-        user_info=aligned_users,
-        kg=kg,
-        meta=meta,
-    )
+    return matrices, within_duplicates, overlap
 
 
 # ------------------------------------------------------------- split files
@@ -682,7 +714,8 @@ def load_split(directory: str | PathLike) -> tuple[dict[str, pd.DataFrame], dict
         size = path.stat().st_size
         if "bytes" in entry and size != entry["bytes"]:
             raise DataFormatError(
-                f"file has {size} bytes but {MANIFEST} records {entry['bytes']}: it was truncated or modified after the split was saved",
+                f"file has {size} bytes but {MANIFEST} records {entry['bytes']}: it was truncated "
+                "or modified after the split was saved",
                 path=path,
             )
         digest = _sha256(path)

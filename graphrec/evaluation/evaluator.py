@@ -306,26 +306,51 @@ class Evaluator:
             )
 
         n_target = np.diff(target.indptr).astype(np.int64)
-        if users is None:
-            requested = int(n_users)
-            users = np.flatnonzero(n_target > 0).astype(np.int64)
-        else:
-            users = _check_users(users, n_users)
-            requested = len(users)
-            users = users[n_target[users] > 0]
-        if len(users) == 0:
-            raise ValueError(
-                f"no user to evaluate: none of the {requested} candidate users has a target item"
-            )
+        users, requested = _evaluated_users(users, n_target, n_users)
+        show = self.progress if progress is None else bool(progress)
+        step = self.rows_per_block(n_items)
+        per_user, counts = self._rank_all(scorer, target, masks, users, n_target, step, show)
+        metrics = {name: float(values.mean()) for name, values in per_user.items()}
+        if counts is not None:
+            metrics.update(_beyond_accuracy(counts, self.ks, popularity))
+        meta = {
+            "protocol": "full ranking over all items",
+            "tie_rule": TIE_RULE,
+            "ks": list(self.ks),
+            "n_users": int(n_users),
+            "n_items": int(n_items),
+            "n_exclude_matrices": len(masks),
+            "skipped_users": int(requested - len(users)),
+            "batch_size": self.batch_size,
+            "rows_per_block": step,
+        }
+        return EvaluationResult(
+            metrics=metrics,
+            per_user=per_user,
+            users=users.astype(np.int64, copy=False),
+            num_users=len(users),
+            seconds=time.perf_counter() - started,
+            meta=meta,
+        )
 
+    def _rank_all(
+        self,
+        scorer: Scorer,
+        target: sp.csr_matrix,
+        masks: list[sp.csr_matrix],
+        users: np.ndarray,
+        n_target: np.ndarray,
+        step: int,
+        show: bool,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """Rank ``users`` in blocks of ``step`` rows: per-user accuracy vectors and, with
+        ``beyond_accuracy``, ``[len(ks), n_items]`` counts of each item in the top-k lists."""
         ks = self.ks
+        n_items = target.shape[1]
         length = min(max(ks), n_items)
         per_user_parts: dict[str, list[np.ndarray]] = {}
         counts = np.zeros((len(ks), n_items), dtype=np.int64) if self.beyond_accuracy else None
-        show = self.progress if progress is None else bool(progress)
-        step = self.rows_per_block(n_items)
         n_batches = math.ceil(len(users) / step)
-
         bar = None
         if show:
             from tqdm.auto import tqdm
@@ -361,36 +386,8 @@ class Evaluator:
         finally:
             if bar is not None:
                 bar.close()
-
         per_user = {name: np.concatenate(parts) for name, parts in per_user_parts.items()}
-        metrics = {name: float(values.mean()) for name, values in per_user.items()}
-        if counts is not None:
-            for row, k in enumerate(ks):
-                metrics[f"coverage@{k}"] = coverage(counts[row])
-            for row, k in enumerate(ks):
-                metrics[f"gini@{k}"] = gini_index(counts[row])
-            if popularity is not None:
-                for row, k in enumerate(ks):
-                    metrics[f"avg_popularity@{k}"] = average_popularity(counts[row], popularity)
-        meta = {
-            "protocol": "full ranking over all items",
-            "tie_rule": TIE_RULE,
-            "ks": list(ks),
-            "n_users": int(n_users),
-            "n_items": int(n_items),
-            "n_exclude_matrices": len(masks),
-            "skipped_users": int(requested - len(users)),
-            "batch_size": self.batch_size,
-            "rows_per_block": step,
-        }
-        return EvaluationResult(
-            metrics=metrics,
-            per_user=per_user,
-            users=users.astype(np.int64, copy=False),
-            num_users=len(users),
-            seconds=time.perf_counter() - started,
-            meta=meta,
-        )
+        return per_user, counts
 
     # --------------------------------------------------------------- helpers
     def _rank_batch(
@@ -512,3 +509,37 @@ def evaluate_scorer(
         {"dataset": data.name, "split": split, "mask_valid": bool(mask_valid and split == "test")}
     )
     return result
+
+
+def _evaluated_users(
+    users: np.ndarray | Sequence[int] | None, n_target: np.ndarray, n_users: int
+) -> tuple[np.ndarray, int]:
+    """The users to evaluate (those of ``users``, default all, that have a target) and how many
+    were asked for; none left is a ``ValueError``."""
+    if users is None:
+        requested = int(n_users)
+        chosen = np.flatnonzero(n_target > 0).astype(np.int64)
+    else:
+        checked = _check_users(users, n_users)
+        requested = len(checked)
+        chosen = checked[n_target[checked] > 0]
+    if len(chosen) == 0:
+        raise ValueError(
+            f"no user to evaluate: none of the {requested} candidate users has a target item"
+        )
+    return chosen, requested
+
+
+def _beyond_accuracy(
+    counts: np.ndarray, ks: Sequence[int], popularity: np.ndarray | None
+) -> dict[str, float]:
+    """coverage@k, gini@k and (with item popularity) avg_popularity@k from top-k item counts."""
+    metrics: dict[str, float] = {}
+    for row, k in enumerate(ks):
+        metrics[f"coverage@{k}"] = coverage(counts[row])
+    for row, k in enumerate(ks):
+        metrics[f"gini@{k}"] = gini_index(counts[row])
+    if popularity is not None:
+        for row, k in enumerate(ks):
+            metrics[f"avg_popularity@{k}"] = average_popularity(counts[row], popularity)
+    return metrics

@@ -6,11 +6,11 @@
 * :func:`run_search` — grid, random and Bayesian (Optuna TPE) hyper-parameter search
   with YAML search spaces, validation-only selection, pruning and on-disk resume
   (:mod:`graphrec.experiment.search`).
+The HTML report of experiments (``write_report``) is the leaf package :mod:`graphrec.reporting`:
+reporting reads experiments, so it sits above this package.
 
-The HTML report of experiments is the leaf package :mod:`graphrec.reporting`.
-
-Optuna is an optional dependency (``pip install graphrec[experiment]``), imported only by
-the search.
+Optuna and matplotlib are optional dependencies (``pip install graphrec[experiment]``),
+imported only when a search runs and when a report is drawn.
 """
 
 from graphrec.experiment.compare import (
@@ -33,6 +33,7 @@ from graphrec.experiment.config import (
 from graphrec.experiment.experiment import Experiment, ExperimentResult, load_experiment
 from graphrec.experiment.logs import EventLog, tensorboard_callback
 from graphrec.experiment.runs import RunRecord, load_run_record, run_or_load
+from graphrec.experiment.search import load_search_config, run_search
 
 __all__ = [
     "Comparison",
@@ -51,6 +52,7 @@ __all__ = [
     "load_experiment",
     "load_experiment_config",
     "load_run_record",
+    "load_search_config",
     "resolve_variants",
     "run_config_for",
     "run_or_load",
@@ -58,12 +60,3 @@ __all__ = [
     "seed_averaged",
     "tensorboard_callback",
 ]
-
-
-def __getattr__(name: str):
-    # Lazy: the search needs optuna (an optional extra).
-    if name == "run_search":
-        from graphrec.experiment.search import run_search
-
-        return run_search
-    raise AttributeError(f"module 'graphrec.experiment' has no attribute {name!r}")

@@ -41,7 +41,9 @@ variants and the differing keys.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,14 +51,15 @@ from typing import Any, Literal
 
 import yaml
 
-from graphrec.config import (
-    RunConfig,
+from graphrec.config import RunConfig
+from graphrec.config_schema import (
     doc,
     from_dict,
     merge_tree,
     parse_override,
     set_nested,
     to_dict,
+    type_name,
 )
 from graphrec.errors import ConfigError
 
@@ -94,14 +97,16 @@ class SignificanceConfig:
     """Paired significance tests of every variant against the baseline."""
 
     test: Literal["wilcoxon", "ttest"] = doc(
-        "Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); both are always reported.",
+        "Test whose p-values give the marks: `wilcoxon` (signed-rank) or `ttest` (paired t-test); "
+        "both are always reported.",
         "wilcoxon",
     )
     correction: Literal["holm", "bonferroni", "none"] = doc(
         "Multiple-comparison correction over each family of comparisons.", "holm"
     )
     family: Literal["per_metric", "all"] = doc(
-        "Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one metric; `all` = every (variant, metric) comparison in the table.",
+        "Family of the correction: `per_metric` = the variants-vs-baseline comparisons of one "
+        "metric; `all` = every (variant, metric) comparison in the table.",
         "per_metric",
     )
     alpha: float = doc(
@@ -300,8 +305,10 @@ def load_experiment_config(path: str | Path, overrides: Sequence[str] = ()) -> E
         raise ConfigError(f"{path}: {err}") from err
     config.source = path
     try:
-        config.variant_specs  # validate the variants early, naming the file
-        config.baseline_name
+        _ = (
+            config.variant_specs,
+            config.baseline_name,
+        )  # validate the variants early, naming the file
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     return config
@@ -410,11 +417,6 @@ def resolve_variants(
 
 def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> list[str]:
     """Markdown table rows (key, type, default, meaning) of a config dataclass's fields."""
-    import dataclasses
-    import typing
-
-    from graphrec.config import _type_name
-
     hints = typing.get_type_hints(cls)
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
     for f in dataclasses.fields(cls):
@@ -433,7 +435,7 @@ def dataclass_reference(cls: type, prefix: str, skip: Sequence[str] = ()) -> lis
                 yaml.safe_dump(default, default_flow_style=True).strip().removesuffix("...").strip()
             )
         rows.append(
-            f"| `{prefix}{f.name}` | `{_type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |"
+            f"| `{prefix}{f.name}` | `{type_name(hints[f.name])}` | `{text}` | {f.metadata.get('doc', '')} |"
         )
     return rows
 

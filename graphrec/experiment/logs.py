@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from graphrec.io import append_jsonl
+from graphrec.io import append_jsonl, read_jsonl
 
 __all__ = ["EventLog", "progress_bar", "tensorboard_callback", "tensorboard_available"]
 
@@ -35,8 +35,6 @@ class EventLog:
         return record
 
     def read(self) -> list[dict]:
-        from graphrec.io import read_jsonl
-
         return read_jsonl(self.path) if self.path.exists() else []
 
 

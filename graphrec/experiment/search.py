@@ -47,16 +47,24 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from graphrec.config import RunConfig, doc, dump_config, from_dict, parse_override, to_dict
+from graphrec.config import RunConfig, dump_config
+from graphrec.config_schema import doc, from_dict, parse_override, to_dict
 from graphrec.data.dataset import InteractionData
+from graphrec.data.loader import load_data
 from graphrec.errors import ConfigError, GraphrecError, TrainingError
 from graphrec.evaluation import markdown_table
-from graphrec.experiment.config import config_differences, flatten, merge_tree, read_yaml_mapping
+from graphrec.experiment.config import (
+    config_differences,
+    dataclass_reference,
+    flatten,
+    merge_tree,
+    read_yaml_mapping,
+)
 from graphrec.experiment.logs import EventLog, progress_bar, tensorboard_callback
 from graphrec.experiment.runs import run_or_load
 from graphrec.experiment.space import ParamSpec, grid_size, grid_values, parse_space, suggest
@@ -80,7 +88,8 @@ class PrunerConfig:
     """Early stopping of unpromising trials (Optuna pruners)."""
 
     kind: Literal["median", "percentile", "hyperband", "none"] = doc(
-        "`median` (stop a trial below the median of earlier trials at the same epoch), `percentile`, `hyperband`, or `none`.",
+        "`median` (stop a trial below the median of earlier trials at the same epoch), "
+        "`percentile`, `hyperband`, or `none`.",
         "median",
     )
     startup_trials: int = doc(
@@ -123,7 +132,8 @@ class SearchConfig:
         "TPE: random trials before the model of good and bad regions is used.", 10
     )
     metric: str | None = doc(
-        "Validation metric to optimise; null = the base config's `train.select_metric`. Also set as the trials' `train.select_metric`.",
+        "Validation metric to optimise; null = the base config's `train.select_metric`. Also set "
+        "as the trials' `train.select_metric`.",
         None,
     )
     direction: Literal["maximize", "minimize"] = doc(
@@ -142,7 +152,8 @@ class SearchConfig:
         "Log each trial's epochs to TensorBoard (`<search>/tensorboard/`), when installed.", False
     )
     space: Any = doc(
-        "Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: 1e-2, log: true}`, `{type: int, ...}`, or a list of choices.",
+        "Mapping run-config key -> parameter (see `ParamSpec`): `{type: float, low: 1e-4, high: "
+        "1e-2, log: true}`, `{type: int, ...}`, or a list of choices.",
         None,
     )
 
@@ -237,7 +248,7 @@ def load_search_config(path: str | Path, overrides: Sequence[str] = ()) -> Searc
         node[keys[-1]] = value
     try:
         config = from_dict(SearchConfig, tree)
-        config.params  # validate the space, naming the file
+        _ = config.params  # validate the space, naming the file
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from err
     config.source = path
@@ -492,72 +503,16 @@ def run_search(
     optuna = _optuna()
     if not isinstance(config, SearchConfig):
         config = load_search_config(config)
-    n_total = n_trials if n_trials is not None else config.n_trials
     timeout = timeout_s if timeout_s is not None else config.timeout_s
-    space = config.params
-    if config.method == "grid":
-        size = grid_size(space)
-        n_total = size if n_total is None else min(n_total, size)
-    elif n_total is None and timeout is None:
-        raise ConfigError("n_trials: give n_trials or timeout_s for random and TPE search")
+    n_total = _trial_budget(config, n_trials, timeout)
     tree = base_tree(config, run_overrides)
     directory = config.directory
-    probe = trial_config(tree, {}, directory, config.metric or "recall@20")
-    metric = config.metric or probe.train.select_metric
-    name, _, k = metric.partition("@")
-    if name not in probe.eval.metrics or not k.isdigit() or int(k) not in probe.eval.ks:
-        raise ConfigError(
-            f"metric: {metric!r} is not computed by the base config (eval.metrics x eval.ks)"
-        )
-    for key in space:  # fail before the first trial on a key that is not a run-config key
-        trial_config(tree, {key: _example_value(space[key], key)}, directory, metric)
-    for i, entry in enumerate(config.enqueue):
-        unknown = [k for k in entry if k not in space]
-        if unknown:
-            raise ConfigError(
-                f"enqueue[{i}]: {', '.join(unknown)} not in the search space ({', '.join(space)})"
-            )
-
+    probe, metric = _checked_probe(config, tree)
     directory.mkdir(parents=True, exist_ok=True)
-    snapshot = _snapshot(config, tree, metric)
-    snap_path = directory / "search.json"
-    if snap_path.exists():
-        saved = json.loads(snap_path.read_text(encoding="utf-8"))
-        diff = config_differences(saved.get("study", {}), snapshot, ignore=frozenset())
-        if diff:
-            raise ConfigError(
-                f"{directory}: the search changed since its study was created ({', '.join(diff)}); "
-                "use a new search name (or delete the directory) to start over"
-            )
-    atomic_write_json(
-        snap_path,
-        {
-            "study": snapshot,
-            "name": config.search_name,
-            "description": config.description,
-            "source": None if config.source is None else str(config.source),
-        },
-    )
+    _record_study(config, tree, metric)
     events = EventLog(directory / "search.jsonl")
     with _Lock(directory / "search.lock"):
-        storage = _storage(directory)
-        existing = (
-            optuna.load_study(study_name=config.search_name, storage=storage)
-            if config.search_name in optuna.study.get_all_study_names(storage)
-            else None
-        )
-        offset = 0 if existing is None else len(existing.get_trials(deepcopy=False))
-        study = optuna.create_study(
-            study_name=config.search_name,
-            storage=storage,
-            load_if_exists=True,
-            direction=config.direction,
-            sampler=_sampler(config, offset),
-            pruner=_pruner(config.pruner),
-        )
-        if existing is None:
-            for entry in config.enqueue:
-                study.enqueue_trial(dict(entry), user_attrs={"enqueued": True})
+        study = _open_study(optuna, config)
         requeued = _requeue_interrupted(study, events)
         done = _finished_count(study)
         remaining = None if n_total is None else max(0, n_total - done)
@@ -571,8 +526,6 @@ def run_search(
             requeued=requeued,
         )
         if data is None and remaining != 0:
-            from graphrec.training import load_data
-
             data = load_data(probe.data)
         bar = progress_bar(
             n_total or 0, f"search {config.search_name}", quiet=quiet, initial=done, unit="trial"
@@ -606,6 +559,87 @@ def run_search(
                 counts=result.counts(),
             )
     return result
+
+
+def _trial_budget(config: SearchConfig, n_trials: int | None, timeout: float | None) -> int | None:
+    """Trials to finish in total (a grid has at most its size); random and TPE need a bound."""
+    n_total = n_trials if n_trials is not None else config.n_trials
+    if config.method == "grid":
+        size = grid_size(config.params)
+        n_total = size if n_total is None else min(n_total, size)
+    elif n_total is None and timeout is None:
+        raise ConfigError("n_trials: give n_trials or timeout_s for random and TPE search")
+    return n_total
+
+
+def _checked_probe(config: SearchConfig, tree: dict) -> tuple[RunConfig, str]:
+    """The base trial's run config and the selection metric, once the metric, every space key
+    and every enqueued trial are known to fit the run config (before the first trial)."""
+    space = config.params
+    directory = config.directory
+    probe = trial_config(tree, {}, directory, config.metric or "recall@20")
+    metric = config.metric or probe.train.select_metric
+    name, _, k = metric.partition("@")
+    if name not in probe.eval.metrics or not k.isdigit() or int(k) not in probe.eval.ks:
+        raise ConfigError(
+            f"metric: {metric!r} is not computed by the base config (eval.metrics x eval.ks)"
+        )
+    for key in space:  # fail before the first trial on a key that is not a run-config key
+        trial_config(tree, {key: _example_value(space[key], key)}, directory, metric)
+    for i, entry in enumerate(config.enqueue):
+        unknown = [k for k in entry if k not in space]
+        if unknown:
+            raise ConfigError(
+                f"enqueue[{i}]: {', '.join(unknown)} not in the search space ({', '.join(space)})"
+            )
+    return probe, metric
+
+
+def _record_study(config: SearchConfig, tree: dict, metric: str) -> None:
+    """Write ``search.json``; a study created by another search under this name is refused."""
+    directory = config.directory
+    snapshot = _snapshot(config, tree, metric)
+    snap_path = directory / "search.json"
+    if snap_path.exists():
+        saved = json.loads(snap_path.read_text(encoding="utf-8"))
+        diff = config_differences(saved.get("study", {}), snapshot, ignore=frozenset())
+        if diff:
+            raise ConfigError(
+                f"{directory}: the search changed since its study was created ({', '.join(diff)}); "
+                "use a new search name (or delete the directory) to start over"
+            )
+    atomic_write_json(
+        snap_path,
+        {
+            "study": snapshot,
+            "name": config.search_name,
+            "description": config.description,
+            "source": None if config.source is None else str(config.source),
+        },
+    )
+
+
+def _open_study(optuna: Any, config: SearchConfig) -> Any:
+    """Load or create the Optuna study (a new one gets the enqueued trials first)."""
+    storage = _storage(config.directory)
+    existing = (
+        optuna.load_study(study_name=config.search_name, storage=storage)
+        if config.search_name in optuna.study.get_all_study_names(storage)
+        else None
+    )
+    offset = 0 if existing is None else len(existing.get_trials(deepcopy=False))
+    study = optuna.create_study(
+        study_name=config.search_name,
+        storage=storage,
+        load_if_exists=True,
+        direction=config.direction,
+        sampler=_sampler(config, offset),
+        pruner=_pruner(config.pruner),
+    )
+    if existing is None:
+        for entry in config.enqueue:
+            study.enqueue_trial(dict(entry), user_attrs={"enqueued": True})
+    return study
 
 
 def _example_value(spec: ParamSpec, key: str) -> Any:
@@ -648,31 +682,7 @@ class _Objective:
         started = time.perf_counter()
         metric = self.metric
 
-        # A run interrupted earlier (same parameters = same directory) resumes from its
-        # checkpoint: replay its validation history so the pruner sees every check.
-        resumable = (run_config.run_dir / "checkpoints" / "last.pt").exists() or (
-            run_config.run_dir / "results.json"
-        ).exists()
-        if resumable and (run_config.run_dir / "metrics.jsonl").exists():
-            for record in read_jsonl(run_config.run_dir / "metrics.jsonl"):
-                if "valid" in record and metric in record["valid"]:
-                    trial.report(float(record["valid"][metric]), int(record["epoch"]))
-
-        def prune(record: dict) -> None:
-            if "valid" not in record:
-                return
-            trial.report(float(record["valid"][metric]), int(record["epoch"]))
-            if trial.should_prune():
-                raise optuna.TrialPruned(
-                    f"pruned at epoch {record['epoch']}: "
-                    f"valid {metric}={record['valid'][metric]:.4f}"
-                )
-
-        callbacks = [prune]
-        if self.config.tensorboard:
-            cb = tensorboard_callback(self.directory / "tensorboard" / run_config.run_name)
-            if cb is not None:
-                callbacks.append(cb)
+        callbacks = self._callbacks(trial, run_config, optuna)
         try:
             record, reused = run_or_load(
                 run_config,
@@ -715,6 +725,38 @@ class _Objective:
         )
         self._cleanup(run_config)
         return value
+
+    def _callbacks(
+        self, trial: Any, run_config: RunConfig, optuna: Any
+    ) -> list[Callable[[dict], None]]:
+        """Epoch callbacks of a trial's training: validation checks go to the pruner (a run
+        interrupted earlier, same parameters = same directory, first replays its history so the
+        pruner sees every check), and to TensorBoard when the search asks for it."""
+        metric = self.metric
+        resumable = (run_config.run_dir / "checkpoints" / "last.pt").exists() or (
+            run_config.run_dir / "results.json"
+        ).exists()
+        if resumable and (run_config.run_dir / "metrics.jsonl").exists():
+            for record in read_jsonl(run_config.run_dir / "metrics.jsonl"):
+                if "valid" in record and metric in record["valid"]:
+                    trial.report(float(record["valid"][metric]), int(record["epoch"]))
+
+        def prune(record: dict) -> None:
+            if "valid" not in record:
+                return
+            trial.report(float(record["valid"][metric]), int(record["epoch"]))
+            if trial.should_prune():
+                raise optuna.TrialPruned(
+                    f"pruned at epoch {record['epoch']}: "
+                    f"valid {metric}={record['valid'][metric]:.4f}"
+                )
+
+        callbacks: list[Callable[[dict], None]] = [prune]
+        if self.config.tensorboard:
+            cb = tensorboard_callback(self.directory / "tensorboard" / run_config.run_name)
+            if cb is not None:
+                callbacks.append(cb)
+        return callbacks
 
     def _cleanup(self, run_config: RunConfig) -> None:
         if not self.config.keep_checkpoints:
@@ -811,8 +853,6 @@ def load_search(directory: str | Path) -> SearchResult:
 
 def search_reference() -> str:
     """Markdown reference of the search file's keys."""
-    from graphrec.experiment.config import dataclass_reference
-
     lines: list[str] = []
     for cls, prefix in ((SearchConfig, ""), (PrunerConfig, "pruner."), (ParamSpec, "space.<key>.")):
         lines += [

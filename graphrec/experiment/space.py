@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from graphrec.config import doc, from_dict
+from graphrec.config_schema import doc, from_dict
 from graphrec.errors import ConfigError
 
 __all__ = ["ParamSpec", "parse_space", "grid_values", "grid_size", "suggest"]

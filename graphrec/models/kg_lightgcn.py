@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.knowledge import CollaborativeKG
 from graphrec.models.kgbase import KGModelConfig, KGRecommender
 from graphrec.models.propagation import sparse_dense_mm, symmetric_normalize, to_torch_csr

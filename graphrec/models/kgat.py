@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.knowledge import CollaborativeKG
 from graphrec.models.base import LossOutput

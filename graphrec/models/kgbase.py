@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.knowledge import CollaborativeKG, knowledge_graph_for

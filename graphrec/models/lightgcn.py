@@ -8,7 +8,7 @@ from typing import Literal
 import scipy.sparse as sp
 import torch
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput
 from graphrec.models.losses import bpr_loss, l2_penalty

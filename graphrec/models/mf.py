@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput, Recommender
 from graphrec.models.losses import bpr_loss, l2_penalty

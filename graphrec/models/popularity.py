@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.models.base import ClosedFormRecommender
 
 

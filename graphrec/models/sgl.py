@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.gcl import GCLConfig, GCLRecommender
 from graphrec.models.propagation import normalized_adjacency, propagate_directed

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from graphrec.config import doc
+from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.gcl import GCLConfig, GCLRecommender
 from graphrec.models.propagation import propagate

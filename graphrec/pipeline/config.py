@@ -198,6 +198,6 @@ def load_pipeline_config(
 
 
 if __name__ == "__main__":  # pragma: no cover - documentation helper
-    from graphrec.config import _section_rows
+    from graphrec.config_schema import section_rows as _section_rows
 
     print("\n".join(_section_rows(PipelineConfig, "")))

@@ -15,10 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from graphrec.data.dataset import SPLITS, InteractionData
 from graphrec.errors import CheckpointError
 from graphrec.io import atomic_open
 
@@ -102,23 +100,3 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             "retrain or restore it"
         )
     return payload
-
-
-def data_fingerprint(data: InteractionData) -> str:
-    """SHA-256 over the id maps and the split matrices' structure.
-
-    Stored with each run so that evaluating a checkpoint later on a different
-    split (or a re-split dataset) is detected instead of silently reported.
-    """
-    digest = hashlib.sha256()
-    for ids in (data.user_ids, data.item_ids):
-        digest.update("\x1f".join(map(str, ids.tolist())).encode("utf-8"))
-        digest.update(b"\x1e")
-    for split in SPLITS:
-        matrix = getattr(data, split)
-        if matrix is None:
-            digest.update(b"none")
-            continue
-        digest.update(np.ascontiguousarray(matrix.indptr, dtype=np.int64).tobytes())
-        digest.update(np.ascontiguousarray(matrix.indices, dtype=np.int64).tobytes())
-    return digest.hexdigest()

@@ -10,30 +10,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from graphrec.config import DataConfig, RunConfig, dump_config, load_config, to_dict
+from graphrec.config import RunConfig, dump_config, load_config, to_dict
 from graphrec.data.bundle import save_bundle
-from graphrec.data.dataset import InteractionData
+from graphrec.data.dataset import InteractionData, data_fingerprint
+from graphrec.data.loader import load_data
 from graphrec.errors import CheckpointError, LockError
 from graphrec.io import atomic_write_text
 from graphrec.models import Recommender, build_model
-from graphrec.training.checkpoint import data_fingerprint, load_checkpoint, load_model_state
+from graphrec.training.checkpoint import load_checkpoint, load_model_state
 from graphrec.training.distributed import init_from_env
 from graphrec.training.trainer import Trainer, TrainResult
 from kg.lock import folder_lock
 
 log = logging.getLogger(__name__)
-
-
-def load_data(config: DataConfig) -> InteractionData:
-    """Load and split the dataset a :class:`DataConfig` describes (null fields = dataset defaults)."""
-    from graphrec import datasets
-
-    options = {
-        key: getattr(config, key)
-        for key in ("split", "ratios", "rating_threshold", "k_core", "seed", "split_dir")
-        if getattr(config, key) is not None
-    }
-    return datasets.load(config.dataset, **options)
 
 
 def seed_everything(seed: int) -> None:

@@ -1,15 +1,43 @@
-"""Vectorised BPR triple sampling: uniform negatives that exclude a user's positives."""
+"""Vectorised BPR triple sampling: uniform negatives that exclude a user's positives.
+
+Augmented batches (:class:`AugmentedBPRSampler`, ``train.augmentation``): LLM-augmented
+triplets mixed into every batch, with loss-based denoising.  Each batch of the ordinary
+sampler (every training interaction once per epoch) is extended with
+``round(B * f / (1 - f))`` augmented (user, liked, disliked) triplets, so a share ``f``
+of every batch is augmented.  The augmented pool is walked in a fresh random order each
+epoch (cycling when it is shorter than the epoch needs).
+
+Denoising (LLMRec §3.3) is loss-based.  At the start of every epoch the model's BPR
+loss ``-log σ(s(u, liked) - s(u, disliked))`` of every augmented triplet is computed
+from :meth:`~graphrec.models.base.Recommender.embeddings` (one propagation, no
+gradient; the model contract's scores are dot products), and
+
+* ``drop`` removes the ``rate`` share with the largest loss: the triplets the model
+  disagrees with most are taken as LLM mistakes (the usual small-loss trick);
+* ``keep_hard`` keeps only the ``rate`` share with the largest loss, which is what
+  LLMRec's released code does (``prune_loss_drop_rate``, keeping the hardest 29%).
+
+LLMRec ranks the augmented samples inside each batch; refreshing once per epoch keeps
+the model contract (``loss`` returns a scalar) and costs one forward pass per epoch.
+All randomness comes from the trainer's generator and the selection is a function of
+the parameters at the epoch start, so resumed runs and torch.distributed ranks (which
+hold identical parameters) draw identical batches.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
+from graphrec.config import AugmentationConfig
+from graphrec.data.dataset import InteractionData
 from graphrec.errors import TrainingError
+from graphrec.models.base import Recommender
+from graphrec.training.edges import AugmentedEdges, load_edges
 
 
 class BPRSampler:
@@ -70,7 +98,7 @@ class BPRSampler:
             f"negative sampling did not converge after {max_rounds} rounds (users too dense?)"
         )
 
-    def prepare_epoch(self, model: Any) -> dict[str, float]:
+    def prepare_epoch(self, model: Recommender) -> dict[str, float]:
         """Hook called by the trainer before each epoch; figures it returns join the epoch log."""
         return {}
 
@@ -85,15 +113,130 @@ class BPRSampler:
             yield users[start:stop], items[start:stop], negatives[start:stop]
 
 
-def build_sampler(data: Any, generator: torch.Generator, augmentation: Any = None) -> Any:
+def augmented_losses(model: Recommender, edges: AugmentedEdges) -> torch.Tensor:
+    """``[n]`` BPR losses of the augmented triplets under the model's current embeddings (no gradient)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            user_emb, item_emb = model.embeddings()
+            device = user_emb.device
+            u = user_emb[edges.users.to(device)]
+            diff = (u * item_emb[edges.pos_items.to(device)]).sum(-1) - (
+                u * item_emb[edges.neg_items.to(device)]
+            ).sum(-1)
+            return F.softplus(-diff).float().cpu()
+    finally:
+        model.train(was_training)
+
+
+def select_by_loss(losses: torch.Tensor, denoise: str, rate: float) -> torch.Tensor:
+    """Indices of the augmented triplets used this epoch (sorted ascending).
+
+    ``drop``: all but the ``round(rate * n)`` largest losses; ``keep_hard``: only the
+    ``max(1, round(rate * n))`` largest; ``none``: all.  Ties are broken by index.
+    """
+    n = int(losses.numel())
+    if denoise == "none" or n == 0:
+        return torch.arange(n)
+    order = torch.sort(losses, descending=True, stable=True).indices
+    k = int(round(rate * n))
+    if denoise == "drop":
+        chosen = order[k:]
+    elif denoise == "keep_hard":
+        chosen = order[: max(1, k)]
+    else:
+        raise ValueError(f"unknown denoise mode {denoise!r}")
+    return torch.sort(chosen).values
+
+
+class AugmentedBPRSampler:
+    """A :class:`BPRSampler` whose batches carry augmented triplets too.
+
+    Args:
+        base: the ordinary sampler over the training interactions (shares ``generator``).
+        edges: the augmented triplets (internal ids).
+        fraction: share ``f`` of each batch made of augmented triplets, ``0 <= f < 1``.
+        denoise: ``none``, ``drop`` or ``keep_hard`` (see the module docstring).
+        rate: share dropped or kept by denoising.
+    """
+
+    def __init__(
+        self,
+        base: BPRSampler,
+        edges: AugmentedEdges,
+        fraction: float,
+        denoise: str = "none",
+        rate: float = 0.2,
+    ) -> None:
+        self.base = base
+        self.edges = edges
+        self.fraction = fraction
+        self.denoise = denoise
+        self.rate = rate
+        self.generator = base.generator
+        self.active = torch.arange(len(edges))
+
+    @property
+    def num_interactions(self) -> int:
+        return self.base.num_interactions
+
+    @property
+    def augmentation_sha256(self) -> str:
+        return self.edges.sha256
+
+    def num_batches(self, batch_size: int) -> int:
+        return self.base.num_batches(batch_size)
+
+    def augmented_per_batch(self, originals: int) -> int:
+        return int(round(originals * self.fraction / (1.0 - self.fraction)))
+
+    def prepare_epoch(self, model: Recommender) -> dict[str, float]:
+        """Choose this epoch's augmented triplets (denoising); returns figures for the epoch log."""
+        if self.denoise == "none" or len(self.edges) == 0:
+            self.active = torch.arange(len(self.edges))
+            return {"aug_active": float(len(self.active))}
+        losses = augmented_losses(model, self.edges)
+        self.active = select_by_loss(losses, self.denoise, self.rate)
+        kept = losses[self.active]
+        return {
+            "aug_active": float(len(self.active)),
+            "aug_loss_all": float(losses.mean()),
+            "aug_loss_kept": float(kept.mean()) if len(kept) else 0.0,
+        }
+
+    def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """The base sampler's batches, each followed by its share of augmented triplets."""
+        pool = None
+        if self.fraction > 0 and len(
+            self.active
+        ):  # fraction 0 draws nothing: identical to plain BPR
+            pool = self.active[torch.randperm(len(self.active), generator=self.generator)]
+        cursor = 0
+        for users, pos, neg in self.base.epoch(batch_size):
+            k = self.augmented_per_batch(len(users))
+            if pool is None or k == 0:
+                yield users, pos, neg
+                continue
+            take = pool[torch.arange(cursor, cursor + k) % len(pool)]
+            cursor += k
+            yield (
+                torch.cat([users, self.edges.users[take]]),
+                torch.cat([pos, self.edges.pos_items[take]]),
+                torch.cat([neg, self.edges.neg_items[take]]),
+            )
+
+
+def build_sampler(
+    data: InteractionData,
+    generator: torch.Generator,
+    augmentation: AugmentationConfig | None = None,
+) -> BPRSampler | AugmentedBPRSampler:
     """The trainer's sampler: :class:`BPRSampler`, or with ``augmentation.path`` set, an
-    :class:`~graphrec.augmentation.sampler.AugmentedBPRSampler` replaying that edge file."""
+    :class:`AugmentedBPRSampler` replaying that edge file."""
     sampler = BPRSampler(data.train, generator)
     if augmentation is None or not augmentation.path:
         return sampler
-    from graphrec.augmentation.edges import load_edges
-    from graphrec.augmentation.sampler import AugmentedBPRSampler
-
     edges = load_edges(augmentation.path, data)
     return AugmentedBPRSampler(
         sampler, edges, augmentation.fraction, augmentation.denoise, augmentation.rate

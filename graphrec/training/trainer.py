@@ -34,13 +34,12 @@ import torch
 from tqdm.auto import tqdm
 
 from graphrec.config import EvalConfig, TrainConfig, to_dict
-from graphrec.data.dataset import InteractionData
+from graphrec.data.dataset import InteractionData, data_fingerprint
 from graphrec.errors import CheckpointError, ConfigError, TrainingError
 from graphrec.evaluation import EvaluationResult, Evaluator
 from graphrec.io import append_jsonl, atomic_write_json, atomic_write_text
 from graphrec.models.base import Recommender
 from graphrec.training.checkpoint import (
-    data_fingerprint,
     load_checkpoint,
     load_model_state,
     save_checkpoint,

@@ -8,10 +8,12 @@ import pytest
 from augmentation_helpers import comedy_fan
 from chat_server import ChatServer
 
-from graphrec.augmentation import load_edges, read_records
+from graphrec.augmentation import GenerationReport, load_edges, read_records
+from graphrec.augmentation import cli as aug_cli
 from graphrec.augmentation.cli import main
 from graphrec.config import load_config
-from graphrec.training import load_data, run_training
+from graphrec.data import load_data
+from graphrec.training import run_training
 
 
 @pytest.fixture(scope="module")
@@ -152,13 +154,11 @@ def test_an_authentication_failure_stops_with_exit_2_and_journals_nobody(
 
 
 def test_a_run_where_every_user_failed_exits_2(finished_run, tmp_path, monkeypatch, capsys):
-    from graphrec.augmentation import generate
-
     run_dir, _ = finished_run
     monkeypatch.setattr(
-        generate,
+        aug_cli,
         "generate_augmentation",
-        lambda *a, **k: generate.GenerationReport(users=4, failed=4),
+        lambda *a, **k: GenerationReport(users=4, failed=4),
     )
     assert (
         main(

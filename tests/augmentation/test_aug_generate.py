@@ -15,7 +15,7 @@ from graphrec.augmentation.generate import (
     top_unseen,
 )
 from graphrec.augmentation.prompt import PROMPT_VERSION
-from graphrec.training.checkpoint import data_fingerprint
+from graphrec.data import data_fingerprint
 from kg.errors import BackendUnavailable
 from kg.llm.backends import OpenAIBackend, OpenAIConfig
 

@@ -8,13 +8,7 @@ import pytest
 import torch
 from crash_helpers import crash_after_epochs
 
-from graphrec.augmentation import (
-    AugmentedBPRSampler,
-    load_edges,
-    select_by_loss,
-    write_edges,
-)
-from graphrec.augmentation.sampler import augmented_losses
+from graphrec.augmentation import write_edges
 from graphrec.config import (
     AugmentationConfig,
     EvalConfig,
@@ -22,12 +16,19 @@ from graphrec.config import (
     load_config,
     model_config_from_dict,
 )
+from graphrec.data import data_fingerprint
 from graphrec.errors import CheckpointError, ConfigError, DataFormatError
 from graphrec.io import read_jsonl
 from graphrec.models import build_model
 from graphrec.training import Trainer
-from graphrec.training.checkpoint import data_fingerprint
-from graphrec.training.sampler import BPRSampler, build_sampler
+from graphrec.training.edges import load_edges
+from graphrec.training.sampler import (
+    AugmentedBPRSampler,
+    BPRSampler,
+    augmented_losses,
+    build_sampler,
+    select_by_loss,
+)
 
 
 def unseen_pairs(data, count, seed=0):

@@ -3,8 +3,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from graphrec.config import AugmentationConfig
 from graphrec.errors import TrainingError
-from graphrec.training.sampler import BPRSampler
+from graphrec.training.sampler import BPRSampler, build_sampler
 
 
 def test_each_positive_once_per_epoch_and_negatives_are_unseen(small_data):
@@ -40,9 +41,6 @@ def test_user_with_every_item_is_a_clear_error():
 
 
 def test_build_sampler_without_augmentation_is_the_plain_sampler(small_data):
-    from graphrec.config import AugmentationConfig
-    from graphrec.training.sampler import build_sampler
-
     built = build_sampler(small_data, torch.Generator().manual_seed(9), AugmentationConfig())
     plain = BPRSampler(small_data.train, torch.Generator().manual_seed(9))
     assert type(built) is BPRSampler and built.prepare_epoch(model=None) == {}
