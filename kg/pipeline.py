@@ -490,20 +490,19 @@ class Extractor:
             candidates=n_cand,
             candidates_supported=n_supported,
             rejections=dict(rejections),
-            **(
-                {"lexicon": [t.to_json() for t in lexicon_kept]}
-                if self._lexicon is not None
-                else {}
-            ),
-            **(
-                {"catalogue": [t.to_json() for t in catalogue_kept]}
-                if self._catalogue is not None
-                else {}
-            ),
-            **({"known": [t.to_json() for t in known_kept]} if self._known is not None else {}),
+            **self._step_records(lexicon_kept, catalogue_kept, known_kept),
             run_id=self.stats.run_id,
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
+
+    def _step_records(self, lexicon: list, catalogue: list, known: list) -> dict[str, list]:
+        """The journal fields of the deterministic steps that ran (absent when off)."""
+        steps = (
+            ("lexicon", self._lexicon, lexicon),
+            ("catalogue", self._catalogue, catalogue),
+            ("known", self._known, known),
+        )
+        return {name: [t.to_json() for t in kept] for name, on, kept in steps if on is not None}
 
     def _lexicon_step(
         self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter

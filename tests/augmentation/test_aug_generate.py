@@ -157,9 +157,10 @@ def test_cache_replay_makes_no_llm_call(text_data, scorer, tmp_path):
         and second.cache_hits == 12
         and again.calls == []
     )
-    strip = lambda path: [
-        (e["user"], e["pos"], e["neg"], e["candidates"]) for _, e in read_records(path)[1]
-    ]  # noqa: E731
+
+    def strip(path):
+        return [(e["user"], e["pos"], e["neg"], e["candidates"]) for _, e in read_records(path)[1]]
+
     assert strip(tmp_path / "a.jsonl") == strip(tmp_path / "b.jsonl")
 
 

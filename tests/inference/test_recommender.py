@@ -84,8 +84,8 @@ def test_old_run_without_bundle_falls_back_to_its_dataset(tmp_path, monkeypatch,
 
 
 def test_bundle_round_trip_keeps_ids_matrix_and_side_information(tmp_path, clusters):
-    from graphrec.data.bundle import load_bundle, save_bundle
     from graphrec.data import data_fingerprint
+    from graphrec.data.bundle import load_bundle, save_bundle
 
     save_bundle(tmp_path, clusters, data_fingerprint(clusters))
     data, manifest = load_bundle(tmp_path)
