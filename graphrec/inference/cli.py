@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import torch
 
-from graphrec.cli.common import setup_logging, user_errors_exit
+from graphrec.cli.common import add_quiet
+from graphrec.console import setup_logging, user_errors_exit
 from graphrec.inference import server
 from graphrec.inference.export import export_topk, read_user_file
 from graphrec.inference.load import load_recommender
@@ -55,7 +56,7 @@ def recommend_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MEMORY_MB,
         help="bound of one block's score matrix (MB)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    add_quiet(parser, "no progress bar")
     return parser
 
 
@@ -101,7 +102,7 @@ def serve_parser() -> argparse.ArgumentParser:
         help="torch threads per request (default 1: requests are small and run concurrently; "
         "more threads per request only contend for the cores)",
     )
-    parser.add_argument("--quiet", "-q", action="store_true", help="warnings only")
+    add_quiet(parser, "warnings only")
     return parser
 
 
