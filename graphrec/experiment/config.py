@@ -65,6 +65,7 @@ from graphrec.errors import ConfigError
 
 __all__ = [
     "ExperimentConfig",
+    "SelectionConfig",
     "SignificanceConfig",
     "VariantConfig",
     "load_experiment_config",
@@ -90,6 +91,21 @@ NEUTRAL_KEYS = frozenset(
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
+
+
+@dataclass
+class SelectionConfig:
+    """A row chosen on validation: the variant among ``among`` whose mean validation ``metric``
+    over seeds is highest, shown (and tested) under its own name with the chosen variant's runs."""
+
+    name: str = doc("Row name of the selection (must not be a variant's name).", "selected")
+    label: str = doc("Row label; the chosen variant's label is appended.", "best on validation")
+    among: list[str] = doc("Candidate variants (at least one).", default_factory=list)
+    metric: str = doc(
+        "Validation metric that chooses (mean over seeds; ties go to the earlier candidate).",
+        "recall@20",
+        pattern=r"^[a-z_]+@\d+$",
+    )
 
 
 @dataclass
@@ -190,6 +206,12 @@ class ExperimentConfig:
     significance: SignificanceConfig = doc(
         "Significance testing.", default_factory=SignificanceConfig
     )
+    select: SelectionConfig | None = doc(
+        "A row chosen on validation among some variants (e.g. the main job's `full pipeline` = "
+        "the best validated combination of its KG, augmentation, alignment and text variants); "
+        "null = none.",
+        None,
+    )
     tensorboard: bool = doc(
         "Also log each run's epochs to TensorBoard (`<experiment>/tensorboard/`), when tensorboard is installed.",
         False,
@@ -239,6 +261,22 @@ class ExperimentConfig:
 
     def label(self, variant: str) -> str:
         return self.variant_specs[variant].label or variant
+
+    def check_selection(self) -> None:
+        """The selection names existing variants and a row name of its own."""
+        if self.select is None:
+            return
+        names = list(self.variant_specs)
+        if not self.select.among:
+            raise ConfigError("select.among: name at least one variant")
+        unknown = [v for v in self.select.among if v not in names]
+        if unknown:
+            raise ConfigError(
+                f"select.among: {', '.join(map(repr, unknown))} not a variant; "
+                f"variants: {', '.join(names)}"
+            )
+        if self.select.name in names:
+            raise ConfigError(f"select.name: {self.select.name!r} is already a variant's name")
 
 
 def parse_variants(raw: Any) -> dict[str, VariantConfig]:
@@ -447,6 +485,7 @@ def experiment_reference() -> str:
         (ExperimentConfig, ""),
         (VariantConfig, "variants.<name>."),
         (SignificanceConfig, "significance."),
+        (SelectionConfig, "select."),
     ):
         lines += [
             "",

@@ -46,6 +46,7 @@ from graphrec.experiment.compare import (
 )
 from graphrec.experiment.config import (
     ExperimentConfig,
+    SelectionConfig,
     SignificanceConfig,
     config_differences,
     load_experiment_config,
@@ -155,6 +156,7 @@ class Experiment:
         self.run_configs: dict[str, dict[int, RunConfig]] = resolve_variants(
             self.config, self.overrides
         )
+        self.config.check_selection()
         self._data = data
         self._data_for = to_dict(self.data_config)
 
@@ -367,16 +369,52 @@ class Experiment:
                     records[variant].append(load_run_record(config.run_dir, variant))
                 else:
                     missing[variant].append(seed)
+        labels = {v: self.config.label(v) for v in self.run_configs}
+        if self.config.select is not None:
+            add_selection(self.config.select, records, missing, labels)
         return build_result(
             name=self.config.experiment_name,
             directory=self.directory,
             baseline=self.config.baseline_name,
             metrics=self.metrics,
             significance=self.config.significance,
-            labels={v: self.config.label(v) for v in self.run_configs},
+            labels=labels,
             records=records,
             missing=missing,
         )
+
+
+def select_on_validation(select: SelectionConfig, records: Mapping[str, list[RunRecord]]) -> str:
+    """The candidate whose mean validation ``select.metric`` over its finished seeds is highest
+    (ties: the earlier candidate); only validation figures are read, never test ones."""
+    scores = {}
+    for variant in select.among:
+        values = [r.results["valid"][select.metric] for r in records.get(variant, [])]
+        if values:
+            scores[variant] = sum(values) / len(values)
+    if not scores:
+        raise ConfigError(f"select: no finished run of {', '.join(select.among)} to choose from")
+    return max(scores, key=lambda v: (scores[v], -select.among.index(v)))
+
+
+def add_selection(
+    select: SelectionConfig,
+    records: dict[str, list[RunRecord]],
+    missing: dict[str, list[int]],
+    labels: dict[str, str],
+) -> None:
+    """Add the selection's row: the chosen variant's runs under ``select.name``, labelled with
+    the choice, so the table and the paired tests treat it like any variant.  Left out while
+    a candidate has unfinished seeds (the choice could still change)."""
+    if any(missing.get(v) for v in select.among):
+        missing[select.name] = sorted({s for v in select.among for s in missing.get(v, [])})
+        return
+    chosen = select_on_validation(select, records)
+    records[select.name] = [copy.copy(r) for r in records[chosen]]
+    for record in records[select.name]:
+        record.variant = select.name
+    missing[select.name] = []
+    labels[select.name] = f"{select.label} = {labels[chosen]}"
 
 
 def build_result(

@@ -15,6 +15,7 @@ from conftest import (
 from graphrec.cli import evaluate as evaluate_cli
 from graphrec.errors import ConfigError
 from graphrec.experiment import Experiment, load_experiment, load_experiment_config, run_config_for
+from graphrec.experiment.experiment import select_on_validation
 from graphrec.io import read_jsonl
 
 
@@ -260,3 +261,43 @@ def test_the_split_is_given_or_loaded_once_and_kept_across_set_values(tmp_path, 
         exp.set_variant_values({"variants.nope.model.kg": "x"})
     with pytest.raises(ConfigError, match="not a key of a variant"):
         exp.set_variant_values({"model.kg": "x"})
+
+
+def test_a_row_selected_on_validation_is_the_best_validated_candidate(
+    finished_experiment, tmp_path
+):
+    """`select` adds a row with the runs of the candidate whose mean validation metric is best;
+    the test split never takes part in the choice."""
+    exp, _, path = finished_experiment
+    tree = yaml.safe_load(path.read_text())
+    tree["select"] = {"name": "best", "label": "best", "among": ["mf", "lightgcn"]}
+    selecting = Experiment(tree)
+    result = selecting.results()  # reuses the finished runs: no training
+    valid = {
+        v: sum(r.results["valid"]["recall@20"] for r in result.records[v]) / 2
+        for v in ("mf", "lightgcn")
+    }
+    chosen = max(valid, key=lambda v: valid[v])
+    assert [s.name for s in result.summaries] == ["mf", "lightgcn", "best"]
+    assert result.labels["best"] == f"best = {exp.config.label(chosen)}"
+    rows = {s.name: s for s in result.summaries}
+    assert rows["best"].metrics["recall@20"].values == rows[chosen].metrics["recall@20"].values
+    assert any(c.variant == "best" for c in result.comparisons)
+    assert "best = " in result.table()
+
+    # a candidate's test figures do not move the choice: swap valid and test of the loser
+    other = "mf" if chosen == "lightgcn" else "lightgcn"
+    for record in result.records[other]:
+        record.results = {**record.results, "test": {"recall@20": 1.0}}
+    assert select_on_validation(selecting.config.select, result.records) == chosen
+
+
+def test_a_selection_names_existing_variants(finished_experiment):
+    _, _, path = finished_experiment
+    tree = yaml.safe_load(path.read_text())
+    tree["select"] = {"among": ["mf", "nope"]}
+    with pytest.raises(ConfigError, match="select.among: 'nope' not a variant"):
+        Experiment(tree)
+    tree["select"] = {"name": "mf", "among": ["mf"]}
+    with pytest.raises(ConfigError, match="already a variant"):
+        Experiment(tree)
