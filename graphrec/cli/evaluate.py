@@ -399,7 +399,7 @@ def pipeline(argv: Sequence[str]) -> int:
     if args.seeds:
         experiment_overrides.append("seeds=[" + ",".join(str(s) for s in args.seeds) + "]")
     if args.quick:
-        seeds = args.seeds or load_experiment_config(config.resolve(config.experiment)).seeds
+        seeds = args.seeds or load_experiment_config(config.experiment_file).seeds
         quick_pipeline, quick_experiment, quick_run = _quick_overrides(
             config.directory.parent, seeds
         )

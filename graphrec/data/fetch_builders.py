@@ -58,7 +58,8 @@ _NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
 for _core in ("numpy.core", "numpy._core"):
     _NUMPY_GLOBALS[(f"{_core}.multiarray", "_reconstruct")] = _multiarray._reconstruct
     _NUMPY_GLOBALS[(f"{_core}.multiarray", "scalar")] = _multiarray.scalar
-    _NUMPY_GLOBALS[(f"{_core}.numeric", "_frombuffer")] = _numeric._frombuffer  # pickle protocol 5
+    # pickle protocol 5; numpy's stubs omit the private _frombuffer, which exists at runtime
+    _NUMPY_GLOBALS[(f"{_core}.numeric", "_frombuffer")] = _numeric._frombuffer  # type: ignore[attr-defined]
 #: protocol-2 pickles encode bytes through this pure function.
 _NUMPY_GLOBALS[("_codecs", "encode")] = codecs.encode
 #: sparse classes, looked up on ``scipy.sparse`` whatever (old, private) module the pickle names.

@@ -92,11 +92,11 @@ def split_counts(sizes: np.ndarray, ratios: Sequence[float]) -> np.ndarray:
     interaction from train as long as train keeps more than one.
     """
     sizes = np.asarray(sizes, dtype=np.int64)
-    ratios = np.asarray(ratios, dtype=np.float64)
-    exact = ratios[None, :] * sizes[:, None]
+    shares = np.asarray(ratios, dtype=np.float64)
+    exact = shares[None, :] * sizes[:, None]
     counts = exact.astype(np.int64)  # truncation, as RecBole's int()
     counts[:, 0] = sizes - counts[:, 1:].sum(axis=1)
-    for j in range(len(ratios) - 1, 0, -1):
+    for j in range(len(shares) - 1, 0, -1):
         give = (counts[:, 0] > 1) & (exact[:, j] > 0) & (exact[:, j] < 1)
         counts[give, j] += 1
         counts[give, 0] -= 1

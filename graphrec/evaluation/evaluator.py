@@ -27,6 +27,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -103,7 +104,8 @@ class EvaluationResult:
         Both files are written atomically.
         """
         npz_path, json_path = self.paths(path)
-        arrays = {"users": np.asarray(self.users, dtype=np.int64)}
+        # Any, not ndarray: savez's stub types **kwds beside its allow_pickle: bool keyword
+        arrays: dict[str, Any] = {"users": np.asarray(self.users, dtype=np.int64)}
         for name, values in self.per_user.items():
             arrays[_PER_USER_PREFIX + name] = np.asarray(values, dtype=np.float64)
         with atomic_open(npz_path, "wb") as handle:
@@ -360,10 +362,10 @@ class Evaluator:
             with torch.no_grad():
                 for begin in range(0, len(users), step):
                     batch = users[begin : begin + step]
-                    indices, valid = self._rank_batch(scorer, batch, masks, n_items, length)
+                    top, top_valid = self._rank_batch(scorer, batch, masks, n_items, length)
                     # The rest works on [B, K] arrays only: NumPy on the host.
-                    indices = indices.cpu().numpy()
-                    valid = valid.cpu().numpy()
+                    indices = top.cpu().numpy()
+                    valid = top_valid.cpu().numpy()
                     # relevance: membership of (row, item) keys in the batch's sorted target keys
                     local, cols = gather_csr_rows(target, batch)
                     target_keys = (
@@ -402,7 +404,7 @@ class Evaluator:
         users_t = torch.from_numpy(batch).to(self.device)
         raw = scorer(users_t)
         scores, owned = self._as_scores(raw, len(batch), n_items)
-        saved = []
+        saved: list[tuple[torch.Tensor, torch.Tensor]] = []
         try:
             for matrix in masks:
                 local, cols = gather_csr_rows(matrix, batch)

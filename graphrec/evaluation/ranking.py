@@ -66,7 +66,7 @@ def gather_csr_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray
 
 def mask_scores(
     scores: torch.Tensor, local: np.ndarray, cols: np.ndarray, keep_old: bool = False
-) -> torch.Tensor | None:
+) -> tuple[torch.Tensor, torch.Tensor] | None:
     """Set ``scores[local, cols] = -inf`` in place; no dense mask is built.
 
     ``scores`` must be contiguous.  The (row, column) pairs are turned into flat
@@ -89,7 +89,7 @@ def mask_scores(
     return old
 
 
-def restore_scores(scores: torch.Tensor, saved) -> None:
+def restore_scores(scores: torch.Tensor, saved: tuple[torch.Tensor, torch.Tensor]) -> None:
     """Undo :func:`mask_scores` (``saved`` is what it returned with ``keep_old=True``)."""
     flat_index, old = saved
     scores.view(-1).index_copy_(0, flat_index, old)

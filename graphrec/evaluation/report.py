@@ -21,7 +21,7 @@ def markdown_table(
             raise ValueError(f"row has {len(row)} cells, header has {len(header)}")
     widths = [max([len(header[j])] + [len(row[j]) for row in body]) for j in range(len(header))]
 
-    def line(cells: list[str]) -> str:
+    def line(cells: Sequence[str]) -> str:
         parts = [
             c.ljust(w) if j < right_from else c.rjust(w)
             for j, (c, w) in enumerate(zip(cells, widths))

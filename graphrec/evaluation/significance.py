@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -135,7 +136,7 @@ def compare_results(
                     )
     rows = []
     for m in metrics:
-        row = {"metric": m}
+        row: dict[str, Any] = {"metric": m}
         row.update(
             paired_tests(
                 np.asarray(a.per_user[m])[ia],

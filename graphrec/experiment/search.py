@@ -525,12 +525,14 @@ def run_search(
             remaining=remaining,
             requeued=requeued,
         )
-        if data is None and remaining != 0:
-            data = load_data(probe.data)
+        objective: _Objective | None = None
+        if remaining != 0:
+            if data is None:
+                data = load_data(probe.data)
+            objective = _Objective(config, tree, directory, metric, data, events, quiet)
         bar = progress_bar(
             n_total or 0, f"search {config.search_name}", quiet=quiet, initial=done, unit="trial"
         )
-        objective = _Objective(config, tree, directory, metric, data, events, quiet)
 
         def after_trial(study, frozen) -> None:
             _write_outputs(config, study, tree, directory, metric)
@@ -541,7 +543,7 @@ def run_search(
                 pass
 
         try:
-            if remaining != 0:
+            if objective is not None:
                 study.optimize(
                     objective,
                     n_trials=remaining,
@@ -647,7 +649,8 @@ def _example_value(spec: ParamSpec, key: str) -> Any:
         return spec.choices[0]
     if spec.values:
         return int(spec.values[0]) if spec.type == "int" else float(spec.values[0])
-    return int(spec.low) if spec.type == "int" else float(spec.low)
+    low, _ = spec.bounds(key)
+    return int(low) if spec.type == "int" else float(low)
 
 
 class _Objective:

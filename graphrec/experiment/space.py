@@ -48,6 +48,12 @@ class ParamSpec:
         default_factory=list,
     )
 
+    def bounds(self, key: str = "parameter") -> tuple[float, float]:
+        """``(low, high)`` of a float/int parameter (set by :meth:`validate`)."""
+        if self.low is None or self.high is None:
+            raise ConfigError(f"{key}: a {self.type} parameter needs low and high")
+        return self.low, self.high
+
     def validate(self, prefix: str) -> None:
         if self.type == "categorical":
             if not self.choices:
@@ -108,11 +114,13 @@ def grid_values(spec: ParamSpec, key: str = "parameter") -> list[Any]:
             [int(v) for v in spec.values] if spec.type == "int" else [float(v) for v in spec.values]
         )
     if spec.type == "int":
+        low, high = spec.bounds(key)
         step = int(spec.step or 1)
-        return list(range(int(spec.low), int(spec.high) + 1, step))
+        return list(range(int(low), int(high) + 1, step))
     if spec.step is not None:
-        n = int(math.floor((spec.high - spec.low) / spec.step + 1e-9)) + 1
-        return [round(spec.low + i * spec.step, 12) for i in range(n)]
+        low, high = spec.bounds(key)
+        n = int(math.floor((high - low) / spec.step + 1e-9)) + 1
+        return [round(low + i * spec.step, 12) for i in range(n)]
     raise ConfigError(
         f"{key}: grid search needs a finite set of values: give 'values: [...]' or a 'step' for this float"
     )
@@ -135,8 +143,7 @@ def suggest(trial: Any, key: str, spec: ParamSpec, grid: bool = False) -> Any:
         return trial.suggest_categorical(key, grid_values(spec, key))
     if spec.type == "categorical":
         return trial.suggest_categorical(key, spec.choices)
+    low, high = spec.bounds(key)
     if spec.type == "int":
-        return trial.suggest_int(
-            key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
-        )
-    return trial.suggest_float(key, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
+        return trial.suggest_int(key, int(low), int(high), step=int(spec.step or 1), log=spec.log)
+    return trial.suggest_float(key, float(low), float(high), step=spec.step, log=spec.log)

@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from tqdm.auto import tqdm
@@ -38,7 +38,7 @@ from graphrec.data.dataset import InteractionData, data_fingerprint
 from graphrec.errors import CheckpointError, ConfigError, TrainingError
 from graphrec.evaluation import EvaluationResult, Evaluator
 from graphrec.io import append_jsonl, atomic_write_json, atomic_write_text
-from graphrec.models.base import Recommender
+from graphrec.models.base import ClosedFormRecommender, Recommender
 from graphrec.training.checkpoint import (
     load_checkpoint,
     load_model_state,
@@ -50,12 +50,19 @@ from graphrec.training.distributed import (
     all_reduce_sum,
     broadcast_parameters,
 )
-from graphrec.training.sampler import build_sampler
+from graphrec.training.sampler import AugmentedBPRSampler, build_sampler
 from graphrec.training.threads import configure_threads
 
 log = logging.getLogger(__name__)
 
 _RESUMABLE_TRAIN_KEYS = {"epochs", "progress", "num_threads", "resume", "device"}
+
+
+@runtime_checkable
+class _L2Weighted(Protocol):
+    """A model that takes ``train.l2_weight`` from the trainer (e.g. MF and its descendants)."""
+
+    def set_l2_weight(self, weight: float) -> None: ...
 
 
 @dataclass
@@ -130,7 +137,7 @@ class Trainer:
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)  # one GPU per process
         self.model.to(self.device)
-        if hasattr(model, "set_l2_weight"):
+        if isinstance(model, _L2Weighted):
             model.set_l2_weight(train_config.l2_weight)
         if not model.trainable and train_config.augmentation.path:
             raise ConfigError(
@@ -207,6 +214,10 @@ class Trainer:
         if not self.cfg.augmentation.path:
             del train["augmentation"]  # checkpoints from before augmentation existed stay resumable
         else:  # the file's content matters, not where it lies
+            if not isinstance(self.sampler, AugmentedBPRSampler):
+                raise TrainingError(
+                    "train.augmentation.path is set but the sampler replays no edges"
+                )
             train["augmentation"]["path"] = self.sampler.augmentation_sha256
         evaluation = {k: v for k, v in to_dict(self.eval_cfg).items() if k != "batch_size"}
         return {"model": to_dict(self.model.config), "train": train, "eval": evaluation}
@@ -247,6 +258,8 @@ class Trainer:
         if state is None:
             broadcast_parameters(self.model)
             return False
+        if path is None:  # check_resume only returns a state read from the run directory
+            raise CheckpointError("a resume state without a run directory")
         load_model_state(self.model, state["model_state"], path)
         if self.optimizer is not None:
             try:
@@ -312,6 +325,10 @@ class Trainer:
     # -------------------------------------------------------------- training
     def _fit_closed_form(self) -> dict[str, float]:
         """The only "epoch" of a closed-form model: fit it once (no loss is recorded)."""
+        if not isinstance(self.model, ClosedFormRecommender):
+            raise TrainingError(
+                f"model {self.model.name!r} is not trainable but not a ClosedFormRecommender either"
+            )
         figures = self.model.fit()
         self.finished, self.stop_reason = True, "closed_form"
         return dict(figures)
@@ -319,6 +336,9 @@ class Trainer:
     def _train_epoch(self, progress: bool) -> dict[str, float]:
         if not self.model.trainable:
             return self._fit_closed_form()
+        optimizer = self.optimizer
+        if optimizer is None:  # built for every trainable model
+            raise TrainingError(f"model {self.model.name!r} is trainable but has no optimiser")
         self.model.train()
         self.model.on_epoch_start(self.epoch + 1, self.generator)
         sampler_figures = self.sampler.prepare_epoch(self.model)  # e.g. augmentation denoising
@@ -337,7 +357,7 @@ class Trainer:
             start, stop = self.dist.shard(len(users))
             share = (stop - start) / len(users)
             users, pos, neg = (t[start:stop].to(self.device) for t in (users, pos, neg))
-            self.optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad(set_to_none=True)
             parts: dict[str, float] = {}
             value = 0.0
             if stop > start:
@@ -353,7 +373,7 @@ class Trainer:
                     f"epoch {self.epoch + 1}, batch {batch_index}: loss is {value} "
                     f"(parts: {parts}); lower train.learning_rate or check the data"
                 )
-            self.optimizer.step()
+            optimizer.step()
             loss_sum += value
             for key, part in parts.items():
                 totals[key] = totals.get(key, 0.0) + part
@@ -378,12 +398,9 @@ class Trainer:
         if not has_valid:
             log.warning("no validation split: the last epoch is used, no early stopping")
         progress = self.cfg.progress
-        if (
-            not resumed
-            and self._path("metrics.jsonl") is not None
-            and self._path("metrics.jsonl").exists()
-        ):
-            self._path("metrics.jsonl").unlink()  # a stale log from an unrelated earlier run
+        log_path = self._path("metrics.jsonl")
+        if not resumed and log_path is not None and log_path.exists():
+            log_path.unlink()  # a stale log from an unrelated earlier run
         epochs_bar = tqdm(
             total=self.cfg.epochs,
             initial=self.epoch,
@@ -426,8 +443,8 @@ class Trainer:
                 self.finished, self.stop_reason = True, "max_epochs"
             self.history.append(record)
             self._save_last()
-            if self._path("metrics.jsonl") is not None:
-                append_jsonl(self._path("metrics.jsonl"), record)
+            if log_path is not None:
+                append_jsonl(log_path, record)
             for callback in self.callbacks:
                 callback(record)
             epochs_bar.update(1)
@@ -465,12 +482,13 @@ class Trainer:
             else test.seconds,
             history=self.history,
         )
-        if self._path() is not None:
+        run_dir = self._path()
+        if run_dir is not None:
             if valid is not None:
-                valid.save(self.run_dir / "per_user" / "valid.npz")
-            test.save(self.run_dir / "per_user" / "test.npz")
+                valid.save(run_dir / "per_user" / "valid.npz")
+            test.save(run_dir / "per_user" / "test.npz")
             atomic_write_json(
-                self.run_dir / "results.json",
+                run_dir / "results.json",
                 {**result.summary(), "data_fingerprint": self.fingerprint},
             )
         return result
