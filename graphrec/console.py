@@ -7,10 +7,11 @@ another's package for it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from graphrec.errors import GraphrecError
@@ -34,13 +35,29 @@ def setup_logging(quiet: bool = False, log_file: str | Path | None = None) -> No
         add_log_file(log_file)
 
 
-def add_log_file(path: str | Path) -> None:
+def add_log_file(path: str | Path) -> logging.Handler:
+    """Also log everything to ``path`` (appended); returns the handler so it can be removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setLevel(logging.DEBUG)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger().addHandler(handler)
+    return handler
+
+
+@contextlib.contextmanager
+def logging_to(path: str | Path | None) -> Iterator[None]:
+    """Log to ``path`` inside the block only (nothing when ``path`` is None)."""
+    if path is None:
+        yield
+        return
+    handler = add_log_file(path)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+        handler.close()
 
 
 def user_errors_exit(main: Callable[..., int]) -> Callable[..., int]:

@@ -6,7 +6,6 @@ import argparse
 from collections.abc import Sequence
 
 from graphrec.cli.common import (
-    add_log_file,
     add_overrides,
     add_quiet,
     setup_logging,
@@ -65,10 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     context = init_from_env(config.train.device)  # no-op unless launched by torchrun
     setup_logging(args.quiet or not context.is_main)
-    if context.is_main:
-        add_log_file(config.run_dir / "train.log")
-
-    result = run_training(config)
+    # the log file is opened under the run directory's lock (a refused run writes nothing there)
+    result = run_training(
+        config, log_file=config.run_dir / "train.log" if context.is_main else None
+    )
     if not context.is_main:
         return 0
     rows = {}

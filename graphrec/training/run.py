@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from graphrec.config import RunConfig, dump_config, load_config, to_dict
+from graphrec.console import logging_to
 from graphrec.data.bundle import save_bundle
 from graphrec.data.dataset import InteractionData, data_fingerprint
 from graphrec.data.loader import load_data
@@ -36,8 +37,12 @@ def run_training(
     config: RunConfig,
     data: InteractionData | None = None,
     callbacks: Sequence[Callable[[dict], None]] = (),
+    log_file: str | Path | None = None,
 ) -> TrainResult:
     """Train and evaluate the model of ``config``; artefacts go to ``config.run_dir``.
+
+    ``log_file`` (the command line's ``RUN/train.log``) receives the log only once the run
+    directory's lock is held, so a refused second training writes nothing into the holder's log.
 
     Re-running with the same run directory resumes an interrupted run (unless
     ``train.resume`` is false).  ``data`` may be passed to reuse an already loaded
@@ -49,7 +54,7 @@ def run_training(
     if not context.is_main:
         return _train(config, data, callbacks, write=False)
     # one writer per run directory: two trainings would interleave metrics.jsonl and mix artefacts
-    with folder_lock(config.run_dir, "training run", error=LockError):
+    with folder_lock(config.run_dir, "training run", error=LockError), logging_to(log_file):
         return _train(config, data, callbacks, write=True)
 
 

@@ -17,6 +17,7 @@ from graphrec.cli import train as train_cli
 from graphrec.errors import CheckpointError
 from graphrec.training import load_checkpoint
 from graphrec.training.checkpoint import DIGEST_KEY, save_checkpoint
+from kg.lock import folder_lock
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -211,3 +212,17 @@ def test_runs_from_before_best_pt_carried_settings_are_checked_through_last_pt(r
     )  # same shapes
     assert evaluate_cli.main([str(run_dir), "--quiet"]) == 2
     assert "differ from those" in capsys.readouterr().err
+
+
+def test_a_training_refused_by_the_lock_writes_nothing_into_the_holders_log(run, capsys):
+    """The log file is opened under the run directory's lock: a second training of a held run
+    exits 2 and leaves the holder's train.log (and every other file) as it was."""
+    dataset, run_dir = run
+    before = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with folder_lock(run_dir, "training run"):
+        assert train_cli.main(args_for(dataset, run_dir.parent)) == 2
+    err = capsys.readouterr().err
+    assert "training run" in err and "Traceback" not in err
+    after = {p.name: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    after.pop(".lock", None), before.pop(".lock", None)
+    assert after == before
