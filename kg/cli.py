@@ -511,9 +511,12 @@ def _cmd_cache_import(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     # lazy: loads rdflib/numpy (see the note at the top of this module)
+    from kg.build import OutputConfig
     from kg.interop import read_recbole, write_arrays, write_recbole
     from kg.rdf import Namespaces, bind, export, new_dataset
 
+    # a bad --formats fails before anything is written
+    formats = OutputConfig(formats=tuple(f for f in args.formats.split(",") if f)).formats
     data = read_recbole(args.kg, args.link)
     out = Path(args.out)
     write_arrays(data.to_arrays(), out)
@@ -526,7 +529,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         g.add((ns.entity[f"Entity/{h}"], ns.ont[r], ns.entity[f"Entity/{t}"]))
     for item, ent in data.item_entity.items():
         g.add((ns.item_iri(item), ns.ont.linkedEntity, ns.entity[f"Entity/{ent}"]))
-    for fmt in (f for f in args.formats.split(",") if f):
+    for fmt in formats:
         export(ds, out / f"kg.{fmt}")
     print(json.dumps({"triples": len(data.triples), "linked_items": len(data.item_entity)}))
     return 0

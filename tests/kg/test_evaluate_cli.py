@@ -246,3 +246,8 @@ def test_cli_import_recbole(tmp_path, capsys):
     assert (out / "kg_arrays.npz").exists() and (out / "tiny.kg").exists()
     assert main(["query", str(out / "kg.nt.gz"), "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"]) == 0
     assert capsys.readouterr().out.splitlines()[1] == "4"  # 2 triples + 2 item links
+    # a bad --formats fails before anything is written
+    bogus = tmp_path / "bogus"
+    assert main(["import-recbole", str(kg_file), "--out", str(bogus), "--formats", "bogus"]) == 2
+    assert "unknown RDF format 'bogus'" in capsys.readouterr().err
+    assert not bogus.exists()
