@@ -7,6 +7,7 @@ Office Tape" as a brand, "High" as a category).
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -281,3 +282,45 @@ def test_build_with_a_catalogue_lexicon_cuts_the_model_brand(tmp_path, catalogue
     ]
     assert [tuple(t) for t in rec["catalogue"]] == [("category", "Packaging Tape", "Category")]
     assert rec["rejections"]["ill_typed"] == 1
+
+
+def test_a_brand_span_grows_while_the_catalogue_goes_on_with_the_same_word():
+    """ "Gardner" starts titles that all go on with "Bender": the brand is "Gardner Bender";
+    "Scotch" goes on with several words, so it stays "Scotch" (no product line as brand)."""
+    rows = [
+        "Gardner Bender Wire Connectors, Orange",
+        "Gardner Bender Cable Staples, White",
+        "Gardner Bender Electrical Tape, Black",
+        "Scotch Magic Office Tape, 3/4 in",
+        "Scotch Heavy Duty Packaging Tape, Clear",
+        "Scotch Foil Tape, 2-Inch",
+    ]
+    items = []
+    for i in range(60):  # every title in both folds
+        title = rows[i % len(rows)]
+        items.append(Item(str(i), title, "", title, f"{title}. Works with paper and tape."))
+    lexicon = learn_catalogue_lexicon(items, min_lead=2, descriptive_min=50, min_head=50)
+    for item_id in ("0", "1"):  # both folds
+        assert (
+            lexicon.brand_span(item_id, "Gardner Bender 10-104 Ring Terminal") == "Gardner Bender"
+        )
+        assert lexicon.brand_span(item_id, "Scotch Magic Greener Tape") == "Scotch"
+    # without the extension (the shortest span) it would be "Gardner"
+    shortest = learn_catalogue_lexicon(
+        items, min_lead=2, descriptive_min=50, min_head=50, continue_share=2.0
+    )
+    assert shortest.brand_span("0", "Gardner Bender 10-104 Ring Terminal") == "Gardner"
+
+
+def test_a_catalogue_lexicon_saved_before_extensions_loads_and_extends_nothing(tmp_path):
+    titles = ["Gardner Bender Tape", "Gardner Bender Staples"] * 8
+    items = [Item(str(i), t, "", t, t) for i, t in enumerate(titles)]
+    lexicon = learn_catalogue_lexicon(items, min_lead=2)
+    assert lexicon.brand_span("0", "Gardner Bender Tape") == "Gardner Bender"
+    path = tmp_path / "old.json.gz"
+    lexicon.save(path)
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    del data["extensions"], data["continue_share"]
+    path.write_bytes(gzip.compress(json.dumps(data).encode()))
+    old = load_catalogue_lexicon(path)
+    assert old.extensions == [] and old.brand_span("0", "Gardner Bender Tape") == "Gardner"
