@@ -504,15 +504,18 @@ class Extractor:
         )
         return {name: [t.to_json() for t in kept] for name, on, kept in steps if on is not None}
 
-    def _lexicon_step(
-        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    def _deterministic(
+        self,
+        item: Item,
+        cands: list[Candidate],
+        vcfg: ValidationConfig,
+        seen: set[tuple[str, str]],
+        rejections: Counter,
+        step: str,
     ) -> list:
-        """The keyword lexicon's deterministic candidates, after the model's so its triples keep
-        their attribution."""
-        if self._lexicon is None:
-            return []
-        found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
-        cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
+        """Validate a deterministic step's candidates like the model's (grounded in the text);
+        its rejections are counted under ``<step>_<reason>`` (duplicates of kept values are not
+        rejections: the value was kept once already)."""
         kept, rej = validate(
             cands,
             self.schema,
@@ -525,8 +528,19 @@ class Extractor:
             seen=seen,
             typed=self._typed,
         )
-        rejections.update({f"lexicon_{k}": v for k, v in rej.items() if k != "duplicate"})
+        rejections.update({f"{step}_{k}": v for k, v in rej.items() if k != "duplicate"})
         return kept
+
+    def _lexicon_step(
+        self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
+    ) -> list:
+        """The keyword lexicon's deterministic candidates, after the model's so its triples keep
+        their attribution."""
+        if self._lexicon is None:
+            return []
+        found = self._lexicon.candidates(item.item_id, item.evidence)[: self.cfg.lexicon_max]
+        cands = [Candidate(self._lexicon.relation, surface) for surface, _ in found]
+        return self._deterministic(item, cands, vcfg, seen, rejections, "lexicon")
 
     def _known_step(
         self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
@@ -542,20 +556,7 @@ class Extractor:
             for rel, name in found
             if rel in self.schema.relations and rel not in off
         ]
-        kept, rej = validate(
-            cands,
-            self.schema,
-            item.item_id,
-            item.evidence,
-            item.title,
-            allowed_relations=None,
-            config=vcfg,
-            source=SOURCE_TEXT,
-            seen=seen,
-            typed=self._typed,
-        )
-        rejections.update({f"known_{k}": v for k, v in rej.items() if k != "duplicate"})
-        return kept
+        return self._deterministic(item, cands, vcfg, seen, rejections, "known")
 
     def _catalogue_step(
         self, item: Item, vcfg: ValidationConfig, seen: set[tuple[str, str]], rejections: Counter
@@ -571,20 +572,7 @@ class Extractor:
         if "category" in self._keys:
             found = self._catalogue.category_phrases(item.item_id, item.title)
             cands += [Candidate("category", c) for c in found]
-        kept, rej = validate(
-            cands,
-            self.schema,
-            item.item_id,
-            item.evidence,
-            item.title,
-            allowed_relations=None,
-            config=vcfg,
-            source=SOURCE_TEXT,
-            seen=seen,
-            typed=self._typed,
-        )
-        rejections.update({f"catalogue_{k}": v for k, v in rej.items() if k != "duplicate"})
-        return kept
+        return self._deterministic(item, cands, vcfg, seen, rejections, "catalogue")
 
 
 def closed_choices(schema: Schema, relations: list[str], mode: str) -> dict[str, list[str]]:
