@@ -45,7 +45,6 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -53,10 +52,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignment.encoders import EMBEDDED_ENCODER, SentenceEncoder
+from alignment.encoders import SentenceEncoder
 from alignment.linear import (
+    ItemTextMode,
+    cache_dir_field,
     checked_item_embeddings,
     encode_item_texts,
+    encoder_field,
+    item_text_field,
     item_text_key,
     prepare_item_embeddings,
 )
@@ -83,19 +86,9 @@ class AlphaRecConfig:
         le=64,
     )
     temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15, gt=0.0, le=100.0)
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
-        "Item text, as for text_ease.", "catalogue+attributes"
-    )
-    encoder: str = doc(
-        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
-        EMBEDDED_ENCODER,
-        path=True,
-    )
-    cache_dir: str | None = doc(
-        "Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
-        None,
-        path=True,
-    )
+    item_text: ItemTextMode = item_text_field()
+    encoder: str = encoder_field()
+    cache_dir: str | None = cache_dir_field()
 
     def validate(self, prefix: str = "model") -> None:
         for key in ("embedding_dim", "hidden_dim"):

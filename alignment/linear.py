@@ -77,7 +77,7 @@ import logging
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -102,6 +102,36 @@ log = logging.getLogger(__name__)
 FIT_BYTES_PER_ITEM_PAIR = 36
 #: item_info columns written as "Label: value." after the title in ``catalogue+attributes``
 ATTRIBUTE_COLUMNS = (("brand", "Brand"), ("categories", "Categories"))
+
+
+#: which item text the text models encode
+ItemTextMode = Literal["catalogue", "catalogue+attributes"]
+
+
+# The item-text settings shared by text_ease, alpharec and text_init: one definition each
+# (a fresh dataclass field per call).
+def item_text_field() -> Any:
+    return doc(
+        "Item text: catalogue text (title, year, genres, tagline, overview/description), "
+        "optionally with the `brand` and `categories` columns after the title.",
+        "catalogue+attributes",
+    )
+
+
+def encoder_field() -> Any:
+    return doc(
+        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        EMBEDDED_ENCODER,
+        path=True,
+    )
+
+
+def cache_dir_field() -> Any:
+    return doc(
+        "Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
+        None,
+        path=True,
+    )
 
 
 @dataclass
@@ -150,21 +180,9 @@ class TextEASEConfig:
         "Score with B = text_weight·S only (text item-kNN, the l2 → ∞ limit); no interaction fit.",
         False,
     )
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
-        "Item text: catalogue text (title, year, genres, tagline, overview/description), "
-        "optionally with the `brand` and `categories` columns after the title.",
-        "catalogue+attributes",
-    )
-    encoder: str = doc(
-        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
-        EMBEDDED_ENCODER,
-        path=True,
-    )
-    cache_dir: str | None = doc(
-        "Folder of the embedding cache (`text_embeddings.sqlite`); null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
-        None,
-        path=True,
-    )
+    item_text: ItemTextMode = item_text_field()
+    encoder: str = encoder_field()
+    cache_dir: str | None = cache_dir_field()
     max_memory_gb: float = doc(
         "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this "
         "many GB (36 bytes per item pair).",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -31,8 +31,14 @@ import torch
 from torch import nn
 
 from alignment.alpharec import mean_item_rows
-from alignment.encoders import EMBEDDED_ENCODER
-from alignment.linear import checked_item_embeddings, prepare_item_embeddings
+from alignment.linear import (
+    ItemTextMode,
+    cache_dir_field,
+    checked_item_embeddings,
+    encoder_field,
+    item_text_field,
+    prepare_item_embeddings,
+)
 from graphrec.config import doc, model_config_from_dict
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
@@ -55,19 +61,9 @@ class TextInitConfig:
         ge=0.0,
         le=1.0,
     )
-    item_text: Literal["catalogue", "catalogue+attributes"] = doc(
-        "Item text, as for text_ease.", "catalogue+attributes"
-    )
-    encoder: str = doc(
-        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
-        EMBEDDED_ENCODER,
-        path=True,
-    )
-    cache_dir: str | None = doc(
-        "Folder of the embedding cache; null = $GRAPHREC_CACHE_DIR or ~/.cache/graphrec.",
-        None,
-        path=True,
-    )
+    item_text: ItemTextMode = item_text_field()
+    encoder: str = encoder_field()
+    cache_dir: str | None = cache_dir_field()
 
     def __post_init__(self) -> None:
         if isinstance(self.backbone, dict):
