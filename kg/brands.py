@@ -30,7 +30,6 @@ folds only, so an item's own title never makes its brand "recur".
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import zlib
@@ -41,7 +40,7 @@ from pathlib import Path
 
 from kg.data import Item
 from kg.errors import DataFormatError
-from kg.io import atomic_write_bytes
+from kg.io import atomic_write_bytes, read_gzip_json_document
 from kg.lexicon import item_fold, text_ngrams
 from kg.text import match_key
 
@@ -258,7 +257,7 @@ class CatalogueLexicon:
     def save(self, path: str | Path) -> None:
         data = {"format": FORMAT, **{k: getattr(self, k) for k in _FIELDS + _OPTIONAL_FIELDS}}
         blob = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        atomic_write_bytes(path, gzip.compress(blob, mtime=0))
+        atomic_write_bytes(path, blob, gzipped=True)
 
 
 _FIELDS = (
@@ -281,14 +280,7 @@ _OPTIONAL_FIELDS = ("continue_share", "extensions")
 
 def load_catalogue_lexicon(path: str | Path) -> CatalogueLexicon:
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("catalogue lexicon file not found", path=path)
-    try:
-        data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(f"not a gzipped JSON catalogue lexicon ({exc})", path=path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DataFormatError(f"expected format {FORMAT}", path=path, field="format")
+    data = read_gzip_json_document(path, "catalogue lexicon file", FORMAT)
     missing = [k for k in _FIELDS if k not in data]
     if missing:
         raise DataFormatError("missing fields", path=path, field=missing[0])

@@ -70,6 +70,22 @@ def atomic_write_bytes(path: PathArg, data: bytes, gzipped: bool = False) -> Non
         handle.write(data)
 
 
+def read_gzip_json_document(path: PathArg, what: str, expected_format: str) -> dict:
+    """The JSON object of a gzipped file of ours (a lexicon, a known-entities table ...) whose
+    ``format`` field must be ``expected_format``; a missing, unreadable or foreign file is a
+    :class:`~kg.errors.DataFormatError` naming it (``what``: "lexicon file", ...)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFormatError(f"{what} not found", path=path)
+    try:
+        data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(f"not a gzipped JSON {what} ({exc})", path=path) from None
+    if not isinstance(data, dict) or data.get("format") != expected_format:
+        raise DataFormatError(f"expected format {expected_format}", path=path, field="format")
+    return data
+
+
 def atomic_write_text(path: PathArg, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically; gzip it when the name ends in ``.gz``."""
     atomic_write_bytes(path, text.encode("utf-8"), gzipped=str(path).endswith(".gz"))

@@ -15,7 +15,6 @@ relations, so a known person is not also kept as a character or a place.
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections import Counter, defaultdict
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from kg.data import GoldFact, Item, read_gold
 from kg.errors import ConfigError, DataFormatError
-from kg.io import atomic_write_bytes
+from kg.io import atomic_write_bytes, read_gzip_json_document
 from kg.lexicon import item_fold, text_ngrams
 from kg.text import match_key
 
@@ -78,21 +77,12 @@ class KnownEntities:
             "source": self.source,
         }
         blob = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        atomic_write_bytes(path, gzip.compress(blob, mtime=0))
+        atomic_write_bytes(path, blob, gzipped=True)
 
 
 def load_known_entities(path: str | Path) -> KnownEntities:
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("known-entities file not found", path=path)
-    try:
-        data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(
-            f"not a gzipped JSON known-entities file ({exc})", path=path
-        ) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DataFormatError(f"expected format {FORMAT}", path=path, field="format")
+    data = read_gzip_json_document(path, "known-entities file", FORMAT)
     entries = data.get("entries")
     if not isinstance(entries, list) or len(entries) != data.get("folds"):
         raise DataFormatError("entries must hold one table per fold", path=path, field="entries")

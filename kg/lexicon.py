@@ -17,7 +17,6 @@ evaluation target of a downstream experiment.
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
 from collections import Counter, defaultdict
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from kg.data import GoldFact, Item
 from kg.errors import DataFormatError
-from kg.io import atomic_write_bytes
+from kg.io import atomic_write_bytes, read_gzip_json_document
 from kg.text import match_tokens
 
 FORMAT = "graphrec-kg-lexicon/1"
@@ -106,21 +105,12 @@ class Lexicon:
             "source": self.source,
             "entries": self.entries,
         }
-        atomic_write_bytes(
-            path, gzip.compress(json.dumps(data, ensure_ascii=False).encode("utf-8"), mtime=0)
-        )
+        atomic_write_bytes(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), gzipped=True)
 
 
 def load_lexicon(path: str | Path) -> Lexicon:
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError("lexicon file not found", path=path)
-    try:
-        data = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataFormatError(f"not a gzipped JSON lexicon ({exc})", path=path) from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise DataFormatError(f"expected format {FORMAT}", path=path, field="format")
+    data = read_gzip_json_document(path, "lexicon file", FORMAT)
     entries = data.get("entries")
     if not isinstance(entries, list) or len(entries) != data.get("folds"):
         raise DataFormatError("entries must hold one table per fold", path=path, field="entries")
