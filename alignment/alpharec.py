@@ -68,6 +68,7 @@ from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.models.base import InputCache, LossOutput, Recommender, sparse_csr
 from graphrec.models.propagation import normalized_adjacency, propagate_sum, sparse_dense_mm
+from graphrec.optional import TEXT_MODULES
 
 
 @dataclass
@@ -120,6 +121,7 @@ class AlphaRec(Recommender):
     """
 
     name = "alpharec"
+    requires = TEXT_MODULES  # the `text` extra: sentence-transformers and the embedded encoder
     config_class = AlphaRecConfig
     config: AlphaRecConfig
     user_text: torch.Tensor

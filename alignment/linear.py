@@ -95,6 +95,7 @@ from graphrec.config_schema import doc
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.models.base import ClosedFormRecommender, InputCache
+from graphrec.optional import TEXT_MODULES
 
 log = logging.getLogger(__name__)
 
@@ -445,6 +446,7 @@ class TextEASE(ClosedFormRecommender):
     """
 
     name = "text_ease"
+    requires = TEXT_MODULES  # the `text` extra: sentence-transformers and the embedded encoder
     config_class = TextEASEConfig
     config: TextEASEConfig
     item_text: torch.Tensor

@@ -57,6 +57,7 @@ from graphrec.errors import ConfigError
 from graphrec.models import build_model, model_class
 from graphrec.models.base import InputCache, LossOutput, Recommender
 from graphrec.models.losses import bpr_loss
+from graphrec.optional import TEXT_MODULES
 from kg.llm.cache import ResponseCache
 
 
@@ -296,6 +297,7 @@ class AlignedRecommender(Recommender):
     """
 
     name = "aligned"
+    requires = TEXT_MODULES  # the `text` extra: sentence-transformers and the embedded encoder
     config_class = AlignedConfig
     config: AlignedConfig
     backbone: Recommender

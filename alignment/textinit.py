@@ -44,6 +44,7 @@ from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.models import build_model, model_class
 from graphrec.models.base import InputCache, LossOutput, Recommender, Scorer
+from graphrec.optional import TEXT_MODULES
 
 
 @dataclass
@@ -123,6 +124,7 @@ class TextInitRecommender(Recommender):
     """
 
     name = "text_init"
+    requires = TEXT_MODULES  # the `text` extra: sentence-transformers and the embedded encoder
     config_class = TextInitConfig
     backbone: Recommender
 

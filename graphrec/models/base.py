@@ -82,6 +82,9 @@ class Recommender(nn.Module, abc.ABC):
     config_class: ClassVar[type]
     #: ``True``: trained by SGD on :meth:`loss`; ``False``: a :class:`ClosedFormRecommender`
     trainable: ClassVar[bool] = True
+    #: optional packages (import names) the model needs beyond the core install; commands
+    #: check them (:func:`graphrec.optional.require`) before any work
+    requires: ClassVar[tuple[str, ...]] = ()
     # ``config`` is typed Any throughout: each model has its own config dataclass (no common
     # base), and subclasses narrow it to theirs.
 

@@ -23,7 +23,8 @@ from pathlib import Path
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
 from graphrec.experiment import Experiment, ExperimentResult, load_experiment_config
-from graphrec.optional import KG_STAGE_MODULES, TEXT_MODULES, require
+from graphrec.models import model_class
+from graphrec.optional import KG_STAGE_MODULES, require
 from graphrec.pipeline.config import PipelineConfig, load_pipeline_config
 from graphrec.pipeline.stages import (
     AugmentationStageOutput,
@@ -136,22 +137,15 @@ def _report(config: PipelineConfig, experiment: Experiment, result: ExperimentRe
     return save_report(inputs, config.directory / "report.html")
 
 
-#: models that encode item text (alignment's plugins): they need the `text` extra
-TEXT_MODELS = frozenset({"aligned", "text_ease", "alpharec", "text_init"})
-
-
 def _require_stage_dependencies(config: PipelineConfig, experiment: Experiment) -> None:
-    """Fail before any work when an extra the stages or the text variants need is missing."""
+    """Fail before any work when an extra the stages or the variants' models need is missing."""
     if config.kg.enabled:
         for module in KG_STAGE_MODULES:
             require(module, "the pipeline's KG stage")
     names = {run.model.name for runs in experiment.run_configs.values() for run in runs.values()}
-    if names & TEXT_MODELS:
-        for module in TEXT_MODULES:
-            require(
-                module,
-                f"the text models of the comparison ({', '.join(sorted(names & TEXT_MODELS))})",
-            )
+    for name in sorted(names):
+        for module in model_class(name).requires:
+            require(module, f"model {name} of the comparison")
 
 
 def run_pipeline(
