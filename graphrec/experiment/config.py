@@ -102,7 +102,8 @@ class SelectionConfig:
     label: str = doc("Row label; the chosen variant's label is appended.", "best on validation")
     among: list[str] = doc("Candidate variants (at least one).", default_factory=list)
     metric: str = doc(
-        "Validation metric that chooses (mean over seeds; ties go to the earlier candidate).",
+        "Validation metric that chooses: one of `eval.metrics` at one of `eval.ks` (mean over "
+        "seeds; ties go to the earlier candidate).",
         "recall@20",
         pattern=r"^[a-z_]+@\d+$",
     )

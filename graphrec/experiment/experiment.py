@@ -157,8 +157,26 @@ class Experiment:
             self.config, self.overrides
         )
         self.config.check_selection()
+        self._check_selection_metric()
         self._data = data
         self._data_for = to_dict(self.data_config)
+
+    def _check_selection_metric(self) -> None:
+        """``select.metric`` must be one the runs evaluate on validation (before any training)."""
+        if self.config.select is None:
+            return
+        evaluated = {
+            f"{metric}@{k}"
+            for runs in self.run_configs.values()
+            for run in runs.values()
+            for metric in run.eval.metrics
+            for k in run.eval.ks
+        }
+        if self.config.select.metric not in evaluated:
+            raise ConfigError(
+                f"select.metric: {self.config.select.metric!r} is not among the evaluated "
+                f"metrics ({', '.join(sorted(evaluated))})"
+            )
 
     @classmethod
     def from_yaml(

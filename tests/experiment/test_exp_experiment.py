@@ -301,3 +301,6 @@ def test_a_selection_names_existing_variants(finished_experiment):
     tree["select"] = {"name": "mf", "among": ["mf"]}
     with pytest.raises(ConfigError, match="already a variant"):
         Experiment(tree)
+    tree["select"] = {"among": ["mf"], "metric": "recall@50"}  # not evaluated (ks 10, 20)
+    with pytest.raises(ConfigError, match="select.metric: 'recall@50' is not among"):
+        Experiment(tree)
