@@ -52,9 +52,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from alignment.encoders import SentenceEncoder
 from alignment.linear import (
+    ItemTextInput,
     ItemTextMode,
+    ItemTexts,
+    NewItemEncoder,
     cache_dir_field,
     checked_item_embeddings,
     encode_item_texts,
@@ -138,8 +140,8 @@ class AlphaRec(Recommender):
         train: sp.csr_matrix,
         data: InteractionData | None,
         cache: InputCache,
-    ) -> np.ndarray:
-        """The item text embeddings (see :func:`alignment.linear.prepare_item_embeddings`)."""
+    ) -> ItemTexts:
+        """The item texts and embeddings (see :func:`alignment.linear.prepare_item_embeddings`)."""
         return prepare_item_embeddings("alpharec", config, data, train, cache)
 
     def __init__(
@@ -148,7 +150,7 @@ class AlphaRec(Recommender):
         n_items: int,
         config: AlphaRecConfig,
         train: sp.csr_matrix,
-        item_embeddings: np.ndarray | torch.Tensor,
+        item_embeddings: ItemTextInput,
     ) -> None:
         super().__init__(n_users, n_items, config, train)
         items = checked_item_embeddings(item_embeddings, n_items)
@@ -160,7 +162,7 @@ class AlphaRec(Recommender):
         self.register_buffer("item_text", torch.from_numpy(items), persistent=False)
         self.adjacency = normalized_adjacency(train)
         self.train_matrix = sp.csr_matrix(train)  # item degrees for fold-in
-        self._encoder: SentenceEncoder | None = None  # for new items' texts, loaded on first use
+        self._encoder = NewItemEncoder(config.encoder, item_embeddings)  # for new items' texts
         self.mlp = nn.Sequential(
             nn.Linear(items.shape[1], config.hidden_dim),
             nn.LeakyReLU(),
@@ -258,7 +260,7 @@ class AlphaRec(Recommender):
 
     def score_new_items(self, users: torch.Tensor, texts: list[str]) -> torch.Tensor:
         """Zero-shot scores ``[B, m]`` of ``users`` against new items given by their texts (:meth:`score_items`)."""
-        if self._encoder is None:
-            self._encoder = SentenceEncoder(self.config.encoder)
-        vectors = torch.from_numpy(encode_item_texts(texts, self._encoder, self.config.cache_dir))
+        vectors = torch.from_numpy(
+            encode_item_texts(texts, self._encoder.get(), self.config.cache_dir)
+        )
         return self.score_items(users.to(self.item_text.device), vectors)

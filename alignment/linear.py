@@ -86,7 +86,8 @@ import torch
 from alignment.encoders import (
     EMBEDDED_ENCODER,
     EmbeddingCache,
-    SentenceEncoder,
+    TextEncoder,
+    build_encoder,
     default_cache_dir,
     encode_texts,
 )
@@ -121,7 +122,9 @@ def item_text_field() -> Any:
 
 def encoder_field() -> Any:
     return doc(
-        "Sentence encoder: `all-MiniLM-L6-v2` (embedded, offline) or a local sentence-transformers directory.",
+        "Text encoder: `all-MiniLM-L6-v2` (embedded, offline), a local sentence-transformers directory, "
+        "`tfidf` (TF-IDF + LSA fitted on the catalogue), or several joined by `+` "
+        "(`all-MiniLM-L6-v2+tfidf`: the parts' unit vectors side by side).",
         EMBEDDED_ENCODER,
         path=True,
     )
@@ -246,6 +249,29 @@ def item_text_embeddings(
     cache_dir: str | Path | None = None,
 ) -> np.ndarray:
     """``[n_items, d]`` float32 L2-normalised embeddings of the item texts (on-disk cache + in-process memo)."""
+    return prepared_item_texts(data, item_text, encoder, cache_dir).vectors
+
+
+@dataclass(frozen=True)
+class ItemTexts:
+    """A text model's prepared input: the catalogue's item texts and their embeddings.
+
+    The texts let the model build the same encoder again for new items' texts (an encoder
+    fitted on the catalogue, ``tfidf``, needs them); ``texts`` is ``None`` when a caller
+    passed bare vectors.
+    """
+
+    vectors: np.ndarray
+    texts: tuple[str, ...] | None = None
+
+
+def prepared_item_texts(
+    data,
+    item_text: str = "catalogue+attributes",
+    encoder: str = EMBEDDED_ENCODER,
+    cache_dir: str | Path | None = None,
+) -> ItemTexts:
+    """:class:`ItemTexts` of ``data``'s items with the ``encoder`` setting (on-disk cache + in-process memo)."""
     texts = linear_item_texts(data, item_text)
     digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
     key = (encoder, digest)
@@ -254,12 +280,12 @@ def item_text_embeddings(
             (Path(cache_dir) if cache_dir else default_cache_dir()) / "text_embeddings.sqlite"
         )
         try:
-            vectors = encode_texts(SentenceEncoder(encoder), texts, cache)
+            vectors = encode_texts(build_encoder(encoder, catalogue=texts), texts, cache)
         finally:
             cache.close()
         _MEMO.clear()  # keep one dataset's vectors only
         _MEMO[key] = vectors
-    return _MEMO[key].copy()
+    return ItemTexts(_MEMO[key].copy(), tuple(texts))
 
 
 class ItemTextSettings(Protocol):
@@ -286,9 +312,9 @@ def prepare_item_embeddings(
     data: InteractionData | None,
     train: sp.csr_matrix,
     cache: InputCache,
-) -> np.ndarray:
-    """``[n_items, d]`` float32 text embeddings of ``data``'s items for a text model (the ``prepare`` step),
-    encoded with the config's ``item_text``/``encoder``/``cache_dir`` once per ``cache``."""
+) -> ItemTexts:
+    """:class:`ItemTexts` of ``data``'s items for a text model (the ``prepare`` step), encoded with the
+    config's ``item_text``/``encoder``/``cache_dir`` once per ``cache``."""
     if data is None:
         raise ConfigError(
             f"model {model} needs the dataset's item texts: build it with "
@@ -298,12 +324,19 @@ def prepare_item_embeddings(
         item_text_key(config),
         train,
         data,
-        lambda: item_text_embeddings(data, config.item_text, config.encoder, config.cache_dir),
+        lambda: prepared_item_texts(data, config.item_text, config.encoder, config.cache_dir),
     )
 
 
-def checked_item_embeddings(item_embeddings: np.ndarray | torch.Tensor, n_items: int) -> np.ndarray:
-    """``item_embeddings`` as a float32 ``[n_items, d]`` array (:class:`ConfigError` on another shape)."""
+#: what text models take as their item text input
+ItemTextInput = np.ndarray | torch.Tensor | ItemTexts
+
+
+def checked_item_embeddings(item_embeddings: ItemTextInput, n_items: int) -> np.ndarray:
+    """The vectors of ``item_embeddings`` as a float32 ``[n_items, d]`` array (:class:`ConfigError` on another
+    shape)."""
+    if isinstance(item_embeddings, ItemTexts):
+        item_embeddings = item_embeddings.vectors
     vectors = np.asarray(item_embeddings, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != n_items:
         raise ConfigError(
@@ -312,8 +345,23 @@ def checked_item_embeddings(item_embeddings: np.ndarray | torch.Tensor, n_items:
     return vectors
 
 
+class NewItemEncoder:
+    """The encoder of a text model's ``encoder`` setting for new items' texts, built on first use
+    (fitted on the catalogue's texts when the setting has a ``tfidf`` part)."""
+
+    def __init__(self, spec: str, item_texts: ItemTextInput) -> None:
+        self.spec = spec
+        self.catalogue = item_texts.texts if isinstance(item_texts, ItemTexts) else None
+        self._encoder: TextEncoder | None = None
+
+    def get(self) -> TextEncoder:
+        if self._encoder is None:
+            self._encoder = build_encoder(self.spec, catalogue=self.catalogue)
+        return self._encoder
+
+
 def encode_item_texts(
-    texts: list[str], encoder: SentenceEncoder, cache_dir: str | Path | None = None
+    texts: list[str], encoder: TextEncoder, cache_dir: str | Path | None = None
 ) -> np.ndarray:
     """``[len(texts), d]`` float32 L2-normalised embeddings of new item texts (through the on-disk cache)."""
     cache = EmbeddingCache(
@@ -463,8 +511,8 @@ class TextEASE(ClosedFormRecommender):
         train: sp.csr_matrix,
         data: InteractionData | None,
         cache: InputCache,
-    ) -> np.ndarray:
-        """The item text embeddings (refused before encoding when the fit would not fit in memory)."""
+    ) -> ItemTexts:
+        """The item texts and embeddings (refused before encoding when the fit would not fit in memory)."""
         check_fit_memory(config, train.shape[1])
         return prepare_item_embeddings("text_ease", config, data, train, cache)
 
@@ -474,7 +522,7 @@ class TextEASE(ClosedFormRecommender):
         n_items: int,
         config: TextEASEConfig,
         train: sp.csr_matrix,
-        item_embeddings: np.ndarray | torch.Tensor,
+        item_embeddings: ItemTextInput,
     ) -> None:
         check_fit_memory(config, n_items)
         super().__init__(n_users, n_items, config, train)
@@ -484,7 +532,7 @@ class TextEASE(ClosedFormRecommender):
         self.register_buffer("weights", torch.zeros(n_items, n_items))
         self._fit_factor: torch.Tensor | None = None  # Cholesky of A + rho I, for new items
         self._text_factor: torch.Tensor | None = None  # Cholesky of K + mu I (lae), for new items
-        self._encoder: SentenceEncoder | None = None
+        self._encoder = NewItemEncoder(config.encoder, item_embeddings)
         # the last request's new items and their columns of B
         self._new_columns: tuple[tuple[str, ...], torch.Tensor] | None = None
 
@@ -569,10 +617,8 @@ class TextEASE(ClosedFormRecommender):
         key = tuple(texts)
         cached = self._new_columns  # read once: a server thread may replace it meanwhile
         if cached is None or cached[0] != key:  # one request's items, scored block by block
-            if self._encoder is None:
-                self._encoder = SentenceEncoder(self.config.encoder)
             vectors = torch.from_numpy(
-                encode_item_texts(list(texts), self._encoder, self.config.cache_dir)
+                encode_item_texts(list(texts), self._encoder.get(), self.config.cache_dir)
             )
             cached = (key, self.new_item_weights(vectors).to(torch.float32))
             self._new_columns = cached

@@ -32,6 +32,7 @@ from torch import nn
 
 from alignment.alpharec import mean_item_rows
 from alignment.linear import (
+    ItemTextInput,
     ItemTextMode,
     cache_dir_field,
     checked_item_embeddings,
@@ -109,7 +110,7 @@ def text_initial_tables(
 class TextInitInputs:
     """What a :class:`TextInitRecommender` is built on: the item text embeddings and its backbone's inputs."""
 
-    item_embeddings: np.ndarray
+    item_embeddings: ItemTextInput
     backbone: object | None = None
 
 
@@ -160,7 +161,7 @@ class TextInitRecommender(Recommender):
         n_items: int,
         config: TextInitConfig,
         train: sp.csr_matrix,
-        item_embeddings: np.ndarray | torch.Tensor,
+        item_embeddings: ItemTextInput,
         backbone_inputs: object | None = None,
     ) -> None:
         super().__init__(n_users, n_items, config, train)

@@ -28,9 +28,9 @@ def counted_encodings(monkeypatch, topic_views):
 
     def fake(data, item_text="catalogue+attributes", encoder="x", cache_dir=None):
         calls.append(item_text)
-        return topic_views.item.copy()
+        return alignment.linear.ItemTexts(topic_views.item.copy())
 
-    monkeypatch.setattr(alignment.linear, "item_text_embeddings", fake)
+    monkeypatch.setattr(alignment.linear, "prepared_item_texts", fake)
     return calls
 
 
