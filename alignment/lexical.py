@@ -69,7 +69,7 @@ class TfidfLsaEncoder:
     #: vectors depend on the fitted corpus, so the embedding cache is not used for them
     cacheable = False
 
-    def __init__(self, dim: int = 512, min_df: int = 2, max_df: float = 0.5) -> None:
+    def __init__(self, dim: int = 1024, min_df: int = 2, max_df: float = 0.5) -> None:
         if dim < 1 or min_df < 1 or not 0.0 < max_df <= 1.0:
             raise ConfigError(
                 f"tfidf encoder: need dim >= 1, min_df >= 1, 0 < max_df <= 1 (got {dim}, {min_df}, {max_df})"
