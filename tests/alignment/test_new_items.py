@@ -47,7 +47,7 @@ def test_text_ease_new_item_column_is_that_of_a_refit_with_the_item(settings):
     train, texts = random_case()
     n_users, n_items = train.shape
     config = model_config_from_dict(
-        {"name": "text_ease", "l2": 5.0, "text_weight": 1.5, **settings}
+        {"name": "text_ease", "l2": 5.0, "text_weight": 1.5, "cold_items": "prior", **settings}
     )
     model = TextEASE(n_users, n_items, config, train, item_embeddings=texts[:n_items])
     model.fit()
@@ -70,7 +70,7 @@ def test_text_ease_new_item_column_is_that_of_a_refit_with_the_item(settings):
 def test_text_ease_refuses_new_items_without_a_text_prior():
     train, texts = random_case()
     for settings, message in (
-        ({"text_weight": 0.0}, "no text prior"),
+        ({"text_weight": 0.0, "cold_items": "prior"}, "no text prior"),
         ({"feature_weight": 1.0}, "feature_weight"),
     ):
         config = model_config_from_dict({"name": "text_ease", **settings})
@@ -239,3 +239,39 @@ def test_concurrent_new_item_requests_each_get_their_own_scores(text_ease_run):
         )
     for which, scores in got:
         np.testing.assert_allclose(scores, expected[which], atol=1e-6)
+
+
+def test_cold_items_neighbours_builds_cold_columns_from_the_trained_items():
+    train, texts = random_case(n_items=25)
+    train = sp.csr_matrix(train.multiply(np.r_[np.ones(20), np.zeros(5)][None, :]))  # 5 cold items
+    train.eliminate_zeros()
+    n_users, n_items = train.shape
+    settings = {"name": "text_ease", "l2": 5.0, "similarity_l2": 2.0, "cold_items": "prior"}
+    prior = TextEASE(n_users, n_items, model_config_from_dict(settings), train, texts[:n_items])
+    prior.fit()
+    config = model_config_from_dict({**settings, "cold_items": "neighbours"})
+    model = TextEASE(n_users, n_items, config, train, item_embeddings=texts[:n_items])
+    model.fit()
+    b_prior, b = prior.weights.double().numpy(), model.weights.double().numpy()
+    np.testing.assert_array_equal(b[:, :20], b_prior[:, :20])  # trained items' columns untouched
+    z = texts[:n_items].astype(np.float64)
+    ridge = np.linalg.solve(z[:20] @ z[:20].T + 2.0 * np.eye(20), z[:20] @ z[20:].T)
+    expected = b_prior[:, :20] @ ridge
+    expected[np.arange(20, 25), np.arange(5)] = 0.0
+    np.testing.assert_allclose(b[:, 20:], expected, atol=1e-5)
+    assert not np.allclose(b[:, 20:], b_prior[:, 20:], atol=1e-3)  # not the prior column
+    # a new item with a cold item's text gets that cold item's column (up to its zero diagonal entry)
+    column = model.new_item_weights(torch.from_numpy(texts[22:23])).numpy()[:, 0]
+    column[22] = 0.0
+    np.testing.assert_allclose(column, b[:, 22], atol=1e-5)
+
+
+def test_cold_items_neighbours_needs_the_fit_but_not_a_prior():
+    train, texts = random_case()
+    config = model_config_from_dict(
+        {"name": "text_ease", "l2": 5.0, "text_weight": 0.0, "cold_items": "neighbours"}
+    )
+    model = TextEASE(*train.shape, config, train, item_embeddings=texts[: train.shape[1]])
+    model.fit()
+    scores = model.score_new_item_vectors(torch.arange(3), torch.from_numpy(texts[-2:]))
+    assert scores.shape == (3, 2) and torch.isfinite(scores).all() and scores.abs().sum() > 0

@@ -95,7 +95,8 @@ def make(data, embeddings, train=None, **values):
 
 
 def test_text_weight_zero_is_ease_exactly(topics, topic_views):
-    ours = make(topics, topic_views.item, l2=50.0, text_weight=0.0)
+    # with cold_items: prior (items without interactions keep EASE's zero column)
+    ours = make(topics, topic_views.item, l2=50.0, text_weight=0.0, cold_items="prior")
     # text_ease fits in float64; EASE's default (precision: auto) would take float32 here
     ease = EASE(
         topics.n_users,
@@ -108,7 +109,7 @@ def test_text_weight_zero_is_ease_exactly(topics, topic_views):
 
 
 def test_large_l2_tends_to_the_text_prior_and_text_only_is_the_limit(topics, topic_views):
-    values = {"similarity": "cosine", "neighbours": 20, "text_weight": 2.0}
+    values = {"similarity": "cosine", "neighbours": 20, "text_weight": 2.0, "cold_items": "prior"}
     limit = make(topics, topic_views.item, text_only=True, **values)
     prior = 2.0 * limit.text_similarity().float()
     assert torch.equal(limit.weights, prior)
@@ -118,7 +119,8 @@ def test_large_l2_tends_to_the_text_prior_and_text_only_is_the_limit(topics, top
     assert (near.weights - prior).abs().max() > 1e-2
 
 
-def test_zero_shot_item_is_scored_only_through_the_text_prior(topics, topic_views):
+@pytest.mark.parametrize("cold_items", ["prior", "neighbours"])
+def test_zero_shot_item_is_scored_through_its_text(topics, topic_views, cold_items):
     item = 0
     train = topics.train.tolil()
     train[:, item] = 0
@@ -126,7 +128,9 @@ def test_zero_shot_item_is_scored_only_through_the_text_prior(topics, topic_view
     train.eliminate_zeros()
     assert train[:, item].nnz == 0
     users = torch.arange(topics.n_users)
-    plain = make(topics, topic_views.item, train=train, l2=20.0, text_weight=0.0).scorer()(users)
+    plain = make(
+        topics, topic_views.item, train=train, l2=20.0, text_weight=0.0, cold_items="prior"
+    ).scorer()(users)
     assert torch.all(plain[:, item] == 0)
     text = make(
         topics,
@@ -136,6 +140,7 @@ def test_zero_shot_item_is_scored_only_through_the_text_prior(topics, topic_view
         text_weight=1.0,
         similarity="cosine",
         neighbours=50,
+        cold_items=cold_items,
     ).scorer()(users)
     scores = text[:, item]
     assert torch.count_nonzero(scores) > 0.5 * topics.n_users
