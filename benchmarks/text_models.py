@@ -53,7 +53,7 @@ from graphrec.evaluation.ranking import gather_csr_rows, mask_scores, topk_with_
 from graphrec.evaluation.significance import holm_adjust  # noqa: E402
 from graphrec.io import atomic_open, atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.models import MODELS, build_model, load_plugins  # noqa: E402
-from graphrec.models.base import Recommender  # noqa: E402
+from graphrec.models.base import InputCache, Recommender  # noqa: E402
 from graphrec.reporting.analysis import popularity_buckets  # noqa: E402
 from graphrec.reporting.plots import colors, grouped_bars  # noqa: E402
 from graphrec.training import Trainer  # noqa: E402
@@ -170,7 +170,8 @@ class Texts:
 
     def __init__(self, data) -> None:
         self.data = data
-        self.items = item_text_embeddings(data, "catalogue+attributes")
+        self.items = item_text_embeddings(data, "catalogue+attributes")  # the text-kNN baseline's
+        self.cache = InputCache()  # each text model's encoder setting, encoded once per dataset
         self._views = None
 
     def views(self):
@@ -185,9 +186,7 @@ def make_model(section: dict, data, texts: Texts) -> Recommender:
     cls: Callable[..., Recommender] = MODELS[config.name]
     if config.name == "aligned":
         return cls(data.n_users, data.n_items, config, data.train, text_views=texts.views())
-    if config.name in ("text_ease", "alpharec", "text_init"):
-        return cls(data.n_users, data.n_items, config, data.train, item_embeddings=texts.items)
-    return build_model(config, data.n_users, data.n_items, data.train, data=data)
+    return build_model(config, data.n_users, data.n_items, data.train, data=data, cache=texts.cache)
 
 
 def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads: int):
