@@ -5,7 +5,9 @@
   against the gold brand / category path; plus the share of items whose gold brand is a
   leading span of the title at all (the ceiling of any title-based brand extractor).
 * films (ml-latest-small-tmdb): the known-entities step (``kg/known.py``: directors and
-  cast credited on other items, recognised in the overview), scored against gold.
+  cast credited on other items, recognised in the overview; ``directed_by`` only with a
+  director cue in the text, ``kg/cues.py``), scored against gold, with and without the cues,
+  on all films and per fold (fold 0 developed the cues, fold 1 confirms them).
 
     python benchmarks/kg_deterministic_steps.py
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +31,7 @@ from kg.brands import learn_catalogue_lexicon  # noqa: E402
 from kg.data import dataset_file, read_gold, read_items  # noqa: E402
 from kg.io import atomic_write_json  # noqa: E402
 from kg.known import learn_known_entities  # noqa: E402
+from kg.lexicon import item_fold  # noqa: E402
 from kg.text import EvidenceIndex, match_key  # noqa: E402
 
 
@@ -88,17 +91,30 @@ def products() -> dict:
     }
 
 
-def films() -> dict:
-    items = [it for it in read_items(dataset_file("ml-latest-small-tmdb", "items.tsv")) if it.text]
-    gold = read_gold(dataset_file("ml-latest-small-tmdb", "gold_facts.tsv"))
-    known = learn_known_entities(items, gold)
+def _known_predictions(known, items) -> dict[str, dict[str, set[str]]]:
     pred: dict[str, dict[str, set[str]]] = {"starring": {}, "directed_by": {}}
-    counts: Counter = Counter()
     for it in items:
         for rel, name in known.candidates(it.item_id, it.evidence):
             pred[rel].setdefault(it.item_id, set()).add(match_key(name))
-            counts[rel] += 1
-    return {"items": len(items), "scores": _score(pred, gold, items)}
+    return pred
+
+
+def films() -> dict:
+    """Known entities with and without the context cues (``kg/cues.py``), on all films and per
+    crc32 fold: the cues were written looking at fold 0 only (development) and checked on fold 1."""
+    items = [it for it in read_items(dataset_file("ml-latest-small-tmdb", "items.tsv")) if it.text]
+    gold = read_gold(dataset_file("ml-latest-small-tmdb", "gold_facts.tsv"))
+    known = learn_known_entities(items, gold)
+    out: dict = {"items": len(items)}
+    for cues in (True, False):
+        known.cues = cues
+        pred = _known_predictions(known, items)
+        name = "scores" if cues else "scores_without_cues"
+        out[name] = _score(pred, gold, items)
+        for fold, role in ((0, "development"), (1, "confirmation")):
+            part = [it for it in items if item_fold(it.item_id, 2) == fold]
+            out[f"{name}_fold{fold}_{role}"] = _score(pred, gold, part)
+    return out
 
 
 def main() -> int:
