@@ -62,13 +62,7 @@ def _score(pred: dict[str, dict[str, set[str]]], gold, items) -> dict[str, dict]
     return out
 
 
-def products() -> dict:
-    items = read_items(
-        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
-    )
-    items = [it for it in items if it.text]
-    gold = read_gold(dataset_file("amazon18-scientific", "gold_facts.tsv"))
-    lex = learn_catalogue_lexicon(items)
+def _lexicon_predictions(lex, items) -> dict[str, dict[str, set[str]]]:
     pred: dict[str, dict[str, set[str]]] = {"brand": {}, "category": {}}
     for it in items:
         brand = lex.brand_span(it.item_id, it.title)
@@ -76,6 +70,32 @@ def products() -> dict:
         pred["category"][it.item_id] = {
             match_key(c) for c in lex.category_phrases(it.item_id, it.title)
         }
+    return pred
+
+
+def products() -> dict:
+    """The catalogue lexicon as shipped (``scores``), abstaining on never-seen names
+    (``fallback=False``), and as it was before issue 19's last brand changes (a two-word
+    fallback, no company names); on all items and per crc32 fold (fold 0 chose the changes,
+    fold 1 checks them)."""
+    items = read_items(
+        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
+    )
+    items = [it for it in items if it.text]
+    gold = read_gold(dataset_file("amazon18-scientific", "gold_facts.tsv"))
+    variants = {
+        "scores": learn_catalogue_lexicon(items),
+        "scores_abstaining": learn_catalogue_lexicon(items, fallback=False),
+        "scores_before": learn_catalogue_lexicon(items, max_shape_words=2),
+    }
+    variants["scores_before"].company_names = False
+    out: dict = {"items": len(items)}
+    for name, lex in variants.items():
+        pred = _lexicon_predictions(lex, items)
+        out[name] = _score(pred, gold, items)
+        for fold, role in ((0, "development"), (1, "confirmation")):
+            part = [it for it in items if item_fold(it.item_id, 2) == fold]
+            out[f"{name}_fold{fold}_{role}"] = _score(pred, gold, part)
     brands = defaultdict(set)
     for g in gold:
         if g.relation == "brand":
@@ -84,11 +104,8 @@ def products() -> dict:
         bool({match_key(" ".join(it.title.split()[:n])) for n in range(1, 6)} & brands[it.item_id])
         for it in items
     )
-    return {
-        "items": len(items),
-        "scores": _score(pred, gold, items),
-        "gold_brand_is_a_leading_title_span": round(leading / len(items), 4),
-    }
+    out["gold_brand_is_a_leading_title_span"] = round(leading / len(items), 4)
+    return out
 
 
 def _known_predictions(known, items) -> dict[str, dict[str, set[str]]]:
