@@ -4,6 +4,9 @@
   lexicon (``kg/brands.py``, learned from titles and text only, cross-fitted), scored
   against the gold brand / category path; plus the share of items whose gold brand is a
   leading span of the title at all (the ceiling of any title-based brand extractor).
+* films genre (ml-latest-small-tmdb): the closed TMDB genre vocabulary of the films schema
+  (synonyms mapped) found in the overview, every spelling or only genre nouns and words
+  followed by a film noun ("war film"); measured here, not shipped (see kg/README.md).
 * films (ml-latest-small-tmdb): the known-entities step (``kg/known.py``: directors and
   cast credited on other items, recognised in the overview; ``directed_by`` only with a
   director cue in the text, ``kg/cues.py``), scored against gold, with and without the cues,
@@ -17,6 +20,7 @@ Writes ``benchmarks/results/kg_deterministic_steps.json``.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -32,6 +36,7 @@ from kg.data import dataset_file, read_gold, read_items  # noqa: E402
 from kg.io import atomic_write_json  # noqa: E402
 from kg.known import learn_known_entities  # noqa: E402
 from kg.lexicon import item_fold  # noqa: E402
+from kg.schema import load_schema  # noqa: E402
 from kg.text import EvidenceIndex, match_key  # noqa: E402
 
 
@@ -134,11 +139,61 @@ def films() -> dict:
     return out
 
 
+#: genre spellings that are genre words whatever the sentence ("a comedy", "animated"); the
+#: others are also everyday words ("family", "war", "mystery", "crime", "magic", "history")
+_GENRE_NOUNS = {
+    "comedy", "comedies", "comedic", "documentary", "documentaries", "drama", "dramas", "horror",
+    "thriller", "thrillers", "animation", "animated", "cartoon", "science fiction", "sci-fi",
+    "scifi", "sci fi", "musical", "tv movie", "television film", "western", "westerns", "suspense",
+}  # fmt: skip
+#: a genre word followed, within two words, by a noun naming a film or a story ("war film")
+_FILM_NOUN = re.compile(
+    r"^(?:[\s-]+[\w'-]+){0,2}?[\s-]+(?:films?|movies?|comed(?:y|ies)|dramas?|thrillers?|"
+    r"stor(?:y|ies)|tales?|adventures?|epics?|features?|documentar(?:y|ies)|satire|spoof|parody|"
+    r"musicals?|classics?|flicks?|pictures?|sagas?|series|romp|fable|chiller|caper|genre|yarn)\b",
+    re.IGNORECASE,
+)
+
+
+def _genre_cue(text: str, spelling: str) -> bool:
+    if spelling.casefold() in _GENRE_NOUNS:
+        return True
+    pattern = r"(?<![\w-])" + re.escape(spelling) + r"(?![\w-])"
+    return any(
+        _FILM_NOUN.match(text[m.end() : m.end() + 40])
+        for m in re.finditer(pattern, text, re.IGNORECASE)
+    )
+
+
+def genre_words() -> dict:
+    """Genre from the closed TMDB vocabulary (the films schema's, synonyms mapped) without a
+    model: every genre a spelling of which is in the overview (``word``), and only where the
+    spelling is a genre noun or is followed by a film noun (``cue``; measured, not shipped)."""
+    items = [it for it in read_items(dataset_file("ml-latest-small-tmdb", "items.tsv")) if it.text]
+    gold = read_gold(dataset_file("ml-latest-small-tmdb", "gold_facts.tsv"))
+    genres = load_schema("films").vocabularies["Genre"]
+    out: dict = {}
+    for mode in ("word", "cue"):
+        pred: dict[str, dict[str, set[str]]] = {"genre": {}}
+        for it in items:
+            ev = EvidenceIndex(it.evidence)
+            for genre, spellings in genres.items():
+                found = [x for x in [genre, *spellings] if len(x) > 2 and ev.supports(x)]
+                if found and (mode == "word" or any(_genre_cue(it.evidence, x) for x in found)):
+                    pred["genre"].setdefault(it.item_id, set()).add(match_key(genre))
+        out[mode] = _score(pred, gold, items)["genre"]
+        for fold, role in ((0, "development"), (1, "confirmation")):
+            part = [it for it in items if item_fold(it.item_id, 2) == fold]
+            out[f"{mode}_fold{fold}_{role}"] = _score(pred, gold, part)["genre"]
+    return out
+
+
 def main() -> int:
     results = {
         "command": "python benchmarks/kg_deterministic_steps.py",
         "products": products(),
         "films": films(),
+        "films_genre_words": genre_words(),
     }
     atomic_write_json(REPO / "benchmarks" / "results" / "kg_deterministic_steps.json", results)
     print(json.dumps(results, indent=1))
