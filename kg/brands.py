@@ -15,7 +15,12 @@ says, learned without any label:
   beside "Scotch Magic", "Scotch Foil", ...).  A title whose
   leading name has never been seen elsewhere falls back to its leading capitalised
   words up to the first descriptive word (one said in later title positions of other
-  items) or model number, at most ``max_shape_words`` words.
+  items) or model number, at most ``max_shape_words`` words (1: the second word of a
+  never-seen name was more often a product word, "Sparco Sealing", "iXCC Basic", than a
+  name's, "Paper Mate"); ``fallback=False`` abstains there instead (higher precision, far
+  lower recall: see the figures in kg/README.md).  A span the title goes on with a
+  company word is the company's name ("Titan" -> "Titan Tools", "LDR" -> "LDR Industries",
+  "Lord" -> "Lord & Hodge").
 * **categories**: the trailing phrase of a title's first segment (before a comma,
   "with", "for" ...) is the product type; a phrase that is such a head in several
   other titles and a head in a good share of the titles holding it forms the
@@ -37,6 +42,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from kg.data import Item
 from kg.errors import DataFormatError
@@ -59,6 +65,30 @@ _QUANTITY = re.compile(
     re.IGNORECASE,
 )
 _HAS_DIGIT = re.compile(r"\d")
+#: words that end a company's name ("Titan Tools", "Spears Manufacturing"); plural "Tools",
+#: "Products" only: a singular one is the product ("WD-40 Multi-Use Product", "W1 Tool")
+_COMPANY_WORDS = {
+    "company",
+    "co",
+    "inc",
+    "corp",
+    "corporation",
+    "industries",
+    "products",
+    "tools",
+    "manufacturing",
+    "mfg",
+    "ltd",
+    "llc",
+    "labs",
+    "laboratories",
+    "group",
+    "international",
+    "instruments",
+    "systems",
+    "supply",
+    "technologies",
+}
 
 
 def _lead_words(title: str, limit: int = 5) -> list[str]:
@@ -86,6 +116,23 @@ def _name_run(title: str, limit: int = 4) -> list[str]:
             break
         run.append(word)
     return run
+
+
+def _company_name(span: str, title: str, max_more: int = 3) -> str:
+    """``span`` grown to the company name the title's first words spell with it: up to
+    ``max_more`` capitalised words (or "& Word") ending in a company word; else ``span``."""
+    words = _LEAD_SEP.split(title, maxsplit=1)[0].split()
+    n = len(span.split())
+    if [match_key(w) for w in words[:n]] != [match_key(w) for w in span.split()]:
+        return span
+    best = n
+    for k in range(n, min(len(words), n + max_more)):
+        word = words[k]
+        if _HAS_DIGIT.search(word) or not (word[0].isupper() or word == "&"):
+            break
+        if word.rstrip(".").casefold() in _COMPANY_WORDS or words[k - 1] == "&":
+            best = k + 1
+    return " ".join(words[:best]).rstrip(".") if best > n else span
 
 
 def _head_phrases(title: str, max_words: int = 3) -> list[str]:
@@ -163,13 +210,16 @@ class CatalogueLexicon:
             of the other titles it starts go on with that word (chosen on fold 0 of
             amazon18-scientific among 0.5-0.9, checked on fold 1: brand precision .60 -> .67).
         extensions: per fold, brand key -> the longer brand key it extends to.
+        fallback: give a never-seen title's leading name words as its brand (False: abstain).
+        company_names: grow a brand span the title goes on with a company word
+            ("Titan Tools"); files saved before it read False (their spans unchanged).
     """
 
     folds: int = 2
     min_lead: int = 2
     min_lead_ratio: float = 0.5
     descriptive_min: int = 5
-    max_shape_words: int = 2
+    max_shape_words: int = 1
     min_head: int = 3
     min_head_ratio: float = 0.3
     brands: list[list[str]] = field(default_factory=list)
@@ -179,6 +229,8 @@ class CatalogueLexicon:
     source: str = ""
     continue_share: float = 0.8
     extensions: list[dict[str, str]] = field(default_factory=list)
+    fallback: bool = True
+    company_names: bool = True
 
     def __post_init__(self) -> None:
         self._sets = [
@@ -198,13 +250,18 @@ class CatalogueLexicon:
             return None
         for n in range(1, len(run) + 1):
             if match_key(" ".join(run[:n])) in brands:
-                return " ".join(run[: self._extended(item_id, run, n)])
+                return self._company(" ".join(run[: self._extended(item_id, run, n)]), title)
+        if not self.fallback:
+            return None  # never seen leading a title: too weak to name a brand
         out: list[str] = [run[0]]
         for word in run[1 : self.max_shape_words]:
             if match_key(word) in descriptive:
                 break
             out.append(word)
-        return " ".join(out)
+        return self._company(" ".join(out), title)
+
+    def _company(self, span: str, title: str) -> str:
+        return _company_name(span, title) if self.company_names else span
 
     def _extended(self, item_id: str, run: list[str], n: int) -> int:
         """``n`` grown while the learned extension of the span is the title's next word."""
@@ -250,6 +307,8 @@ class CatalogueLexicon:
                 [len(c) for c in self.categories],
                 self.continue_share,
                 [len(e) for e in self.extensions],
+                self.fallback,
+                self.company_names,
             ]
         )
         return f"{zlib.crc32(blob.encode()):08x}"
@@ -274,8 +333,10 @@ _FIELDS = (
     "units",
     "source",
 )
-#: added later: absent from older files, read with their defaults (no extension)
-_OPTIONAL_FIELDS = ("continue_share", "extensions")
+#: added later: absent from older files, read as those files meant them (no extension, a
+#: fallback brand, no company name)
+_OPTIONAL_FIELDS = ("continue_share", "extensions", "fallback", "company_names")
+_OLD_DEFAULTS: dict[str, Any] = {"fallback": True, "company_names": False}
 
 
 def load_catalogue_lexicon(path: str | Path) -> CatalogueLexicon:
@@ -288,7 +349,8 @@ def load_catalogue_lexicon(path: str | Path) -> CatalogueLexicon:
         len(data[k]) == data["folds"] for k in ("brands", "descriptive", "categories", "units")
     ):
         raise DataFormatError("tables must hold one entry per fold", path=path, field="brands")
-    optional = {k: data[k] for k in _OPTIONAL_FIELDS if k in data}
+    optional: dict[str, Any] = {**_OLD_DEFAULTS}
+    optional.update({k: data[k] for k in _OPTIONAL_FIELDS if k in data})
     if "extensions" in optional and len(optional["extensions"]) != data["folds"]:
         raise DataFormatError("tables must hold one entry per fold", path=path, field="extensions")
     return CatalogueLexicon(**{k: data[k] for k in _FIELDS}, **optional)
@@ -308,11 +370,12 @@ def learn_catalogue_lexicon(
     min_lead: int = 2,
     min_lead_ratio: float = 0.5,
     descriptive_min: int = 5,
-    max_shape_words: int = 2,
+    max_shape_words: int = 1,
     min_head: int = 3,
     min_head_ratio: float = 0.3,
     source: str = "",
     continue_share: float = 0.8,
+    fallback: bool = True,
 ) -> CatalogueLexicon:
     """Learn brands, descriptive words, units and category phrases from titles and text only."""
     if folds < 2:
@@ -365,6 +428,7 @@ def learn_catalogue_lexicon(
         source,
         continue_share,
         extensions,
+        fallback,
     )
 
 
@@ -390,10 +454,12 @@ def resolve_catalogue_option(
     spec: str, items: list[Item], out: str | Path, source: str = ""
 ) -> str:
     """``--catalogue`` value -> lexicon file: ``auto`` learns it from ``items`` (the whole
-    catalogue's titles and text, never gold) into ``OUT/catalogue.json.gz`` once."""
-    if spec != "auto":
+    catalogue's titles and text, never gold) into ``OUT/catalogue.json.gz`` once;
+    ``auto-abstain`` likewise, abstaining on never-seen leading names (``fallback=False``:
+    higher brand precision, lower recall), into ``OUT/catalogue-abstain.json.gz``."""
+    if spec not in ("auto", "auto-abstain"):
         return spec
-    path = Path(out) / "catalogue.json.gz"
+    path = Path(out) / ("catalogue.json.gz" if spec == "auto" else "catalogue-abstain.json.gz")
     if not path.exists():
-        learn_catalogue_lexicon(items, source=source).save(path)
+        learn_catalogue_lexicon(items, source=source, fallback=spec == "auto").save(path)
     return str(path)

@@ -137,7 +137,8 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
     b.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
         "--catalogue",
         help="catalogue lexicon (brand spans, category vocabulary) learned from the catalogue's "
-        "own titles and text, no labels; 'auto' learns it into OUT (products)",
+        "own titles and text, no labels; 'auto' learns it into OUT (products); 'auto-abstain' "
+        "gives no brand for a leading name no other title starts (higher precision, lower recall)",
     )
     b.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
     b.add_argument(

@@ -39,19 +39,26 @@ class Label:
 
 
 def read_labels(path: str | Path) -> list[Label]:
-    """Hand labels: TSV ``item_id, relation, tail, correct`` (1/0), extra columns ignored."""
+    """Hand labels: TSV ``item_id, relation, tail, correct`` (1/0), extra columns ignored;
+    lines starting with ``#`` before the header say how the labels were made (skipped)."""
     path = Path(path)
     if not path.exists():
         raise DataFormatError("file not found", path=path)
     labels = []
     with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        lines = list(handle)
+        skipped = 0
+        while skipped < len(lines) and lines[skipped].startswith("#"):
+            skipped += 1
+        reader = csv.reader(lines[skipped:], delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if not header or header[:4] != ["item_id", "relation", "tail", "correct"]:
             raise DataFormatError(
-                "header must start with item_id, relation, tail, correct", path=path, line=1
+                "header must start with item_id, relation, tail, correct",
+                path=path,
+                line=skipped + 1,
             )
-        for number, row in enumerate(reader, start=2):
+        for number, row in enumerate(reader, start=skipped + 2):
             if not row or not "".join(row).strip():
                 continue
             if len(row) < 4 or row[3].strip() not in ("0", "1"):

@@ -251,3 +251,28 @@ def test_cli_import_recbole(tmp_path, capsys):
     assert main(["import-recbole", str(kg_file), "--out", str(bogus), "--formats", "bogus"]) == 2
     assert "unknown RDF format 'bogus'" in capsys.readouterr().err
     assert not bogus.exists()
+
+
+def test_labels_file_may_open_with_comments_on_how_it_was_labelled(tmp_path):
+    """Issue 19: the labelled fixture says how it was labelled in ``#`` lines above the header
+    (read_labels refused any line before the header)."""
+    path = tmp_path / "labels.tsv"
+    path.write_text(
+        "# labelled by reading the overview\n# one labeller\n"
+        "item_id\trelation\ttail\tcorrect\tnote\n1\tset_in\tOhio\t1\tin Ohio\n"
+        "2\tset_in\tMolly\tmaybe\t\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(DataFormatError, match=r"labels.tsv:5: field 'correct'"):
+        read_labels(path)
+    path.write_text(path.read_text().replace("maybe", "0"), encoding="utf-8")
+    assert [(lab.tail, lab.correct) for lab in read_labels(path)] == [
+        ("Ohio", True),
+        ("Molly", False),
+    ]
+
+
+def test_films_labels_fixture_holds_50_facts_per_unlabelled_relation():
+    labels = read_labels(FIXTURES / "labels_films.tsv")
+    for relation in ("features_character", "set_in", "set_in_period"):
+        assert sum(lab.relation == relation for lab in labels) >= 50, relation

@@ -13,6 +13,7 @@ from helpers import write_items
 
 import kg.schema
 from kg.build import run_build
+from kg.cues import cued_directors, director_cue
 from kg.data import GoldFact, read_items
 from kg.errors import SchemaError
 from kg.known import learn_known_entities, load_known_entities
@@ -110,3 +111,57 @@ def test_default_off_relations_are_asked_but_kept_only_on_request(tmp_path):
     assert "keyword" not in kept["default"] and "keyword" in kept["asked"]
     with pytest.raises(SchemaError, match="default_off"):
         schema_from_dict({**data, "default_off": {"no_such_relation": "x"}})
+
+
+def _director_catalogue(texts_for_item_1: str):
+    """Nora Vale directs items 2..40 (so she is known to item 1's fold); item 1's text varies."""
+    texts = {"1": ("Film 1", "2000", texts_for_item_1)}
+    gold = [GoldFact("1", "starring", "Tom Hanks")]
+    for i in range(2, 41):
+        texts[str(i)] = (f"Film {i}", "2000", f"A drama directed by Nora Vale. Film {i}.")
+        gold.append(GoldFact(str(i), "directed_by", "Nora Vale"))
+    return texts, gold
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("A drama directed by Nora Vale about grief.", True),
+        ("Nora Vale's debut film follows a sailor.", True),
+        ("From director Nora Vale comes a comedy.", True),
+        ("Nora Vale directs this tale of lust.", True),
+        # named in another role: subject, source author, actor, sequel of her film, list
+        ("A documentary about the life and career of Nora Vale.", False),
+        ("Based on Nora Vale's graphic novel, a war story.", False),
+        ("The king (Nora Vale) fights his brother.", False),
+        ("In the sequel to Nora Vale's loved film, troopers fight bugs.", False),
+        ("Interviews with masters such as Nora Vale and many more.", False),
+        ("A gridiron hero at Nora Vale High School bets on a date.", False),
+    ],
+)
+def test_known_director_needs_a_director_cue(tmp_path, text, kept):
+    """Issue 19: a director credited elsewhere is directed_by here only where the text says so
+    (before the cues every one of these was kept: precision 0.73 on all films)."""
+    texts, gold = _director_catalogue(text)
+    items = read_items(write_items(tmp_path / "items.tsv", texts))
+    known = learn_known_entities(items, gold)
+    item = items[0]
+    assert (("directed_by", "Nora Vale") in known.candidates(item.item_id, item.evidence)) == kept
+    known.cues = False  # the rule before: every credited name found
+    assert ("directed_by", "Nora Vale") in known.candidates(item.item_id, item.evidence)
+
+
+def test_strong_cue_names_a_director_no_item_credits():
+    assert cued_directors("It was directed by Hampton Fancher, who also wrote it.") == [
+        "Hampton Fancher"
+    ]
+    assert cued_directors("The documentary was co-directed by Robert Fiore and George Butler.") == [
+        "Robert Fiore",
+        "George Butler",
+    ]
+    # a director of something else is a character; an award is not a name
+    assert cued_directors("So CIA director Bill Cabot recruits an analyst.") == []
+    assert cued_directors("Then casting director Annie Clark finds romance.") == []
+    assert cued_directors("A thriller directed by Academy Award winner Kevin Macdonald.") == []
+    assert director_cue("Director Julian Schnabel paints.", "julian schnabel")
+    assert not director_cue("Starring Julian Schnabel as a painter.", "julian schnabel")

@@ -324,3 +324,56 @@ def test_a_catalogue_lexicon_saved_before_extensions_loads_and_extends_nothing(t
     path.write_bytes(gzip.compress(json.dumps(data).encode()))
     old = load_catalogue_lexicon(path)
     assert old.extensions == [] and old.brand_span("0", "Gardner Bender Tape") == "Gardner"
+
+
+def test_a_never_seen_brand_is_its_first_word_or_nothing(catalogue):
+    """Issue 19: the second word of a never-seen leading name was more often a product word
+    ("Sparco Sealing Tape", "iXCC Basic Series") than a name's: the fallback brand is one word
+    (was two); with ``fallback=False`` the lexicon abstains on a name it never saw."""
+    assert catalogue.brand_span("0", "Sparco Sealing Tape Transparent, 6 Rolls") == "Sparco"
+    assert catalogue.brand_span("0", "iXCC Basic Series PLA Filament") == "iXCC"
+    strict = learn_catalogue_lexicon(
+        _catalogue_items(), min_lead=2, descriptive_min=3, min_head=3, fallback=False
+    )
+    assert strict.brand_span("0", "Sparco Sealing Tape Transparent, 6 Rolls") is None
+    assert strict.brand_span("0", "Scotch Magic Office Tape, 3/4 in") == "Scotch"  # learned
+
+
+@pytest.mark.parametrize(
+    ("title", "brand"),
+    [
+        ("Uline Tools 1234 Cordless Phone", "Uline Tools"),
+        ("Uline Industries Packaging Tape", "Uline Industries"),
+        ("Uline & Hodge Grommet Kit", "Uline & Hodge"),
+        ("Uline Manufacturing Co. Packaging Tape", "Uline Manufacturing Co"),
+        # a singular product word or a model number is not a company's name
+        ("Uline Multi-Use Product, 8 oz", "Uline"),
+        ("Uline Tool Set, 10 Pieces", "Uline"),
+        ("Uline 40 Tools Kit", "Uline"),
+    ],
+)
+def test_a_brand_grows_to_the_company_name_the_title_spells(catalogue, title, brand):
+    """Issue 19: "Titan Tools", "LDR Industries", "Lord & Hodge" are the makers' names (the
+    brand span stopped at "Titan", "LDR", "Lord" before)."""
+    assert catalogue.brand_span("0", title) == brand
+
+
+def test_a_catalogue_lexicon_saved_before_company_names_keeps_its_spans(tmp_path, catalogue):
+    path = tmp_path / "old.json.gz"
+    catalogue.save(path)
+    data = json.loads(gzip.decompress(path.read_bytes()))
+    del data["company_names"], data["fallback"]
+    path.write_bytes(gzip.compress(json.dumps(data).encode()))
+    old = load_catalogue_lexicon(path)
+    assert old.fallback and not old.company_names
+    assert old.brand_span("0", "Uline Tools 1234 Cordless Phone") == "Uline"
+
+
+def test_catalogue_option_auto_abstain_learns_an_abstaining_lexicon(tmp_path):
+    from kg.brands import resolve_catalogue_option
+
+    items = _catalogue_items()
+    path = resolve_catalogue_option("auto-abstain", items, tmp_path)
+    assert path.endswith("catalogue-abstain.json.gz")
+    assert not load_catalogue_lexicon(path).fallback
+    assert load_catalogue_lexicon(resolve_catalogue_option("auto", items, tmp_path)).fallback
