@@ -379,9 +379,20 @@ def epoch_cell(r: dict) -> str:
     return f"{r['epoch_seconds']:.2f}"
 
 
-def render_phases(sizes: dict) -> list[str]:
-    """Where each measured epoch's time goes (:class:`PhaseClock`), seconds and share."""
-    measured = [k for k in sorted(sizes, key=int) if "phase_seconds" in sizes[k]]
+def render_phases(payload: dict) -> list[str]:
+    """Where each measured epoch's time goes (:class:`PhaseClock`), seconds and share, for the
+    current figures and the baselines that have phases."""
+    baselines = payload.get("baselines", {})
+    runs = [("now", payload["sizes"])] + [
+        (name, baselines[name]["sizes"])
+        for name in sorted(baselines, key=lambda name: baselines[name].get("order", 0))
+    ]
+    measured = [
+        (name, key, sizes[key])
+        for name, sizes in runs
+        for key in sorted(sizes, key=int)
+        if "phase_seconds" in sizes[key]
+    ]
     if not measured:
         return []
     lines = [
@@ -390,20 +401,19 @@ def render_phases(sizes: dict) -> list[str]:
         "`PhaseClock`: products = the sparse propagation products, other = the dense work "
         "around them):",
         "",
-        "| interactions | s / epoch | "
+        "| code | interactions | s / epoch | "
         + " | ".join(p.replace("_", " ") for p in PHASES)
         + " | load |",
-        "|---|---|" + "---|" * len(PHASES) + "---|",
+        "|---|---|---|" + "---|" * len(PHASES) + "---|",
     ]
-    for key in measured:
-        r = sizes[key]
+    for name, key, r in measured:
         total = max(1e-9, r["epoch_seconds"])
         cells = [
             f"{r['phase_seconds'][p]:.2f} ({100 * r['phase_seconds'][p] / total:.0f}%)"
             for p in PHASES
         ]
         lines.append(
-            f"| {int(key):,} | {epoch_cell(r)} | "
+            f"| {name} | {int(key):,} | {epoch_cell(r)} | "
             + " | ".join(cells)
             + f" | {r.get('load_average', '')} |"
         )
@@ -487,7 +497,7 @@ def render(payload: dict, requested: list[int]) -> str:
                 f"Predicted peak RSS at {n:,} interactions (not measured here): {model['predict'](n):.1f} GiB "
                 f"(budget {BUDGET_GIB:.0f} GiB)."
             )
-    lines += render_phases(sizes) + render_baselines(payload)
+    lines += render_phases(payload) + render_baselines(payload)
     biggest = max((int(k) for k, v in sizes.items() if "error" not in v), default=None)
     if biggest is not None:
         r = sizes[str(biggest)]
