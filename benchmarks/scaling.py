@@ -5,6 +5,8 @@
     python benchmarks/scaling.py --sizes 1e5 1e6 1e7              # a subset
     nice -n 5 python benchmarks/scaling.py --sizes 4e7            # the 1M x 300k x 40M point, alone
     python benchmarks/scaling.py --report-only                    # table + plot from the saved results
+    python benchmarks/scaling.py --sizes 1e7 --time-batches 5     # exploration: 5 batches, extrapolated
+    python benchmarks/scaling.py --sizes 1e7 --baseline before    # kept as "before", beside the current
 
 Each size has ``n_interactions / 40`` users and ``n_interactions / 133`` items (so 4e7 is
 1,000,000 users x 300,000 items x 40,000,000 training interactions), user and item
@@ -21,6 +23,14 @@ finishes, so an interrupted run resumes with the next size (``--force`` re-measu
 Writes ``scaling.{json,md,png}``; the markdown includes a linear memory model
 (bytes per interaction) fitted on the measured sizes and its prediction for the sizes
 not measured.
+
+The measured epoch is split into phases (:class:`PhaseClock`, ``phase_seconds`` in the JSON):
+sampling, zero_grad, the sparse products of the forward propagation and of the backward, the
+dense rest of the forward (loss) and of the backward, the optimiser step, and what no phase
+accounts for.  ``--time-batches K`` times only the first K batches and extrapolates (marked as
+such in the JSON and the table; for exploration, the published figures are whole epochs).
+``--baseline NAME`` stores a run under ``baselines`` (e.g. an older checkout of the code run
+with this script), shown beside the current figures.
 """
 
 from __future__ import annotations
