@@ -43,7 +43,10 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
@@ -120,7 +123,7 @@ class PhaseClock:
         self._loss_end = 0.0
         self._products_at_loss_end = 0.0
 
-    def timed(self, fn, add):
+    def timed(self, fn: Callable, add: Callable[[float], None]) -> Callable:
         """``fn`` with its wall time passed to ``add`` after every call."""
 
         def wrapper(*args, **kwargs):
@@ -132,7 +135,7 @@ class PhaseClock:
 
         return wrapper
 
-    def install(self, trainer, propagation_module) -> None:
+    def install(self, trainer: Any, propagation_module: ModuleType) -> None:
         """Wrap the trainer's sampler, model loss and optimiser, and the module's sparse product."""
         product = propagation_module.sparse_dense_mm
 
@@ -153,13 +156,13 @@ class PhaseClock:
         module, product = self._restore
         module.sparse_dense_mm = product
 
-    def _adder(self, name: str):
+    def _adder(self, name: str) -> Callable[[float], None]:
         def add(seconds: float) -> None:
             self.seconds[name] += seconds
 
         return add
 
-    def _batches(self, batches):
+    def _batches(self, batches: Iterator) -> Iterator:
         while self.limit is None or self.batches < self.limit:
             start = time.perf_counter()
             item = next(batches, None)
@@ -171,7 +174,7 @@ class PhaseClock:
             self.batches += 1
             yield item
 
-    def _wrap_loss(self, loss):
+    def _wrap_loss(self, loss: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             products, start = self.products, time.perf_counter()
             out = loss(*args, **kwargs)
@@ -184,7 +187,7 @@ class PhaseClock:
 
         return wrapper
 
-    def _wrap_step(self, step):
+    def _wrap_step(self, step: Callable) -> Callable:
         def wrapper(*args, **kwargs):
             start = time.perf_counter()
             backward_products = self.products - self._products_at_loss_end
