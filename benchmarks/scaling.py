@@ -5,6 +5,8 @@
     python benchmarks/scaling.py --sizes 1e5 1e6 1e7              # a subset
     nice -n 5 python benchmarks/scaling.py --sizes 4e7            # the 1M x 300k x 40M point, alone
     python benchmarks/scaling.py --report-only                    # table + plot from the saved results
+    python benchmarks/scaling.py --sizes 1e7 --time-batches 5     # exploration: 5 batches, extrapolated
+    python benchmarks/scaling.py --sizes 1e7 --baseline before    # kept as "before", beside the current
 
 Each size has ``n_interactions / 40`` users and ``n_interactions / 133`` items (so 4e7 is
 1,000,000 users x 300,000 items x 40,000,000 training interactions), user and item
@@ -21,6 +23,14 @@ finishes, so an interrupted run resumes with the next size (``--force`` re-measu
 Writes ``scaling.{json,md,png}``; the markdown includes a linear memory model
 (bytes per interaction) fitted on the measured sizes and its prediction for the sizes
 not measured.
+
+The measured epoch is split into phases (:class:`PhaseClock`, ``phase_seconds`` in the JSON):
+sampling, zero_grad, the sparse products of the forward propagation and of the backward, the
+dense rest of the forward (loss) and of the backward, the optimiser step, and what no phase
+accounts for.  ``--time-batches K`` times only the first K batches and extrapolates (marked as
+such in the JSON and the table; for exploration, the published figures are whole epochs).
+``--baseline NAME`` stores a run under ``baselines`` (e.g. an older checkout of the code run
+with this script), shown beside the current figures.
 """
 
 from __future__ import annotations
@@ -33,7 +43,10 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 # benchmarks/ holds scripts named like packages (benchmarks/alignment_benchmark.py): import the repository's
@@ -74,6 +87,146 @@ def peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+# ------------------------------------------------------------------- phases
+#: the phases of an epoch, in the order a batch runs them (``other``: the epoch's remainder)
+PHASES = (
+    "sampling",
+    "zero_grad",
+    "forward_products",
+    "forward_other",
+    "backward_products",
+    "backward_other",
+    "optimizer_step",
+    "other",
+)
+
+
+class PhaseClock:
+    """Times the phases of ``Trainer._train_epoch`` by wrapping the real calls it makes.
+
+    Nothing the epoch computes changes: the sampler's batches, the model's propagation,
+    its loss and the optimiser's calls are the same objects, each run between two
+    ``perf_counter`` readings.  ``sampling`` is the time inside the sampler's generator
+    (the epoch's shuffle and negatives come with its first batch); ``forward_products`` /
+    ``backward_products`` are the sparse products (``sparse_dense_mm``) in the forward
+    propagation and in the backward pass; ``forward_other`` the rest of ``model.loss``
+    (concatenation, layer sums, gathers, BPR and L2); ``backward_other`` the rest between the
+    loss and the optimiser step (the dense backward, the loss read back, the finite check).
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.products = 0.0  # sparse products so far, wherever they ran
+        self.limit = limit  # stop the epoch after this many batches (exploration only)
+        self.batches = 0
+        self.first_sampling = 0.0  # the first batch's: the whole epoch's shuffle and negatives
+        self._loss_end = 0.0
+        self._products_at_loss_end = 0.0
+
+    def timed(self, fn: Callable, add: Callable[[float], None]) -> Callable:
+        """``fn`` with its wall time passed to ``add`` after every call."""
+
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                add(time.perf_counter() - start)
+
+        return wrapper
+
+    def install(self, trainer: Any, propagation_module: ModuleType) -> None:
+        """Wrap the trainer's sampler, model loss and optimiser, and the module's sparse product."""
+        product = propagation_module.sparse_dense_mm
+
+        def add_product(seconds: float) -> None:
+            self.products += seconds
+
+        # module global: _polynomial and SymmetricPolynomial.backward look it up on every call
+        propagation_module.sparse_dense_mm = self.timed(product, add_product)
+        self._restore = (propagation_module, product)
+        epoch, loss = trainer.sampler.epoch, trainer.model.loss
+        trainer.sampler.epoch = lambda batch_size: self._batches(epoch(batch_size))
+        trainer.model.loss = self._wrap_loss(loss)
+        optimizer = trainer.optimizer
+        optimizer.zero_grad = self.timed(optimizer.zero_grad, self._adder("zero_grad"))
+        optimizer.step = self._wrap_step(optimizer.step)
+
+    def uninstall(self) -> None:
+        module, product = self._restore
+        module.sparse_dense_mm = product
+
+    def _adder(self, name: str) -> Callable[[float], None]:
+        def add(seconds: float) -> None:
+            self.seconds[name] += seconds
+
+        return add
+
+    def _batches(self, batches: Iterator) -> Iterator:
+        while self.limit is None or self.batches < self.limit:
+            start = time.perf_counter()
+            item = next(batches, None)
+            self.seconds["sampling"] += time.perf_counter() - start
+            if self.batches == 0:
+                self.first_sampling = time.perf_counter() - start
+            if item is None:
+                return
+            self.batches += 1
+            yield item
+
+    def _wrap_loss(self, loss: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            products, start = self.products, time.perf_counter()
+            out = loss(*args, **kwargs)
+            self._loss_end = time.perf_counter()
+            forward_products = self.products - products
+            self.seconds["forward_products"] += forward_products
+            self.seconds["forward_other"] += self._loss_end - start - forward_products
+            self._products_at_loss_end = self.products
+            return out
+
+        return wrapper
+
+    def _wrap_step(self, step: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            backward_products = self.products - self._products_at_loss_end
+            self.seconds["backward_products"] += backward_products
+            self.seconds["backward_other"] += start - self._loss_end - backward_products
+            try:
+                return step(*args, **kwargs)
+            finally:
+                self.seconds["optimizer_step"] += time.perf_counter() - start
+
+        return wrapper
+
+    def report(self, epoch_seconds: float) -> dict:
+        """Seconds per phase, ``other`` the epoch time no phase accounts for."""
+        phases = dict(self.seconds)
+        phases["other"] = max(0.0, epoch_seconds - sum(phases.values()))
+        return {name: round(value, 3) for name, value in phases.items()}
+
+
+def epoch_figures(clock: PhaseClock, epochs: list[float], batches_per_epoch: int) -> dict:
+    """The measured epoch's seconds and phases; with ``--time-batches K`` the first K batches,
+    extrapolated to the whole epoch (labelled: the epoch-level shuffle and negative draws come
+    with the first batch and are counted once)."""
+    phases = clock.report(epochs[-1])
+    if clock.batches >= batches_per_epoch:
+        return {"epoch_seconds": epochs[-1], "phase_seconds": phases}
+    scale = batches_per_epoch / max(1, clock.batches)
+    once = clock.first_sampling
+    extrapolated = {name: value * scale for name, value in phases.items()}
+    extrapolated["sampling"] = once + (phases["sampling"] - once) * scale
+    return {
+        "epoch_seconds": sum(extrapolated.values()),
+        "phase_seconds": {k: round(v, 3) for k, v in extrapolated.items()},
+        "extrapolated_from_batches": clock.batches,
+        "measured_seconds": epochs[-1],
+        "measured_phase_seconds": phases,
+    }
+
+
 # ------------------------------------------------------------------- worker
 # long: one measured run phase by phase; helpers would have to repeat its lazy imports
 def worker(args: argparse.Namespace) -> None:
@@ -87,7 +240,7 @@ def worker(args: argparse.Namespace) -> None:
     from graphrec.config import EvalConfig, TrainConfig
     from graphrec.data.synthetic import power_law_interactions
     from graphrec.evaluation import Evaluator
-    from graphrec.models import LightGCN, LightGCNConfig
+    from graphrec.models import LightGCN, LightGCNConfig, propagation
     from graphrec.training import Trainer
 
     n = int(args.worker)
@@ -158,15 +311,21 @@ def worker(args: argparse.Namespace) -> None:
     trainer.sampler.epoch = tracked_epoch
 
     epochs = []
-    for _ in range(2 if n <= args.warmup_below else 1):
+    runs = 2 if n <= args.warmup_below else 1
+    clock = PhaseClock(args.time_batches)
+    for run in range(runs):
+        if run == runs - 1:  # the measured epoch only: the warm-up runs unwrapped
+            clock.install(trainer, propagation)
         start = time.perf_counter()
         record = trainer._train_epoch(progress=False)
         trainer.epoch += 1
         epochs.append(time.perf_counter() - start)
-    out["epoch_seconds"] = epochs[-1]
+    out["batch_size"] = batch
+    out["batches_per_epoch"] = batches_per_epoch
+    out.update(epoch_figures(clock, epochs, batches_per_epoch))
+    clock.uninstall()
     out["epochs_run"] = len(epochs)
     out["loss"] = record["loss"]
-    out["batch_size"] = batch
     phase["train"] = {"seconds": sum(epochs), "rss_gib": rss_gib(), "peak_gib": peak_gib()}
 
     with_targets = np.flatnonzero(np.diff(data.test.indptr) > 0)
@@ -223,6 +382,84 @@ def memory_model(sizes: dict) -> dict | None:
     }
 
 
+def epoch_cell(r: dict) -> str:
+    """Seconds per epoch, marked when extrapolated from the first batches."""
+    if "extrapolated_from_batches" in r:
+        return (
+            f"{r['epoch_seconds']:.2f} (extrapolated from {r['extrapolated_from_batches']} of "
+            f"{r['batches_per_epoch']} batches)"
+        )
+    return f"{r['epoch_seconds']:.2f}"
+
+
+def render_phases(payload: dict) -> list[str]:
+    """Where each measured epoch's time goes (:class:`PhaseClock`), seconds and share, for the
+    current figures and the baselines that have phases."""
+    baselines = payload.get("baselines", {})
+    runs = [("now", payload["sizes"])] + [
+        (name, baselines[name]["sizes"])
+        for name in sorted(baselines, key=lambda name: baselines[name].get("order", 0))
+    ]
+    measured = [
+        (name, key, sizes[key])
+        for name, sizes in runs
+        for key in sorted(sizes, key=int)
+        if "phase_seconds" in sizes[key]
+    ]
+    if not measured:
+        return []
+    lines = [
+        "",
+        "Where the epoch's time goes (seconds, share of the epoch; `benchmarks/scaling.py` "
+        "`PhaseClock`: products = the sparse propagation products, other = the dense work "
+        "around them):",
+        "",
+        "| code | interactions | s / epoch | "
+        + " | ".join(p.replace("_", " ") for p in PHASES)
+        + " | load |",
+        "|---|---|---|" + "---|" * len(PHASES) + "---|",
+    ]
+    for name, key, r in measured:
+        total = max(1e-9, r["epoch_seconds"])
+        cells = [
+            f"{r['phase_seconds'][p]:.2f} ({100 * r['phase_seconds'][p] / total:.0f}%)"
+            for p in PHASES
+        ]
+        lines.append(
+            f"| {name} | {int(key):,} | {epoch_cell(r)} | "
+            + " | ".join(cells)
+            + f" | {r.get('load_average', '')} |"
+        )
+    return lines
+
+
+def render_baselines(payload: dict) -> list[str]:
+    """Seconds per epoch of earlier code (``--baseline NAME`` runs) beside the current figures."""
+    baselines = payload.get("baselines", {})
+    if not baselines:
+        return []
+    names = sorted(baselines, key=lambda name: baselines[name].get("order", 0))
+    lines = [
+        "",
+        "Before / after (seconds per epoch, load average at the measurement):",
+        "",
+        "| interactions | " + " | ".join(names) + " | now |",
+        "|---|" + "---|" * (len(names) + 1),
+    ]
+    keys = {k for name in names for k in baselines[name]["sizes"]} | set(payload["sizes"])
+    for key in sorted(keys, key=int):
+        cells = []
+        for r in [baselines[name]["sizes"].get(key) for name in names] + [
+            payload["sizes"].get(key)
+        ]:
+            ok = r is not None and "error" not in r
+            cells.append(f"{epoch_cell(r)} (load {r.get('load_average', '?')})" if ok else "")
+        lines.append(f"| {int(key):,} | " + " | ".join(cells) + " |")
+    for name in names:
+        lines.append(f"- {name}: {baselines[name].get('note', '')}")
+    return lines
+
+
 def render(payload: dict, requested: list[int]) -> str:
     sizes = payload["sizes"]
     lines = [
@@ -253,7 +490,7 @@ def render(payload: dict, requested: list[int]) -> str:
         ph = r["phases"]
         added = ph["evaluate"]["peak_gib"] - ph["train"]["peak_gib"]
         lines.append(
-            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {r['epoch_seconds']:.2f} | "
+            f"| {int(key):,} | {r['users']:,} | {r['items']:,} | {epoch_cell(r)} | "
             f"{r['peak_rss_gib']:.2f} GiB | "
             f"{ph['generate']['seconds']:.1f} | {ph['build']['seconds']:.1f} | "
             f"{r['eval']['users']:,} users in {r['eval']['seconds']:.1f} s "
@@ -273,6 +510,7 @@ def render(payload: dict, requested: list[int]) -> str:
                 f"Predicted peak RSS at {n:,} interactions (not measured here): {model['predict'](n):.1f} GiB "
                 f"(budget {BUDGET_GIB:.0f} GiB)."
             )
+    lines += render_phases(payload) + render_baselines(payload)
     biggest = max((int(k) for k, v in sizes.items() if "error" not in v), default=None)
     if biggest is not None:
         r = sizes[str(biggest)]
@@ -339,6 +577,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="training interactions per graph",
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--time-batches",
+        type=int,
+        default=None,
+        help="exploration: time only the first K batches of the measured epoch and extrapolate "
+        "(saved as extrapolated_from_batches; the published figures are full epochs)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -352,6 +597,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--force", action="store_true", help="re-measure sizes already in the results"
     )
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--baseline",
+        help="store this run's sizes as the named baseline (e.g. the code before a change) "
+        "instead of the current figures",
+    )
+    parser.add_argument("--baseline-note", default="", help="what the baseline measured")
     parser.add_argument("--out", default=str(RESULTS / "scaling"))
     return parser.parse_args(argv)
 
@@ -373,7 +624,7 @@ def run_worker(n: int, args: argparse.Namespace, env: dict[str, str]) -> dict:
         str(args.eval_users),
         "--warmup-below",
         str(args.warmup_below),
-    ]
+    ] + ([] if args.time_batches is None else ["--time-batches", str(args.time_batches)])
     print(
         f"{n:,} interactions ({shape_for(n)[0]:,} users x {shape_for(n)[1]:,} items) ...",
         flush=True,
@@ -411,12 +662,17 @@ def main(argv=None) -> int:
         plot(payload, out.with_suffix(".png"))
         return text
 
+    target = payload
+    if args.baseline:
+        count = len(payload.setdefault("baselines", {}))
+        target = payload["baselines"].setdefault(args.baseline, {"sizes": {}, "order": count})
+        target["note"] = args.baseline_note or target.get("note", "")
     if not args.report_only:
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         for n in sorted(requested):
             if (
-                str(n) in payload["sizes"]
-                and "error" not in payload["sizes"][str(n)]
+                str(n) in target["sizes"]
+                and "error" not in target["sizes"][str(n)]
                 and not args.force
             ):
                 print(f"{n:,}: already measured (use --force to redo)", flush=True)
@@ -426,8 +682,8 @@ def main(argv=None) -> int:
                 result["progress"] = read_progress(n)[-3:]  # how far it got, with its memory
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M:%S")
             result["load_average"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
-            payload["sizes"][str(n)] = result
-            payload["command"] = "python benchmarks/scaling.py " + " ".join(
+            target["sizes"][str(n)] = result
+            target["command"] = "python benchmarks/scaling.py " + " ".join(
                 sys.argv[1:] if argv is None else argv
             )
             save()

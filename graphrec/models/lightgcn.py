@@ -11,7 +11,7 @@ import torch
 from graphrec.config_schema import doc
 from graphrec.errors import ConfigError
 from graphrec.models.base import LossOutput
-from graphrec.models.losses import bpr_loss, l2_penalty
+from graphrec.models.losses import gathered_bpr_l2
 from graphrec.models.mf import EmbeddingRecommender
 from graphrec.models.propagation import normalized_adjacency, propagate_sum
 
@@ -97,20 +97,18 @@ class LightGCN(EmbeddingRecommender):
     ) -> LossOutput:
         """BPR on the propagated embeddings + L2 on the batch's ego embeddings.
 
-        The same loss as :meth:`EmbeddingRecommender.loss`; the batch's rows are taken
-        from the node tables with one gather each (users, positives, negatives
-        together), so the backward scatters once into the propagated gradient and
-        once into the ego gradient instead of through six lookups and table slices.
+        The same loss as :meth:`EmbeddingRecommender.loss` (to float rounding); the
+        batch's rows are taken from the node tables by :func:`gathered_bpr_l2`, which forms
+        the scores, the L2 penalty and their gradients block by block, so no ``[B, d]``
+        intermediate is held or streamed through memory (on the 1M-user graph of
+        ``benchmarks/scaling.py`` the batch has 1.3M rows, as many as the node table).
         """
         if type(self).embeddings is not LightGCN.embeddings:  # a subclass changed the encoder
             return super().loss(users, pos_items, neg_items)
         ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight], dim=0)
         nodes = self.propagate_layers(ego)
-        index = torch.cat([users, pos_items + self.n_users, neg_items + self.n_users])
-        # index_select: a row gather whose backward is one index_add_ (advanced indexing
-        # gathers element-wise and accumulates through a sort in index_put_)
-        u, pos, neg = nodes.index_select(0, index).chunk(3)
-        rank_loss = bpr_loss((u * pos).sum(-1), (u * neg).sum(-1))
-        reg = l2_penalty(*ego.index_select(0, index).chunk(3))
+        rank_loss, reg = gathered_bpr_l2(
+            nodes, ego, users, pos_items + self.n_users, neg_items + self.n_users
+        )
         total = rank_loss + self.l2_weight * reg
         return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})

@@ -1,5 +1,9 @@
 """The synthetic power-law graphs of benchmarks/scaling.py, and a LightGCN epoch on one."""
 
+import importlib.util
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -7,7 +11,7 @@ import torch
 from graphrec.config import EvalConfig, TrainConfig
 from graphrec.data.synthetic import power_law_interactions
 from graphrec.evaluation import Evaluator
-from graphrec.models import LightGCN, LightGCNConfig
+from graphrec.models import LightGCN, LightGCNConfig, propagation
 from graphrec.training import Trainer
 
 
@@ -51,3 +55,50 @@ def test_lightgcn_epoch_and_blocked_evaluation_on_a_power_law_graph():
     b = big.evaluate(model.scorer(), data.test, exclude=[data.train], users=users)
     assert a.meta["rows_per_block"] == 5 and a.num_users == len(users)
     assert a.metrics == b.metrics
+
+
+def _scaling_module():
+    spec = importlib.util.spec_from_file_location(
+        "scaling_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "scaling.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _small_trainer(data):
+    torch.manual_seed(0)
+    model = LightGCN(
+        300, 90, LightGCNConfig(embedding_dim=8, num_layers=3, layer_combination="sum"), data.train
+    )
+    config = TrainConfig(epochs=1, batch_size=100, num_threads=1, progress=False)
+    return Trainer(model, data, config, EvalConfig(ks=[20], metrics=["recall"]), run_dir=None)
+
+
+def test_scaling_phase_clock_times_the_real_epoch_without_changing_it():
+    scaling = _scaling_module()
+    data = power_law_interactions(300, 90, 3000, seed=1)
+    timed, plain = _small_trainer(data), _small_trainer(data)
+    product = propagation.sparse_dense_mm
+    clock = scaling.PhaseClock()
+    clock.install(timed, propagation)
+    start = time.perf_counter()
+    record = timed._train_epoch(progress=False)
+    seconds = time.perf_counter() - start
+    clock.uninstall()
+    assert propagation.sparse_dense_mm is product
+    assert record == plain._train_epoch(progress=False)  # same batches, loss and parts
+    for ours, theirs in zip(timed.model.parameters(), plain.model.parameters()):
+        assert torch.equal(ours, theirs)
+    phases = clock.report(seconds)
+    assert set(phases) == set(scaling.PHASES) and min(phases.values()) >= 0
+    assert clock.batches == 30 and phases["forward_products"] > 0 < phases["backward_products"]
+    assert sum(phases.values()) == pytest.approx(seconds, abs=0.01)
+    limited, trainer = scaling.PhaseClock(limit=4), _small_trainer(data)
+    limited.install(trainer, propagation)
+    start = time.perf_counter()
+    trainer._train_epoch(progress=False)
+    figures = scaling.epoch_figures(limited, [time.perf_counter() - start], 30)
+    limited.uninstall()
+    assert limited.batches == 4 and figures["extrapolated_from_batches"] == 4
+    assert figures["epoch_seconds"] > figures["measured_seconds"]
