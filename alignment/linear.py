@@ -129,14 +129,18 @@ def item_text_field() -> Any:
     )
 
 
-def encoder_field() -> Any:
+def encoder_field(default: str = EMBEDDED_ENCODER, why: str = "") -> Any:
     return doc(
         "Text encoder: `all-MiniLM-L6-v2` (embedded, offline), a local sentence-transformers directory, "
         "`tfidf` (TF-IDF + LSA fitted on the catalogue), or several joined by `+` "
-        "(`all-MiniLM-L6-v2+tfidf`: the parts' unit vectors side by side).",
-        EMBEDDED_ENCODER,
+        "(`all-MiniLM-L6-v2+tfidf`: the parts' unit vectors side by side)." + why,
+        default,
         path=True,
     )
+
+
+#: text_ease's default encoder: chosen on validation over the candidates of benchmarks/encoders.py
+TEXT_EASE_ENCODER = f"{EMBEDDED_ENCODER}+tfidf"
 
 
 def cache_dir_field() -> Any:
@@ -202,7 +206,10 @@ class TextEASEConfig:
         "neighbours",
     )
     item_text: ItemTextMode = item_text_field()
-    encoder: str = encoder_field()
+    encoder: str = encoder_field(
+        TEXT_EASE_ENCODER,
+        " Default chosen on validation on both benchmark datasets (benchmarks/encoders.py).",
+    )
     cache_dir: str | None = cache_dir_field()
     max_memory_gb: float = doc(
         "Refuse (ConfigError) to fit when the dense n_items² matrices would need more than this "

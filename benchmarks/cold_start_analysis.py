@@ -41,6 +41,7 @@ from alignment.coldstart import (  # noqa: E402
     evaluate_cold_start,
     text_item_knn_scorer,
 )
+from alignment.encoders import EMBEDDED_ENCODER  # noqa: E402
 from alignment.linear import item_text_embeddings, text_ease_weights, text_matrix  # noqa: E402
 from graphrec.config import load_config  # noqa: E402
 from graphrec.data.dataset import InteractionData  # noqa: E402
@@ -141,9 +142,9 @@ def predicted_popularity(split, vectors, items, mu=30.0) -> np.ndarray:
     return e[items] @ (e[warm].T @ alpha) + y.mean()
 
 
-def analyse(dataset: str) -> dict:
+def analyse(dataset: str, encoder: str) -> dict:
     data = load_data(load_config(REPO / "configs" / dataset / "lightgcn.yaml").data)
-    vectors = item_text_embeddings(data, "catalogue+attributes")
+    vectors = item_text_embeddings(data, "catalogue+attributes", encoder)
     split = validation_cold_split(cold_start_split(data, fraction=0.1, seed=0))
     items = cold_items_of(split)
     l2, mu = TEXT_EASE[dataset]
@@ -183,7 +184,7 @@ def markdown(report: dict) -> str:
                 f"| {dataset} | {label} | {row['recall@20']:.4f} | {row['ndcg@20']:.4f} | "
                 f"{row['x_knn']:.2f} |"
             )
-    lines.append("")
+    lines += ["", f"Encoder: {report.get('encoder', EMBEDDED_ENCODER)}.", ""]
     for dataset, block in report["datasets"].items():
         lines.append(
             f"{dataset}: {block['candidates']} held-out candidates; correlation of the popularity "
@@ -196,13 +197,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=DATASETS)
     parser.add_argument(
+        "--encoder",
+        default=EMBEDDED_ENCODER,
+        help="text encoder setting (default: the embedded one)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "cold_start_analysis"
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     report = {
         "machine": f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
-        "datasets": {dataset: analyse(dataset) for dataset in args.datasets},
+        "encoder": args.encoder,
+        "datasets": {dataset: analyse(dataset, args.encoder) for dataset in args.datasets},
     }
     atomic_write_json(args.out.with_suffix(".json"), report)
     atomic_write_text(args.out.with_suffix(".md"), markdown(report))

@@ -45,7 +45,8 @@ import numpy as np  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 import torch  # noqa: E402
 
-from alignment.linear import TextEASE, item_text_embeddings, linear_item_texts  # noqa: E402
+from alignment.encoders import build_encoder  # noqa: E402
+from alignment.linear import ItemTexts, TextEASE, encode_item_texts, linear_item_texts  # noqa: E402
 from graphrec.config import load_config  # noqa: E402
 from graphrec.inference import TrainedRecommender  # noqa: E402
 from graphrec.io import atomic_write_json  # noqa: E402
@@ -97,14 +98,23 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     held = np.sort(rng.choice(np.flatnonzero(degree >= 5), size=args.held_out, replace=False))
     kept = np.setdiff1d(np.arange(data.n_items), held)
-    vectors = item_text_embeddings(
-        data, config.model.item_text, config.model.encoder, config.model.cache_dir
-    )
     texts = linear_item_texts(data, config.model.item_text)
+    # the catalogue without the held-out items, encoded as a model fitted on it would (a `tfidf`
+    # part learns its vocabulary from these texts only)
+    catalogue = tuple(texts[i] for i in kept)
+    vectors = encode_item_texts(
+        list(catalogue),
+        build_encoder(config.model.encoder, catalogue=catalogue),
+        config.model.cache_dir,
+    )
 
     started = time.perf_counter()
     model = TextEASE(
-        data.n_users, len(kept), config.model, train[:, kept], item_embeddings=vectors[kept]
+        data.n_users,
+        len(kept),
+        config.model,
+        train[:, kept],
+        item_embeddings=ItemTexts(vectors, catalogue),
     )
     model.fit()
     fit_s = time.perf_counter() - started

@@ -22,8 +22,9 @@ Protocol (the same for every arm):
   seed 0), saved as an SVG plot.
 
 Settings of data split, batch size, epochs and early stopping come from ``configs/<dataset>/lightgcn.yaml``.
-Item texts: catalogue text with brand and categories, encoded once by the embedded all-MiniLM-L6-v2
-(on-disk cache). Resumable: each finished cell is written atomically to ``<out>.json`` and skipped on the
+Item texts: catalogue text with brand and categories, encoded once per encoder setting (on-disk cache):
+text-EASE with its default ``all-MiniLM-L6-v2+tfidf`` (chosen by ``benchmarks/encoders.py``), text item-kNN
+(the baseline) and the other text arms with the embedded all-MiniLM-L6-v2. Resumable: each finished cell is written atomically to ``<out>.json`` and skipped on the
 next run; per-user vectors go to ``<out>_per_user.npz``.
 """
 
@@ -103,6 +104,7 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
             (
                 {
                     "name": "text_ease",
+                    "encoder": "all-MiniLM-L6-v2",  # the issue's baseline: text item-kNN on MiniLM
                     "text_only": True,
                     "similarity": "lae",
                     "similarity_l2": 10.0,
@@ -119,6 +121,7 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
             (
                 {
                     "name": "text_ease",
+                    "encoder": "all-MiniLM-L6-v2+tfidf",
                     "similarity": "lae",
                     "similarity_l2": mu,
                     "l2": rho,

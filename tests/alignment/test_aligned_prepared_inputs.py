@@ -15,7 +15,7 @@ from graphrec.config import model_config_from_dict
 from graphrec.models import InputCache, build_model, prepare_inputs
 
 TEXT_MODELS = {
-    "text_ease": {"l2": 20.0},
+    "text_ease": {"l2": 20.0, "encoder": "all-MiniLM-L6-v2"},  # the others' default encoder
     "alpharec": {"embedding_dim": 8, "hidden_dim": 16},
     "text_init": {"backbone": {"name": "lightgcn", "embedding_dim": 8}},
 }
