@@ -201,8 +201,8 @@ class TextEASEConfig:
         "How items without training interactions (and new items) are scored: `prior` = their column "
         "of the fit, which is the text prior alone; `neighbours` = the collaborative columns of their "
         "text neighbours among the trained items, B[:, W] (K_WW + μI)^-1 K_Wj (kernel ridge on the "
-        "text embeddings, μ = similarity_l2; ignored with text_only; chosen on validation cold splits of both benchmark "
-        "datasets, benchmarks/cold_start_analysis.py).",
+        "text embeddings, μ = similarity_l2; ignored with text_only; chosen on validation cold "
+        "splits of both benchmark datasets, benchmarks/cold_start_analysis.py).",
         "neighbours",
     )
     item_text: ItemTextMode = item_text_field()

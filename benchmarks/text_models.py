@@ -24,7 +24,8 @@ Protocol (the same for every arm):
 Settings of data split, batch size, epochs and early stopping come from ``configs/<dataset>/lightgcn.yaml``.
 Item texts: catalogue text with brand and categories, encoded once per encoder setting (on-disk cache):
 text-EASE with its default ``all-MiniLM-L6-v2+tfidf`` (chosen by ``benchmarks/encoders.py``), text item-kNN
-(the baseline) and the other text arms with the embedded all-MiniLM-L6-v2. Resumable: each finished cell is written atomically to ``<out>.json`` and skipped on the
+(the baseline) and the other text arms with the embedded all-MiniLM-L6-v2. Resumable: each finished
+cell is written atomically to ``<out>.json`` and skipped on the
 next run; per-user vectors go to ``<out>_per_user.npz``.
 """
 
