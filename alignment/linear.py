@@ -496,14 +496,6 @@ def text_ease_weights(
     return p
 
 
-def ridge_factor(vectors: torch.Tensor, ridge: float) -> torch.Tensor:
-    """Cholesky factor of ``V Vᵀ + ridge·I`` (float64) for the rows ``vectors`` ``[m, d]``."""
-    v = vectors.to(torch.float64)
-    gram = v @ v.T
-    gram.diagonal().add_(ridge)
-    return torch.linalg.cholesky(gram)
-
-
 def neighbour_columns(
     weights: torch.Tensor,
     trained: torch.Tensor,
@@ -512,7 +504,7 @@ def neighbour_columns(
     factor: torch.Tensor,
 ) -> torch.Tensor:
     """``[n, m]``: each of ``vectors``' (``[m, d]`` unit rows) column built from the trained items' columns,
-    ``B[:, W] (K_WW + μI)⁻¹ K_W,new`` (``factor``: :func:`ridge_factor` of ``trained_vectors``)."""
+    ``B[:, W] (K_WW + μI)⁻¹ K_W,new`` (``factor``: :func:`text_gram_factor` of ``trained_vectors``)."""
     cross = trained_vectors.to(torch.float64) @ vectors.to(torch.float64).T
     return weights[:, trained].to(torch.float64) @ torch.cholesky_solve(cross, factor)
 
@@ -620,18 +612,19 @@ class TextEASE(ClosedFormRecommender):
 
     def _neighbour_factor(self, trained: torch.Tensor, catalogue: torch.Tensor) -> torch.Tensor:
         if self._ridge_factor is None:  # kept for later new items (not in checkpoints)
-            self._ridge_factor = ridge_factor(catalogue[trained], self.config.similarity_l2)
+            self._ridge_factor = text_gram_factor(catalogue[trained], self.config.similarity_l2)
         return self._ridge_factor
 
     def _fill_cold_columns(self) -> None:
         """``cold_items: neighbours``: the columns of items without interactions from their text neighbours'."""
-        trained = self._trained_items()
-        cold = torch.from_numpy(np.flatnonzero(self.interactions.getnnz(axis=0) == 0))
+        has_interactions = self.interactions.getnnz(axis=0) > 0
+        trained = torch.from_numpy(np.flatnonzero(has_interactions))
+        cold = torch.from_numpy(np.flatnonzero(~has_interactions))
         if len(cold) == 0 or len(trained) == 0:
             return
         catalogue = torch.nn.functional.normalize(self.item_text.to(torch.float64), dim=1)
         # not kept: an item x item matrix the scorer never needs (new items build their own)
-        factor = ridge_factor(catalogue[trained], self.config.similarity_l2)
+        factor = text_gram_factor(catalogue[trained], self.config.similarity_l2)
         columns = neighbour_columns(
             self.weights, trained, catalogue[trained], catalogue[cold], factor
         )

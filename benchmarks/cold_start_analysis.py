@@ -42,7 +42,13 @@ from alignment.coldstart import (  # noqa: E402
     text_item_knn_scorer,
 )
 from alignment.encoders import EMBEDDED_ENCODER  # noqa: E402
-from alignment.linear import item_text_embeddings, text_ease_weights, text_matrix  # noqa: E402
+from alignment.linear import (  # noqa: E402
+    item_text_embeddings,
+    neighbour_columns,
+    text_ease_weights,
+    text_gram_factor,
+    text_matrix,
+)
 from graphrec.config import load_config  # noqa: E402
 from graphrec.data.dataset import InteractionData  # noqa: E402
 from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
@@ -84,8 +90,7 @@ def matrix_scorer(train: sp.csr_matrix, columns: np.ndarray, items: np.ndarray) 
     """Scores ``X_u C`` on ``items`` (``columns``: ``[n_items, len(items)]``), ``-inf`` elsewhere."""
     x = sp.csr_matrix(train, dtype=np.float32)
     x.data[:] = 1.0
-    full = np.zeros((train.shape[1], len(items)), dtype=np.float32)
-    full[:] = columns
+    full = np.asarray(columns, dtype=np.float32)
 
     def score(users: torch.Tensor) -> torch.Tensor:
         out = torch.full((len(users), train.shape[1]), float("-inf"))
@@ -104,13 +109,15 @@ def scorers(split, vectors, l2, mu) -> dict[str, tuple[Scorer, np.ndarray]]:
     x.data[:] = 1.0
     e = torch.as_tensor(vectors, dtype=torch.float64)
     s = text_matrix(e, "lae", mu)
-    b = text_ease_weights(torch.from_numpy((x.T @ x).toarray()), s, l2, 1.0).numpy()
-    warm = np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0)
-    ew = e[warm].numpy()
-    ridge = np.linalg.solve(ew @ ew.T + mu * np.eye(len(warm)), ew @ e[items].numpy().T)
+    b = text_ease_weights(torch.from_numpy((x.T @ x).toarray()), s, l2, 1.0)
+    warm = torch.from_numpy(np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0))
+    # the same columns as TextEASE's cold_items: neighbours
+    neighbours = neighbour_columns(
+        b, warm, e[warm], e[torch.as_tensor(items)], text_gram_factor(e[warm], mu)
+    )
     return {
-        "text-EASE prior": (matrix_scorer(split.train, b[:, items], items), items),
-        "collaborative neighbours": (matrix_scorer(split.train, b[:, warm] @ ridge, items), items),
+        "text-EASE prior": (matrix_scorer(split.train, b[:, items].numpy(), items), items),
+        "collaborative neighbours": (matrix_scorer(split.train, neighbours.numpy(), items), items),
     }
 
 
