@@ -205,7 +205,7 @@ class AlphaRec(Recommender):
         duplicate = candidates[None, :] == pos_items[:, None]
         duplicate[rows, rows] = False  # the row's own positive stays
         loss = F.cross_entropy(logits.masked_fill(duplicate, float("-inf")), rows)
-        return LossOutput(loss, {"infonce": float(loss.detach())})
+        return LossOutput(loss, {"infonce": loss.detach()})
 
     def score_items(self, users: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
         """Zero-shot scores ``[B, n_new]`` of ``users`` against new items given by their

@@ -523,10 +523,10 @@ class AlignedRecommender(Recommender):
         out = self.backbone.loss(users, pos_items, neg_items)
         align = self.alignment_loss(users, pos_items, neg_items)
         parts = dict(out.parts)
-        parts["align"] = float(align.detach())
+        parts["align"] = align.detach()
         total = out.loss + self.config.weight * align
         if self.config.text_bpr_weight > 0:
             text_bpr = self.text_bpr_loss(users, pos_items, neg_items)
-            parts["text_bpr"] = float(text_bpr.detach())
+            parts["text_bpr"] = text_bpr.detach()
             total = total + self.config.text_bpr_weight * text_bpr
         return LossOutput(total, parts)

@@ -114,8 +114,11 @@ class PhaseClock:
     loss and the optimiser step (the dense backward, the loss read back, the finite check).
     """
 
-    def __init__(self, limit: int | None = None) -> None:
+    def __init__(self, limit: int | None = None, sync: Callable[[], None] = lambda: None) -> None:
         self.seconds = dict.fromkeys(PHASES, 0.0)
+        # on a GPU the calls return before their kernels finish: ``sync`` waits for them, so each
+        # phase is charged its own kernels (the epoch's total is right either way)
+        self.sync = sync
         self.products = 0.0  # sparse products so far, wherever they ran
         self.limit = limit  # stop the epoch after this many batches (exploration only)
         self.batches = 0
@@ -127,10 +130,12 @@ class PhaseClock:
         """``fn`` with its wall time passed to ``add`` after every call."""
 
         def wrapper(*args, **kwargs):
+            self.sync()
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.sync()
                 add(time.perf_counter() - start)
 
         return wrapper
@@ -146,7 +151,7 @@ class PhaseClock:
         propagation_module.sparse_dense_mm = self.timed(product, add_product)
         self._restore = (propagation_module, product)
         epoch, loss = trainer.sampler.epoch, trainer.model.loss
-        trainer.sampler.epoch = lambda batch_size: self._batches(epoch(batch_size))
+        trainer.sampler.epoch = lambda *args: self._batches(epoch(*args))
         trainer.model.loss = self._wrap_loss(loss)
         optimizer = trainer.optimizer
         optimizer.zero_grad = self.timed(optimizer.zero_grad, self._adder("zero_grad"))
@@ -176,8 +181,10 @@ class PhaseClock:
 
     def _wrap_loss(self, loss: Callable) -> Callable:
         def wrapper(*args, **kwargs):
+            self.sync()
             products, start = self.products, time.perf_counter()
             out = loss(*args, **kwargs)
+            self.sync()
             self._loss_end = time.perf_counter()
             forward_products = self.products - products
             self.seconds["forward_products"] += forward_products
@@ -189,6 +196,7 @@ class PhaseClock:
 
     def _wrap_step(self, step: Callable) -> Callable:
         def wrapper(*args, **kwargs):
+            self.sync()
             start = time.perf_counter()
             backward_products = self.products - self._products_at_loss_end
             self.seconds["backward_products"] += backward_products
@@ -196,6 +204,7 @@ class PhaseClock:
             try:
                 return step(*args, **kwargs)
             finally:
+                self.sync()
                 self.seconds["optimizer_step"] += time.perf_counter() - start
 
         return wrapper
@@ -297,9 +306,9 @@ def worker(args: argparse.Namespace) -> None:
     batches_per_epoch = trainer.sampler.num_batches(batch)
     epoch_batches = trainer.sampler.epoch
 
-    def tracked_epoch(batch_size):
+    def tracked_epoch(*args):
         started = time.perf_counter()
-        for index, item in enumerate(epoch_batches(batch_size)):
+        for index, item in enumerate(epoch_batches(*args)):
             yield item
             note(
                 phase="train",
@@ -312,7 +321,8 @@ def worker(args: argparse.Namespace) -> None:
 
     epochs = []
     runs = 2 if n <= args.warmup_below else 1
-    clock = PhaseClock(args.time_batches)
+    on_gpu = args.device.startswith("cuda")
+    clock = PhaseClock(args.time_batches, torch.cuda.synchronize if on_gpu else lambda: None)
     for run in range(runs):
         if run == runs - 1:  # the measured epoch only: the warm-up runs unwrapped
             clock.install(trainer, propagation)
@@ -327,6 +337,9 @@ def worker(args: argparse.Namespace) -> None:
     out["epochs_run"] = len(epochs)
     out["loss"] = record["loss"]
     phase["train"] = {"seconds": sum(epochs), "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    if on_gpu:
+        out["device"] = torch.cuda.get_device_name(args.device)
+        out["gpu_peak_gib"] = torch.cuda.max_memory_allocated(args.device) / 2**30
 
     with_targets = np.flatnonzero(np.diff(data.test.indptr) > 0)
     rng = np.random.default_rng(args.seed)

@@ -64,7 +64,7 @@ import torch  # noqa: E402
 from graphrec.config import load_config, model_config_from_dict  # noqa: E402
 from graphrec.evaluation import Evaluator  # noqa: E402
 from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
-from graphrec.models import LightGCN, build_model  # noqa: E402
+from graphrec.models import LightGCN, build_model, load_plugins  # noqa: E402
 from graphrec.models.base import ClosedFormRecommender  # noqa: E402
 from graphrec.models.mf import EmbeddingRecommender  # noqa: E402
 from graphrec.models.propagation import (  # noqa: E402
@@ -81,6 +81,14 @@ RESULTS = REPO / "benchmarks" / "results"
 
 #: benchmarks/baselines.py's EASE λ grid
 EASE_GRID = [10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
+
+#: text-native models (alignment/, through graphrec's model contract), timed on a dataset with item texts:
+#: the config name under configs/<TEXT_DATASET>/ -> what a row's "epoch" is
+TEXT_DATASET = "amazon18-scientific"
+TEXT_MODELS = {
+    "text-ease": "one closed-form fit, texts encoded once before (cached)",
+    "alpharec": "one training epoch",
+}
 
 #: the issue's reference figures (2-core machine, uncontended), for the markdown table
 ISSUE = {
@@ -149,6 +157,15 @@ def rows(models: list[str]) -> list[dict]:
                         "cmd": [py, me, "--worker", "ease-search", "--variant", precision],
                     }
                 )
+        elif model in TEXT_MODELS:
+            out.append(
+                {
+                    "key": f"graphrec-{model}",
+                    "label": f"graphrec {model} ({TEXT_DATASET}: {TEXT_MODELS[model]})",
+                    "cmd": [py, me, "--worker", model],
+                    "backbone": True,
+                }
+            )
         elif model != "lightgcn":
             out.append(
                 {
@@ -209,7 +226,7 @@ def reference_lightgcn(model_config, data):
 def ease_search_worker(args: argparse.Namespace) -> None:
     """Time EASE's whole validation search (fit + validation Recall@20 per λ of :data:`EASE_GRID`)."""
     sys.path.insert(0, str(ANCHORS))
-    from common import emit  # noqa: E402
+    from common import emit, sync  # noqa: E402
 
     if args.threads != "default":
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
@@ -225,6 +242,7 @@ def ease_search_worker(args: argparse.Namespace) -> None:
         metrics=("recall", "ndcg"),
         beyond_accuracy=False,
         batch_size=config.eval.batch_size,
+        device=args.device,
     )
     started, cells = time.perf_counter(), []
     for l2 in EASE_GRID:
@@ -233,10 +251,11 @@ def ease_search_worker(args: argparse.Namespace) -> None:
             data.n_users,
             data.n_items,
             data.train,
-        )
+        ).to(args.device)
         assert isinstance(model, ClosedFormRecommender)
         t0 = time.perf_counter()
         figures = model.fit()
+        sync(args.device)
         t1 = time.perf_counter()
         valid = evaluator.evaluate(model.scorer(), data.valid, exclude=[data.train]).metrics
         cells.append(
@@ -273,7 +292,8 @@ def graphrec_worker(args: argparse.Namespace) -> None:
         torch.set_num_threads(int(args.threads) or os.cpu_count() or 1)
 
     model_name = args.worker
-    config_path = REPO / "configs" / "rlmrec-amazon-book" / f"{model_name}.yaml"
+    dataset = TEXT_DATASET if model_name in TEXT_MODELS else "rlmrec-amazon-book"
+    config_path = REPO / "configs" / dataset / f"{model_name}.yaml"
     overrides = [f"train.device={args.device}", f"train.seed={args.seed}"]
     if (
         args.threads != "default"
@@ -288,10 +308,15 @@ def graphrec_worker(args: argparse.Namespace) -> None:
     threads_used = configure_threads(config.train.num_threads)  # what Trainer.fit does
     data = load_data(config.data)
     seed_everything(args.seed)
+    result: dict = {}
     if args.variant == "reference":
         model = reference_lightgcn(config.model, data)
     else:
+        if model_name in TEXT_MODELS:  # they register through the graphrec.models entry point
+            load_plugins()
+        started = time.perf_counter()
         model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
+        result["inputs_seconds"] = time.perf_counter() - started  # e.g. encoding the item texts
     trainer = Trainer(model, data, config.train, config.eval, run_dir=None)
     evaluator = Evaluator(
         ks=(20,),
@@ -300,7 +325,6 @@ def graphrec_worker(args: argparse.Namespace) -> None:
         batch_size=config.eval.batch_size,
         device=trainer.device,
     )
-    result: dict = {}
 
     def epoch() -> None:
         trainer._train_epoch(progress=False)
@@ -333,6 +357,7 @@ def graphrec_worker(args: argparse.Namespace) -> None:
             "recall@20": result.get("recall@20"),
             "batches_per_epoch": trainer.sampler.num_batches(config.train.batch_size),
             "threads_used": threads_used,
+            "inputs_seconds": result.get("inputs_seconds"),
             "config": str(config_path.relative_to(REPO)),
         }
     )
@@ -613,7 +638,8 @@ def render(payload: dict) -> str:
     if len(backbones) > 1:
         lines += [
             "",
-            "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path):",
+            "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path; "
+            f"the text-native models on {TEXT_DATASET}, so no ratio):",
             "",
             "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |",
             "|---|---|---|---|---|",
@@ -623,7 +649,8 @@ def render(payload: dict) -> str:
             if "error" in r:
                 lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | |")
                 continue
-            rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if base else "—"
+            same_setup = base and r["key"].removeprefix("graphrec-") not in TEXT_MODELS
+            rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if same_setup else "—"
             lines.append(
                 f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
                 f"{fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
@@ -825,7 +852,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--models",
         nargs="+",
-        default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease"],
+        default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease", *TEXT_MODELS],
         help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null",
     )
     parser.add_argument(

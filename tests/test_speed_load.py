@@ -53,3 +53,11 @@ def test_thread_settings_are_validated(speed):
     assert speed.thread_setting("default") == "default" and speed.thread_setting("0") == "0"
     with pytest.raises(Exception, match="thread count"):
         speed.thread_setting("many")
+
+
+def test_text_native_rows_time_their_own_dataset_configs(speed):
+    rows = {r["key"]: r for r in speed.rows(["lightgcn", "text-ease", "alpharec"])}
+    for model in ("text-ease", "alpharec"):
+        row = rows[f"graphrec-{model}"]
+        assert row["backbone"] and speed.TEXT_DATASET in row["label"]
+        assert (REPO / "configs" / speed.TEXT_DATASET / f"{model}.yaml").exists()

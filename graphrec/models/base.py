@@ -67,10 +67,14 @@ def sparse_csr(crow, col, values, shape: tuple[int, int], device: torch.device) 
 
 @dataclass
 class LossOutput:
-    """A training loss and its named parts (logged per epoch)."""
+    """A training loss and its named parts (averaged over the epoch's batches and logged).
+
+    A part is a float or a detached 0-d tensor; the trainer reads tensors once per epoch, so
+    on a GPU no batch waits for its loss to be copied back.
+    """
 
     loss: torch.Tensor
-    parts: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, float | torch.Tensor] = field(default_factory=dict)
 
 
 class Recommender(nn.Module, abc.ABC):

@@ -227,5 +227,5 @@ class GCLRecommender(LightGCN):
         total = rank + self.config.cl_weight * cl + self.l2_weight * reg
         return LossOutput(
             total,
-            {"bpr": float(rank.detach()), "cl": float(cl.detach()), "l2": float(reg.detach())},
+            {"bpr": rank.detach(), "cl": cl.detach(), "l2": reg.detach()},
         )

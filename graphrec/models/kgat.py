@@ -246,9 +246,9 @@ class KGAT(KGRecommender):
             self.item_embedding(neg_items),
         )
         total = rank + self.l2_weight * reg
-        parts = {"bpr": float(rank.detach()), "l2": float(reg.detach())}
+        parts: dict[str, float | torch.Tensor] = {"bpr": rank.detach(), "l2": reg.detach()}
         if self.config.kg_weight > 0:
             kg, kg_reg = self.kg_loss(self.ego())
             total = total + self.config.kg_weight * (kg + self.config.kg_l2_weight * kg_reg)
-            parts["kg"] = float(kg.detach())
+            parts["kg"] = kg.detach()
         return LossOutput(total, parts)

@@ -111,4 +111,4 @@ class LightGCN(EmbeddingRecommender):
             nodes, ego, users, pos_items + self.n_users, neg_items + self.n_users
         )
         total = rank_loss + self.l2_weight * reg
-        return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})
+        return LossOutput(total, {"bpr": rank_loss.detach(), "l2": reg.detach()})

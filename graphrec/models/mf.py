@@ -81,7 +81,7 @@ class EmbeddingRecommender(Recommender):
             self.item_embedding(neg_items),
         )
         total = rank_loss + self.l2_weight * reg
-        return LossOutput(total, {"bpr": float(rank_loss.detach()), "l2": float(reg.detach())})
+        return LossOutput(total, {"bpr": rank_loss.detach(), "l2": reg.detach()})
 
 
 class MF(EmbeddingRecommender):

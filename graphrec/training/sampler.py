@@ -125,12 +125,21 @@ class BPRSampler:
         """Hook called by the trainer before each epoch; figures it returns join the epoch log."""
         return {}
 
-    def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Batches of one epoch: shuffled positives with fresh negatives."""
+    def epoch(
+        self, batch_size: int, device: torch.device | str | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Batches of one epoch: shuffled positives with fresh negatives.
+
+        The epoch is drawn on the CPU (the same draws on every device) and, with ``device``,
+        moved there in one copy: a copy from pageable memory waits for the device to be idle,
+        so copying batch by batch would stall a GPU three times per batch.
+        """
         order = torch.randperm(self.num_interactions, generator=self.generator)
         users = self.users[order]
         items = self.items[order]
         negatives = self.sample_negatives(users, order=order)
+        if device is not None:
+            users, items, negatives = (t.to(device) for t in (users, items, negatives))
         for start in range(0, len(order), batch_size):
             stop = start + batch_size
             yield users[start:stop], items[start:stop], negatives[start:stop]
@@ -228,7 +237,9 @@ class AugmentedBPRSampler:
             "aug_loss_kept": float(kept.mean()) if len(kept) else 0.0,
         }
 
-    def epoch(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def epoch(
+        self, batch_size: int, device: torch.device | str | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """The base sampler's batches, each followed by its share of augmented triplets."""
         pool = None
         if self.fraction > 0 and len(
@@ -236,7 +247,7 @@ class AugmentedBPRSampler:
         ):  # fraction 0 draws nothing: identical to plain BPR
             pool = self.active[torch.randperm(len(self.active), generator=self.generator)]
         cursor = 0
-        for users, pos, neg in self.base.epoch(batch_size):
+        for users, pos, neg in self.base.epoch(batch_size, device):
             k = self.augmented_per_batch(len(users))
             if pool is None or k == 0:
                 yield users, pos, neg
@@ -244,9 +255,9 @@ class AugmentedBPRSampler:
             take = pool[torch.arange(cursor, cursor + k) % len(pool)]
             cursor += k
             yield (
-                torch.cat([users, self.edges.users[take]]),
-                torch.cat([pos, self.edges.pos_items[take]]),
-                torch.cat([neg, self.edges.neg_items[take]]),
+                torch.cat([users, self.edges.users[take].to(users.device)]),
+                torch.cat([pos, self.edges.pos_items[take].to(users.device)]),
+                torch.cat([neg, self.edges.neg_items[take].to(users.device)]),
             )
 
 

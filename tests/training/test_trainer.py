@@ -12,6 +12,8 @@ from graphrec.io import read_jsonl
 from graphrec.models import build_model
 from graphrec.models.base import LossOutput
 from graphrec.training import Trainer, load_checkpoint
+from graphrec.training.epoch_losses import EpochLosses
+from graphrec.training.sampler import BPRSampler
 
 
 def make_trainer(data, run_dir, epochs=6, seed=0, model="lightgcn", **train):
@@ -148,3 +150,25 @@ def test_callbacks_see_every_epoch_and_can_stop_training(small_data, tmp_path):
     with pytest.raises(RuntimeError, match="pruned"):
         stopped.fit()
     assert load_checkpoint(tmp_path / "stopped" / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_epoch_losses_average_parts_and_name_the_first_bad_batch():
+    losses = EpochLosses(epoch=3)
+    losses.add(torch.tensor(1.0), {"bpr": torch.tensor(0.5), "l2": 2.0})
+    losses.add(torch.tensor(3.0), {"bpr": torch.tensor(1.5), "l2": 4.0})
+    assert losses.read() == pytest.approx({"loss": 2.0, "bpr": 1.0, "l2": 3.0})
+    losses.add(torch.tensor(float("inf")), {"bpr": torch.tensor(7.0)})
+    losses.add(torch.tensor(float("nan")), {"bpr": torch.tensor(8.0)})
+    with pytest.raises(
+        TrainingError, match=r"epoch 3, batch 2: loss is inf \(parts: \{'bpr': 7.0\}\)"
+    ):
+        losses.read()
+
+
+def test_sampler_epoch_moves_the_draws_once_and_keeps_them(small_data):
+    def draws(device):
+        sampler = BPRSampler(small_data.train, torch.Generator().manual_seed(5))
+        return [torch.cat(b) for b in zip(*sampler.epoch(64, device))]
+
+    for left, right in zip(draws(None), draws(torch.device("cpu"))):
+        assert torch.equal(left, right)
