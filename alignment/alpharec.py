@@ -63,6 +63,7 @@ from alignment.linear import (
     encoder_field,
     item_text_field,
     item_text_key,
+    kg_field,
     prepare_item_embeddings,
 )
 from graphrec.config_schema import doc
@@ -90,6 +91,7 @@ class AlphaRecConfig:
     )
     temperature: float = doc("InfoNCE temperature τ on cosine scores.", 0.15, gt=0.0, le=100.0)
     item_text: ItemTextMode = item_text_field()
+    kg: str | None = kg_field()
     encoder: str = encoder_field()
     cache_dir: str | None = cache_dir_field()
 

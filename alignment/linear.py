@@ -100,7 +100,7 @@ from alignment.encoders import (
     default_cache_dir,
     encode_texts,
 )
-from alignment.texts import catalogue_text
+from alignment.texts import catalogue_text, kg_item_facts, serialise_facts
 from graphrec.config_schema import doc
 from graphrec.data.dataset import InteractionData
 from graphrec.errors import ConfigError
@@ -126,6 +126,16 @@ def item_text_field() -> Any:
         "Item text: catalogue text (title, year, genres, tagline, overview/description), "
         "optionally with the `brand` and `categories` columns after the title.",
         "catalogue+attributes",
+    )
+
+
+def kg_field() -> Any:
+    return doc(
+        "A KG whose facts about each item are appended to its text (\"Genre: Adventure. Keyword: "
+        "birthday.\", at most 5 values per relation): a KG export folder or triples file (e.g. the main "
+        "job's LLM KG) or `dataset`; null: the item text alone. New items are encoded without facts.",
+        None,
+        path=True,
     )
 
 
@@ -206,6 +216,7 @@ class TextEASEConfig:
         "neighbours",
     )
     item_text: ItemTextMode = item_text_field()
+    kg: str | None = kg_field()
     encoder: str = encoder_field(
         TEXT_EASE_ENCODER,
         " Default chosen on validation on both benchmark datasets (benchmarks/encoders.py).",
@@ -249,16 +260,18 @@ def attribute_text(row: dict) -> str:
     return " ".join(p for p in (head, *attributes, tail) if p)
 
 
-def linear_item_texts(data, mode: str = "catalogue+attributes") -> list[str]:
-    """One text per internal item of ``data``; items without side information get ``"item <raw id>"``."""
+def linear_item_texts(data, mode: str = "catalogue+attributes", kg: str | None = None) -> list[str]:
+    """One text per internal item of ``data``, followed by its facts in ``kg`` (see :func:`kg_field`);
+    items without side information get ``"item <raw id>"``."""
     if mode not in ("catalogue", "catalogue+attributes"):
         raise ConfigError(f"model.item_text: unknown mode {mode!r}")
     make = catalogue_text if mode == "catalogue" else attribute_text
+    facts = serialise_facts(kg_item_facts(kg, data)) if kg is not None else {}
     info = data.item_info
     records = info.to_dict("records") if info is not None else [{}] * data.n_items
     texts = []
     for raw, row in zip(data.item_ids.tolist(), records):
-        text = make(row)
+        text = " ".join(t for t in (make(row), facts.get(str(raw), "")) if t)
         texts.append(text or f"item {raw}")
     return texts
 
@@ -294,9 +307,10 @@ def prepared_item_texts(
     item_text: str = "catalogue+attributes",
     encoder: str = EMBEDDED_ENCODER,
     cache_dir: str | Path | None = None,
+    kg: str | None = None,
 ) -> ItemTexts:
     """:class:`ItemTexts` of ``data``'s items with the ``encoder`` setting (on-disk cache + in-process memo)."""
-    texts = linear_item_texts(data, item_text)
+    texts = linear_item_texts(data, item_text, kg)
     digest = hashlib.sha256("\x00".join(texts).encode("utf-8")).hexdigest()
     key = (encoder, digest)
     if key not in _MEMO:
@@ -324,10 +338,13 @@ class ItemTextSettings(Protocol):
     @property
     def cache_dir(self) -> str | None: ...
 
+    @property
+    def kg(self) -> str | None: ...
+
 
 def item_text_key(config: ItemTextSettings) -> Hashable:
     """What the item text embeddings of a text model config depend on (shared by text_ease, alpharec, text_init)."""
-    return ("item_text_embeddings", config.item_text, config.encoder, config.cache_dir)
+    return ("item_text_embeddings", config.item_text, config.kg, config.encoder, config.cache_dir)
 
 
 def prepare_item_embeddings(
@@ -348,7 +365,9 @@ def prepare_item_embeddings(
         item_text_key(config),
         train,
         data,
-        lambda: prepared_item_texts(data, config.item_text, config.encoder, config.cache_dir),
+        lambda: prepared_item_texts(
+            data, config.item_text, config.encoder, config.cache_dir, config.kg
+        ),
     )
 
 

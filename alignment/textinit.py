@@ -38,6 +38,7 @@ from alignment.linear import (
     checked_item_embeddings,
     encoder_field,
     item_text_field,
+    kg_field,
     prepare_item_embeddings,
 )
 from graphrec.config import doc, model_config_from_dict
@@ -64,6 +65,7 @@ class TextInitConfig:
         le=1.0,
     )
     item_text: ItemTextMode = item_text_field()
+    kg: str | None = kg_field()
     encoder: str = encoder_field()
     cache_dir: str | None = cache_dir_field()
 

@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from graphrec.data.dataset import InteractionData
+from graphrec.inference.explain import read_kg_provenance
+from graphrec.knowledge.sources import load_knowledge
 from kg.errors import BackendError
 from kg.llm.backends import LLMBackend
 from kg.llm.cache import ResponseCache, cache_key
@@ -66,6 +68,33 @@ def catalogue_text(row: dict) -> str:
         if value:
             parts.append(value)
     return " ".join(p for p in parts if p)
+
+
+def kg_item_facts(source: str, data: InteractionData) -> pd.DataFrame:
+    """Facts about ``data``'s items from a KG ``source`` (a path or ``"dataset"``, as the
+    knowledge-aware models' ``kg`` takes it), as a (head = raw item id, relation, tail) table.
+
+    Tails are entity labels from the ``kg`` package's ``entities.tsv`` beside the export when
+    there is one ("Buzz Lightyear" for ``Character/buzz-lightyear``), else the entity ids.
+    Facts about entities that are not items of ``data`` are left out.
+    """
+    kg = load_knowledge(source, data)
+    triples = kg.triples
+    if len(kg.item_entity):
+        link = kg.item_entity.drop_duplicates("entity_id").set_index("entity_id")["item_id"]
+        heads = triples["head"].map(link)
+    else:  # a plain table whose heads are raw item ids
+        heads = triples["head"]
+    keep = heads.isin(set(data.item_ids.astype(str).tolist())).to_numpy()
+    labels = read_kg_provenance(source)[1]
+    tails = triples["tail"][keep]
+    return pd.DataFrame(
+        {
+            "head": heads[keep].astype(str).to_numpy(),
+            "relation": triples["relation"][keep].to_numpy(),
+            "tail": [labels.get(t, t) for t in tails.tolist()],
+        }
+    )
 
 
 def serialise_facts(facts: pd.DataFrame, max_per_relation: int = 5) -> dict[str, str]:

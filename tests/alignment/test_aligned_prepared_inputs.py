@@ -26,7 +26,7 @@ def counted_encodings(monkeypatch, topic_views):
     """Replace the item-text encoding by the topic views' vectors and count the calls."""
     calls = []
 
-    def fake(data, item_text="catalogue+attributes", encoder="x", cache_dir=None):
+    def fake(data, item_text="catalogue+attributes", encoder="x", cache_dir=None, kg=None):
         calls.append(item_text)
         return alignment.linear.ItemTexts(topic_views.item.copy())
 

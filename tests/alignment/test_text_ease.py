@@ -16,6 +16,7 @@ from alignment.linear import (
     TextEASE,
     TextEASEConfig,
     attribute_text,
+    item_text_key,
     linear_item_texts,
     text_ease_weights,
     text_matrix,
@@ -182,6 +183,37 @@ def test_registered_through_the_entry_point_and_texts_with_attributes(topics):
     assert linear_item_texts(topics, "catalogue+attributes") == linear_item_texts(
         topics, "catalogue"
     )
+
+
+def test_kg_facts_follow_the_item_text_with_entity_labels(topics, tmp_path):
+    raw = [str(r) for r in topics.item_ids.tolist()]
+    export = tmp_path / "build" / "graphrec"
+    export.mkdir(parents=True)
+    (export / "kg.tsv").write_text(
+        "head\trelation\ttail\n"
+        f"{raw[0]}\tgenre\tGenre/space-opera\n"
+        f"{raw[0]}\tkeyword\tKeyword/laser\n"
+        "not-an-item\tgenre\tGenre/drama\n",
+        encoding="utf-8",
+    )
+    # the kg package's labels live beside the export (entities.tsv of the build folder)
+    (tmp_path / "build" / "entities.tsv").write_text(
+        "entity\ttype\tlabel\taliases\nGenre/space-opera\tGenre\tSpace opera\t\n", encoding="utf-8"
+    )
+    plain, with_kg = (
+        linear_item_texts(topics, "catalogue"),
+        linear_item_texts(topics, "catalogue", kg=str(export / "kg.tsv")),
+    )
+    assert with_kg[0] == plain[0] + " Genre: Space opera. Keywords: Keyword/laser."
+    assert with_kg[1:] == plain[1:]  # facts about other entities are left out
+
+
+def test_kg_is_part_of_the_text_models_input_key(topics):
+    plain = model_config_from_dict({"name": "text_ease"})
+    with_kg = model_config_from_dict({"name": "text_ease", "kg": "dataset"})
+    assert item_text_key(plain) != item_text_key(with_kg)
+    for name in ("alpharec", "text_init"):
+        assert model_config_from_dict({"name": name, "kg": "x.tsv"}).kg == "x.tsv"
 
 
 # ---------------------------------------------------------------- the contract suite
