@@ -78,13 +78,21 @@ def embedded(items, schema, args, work: Path) -> dict:
     res: dict = {"threads": args.threads, "batch_size": args.batch_size}
     backend = make_backend(
         "embedded",
-        transformers=TransformersConfig(batch_size=args.batch_size, threads=args.threads),
+        transformers=TransformersConfig(
+            batch_size=args.batch_size, threads=args.threads, matmul_dtype=args.matmul_dtype
+        ),
     )
     assert isinstance(backend, TransformersBackend)  # `embedded` is the transformers backend
     t0 = time.perf_counter()
     backend._load()  # noqa: SLF001 - load time reported apart from extraction
     res["load_seconds"] = round(time.perf_counter() - t0, 1)
+    runner = backend._decoder.runner if backend._decoder is not None else None  # noqa: SLF001
+    res["matmul_dtype"] = str(runner.matmul_dtype) if runner is not None else None
     res["batched"] = _timed_extract(items, schema, backend, work / "emb", cfg, work / "emb.sqlite")
+    if runner is not None:  # the runner's forward time, split by what it was fed
+        total = sum(runner.seconds.values()) or 1.0
+        res["forward_seconds"] = {k: round(v, 2) for k, v in runner.seconds.items()}
+        res["prefill_share_of_forward"] = round(runner.seconds["prefill"] / total, 3)
     res["rebuild_from_cache"] = _timed_extract(
         items, schema, backend, work / "emb-again", cfg, work / "emb.sqlite"
     )
@@ -127,6 +135,8 @@ def sharded_processes(args, work: Path) -> dict:
             "1",
             "--batch-size",
             str(args.batch_size),
+            "--matmul-dtype",
+            args.matmul_dtype,
             "--shard",
             f"{k}/{args.processes}",
             "--out",
@@ -237,6 +247,13 @@ def markdown(results: dict) -> str:
             f"{b['load_average_1min'][0]} -> {b['load_average_1min'][1]}; per item "
             f"{b['prompt_tokens_per_item']} prompt and {b['completion_tokens_per_item']} completion tokens.",
         ]
+        if emb.get("forward_seconds"):
+            split = emb["forward_seconds"]
+            lines.append(
+                f"Weight products in {emb['matmul_dtype']}; the model's forward took {split['prefill']} s "
+                f"of prefill (prompt and item text) and {split['decode']} s of decoding "
+                f"(prefill {emb['prefill_share_of_forward']:.0%})."
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +265,12 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=96, help="items (fixed sample, seed 0)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--matmul-dtype",
+        choices=["auto", "float32", "bfloat16"],
+        default="float32",
+        help="the fast runner's weight products (kg build --matmul-dtype)",
+    )
     ap.add_argument("--max-new-tokens", type=int, default=120)
     ap.add_argument(
         "--baseline",

@@ -15,7 +15,8 @@ from helpers import write_items
 
 from kg.build import run_build
 from kg.data import read_items
-from kg.llm.backends import TransformersConfig, make_backend
+from kg.errors import ConfigError
+from kg.llm.backends import TransformersConfig, fastllama, make_backend
 from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig, closed_choices
 from kg.prompt import extraction_messages
@@ -112,7 +113,8 @@ def test_fast_runner_reproduces_transformers_logits(backend):
 
     backend._load()
     assert backend._decoder is not None  # SmolLM2 is a Llama: the batched runner is used
-    runner = backend._decoder.runner
+    # float32 products: the same maths as transformers (auto may choose bfloat16, tested below)
+    runner = fastllama.LlamaRunner(backend._lm, "float32")
     ids = backend._tok("Buzz Lightyear lands in Andy's room while Woody", add_special_tokens=False)[
         "input_ids"
     ]
@@ -132,6 +134,40 @@ def test_fast_runner_reproduces_transformers_logits(backend):
         runner.retract(rows, 0, 2)
         got = runner.forward(rows, [ids[2:4], []], None)
         assert torch.allclose(got[0], ref[3], atol=1e-3) and not got[1].any()
+
+
+def test_bfloat16_products_stay_close_to_float32_logits(backend):
+    """The bfloat16 weight products (chosen by ``auto`` on CPUs that multiply bf16 natively)
+    move the logits by rounding only: the same top token and small differences."""
+    import torch
+
+    backend._load()
+    ids = backend._tok(
+        "A nun befriends a man on death row in Louisiana.", add_special_tokens=False
+    )["input_ids"]
+    out = {}
+    for dtype in ("float32", "bfloat16"):
+        runner = fastllama.LlamaRunner(backend._lm, dtype)
+        assert runner.matmul_dtype == getattr(torch, dtype)
+        with torch.inference_mode():
+            rows = runner.new_rows(2, 8, prefix_len=3)
+            out[dtype] = runner.forward(rows, [ids[3:], ids[3:5]], runner.prefix(ids[:3]))
+    exact, low = out["float32"], out["bfloat16"]
+    assert torch.equal(exact.argmax(-1), low.argmax(-1))
+    assert (exact - low).abs().max() < 0.5 < exact.abs().max()
+
+
+def test_matmul_dtype_policy():
+    import torch
+
+    assert fastllama.resolve_matmul_dtype("float32", "cpu") == torch.float32
+    assert fastllama.resolve_matmul_dtype("auto", "cuda") == torch.float32
+    expected = torch.bfloat16 if fastllama.native_bf16_matmul() else torch.float32
+    assert fastllama.resolve_matmul_dtype("auto", "cpu") == expected
+    with pytest.raises(ValueError, match="matmul dtype"):
+        fastllama.resolve_matmul_dtype("int8", "cpu")
+    with pytest.raises(ConfigError, match="matmul_dtype"):
+        TransformersConfig(matmul_dtype="float16")
 
 
 def test_embedded_model_fills_closed_vocabulary_lists(films_schema, backend):
