@@ -26,9 +26,10 @@ class EpochLosses:
         self.parts: list[dict[str, Value]] = []
 
     def add(self, loss: Value, parts: dict[str, Value]) -> None:
-        """Record one batch (``loss`` detached here if it is a tensor)."""
-        self.losses.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
-        self.parts.append(dict(parts))
+        """Record one batch (tensors detached here: a part that still carries its graph would
+        otherwise keep every batch's graph alive until the epoch ends)."""
+        self.losses.append(_detached(loss))
+        self.parts.append({name: _detached(value) for name, value in parts.items()})
 
     def read(self) -> dict[str, float]:
         """``{"loss": mean, part: mean, ...}`` over the batches.
@@ -55,6 +56,10 @@ class EpochLosses:
         for column, name in enumerate(names, start=1):
             record[name] = sum(row[column] for row in table) / count
         return record
+
+
+def _detached(value: Value) -> Value:
+    return value.detach() if isinstance(value, torch.Tensor) else float(value)
 
 
 def _as_floats(rows: list[list[Value]]) -> list[list[float]]:
