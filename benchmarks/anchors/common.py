@@ -87,5 +87,8 @@ def emit(result: dict) -> None:
     """Print the worker's result as the last stdout line (read by speed.py)."""
     result = dict(result)
     result.setdefault("peak_rss_gib", peak_rss_gib())
+    torch = sys.modules.get("torch")  # every anchor runs torch; report the threads it ran with
+    if torch is not None:
+        result.setdefault("threads_used", torch.get_num_threads())
     sys.stdout.write("RESULT " + json.dumps(result) + "\n")
     sys.stdout.flush()
