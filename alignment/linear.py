@@ -131,7 +131,7 @@ def item_text_field() -> Any:
 
 def kg_field() -> Any:
     return doc(
-        "A KG whose facts about each item are appended to its text (\"Genre: Adventure. Keyword: "
+        "A KG whose facts about each item are appended to its text (\"Genre: Adventure. Keywords: "
         "birthday.\", at most 5 values per relation): a KG export folder or triples file (e.g. the main "
         "job's LLM KG) or `dataset`; null: the item text alone. New items are encoded without facts.",
         None,

@@ -28,8 +28,7 @@ import scipy.sparse as sp
 from tqdm.auto import tqdm
 
 from graphrec.data.dataset import InteractionData
-from graphrec.inference.explain import read_kg_provenance
-from graphrec.knowledge.sources import load_knowledge
+from graphrec.knowledge.sources import load_knowledge, read_entity_labels
 from kg.errors import BackendError
 from kg.llm.backends import LLMBackend
 from kg.llm.cache import ResponseCache, cache_key
@@ -86,7 +85,7 @@ def kg_item_facts(source: str, data: InteractionData) -> pd.DataFrame:
     else:  # a plain table whose heads are raw item ids
         heads = triples["head"]
     keep = heads.isin(set(data.item_ids.astype(str).tolist())).to_numpy()
-    labels = read_kg_provenance(source)[1]
+    labels = read_entity_labels(source)
     tails = triples["tail"][keep]
     return pd.DataFrame(
         {

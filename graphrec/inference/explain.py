@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import weakref
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,7 @@ import scipy.sparse as sp
 import torch
 
 from graphrec.inference.recommender import InvalidRequestError, TrainedRecommender
+from graphrec.knowledge.sources import kg_build_folders, read_entity_labels
 
 #: one-item rows scored at once when decomposing a closed-form score
 _ROW_BLOCK = 256
@@ -160,15 +160,9 @@ class KGPaths:
 def read_kg_provenance(kg_source: str | None) -> tuple[dict, dict]:
     """``(provenance, labels)`` from the ``kg`` package's ``triples.tsv`` / ``entities.tsv`` found in
     ``kg_source`` or its parent folder (empty dicts when there are none)."""
-    if not kg_source or kg_source == "dataset":
-        return {}, {}
-    path = Path(kg_source).expanduser()
-    folders = [path if path.is_dir() else path.parent]
-    folders.append(folders[0].parent)
     provenance: dict = {}
-    labels: dict = {}
-    for folder in folders:
-        triples, entities = folder / "triples.tsv", folder / "entities.tsv"
+    for folder in kg_build_folders(kg_source):
+        triples = folder / "triples.tsv"
         if triples.is_file() and not provenance:
             with open(triples, encoding="utf-8", newline="") as handle:
                 for row in csv.DictReader(handle, delimiter="\t"):
@@ -178,14 +172,7 @@ def read_kg_provenance(kg_source: str | None) -> tuple[dict, dict]:
                     provenance.setdefault(key, []).append(
                         {"source": row.get("source") or "", "evidence": row.get("surface") or ""}
                     )
-        if entities.is_file() and not labels:
-            with open(entities, encoding="utf-8", newline="") as handle:
-                labels = {
-                    row["entity"]: row["label"]
-                    for row in csv.DictReader(handle, delimiter="\t")
-                    if row.get("entity") and row.get("label")
-                }
-    return provenance, labels
+    return provenance, read_entity_labels(kg_source)
 
 
 #: each recommender's KG path finder, built on its first explanation (``None``: no KG triples)

@@ -22,6 +22,7 @@ Without a link, an entity whose id equals a raw item id of the dataset is that i
 
 from __future__ import annotations
 
+import csv
 from os import PathLike
 from pathlib import Path
 from typing import TypeAlias
@@ -200,6 +201,35 @@ def _kg_array_scores(folder: Path) -> np.ndarray | None:
         if "scores" not in arrays.files:
             return None
         return np.asarray(arrays["scores"], dtype=np.float64)
+
+
+def kg_build_folders(kg_source: str | None) -> list[Path]:
+    """Where the ``kg`` package's ``triples.tsv`` / ``entities.tsv`` of a KG source may be: its
+    folder (the file's folder for a file) and that folder's parent (the build folder holding the
+    ``graphrec`` export); none for ``"dataset"`` or no source."""
+    if not kg_source or kg_source == "dataset":
+        return []
+    path = Path(kg_source).expanduser()
+    folder = path if path.is_dir() else path.parent
+    return [folder, folder.parent]
+
+
+def read_entity_labels(kg_source: str | None) -> dict[str, str]:
+    """Entity id -> label (``Character/buzz-lightyear`` -> ``Buzz Lightyear``) from the first
+    ``entities.tsv`` with labels in :func:`kg_build_folders` (empty when there is none)."""
+    for folder in kg_build_folders(kg_source):
+        entities = folder / "entities.tsv"
+        if not entities.is_file():
+            continue
+        with open(entities, encoding="utf-8", newline="") as handle:
+            labels = {
+                row["entity"]: row["label"]
+                for row in csv.DictReader(handle, delimiter="\t")
+                if row.get("entity") and row.get("label")
+            }
+        if labels:
+            return labels
+    return {}
 
 
 def load_knowledge(
