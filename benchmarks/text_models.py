@@ -32,6 +32,7 @@ next run; per-user vectors go to ``<out>_per_user.npz``.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import platform
 import sys
@@ -68,6 +69,33 @@ GRID_SIZE = 4
 LGCN = {"name": "lightgcn", "embedding_dim": 64, "num_layers": 3}
 #: (learning rate, L2 weight) of LightGCN and its text-initialised twin
 LGCN_GRID = ((5e-3, 1e-4), (5e-3, 1e-3), (1e-2, 1e-4), (1e-2, 1e-3))
+TEXT_EASE_GRID: list[tuple[dict, dict]] = [
+    (
+        {
+            "name": "text_ease",
+            "encoder": "all-MiniLM-L6-v2+tfidf",
+            "similarity": "lae",
+            "similarity_l2": mu,
+            "l2": rho,
+            "text_weight": c,
+        },
+        {},
+    )
+    for mu, rho, c in (
+        (10.0, 200.0, 1.0),
+        (30.0, 200.0, 1.0),
+        (30.0, 200.0, 1.5),
+        (30.0, 400.0, 1.0),
+    )
+]
+#: a KG arm's ``kg`` value, replaced by the dataset's LLM KG export (``KG_PATHS``, ``--kg``)
+DATASET_KG = "<the dataset's LLM KG>"
+#: the LLM KG each dataset's KG arm reads: the export folder of a ``kg build`` with the embedded
+#: model from the shipped replies (see ``--kg``)
+KG_PATHS: dict[str, Path] = {
+    "amazon18-scientific": REPO / "runs" / "kg" / "products_full" / "graphrec",
+    "ml-latest-small-tmdb": REPO / "runs" / "pipeline" / "ml-latest-small-tmdb" / "kg" / "graphrec",
+}
 #: arm -> (label, model section or None for text item-kNN, the grid of (model overrides, train overrides))
 ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
     "popularity": ("most popular", [({"name": "popularity"}, {})]),
@@ -116,26 +144,19 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
             for k in (20, 50, 200, 0)
         ],
     ),
-    "text_ease": (
-        "text-EASE",
+    "text_ease": ("text-EASE", TEXT_EASE_GRID),
+    # LLM knowledge as input (issue 14 §2): the same model on the catalogue text alone (no
+    # curated brand/categories columns), then with the dataset's LLM KG facts appended, so
+    # the KG's contribution is its own row
+    "text_ease_catalogue": (
+        "text-EASE, catalogue text only",
+        [({**section, "item_text": "catalogue"}, train) for section, train in TEXT_EASE_GRID],
+    ),
+    "text_ease_kg": (
+        "text-EASE, catalogue text + LLM KG facts",
         [
-            (
-                {
-                    "name": "text_ease",
-                    "encoder": "all-MiniLM-L6-v2+tfidf",
-                    "similarity": "lae",
-                    "similarity_l2": mu,
-                    "l2": rho,
-                    "text_weight": c,
-                },
-                {},
-            )
-            for mu, rho, c in (
-                (10.0, 200.0, 1.0),
-                (30.0, 200.0, 1.0),
-                (30.0, 200.0, 1.5),
-                (30.0, 400.0, 1.0),
-            )
+            ({**section, "item_text": "catalogue", "kg": DATASET_KG}, train)
+            for section, train in TEXT_EASE_GRID
         ],
     ),
     "alpharec": (
@@ -163,8 +184,16 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
         ],
     ),
 }
-TEXT_ARMS = ("text_knn", "text_ease", "alpharec", "text_init", "aligned")
-COLD_ARMS = ("text_knn", "text_ease", "alpharec", "aligned")
+TEXT_ARMS = (
+    "text_knn",
+    "text_ease",
+    "text_ease_catalogue",
+    "text_ease_kg",
+    "alpharec",
+    "text_init",
+    "aligned",
+)
+COLD_ARMS = ("text_knn", "text_ease", "text_ease_catalogue", "text_ease_kg", "alpharec", "aligned")
 TARGET = {"amazon18-scientific": (0.15, 0.01), "ml-latest-small-tmdb": (0.05, 0.05)}
 
 
@@ -184,8 +213,21 @@ class Texts:
         return self._views
 
 
-def make_model(section: dict, data, texts: Texts) -> Recommender:
-    config = model_config_from_dict(dict(section))
+def dataset_section(section: dict, dataset: str) -> dict:
+    """``section`` with a KG arm's placeholder replaced by the dataset's LLM KG export."""
+    if section.get("kg") != DATASET_KG:
+        return dict(section)
+    path = KG_PATHS[dataset]
+    if not (path / "kg_arrays.npz").is_file():
+        raise SystemExit(
+            f"{dataset}: no LLM KG at {path}; build it first (see kg/README.md and "
+            f"datasets/{dataset}/README.md), or pass --kg {dataset}=PATH"
+        )
+    return {**section, "kg": str(path)}
+
+
+def make_model(section: dict, data, texts: Texts, dataset: str) -> Recommender:
+    config = model_config_from_dict(dataset_section(section, dataset))
     # the text models' constructors take their own keyword arguments (text views, item embeddings)
     cls: Callable[..., Recommender] = MODELS[config.name]
     if config.name == "aligned":
@@ -193,7 +235,9 @@ def make_model(section: dict, data, texts: Texts) -> Recommender:
     return build_model(config, data.n_users, data.n_items, data.train, data=data, cache=texts.cache)
 
 
-def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads: int):
+def fit(
+    arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads: int, dataset: str
+):
     """Train (or fit) one arm's setting on one seed; returns the trainer's result, the model and seconds."""
     section, train_overrides = ARMS[arm][1][setting]
     base = protocol.train
@@ -213,7 +257,7 @@ def fit(arm: str, setting: int, seed: int, data, texts: Texts, protocol, threads
     for key, value in train_overrides.items():
         setattr(train, key, value)
     torch.manual_seed(seed)
-    model = make_model(section, data, texts)
+    model = make_model(section, data, texts, dataset)
     started = time.perf_counter()
     result = Trainer(model, data, train, protocol.eval, run_dir=None).fit()
     return result, model, time.perf_counter() - started
@@ -229,25 +273,58 @@ def summarise(result, seconds: float) -> dict:
 
 
 # ------------------------------------------------------------------ bookkeeping
+def _underlay(mine: dict, other: dict) -> None:
+    """Add to ``mine``, in place and recursively, what only ``other`` holds (``mine`` wins where
+    both hold a value; in place, so the dicts a run holds on to stay the store's)."""
+    for key, value in other.items():
+        if key not in mine:
+            mine[key] = value
+        elif isinstance(mine[key], dict) and isinstance(value, dict):
+            _underlay(mine[key], value)
+
+
 class Store:
-    """The JSON report plus per-user vectors, both written atomically after every cell."""
+    """The JSON report plus per-user vectors, both written atomically after every cell.
+
+    Several runs may share one store (say, a slow arm on one core and the others on the
+    other): each save re-reads the files under an exclusive lock and lays this run's cells
+    over what the others wrote, so no run's cells are lost."""
 
     def __init__(self, out: Path) -> None:
         self.out = out
         self.json_path = out.with_suffix(".json")
         self.npz_path = out.parent / (out.name + "_per_user.npz")
-        self.report = (
+        self.lock_path = out.parent / (out.name + ".lock")
+        self.report, self.per_user = self._read()
+        self.dropped: set[tuple[str, str, str]] = set()  # (dataset, part, arm) this run reset
+
+    def _read(self) -> tuple[dict, dict]:
+        report = (
             json.loads(self.json_path.read_text()) if self.json_path.exists() else {"datasets": {}}
         )
-        self.per_user = dict(np.load(self.npz_path)) if self.npz_path.exists() else {}
+        per_user = dict(np.load(self.npz_path)) if self.npz_path.exists() else {}
+        return report, per_user
 
     def block(self, dataset: str) -> dict:
         return self.report["datasets"].setdefault(dataset, {"search": {}, "seeds": {}, "cold": {}})
 
+    def drop(self, dataset: str, part: str, arm: str) -> None:
+        """Forget an arm's cells of one part (its grid changed): also those on disk."""
+        self.block(dataset)[part].pop(arm, None)
+        self.dropped.add((dataset, part, arm))
+
     def save(self) -> None:
-        atomic_write_json(self.json_path, self.report)
-        with atomic_open(self.npz_path, "wb", encoding=None) as handle:
-            np.savez(handle, **self.per_user)
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            disk, disk_users = self._read()
+            for dataset, part, arm in self.dropped:
+                disk.get("datasets", {}).get(dataset, {}).get(part, {}).pop(arm, None)
+            _underlay(self.report, disk)
+            _underlay(self.per_user, disk_users)
+            atomic_write_json(self.json_path, self.report)
+            with atomic_open(self.npz_path, "wb", encoding=None) as handle:
+                np.savez(handle, **self.per_user)
 
 
 def chosen_setting(block: dict, arm: str) -> int | None:
@@ -274,11 +351,11 @@ def run_arm(
     for i, setting in enumerate(ARMS[arm][1]):
         if search.get(str(i), {}).get("setting") != json.loads(json.dumps(setting)):
             search.pop(str(i), None)  # the grid changed since this cell ran
-            block["seeds"].pop(arm, None)
-            block["cold"].pop(arm, None)
+            store.drop(dataset, "seeds", arm)
+            store.drop(dataset, "cold", arm)
         if str(i) in search:
             continue
-        result, _, seconds = fit(arm, i, seeds[0], data, texts, protocol, threads)
+        result, _, seconds = fit(arm, i, seeds[0], data, texts, protocol, threads, dataset)
         search[str(i)] = {**summarise(result, seconds), "setting": json.loads(json.dumps(setting))}
         store.save()
         log(dataset, arm, f"setting {i}", search[str(i)])
@@ -288,7 +365,7 @@ def run_arm(
     for seed in seeds if trainable else seeds[:1]:
         if str(seed) in runs:
             continue
-        result, model, seconds = fit(arm, best, seed, data, texts, protocol, threads)
+        result, model, seconds = fit(arm, best, seed, data, texts, protocol, threads, dataset)
         runs[str(seed)] = summarise(result, seconds)
         for metric in ("recall@20", "ndcg@20"):
             store.per_user[f"{dataset}/{arm}/{seed}/{metric}"] = np.asarray(
@@ -318,7 +395,7 @@ def run_cold(
         cold = cold_start_split(data, fraction=0.1, seed=seed)
         texts = Texts(cold)
         started = time.perf_counter()
-        result, model, _ = fit(arm, best, seed, cold, texts, protocol, threads)
+        result, model, _ = fit(arm, best, seed, cold, texts, protocol, threads, dataset)
         evaluation = evaluate_cold_start(model.scorer(), cold, ks=(10, 20))
         cells[str(seed)] = {
             "test": {
@@ -556,7 +633,22 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="write the tables and plots from finished cells only",
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--kg",
+        action="append",
+        default=[],
+        metavar="DATASET=PATH",
+        help="the LLM KG export the KG arm reads for DATASET (defaults: "
+        + ", ".join(f"{d}={p.relative_to(REPO)}" for d, p in KG_PATHS.items())
+        + ")",
+    )
+    args = parser.parse_args(argv)
+    for spec in args.kg:
+        dataset, sep, path = spec.partition("=")
+        if not sep or dataset not in KG_PATHS:
+            parser.error(f"--kg {spec!r}: expected DATASET=PATH with DATASET in {list(KG_PATHS)}")
+        KG_PATHS[dataset] = Path(path).resolve()
+    return args
 
 
 def main(argv=None) -> int:
@@ -570,6 +662,10 @@ def main(argv=None) -> int:
         threads=args.threads,
         grid={arm: [list(cell) for cell in grid] for arm, (_, grid) in ARMS.items()},
         seeds=seeds,
+        kg={
+            d: str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
+            for d, p in KG_PATHS.items()
+        },
     )
     for dataset in [] if args.report_only else args.datasets:
         protocol = load_config(REPO / "configs" / dataset / "lightgcn.yaml")

@@ -141,6 +141,12 @@ def _add_build(sub: argparse._SubParsersAction) -> None:
         "items' curated keywords, recorded apart from the model's",
     )
     b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
+    b.add_argument(
+        "--lexicon-closed",
+        action="store_true",
+        help="the lexicon's phrases are its relation's closed vocabulary: other values are "
+        "rejected (ill_typed), e.g. products' categories from the shop's own category tree",
+    )
     b.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
         "--catalogue",
         help="catalogue lexicon (brand spans, category vocabulary) learned from the catalogue's "
@@ -215,7 +221,9 @@ def _add_graph_commands(sub: argparse._SubParsersAction) -> None:
 def _add_data_commands(sub: argparse._SubParsersAction) -> None:
     """lexicon, cache-export, cache-import, import-recbole: inputs and caches."""
     lx = sub.add_parser(
-        "lexicon", help="learn a cross-fitted keyword lexicon from curated gold keywords"
+        "lexicon",
+        help="learn a cross-fitted lexicon of one relation's curated values (keywords, "
+        "categories) from the other items' facts",
     )
     lx.add_argument("--dataset", default="ml-latest-small-tmdb")
     lx.add_argument("--items", help="items TSV (default: the dataset's)")
@@ -329,6 +337,7 @@ def _extract_config(args: argparse.Namespace, items: list[Item], path: Path) -> 
         relations=tuple(r for r in args.relations.split(",") if r),
         lexicon=args.lexicon or "",
         lexicon_max=args.lexicon_max,
+        lexicon_closed=args.lexicon_closed,
         typed=not args.no_typed,
         catalogue=catalogue,
         known=known,

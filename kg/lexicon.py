@@ -81,6 +81,12 @@ class Lexicon:
         ]
         return sorted(found, key=lambda x: (-x[1], x[0]))
 
+    def in_vocabulary(self, item_id: str, value: str) -> str | None:
+        """The lexicon's surface form of ``value`` in the table serving ``item_id`` (learned on
+        the other folds), or None: used as a closed vocabulary of the relation."""
+        entry = self.entries[item_fold(item_id, self.folds)].get(" ".join(match_tokens(value)))
+        return entry[0] if entry else None
+
     def fingerprint(self) -> str:
         blob = json.dumps(
             [

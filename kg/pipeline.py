@@ -28,7 +28,7 @@ from kg.brands import CatalogueLexicon, load_catalogue_lexicon
 from kg.data import Item
 from kg.errors import BackendError, BackendUnavailable, ConfigError
 from kg.known import KnownEntities, load_known_entities
-from kg.lexicon import load_lexicon
+from kg.lexicon import Lexicon, load_lexicon
 from kg.llm.backends.base import Completion, LLMBackend, Message
 from kg.llm.cache import ResponseCache, cache_key
 from kg.llm.journal import Journal
@@ -72,6 +72,10 @@ class ExtractConfig:
             (cross-fitted, see :mod:`kg.lexicon`).  Its triples are validated like the
             model's and recorded apart (journal field ``lexicon``).  Text mode only.
         lexicon_max: most lexicon candidates kept per item (highest keyphraseness first).
+        lexicon_closed: the lexicon's phrases are the closed vocabulary of its relation's
+            target type: the model's (and the catalogue step's) values outside it are
+            rejected as ``ill_typed`` (products' categories from the shop's own category
+            tree, issue 19).  Needs ``typed``.
         typed: per-type value checks (:mod:`kg.typed`): time periods, proper names,
             brands and categories; rejections counted as ``ill_typed``.
         catalogue: optional learned catalogue lexicon file (``kg catalogue-lexicon``,
@@ -95,6 +99,7 @@ class ExtractConfig:
     json_mode: bool = True
     lexicon: str = ""
     lexicon_max: int = 8
+    lexicon_closed: bool = False
     typed: bool = True
     catalogue: str = ""
     known: str = ""
@@ -107,6 +112,8 @@ class ExtractConfig:
             raise ConfigError("chunk_chars must be >= 200")
         if self.max_new_tokens < 8:
             raise ConfigError("max_new_tokens must be >= 8")
+        if self.lexicon_closed and not (self.lexicon and self.typed):
+            raise ConfigError("lexicon_closed needs a lexicon and the typed checks")
 
 
 @dataclass
@@ -202,7 +209,8 @@ def _typed_id(cfg: ExtractConfig) -> dict[str, str]:
 
 
 def _lexicon_id(cfg: ExtractConfig) -> str:
-    return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}"
+    closed = ":closed" if cfg.lexicon_closed else ""
+    return f"{load_lexicon(cfg.lexicon).fingerprint()}:{cfg.lexicon_max}{closed}"
 
 
 @dataclass
@@ -264,10 +272,22 @@ class Extractor:
         self._catalogue: CatalogueLexicon | None = None
         if cfg.catalogue and cfg.mode == "text":
             self._catalogue = load_catalogue_lexicon(cfg.catalogue)
-        self._typed = TypedValidator(schema.name_types, self._catalogue) if cfg.typed else None
+        self._typed = (
+            TypedValidator(schema.name_types, self._catalogue, closed=self._closed_vocabularies())
+            if cfg.typed
+            else None
+        )
         self._known: KnownEntities | None = None
         if cfg.known and cfg.mode == "text":
             self._known = load_known_entities(cfg.known)
+
+    def _closed_vocabularies(self) -> dict[str, Lexicon]:
+        """``lexicon_closed``: the lexicon as the closed vocabulary of its relation's types."""
+        if self._lexicon is None or not self.cfg.lexicon_closed:
+            return {}
+        rel = self._lexicon.relation
+        types = {t for _, r, t in self.schema.patterns if r == rel}
+        return {t: self._lexicon for t in sorted(types)}
 
     # -- prompts ---------------------------------------------------------------------
     def _messages(self, item: Item) -> list[tuple[list[Message], str | None]]:

@@ -19,14 +19,17 @@ Rules by target entity type (the type names of the shipped schemas):
   span; a longer value that starts with it is cut to it; anything else is ill-typed.
   Without a lexicon: a proper-noun phrase.
 * ``Category``: with a lexicon, a phrase of the learned category vocabulary.
+* any type given a *closed* lexicon (``kg build --lexicon FILE --lexicon-closed``, learned
+  from other items' curated values, e.g. a shop's category tree): a phrase of that lexicon.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kg.brands import CatalogueLexicon
+from kg.lexicon import Lexicon
 from kg.text import match_key, normalize_name
 
 ILL_TYPED = "ill_typed"
@@ -240,11 +243,15 @@ class TypedValidator:
         name_types: entity types whose values are proper names (the schema's ``name_types``).
         catalogue: learned brand lexicon and category vocabulary (products), or None.
         time_types: entity types whose values are time expressions.
+        closed: entity type -> a lexicon (:mod:`kg.lexicon`, learned from other items'
+            curated values) whose phrases are that type's closed vocabulary: a value
+            outside it is ill-typed, one inside takes the lexicon's spelling.
     """
 
     name_types: tuple[str, ...] = ()
     catalogue: CatalogueLexicon | None = None
     time_types: tuple[str, ...] = ("TimePeriod",)
+    closed: dict[str, Lexicon] = field(default_factory=dict)
 
     def check(
         self, tail_type: str, tail: str, item_id: str, title: str | None, text: str = ""
@@ -253,6 +260,8 @@ class TypedValidator:
         ``text`` (the item's evidence) lets a name be told from a piece of a longer name."""
         if tail_type in self.time_types:
             return tail if is_time_expression(tail) else None
+        if tail_type in self.closed:
+            return self.closed[tail_type].in_vocabulary(item_id, tail)
         if tail_type == "Brand":
             return self._brand(tail, item_id, title)
         if tail_type == "Category" and self.catalogue is not None:

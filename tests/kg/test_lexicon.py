@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from fakes import FakeBackend
 from helpers import write_items
 
 from kg.build import run_build
 from kg.data import GoldFact, read_items
-from kg.errors import DataFormatError
+from kg.errors import ConfigError, DataFormatError
 from kg.lexicon import build_lexicon, item_fold, load_lexicon
 from kg.llm.journal import read_journal
 from kg.pipeline import ExtractConfig
 from kg.resolve import ResolveConfig
+from kg.schema import load_schema
+from kg.typed import TypedValidator
 
 
 def _catalogue():
@@ -83,3 +87,53 @@ def test_build_records_lexicon_triples_apart(tmp_path, films_schema):
         # the fake model finds "heist" itself, so it is the model's, not the lexicon's
         assert ("keyword", "heist", "Keyword") not in lexicon
         assert ("keyword", "Paris", "Keyword") in lexicon and set(lexicon) <= set(triples)
+
+
+def _products(tmp_path):
+    """40 products: "Wood Screws" is a curated category wherever the text says it; "Stainless
+    Steel" is said everywhere but never a category."""
+    texts, gold = {}, []
+    for i in range(1, 41):
+        texts[str(i)] = (f"Acme{i} Wood Screws", "", "Stainless Steel wood screws, 100 count.")
+        gold.append(GoldFact(str(i), "category", "Wood Screws"))
+        gold.append(GoldFact(str(i), "category", f"Only{i}"))  # this item's own, never elsewhere
+    return read_items(write_items(tmp_path / "items.tsv", texts)), gold
+
+
+def test_closed_lexicon_is_the_relations_vocabulary(tmp_path):
+    items, gold = _products(tmp_path)
+    lex = build_lexicon(items, gold, relation="category", min_ratio=0.5)
+    assert lex.in_vocabulary("1", "wood screws") == "Wood Screws"  # the curated spelling
+    assert lex.in_vocabulary("1", "Stainless Steel") is None  # in every text, never curated
+    assert lex.in_vocabulary("1", "Only2") is None  # one item's own value: never twice
+    typed = TypedValidator(closed={"Category": lex})
+    assert typed.check("Category", "WOOD SCREWS", "1", "Acme1 Wood Screws") == "Wood Screws"
+    assert typed.check("Category", "Stainless Steel", "1", "Acme1 Wood Screws") is None
+
+
+def test_build_with_closed_lexicon_rejects_values_outside_it(tmp_path):
+    items, gold = _products(tmp_path)
+    build_lexicon(items, gold, relation="category", min_ratio=0.5).save(tmp_path / "cat.json.gz")
+
+    def reply(messages):
+        return json.dumps({"category": ["Stainless Steel", "Wood Screws"]})
+
+    def build(out, closed):
+        cfg = ExtractConfig(
+            relations=("category",), lexicon=str(tmp_path / "cat.json.gz"), lexicon_closed=closed
+        )
+        run_build(items[:4], load_schema("products"), FakeBackend(reply), out, cfg,
+                  ResolveConfig(use_embeddings=False), quiet=True)  # fmt: skip
+        fingerprint, records = read_journal(out / "journal.text.jsonl")
+        return fingerprint, records
+
+    fp_open, open_records = build(tmp_path / "open", False)
+    fp_closed, closed_records = build(tmp_path / "closed", True)
+    assert fp_open["lexicon"] != fp_closed["lexicon"]  # a closed build never resumes an open one
+    for rec in open_records:
+        assert {t[1] for t in rec["triples"]} == {"Stainless Steel", "Wood Screws"}
+    for rec in closed_records:
+        assert {t[1] for t in rec["triples"]} == {"Wood Screws"}
+        assert rec["rejections"].get("ill_typed") == 1
+    with pytest.raises(ConfigError, match="lexicon_closed"):
+        ExtractConfig(lexicon_closed=True)
