@@ -159,7 +159,7 @@ PRESETS: dict[str, dict] = {
         # the lexicon step alone), checked on fold 1: benchmarks/kg_deterministic_steps.py
         "lexicon": {"relation": "category", "min_ratio": 0.5},
         "known": False,
-        "labels": "",
+        "labels": str(REPO / "tests" / "kg" / "fixtures" / "labels_products.tsv"),
         "results": str(REPO / "benchmarks" / "results" / "kg_quality_products.json"),
     },
 }

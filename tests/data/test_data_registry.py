@@ -257,7 +257,7 @@ def test_no_third_party_data_in_the_repository():
     generated = {
         "datasets/ml-latest-small-tmdb/augmentation/smollm2-135m-lightgcn.jsonl",
         "datasets/ml-latest-small-tmdb/llm/smollm2-135m-kg-replies.jsonl.gz",
-        "datasets/amazon18-scientific/llm/smollm2-135m-kg-replies.partial.jsonl.gz",
+        "datasets/amazon18-scientific/llm/smollm2-135m-kg-replies.jsonl.gz",
     }
     assert tracked and all(path.endswith("README.md") or path in generated for path in tracked), (
         tracked
