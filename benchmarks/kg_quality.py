@@ -7,7 +7,7 @@ relation and seed, precision and recall on text-supported gold with 95% Wilson
 intervals (``benchmarks/results/kg_quality.json`` / ``.md``; products:
 ``kg_quality_products.json`` / ``.md``).  Relations without gold are scored by the
 hand-labelled sample (``tests/kg/fixtures/labels_films.tsv``) where its triples are in
-the run.
+the run; products' brand facts also have one (``labels_products.tsv``), reported beside gold.
 
     nice -n 10 python benchmarks/kg_quality.py --n 80 --knowledge 0 --seeds 0,1
     nice -n 10 python benchmarks/kg_quality.py --dataset amazon18-scientific --n 80 --seeds 0,1
@@ -241,6 +241,12 @@ def labelled_samples(path: str) -> dict[str, dict[str, dict]]:
         }
         for rel, by in sorted(counts.items())
     }
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the repository when inside it (as the README commands name it)."""
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
 
 
 def labelled_table(samples: dict[str, dict[str, dict]]) -> str:
@@ -521,8 +527,8 @@ def main() -> int:
     ]
     if samples:
         md += [
-            "Hand-labelled samples (`tests/kg/fixtures/labels_films.tsv`; each fact was kept by "
-            "the model when labelled):",
+            f"Hand-labelled samples (`{_shown(args.labels or preset['labels'])}`; each fact was "
+            "kept by the model when labelled):",
             "",
             labelled_table(samples),
             "",
