@@ -159,6 +159,23 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
             for section, train in TEXT_EASE_GRID
         ],
     ),
+    "text_init_catalogue": (
+        "LightGCN, text-initialised, catalogue text only",
+        [
+            ({"name": "text_init", "backbone": LGCN, "item_text": "catalogue"}, train)
+            for train in ({"learning_rate": lr, "l2_weight": l2} for lr, l2 in LGCN_GRID)
+        ],
+    ),
+    "text_init_kg": (
+        "LightGCN, text-initialised, catalogue text + LLM KG facts",
+        [
+            (
+                {"name": "text_init", "backbone": LGCN, "item_text": "catalogue", "kg": DATASET_KG},
+                train,
+            )
+            for train in ({"learning_rate": lr, "l2_weight": l2} for lr, l2 in LGCN_GRID)
+        ],
+    ),
     "alpharec": (
         "AlphaRec-style",
         [
@@ -191,6 +208,8 @@ TEXT_ARMS = (
     "text_ease_kg",
     "alpharec",
     "text_init",
+    "text_init_catalogue",
+    "text_init_kg",
     "aligned",
 )
 COLD_ARMS = ("text_knn", "text_ease", "text_ease_catalogue", "text_ease_kg", "alpharec", "aligned")
