@@ -27,7 +27,7 @@ from pathlib import Path
 from kg.data import GoldFact, Item
 from kg.errors import DataFormatError
 from kg.io import atomic_write_bytes, read_gzip_json_document
-from kg.text import match_tokens
+from kg.text import match_key, match_tokens
 
 FORMAT = "graphrec-kg-lexicon/1"
 
@@ -84,7 +84,7 @@ class Lexicon:
     def in_vocabulary(self, item_id: str, value: str) -> str | None:
         """The lexicon's surface form of ``value`` in the table serving ``item_id`` (learned on
         the other folds), or None: used as a closed vocabulary of the relation."""
-        entry = self.entries[item_fold(item_id, self.folds)].get(" ".join(match_tokens(value)))
+        entry = self.entries[item_fold(item_id, self.folds)].get(match_key(value))
         return entry[0] if entry else None
 
     def fingerprint(self) -> str:
