@@ -88,6 +88,17 @@ TEXT_EASE_GRID: list[tuple[dict, dict]] = [
         (30.0, 400.0, 1.0),
     )
 ]
+TEXT_INIT_GRID: list[tuple[dict, dict]] = [
+    ({"name": "text_init", "backbone": LGCN}, {"learning_rate": lr, "l2_weight": l2})
+    for lr, l2 in LGCN_GRID
+]
+
+
+def with_model(grid: list[tuple[dict, dict]], **overrides) -> list[tuple[dict, dict]]:
+    """``grid`` with ``overrides`` set in every setting's model section (a variant's grid)."""
+    return [({**section, **overrides}, train) for section, train in grid]
+
+
 #: a KG arm's ``kg`` value, replaced by the dataset's LLM KG export (``KG_PATHS``, ``--kg``)
 DATASET_KG = "<the dataset's LLM KG>"
 #: the LLM KG each dataset's KG arm reads: the export folder of a ``kg build`` with the embedded
@@ -150,31 +161,19 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
     # the KG's contribution is its own row
     "text_ease_catalogue": (
         "text-EASE, catalogue text only",
-        [({**section, "item_text": "catalogue"}, train) for section, train in TEXT_EASE_GRID],
+        with_model(TEXT_EASE_GRID, item_text="catalogue"),
     ),
     "text_ease_kg": (
         "text-EASE, catalogue text + LLM KG facts",
-        [
-            ({**section, "item_text": "catalogue", "kg": DATASET_KG}, train)
-            for section, train in TEXT_EASE_GRID
-        ],
+        with_model(TEXT_EASE_GRID, item_text="catalogue", kg=DATASET_KG),
     ),
     "text_init_catalogue": (
         "LightGCN, text-initialised, catalogue text only",
-        [
-            ({"name": "text_init", "backbone": LGCN, "item_text": "catalogue"}, train)
-            for train in ({"learning_rate": lr, "l2_weight": l2} for lr, l2 in LGCN_GRID)
-        ],
+        with_model(TEXT_INIT_GRID, item_text="catalogue"),
     ),
     "text_init_kg": (
         "LightGCN, text-initialised, catalogue text + LLM KG facts",
-        [
-            (
-                {"name": "text_init", "backbone": LGCN, "item_text": "catalogue", "kg": DATASET_KG},
-                train,
-            )
-            for train in ({"learning_rate": lr, "l2_weight": l2} for lr, l2 in LGCN_GRID)
-        ],
+        with_model(TEXT_INIT_GRID, item_text="catalogue", kg=DATASET_KG),
     ),
     "alpharec": (
         "AlphaRec-style",
@@ -183,13 +182,7 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
             for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))
         ],
     ),
-    "text_init": (
-        "LightGCN, text-initialised",
-        [
-            ({"name": "text_init", "backbone": LGCN}, {"learning_rate": lr, "l2_weight": l2})
-            for lr, l2 in LGCN_GRID
-        ],
-    ),
+    "text_init": ("LightGCN, text-initialised", TEXT_INIT_GRID),
     "aligned": (
         "LightGCN + RLMRec-Con",
         [
