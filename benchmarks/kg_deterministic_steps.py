@@ -82,16 +82,21 @@ def _lexicon_predictions(lex, items) -> dict[str, dict[str, set[str]]]:
     return pred
 
 
-def products() -> dict:
+def product_inputs() -> tuple[list, list]:
+    """amazon18-scientific's items with text (title, description) and its gold facts."""
+    items = read_items(
+        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
+    )
+    return [it for it in items if it.text], read_gold(
+        dataset_file("amazon18-scientific", "gold_facts.tsv")
+    )
+
+
+def products(items: list, gold: list) -> dict:
     """The catalogue lexicon as shipped (``scores``), abstaining on never-seen names
     (``fallback=False``), and as it was before issue 19's last brand changes (a two-word
     fallback, no company names); on all items and per crc32 fold (fold 0 chose the changes,
     fold 1 checks them)."""
-    items = read_items(
-        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
-    )
-    items = [it for it in items if it.text]
-    gold = read_gold(dataset_file("amazon18-scientific", "gold_facts.tsv"))
     variants = {
         "scores": learn_catalogue_lexicon(items),
         "scores_abstaining": learn_catalogue_lexicon(items, fallback=False),
@@ -192,13 +197,8 @@ def genre_words() -> dict:
     return out
 
 
-def category_lexicon() -> dict:
+def category_lexicon(items: list, gold: list) -> dict:
     """The category lexicon step alone: per (min_ratio, top), scored per fold."""
-    items = read_items(
-        dataset_file("amazon18-scientific", "items.tsv"), text_columns=("title", "description")
-    )
-    items = [it for it in items if it.text]
-    gold = read_gold(dataset_file("amazon18-scientific", "gold_facts.tsv"))
     folds = {f: [it for it in items if item_fold(it.item_id, 2) == f] for f in (0, 1)}
     grid: dict[str, dict] = {}
     for ratio in (0.1, 0.2, 0.3, 0.5):
@@ -221,10 +221,11 @@ def category_lexicon() -> dict:
 
 
 def main() -> int:
+    items, gold = product_inputs()
     results = {
         "command": "python benchmarks/kg_deterministic_steps.py",
-        "products": products(),
-        "products_category_lexicon": category_lexicon(),
+        "products": products(items, gold),
+        "products_category_lexicon": category_lexicon(items, gold),
         "films": films(),
         "films_genre_words": genre_words(),
     }
