@@ -113,7 +113,10 @@ class ExtractConfig:
         if self.max_new_tokens < 8:
             raise ConfigError("max_new_tokens must be >= 8")
         if self.lexicon_closed and not (self.lexicon and self.typed):
-            raise ConfigError("lexicon_closed needs a lexicon and the typed checks")
+            raise ConfigError(
+                "lexicon_closed (--lexicon-closed) needs a lexicon (--lexicon) and the typed "
+                "checks (not --no-typed)"
+            )
 
 
 @dataclass
