@@ -78,6 +78,40 @@ def cold_start_split(
     )
 
 
+def validation_cold_split(
+    cold: InteractionData, fraction: float = 0.1, seed: int = 123
+) -> InteractionData:
+    """A cold-start split *inside* the training data of ``cold`` (a :func:`cold_start_split`), for
+    choosing cold-item settings without touching its held-out items.
+
+    ``fraction`` of ``cold``'s other items (random, ``seed``) lose their training interactions; their
+    training and validation interactions become the test targets.  The result has no validation
+    split, and its held-out items are in ``meta["cold_start"]["items"]`` (:func:`cold_items_of`).
+    """
+    held = set(cold_items_of(cold).tolist())
+    warm = np.array([i for i in range(cold.n_items) if i not in held])
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(warm, size=int(round(fraction * len(warm))), replace=False))
+    mask = np.zeros(cold.n_items, dtype=np.float32)
+    mask[pick] = 1.0
+    seen = (cold.train + cold.valid).tocsr() if cold.valid is not None else cold.train.copy()
+    seen.data[:] = 1.0
+    targets = sp.csr_matrix(seen @ sp.diags(mask))
+    targets.eliminate_zeros()
+    train = sp.csr_matrix(cold.train @ sp.diags(1.0 - mask))
+    train.eliminate_zeros()
+    return InteractionData(
+        name=f"{cold.name}-validation",
+        user_ids=cold.user_ids,
+        item_ids=cold.item_ids,
+        train=train,
+        valid=None,
+        test=targets,
+        item_info=cold.item_info,
+        meta={"cold_start": {"items": pick.tolist()}},
+    )
+
+
 def cold_items_of(data: InteractionData) -> np.ndarray:
     """Internal ids of the held-out items of a :func:`cold_start_split` dataset."""
     info = data.meta.get("cold_start")

@@ -215,6 +215,15 @@ class TextEASEConfig:
         "splits of both benchmark datasets, benchmarks/cold_start_analysis.py).",
         "neighbours",
     )
+    cold_l2: float | None = doc(
+        "Ridge μ of that kernel regression (cold_items: neighbours); null = similarity_l2. It only "
+        "changes the columns of items without training interactions, so it can be chosen on a "
+        "validation cold split after the fit (benchmarks/text_models.py chooses it per cold split "
+        "from {1, 3, 10, 30}).",
+        None,
+        ge=0.0,
+        le=1e12,
+    )
     item_text: ItemTextMode = item_text_field()
     kg: str | None = kg_field()
     encoder: str = encoder_field(
@@ -228,6 +237,11 @@ class TextEASEConfig:
         8.0,
     )
 
+    @property
+    def neighbour_l2(self) -> float:
+        """The kernel ridge μ of ``cold_items: neighbours`` (``cold_l2``, else ``similarity_l2``)."""
+        return self.similarity_l2 if self.cold_l2 is None else self.cold_l2
+
     def validate(self, prefix: str = "model") -> None:
         if not self.l2 > 0:
             raise ConfigError(f"{prefix}.l2 must be positive, got {self.l2}")
@@ -235,6 +249,8 @@ class TextEASEConfig:
             raise ConfigError(f"{prefix}.feature_weight must be >= 0, got {self.feature_weight}")
         if not self.similarity_l2 > 0:
             raise ConfigError(f"{prefix}.similarity_l2 must be positive, got {self.similarity_l2}")
+        if self.cold_l2 is not None and not self.cold_l2 > 0:
+            raise ConfigError(f"{prefix}.cold_l2 must be positive (or null), got {self.cold_l2}")
         if self.neighbours < 0:
             raise ConfigError(f"{prefix}.neighbours must be >= 0, got {self.neighbours}")
         if self.text_only and self.text_weight <= 0:
@@ -492,14 +508,24 @@ def new_item_text_columns(
 
 
 def text_ease_weights(
-    gram: torch.Tensor, s: torch.Tensor | None, l2: float, text_weight: float
+    gram: torch.Tensor,
+    s: torch.Tensor | None,
+    l2: float,
+    text_weight: float,
+    extra_ridge: torch.Tensor | None = None,
 ) -> torch.Tensor:
     r"""``B`` of the module docstring from ``A`` (``gram``, float64, not modified) and ``S``; float64, zero diagonal.
 
     ``s`` may be ``None`` (or ``text_weight`` 0): then ``B`` is EASE on ``A`` with ``l2``.
+    ``extra_ridge`` (``[n]``, optional) adds :math:`\lVert \operatorname{diag}(r)^{1/2} B\rVert^2`, a ridge on
+    each input item's row of ``B`` on top of ``l2`` (with :math:`r_i = d\,A_{ii}` the dropout penalty of
+    DLAE/EDLAE, Steck 2020): :math:`P = (A + \rho I + \operatorname{diag} r)^{-1}`, the prior term unchanged
+    (``benchmarks/text_ease_ablations.py``).
     """
     a = gram.clone()
     a.diagonal().add_(l2)
+    if extra_ridge is not None:
+        a.diagonal().add_(extra_ridge.to(a))
     p = torch.cholesky_inverse(torch.linalg.cholesky(a))  # A + ρI is SPD for ρ > 0
     del a
     prior = None
@@ -620,7 +646,7 @@ class TextEASE(ClosedFormRecommender):
         weights = text_ease_weights(gram, s if c.text_weight != 0 else None, c.l2, c.text_weight)
         self.weights.copy_(weights)
         if c.cold_items == "neighbours":
-            self._fill_cold_columns()
+            self.fill_cold_columns()
         if s is None:
             return {}
         return {"text_nonzero_per_item": float(torch.count_nonzero(s)) / self.n_items}
@@ -631,11 +657,12 @@ class TextEASE(ClosedFormRecommender):
 
     def _neighbour_factor(self, trained: torch.Tensor, catalogue: torch.Tensor) -> torch.Tensor:
         if self._ridge_factor is None:  # kept for later new items (not in checkpoints)
-            self._ridge_factor = text_gram_factor(catalogue[trained], self.config.similarity_l2)
+            self._ridge_factor = text_gram_factor(catalogue[trained], self.config.neighbour_l2)
         return self._ridge_factor
 
-    def _fill_cold_columns(self) -> None:
-        """``cold_items: neighbours``: the columns of items without interactions from their text neighbours'."""
+    def fill_cold_columns(self) -> None:
+        """``cold_items: neighbours``: the columns of items without interactions from their text neighbours'
+        (part of the fit; benchmarks that replace ``weights`` apply it again)."""
         has_interactions = self.interactions.getnnz(axis=0) > 0
         trained = torch.from_numpy(np.flatnonzero(has_interactions))
         cold = torch.from_numpy(np.flatnonzero(~has_interactions))
@@ -643,12 +670,26 @@ class TextEASE(ClosedFormRecommender):
             return
         catalogue = torch.nn.functional.normalize(self.item_text.to(torch.float64), dim=1)
         # not kept: an item x item matrix the scorer never needs (new items build their own)
-        factor = text_gram_factor(catalogue[trained], self.config.similarity_l2)
+        factor = text_gram_factor(catalogue[trained], self.config.neighbour_l2)
         columns = neighbour_columns(
             self.weights, trained, catalogue[trained], catalogue[cold], factor
         )
         columns[cold, torch.arange(len(cold))] = 0.0  # zero diagonal, as every column of B
         self.weights[:, cold] = columns.to(self.weights.dtype)
+
+    def set_cold_l2(self, value: float | None) -> None:
+        """Re-derive the columns of the items without training interactions with another ``cold_l2``
+        (``cold_items: neighbours``); the trained columns stay as fitted, so this is no refit."""
+        self._check_fitted()
+        if self.config.cold_items != "neighbours" or self.config.text_only:
+            raise ConfigError(
+                "cold_l2 is used only with cold_items: neighbours (and not text_only)"
+            )
+        self.config.cold_l2 = value
+        self.config.validate()
+        self._ridge_factor = None  # new items' factor is stale
+        self._new_columns = None
+        self.fill_cold_columns()
 
     def score(self, users: torch.Tensor) -> torch.Tensor:
         self._check_fitted()

@@ -40,6 +40,7 @@ from alignment.coldstart import (  # noqa: E402
     cold_start_split,
     evaluate_cold_start,
     text_item_knn_scorer,
+    validation_cold_split,
 )
 from alignment.encoders import EMBEDDED_ENCODER  # noqa: E402
 from alignment.linear import (  # noqa: E402
@@ -50,7 +51,6 @@ from alignment.linear import (  # noqa: E402
     text_matrix,
 )
 from graphrec.config import load_config  # noqa: E402
-from graphrec.data.dataset import InteractionData  # noqa: E402
 from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.training.run import load_data  # noqa: E402
 
@@ -58,32 +58,6 @@ DATASETS = ["amazon18-scientific", "ml-latest-small-tmdb"]
 #: text-EASE settings of configs/<dataset>/text-ease.yaml (chosen on warm validation)
 TEXT_EASE = {"amazon18-scientific": (200.0, 30.0), "ml-latest-small-tmdb": (200.0, 10.0)}
 Scorer = Callable[[torch.Tensor], torch.Tensor]
-
-
-def validation_cold_split(cold: InteractionData, fraction: float = 0.1, seed: int = 123):
-    """Hold out ``fraction`` of ``cold``'s warm items; their train + valid interactions become the targets."""
-    held = set(cold_items_of(cold).tolist())
-    warm = np.array([i for i in range(cold.n_items) if i not in held])
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(warm, size=int(round(fraction * len(warm))), replace=False))
-    mask = np.zeros(cold.n_items, dtype=np.float32)
-    mask[pick] = 1.0
-    seen = (cold.train + cold.valid).tocsr() if cold.valid is not None else cold.train.copy()
-    seen.data[:] = 1.0
-    targets = sp.csr_matrix(seen @ sp.diags(mask))
-    targets.eliminate_zeros()
-    train = sp.csr_matrix(cold.train @ sp.diags(1.0 - mask))
-    train.eliminate_zeros()
-    return InteractionData(
-        name=f"{cold.name}-validation",
-        user_ids=cold.user_ids,
-        item_ids=cold.item_ids,
-        train=train,
-        valid=None,
-        test=targets,
-        item_info=cold.item_info,
-        meta={"cold_start": {"items": pick.tolist()}},
-    )
 
 
 def matrix_scorer(train: sp.csr_matrix, columns: np.ndarray, items: np.ndarray) -> Scorer:

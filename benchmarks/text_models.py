@@ -17,7 +17,9 @@ Protocol (the same for every arm):
   paired Wilcoxon signed-rank tests, Holm-corrected over all (arm, metric) pairs of a dataset.
 * **Cold start** (``--parts cold``): 10% of items held out entirely (:func:`alignment.coldstart.cold_start_split`,
   one split per seed); the text-capable arms are retrained at their warm-chosen setting and rank the
-  cold items only; the target is Recall@20 ≥ 1.5× text item-kNN.
+  cold items only; the target is Recall@20 ≥ 1.5× text item-kNN.  text-EASE's kernel ridge for
+  items without interactions (``cold_l2``, :data:`COLD_L2_GRID`) is chosen on a validation cold split
+  inside each split's training data (:func:`alignment.coldstart.validation_cold_split`).
 * **Where text helps**: Recall@20 by item-popularity bucket (5 buckets of equal training interactions,
   seed 0), saved as an SVG plot.
 
@@ -46,7 +48,12 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from alignment.coldstart import cold_start_split, evaluate_cold_start, text_item_knn_scorer  # noqa: E402
+from alignment.coldstart import (  # noqa: E402
+    cold_start_split,
+    evaluate_cold_start,
+    text_item_knn_scorer,
+    validation_cold_split,
+)
 from alignment.encoders import SentenceEncoder  # noqa: E402
 from alignment.linear import item_text_embeddings  # noqa: E402
 from alignment.views import build_text_views  # noqa: E402
@@ -87,6 +94,10 @@ TEXT_EASE_GRID: list[tuple[dict, dict]] = [
         (30.0, 200.0, 1.5),
         (30.0, 400.0, 1.0),
     )
+]
+ALPHAREC_GRID: list[tuple[dict, dict]] = [
+    ({"name": "alpharec", "temperature": t}, {"learning_rate": lr, "batch_size": 4096})
+    for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))
 ]
 TEXT_INIT_GRID: list[tuple[dict, dict]] = [
     ({"name": "text_init", "backbone": LGCN}, {"learning_rate": lr, "l2_weight": l2})
@@ -167,6 +178,11 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
         "text-EASE, catalogue text + LLM KG facts",
         with_model(TEXT_EASE_GRID, item_text="catalogue", kg=DATASET_KG),
     ),
+    # issue 14 §3: text_init's encoder chosen on validation like text-EASE's (MiniLM vs MiniLM + tfidf)
+    "text_init_tfidf": (
+        "LightGCN, text-initialised, MiniLM + tfidf",
+        with_model(TEXT_INIT_GRID, encoder="all-MiniLM-L6-v2+tfidf"),
+    ),
     "text_init_catalogue": (
         "LightGCN, text-initialised, catalogue text only",
         with_model(TEXT_INIT_GRID, item_text="catalogue"),
@@ -175,12 +191,14 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
         "LightGCN, text-initialised, catalogue text + LLM KG facts",
         with_model(TEXT_INIT_GRID, item_text="catalogue", kg=DATASET_KG),
     ),
-    "alpharec": (
-        "AlphaRec-style",
-        [
-            ({"name": "alpharec", "temperature": t}, {"learning_rate": lr, "batch_size": 4096})
-            for lr, t in ((1e-3, 0.15), (2e-3, 0.15), (2e-3, 0.1), (5e-3, 0.2))
-        ],
+    "alpharec": ("AlphaRec-style", ALPHAREC_GRID),
+    "alpharec_catalogue": (
+        "AlphaRec-style, catalogue text only",
+        with_model(ALPHAREC_GRID, item_text="catalogue"),
+    ),
+    "alpharec_kg": (
+        "AlphaRec-style, catalogue text + LLM KG facts",
+        with_model(ALPHAREC_GRID, item_text="catalogue", kg=DATASET_KG),
     ),
     "text_init": ("LightGCN, text-initialised", TEXT_INIT_GRID),
     "aligned": (
@@ -200,12 +218,26 @@ TEXT_ARMS = (
     "text_ease_catalogue",
     "text_ease_kg",
     "alpharec",
+    "alpharec_catalogue",
+    "alpharec_kg",
     "text_init",
+    "text_init_tfidf",
     "text_init_catalogue",
     "text_init_kg",
     "aligned",
 )
-COLD_ARMS = ("text_knn", "text_ease", "text_ease_catalogue", "text_ease_kg", "alpharec", "aligned")
+COLD_ARMS = (
+    "text_knn",
+    "text_ease",
+    "text_ease_catalogue",
+    "text_ease_kg",
+    "alpharec",
+    "alpharec_catalogue",
+    "alpharec_kg",
+    "aligned",
+)
+#: text-EASE's kernel ridge for cold items (``cold_l2``), chosen per cold split on a validation cold split
+COLD_L2_GRID = (1.0, 3.0, 10.0, 30.0)
 TARGET = {"amazon18-scientific": (0.15, 0.01), "ml-latest-small-tmdb": (0.05, 0.05)}
 
 
@@ -392,22 +424,55 @@ def run_arm(
         log(dataset, arm, f"seed {seed}", runs[str(seed)])
 
 
+def tunes_cold_l2(arm: str, setting: int) -> bool:
+    """Whether the arm's model scores cold items through text neighbours with a ridge ``cold_l2``."""
+    section = ARMS[arm][1][setting][0]
+    return (
+        section["name"] == "text_ease"
+        and not section.get("text_only", False)
+        and section.get("cold_items", "neighbours") == "neighbours"
+    )
+
+
+def choose_cold_l2(arm: str, setting: int, cold, dataset: str) -> tuple[float, dict[str, float]]:
+    """text-EASE's ``cold_l2`` from :data:`COLD_L2_GRID` with the best Recall@20 on a validation cold
+    split of ``cold`` (10% of its warm items held out again; its real cold items are not touched)."""
+    split = validation_cold_split(cold)
+    model = make_model(ARMS[arm][1][setting][0], split, Texts(split), dataset)
+    model.fit()
+    found = {}
+    for value in COLD_L2_GRID:
+        model.set_cold_l2(value)
+        found[f"{value:g}"] = evaluate_cold_start(model.scorer(), split, ks=(20,)).metrics[
+            "recall@20"
+        ]
+    best = max(found, key=lambda k: found[k])
+    return float(best), found
+
+
 def run_cold(
     store: Store, dataset: str, arm: str, data, protocol, seeds: list[int], threads: int
 ) -> None:
-    """Cold-start cells of a text arm at its warm-chosen setting, one cold split per seed."""
+    """Cold-start cells of a text arm at its warm-chosen setting, one cold split per seed (text-EASE's
+    ``cold_l2`` chosen on a validation cold split of each)."""
     block = store.block(dataset)
     best = chosen_setting(block, arm)
     if best is None:
         return
     cells = block["cold"].setdefault(arm, {})
+    tunes = tunes_cold_l2(arm, best)
     for seed in seeds:
-        if str(seed) in cells:
+        if str(seed) in cells and (not tunes or "cold_l2" in cells[str(seed)]):
             continue
         cold = cold_start_split(data, fraction=0.1, seed=seed)
         texts = Texts(cold)
         started = time.perf_counter()
         result, model, _ = fit(arm, best, seed, cold, texts, protocol, threads, dataset)
+        extra: dict = {}
+        if tunes:
+            value, found = choose_cold_l2(arm, best, cold, dataset)
+            model.set_cold_l2(value)
+            extra = {"cold_l2": value, "cold_l2_valid_recall@20": found}
         evaluation = evaluate_cold_start(model.scorer(), cold, ks=(10, 20))
         cells[str(seed)] = {
             "test": {
@@ -415,6 +480,7 @@ def run_cold(
             },
             "train_seconds": time.perf_counter() - started,
             "best_epoch": result.best_epoch,
+            **extra,
         }
         if "knn" not in block["cold"].get("_baseline", {}).get(str(seed), {}):
             knn = evaluate_cold_start(

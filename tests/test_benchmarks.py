@@ -157,7 +157,7 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
     assert out.with_suffix(".md").read_text().startswith("| LightGCN on rlmrec-yelp |")
 
 
-def run_text_models(tmp_path, arms):
+def run_text_models(tmp_path, arms, parts=("warm", "cold"), seeds=2):
     out = tmp_path / "tm"
     command = [
         sys.executable,
@@ -166,8 +166,10 @@ def run_text_models(tmp_path, arms):
         "ml-latest-small-tmdb",
         "--arms",
         *arms,
+        "--parts",
+        *parts,
         "--seeds",
-        "2",
+        str(seeds),
         "--max-epochs",
         "1",
         "--out",
@@ -184,6 +186,12 @@ def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
     assert len(block["search"]["ease"]) == 4 and len(block["search"]["popularity"]) == 1
     assert set(block["seeds"]["ease"]) == {"0"}  # closed form: one fit stands for every seed
     assert set(block["cold"]["text_ease"]) == {"0", "1"} and "ease" not in block["cold"]
+    for cell in block["cold"]["text_ease"].values():  # its cold ridge chosen on validation
+        assert cell["cold_l2"] in (1.0, 3.0, 10.0, 30.0)
+        assert len(cell["cold_l2_valid_recall@20"]) == 4
+        assert cell["cold_l2_valid_recall@20"][f"{cell['cold_l2']:g}"] == max(
+            cell["cold_l2_valid_recall@20"].values()
+        )
     assert len(block["buckets"]["text_ease"]) == 5
     table = out.with_suffix(".md").read_text()
     assert "| text-EASE | 1 |" in table and "p (Holm)" in table and "× text item-kNN" in table
@@ -197,6 +205,40 @@ def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
     again = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
     assert "test R@20 " not in again.stdout
     assert json.loads(out.with_suffix(".json").read_text())["datasets"] == report["datasets"]
+
+
+def test_text_ease_ablations_start_from_the_settings_text_models_chose(tmp_path):
+    _, tm, _ = run_text_models(tmp_path, ["ease", "text_ease"], parts=("warm",), seeds=1)
+    chosen = json.loads(tm.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
+    out = tmp_path / "ablations"
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "text_ease_ablations.py"),
+            "--datasets",
+            "ml-latest-small-tmdb",
+            "--sections",
+            "popularity_ridge",
+            "cold",
+            "--text-models",
+            str(tm.with_suffix(".json")),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    block = json.loads(out.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
+    # without the extra ridge the ablation's B is the chosen model's own: same validation figures
+    for arm, row in (("ease", "EASE, d 0"), ("text_ease", "text-EASE, d 0")):
+        valid = chosen["seeds"][arm]["0"]["valid"]["recall@20"]
+        assert block["popularity_ridge"][row]["recall@20"] == pytest.approx(valid, abs=1e-6)
+    assert block["popularity_ridge"]["EASE, d 10"] != block["popularity_ridge"]["EASE, d 0"]
+    cold = block["cold"]["neighbours, kernel ridge μ 10"]
+    assert len(cold["x_knn"]) == 2 and all(r > 0 for r in cold["x_knn"])
+    assert "fusion" not in block and "| text-EASE, d 0 |" in out.with_suffix(".md").read_text()
 
 
 @pytest.mark.slow

@@ -28,16 +28,25 @@ from graphrec.models import EASE, MODELS, available_models, build_model
 REPO = Path(__file__).resolve().parents[2]
 
 
-def reference_weights(x, f, s, l2, c, beta):
-    """Per column j: argmin ||X_j - X b||² + β||F_j - F b||² + ρ||b - c S_j||² with b_j = 0, by lstsq."""
+def reference_weights(x, f, s, l2, c, beta, extra=None):
+    """Per column j: argmin ||X_j - X b||² + β||F_j - F b||² + ρ||b - c S_j||² + Σ_i r_i b_i² with
+    b_j = 0, by lstsq (``extra``: the per-item ridge r, default none)."""
     n = x.shape[1]
+    extra = np.zeros(n) if extra is None else extra
     out = np.zeros((n, n))
     for j in range(n):
         others = [i for i in range(n) if i != j]
         design = np.vstack(
-            [x[:, others], np.sqrt(beta) * f[:, others], np.sqrt(l2) * np.eye(n - 1)]
+            [
+                x[:, others],
+                np.sqrt(beta) * f[:, others],
+                np.sqrt(l2) * np.eye(n - 1),
+                np.diag(np.sqrt(extra[others])),
+            ]
         )
-        target = np.concatenate([x[:, j], np.sqrt(beta) * f[:, j], np.sqrt(l2) * c * s[others, j]])
+        target = np.concatenate(
+            [x[:, j], np.sqrt(beta) * f[:, j], np.sqrt(l2) * c * s[others, j], np.zeros(n - 1)]
+        )
         out[others, j] = np.linalg.lstsq(design, target, rcond=None)[0]
     return out
 
@@ -62,6 +71,21 @@ def test_closed_form_equals_constrained_least_squares_per_column(l2, c, beta):
     want = reference_weights(x, f, s, l2, c, beta)
     assert np.all(np.diag(got) == 0.0)
     np.testing.assert_allclose(got, want, atol=1e-10, rtol=1e-8)
+
+
+@pytest.mark.parametrize("c", [0.0, 1.5])
+def test_extra_ridge_per_item_equals_constrained_least_squares(c):
+    """DLAE's popularity ridge r_i = d·(XᵀX)_ii on top of ρ (benchmarks/text_ease_ablations.py)."""
+    x, f, s = tiny(seed=3)
+    gram = x.T @ x
+    extra = 0.8 * np.diag(gram)
+    got = text_ease_weights(
+        torch.from_numpy(gram), torch.from_numpy(s), 2.0, c, extra_ridge=torch.from_numpy(extra)
+    ).numpy()
+    want = reference_weights(x, f, s, 2.0, c, 0.0, extra=extra)
+    np.testing.assert_allclose(got, want, atol=1e-10, rtol=1e-8)
+    plain = text_ease_weights(torch.from_numpy(gram), torch.from_numpy(s), 2.0, c).numpy()
+    assert np.abs(got - plain).max() > 1e-3  # the ridge changes B
 
 
 def test_lae_text_matrix_is_ease_on_the_text_features():
@@ -148,6 +172,30 @@ def test_zero_shot_item_is_scored_through_its_text(topics, topic_views, cold_ite
     user_topic = np.asarray(topics.meta["user_topic"])
     same = torch.from_numpy(user_topic == topics.meta["item_topic"][item])
     assert scores[same].mean() > 2 * scores[~same].mean()  # the item reaches its topic's users
+
+
+def test_cold_l2_rederives_only_the_cold_columns_as_a_fit_with_it_would(topics, topic_views):
+    train = topics.train.tolil()
+    train[:, [0, 1]] = 0
+    train = sp.csr_matrix(train)
+    train.eliminate_zeros()
+    values = {"l2": 20.0, "similarity_l2": 10.0, "cold_items": "neighbours"}
+    model = make(topics, topic_views.item, train=train, **values)
+    before = model.weights.clone()
+    model.set_cold_l2(1.0)
+    refit = make(topics, topic_views.item, train=train, cold_l2=1.0, **values)
+    assert torch.equal(model.weights, refit.weights)
+    trained = torch.from_numpy(train.getnnz(axis=0) > 0)
+    assert not trained[:2].any()
+    assert torch.equal(model.weights[:, trained], before[:, trained])  # as fitted
+    assert (model.weights[:, ~trained] - before[:, ~trained]).abs().max() > 1e-4
+    model.set_cold_l2(None)  # back to similarity_l2
+    assert torch.equal(model.weights, before)
+    with pytest.raises(ConfigError, match="cold_l2 must be positive"):
+        model.set_cold_l2(0.0)
+    prior = make(topics, topic_views.item, train=train, l2=20.0, cold_items="prior")
+    with pytest.raises(ConfigError, match="only with cold_items: neighbours"):
+        prior.set_cold_l2(1.0)
 
 
 def test_config_errors_and_needs_texts(topics):
