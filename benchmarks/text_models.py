@@ -39,7 +39,7 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -327,15 +327,38 @@ def _underlay(mine: dict, other: dict) -> None:
             _underlay(mine[key], value)
 
 
+def _merge_cells(mine: dict, disk: dict, own: set[str]) -> None:
+    """Lay the file's report ``disk`` into this run's ``mine``, in place: for the arms this run runs
+    (``own``) this run's cells win; for every other arm the file's do (another run may have
+    recomputed them since this run read the file), keeping what only this run holds."""
+    for dataset, disk_block in disk.get("datasets", {}).items():
+        block = mine.setdefault("datasets", {}).setdefault(dataset, {})
+        for part, disk_cells in disk_block.items():
+            cells = block.setdefault(part, {})
+            for arm, value in disk_cells.items():
+                if arm not in cells:
+                    cells[arm] = value
+                elif arm in own:
+                    if isinstance(cells[arm], dict) and isinstance(value, dict):
+                        _underlay(cells[arm], value)
+                else:
+                    if isinstance(cells[arm], dict) and isinstance(value, dict):
+                        _underlay(value, cells[arm])
+                    cells[arm] = value
+    _underlay(mine, {k: v for k, v in disk.items() if k != "datasets"})
+
+
 class Store:
     """The JSON report plus per-user vectors, both written atomically after every cell.
 
     Several runs may share one store (say, a slow arm on one core and the others on the
-    other): each save re-reads the files under an exclusive lock and lays this run's cells
-    over what the others wrote, so no run's cells are lost."""
+    other): each save re-reads the files under an exclusive lock; this run's cells win for the
+    arms it runs (``arms``), the file's for every other arm, so no run's cells are lost and none
+    is overwritten by a stale copy."""
 
-    def __init__(self, out: Path) -> None:
+    def __init__(self, out: Path, arms: Iterable[str] = ()) -> None:
         self.out = out
+        self.own = set(arms)
         self.json_path = out.with_suffix(".json")
         self.npz_path = out.parent / (out.name + "_per_user.npz")
         self.lock_path = out.parent / (out.name + ".lock")
@@ -364,8 +387,10 @@ class Store:
             disk, disk_users = self._read()
             for dataset, part, arm in self.dropped:
                 disk.get("datasets", {}).get(dataset, {}).get(part, {}).pop(arm, None)
-            _underlay(self.report, disk)
-            _underlay(self.per_user, disk_users)
+            _merge_cells(self.report, disk, self.own)
+            for key, value in disk_users.items():  # keys: dataset/arm/seed/metric
+                if key not in self.per_user or key.split("/")[1] not in self.own:
+                    self.per_user[key] = value
             atomic_write_json(self.json_path, self.report)
             with atomic_open(self.npz_path, "wb", encoding=None) as handle:
                 np.savez(handle, **self.per_user)
@@ -736,7 +761,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     load_plugins()
     seeds = list(range(args.seeds))
-    store = Store(args.out)
+    store = Store(args.out, arms=args.arms)
     store.report.update(
         machine=f"{platform.machine()} {platform.system()}, torch {torch.__version__}",
         threads=args.threads,

@@ -26,7 +26,8 @@ def text_models():
 
 
 def test_two_runs_sharing_a_store_keep_each_others_cells(tmp_path, text_models):
-    first, second = text_models.Store(tmp_path / "tm"), text_models.Store(tmp_path / "tm")
+    first = text_models.Store(tmp_path / "tm", arms=["alpharec"])
+    second = text_models.Store(tmp_path / "tm", arms=["text_ease_kg"])
     runs = first.block("films")["seeds"].setdefault("alpharec", {})  # held across saves
     runs["0"] = {"test": {"recall@20": 0.2}}
     first.per_user["films/alpharec/0/recall@20"] = np.ones(3)
@@ -48,6 +49,28 @@ def test_two_runs_sharing_a_store_keep_each_others_cells(tmp_path, text_models):
         "alpharec"
         not in json.loads((tmp_path / "tm.json").read_text())["datasets"]["films"]["seeds"]
     )
+
+
+def test_a_run_never_writes_back_stale_cells_of_an_arm_it_does_not_run(tmp_path, text_models):
+    """A long run read the file before another run recomputed an arm's cells: its next save
+    must keep the new cells, not its own stale copy."""
+    path = tmp_path / "tm"
+    seed = text_models.Store(path, arms=["text_ease"])
+    seed.block("films")["cold"]["text_ease"] = {"0": {"cold_l2": None, "recall@20": 0.30}}
+    seed.per_user["films/text_ease/0/recall@20"] = np.zeros(2)
+    seed.save()
+    slow = text_models.Store(path, arms=["alpharec"])  # holds the old text_ease cells from here on
+    rerun = text_models.Store(path, arms=["text_ease"])
+    rerun.block("films")["cold"]["text_ease"]["0"] = {"cold_l2": 1.0, "recall@20": 0.33}
+    rerun.per_user["films/text_ease/0/recall@20"] = np.ones(2)
+    rerun.save()
+    slow.block("films")["cold"].setdefault("alpharec", {})["0"] = {"recall@20": 0.25}
+    slow.save()
+    cold = json.loads((tmp_path / "tm.json").read_text())["datasets"]["films"]["cold"]
+    assert cold["text_ease"]["0"] == {"cold_l2": 1.0, "recall@20": 0.33}
+    assert cold["alpharec"]["0"] == {"recall@20": 0.25}
+    assert np.load(tmp_path / "tm_per_user.npz")["films/text_ease/0/recall@20"].tolist() == [1, 1]
+    assert slow.report["datasets"]["films"]["cold"]["text_ease"]["0"]["cold_l2"] == 1.0
 
 
 def test_kg_arm_reads_the_datasets_kg_or_says_how_to_build_it(tmp_path, text_models, monkeypatch):
