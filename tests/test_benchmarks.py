@@ -189,6 +189,7 @@ def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
     for cell in block["cold"]["text_ease"].values():  # its cold ridge chosen on validation
         assert cell["cold_l2"] in (1.0, 3.0, 10.0, 30.0)
         assert len(cell["cold_l2_valid_recall@20"]) == 4
+        assert cell["cold_l2_validation_splits"] == [123, 124, 125]
         assert cell["cold_l2_valid_recall@20"][f"{cell['cold_l2']:g}"] == max(
             cell["cold_l2_valid_recall@20"].values()
         )
