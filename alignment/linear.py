@@ -218,8 +218,8 @@ class TextEASEConfig:
     cold_l2: float | None = doc(
         "Ridge μ of that kernel regression (cold_items: neighbours); null = similarity_l2. It only "
         "changes the columns of items without training interactions, so it can be chosen on a "
-        "validation cold split after the fit (benchmarks/text_models.py chooses it per cold split "
-        "from {1, 3, 10, 30}).",
+        "validation cold split after the fit (TextEASE.set_cold_l2; benchmarks/text_models.py chooses "
+        "it per cold split from {1, 3, 10, 30} on three validation cold splits).",
         None,
         ge=0.0,
         le=1e12,
