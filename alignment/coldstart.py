@@ -88,17 +88,16 @@ def validation_cold_split(
     training and validation interactions become the test targets.  The result has no validation
     split, and its held-out items are in ``meta["cold_start"]["items"]`` (:func:`cold_items_of`).
     """
-    held = set(cold_items_of(cold).tolist())
-    warm = np.array([i for i in range(cold.n_items) if i not in held])
+    warm = np.setdiff1d(np.arange(cold.n_items), cold_items_of(cold))
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(warm, size=int(round(fraction * len(warm))), replace=False))
-    mask = np.zeros(cold.n_items, dtype=np.float32)
-    mask[pick] = 1.0
+    is_held = np.zeros(cold.n_items, dtype=bool)
+    is_held[pick] = True
     seen = (cold.train + cold.valid).tocsr() if cold.valid is not None else cold.train.copy()
     seen.data[:] = 1.0
-    targets = sp.csr_matrix(seen @ sp.diags(mask))
+    targets = _drop_columns(seen, is_held)
     targets.eliminate_zeros()
-    train = sp.csr_matrix(cold.train @ sp.diags(1.0 - mask))
+    train = _drop_columns(cold.train, ~is_held)
     train.eliminate_zeros()
     return InteractionData(
         name=f"{cold.name}-validation",
