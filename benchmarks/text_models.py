@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import functools
 import json
 import platform
 import sys
@@ -112,6 +113,23 @@ def with_model(grid: list[tuple[dict, dict]], **overrides) -> list[tuple[dict, d
 
 #: a KG arm's ``kg`` value, replaced by the dataset's LLM KG export (``KG_PATHS``, ``--kg``)
 DATASET_KG = "<the dataset's LLM KG>"
+
+
+def knowledge_arms(arm: str, label: str, grid: list[tuple[dict, dict]]) -> dict:
+    """``<arm>_catalogue`` and ``<arm>_kg``: the arm's grid on the catalogue text alone, then with the
+    dataset's LLM KG facts appended, so the KG's contribution is its own row (issue 14 §2)."""
+    return {
+        f"{arm}_catalogue": (
+            f"{label}, catalogue text only",
+            with_model(grid, item_text="catalogue"),
+        ),
+        f"{arm}_kg": (
+            f"{label}, catalogue text + LLM KG facts",
+            with_model(grid, item_text="catalogue", kg=DATASET_KG),
+        ),
+    }
+
+
 #: the LLM KG each dataset's KG arm reads: the export folder of a ``kg build`` with the embedded
 #: model from the shipped replies (see ``--kg``)
 KG_PATHS: dict[str, Path] = {
@@ -167,39 +185,16 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
         ],
     ),
     "text_ease": ("text-EASE", TEXT_EASE_GRID),
-    # LLM knowledge as input (issue 14 §2): the same model on the catalogue text alone (no
-    # curated brand/categories columns), then with the dataset's LLM KG facts appended, so
-    # the KG's contribution is its own row
-    "text_ease_catalogue": (
-        "text-EASE, catalogue text only",
-        with_model(TEXT_EASE_GRID, item_text="catalogue"),
-    ),
-    "text_ease_kg": (
-        "text-EASE, catalogue text + LLM KG facts",
-        with_model(TEXT_EASE_GRID, item_text="catalogue", kg=DATASET_KG),
-    ),
+    # LLM knowledge as input (issue 14 §2): no curated brand/categories columns, then the KG's facts
+    **knowledge_arms("text_ease", "text-EASE", TEXT_EASE_GRID),
     # issue 14 §3: text_init's encoder chosen on validation like text-EASE's (MiniLM vs MiniLM + tfidf)
     "text_init_tfidf": (
         "LightGCN, text-initialised, MiniLM + tfidf",
         with_model(TEXT_INIT_GRID, encoder="all-MiniLM-L6-v2+tfidf"),
     ),
-    "text_init_catalogue": (
-        "LightGCN, text-initialised, catalogue text only",
-        with_model(TEXT_INIT_GRID, item_text="catalogue"),
-    ),
-    "text_init_kg": (
-        "LightGCN, text-initialised, catalogue text + LLM KG facts",
-        with_model(TEXT_INIT_GRID, item_text="catalogue", kg=DATASET_KG),
-    ),
+    **knowledge_arms("text_init", "LightGCN, text-initialised", TEXT_INIT_GRID),
     "alpharec": ("AlphaRec-style", ALPHAREC_GRID),
-    "alpharec_catalogue": (
-        "AlphaRec-style, catalogue text only",
-        with_model(ALPHAREC_GRID, item_text="catalogue"),
-    ),
-    "alpharec_kg": (
-        "AlphaRec-style, catalogue text + LLM KG facts",
-        with_model(ALPHAREC_GRID, item_text="catalogue", kg=DATASET_KG),
-    ),
+    **knowledge_arms("alpharec", "AlphaRec-style", ALPHAREC_GRID),
     "text_init": ("LightGCN, text-initialised", TEXT_INIT_GRID),
     "aligned": (
         "LightGCN + RLMRec-Con",
@@ -249,9 +244,13 @@ class Texts:
 
     def __init__(self, data) -> None:
         self.data = data
-        self.items = item_text_embeddings(data, "catalogue+attributes")  # the text-kNN baseline's
         self.cache = InputCache()  # each text model's encoder setting, encoded once per dataset
         self._views = None
+
+    @functools.cached_property
+    def items(self) -> np.ndarray:
+        """The text-kNN baseline's item embeddings (encoded on first use: a fit alone never needs them)."""
+        return item_text_embeddings(self.data, "catalogue+attributes")
 
     def views(self):
         if self._views is None:  # only the alignment arm needs them (it loads the encoder)
