@@ -76,15 +76,28 @@ def matrix_scorer(train: sp.csr_matrix, columns: np.ndarray, items: np.ndarray) 
     return score
 
 
+def warm_text_ease(
+    split, e: torch.Tensor, l2: float, mu: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """text-EASE's ``B`` fitted on ``split``'s training matrix (``e``: unit text rows, float64) and the
+    indices of the items with training interactions."""
+    x = sp.csr_matrix(split.train, dtype=np.float64)
+    x.data[:] = 1.0
+    b = text_ease_weights(torch.from_numpy((x.T @ x).toarray()), text_matrix(e, "lae", mu), l2, 1.0)
+    warm = torch.from_numpy(np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0))
+    return b, warm
+
+
+def standardised(scores: torch.Tensor) -> torch.Tensor:
+    """Each row as z-scores (mean 0, standard deviation 1)."""
+    return (scores - scores.mean(1, keepdim=True)) / (scores.std(1, keepdim=True) + 1e-9)
+
+
 def scorers(split, vectors, l2, mu) -> dict[str, tuple[Scorer, np.ndarray]]:
     """text-EASE's prior and collaborative-neighbours scorers, with the warm B they share."""
     items = cold_items_of(split)
-    x = sp.csr_matrix(split.train, dtype=np.float64)
-    x.data[:] = 1.0
     e = torch.as_tensor(vectors, dtype=torch.float64)
-    s = text_matrix(e, "lae", mu)
-    b = text_ease_weights(torch.from_numpy((x.T @ x).toarray()), s, l2, 1.0)
-    warm = torch.from_numpy(np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0))
+    b, warm = warm_text_ease(split, e, l2, mu)
     # the same columns as TextEASE's cold_items: neighbours
     neighbours = neighbour_columns(
         b, warm, e[warm], e[torch.as_tensor(items)], text_gram_factor(e[warm], mu)
@@ -104,10 +117,8 @@ def with_popularity(scorer: Scorer, items: np.ndarray, popularity: np.ndarray) -
 
     def score(users: torch.Tensor) -> torch.Tensor:
         raw = scorer(users)
-        part = raw[:, index]
-        z = (part - part.mean(1, keepdim=True)) / (part.std(1, keepdim=True) + 1e-9)
         out = torch.full_like(raw, float("-inf"))
-        out[:, index] = z + bonus
+        out[:, index] = standardised(raw[:, index]) + bonus
         return out
 
     return score

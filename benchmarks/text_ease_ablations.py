@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cold_start_analysis import matrix_scorer  # noqa: E402
+from cold_start_analysis import matrix_scorer, standardised, warm_text_ease  # noqa: E402
 from text_models import ARMS, Texts, chosen_setting, fit, load_data  # noqa: E402
 
 from alignment.coldstart import (  # noqa: E402
@@ -54,11 +54,9 @@ from alignment.coldstart import (  # noqa: E402
     validation_cold_split,
 )
 from alignment.linear import (  # noqa: E402
-    item_text_embeddings,
     neighbour_columns,
     text_ease_weights,
     text_gram_factor,
-    text_matrix,
 )
 from graphrec.config import load_config  # noqa: E402
 from graphrec.evaluation import evaluate_scorer  # noqa: E402
@@ -91,13 +89,13 @@ class Inputs:
             )
         self.ease_l2 = ARMS["ease"][1][self.chosen["ease"]][0]["l2"]
         self.text_section = ARMS["text_ease"][1][self.chosen["text_ease"]][0]
-        _, self.text_model, _ = fit("text_ease", self.chosen["text_ease"], 0, *self._fit_args())
+        _, self.text_model, _ = fit("text_ease", self.chosen["text_ease"], 0, *self.fit_args())
         self.s = self.text_model.text_similarity()
         x = sp.csr_matrix(self.data.train, dtype=np.float64)
         x.data[:] = 1.0
         self.x = x
 
-    def _fit_args(self):
+    def fit_args(self):
         return self.data, self.texts, self.protocol, 1, self.dataset
 
     def arms(self) -> list[tuple[str, float, float]]:
@@ -159,14 +157,13 @@ def normalisation(inp: Inputs) -> dict:
 
 def zscored(scorer: Scorer) -> Scorer:
     def score(users: torch.Tensor) -> torch.Tensor:
-        s = scorer(users)
-        return (s - s.mean(1, keepdim=True)) / (s.std(1, keepdim=True) + 1e-9)
+        return standardised(scorer(users))
 
     return score
 
 
 def fusion(inp: Inputs) -> dict:
-    _, graph, seconds = fit("aligned", inp.chosen["aligned"], 0, *inp._fit_args())
+    _, graph, seconds = fit("aligned", inp.chosen["aligned"], 0, *inp.fit_args())
     text = zscored(inp.text_model.scorer())
     other = zscored(graph.scorer())
     mask_valid = inp.protocol.eval.mask_valid_at_test
@@ -186,7 +183,7 @@ def fusion(inp: Inputs) -> dict:
 
 
 def cold(inp: Inputs) -> dict:
-    knn_vectors = item_text_embeddings(inp.data, "catalogue+attributes")
+    knn_vectors = inp.texts.items  # the text-kNN baseline's, as in text_models.py
     vectors = torch.nn.functional.normalize(
         torch.as_tensor(inp.text_model.item_text, dtype=torch.float64), dim=1
     )
@@ -208,12 +205,7 @@ def cold(inp: Inputs) -> dict:
 
 def cold_scorers(split, e, rho, mu, items, knn) -> Iterable[tuple[str, Scorer]]:
     """The cold-item scorers compared on one validation cold split (``e``: unit text rows)."""
-    x = sp.csr_matrix(split.train, dtype=np.float64)
-    x.data[:] = 1.0
-    b = text_ease_weights(
-        torch.from_numpy((x.T @ x).toarray()), text_matrix(e, "lae", mu), rho, 1.0
-    )
-    warm = torch.from_numpy(np.flatnonzero(np.asarray(x.sum(axis=0)).ravel() > 0))
+    b, warm = warm_text_ease(split, e, rho, mu)
     held = torch.as_tensor(items)
     columns = {}
     for ridge in (1.0, 3.0, 10.0, 30.0, 100.0):
@@ -243,14 +235,10 @@ def cold_scorers(split, e, rho, mu, items, knn) -> Iterable[tuple[str, Scorer]]:
 def mixed(a: Scorer, b: Scorer, w: float, held: torch.Tensor) -> Scorer:
     """Per-user z-scores over the held-out items: z(a) + w·z(b)."""
 
-    def z(s: torch.Tensor) -> torch.Tensor:
-        part = s[:, held]
-        return (part - part.mean(1, keepdim=True)) / (part.std(1, keepdim=True) + 1e-9)
-
     def score(users: torch.Tensor) -> torch.Tensor:
         ra = a(users)
         out = torch.full_like(ra, float("-inf"))
-        out[:, held] = z(ra) + w * z(b(users))
+        out[:, held] = standardised(ra[:, held]) + w * standardised(b(users)[:, held])
         return out
 
     return score
