@@ -12,6 +12,12 @@ from graphrec.datasets import load
 REPO = Path(__file__).resolve().parents[1]
 
 
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    """``python benchmarks/<script> args...`` from the repository root; fails the test on a non-zero exit."""
+    command = [sys.executable, str(REPO / "benchmarks" / script), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+
+
 def test_kg_models_benchmark_trains_compares_and_times_every_arm(tmp_path):
     out = tmp_path / "kg_models"
     command = [
@@ -159,9 +165,7 @@ def test_reproduce_rlmrec_runs_on_the_yelp_split(tmp_path):
 
 def run_text_models(tmp_path, arms, parts=("warm", "cold"), seeds=2):
     out = tmp_path / "tm"
-    command = [
-        sys.executable,
-        str(REPO / "benchmarks" / "text_models.py"),
+    args = [
         "--datasets",
         "ml-latest-small-tmdb",
         "--arms",
@@ -175,12 +179,11 @@ def run_text_models(tmp_path, arms, parts=("warm", "cold"), seeds=2):
         "--out",
         str(out),
     ]
-    completed = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
-    return command, out, completed
+    return args, out, run_benchmark("text_models.py", *args)
 
 
 def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
-    command, out, _ = run_text_models(tmp_path, ["popularity", "ease", "text_ease"])
+    args, out, _ = run_text_models(tmp_path, ["popularity", "ease", "text_ease"])
     report = json.loads(out.with_suffix(".json").read_text())
     block = report["datasets"]["ml-latest-small-tmdb"]
     assert len(block["search"]["ease"]) == 4 and len(block["search"]["popularity"]) == 1
@@ -203,7 +206,7 @@ def test_text_models_benchmark_compares_cold_start_and_buckets(tmp_path):
         .startswith(("<?xml", "<svg"))
     )
     # resumable: a second run fits nothing and keeps the same cells
-    again = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO)
+    again = run_benchmark("text_models.py", *args)
     assert "test R@20 " not in again.stdout
     assert json.loads(out.with_suffix(".json").read_text())["datasets"] == report["datasets"]
 
@@ -212,24 +215,17 @@ def test_text_ease_ablations_start_from_the_settings_text_models_chose(tmp_path)
     _, tm, _ = run_text_models(tmp_path, ["ease", "text_ease"], parts=("warm",), seeds=1)
     chosen = json.loads(tm.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
     out = tmp_path / "ablations"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "text_ease_ablations.py"),
-            "--datasets",
-            "ml-latest-small-tmdb",
-            "--sections",
-            "popularity_ridge",
-            "cold",
-            "--text-models",
-            str(tm.with_suffix(".json")),
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
+    run_benchmark(
+        "text_ease_ablations.py",
+        "--datasets",
+        "ml-latest-small-tmdb",
+        "--sections",
+        "popularity_ridge",
+        "cold",
+        "--text-models",
+        str(tm.with_suffix(".json")),
+        "--out",
+        str(out),
     )
     block = json.loads(out.with_suffix(".json").read_text())["datasets"]["ml-latest-small-tmdb"]
     # without the extra ridge the ablation's B is the chosen model's own: same validation figures
@@ -252,22 +248,7 @@ def test_text_models_benchmark_trains_seeds_of_a_text_native_model(tmp_path):
 
 def test_new_items_benchmark_scores_held_out_items_from_their_text(tmp_path):
     out = tmp_path / "new_items.json"
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "benchmarks" / "new_items.py"),
-            "--held-out",
-            "20",
-            "--threads",
-            "1",
-            "--out",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-    )
+    run_benchmark("new_items.py", "--held-out", "20", "--threads", "1", "--out", str(out))
     result = json.loads(out.read_text())
     assert result["held_out"] == 20 and result["request_s_1_item"] > 0
     assert result["auc_mean"] > 0.55  # the text prior places unseen items better than chance
