@@ -22,6 +22,8 @@ InfoNCE at temperature :math:`\tau`:
 where the candidate set :math:`\mathcal C` holds every positive and sampled negative item of the
 batch (``2B`` items: in-batch negatives plus the trainer's uniform negatives); a candidate equal to
 the row's own positive elsewhere in the batch is masked, so an item is never its own negative.
+The logits are computed once per distinct candidate, weighted by its number of copies
+(:func:`candidate_logits`; the same loss, and far fewer logits when the catalogue is small).
 
 Because an item's representation is a function of its text only, an item without training
 interactions is scored zero-shot: its layer-0 embedding is the MLP of its text and, having no edges,
@@ -115,6 +117,42 @@ def mean_item_rows(train: sp.csr_matrix, item_vectors: np.ndarray) -> np.ndarray
     return np.asarray(sp.diags(inverse) @ binary @ item_vectors, dtype=np.float32)
 
 
+def candidate_logits(
+    user_rows: torch.Tensor,
+    item_emb: torch.Tensor,
+    pos_items: torch.Tensor,
+    neg_items: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    r"""InfoNCE logits of a batch over its candidate set, one column per *distinct* candidate.
+
+    The candidate set is the ``2B`` items ``pos_items ‖ neg_items``, duplicates included, and row
+    ``b``'s own positive counts once (its other copies are masked). An item that appears :math:`m`
+    times contributes :math:`m\,e^{s}` = :math:`e^{s + \log m}` to the softmax's denominator, so one
+    column per distinct item with :math:`\log m` added (:math:`\log 1 = 0` at the row's positive)
+    gives the same loss and gradients from ``B × n_distinct`` logits instead of ``B × 2B``. On a
+    catalogue smaller than ``2B`` items (amazon18-scientific: 4,344 items against 8,192 candidates
+    at batch size 4,096) that is most of the training step.
+
+    Args:
+        user_rows: ``[B, d]`` the batch's user embeddings (already divided by the temperature).
+        item_emb: ``[n_items, d]`` every item's embedding.
+        pos_items, neg_items: ``[B]`` the batch's positive and sampled negative items.
+
+    Returns:
+        ``([B, n_distinct] logits, [B] column of each row's positive)`` for ``F.cross_entropy``.
+    """
+    distinct, slot, counts = torch.unique(
+        torch.cat([pos_items, neg_items]), return_inverse=True, return_counts=True
+    )
+    target = slot[: len(pos_items)]
+    log_copies = torch.log(counts.to(user_rows.dtype))
+    logits = torch.addmm(log_copies, user_rows, item_emb.index_select(0, distinct).T)
+    # the row's own positive counts once; a constant shift, so the gradients are unchanged
+    rows = torch.arange(len(pos_items), device=logits.device)
+    logits.index_put_((rows, target), -log_copies[target], accumulate=True)
+    return logits, target
+
+
 class AlphaRec(Recommender):
     """AlphaRec-style text-native recommender; see the module docstring.
 
@@ -197,16 +235,13 @@ class AlphaRec(Recommender):
         self, users: torch.Tensor, pos_items: torch.Tensor, neg_items: torch.Tensor
     ) -> LossOutput:
         user_emb, item_emb = self.embeddings()
-        candidates = torch.cat([pos_items, neg_items])
-        logits = (
-            user_emb.index_select(0, users)
-            @ item_emb.index_select(0, candidates).T
-            / self.config.temperature
+        logits, target = candidate_logits(
+            user_emb.index_select(0, users) / self.config.temperature,
+            item_emb,
+            pos_items,
+            neg_items,
         )
-        rows = torch.arange(len(users), device=logits.device)
-        duplicate = candidates[None, :] == pos_items[:, None]
-        duplicate[rows, rows] = False  # the row's own positive stays
-        loss = F.cross_entropy(logits.masked_fill(duplicate, float("-inf")), rows)
+        loss = F.cross_entropy(logits, target)
         return LossOutput(loss, {"infonce": loss.detach()})
 
     def score_items(self, users: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:

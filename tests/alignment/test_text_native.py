@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
-from alignment.alpharec import AlphaRec, mean_item_rows
+from alignment.alpharec import AlphaRec, candidate_logits, mean_item_rows
 from alignment.textinit import text_initial_tables
 from graphrec.config import model_config_from_dict
 from graphrec.errors import ConfigError
@@ -117,6 +118,35 @@ def test_alpharec_ranks_cold_items_zero_shot_by_their_text(topics, topic_views):
     torch.testing.assert_close(
         direct.detach(), model.scorer()(torch.arange(5))[:, torch.as_tensor(cold)]
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_alpharec_infonce_over_distinct_candidates_equals_the_masked_2b_candidate_loss(seed):
+    """One column per distinct candidate, weighted by its copies, is the paper's ``B × 2B`` loss."""
+    g = torch.Generator().manual_seed(seed)
+    n_items, batch = 12, 20  # far fewer items than candidates: many copies of each
+    items = torch.randn(n_items, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    users = torch.randn(batch, 6, generator=g, dtype=torch.float64, requires_grad=True)
+    pos = torch.randint(n_items, (batch,), generator=g)
+    neg = torch.randint(n_items, (batch,), generator=g)
+    # reference: every candidate its own column, copies of the row's positive masked but its own
+    candidates = torch.cat([pos, neg])
+    rows = torch.arange(batch)
+    duplicate = candidates[None, :] == pos[:, None]
+    duplicate[rows, rows] = False
+    reference = F.cross_entropy(
+        (users @ items[candidates].T).masked_fill(duplicate, float("-inf")), rows
+    )
+    logits, target = candidate_logits(users, items, pos, neg)
+    assert logits.shape == (batch, len(torch.unique(candidates)))
+    loss = F.cross_entropy(logits, target)
+    torch.testing.assert_close(loss, reference)
+    for got, want in zip(
+        torch.autograd.grad(loss, [users, items]),
+        torch.autograd.grad(reference, [users, items]),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, want)
 
 
 def test_alpharec_needs_texts_and_checks_their_shape(topics):
