@@ -43,6 +43,7 @@ are seconds of wall clock; one warm-up epoch and one warm-up evaluation are not 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -60,12 +61,13 @@ sys.path[:] = [str(REPO)] + [
 # the parent already imports torch with graphrec.training (default_num_threads), so the workers' graphrec
 # imports cost nothing more here than inside the worker functions
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 from graphrec.config import load_config, model_config_from_dict  # noqa: E402
 from graphrec.evaluation import Evaluator  # noqa: E402
 from graphrec.io import atomic_write_json, atomic_write_text  # noqa: E402
 from graphrec.models import LightGCN, build_model, load_plugins  # noqa: E402
-from graphrec.models.base import ClosedFormRecommender  # noqa: E402
+from graphrec.models.base import ClosedFormRecommender, LossOutput  # noqa: E402
 from graphrec.models.mf import EmbeddingRecommender  # noqa: E402
 from graphrec.models.propagation import (  # noqa: E402
     bipartite_adjacency,
@@ -166,6 +168,15 @@ def rows(models: list[str]) -> list[dict]:
                     "backbone": True,
                 }
             )
+            if model == "alpharec":
+                out.append(
+                    {
+                        "key": "graphrec-alpharec-two-b",
+                        "label": f"graphrec alpharec, the B×2B InfoNCE before `candidate_logits` ({TEXT_DATASET})",
+                        "cmd": [py, me, "--worker", model, "--variant", "two-b"],
+                        "backbone": True,
+                    }
+                )
         elif model != "lightgcn":
             out.append(
                 {
@@ -221,6 +232,19 @@ def reference_lightgcn(model_config, data):
             return EmbeddingRecommender.loss(self, users, pos_items, neg_items)
 
     return ReferenceLightGCN(data.n_users, data.n_items, model_config, data.train)
+
+
+def reference_alpharec_loss(model, users, pos_items, neg_items) -> LossOutput:
+    """AlphaRec's InfoNCE as it was before ``candidate_logits``: one logit per candidate of the
+    ``B × 2B`` matrix (copies included), copies of the row's positive masked. Same loss and gradients."""
+    user_emb, item_emb = model.embeddings()
+    candidates = torch.cat([pos_items, neg_items])
+    logits = user_emb[users] @ item_emb[candidates].T / model.config.temperature
+    rows = torch.arange(len(users), device=logits.device)
+    duplicate = candidates[None, :] == pos_items[:, None]
+    duplicate[rows, rows] = False
+    loss = F.cross_entropy(logits.masked_fill(duplicate, float("-inf")), rows)
+    return LossOutput(loss, {"infonce": loss.detach()})
 
 
 def ease_search_worker(args: argparse.Namespace) -> None:
@@ -317,6 +341,8 @@ def graphrec_worker(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         model = build_model(config.model, data.n_users, data.n_items, data.train, data=data)
         result["inputs_seconds"] = time.perf_counter() - started  # e.g. encoding the item texts
+        if model_name == "alpharec" and args.variant == "two-b":
+            model.loss = functools.partial(reference_alpharec_loss, model)
     trainer = Trainer(model, data, config.train, config.eval, run_dir=None)
     evaluator = Evaluator(
         ks=(20,),
