@@ -611,6 +611,31 @@ def arm_rows(block: dict) -> list[tuple[str, dict]]:
     return rows
 
 
+def paired_arms(store: Store, dataset: str, pairs: Iterable[tuple[str, str]]) -> list[dict]:
+    """Paired Wilcoxon over users of each ``(reference, arm)`` pair on Recall@20 and NDCG@20
+    (per-user values averaged over seeds), Holm-corrected over all of them."""
+    tests = []
+    for reference, arm in pairs:
+        for metric in ("recall@20", "ndcg@20"):
+            ref, new = (
+                seed_mean(store, dataset, reference, metric),
+                seed_mean(store, dataset, arm, metric),
+            )
+            if ref is None or new is None or not np.array_equal(ref[0], new[0]):
+                continue
+            tests.append(
+                {
+                    "reference": reference,
+                    "arm": arm,
+                    "metric": metric,
+                    **paired_tests(ref[1], new[1]),
+                }
+            )
+    for row, p in zip(tests, holm_adjust([t["p_wilcoxon"] for t in tests]) if tests else []):
+        row["p_holm"] = float(p)
+    return tests
+
+
 def significance(
     store: Store, dataset: str, rows: list[tuple[str, dict]]
 ) -> tuple[str | None, list[dict]]:
@@ -620,19 +645,36 @@ def significance(
     if not bases:
         return None, []
     reference = max(bases, key=lambda a: means[a]["recall@20"][0])
-    tests = []
-    for arm in (a for a, _ in rows if a in TEXT_ARMS):
-        for metric in ("recall@20", "ndcg@20"):
-            ref, new = (
-                seed_mean(store, dataset, reference, metric),
-                seed_mean(store, dataset, arm, metric),
-            )
-            if ref is None or new is None or not np.array_equal(ref[0], new[0]):
-                continue
-            tests.append({"arm": arm, "metric": metric, **paired_tests(ref[1], new[1])})
-    for row, p in zip(tests, holm_adjust([t["p_wilcoxon"] for t in tests]) if tests else []):
-        row["p_holm"] = float(p)
-    return reference, tests
+    arms = [a for a, _ in rows if a in TEXT_ARMS]
+    return reference, paired_arms(store, dataset, [(reference, a) for a in arms])
+
+
+def knowledge_rows(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> list[str]:
+    """The LLM KG's own contribution: each ``<arm>_kg`` against its ``<arm>_catalogue`` (same text
+    without the KG's facts), paired Wilcoxon, Holm-corrected over these tests."""
+    done = {a for a, _ in rows}
+    pairs = [
+        (f"{arm[: -len('_kg')]}_catalogue", arm)
+        for arm in ARMS
+        if arm.endswith("_kg") and arm in done and f"{arm[: -len('_kg')]}_catalogue" in done
+    ]
+    tests = paired_arms(store, dataset, pairs)
+    if not tests:
+        return []
+    lines = [
+        "",
+        "The LLM KG's own contribution: each arm with the KG's facts against the same arm on the "
+        "same catalogue text without them (paired Wilcoxon over users, Holm-corrected over these rows):",
+        "",
+        "| arm | metric | without the KG | with it | rel. change | p (Wilcoxon) | p (Holm) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for t in tests:
+        lines.append(
+            f"| {ARMS[t['arm']][0]} | {t['metric']} | {t['mean_a']:.4f} | {t['mean_b']:.4f} | "
+            f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | {t['p_holm']:.1e} |"
+        )
+    return lines
 
 
 def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
@@ -681,7 +723,7 @@ def markdown(store: Store, datasets: list[str], seeds: list[int]) -> str:
                     f"{100 * t['rel_improvement']:+.1f}% | {t['p_wilcoxon']:.1e} | "
                     f"{t['p_holm']:.1e} | {'yes' if met else 'no'} |"
                 )
-        out += cold_rows(block) + [""]
+        out += knowledge_rows(store, dataset, rows) + cold_rows(block) + [""]
     return "\n".join(out) + "\n"
 
 
