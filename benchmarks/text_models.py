@@ -187,13 +187,18 @@ ARMS: dict[str, tuple[str, list[tuple[dict, dict]]]] = {
     "text_ease": ("text-EASE", TEXT_EASE_GRID),
     # LLM knowledge as input (issue 14 §2): no curated brand/categories columns, then the KG's facts
     **knowledge_arms("text_ease", "text-EASE", TEXT_EASE_GRID),
-    # issue 14 §3: text_init's encoder chosen on validation like text-EASE's (MiniLM vs MiniLM + tfidf)
+    # issue 14 §3: text_init's and alpharec's encoder chosen on validation like text-EASE's (MiniLM vs MiniLM + tfidf)
     "text_init_tfidf": (
         "LightGCN, text-initialised, MiniLM + tfidf",
         with_model(TEXT_INIT_GRID, encoder="all-MiniLM-L6-v2+tfidf"),
     ),
     **knowledge_arms("text_init", "LightGCN, text-initialised", TEXT_INIT_GRID),
     "alpharec": ("AlphaRec-style", ALPHAREC_GRID),
+    # and alpharec's (its MLP reads the concatenated 1,408-d MiniLM + tfidf vector)
+    "alpharec_tfidf": (
+        "AlphaRec-style, MiniLM + tfidf",
+        with_model(ALPHAREC_GRID, encoder="all-MiniLM-L6-v2+tfidf"),
+    ),
     **knowledge_arms("alpharec", "AlphaRec-style", ALPHAREC_GRID),
     "text_init": ("LightGCN, text-initialised", TEXT_INIT_GRID),
     "aligned": (
@@ -213,6 +218,7 @@ TEXT_ARMS = (
     "text_ease_catalogue",
     "text_ease_kg",
     "alpharec",
+    "alpharec_tfidf",
     "alpharec_catalogue",
     "alpharec_kg",
     "text_init",
