@@ -106,10 +106,15 @@ TARGETS = {"epoch_seconds": 1.0, "floor_ratio": 2.5, "eval_seconds": 0.3}
 
 
 def rows(models: list[str]) -> list[dict]:
-    """The implementations measured, in table order."""
+    """The implementations measured, in table order: the LightGCN anchors, then each model's rows."""
+    return anchor_rows() + [row for model in models for row in model_rows(model)]
+
+
+def anchor_rows() -> list[dict]:
+    """graphrec's LightGCN and the other implementations and floors it is measured against."""
     py = sys.executable
     me = str(Path(__file__).resolve())
-    out: list[dict] = [
+    return [
         {
             "key": "graphrec",
             "label": "**graphrec** LightGCN",
@@ -146,46 +151,52 @@ def rows(models: list[str]) -> list[dict]:
             "cmd": [py, str(ANCHORS / "floor.py"), "--variant", "stock"],
         },
     ]
-    for model in models:
-        if (
-            model == "ease"
-        ):  # the whole validation search over EASE's λ grid, float32 (auto) and the float64 path
-            for precision in ("auto", "float64"):
-                out.append(
-                    {
-                        "key": f"graphrec-ease-search-{precision}",
-                        "backbone": True,
-                        "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
-                        "cmd": [py, me, "--worker", "ease-search", "--variant", precision],
-                    }
-                )
-        elif model in TEXT_MODELS:
-            out.append(
-                {
-                    "key": f"graphrec-{model}",
-                    "label": f"graphrec {model} ({TEXT_DATASET}: {TEXT_MODELS[model]})",
-                    "cmd": [py, me, "--worker", model],
-                    "backbone": True,
-                }
-            )
-            if model == "alpharec":
-                out.append(
-                    {
-                        "key": "graphrec-alpharec-two-b",
-                        "label": f"graphrec alpharec, the B×2B InfoNCE before `candidate_logits` ({TEXT_DATASET})",
-                        "cmd": [py, me, "--worker", model, "--variant", "two-b"],
-                        "backbone": True,
-                    }
-                )
-        elif model != "lightgcn":
-            out.append(
-                {
-                    "key": f"graphrec-{model}",
-                    "label": f"graphrec {model}",
-                    "cmd": [py, me, "--worker", model],
-                    "backbone": True,
-                }
-            )
+
+
+def model_rows(model: str) -> list[dict]:
+    """The rows that measure one of graphrec's models (none for LightGCN, an anchor row)."""
+    py = sys.executable
+    me = str(Path(__file__).resolve())
+    if (
+        model == "ease"
+    ):  # the whole validation search over EASE's λ grid, float32 (auto) and float64
+        return [
+            {
+                "key": f"graphrec-ease-search-{precision}",
+                "backbone": True,
+                "label": f"graphrec EASE: whole validation search over {len(EASE_GRID)} λ ({precision})",
+                "cmd": [py, me, "--worker", "ease-search", "--variant", precision],
+            }
+            for precision in ("auto", "float64")
+        ]
+    if model == "lightgcn":
+        return []
+    if model not in TEXT_MODELS:
+        return [
+            {
+                "key": f"graphrec-{model}",
+                "label": f"graphrec {model}",
+                "cmd": [py, me, "--worker", model],
+                "backbone": True,
+            }
+        ]
+    out = [
+        {
+            "key": f"graphrec-{model}",
+            "label": f"graphrec {model} ({TEXT_DATASET}: {TEXT_MODELS[model]})",
+            "cmd": [py, me, "--worker", model],
+            "backbone": True,
+        }
+    ]
+    if model == "alpharec":
+        out.append(
+            {
+                "key": "graphrec-alpharec-two-b",
+                "label": f"graphrec alpharec, the B×2B InfoNCE before `candidate_logits` ({TEXT_DATASET})",
+                "cmd": [py, me, "--worker", model, "--variant", "two-b"],
+                "backbone": True,
+            }
+        )
     return out
 
 
