@@ -77,107 +77,143 @@ def _parser() -> argparse.ArgumentParser:
 # long: one flat argparse table of the build options (splitting it would only scatter them)
 def _add_build(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="extract facts and build the graph (resumable)")
-    b.add_argument(
+    _build_input_args(b)
+    _build_selection_args(b)
+    _build_backend_args(b)
+    _build_extraction_args(b)
+    _build_step_args(b)
+    _build_output_args(b)
+    _add_common(b)
+
+
+def _build_input_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s catalogue: which items file, which text, which schema."""
+    g = b.add_argument_group("input")
+    g.add_argument(
         "--dataset", help="dataset folder name under the data dir (e.g. ml-latest-small-tmdb)"
     )
-    b.add_argument("--items", help="items TSV (item_id, title, text columns); overrides --dataset")
-    b.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
-    b.add_argument("--schema", help=SCHEMA_HELP)
-    b.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
-    b.add_argument("--model", help="openai: model name; transformers: model folder or .gguf file")
-    b.add_argument("--base-url", help="openai: endpoint root, e.g. http://127.0.0.1:8000/v1")
-    b.add_argument(
+    g.add_argument("--items", help="items TSV (item_id, title, text columns); overrides --dataset")
+    g.add_argument("--text-columns", help=TEXT_COLUMNS_HELP)
+    g.add_argument("--schema", help=SCHEMA_HELP)
+
+
+def _build_selection_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s item selection: a sample, a list, a shard."""
+    g = b.add_argument_group("items")
+    g.add_argument("--limit", type=int, default=0, help="first N items with text")
+    g.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--item-ids", help="comma-separated item ids")
+    g.add_argument(
+        "--item-ids-file",
+        help="file with one item id per line (e.g. the items a recommender trains on)",
+    )
+    g.add_argument(
+        "--shard",
+        default="0/1",
+        help="i/n: only the items whose stable id hash mod n is i (0-based); "
+        "each shard its own --out; combine with 'kg merge'",
+    )
+
+
+def _build_backend_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s model backend and its runtime settings."""
+    g = b.add_argument_group("model backend")
+    g.add_argument("--backend", default="embedded", choices=["embedded", "transformers", "openai"])
+    g.add_argument("--model", help="openai: model name; transformers: model folder or .gguf file")
+    g.add_argument("--base-url", help="openai: endpoint root, e.g. http://127.0.0.1:8000/v1")
+    g.add_argument(
         "--api-key-env", default="OPENAI_API_KEY", help="openai: variable holding the API key"
     )
-    b.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
-    b.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
-    b.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
-    b.add_argument(
+    g.add_argument("--concurrency", type=int, default=4, help="openai: requests in flight")
+    g.add_argument("--timeout", type=float, default=60.0, help="openai: seconds per request")
+    g.add_argument("--max-retries", type=int, default=5, help="openai: retries per call")
+    g.add_argument(
         "--json-mode",
         default="auto",
         choices=["auto", "schema", "on", "off"],
         help="openai: structured output (auto: json_schema -> json_object -> plain as the server allows)",
     )
-    b.add_argument(
+    g.add_argument(
         "--batch-size", type=int, default=32, help="transformers/embedded: items decoded together"
     )
-    b.add_argument(
+    g.add_argument(
         "--threads", type=int, default=0, help="transformers/embedded: torch CPU threads"
     )
-    b.add_argument(
+    g.add_argument(
         "--matmul-dtype",
         choices=["auto", "float32", "bfloat16"],
         default="float32",
         help="embedded/transformers fast runner: weight products in float32 (default), bfloat16, or "
         "auto (bfloat16 where the CPU multiplies it natively: ~1.5x faster, some replies differ)",
     )
-    b.add_argument(
-        "--out", required=True, help="output folder (resumes when it holds the same build)"
-    )
-    b.add_argument("--mode", default="text", choices=["text", "knowledge"])
-    b.add_argument(
+
+
+def _build_extraction_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s prompt and decoding settings."""
+    g = b.add_argument_group("extraction")
+    g.add_argument("--mode", default="text", choices=["text", "knowledge"])
+    g.add_argument(
         "--gleaning", action="store_true", help="second pass for missed facts (strong models)"
     )
-    b.add_argument("--relations", default="", help="comma-separated subset of relations to ask for")
-    b.add_argument("--max-new-tokens", type=int, default=160)
-    b.add_argument("--chunk-chars", type=int, default=2000)
-    b.add_argument("--limit", type=int, default=0, help="first N items with text")
-    b.add_argument("--sample", type=int, default=0, help="fixed random sample of N items with text")
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--item-ids", help="comma-separated item ids")
-    b.add_argument(
-        "--item-ids-file",
-        help="file with one item id per line (e.g. the items a recommender trains on)",
-    )
-    b.add_argument(
-        "--shard",
-        default="0/1",
-        help="i/n: only the items whose stable id hash mod n is i (0-based); "
-        "each shard its own --out; combine with 'kg merge'",
-    )
-    b.add_argument(
+    g.add_argument("--relations", default="", help="comma-separated subset of relations to ask for")
+    g.add_argument("--max-new-tokens", type=int, default=160)
+    g.add_argument("--chunk-chars", type=int, default=2000)
+
+
+def _build_step_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s steps beside the model: lexicons, typed checks, known entities, entity resolution."""
+    g = b.add_argument_group("steps beside the model")
+    g.add_argument(
         "--lexicon",
         help="keyword lexicon (kg lexicon): deterministic candidates learned from other "
         "items' curated keywords, recorded apart from the model's",
     )
-    b.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
-    b.add_argument(
+    g.add_argument("--lexicon-max", type=int, default=8, help="most lexicon candidates per item")
+    g.add_argument(
         "--lexicon-closed",
         action="store_true",
         help="the lexicon's phrases are its relation's closed vocabulary: other values are "
         "rejected (ill_typed), e.g. products' categories from the shop's own category tree",
     )
-    b.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
+    g.add_argument(  # issue 19 (kg/typed.py, kg/brands.py)
         "--catalogue",
         help="catalogue lexicon (brand spans, category vocabulary) learned from the catalogue's "
         "own titles and text, no labels; 'auto' learns it into OUT (products); 'auto-abstain' "
         "gives no brand for a leading name no other title starts (higher precision, lower recall)",
     )
-    b.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
-    b.add_argument(
+    g.add_argument("--no-typed", action="store_true", help="no typed value checks (kg/typed.py)")
+    g.add_argument(
+        "--no-embeddings", action="store_true", help="entity resolution by string similarity only"
+    )
+    g.add_argument(
         "--known",
         help="known entities (kg/known.py): directors and cast credited on other items, "
         "recognised in the text first; 'auto' learns them from the dataset's gold credits (films)",
     )
-    b.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
-    b.add_argument("--no-cache", action="store_true")
-    b.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
-    b.add_argument(
+
+
+def _build_output_args(b: argparse.ArgumentParser) -> None:
+    """``kg build``'s output folder, cache, cost accounting and formats."""
+    g = b.add_argument_group("output")
+    g.add_argument(
+        "--out", required=True, help="output folder (resumes when it holds the same build)"
+    )
+    g.add_argument("--cache", help="response cache file (default OUT/cache.sqlite)")
+    g.add_argument("--no-cache", action="store_true")
+    g.add_argument("--price-prompt", type=float, default=0.0, help="price per 1k prompt tokens")
+    g.add_argument(
         "--price-completion", type=float, default=0.0, help="price per 1k completion tokens"
     )
-    b.add_argument(
-        "--no-embeddings", action="store_true", help="entity resolution by string similarity only"
-    )
-    b.add_argument("--formats", default="nq.gz,ttl", help="RDF outputs, e.g. nq.gz,ttl,nt")
-    b.add_argument(
+    g.add_argument("--formats", default="nq.gz,ttl", help="RDF outputs, e.g. nq.gz,ttl,nt")
+    g.add_argument(
         "--store", default="default", choices=["default", "oxigraph"], help="rdflib store"
     )
-    b.add_argument(
+    g.add_argument(
         "--export-knowledge",
         action="store_true",
         help="include llm_knowledge triples in the graphrec export",
     )
-    _add_common(b)
 
 
 def _add_graph_commands(sub: argparse._SubParsersAction) -> None:
