@@ -238,11 +238,89 @@ def epoch_figures(clock: PhaseClock, epochs: list[float], batches_per_epoch: int
 
 # ------------------------------------------------------------------- worker
 # long: one measured run phase by phase; helpers would have to repeat its lazy imports
+class ProgressLog:
+    """Progress records of one size, appended as it runs, so a run killed mid-epoch still documents
+    its memory (:func:`read_progress` reads them back)."""
+
+    def __init__(self, n: int) -> None:
+        self.path = progress_file(n)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text("", encoding="utf-8")
+
+    def note(self, **record) -> None:
+        record.update(rss_gib=rss_gib(), peak_gib=peak_gib(), at=time.time())
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+def phase_record(seconds: float, **extra: float) -> dict:
+    """A phase's wall seconds with the memory at its end."""
+    return {"seconds": seconds, "rss_gib": rss_gib(), "peak_gib": peak_gib(), **extra}
+
+
+def track_batches(trainer: Any, batch_size: int, log: ProgressLog) -> int:
+    """Wrap ``trainer.sampler.epoch`` so every batch appends a progress record; the batch count."""
+    batches_per_epoch = trainer.sampler.num_batches(batch_size)
+    epoch_batches = trainer.sampler.epoch
+
+    def tracked_epoch(*args):
+        started = time.perf_counter()
+        for index, item in enumerate(epoch_batches(*args)):
+            yield item
+            log.note(
+                phase="train",
+                batch=index + 1,
+                of=batches_per_epoch,
+                seconds=time.perf_counter() - started,
+            )
+
+    trainer.sampler.epoch = tracked_epoch
+    return batches_per_epoch
+
+
+def measure_epochs(
+    trainer: Any, propagation: ModuleType, clock: PhaseClock, runs: int
+) -> tuple[list[float], dict]:
+    """``runs`` training epochs, the last one through ``clock``: their wall seconds and its record."""
+    epochs = []
+    record: dict = {}
+    for run in range(runs):
+        if run == runs - 1:  # the measured epoch only: the warm-up runs unwrapped
+            clock.install(trainer, propagation)
+        start = time.perf_counter()
+        record = trainer._train_epoch(progress=False)
+        trainer.epoch += 1
+        epochs.append(time.perf_counter() - start)
+    clock.uninstall()
+    return epochs, record
+
+
+def sample_users(test: Any, size: int, seed: int) -> tuple[Any, int]:
+    """A fixed sample of ``size`` users with test items (sorted), and how many users have any."""
+    import numpy as np
+
+    with_targets = np.flatnonzero(np.diff(test.indptr) > 0)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(with_targets, size=min(size, len(with_targets)), replace=False))
+    return sample, len(with_targets)
+
+
+def eval_figures(result: Any, users: int, seconds: float, users_with_targets: int) -> dict:
+    """The sampled full-ranking evaluation's figures for the JSON."""
+    return {
+        "users": int(users),
+        "seconds": seconds,
+        "seconds_per_1k_users": seconds / users * 1000,
+        "rows_per_block": result.meta["rows_per_block"],
+        "recall@20": result.metrics["recall@20"],
+        "users_with_test_items": int(users_with_targets),
+    }
+
+
 def worker(args: argparse.Namespace) -> None:
     # torch and the graphrec modules that import it load in the worker only: the parent, which waits on
     # and measures the workers, stays without torch (importing them costs 2.0 s CPU, 8-11 s wall on the
     # shared 2-core machine)
-    import numpy as np
     import torch
 
     torch.set_num_threads(args.threads)
@@ -256,24 +334,12 @@ def worker(args: argparse.Namespace) -> None:
     n_users, n_items = shape_for(n)
     out: dict = {"interactions": n, "users": n_users, "items": n_items}
     phase = {}
-    progress_path = progress_file(n)
-    progress_path.parent.mkdir(parents=True, exist_ok=True)
-    progress_path.write_text("", encoding="utf-8")
-
-    def note(**record) -> None:
-        """Append a progress record, so a run killed mid-epoch still documents its memory."""
-        record.update(rss_gib=rss_gib(), peak_gib=peak_gib(), at=time.time())
-        with progress_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+    log = ProgressLog(n)
 
     start = time.perf_counter()
     data = power_law_interactions(n_users, n_items, n, seed=args.seed)
-    phase["generate"] = {
-        "seconds": time.perf_counter() - start,
-        "rss_gib": rss_gib(),
-        "peak_gib": peak_gib(),
-    }
-    note(phase="generate", seconds=phase["generate"]["seconds"])
+    phase["generate"] = phase_record(time.perf_counter() - start)
+    log.note(phase="generate", seconds=phase["generate"]["seconds"])
     out["adjacency_nnz"] = 2 * data.train.nnz
 
     start = time.perf_counter()
@@ -297,55 +363,25 @@ def worker(args: argparse.Namespace) -> None:
     trainer = Trainer(
         model, data, train_cfg, EvalConfig(ks=[20], metrics=["recall", "ndcg"]), run_dir=None
     )
-    phase["build"] = {
-        "seconds": time.perf_counter() - start,
-        "rss_gib": rss_gib(),
-        "peak_gib": peak_gib(),
-    }
-    note(phase="build", seconds=phase["build"]["seconds"])
-    batches_per_epoch = trainer.sampler.num_batches(batch)
-    epoch_batches = trainer.sampler.epoch
+    phase["build"] = phase_record(time.perf_counter() - start)
+    log.note(phase="build", seconds=phase["build"]["seconds"])
+    batches_per_epoch = track_batches(trainer, batch, log)
 
-    def tracked_epoch(*args):
-        started = time.perf_counter()
-        for index, item in enumerate(epoch_batches(*args)):
-            yield item
-            note(
-                phase="train",
-                batch=index + 1,
-                of=batches_per_epoch,
-                seconds=time.perf_counter() - started,
-            )
-
-    trainer.sampler.epoch = tracked_epoch
-
-    epochs = []
-    runs = 2 if n <= args.warmup_below else 1
     on_gpu = args.device.startswith("cuda")
     clock = PhaseClock(args.time_batches, torch.cuda.synchronize if on_gpu else lambda: None)
-    for run in range(runs):
-        if run == runs - 1:  # the measured epoch only: the warm-up runs unwrapped
-            clock.install(trainer, propagation)
-        start = time.perf_counter()
-        record = trainer._train_epoch(progress=False)
-        trainer.epoch += 1
-        epochs.append(time.perf_counter() - start)
+    runs = 2 if n <= args.warmup_below else 1
+    epochs, record = measure_epochs(trainer, propagation, clock, runs)
     out["batch_size"] = batch
     out["batches_per_epoch"] = batches_per_epoch
     out.update(epoch_figures(clock, epochs, batches_per_epoch))
-    clock.uninstall()
     out["epochs_run"] = len(epochs)
     out["loss"] = record["loss"]
-    phase["train"] = {"seconds": sum(epochs), "rss_gib": rss_gib(), "peak_gib": peak_gib()}
+    phase["train"] = phase_record(sum(epochs))
     if on_gpu:
         out["device"] = torch.cuda.get_device_name(args.device)
         out["gpu_peak_gib"] = torch.cuda.max_memory_allocated(args.device) / 2**30
 
-    with_targets = np.flatnonzero(np.diff(data.test.indptr) > 0)
-    rng = np.random.default_rng(args.seed)
-    sample = np.sort(
-        rng.choice(with_targets, size=min(args.eval_users, len(with_targets)), replace=False)
-    )
+    sample, users_with_targets = sample_users(data.test, args.eval_users, args.seed)
     evaluator = Evaluator(
         ks=(20,), metrics=("recall", "ndcg"), beyond_accuracy=False, device=trainer.device
     )
@@ -353,21 +389,9 @@ def worker(args: argparse.Namespace) -> None:
     start = time.perf_counter()
     result = evaluator.evaluate(model.scorer(), data.test, exclude=[data.train], users=sample)
     eval_seconds = time.perf_counter() - start
-    phase["evaluate"] = {
-        "seconds": eval_seconds,
-        "rss_gib": rss_gib(),
-        "peak_gib": peak_gib(),
-        "rss_before_gib": before,
-    }
-    out["eval"] = {
-        "users": int(len(sample)),
-        "seconds": eval_seconds,
-        "seconds_per_1k_users": eval_seconds / len(sample) * 1000,
-        "rows_per_block": result.meta["rows_per_block"],
-        "recall@20": result.metrics["recall@20"],
-        "users_with_test_items": int(len(with_targets)),
-    }
-    note(phase="evaluate", seconds=eval_seconds)
+    phase["evaluate"] = phase_record(eval_seconds, rss_before_gib=before)
+    out["eval"] = eval_figures(result, len(sample), eval_seconds, users_with_targets)
+    log.note(phase="evaluate", seconds=eval_seconds)
     out["phases"] = phase
     out["peak_rss_gib"] = peak_gib()
     sys.stdout.write("RESULT " + json.dumps(out) + "\n")
