@@ -842,36 +842,79 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    _worker_args(parser)
+    _row_args(parser)
+    _timing_args(parser)
+    _load_args(parser)
+    _convergence_args(parser)
+    return parser.parse_args(argv)
+
+
+def _worker_args(parser: argparse.ArgumentParser) -> None:
+    """Options the parent passes to each row's worker process (hidden from --help)."""
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--curve-epochs", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--curve-every", type=int, default=5, help="convergence: evaluate every N epochs"
-    )
     parser.add_argument("--seed", type=int, default=2023, help=argparse.SUPPRESS)
-    parser.add_argument(
+    parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
+
+
+def _row_args(parser: argparse.ArgumentParser) -> None:
+    """Which rows run, where, and where the results go."""
+    group = parser.add_argument_group("rows")
+    group.add_argument(
+        "--models",
+        nargs="+",
+        default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease", *TEXT_MODELS],
+        help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null",
+    )
+    group.add_argument(
+        "--only",
+        nargs="+",
+        default=None,
+        metavar="KEY",
+        help="run only these rows (keys as in the JSON)",
+    )
+    group.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
+    group.add_argument(
+        "--setup-anchors", action="store_true", help="create the RecBole venv and exit"
+    )
+    group.add_argument(
+        "--out", default=str(RESULTS / "speed"), help="output path without extension"
+    )
+
+
+def _timing_args(parser: argparse.ArgumentParser) -> None:
+    """How much of each row is timed, in how many interleaved rounds, on how many threads."""
+    group = parser.add_argument_group("timing")
+    group.add_argument(
         "--epochs", type=int, default=3, help="timed epochs per row and round (after 1 warm-up)"
     )
-    parser.add_argument(
+    group.add_argument(
         "--backbone-epochs",
         type=int,
         default=1,
         help="timed epochs of the SGL/SimGCL/... rows (their epochs are long; 0 = --epochs)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--backbone-rounds", type=int, default=1, help="rounds that include the SGL/SimGCL/... rows"
     )
-    parser.add_argument(
+    group.add_argument(
         "--evals", type=int, default=2, help="timed evaluations per row and round (after 1 warm-up)"
     )
-    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
-    parser.add_argument(
+    group.add_argument("--rounds", type=int, default=1, help="interleaved rounds over all rows")
+    group.add_argument(
         "--threads",
         nargs="+",
         default=["1"],
         type=thread_setting,
         help="thread settings to compare: counts, `default` (graphrec's policy) or 0 (torch's default)",
     )
-    parser.add_argument(
+
+
+def _load_args(parser: argparse.ArgumentParser) -> None:
+    """Competing busy processes beside every row."""
+    group = parser.add_argument_group("load")
+    group.add_argument(
         "--load",
         nargs="+",
         type=int,
@@ -879,27 +922,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="N",
         help="also time every row beside N competing busy processes (several N: one column each)",
     )
-    parser.add_argument(
+    group.add_argument(
         "--load-seconds",
         type=float,
         default=3600,
         help="upper bound on each competing process's life (they also stop with the benchmark)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:i] (every row runs there)")
-    parser.add_argument(
-        "--models",
-        nargs="+",
-        default=["lightgcn", "sgl", "sgl-rlmrec", "simgcl", "xsimgcl", "ease", *TEXT_MODELS],
-        help="graphrec backbones to time (lightgcn is always included); kglightgcn and kgat run with kg: null",
-    )
-    parser.add_argument(
-        "--only",
-        nargs="+",
-        default=None,
-        metavar="KEY",
-        help="run only these rows (keys as in the JSON)",
-    )
-    parser.add_argument(
+
+
+def _convergence_args(parser: argparse.ArgumentParser) -> None:
+    """Test Recall@20 by epoch, fast path against the pre-optimisation one."""
+    group = parser.add_argument_group("convergence")
+    group.add_argument(
         "--convergence",
         type=int,
         default=0,
@@ -907,20 +941,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also train graphrec's fast and pre-optimisation LightGCN for EPOCHS epochs per seed "
         "and compare test Recall@20",
     )
-    parser.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
-    parser.add_argument(
+    group.add_argument("--seeds", type=int, nargs="+", default=[2023, 2024])
+    group.add_argument(
         "--convergence-rlmrec",
         action="store_true",
         help="convergence: also train RLMRec's LightGCN (its own sampler; slow)",
     )
-    parser.add_argument("--variant", default=None, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--setup-anchors", action="store_true", help="create the RecBole venv and exit"
+    group.add_argument(
+        "--curve-every", type=int, default=5, help="convergence: evaluate every N epochs"
     )
-    parser.add_argument(
-        "--out", default=str(RESULTS / "speed"), help="output path without extension"
-    )
-    return parser.parse_args(argv)
 
 
 def measure_rounds(
