@@ -639,6 +639,57 @@ def render_load(entries: list[dict], loads: list[int]) -> list[str]:
 
 
 # long: a flat list of report sections
+def render_backbones(table: list[dict]) -> list[str]:
+    """Every backbone's row beside graphrec's LightGCN epoch (none when only LightGCN ran)."""
+    backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
+    if len(backbones) <= 1:
+        return []
+    lines = [
+        "",
+        "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path; "
+        f"the text-native models on {TEXT_DATASET}, so no ratio):",
+        "",
+        "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |",
+        "|---|---|---|---|---|",
+    ]
+    base = next((r for r in backbones if r["key"] == "graphrec" and "error" not in r), None)
+    for r in backbones:
+        if "error" in r:
+            lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | |")
+            continue
+        same_setup = base and r["key"].removeprefix("graphrec-") not in TEXT_MODELS
+        rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if same_setup else "—"
+        lines.append(
+            f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
+            f"{fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
+        )
+    return lines
+
+
+def render_convergence(conv: dict) -> list[str]:
+    """Test Recall@20 by epoch of the fast and the pre-optimisation path."""
+    lines = [
+        "",
+        f"Convergence: test Recall@20 by epoch (mean over seeds {conv['seeds']}):",
+        "",
+        "| epoch | " + " | ".join(conv["implementations"]) + " |",
+        "|---|" + "---|" * len(conv["implementations"]),
+    ]
+    for row in conv["table"]:
+        lines.append(
+            f"| {row['epoch']} | "
+            + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"])
+            + " |"
+        )
+    lines += [
+        "",
+        f"Largest |difference| between the fast and the pre-optimisation path at the same seed and epoch: "
+        f"{conv['max_abs_difference_same_seed']:.5f}; largest spread of the fast path between seeds: "
+        f"{conv['max_spread_between_seeds']:.5f}.",
+    ]
+    return lines
+
+
 def render(payload: dict) -> str:
     table, rat = payload["rows"], payload["ratios"]
     lines = [
@@ -671,27 +722,7 @@ def render(payload: dict) -> str:
             f"{fmt(r['peak_rss_gib'], ' GiB')} | "
             f"{ratio_text} | {' / '.join(issue) if any(issue) else ''} |"
         )
-    backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
-    if len(backbones) > 1:
-        lines += [
-            "",
-            "Every backbone on the same setup (its RLMRec config; the same propagation and evaluation path; "
-            f"the text-native models on {TEXT_DATASET}, so no ratio):",
-            "",
-            "| model | s / epoch | full-ranking eval | peak RSS | × graphrec LightGCN epoch |",
-            "|---|---|---|---|---|",
-        ]
-        base = next((r for r in backbones if r["key"] == "graphrec" and "error" not in r), None)
-        for r in backbones:
-            if "error" in r:
-                lines.append(f"| {r['label']} | error: {r['error'][:120]} | | | |")
-                continue
-            same_setup = base and r["key"].removeprefix("graphrec-") not in TEXT_MODELS
-            rel = fmt(r["epoch_seconds"] / base["epoch_seconds"], "×") if same_setup else "—"
-            lines.append(
-                f"| {r['label']} | {fmt(r['epoch_seconds'])} | {fmt(r['eval_seconds'], ' s')} | "
-                f"{fmt(r['peak_rss_gib'], ' GiB')} | {rel} |"
-            )
+    lines += render_backbones(table)
     if payload.get("under_load"):
         lines += render_load(payload["under_load"], [0, *payload["loads"]])
     checks = payload.get("targets")
@@ -706,25 +737,7 @@ def render(payload: dict) -> str:
         ]
     conv = payload.get("convergence")
     if conv:
-        lines += [
-            "",
-            f"Convergence: test Recall@20 by epoch (mean over seeds {conv['seeds']}):",
-            "",
-            "| epoch | " + " | ".join(conv["implementations"]) + " |",
-            "|---|" + "---|" * len(conv["implementations"]),
-        ]
-        for row in conv["table"]:
-            lines.append(
-                f"| {row['epoch']} | "
-                + " | ".join(fmt(row.get(name), digits=4) for name in conv["implementations"])
-                + " |"
-            )
-        lines += [
-            "",
-            f"Largest |difference| between the fast and the pre-optimisation path at the same seed and epoch: "
-            f"{conv['max_abs_difference_same_seed']:.5f}; largest spread of the fast path between seeds: "
-            f"{conv['max_spread_between_seeds']:.5f}.",
-        ]
+        lines += render_convergence(conv)
     return "\n".join(lines) + "\n"
 
 
