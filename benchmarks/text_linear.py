@@ -145,6 +145,45 @@ def fmt_p(p: float | None) -> str:
 
 
 # long: a flat list of report sections
+def target_rows(report: dict, datasets: list[str]) -> list[str]:
+    """The issue's target: text-EASE against the better of LightGCN (README) and EASE, on test."""
+    lines = [
+        "",
+        "Target of the issue (text model vs the better of LightGCN and EASE, on test):",
+        "",
+        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target "
+        "| p vs EASE (Wilcoxon) | met |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset in datasets:
+        block = report["datasets"].get(dataset, {})
+        te, ease = (
+            chosen(block, "text_ease") if block else None,
+            chosen(block, "ease") if block else None,
+        )
+        if not te or not ease:
+            continue
+        gain, alpha = TARGET[dataset]
+        for metric in ("recall@20", "ndcg@20"):
+            best = max(ease[1]["test"][metric], *(r[metric] for r in REFERENCE[dataset].values()))
+            value = te[1]["test"][metric]
+            rel = value / best - 1
+            p = next(
+                (
+                    r["p_wilcoxon"]
+                    for r in block.get("paired", [])
+                    if r["b"] == "text_ease" and r["metric"] == metric
+                ),
+                None,
+            )
+            met = rel >= gain and p is not None and p < alpha
+            lines.append(
+                f"| {dataset} | {metric} | {best:.4f} | {value:.4f} | {100 * rel:+.1f}% | "
+                f"≥ +{100 * gain:.0f}%, p < {alpha} | {fmt_p(p)} | {'yes' if met else 'no'} |"
+            )
+    return lines
+
+
 def markdown(report: dict, datasets: list[str]) -> str:
     lines = [
         "| dataset | arm | cells | chosen on validation | valid R@20 | R@10 | N@10 | R@20 | N@20 | fit s |",
@@ -188,40 +227,7 @@ def markdown(report: dict, datasets: list[str]) -> str:
                 f"{row['mean_b']:.4f} | {100 * row['rel_improvement']:+.1f}% | {fmt_p(row['p_wilcoxon'])} | "
                 f"{fmt_p(row['p_ttest'])} | {row['n']} |"
             )
-    lines += [
-        "",
-        "Target of the issue (text model vs the better of LightGCN and EASE, on test):",
-        "",
-        "| dataset | metric | best of LightGCN / EASE | text-EASE | rel. change | target "
-        "| p vs EASE (Wilcoxon) | met |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for dataset in datasets:
-        block = report["datasets"].get(dataset, {})
-        te, ease = (
-            chosen(block, "text_ease") if block else None,
-            chosen(block, "ease") if block else None,
-        )
-        if not te or not ease:
-            continue
-        gain, alpha = TARGET[dataset]
-        for metric in ("recall@20", "ndcg@20"):
-            best = max(ease[1]["test"][metric], *(r[metric] for r in REFERENCE[dataset].values()))
-            value = te[1]["test"][metric]
-            rel = value / best - 1
-            p = next(
-                (
-                    r["p_wilcoxon"]
-                    for r in block.get("paired", [])
-                    if r["b"] == "text_ease" and r["metric"] == metric
-                ),
-                None,
-            )
-            met = rel >= gain and p is not None and p < alpha
-            lines.append(
-                f"| {dataset} | {metric} | {best:.4f} | {value:.4f} | {100 * rel:+.1f}% | "
-                f"≥ +{100 * gain:.0f}%, p < {alpha} | {fmt_p(p)} | {'yes' if met else 'no'} |"
-            )
+    lines += target_rows(report, datasets)
     lines += [
         "",
         f"24 settings per arm, each chosen on validation Recall@20; {report['threads']} torch thread(s) on "
