@@ -320,6 +320,88 @@ def fmt(cell: dict) -> str:
 
 
 # long: a flat list of report sections
+def main_section(main: dict) -> list[str]:
+    """LightGCN against the alignment variants, with Holm-corrected paired tests."""
+    out = [
+        "## LightGCN vs alignment",
+        "",
+        "| variant | seeds | Recall@20 | NDCG@20 | Δ Recall@20 (p Holm) | Δ NDCG@20 (p Holm) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in main["rows"]:
+        tests = main["tests"].get(row["variant"], {})
+        cells = [
+            f"{tests[m]['rel_improvement'] * 100:+.1f}% ({tests[m]['p_holm']:.3g})"
+            if m in tests
+            else "baseline"
+            for m in METRICS
+        ]
+        out.append(
+            f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | "
+            f"{fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
+        )
+    out += [
+        "",
+        "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, "
+        "Holm-corrected over the three comparisons of each metric.",
+        "",
+    ]
+    return out
+
+
+def cold_start_section(cold: dict) -> list[str]:
+    """Cold-start items ranked by each scorer."""
+    out = [
+        "## Cold start (10% of items held out entirely; ranking among the cold items)",
+        "",
+        "| scorer | Recall@20 | NDCG@20 |",
+        "|---|---|---|",
+    ]
+    for name, cells in cold["summary"].items():
+        out.append(f"| {name} | {fmt(cells['recall@20'])} | {fmt(cells['ndcg@20'])} |")
+    out += [
+        "",
+        f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline "
+        f"({cold['strongest_baseline']}) on Recall@20: "
+        f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).",
+        "",
+    ]
+    return out
+
+
+def noise_section(noise: dict) -> list[str]:
+    """Test Recall@20 under injected fake edges, and the denoiser's detection of them."""
+    levels = noise["levels"]
+    out = [
+        "## Noise robustness (fake training edges; test Recall@20, relative loss vs no noise)",
+        "",
+        "| variant | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
+        "|---|" + "---|" * len(levels),
+    ]
+    for name, means in noise["results"].items():
+        cells = []
+        for mean, deg in zip(means, noise["degradation"][name]):
+            cells.append(
+                "–"
+                if mean is None
+                else f"{mean:.4f}" + ("" if not deg else f" ({-deg * 100:+.1f}%)")
+            )
+        out.append(f"| {name} | " + " | ".join(cells) + " |")
+    detections = [
+        r["denoise"]["detection"] for r in noise["records"] if r.get("denoise", {}).get("detection")
+    ]
+    if detections:
+        out += [
+            "",
+            "Denoiser detection of the injected edges (dropped share fixed, not tuned to the "
+            "noise level): precision "
+            f"{np.mean([d['precision'] for d in detections]):.2f}, recall "
+            f"{np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
+        ]
+    out.append("")
+    return out
+
+
 def markdown(report: dict) -> str:
     out = [
         "# Text-graph alignment on ml-latest-small-tmdb",
@@ -328,80 +410,11 @@ def markdown(report: dict) -> str:
         "",
     ]
     if "main" in report:
-        main = report["main"]
-        out += [
-            "## LightGCN vs alignment",
-            "",
-            "| variant | seeds | Recall@20 | NDCG@20 | Δ Recall@20 (p Holm) | Δ NDCG@20 (p Holm) |",
-            "|---|---|---|---|---|---|",
-        ]
-        for row in main["rows"]:
-            tests = main["tests"].get(row["variant"], {})
-            cells = [
-                f"{tests[m]['rel_improvement'] * 100:+.1f}% ({tests[m]['p_holm']:.3g})"
-                if m in tests
-                else "baseline"
-                for m in METRICS
-            ]
-            out.append(
-                f"| {row['variant']} | {row['seeds']} | {fmt(row['recall@20'])} | "
-                f"{fmt(row['ndcg@20'])} | {cells[0]} | {cells[1]} |"
-            )
-        out += [
-            "",
-            "Paired Wilcoxon signed-rank test on per-user test values averaged over seeds, "
-            "Holm-corrected over the three comparisons of each metric.",
-            "",
-        ]
+        out += main_section(report["main"])
     if "cold_start" in report:
-        cold = report["cold_start"]
-        out += [
-            "## Cold start (10% of items held out entirely; ranking among the cold items)",
-            "",
-            "| scorer | Recall@20 | NDCG@20 |",
-            "|---|---|---|",
-        ]
-        for name, cells in cold["summary"].items():
-            out.append(f"| {name} | {fmt(cells['recall@20'])} | {fmt(cells['ndcg@20'])} |")
-        out += [
-            "",
-            f"{cold.get('best_aligned', 'aligned')} / strongest text-only baseline "
-            f"({cold['strongest_baseline']}) on Recall@20: "
-            f"**{cold['ratio_recall@20']:.2f}×** ({len(cold['records'])} seeds).",
-            "",
-        ]
+        out += cold_start_section(report["cold_start"])
     if "noise" in report:
-        noise = report["noise"]
-        levels = noise["levels"]
-        out += [
-            "## Noise robustness (fake training edges; test Recall@20, relative loss vs no noise)",
-            "",
-            "| variant | " + " | ".join(f"{lv:.0%}" for lv in levels) + " |",
-            "|---|" + "---|" * len(levels),
-        ]
-        for name, means in noise["results"].items():
-            cells = []
-            for mean, deg in zip(means, noise["degradation"][name]):
-                cells.append(
-                    "–"
-                    if mean is None
-                    else f"{mean:.4f}" + ("" if not deg else f" ({-deg * 100:+.1f}%)")
-                )
-            out.append(f"| {name} | " + " | ".join(cells) + " |")
-        detections = [
-            r["denoise"]["detection"]
-            for r in noise["records"]
-            if r.get("denoise", {}).get("detection")
-        ]
-        if detections:
-            out += [
-                "",
-                "Denoiser detection of the injected edges (dropped share fixed, not tuned to the "
-                "noise level): precision "
-                f"{np.mean([d['precision'] for d in detections]):.2f}, recall "
-                f"{np.mean([d['recall'] for d in detections]):.2f} (mean over noisy runs).",
-            ]
-        out.append("")
+        out += noise_section(report["noise"])
     return "\n".join(out)
 
 
