@@ -60,6 +60,18 @@ def test_randomized_svd_matches_the_exact_decomposition():
     assert np.abs(np.abs(np.sum(right * vt[:10].T, axis=0)) - 1).max() < 1e-6
 
 
+def test_randomized_svd_keeps_the_leading_subspace_of_a_wide_ill_conditioned_matrix():
+    # a vocabulary-shaped matrix (few texts, many terms) whose singular values span six decades
+    rng = np.random.default_rng(3)
+    left, _ = np.linalg.qr(rng.standard_normal((80, 80)))
+    right_true, _ = np.linalg.qr(rng.standard_normal((2000, 80)))
+    spectrum = np.logspace(0, -6, 80)
+    matrix = sp.csr_matrix((left * spectrum) @ right_true.T)
+    values, right = randomized_svd(matrix, 20, oversample=8)
+    assert values == pytest.approx(spectrum[:20], rel=1e-6)
+    assert np.abs(np.abs(np.sum(right * right_true[:, :20], axis=0)) - 1).max() < 1e-6
+
+
 def test_full_rank_lsa_keeps_the_tfidf_cosines():
     encoder = TfidfLsaEncoder(dim=64).fit(CATALOGUE)
     vectors = encoder.encode(CATALOGUE)
