@@ -319,7 +319,6 @@ def fmt(cell: dict) -> str:
     return f"{cell['mean']:.4f} ± {cell['std']:.4f}"
 
 
-# long: a flat list of report sections
 def main_section(main: dict) -> list[str]:
     """LightGCN against the alignment variants, with Holm-corrected paired tests."""
     out = [

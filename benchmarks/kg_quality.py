@@ -305,7 +305,6 @@ def relation_table(per_seed: dict[int, dict[str, dict]]) -> str:
     return "\n".join(lines)
 
 
-# long: an argparse table
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -237,7 +237,6 @@ def epoch_figures(clock: PhaseClock, epochs: list[float], batches_per_epoch: int
 
 
 # ------------------------------------------------------------------- worker
-# long: one measured run phase by phase; helpers would have to repeat its lazy imports
 class ProgressLog:
     """Progress records of one size, appended as it runs, so a run killed mid-epoch still documents
     its memory (:func:`read_progress` reads them back)."""

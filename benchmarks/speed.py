@@ -638,7 +638,6 @@ def render_load(entries: list[dict], loads: list[int]) -> list[str]:
     return lines
 
 
-# long: a flat list of report sections
 def render_backbones(table: list[dict]) -> list[str]:
     """Every backbone's row beside graphrec's LightGCN epoch (none when only LightGCN ran)."""
     backbones = [r for r in table if r.get("backbone") or r["key"] == "graphrec"]
@@ -849,7 +848,6 @@ def setup_anchors() -> None:
     )
 
 
-# long: an argparse table
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(

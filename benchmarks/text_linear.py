@@ -144,7 +144,6 @@ def fmt_p(p: float | None) -> str:
     return "n/a" if p is None or p != p else (f"{p:.1e}" if p < 1e-3 else f"{p:.3f}")
 
 
-# long: a flat list of report sections
 def target_rows(report: dict, datasets: list[str]) -> list[str]:
     """The issue's target: text-EASE against the better of LightGCN (README) and EASE, on test."""
     lines = [

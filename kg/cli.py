@@ -74,7 +74,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# long: one flat argparse table of the build options (splitting it would only scatter them)
 def _add_build(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="extract facts and build the graph (resumable)")
     _build_input_args(b)
