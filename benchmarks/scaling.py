@@ -296,7 +296,7 @@ def measure_epochs(
 
 def sample_users(test: Any, size: int, seed: int) -> tuple[Any, int]:
     """A fixed sample of ``size`` users with test items (sorted), and how many users have any."""
-    import numpy as np
+    import numpy as np  # lazy: only the worker process samples; the parent stays light (see worker)
 
     with_targets = np.flatnonzero(np.diff(test.indptr) > 0)
     rng = np.random.default_rng(seed)
