@@ -659,11 +659,10 @@ def knowledge_rows(store: Store, dataset: str, rows: list[tuple[str, dict]]) -> 
     """The LLM KG's own contribution: each ``<arm>_kg`` against its ``<arm>_catalogue`` (same text
     without the KG's facts), paired Wilcoxon, Holm-corrected over these tests."""
     done = {a for a, _ in rows}
-    pairs = [
-        (f"{arm[: -len('_kg')]}_catalogue", arm)
-        for arm in ARMS
-        if arm.endswith("_kg") and arm in done and f"{arm[: -len('_kg')]}_catalogue" in done
-    ]
+    catalogue_arm = {
+        arm: f"{arm.removesuffix('_kg')}_catalogue" for arm in ARMS if arm.endswith("_kg")
+    }
+    pairs = [(base, arm) for arm, base in catalogue_arm.items() if arm in done and base in done]
     tests = paired_arms(store, dataset, pairs)
     if not tests:
         return []
