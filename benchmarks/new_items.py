@@ -90,10 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def fit_on_kept(
-    data: InteractionData, config: RunConfig, texts: list[str], kept: np.ndarray
+    data: InteractionData,
+    train: sp.csr_matrix,
+    config: RunConfig,
+    texts: list[str],
+    kept: np.ndarray,
 ) -> tuple[TrainedRecommender, float]:
-    """text-EASE fitted on the catalogue without the held-out items, as a recommender; fit seconds."""
-    train = sp.csr_matrix(data.train, dtype=np.float32)
+    """text-EASE fitted on the catalogue without the held-out items (``train``: ``data``'s training
+    matrix as float32 CSR), as a recommender; fit seconds."""
     # the catalogue without the held-out items, encoded as a model fitted on it would (a `tfidf`
     # part learns its vocabulary from these texts only)
     catalogue = tuple(texts[i] for i in kept)
@@ -151,7 +155,7 @@ def main(argv=None) -> int:
     held = np.sort(rng.choice(np.flatnonzero(degree >= 5), size=args.held_out, replace=False))
     kept = np.setdiff1d(np.arange(data.n_items), held)
     texts = linear_item_texts(data, config.model.item_text)
-    rec, fit_s = fit_on_kept(data, config, texts, kept)
+    rec, fit_s = fit_on_kept(data, train, config, texts, kept)
 
     new_items = {f"new-{data.item_ids[i]}": texts[i] for i in held}
     started = time.perf_counter()
